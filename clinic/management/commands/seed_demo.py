@@ -1,0 +1,22 @@
+import os
+
+from django.core.management.base import BaseCommand
+
+from clinic.services import demo_clinician_ensure
+
+
+class Command(BaseCommand):
+    help = "Create the demo clinic and its GP (idempotent). Password: $DEMO_PASSWORD, or a random one printed here."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--clinic", default="Demo clinic", help="clinic name (default: Demo clinic)")
+        parser.add_argument("--username", default="demo", help="GP login (default: demo)")
+
+    def handle(self, *args, clinic, username, **options):
+        clinic_obj, user, password, token = demo_clinician_ensure(
+            clinic_name=clinic, username=username, password=os.environ.get("DEMO_PASSWORD") or None
+        )
+        self.stdout.write(f"clinic:   {clinic_obj.name}")
+        self.stdout.write(f"login:    {user.username}")
+        self.stdout.write(f"password: {password}")
+        self.stdout.write(f"api token: {token}")

@@ -1,0 +1,43 @@
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories import MembershipFactory
+from workups.engine import get_knowledge_base
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Password hashing is deliberately slow; tests log in hundreds of times.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def kb():
+    return get_knowledge_base()
+
+
+@pytest.fixture
+def gp(db):
+    """A GP of one clinic."""
+    return MembershipFactory(user__username="gp_anna").user
+
+
+@pytest.fixture
+def other_gp(db):
+    """A GP of another clinic."""
+    return MembershipFactory(user__username="gp_boris").user
+
+
+@pytest.fixture
+def anonymous():
+    """A caller with no credentials."""
+    return APIClient()
+
+
+@pytest.fixture
+def gp_api(gp):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=gp)[0].key}")
+    return client

@@ -1,0 +1,136 @@
+"""The stateless evaluate endpoint: answers, and a clear 400 for every kind of bad input."""
+import pytest
+
+from tests.cases import body
+
+URL = "/api/v1/workup/evaluate/"
+
+
+def post(client, data, **kwargs):
+    return client.post(URL, data, format="json", **kwargs)
+
+
+def test_a_valid_case_gets_the_whole_workup_shape(gp_api, kb):
+    response = post(gp_api, body(findings={"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True},
+                                 sex="female", age=38, pregnant=False, temperature_c=37.0, heart_rate=80,
+                                 systolic_bp=120, diastolic_bp=80, resp_rate=14, spo2=98))
+    assert response.status_code == 200
+    data = response.json()
+    assert set(data) >= {"disposition", "red_flags", "items", "referrals", "deferred", "withheld", "not_indicated",
+                         "warnings", "knowledge_base_version"}
+    assert data["knowledge_base_version"] == kb.version
+    for item in data["items"]:
+        assert set(item) >= {"code", "name", "category", "urgency", "rationale", "triggered_by", "sources"}
+        assert item["sources"] and item["rationale"]
+    nephrology = next(row for row in data["referrals"] if row["specialty"] == "nephrology")
+    assert set(nephrology) >= {"specialty", "name", "urgency", "reason", "triggered_by", "sources"}
+    assert "ex_cva_tenderness" in nephrology["triggered_by"]
+
+
+def test_a_measured_fever_counts_as_the_fever_red_flag(gp_api):
+    response = post(gp_api, body(findings={"loc_interscapular": True, "sx_cough": True}, temperature_c=38.4))
+    data = response.json()
+    assert "rf_fever" in data["red_flags"]
+    assert data["disposition"] == "urgent"
+
+
+def test_the_caller_is_told_which_red_flags_were_not_asked(gp_api):
+    response = post(gp_api, body(findings={"loc_lumbar": True, "rf_fever": False}, screen=None))
+    warning = next(row for row in response.json()["warnings"] if row["code"] == "red_flags_not_screened")
+    assert "rf_saddle_anesthesia" in warning["findings"] and "rf_fever" not in warning["findings"]
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"age": 121}, "age"),
+        ({"age": -1}, "age"),
+        ({"age": "40"}, "age"),
+        ({"age": 40.5}, "age"),
+        ({"age": True}, "age"),
+        ({"sex": "other"}, "sex"),
+        ({"sex": 1}, "sex"),
+        ({"duration_days": -1}, "duration_days"),
+        ({"duration_days": "ten"}, "duration_days"),
+        ({"temperature_c": 29.9}, "temperature_c"),
+        ({"temperature_c": 45.1}, "temperature_c"),
+        ({"temperature_c": "38"}, "temperature_c"),
+        ({"pregnant": "yes"}, "pregnant"),
+        ({"heart_rate": 400}, "heart_rate"),
+        ({"spo2": 101}, "spo2"),
+        ({"systolic_bp": 80, "diastolic_bp": 90}, "diastolic_bp"),
+        ({"duration_days": 20000, "age": 30}, "duration_days"),
+        ({"findings": ["loc_lumbar"]}, "findings"),
+        ({"temprature_c": 37.0}, "temprature_c"),
+    ],
+)
+def test_an_impossible_or_mistyped_value_is_refused_by_name(gp_api, change, field):
+    response = post(gp_api, {**body(), **change})
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+@pytest.mark.parametrize("missing", ["sex", "age", "duration_days", "findings"])
+def test_a_missing_required_field_is_named(gp_api, missing):
+    data = body()
+    del data[missing]
+    response = post(gp_api, data)
+    assert response.status_code == 400
+    assert missing in response.json()
+
+
+def test_a_pregnant_man_is_refused(gp_api):
+    response = post(gp_api, body(sex="male", pregnant=True))
+    assert response.status_code == 400
+    assert response.json()["pregnant"] == ["A male patient cannot be pregnant."]
+
+
+def test_unknown_finding_codes_and_non_boolean_values_are_named_by_code(gp_api):
+    response = post(gp_api, body(findings={"loc_lumbar": True, "rf_fevr": True, "sx_cough": "yes", "sx_tingling": 1}))
+    assert response.status_code == 400
+    problems = response.json()["findings"]
+    assert set(problems) == {"rf_fevr", "sx_cough", "sx_tingling"}
+
+
+def test_a_case_without_a_location_is_refused(gp_api):
+    response = post(gp_api, body(findings={"loc_lumbar": False, "sx_tingling": True}))
+    assert response.status_code == 400
+    assert "loc" in response.json()["findings"]
+
+
+def test_a_finding_of_the_other_sex_is_refused(gp_api):
+    response = post(gp_api, body(sex="male", findings={"loc_lumbar": True, "sx_missed_period": True}))
+    assert response.status_code == 400
+    assert "sx_missed_period" in response.json()["findings"]
+
+
+def test_a_finding_of_the_other_sex_may_be_recorded_absent(gp_api):
+    response = post(gp_api, body(sex="male", findings={"loc_lumbar": True, "sx_missed_period": False}))
+    assert response.status_code == 200
+
+
+def test_every_problem_in_one_body_is_reported_together(gp_api):
+    response = post(gp_api, {"sex": "male", "age": 500, "pregnant": True, "duration_days": -3, "temperature_c": 50,
+                             "findings": {"nope": True, "hx_gyn_disease": True}, "extra": 1})
+    assert response.status_code == 400
+    problems = response.json()
+    assert {"age", "pregnant", "duration_days", "temperature_c", "findings", "extra"} <= set(problems)
+    assert {"nope", "hx_gyn_disease", "loc"} <= set(problems["findings"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"null", b"[]", b"42", b'"text"', b"{", b'{"age": NaN}', b'{"findings": {"loc_lumbar": true}}',
+     b'{"sex": "male", "age": 1e999, "duration_days": 1, "findings": {"loc_lumbar": true}}',
+     b'{"sex": "male", "age": 40, "duration_days": 1, "temperature_c": 1e400, "findings": {"loc_lumbar": true}}',
+     b'{"sex": "male", "age": 40, "duration_days": 99999999999999999999999, "findings": {"loc_lumbar": true}}',
+     b'{"sex": "male", "age": 40, "duration_days": 1, "findings": {"loc_lumbar": {"nested": true}}}'],
+)
+def test_no_body_ever_causes_a_server_error(gp_api, raw):
+    response = gp_api.generic("POST", URL, raw, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_a_form_encoded_body_is_refused_not_crashed(gp_api):
+    response = gp_api.post(URL, {"sex": "male"})
+    assert response.status_code == 415

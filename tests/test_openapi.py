@@ -1,0 +1,26 @@
+"""The OpenAPI schema describes the evaluate request and response fully."""
+
+
+def test_the_schema_describes_the_evaluate_request_and_response(anonymous, db):
+    response = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    operation = schema["paths"]["/api/v1/workup/evaluate/"]["post"]
+    request_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    response_ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    components = schema["components"]["schemas"]
+    request = components[request_ref]
+    assert set(request["required"]) >= {"sex", "age", "duration_days", "findings"}
+    findings_ref = request["properties"]["findings"].get("$ref") or request["properties"]["findings"]["allOf"][0]["$ref"]
+    findings = components[findings_ref.rsplit("/", 1)[-1]]
+    assert findings["properties"]["rf_saddle_anesthesia"]["type"] == "boolean"
+    result = components[response_ref]
+    assert {"disposition", "items", "referrals", "deferred", "withheld", "not_indicated", "warnings",
+            "knowledge_base_version"} <= set(result["properties"])
+    assert "400" in operation["responses"] and "401" in operation["responses"]
+
+
+def test_the_interactive_docs_are_served_without_a_cdn(anonymous, db):
+    response = anonymous.get("/api/docs/")
+    assert response.status_code == 200
+    assert b"cdn.jsdelivr" not in response.content

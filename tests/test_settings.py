@@ -1,0 +1,42 @@
+"""Settings come from the environment, and a bad value stops start-up naming the variable."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def check(env_changes):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    env.update({"DJANGO_SECRET_KEY": "x" * 50, **env_changes})
+    env = {key: value for key, value in env.items() if value is not None}
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_the_embedded_default_starts_with_no_services():
+    result = check({})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG"),
+        ({"DJANGO_SECRET_KEY": None}, "DJANGO_SECRET_KEY"),
+        ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
+        ({"CELERY_TASK_TIME_LIMIT": "soon"}, "CELERY_TASK_TIME_LIMIT"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_it(env, named):
+    result = check(env)
+    assert result.returncode != 0
+    assert named in result.stderr
+
+
+def test_debug_runs_without_a_secret_key():
+    assert check({"DJANGO_DEBUG": "1", "DJANGO_SECRET_KEY": None}).returncode == 0

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class WorkupsConfig(AppConfig):
+    name = "workups"
+    verbose_name = "Workups"
+
+    def ready(self):
+        # Load (and so validate) the knowledge base at start-up: a broken rule file
+        # must stop the app here, naming the rule, not fail while a patient is seen.
+        from workups.engine import get_knowledge_base
+
+        get_knowledge_base()

@@ -1,0 +1,11 @@
+"""The clinical knowledge base and its pure evaluator.
+
+`load_knowledge_base()` reads and validates the YAML under workups/knowledge;
+`evaluate(kb, case)` turns a Case into a workup dict. Neither touches the
+database, the clock or anything outside its arguments.
+"""
+from workups.engine.case import Case
+from workups.engine.evaluate import evaluate
+from workups.engine.loader import KnowledgeBase, KnowledgeBaseError, get_knowledge_base, load_knowledge_base
+
+__all__ = ["Case", "KnowledgeBase", "KnowledgeBaseError", "evaluate", "get_knowledge_base", "load_knowledge_base"]

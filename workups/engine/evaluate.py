@@ -1,0 +1,389 @@
+"""The evaluator: a pure function of (knowledge base, case).
+
+The order of the steps is the guidance's section 0:
+rules fire (emergency, urgent, routine) -> triage -> baseline rules ->
+emergency deferral -> merging -> safety rules -> stewardship and warnings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workups.engine.case import Case
+from workups.engine.conditions import EMPTY
+from workups.engine.loader import (
+    CATEGORY_ORDER,
+    DISPOSITION_RANK,
+    URGENCY_RANK,
+    KnowledgeBase,
+    Rule,
+    SafetyRule,
+)
+
+_LAST = 10**6
+
+
+@dataclass(slots=True)
+class _Context:
+    present: frozenset[str]
+    sex: str
+    age: int
+    duration_days: int
+    pregnant: bool | None
+    fired: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """An item or referral while it is being merged: several rules may issue it."""
+
+    kind: str
+    code: str
+    urgency: str
+    tier: str
+    triggers: set[str]
+    rationales: list[str]
+    sources: list[str]
+    rules: list[str]
+
+    def absorb(self, other: "_Entry") -> None:
+        if URGENCY_RANK[other.urgency] > URGENCY_RANK[self.urgency]:
+            self.urgency = other.urgency
+        self.triggers |= other.triggers
+        _extend_unique(self.rationales, other.rationales)
+        _extend_unique(self.sources, other.sources)
+        _extend_unique(self.rules, other.rules)
+
+    def copy_as(self, code: str, *, extra_sources=(), extra_rule=None) -> "_Entry":
+        return _Entry(
+            kind=self.kind,
+            code=code,
+            urgency=self.urgency,
+            tier=self.tier,
+            triggers=set(self.triggers),
+            rationales=list(self.rationales),
+            sources=_unique([*self.sources, *extra_sources]),
+            rules=_unique([*self.rules, *([extra_rule] if extra_rule else [])]),
+        )
+
+
+def _extend_unique(target: list, values) -> None:
+    for value in values:
+        if value not in target:
+            target.append(value)
+
+
+def _unique(values) -> list:
+    result: list = []
+    _extend_unique(result, values)
+    return result
+
+
+def _effective_findings(kb: KnowledgeBase, case: Case) -> dict[str, bool]:
+    findings = dict(case.findings)
+    if case.temperature_c is not None and case.temperature_c >= kb.fever_threshold_c:
+        findings["rf_fever"] = True
+    return findings
+
+
+def _region_codes(kb: KnowledgeBase, regions: list[str], modality: str) -> list[str]:
+    return [kb.vocabulary.region_studies[region][modality] for region in regions]
+
+
+def _targets(kb, regions, code, region_modality) -> list[str]:
+    return [code] if code is not None else _region_codes(kb, regions, region_modality)
+
+
+def _merge(entries: list[_Entry]) -> dict[str, _Entry]:
+    merged: dict[str, _Entry] = {}
+    for entry in entries:
+        existing = merged.get(entry.code)
+        if existing is None:
+            merged[entry.code] = entry.copy_as(entry.code)
+        else:
+            existing.absorb(entry)
+    return merged
+
+
+class _Evaluation:
+    def __init__(self, kb: KnowledgeBase, case: Case):
+        self.kb = kb
+        self.vocabulary = kb.vocabulary
+        self.case = case
+        self.findings = _effective_findings(kb, case)
+        present = frozenset(code for code, value in self.findings.items() if value)
+        self.ctx = _Context(present, case.sex, case.age, case.duration_days, case.pregnant)
+        self.regions = [
+            region for region in self.vocabulary.region_studies if self.vocabulary.region_locations(region) & present
+        ]
+        self.withheld: list[dict] = []
+        self.warnings: list[dict] = []
+
+    # -- step 1: the clinical rules ------------------------------------------------------------
+    def _issue(self, rule: Rule, triggers: frozenset[str]) -> list[_Entry]:
+        entries = []
+        for recommendation in rule.recommendations:
+            extra = EMPTY
+            if recommendation.when is not None:
+                extra = recommendation.when(self.ctx)
+                if extra is None:
+                    continue
+            for code in _targets(self.kb, self.regions, recommendation.code, recommendation.region_modality):
+                entries.append(
+                    _Entry(
+                        kind=recommendation.kind,
+                        code=code,
+                        urgency=recommendation.urgency,
+                        tier=rule.tier,
+                        triggers=set(triggers | extra),
+                        rationales=[recommendation.rationale],
+                        sources=list(rule.sources),
+                        rules=[rule.id],
+                    )
+                )
+        return entries
+
+    def fire_rules(self):
+        proposals: list[_Entry] = []
+        contributing: list[tuple[Rule, frozenset[str]]] = []
+        rule_not_indicated: list[tuple[str, str, tuple[str, ...]]] = []
+        for rule in self.kb.rules:
+            if rule.after_triage:
+                continue
+            triggers = rule.when(self.ctx)
+            if triggers is None:
+                continue
+            self.ctx.fired.add(rule.id)
+            entries = self._issue(rule, triggers)
+            if entries:
+                contributing.append((rule, triggers))
+                proposals.extend(entries)
+            for entry in rule.not_indicated:
+                for code in _targets(self.kb, self.regions, entry.code, entry.region_modality):
+                    rule_not_indicated.append((code, entry.reason, rule.sources))
+        return proposals, contributing, rule_not_indicated
+
+    # -- step 2: triage ------------------------------------------------------------------------
+    def triage(self, contributing) -> tuple[str, list[str]]:
+        disposition = "observe"
+        for rule, _ in contributing:
+            if DISPOSITION_RANK[rule.tier] > DISPOSITION_RANK[disposition]:
+                disposition = rule.tier
+        unscreened = [code for code in self.kb.red_flags if code not in self.findings]
+        if unscreened and disposition == "observe":
+            disposition = self.kb.red_flag_minimum_disposition
+        return disposition, unscreened
+
+    def baseline(self, contributing) -> list[_Entry]:
+        everything = frozenset().union(*(triggers for _, triggers in contributing)) if contributing else EMPTY
+        entries = []
+        for rule in self.kb.rules:
+            if not rule.after_triage:
+                continue
+            own = rule.when(self.ctx) if rule.when is not None else EMPTY
+            if own is None:
+                continue
+            self.ctx.fired.add(rule.id)
+            entries.extend(self._issue(rule, everything | own))
+        return entries
+
+    # -- step 4: safety --------------------------------------------------------------------------
+    def _replace(self, rule: SafetyRule, items: dict[str, _Entry], *, record: bool) -> bool:
+        withheld_without_alternative = False
+        for code in [code for code in items if code in rule.replace]:
+            target = rule.replace[code]
+            if isinstance(target, dict):
+                replacements = _region_codes(self.kb, self.regions, target["region"])
+            elif target is None:
+                replacements = []
+            else:
+                replacements = [target]
+            original = items.pop(code)
+            for replacement in replacements:
+                entry = original.copy_as(replacement, extra_sources=rule.sources, extra_rule=rule.id)
+                if replacement in items:
+                    items[replacement].absorb(entry)
+                else:
+                    items[replacement] = entry
+            if not replacements:
+                withheld_without_alternative = True
+            if record:
+                self.withheld.append(
+                    {
+                        "code": code,
+                        "name": self.vocabulary.item_name(code),
+                        "reason": rule.reason,
+                        "replaced_by": replacements[0] if replacements else None,
+                        "replacements": replacements,
+                        "urgency": original.urgency,
+                        "triggered_by": self._ordered(original.triggers),
+                        "sources": list(rule.sources),
+                        "rule": rule.id,
+                    }
+                )
+        return withheld_without_alternative
+
+    def apply_safety(self, items, referrals, deferred_items):
+        for rule in self.kb.safety:
+            triggers = rule.when(self.ctx)
+            if triggers is None:
+                continue
+            self.ctx.fired.add(rule.id)
+            if rule.replace:
+                withheld_all = self._replace(rule, items, record=True)
+                self._replace(rule, deferred_items, record=False)
+                if withheld_all and rule.fallback_referral and not referrals:
+                    fallback = rule.fallback_referral
+                    urgency = max((entry.urgency for entry in items.values()), key=URGENCY_RANK.get, default="routine")
+                    referrals[fallback["specialty"]] = _Entry(
+                        "referral", fallback["specialty"], urgency, urgency, set(triggers),
+                        [fallback["reason"]], list(rule.sources), [rule.id],
+                    )
+            matching = [code for code in items if rule.select is not None and rule.select(code)]
+            if not matching:
+                continue
+            if rule.warn:
+                self.warnings.append(
+                    {
+                        "code": rule.warn["warning"],
+                        "message": rule.warn["message"],
+                        "findings": self._ordered(triggers),
+                        "items": self._ordered(matching),
+                    }
+                )
+            if rule.add and rule.add["code"] not in items:
+                urgency = max((items[code].urgency for code in matching), key=URGENCY_RANK.get)
+                triggers_of_matching = set().union(*(items[code].triggers for code in matching))
+                items[rule.add["code"]] = _Entry(
+                    "item", rule.add["code"], urgency, urgency, triggers_of_matching | set(triggers),
+                    [rule.add["rationale"]], list(rule.sources), [rule.id],
+                )
+
+    # -- step 5: stewardship -------------------------------------------------------------------
+    def not_indicated(self, items, deferred_items, rule_not_indicated) -> list[dict]:
+        vocabulary = self.vocabulary
+        withheld_codes = {entry["code"] for entry in self.withheld}
+        considered = set(items) | set(deferred_items) | withheld_codes
+        result: dict[str, dict] = {}
+        if not any(vocabulary.is_spine_imaging(code) for code in considered):
+            for region in self.regions:
+                for modality in ("xray", "mri"):
+                    code = vocabulary.region_studies[region][modality]
+                    result[code] = {
+                        "code": code,
+                        "name": vocabulary.item_name(code),
+                        "reason": self.kb.stewardship["reason"],
+                        "sources": list(self.kb.stewardship["sources"]),
+                    }
+        for code, reason, sources in rule_not_indicated:
+            if code in considered:
+                continue
+            entry = result.get(code)
+            if entry is None or entry["reason"] == self.kb.stewardship["reason"]:
+                # A rule's own reason is more specific than the general stewardship one.
+                previous_sources = entry["sources"] if entry else []
+                result[code] = {"code": code, "name": vocabulary.item_name(code), "reason": reason,
+                                "sources": _unique([*sources, *previous_sources])}
+            else:
+                _extend_unique(entry["sources"], sources)
+        return sorted(result.values(), key=lambda entry: self._rank(entry["code"]))
+
+    # -- output ----------------------------------------------------------------------------------
+    def _rank(self, code):
+        return self.vocabulary.order.get(code, _LAST)
+
+    def _ordered(self, codes) -> list[str]:
+        return sorted(codes, key=self._rank)
+
+    def _item_out(self, entry: _Entry) -> dict:
+        meta = self.vocabulary.items[entry.code]
+        return {
+            "code": entry.code,
+            "name": meta["name"],
+            "category": meta["category"],
+            "urgency": entry.urgency,
+            "rationale": "; ".join(entry.rationales),
+            "triggered_by": self._ordered(entry.triggers),
+            "sources": list(entry.sources),
+            "rules": list(entry.rules),
+        }
+
+    def _referral_out(self, entry: _Entry) -> dict:
+        return {
+            "specialty": entry.code,
+            "name": self.vocabulary.specialties[entry.code],
+            "urgency": entry.urgency,
+            "reason": "; ".join(entry.rationales),
+            "triggered_by": self._ordered(entry.triggers),
+            "sources": list(entry.sources),
+            "rules": list(entry.rules),
+        }
+
+    def _items_sorted(self, entries) -> list[_Entry]:
+        return sorted(
+            entries,
+            key=lambda entry: (
+                -URGENCY_RANK[entry.urgency],
+                CATEGORY_ORDER.index(self.vocabulary.items[entry.code]["category"]),
+                self._rank(entry.code),
+            ),
+        )
+
+    def _referrals_sorted(self, entries) -> list[_Entry]:
+        return sorted(entries, key=lambda entry: (-URGENCY_RANK[entry.urgency], self._rank(entry.code)))
+
+    def run(self) -> dict:
+        proposals, contributing, rule_not_indicated = self.fire_rules()
+        disposition, unscreened = self.triage(contributing)
+        if disposition != "observe":
+            proposals.extend(self.baseline(contributing))
+        if disposition == "emergency":
+            issued = [entry for entry in proposals if entry.tier == "emergency"]
+            postponed = [entry for entry in proposals if entry.tier != "emergency"]
+        else:
+            issued, postponed = proposals, []
+        items = _merge([entry for entry in issued if entry.kind == "item"])
+        referrals = _merge([entry for entry in issued if entry.kind == "referral"])
+        deferred_items = {
+            code: entry for code, entry in _merge([e for e in postponed if e.kind == "item"]).items() if code not in items
+        }
+        deferred_referrals = {
+            code: entry
+            for code, entry in _merge([e for e in postponed if e.kind == "referral"]).items()
+            if code not in referrals
+        }
+        self.apply_safety(items, referrals, deferred_items)
+        for code in list(deferred_items):
+            if code in items:
+                del deferred_items[code]
+        not_indicated = self.not_indicated(items, deferred_items, rule_not_indicated)
+        if unscreened:
+            self.warnings.insert(
+                0, {"code": self.kb.red_flag_warning, "message": self.kb.red_flag_message, "findings": unscreened}
+            )
+        deferred = [
+            {"kind": "item", **self._item_out(entry), "reason": "; ".join(entry.rationales)}
+            for entry in self._items_sorted(deferred_items.values())
+        ] + [
+            {"kind": "referral", "code": entry.code, **self._referral_out(entry)}
+            for entry in self._referrals_sorted(deferred_referrals.values())
+        ]
+        observe = self.kb.observe if disposition == "observe" else None
+        return {
+            "knowledge_base_version": self.kb.version,
+            "disposition": disposition,
+            "red_flags": [code for code in self.kb.red_flags if code in self.ctx.present],
+            "items": [self._item_out(entry) for entry in self._items_sorted(items.values())],
+            "referrals": [self._referral_out(entry) for entry in self._referrals_sorted(referrals.values())],
+            "deferred": deferred,
+            "withheld": self.withheld,
+            "not_indicated": not_indicated,
+            "warnings": self.warnings,
+            "advice": list(observe["advice"]) if observe else [],
+            "review": observe["review"] if observe else None,
+            "fired_rules": [rule.id for rule in (*self.kb.rules, *self.kb.safety) if rule.id in self.ctx.fired],
+        }
+
+
+def evaluate(kb: KnowledgeBase, case: Case) -> dict:
+    """Recommend the workup for one case. Pure: same inputs, same answer."""
+    return _Evaluation(kb, case).run()

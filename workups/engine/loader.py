@@ -1,0 +1,480 @@
+"""Load and validate the knowledge base.
+
+Everything that can be wrong with a rule file (an unknown code, operator,
+field, urgency, a reference to a rule that has not run yet) is refused here,
+with the file and the rule named, so a mistake stops the app at start-up
+instead of surfacing while a patient is being seen.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from workups.engine.conditions import Condition, ConditionCompiler
+
+KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+URGENCY_RANK = {"routine": 1, "urgent": 2, "emergency": 3}
+DISPOSITION_RANK = {"observe": 0, **URGENCY_RANK}
+CATEGORY_ORDER = ("lab", "functional", "imaging")
+
+
+class KnowledgeBaseError(Exception):
+    """The knowledge base on disk is not valid; the message names where."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    findings: dict[str, dict]
+    items: dict[str, dict]
+    specialties: dict[str, str]
+    categories: dict[str, str]
+    urgencies: dict[str, str]
+    dispositions: dict[str, str]
+    warnings: dict[str, str]
+    groups: dict[str, str]
+    region_studies: dict[str, dict[str, str]]
+    ionising_modalities: frozenset[str]
+    # Position of each code, so every list the engine returns has a stable clinical order.
+    order: dict[str, int] = field(default_factory=dict)
+    locations_by_region: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def findings_in_group(self, group: str) -> list[str]:
+        return [code for code, meta in self.findings.items() if meta["group"] == group]
+
+    def region_locations(self, region: str) -> frozenset[str]:
+        return self.locations_by_region.get(region, frozenset())
+
+    def is_ionising(self, item: str) -> bool:
+        return self.items[item].get("modality") in self.ionising_modalities
+
+    def is_spine_imaging(self, item: str) -> bool:
+        return "spine" in self.items[item]
+
+    def item_name(self, code: str) -> str:
+        return self.items[code]["name"]
+
+    def name_of(self, code: str) -> str:
+        if code in self.findings:
+            return self.findings[code]["name"]
+        if code in self.items:
+            return self.items[code]["name"]
+        for table in (self.specialties, self.urgencies, self.dispositions, self.warnings, self.categories):
+            if code in table:
+                return table[code]
+        return code
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One item or referral a rule may issue."""
+
+    kind: str  # "item" | "referral"
+    code: str | None  # the item code or specialty; None when `region` is set
+    region_modality: str | None  # "xray" | "mri" for the region's spine study
+    urgency: str
+    when: Condition | None
+    rationale: str
+
+
+@dataclass(frozen=True)
+class NotIndicated:
+    code: str | None
+    region_modality: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    tier: str
+    when: Condition | None
+    recommendations: tuple[Recommendation, ...]
+    not_indicated: tuple[NotIndicated, ...]
+    rationale: str
+    sources: tuple[str, ...]
+    after_triage: bool = False
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    id: str
+    title: str
+    when: Condition
+    replace: dict[str, Any]  # item -> item | {"region": modality} | None
+    reason: str
+    warn: dict | None
+    add: dict | None
+    fallback_referral: dict | None
+    sources: tuple[str, ...]
+    select: Callable[[str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    version: str
+    title: str
+    vocabulary: Vocabulary
+    rules: tuple[Rule, ...]
+    safety: tuple[SafetyRule, ...]
+    red_flags: tuple[str, ...]
+    red_flag_warning: str
+    red_flag_message: str
+    red_flag_minimum_disposition: str
+    fever_threshold_c: float
+    observe: dict
+    stewardship: dict
+
+    def rule(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KnowledgeBaseError(f"{path.name}: file not found") from None
+    except yaml.YAMLError as error:
+        raise KnowledgeBaseError(f"{path.name}: not valid YAML: {error}") from None
+
+
+def _require_mapping(value, where):
+    if not isinstance(value, dict):
+        raise KnowledgeBaseError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_fields(mapping, allowed, required, where):
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise KnowledgeBaseError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
+    missing = sorted(set(required) - set(mapping))
+    if missing:
+        raise KnowledgeBaseError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+
+
+def _text(value, where):
+    if not isinstance(value, str) or not value.strip():
+        raise KnowledgeBaseError(f"{where}: must be a non-empty string")
+    return value.strip()
+
+
+def _sources(value, where):
+    if not isinstance(value, list) or not value:
+        raise KnowledgeBaseError(f"{where}: sources must be a non-empty list")
+    return tuple(_text(source, f"{where} source") for source in value)
+
+
+def load_vocabulary(path: Path) -> Vocabulary:
+    data = _require_mapping(_read_yaml(path), path.name)
+    _check_fields(
+        data,
+        {"groups", "findings", "items", "ionising_modalities", "categories", "specialties", "urgencies",
+         "dispositions", "warnings", "region_studies"},
+        {"groups", "findings", "items", "categories", "specialties", "urgencies", "dispositions", "warnings",
+         "region_studies"},
+        path.name,
+    )
+    groups = _require_mapping(data["groups"], f"{path.name} groups")
+    categories = _require_mapping(data["categories"], f"{path.name} categories")
+    findings = {}
+    for code, meta in _require_mapping(data["findings"], f"{path.name} findings").items():
+        where = f"{path.name} finding {code!r}"
+        _check_fields(_require_mapping(meta, where), {"group", "name", "negative", "sex", "region"}, {"group", "name", "negative"}, where)
+        if meta["group"] not in groups:
+            raise KnowledgeBaseError(f"{where}: unknown group {meta['group']!r}")
+        if meta.get("sex") not in (None, "female", "male"):
+            raise KnowledgeBaseError(f"{where}: sex must be female or male")
+        findings[code] = dict(meta)
+    items = {}
+    for code, meta in _require_mapping(data["items"], f"{path.name} items").items():
+        where = f"{path.name} item {code!r}"
+        _check_fields(_require_mapping(meta, where), {"category", "name", "modality", "spine"}, {"category", "name"}, where)
+        if meta["category"] not in categories:
+            raise KnowledgeBaseError(f"{where}: unknown category {meta['category']!r}")
+        items[code] = dict(meta)
+    region_studies = {}
+    for region, studies in _require_mapping(data["region_studies"], f"{path.name} region_studies").items():
+        for modality, item in _require_mapping(studies, f"{path.name} region {region!r}").items():
+            if item not in items:
+                raise KnowledgeBaseError(f"{path.name} region {region!r}: unknown item {item!r}")
+        region_studies[region] = dict(studies)
+    for code, meta in findings.items():
+        for region in meta.get("region", ()):
+            if region not in region_studies:
+                raise KnowledgeBaseError(f"{path.name} finding {code!r}: unknown region {region!r}")
+    codes = [*findings, "pregnant", *items, *data["specialties"], *data["warnings"]]
+    return Vocabulary(
+        findings=findings,
+        items=items,
+        specialties=dict(data["specialties"]),
+        categories=dict(categories),
+        urgencies=dict(data["urgencies"]),
+        dispositions=dict(data["dispositions"]),
+        warnings=dict(data["warnings"]),
+        groups=dict(groups),
+        region_studies=region_studies,
+        ionising_modalities=frozenset(data.get("ionising_modalities", ())),
+        order={code: index for index, code in enumerate(codes)},
+        locations_by_region={
+            region: frozenset(code for code, meta in findings.items() if region in meta.get("region", ()))
+            for region in region_studies
+        },
+    )
+
+
+class _RuleReader:
+    def __init__(self, vocabulary: Vocabulary):
+        self.vocabulary = vocabulary
+        self.seen_ids: list[str] = []
+
+    def compiler(self, where):
+        return ConditionCompiler(self.vocabulary, known_rules=frozenset(self.seen_ids), where=where)
+
+    def _target(self, entry, kind, where):
+        """Read `code:`/`specialty:` or `region:` from an item, referral or not-indicated entry."""
+        if kind == "referral":
+            specialty = entry.get("specialty")
+            if specialty not in self.vocabulary.specialties:
+                raise KnowledgeBaseError(f"{where}: unknown specialty {specialty!r}")
+            return specialty, None
+        if ("code" in entry) == ("region" in entry):
+            raise KnowledgeBaseError(f"{where}: give exactly one of 'code' or 'region'")
+        if "region" in entry:
+            if entry["region"] not in ("xray", "mri"):
+                raise KnowledgeBaseError(f"{where}: region must be 'xray' or 'mri', got {entry['region']!r}")
+            return None, entry["region"]
+        if entry["code"] not in self.vocabulary.items:
+            raise KnowledgeBaseError(f"{where}: unknown item code {entry['code']!r}")
+        return entry["code"], None
+
+    def rule(self, raw, tier, where) -> Rule:
+        raw = _require_mapping(raw, where)
+        rule_id = raw.get("id")
+        if not isinstance(rule_id, str) or not rule_id:
+            raise KnowledgeBaseError(f"{where}: every rule needs an id")
+        where = f"{where} rule {rule_id}"
+        if rule_id in self.seen_ids:
+            raise KnowledgeBaseError(f"{where}: duplicate rule id")
+        _check_fields(
+            raw,
+            {"id", "title", "when", "items", "referrals", "not_indicated", "rationale", "sources", "after_triage"},
+            {"id", "title", "rationale", "sources"},
+            where,
+        )
+        after_triage = raw.get("after_triage", False)
+        if not isinstance(after_triage, bool):
+            raise KnowledgeBaseError(f"{where}: after_triage must be true or false")
+        if "when" not in raw and not after_triage:
+            raise KnowledgeBaseError(f"{where}: missing field 'when'")
+        when = self.compiler(where).compile(raw["when"]) if "when" in raw else None
+        rationale = _text(raw["rationale"], f"{where} rationale")
+        recommendations = []
+        for kind, key in (("item", "items"), ("referral", "referrals")):
+            entries = raw.get(key, [])
+            if not isinstance(entries, list):
+                raise KnowledgeBaseError(f"{where}: {key} must be a list")
+            for index, entry in enumerate(entries):
+                entry_where = f"{where} {key}[{index}]"
+                entry = _require_mapping(entry, entry_where)
+                target_keys = {"specialty"} if kind == "referral" else {"code", "region"}
+                _check_fields(entry, target_keys | {"urgency", "when", "rationale"}, set(), entry_where)
+                code, region_modality = self._target(entry, kind, entry_where)
+                urgency = entry.get("urgency", tier)
+                if urgency not in URGENCY_RANK:
+                    raise KnowledgeBaseError(f"{entry_where}: unknown urgency {urgency!r}")
+                recommendations.append(
+                    Recommendation(
+                        kind=kind,
+                        code=code,
+                        region_modality=region_modality,
+                        urgency=urgency,
+                        when=self.compiler(entry_where).compile(entry["when"]) if "when" in entry else None,
+                        rationale=_text(entry.get("rationale", rationale), f"{entry_where} rationale"),
+                    )
+                )
+        not_indicated = []
+        for index, entry in enumerate(raw.get("not_indicated", []) or []):
+            entry_where = f"{where} not_indicated[{index}]"
+            entry = _require_mapping(entry, entry_where)
+            _check_fields(entry, {"code", "region", "reason"}, {"reason"}, entry_where)
+            code, region_modality = self._target(entry, "item", entry_where)
+            not_indicated.append(NotIndicated(code, region_modality, _text(entry["reason"], f"{entry_where} reason")))
+        if not recommendations and not not_indicated:
+            raise KnowledgeBaseError(f"{where}: recommends nothing (no items, referrals or not_indicated)")
+        self.seen_ids.append(rule_id)
+        return Rule(
+            id=rule_id,
+            title=_text(raw["title"], f"{where} title"),
+            tier=tier,
+            when=when,
+            recommendations=tuple(recommendations),
+            not_indicated=tuple(not_indicated),
+            rationale=rationale,
+            sources=_sources(raw["sources"], where),
+            after_triage=after_triage,
+        )
+
+    def selector(self, raw, where) -> Callable[[str], bool]:
+        raw = _require_mapping(raw, where)
+        _check_fields(raw, {"ionising", "modality", "codes"}, set(), where)
+        if len(raw) != 1:
+            raise KnowledgeBaseError(f"{where}: a selector has exactly one of ionising, modality, codes")
+        vocabulary = self.vocabulary
+        if "ionising" in raw:
+            if raw["ionising"] is not True:
+                raise KnowledgeBaseError(f"{where}: ionising selector must be true")
+            return vocabulary.is_ionising
+        if "modality" in raw:
+            modalities = frozenset(raw["modality"] or ())
+            known = {meta.get("modality") for meta in vocabulary.items.values()} - {None}
+            if not modalities or not modalities <= known:
+                raise KnowledgeBaseError(f"{where}: unknown modality in {sorted(modalities)!r}")
+            return lambda code: vocabulary.items[code].get("modality") in modalities
+        codes = frozenset(raw["codes"] or ())
+        unknown = sorted(codes - set(vocabulary.items))
+        if not codes or unknown:
+            raise KnowledgeBaseError(f"{where}: unknown item code(s) {unknown!r}")
+        return codes.__contains__
+
+    def safety_rule(self, raw, where) -> SafetyRule:
+        raw = _require_mapping(raw, where)
+        rule_id = raw.get("id")
+        if not isinstance(rule_id, str) or not rule_id:
+            raise KnowledgeBaseError(f"{where}: every safety rule needs an id")
+        where = f"{where} rule {rule_id}"
+        if rule_id in self.seen_ids:
+            raise KnowledgeBaseError(f"{where}: duplicate rule id")
+        _check_fields(
+            raw,
+            {"id", "title", "when", "replace", "reason", "warn", "add", "fallback_referral", "sources"},
+            {"id", "title", "when", "sources"},
+            where,
+        )
+        actions = [name for name in ("replace", "warn", "add") if name in raw]
+        if len(actions) != 1:
+            raise KnowledgeBaseError(f"{where}: a safety rule has exactly one of replace, warn, add")
+        replace, select = {}, None
+        if "replace" in raw:
+            for source, target in _require_mapping(raw["replace"], f"{where} replace").items():
+                if source not in self.vocabulary.items:
+                    raise KnowledgeBaseError(f"{where} replace: unknown item code {source!r}")
+                if isinstance(target, dict):
+                    _check_fields(target, {"region"}, {"region"}, f"{where} replace {source}")
+                    if target["region"] not in ("xray", "mri"):
+                        raise KnowledgeBaseError(f"{where} replace {source}: region must be xray or mri")
+                elif target is not None and target not in self.vocabulary.items:
+                    raise KnowledgeBaseError(f"{where} replace: unknown item code {target!r}")
+                replace[source] = target
+            if "reason" not in raw:
+                raise KnowledgeBaseError(f"{where}: a replace rule needs a reason")
+        warn = add = None
+        if "warn" in raw:
+            warn = dict(_require_mapping(raw["warn"], f"{where} warn"))
+            _check_fields(warn, {"if_any", "warning", "message"}, {"if_any", "warning", "message"}, f"{where} warn")
+            if warn["warning"] not in self.vocabulary.warnings:
+                raise KnowledgeBaseError(f"{where} warn: unknown warning code {warn['warning']!r}")
+            select = self.selector(warn["if_any"], f"{where} warn if_any")
+        if "add" in raw:
+            add = dict(_require_mapping(raw["add"], f"{where} add"))
+            _check_fields(add, {"if_any", "code", "rationale"}, {"if_any", "code", "rationale"}, f"{where} add")
+            if add["code"] not in self.vocabulary.items:
+                raise KnowledgeBaseError(f"{where} add: unknown item code {add['code']!r}")
+            select = self.selector(add["if_any"], f"{where} add if_any")
+        fallback = None
+        if "fallback_referral" in raw:
+            fallback = dict(_require_mapping(raw["fallback_referral"], f"{where} fallback_referral"))
+            _check_fields(fallback, {"specialty", "reason"}, {"specialty", "reason"}, f"{where} fallback_referral")
+            if fallback["specialty"] not in self.vocabulary.specialties:
+                raise KnowledgeBaseError(f"{where} fallback_referral: unknown specialty {fallback['specialty']!r}")
+        self.seen_ids.append(rule_id)
+        return SafetyRule(
+            id=rule_id,
+            title=_text(raw["title"], f"{where} title"),
+            when=self.compiler(where).compile(raw["when"]),
+            replace=replace,
+            reason=raw.get("reason", ""),
+            warn=warn,
+            add=add,
+            fallback_referral=fallback,
+            sources=_sources(raw["sources"], where),
+            select=select,
+        )
+
+
+def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR) -> KnowledgeBase:
+    directory = Path(directory)
+    vocabulary = load_vocabulary(directory / "vocabulary.yaml")
+    base = _require_mapping(_read_yaml(directory / "base.yaml"), "base.yaml")
+    _check_fields(
+        base,
+        {"version", "title", "rule_files", "safety_file", "sources", "red_flag_screen", "fever_threshold_c", "observe", "stewardship"},
+        {"version", "rule_files", "safety_file", "red_flag_screen", "fever_threshold_c", "observe", "stewardship"},
+        "base.yaml",
+    )
+    reader = _RuleReader(vocabulary)
+    rules = []
+    for name in base["rule_files"]:
+        data = _require_mapping(_read_yaml(directory / name), name)
+        _check_fields(data, {"tier", "rules"}, {"tier", "rules"}, name)
+        if data["tier"] not in URGENCY_RANK:
+            raise KnowledgeBaseError(f"{name}: unknown tier {data['tier']!r}")
+        if not isinstance(data["rules"], list):
+            raise KnowledgeBaseError(f"{name}: rules must be a list")
+        rules.extend(reader.rule(raw, data["tier"], name) for raw in data["rules"])
+    safety_name = base["safety_file"]
+    safety_data = _require_mapping(_read_yaml(directory / safety_name), safety_name)
+    _check_fields(safety_data, {"rules"}, {"rules"}, safety_name)
+    safety = tuple(reader.safety_rule(raw, safety_name) for raw in safety_data["rules"])
+
+    screen = _require_mapping(base["red_flag_screen"], "base.yaml red_flag_screen")
+    _check_fields(screen, {"group", "warning", "message", "minimum_disposition"}, {"group", "warning", "message", "minimum_disposition"}, "base.yaml red_flag_screen")
+    if screen["warning"] not in vocabulary.warnings:
+        raise KnowledgeBaseError(f"base.yaml red_flag_screen: unknown warning {screen['warning']!r}")
+    if screen["minimum_disposition"] not in URGENCY_RANK:
+        raise KnowledgeBaseError("base.yaml red_flag_screen: minimum_disposition must be an urgency")
+    red_flags = tuple(vocabulary.findings_in_group(screen["group"]))
+    if not red_flags:
+        raise KnowledgeBaseError(f"base.yaml red_flag_screen: group {screen['group']!r} has no findings")
+    observe = _require_mapping(base["observe"], "base.yaml observe")
+    _check_fields(observe, {"rationale", "advice", "review", "sources"}, {"rationale", "advice", "review", "sources"}, "base.yaml observe")
+    stewardship = _require_mapping(base["stewardship"], "base.yaml stewardship")
+    _check_fields(stewardship, {"reason", "sources"}, {"reason", "sources"}, "base.yaml stewardship")
+    threshold = base["fever_threshold_c"]
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+        raise KnowledgeBaseError("base.yaml fever_threshold_c must be a number")
+    return KnowledgeBase(
+        version=_text(str(base["version"]), "base.yaml version"),
+        title=str(base.get("title", "")),
+        vocabulary=vocabulary,
+        rules=tuple(rules),
+        safety=safety,
+        red_flags=red_flags,
+        red_flag_warning=screen["warning"],
+        red_flag_message=_text(screen["message"], "base.yaml red_flag_screen message"),
+        red_flag_minimum_disposition=screen["minimum_disposition"],
+        fever_threshold_c=float(threshold),
+        observe={
+            "rationale": _text(observe["rationale"], "base.yaml observe rationale"),
+            "advice": [_text(line, "base.yaml observe advice") for line in observe["advice"]],
+            "review": _text(observe["review"], "base.yaml observe review"),
+            "sources": list(_sources(observe["sources"], "base.yaml observe")),
+        },
+        stewardship={
+            "reason": _text(stewardship["reason"], "base.yaml stewardship reason"),
+            "sources": list(_sources(stewardship["sources"], "base.yaml stewardship")),
+        },
+    )
+
+
+@functools.cache
+def get_knowledge_base() -> KnowledgeBase:
+    """The knowledge base shipped with the app, loaded once per process."""
+    return load_knowledge_base()

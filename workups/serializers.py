@@ -1,0 +1,326 @@
+"""Request validation and response description for the workup API.
+
+Validation is strict on purpose: in a clinical record "1" is not `true` and
+"34" is not an age. Every problem in a body is reported at once, named by its
+field (and, for findings, by its code), so an integrator fixes them in one go.
+"""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import SkipField
+
+from workups.engine import Case, get_knowledge_base
+from workups.engine.case import VITAL_SIGNS
+
+SEX_CHOICES = ("female", "male")
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if data is True or data is False:
+            return data
+        self.fail("invalid")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Must be a whole number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return data
+
+
+class StrictNumberField(serializers.FloatField):
+    default_error_messages = {"invalid": "Must be a number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        try:
+            return float(data)
+        except OverflowError:
+            self.fail("invalid")
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+def _findings_doc_serializer():
+    """An object with one optional boolean per finding code: how `findings` reads in the OpenAPI schema."""
+    vocabulary = get_knowledge_base().vocabulary
+    fields = {
+        code: serializers.BooleanField(
+            required=False,
+            help_text=f"{meta['name']} ({vocabulary.groups[meta['group']]}"
+            + (f"; {meta['sex']} only" if meta.get("sex") else "")
+            + ")",
+        )
+        for code, meta in vocabulary.findings.items()
+    }
+    return type("Findings", (serializers.Serializer,), fields)
+
+
+@extend_schema_field(_findings_doc_serializer())
+class FindingsField(serializers.Field):
+    """`{"<finding code>": true | false}`: present, absent; a missing code was not recorded."""
+
+    default_error_messages = {"not_an_object": "Must be an object mapping finding codes to true or false."}
+
+    def to_internal_value(self, data):
+        # Codes and values are checked with the rest of the case (check_case), so that
+        # every problem, including the cross-field ones, is reported in one answer.
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return dict(data)
+
+    def to_representation(self, value):
+        return dict(value)
+
+
+class StrictSerializer(serializers.Serializer):
+    """A serializer that refuses unknown fields and reports every problem together.
+
+    DRF stops at field errors before running cross-field checks; here the
+    cross-field checks (`check`) run on whatever fields were valid, so a body
+    with a bad age and a pregnant man gets both problems named.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        errors: dict = {}
+        values: dict = {}
+        for field in self._writable_fields:
+            primitive = field.get_value(data)
+            try:
+                value = field.run_validation(primitive)
+            except ValidationError as exc:
+                errors[field.field_name] = exc.detail
+            except SkipField:
+                continue
+            else:
+                values[field.source] = value
+        for name in data:
+            if name not in self.fields:
+                errors[name] = ["Unknown field."]
+        self.check(values, errors)
+        if errors:
+            raise ValidationError(errors)
+        return values
+
+    def check(self, values: dict, errors: dict) -> None:
+        """Cross-field rules; add problems to `errors` by field."""
+
+
+def add_error(errors: dict, field: str, message: str, *, code: str | None = None) -> None:
+    """Add a problem for `field` (and finding `code`, for findings) without losing earlier ones."""
+    if code is None:
+        existing = errors.setdefault(field, [])
+        if isinstance(existing, dict):
+            existing.setdefault("non_field_errors", []).append(message)
+        else:
+            existing.append(message)
+        return
+    existing = errors.setdefault(field, {})
+    if isinstance(existing, list):
+        return  # the whole field is already refused (not an object)
+    existing.setdefault(code, []).append(message)
+
+
+def check_case(values: dict, errors: dict, *, sex: str | None, age: int | None) -> None:
+    """Impossible combinations of otherwise valid case fields."""
+    vocabulary = get_knowledge_base().vocabulary
+    if values.get("pregnant") is True and sex == "male":
+        add_error(errors, "pregnant", "A male patient cannot be pregnant.")
+    findings = values.get("findings")
+    if findings is not None:
+        for code, present in findings.items():
+            meta = vocabulary.findings.get(code)
+            if meta is None:
+                add_error(errors, "findings", f"Unknown finding code {code!r}.", code=code)
+            elif not isinstance(present, bool):
+                add_error(errors, "findings", f"{code} must be true or false.", code=code)
+            elif present and sex is not None and meta.get("sex") not in (None, sex):
+                add_error(errors, "findings", f"{code} applies to {meta['sex']} patients only.", code=code)
+        if not any(findings.get(code) is True for code in vocabulary.findings_in_group("loc")):
+            locations = ", ".join(vocabulary.findings_in_group("loc"))
+            add_error(errors, "findings", f"At least one location finding must be present: one of {locations}.",
+                      code="loc")
+    duration = values.get("duration_days")
+    if duration is not None and age is not None and duration > (age + 1) * 366:
+        add_error(errors, "duration_days", f"{duration} days is longer than the patient's life (age {age}).")
+    systolic, diastolic = values.get("systolic_bp"), values.get("diastolic_bp")
+    if systolic is not None and diastolic is not None and diastolic >= systolic:
+        add_error(errors, "diastolic_bp", "Diastolic pressure must be lower than systolic.")
+
+
+class CaseFieldsSerializer(StrictSerializer):
+    """The clinical fields of a case, shared by the evaluate endpoint and the encounters API."""
+
+    pregnant = StrictBooleanField(required=False, allow_null=True, help_text="Only meaningful for female patients.")
+    duration_days = StrictIntegerField(min_value=0, help_text="Days since the numbness first appeared (0 = today).")
+    temperature_c = StrictNumberField(
+        required=False, allow_null=True, min_value=30, max_value=45,
+        help_text="Body temperature in °C; 38.0 or above makes rf_fever present.",
+    )
+    heart_rate = StrictIntegerField(required=False, allow_null=True, min_value=20, max_value=300, help_text="beats/min")
+    systolic_bp = StrictIntegerField(required=False, allow_null=True, min_value=40, max_value=300, help_text="mmHg")
+    diastolic_bp = StrictIntegerField(required=False, allow_null=True, min_value=20, max_value=200, help_text="mmHg")
+    resp_rate = StrictIntegerField(required=False, allow_null=True, min_value=4, max_value=80, help_text="breaths/min")
+    spo2 = StrictIntegerField(required=False, allow_null=True, min_value=50, max_value=100, help_text="%")
+    findings = FindingsField(
+        help_text="Finding code → true (present) or false (absent); a code left out was not recorded. "
+        "At least one location (loc_*) must be present; every red flag (rf_*) should be answered."
+    )
+
+
+class WorkupEvaluateSerializer(CaseFieldsSerializer):
+    sex = StrictChoiceField(choices=SEX_CHOICES)
+    age = StrictIntegerField(min_value=0, max_value=120, help_text="Whole years.")
+
+    # Keep the documented field order: who, then the case.
+    class Meta:
+        fields = ["sex", "age", "pregnant", "duration_days", "temperature_c", *VITAL_SIGNS, "findings"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {name: fields[name] for name in self.Meta.fields}
+
+    def check(self, values, errors):
+        check_case(values, errors, sex=values.get("sex"), age=values.get("age"))
+
+
+def case_from_values(values: dict, *, sex: str, age: int) -> Case:
+    return Case(
+        sex=sex,
+        age=age,
+        duration_days=values["duration_days"],
+        pregnant=values.get("pregnant"),
+        temperature_c=values.get("temperature_c"),
+        vitals={name: values[name] for name in VITAL_SIGNS if values.get(name) is not None},
+        findings=values["findings"],
+    )
+
+
+# -- response description (documentation only: the engine's dict is returned as it is) ------------
+
+def _codes(table):
+    return sorted(table)
+
+
+ITEM_CODES = _codes(get_knowledge_base().vocabulary.items)
+
+
+def _choice(table, **kwargs):
+    return serializers.ChoiceField(choices=_codes(table), **kwargs)
+
+
+class _Vocab:
+    @staticmethod
+    def get():
+        return get_knowledge_base().vocabulary
+
+
+class WorkupItemSerializer(serializers.Serializer):
+    code = _choice(_Vocab.get().items)
+    name = serializers.CharField()
+    category = serializers.ChoiceField(choices=["lab", "functional", "imaging"])
+    urgency = serializers.ChoiceField(choices=["emergency", "urgent", "routine"])
+    rationale = serializers.CharField(help_text="One line in plain clinical language.")
+    triggered_by = serializers.ListField(child=serializers.CharField(), help_text="Finding codes (and `pregnant`) that triggered it.")
+    sources = serializers.ListField(child=serializers.CharField())
+    rules = serializers.ListField(child=serializers.CharField(), help_text="Knowledge-base rule ids.")
+
+
+class WorkupReferralSerializer(serializers.Serializer):
+    specialty = _choice(_Vocab.get().specialties)
+    name = serializers.CharField()
+    urgency = serializers.ChoiceField(choices=["emergency", "urgent", "routine"])
+    reason = serializers.CharField()
+    triggered_by = serializers.ListField(child=serializers.CharField())
+    sources = serializers.ListField(child=serializers.CharField())
+    rules = serializers.ListField(child=serializers.CharField())
+
+
+class DeferredSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["item", "referral"])
+    code = serializers.CharField(help_text="Item code, or the specialty for a referral.")
+    specialty = serializers.CharField(required=False)
+    category = serializers.CharField(required=False)
+    name = serializers.CharField()
+    urgency = serializers.ChoiceField(choices=["emergency", "urgent", "routine"])
+    reason = serializers.CharField()
+    triggered_by = serializers.ListField(child=serializers.CharField())
+    sources = serializers.ListField(child=serializers.CharField())
+    rules = serializers.ListField(child=serializers.CharField())
+
+
+class WithheldSerializer(serializers.Serializer):
+    code = _choice(_Vocab.get().items)
+    name = serializers.CharField()
+    reason = serializers.CharField()
+    replaced_by = serializers.CharField(allow_null=True, help_text="The alternative issued instead, or null when none.")
+    replacements = serializers.ListField(child=serializers.CharField(), help_text="Every alternative (whole spine: both regions).")
+    urgency = serializers.CharField()
+    triggered_by = serializers.ListField(child=serializers.CharField())
+    sources = serializers.ListField(child=serializers.CharField())
+    rule = serializers.CharField()
+
+
+class NotIndicatedSerializer(serializers.Serializer):
+    code = _choice(_Vocab.get().items)
+    name = serializers.CharField()
+    reason = serializers.CharField()
+    sources = serializers.ListField(child=serializers.CharField())
+
+
+class WarningSerializer(serializers.Serializer):
+    code = _choice(_Vocab.get().warnings)
+    message = serializers.CharField()
+    findings = serializers.ListField(child=serializers.CharField(), required=False)
+    items = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class WorkupResultSerializer(serializers.Serializer):
+    knowledge_base_version = serializers.CharField()
+    disposition = serializers.ChoiceField(choices=["emergency", "urgent", "routine", "observe"])
+    red_flags = serializers.ListField(child=serializers.CharField(), help_text="Red flags recorded present.")
+    items = WorkupItemSerializer(many=True)
+    referrals = WorkupReferralSerializer(many=True)
+    deferred = DeferredSerializer(many=True, help_text="Recommended by lower tiers but not issued during an emergency.")
+    withheld = WithheldSerializer(many=True, help_text="Removed by a safety rule, with the alternative issued.")
+    not_indicated = NotIndicatedSerializer(many=True, help_text="Tests the guidance advises against here, and why.")
+    warnings = WarningSerializer(many=True)
+    advice = serializers.ListField(child=serializers.CharField(), help_text="Self-care advice (observe only).")
+    review = serializers.CharField(allow_null=True, help_text="When to come back (observe only).")
+    fired_rules = serializers.ListField(child=serializers.CharField())
+
+
+class VocabularyEntrySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    group = serializers.CharField()
+    category = serializers.CharField(required=False)
+    sex = serializers.CharField(required=False)
+    negative = serializers.CharField(required=False, help_text="How an absent finding reads in a letter.")
+
+
+class VocabularySerializer(serializers.Serializer):
+    knowledge_base_version = serializers.CharField()
+    groups = serializers.DictField(child=serializers.CharField())
+    codes = VocabularyEntrySerializer(many=True)
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """Field name → messages; `findings` → finding code → messages."""
+
+    field_name = serializers.ListField(child=serializers.CharField(), required=False)
