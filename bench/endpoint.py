@@ -1,0 +1,106 @@
+"""Latency of the evaluate endpoint against a trivial authenticated endpoint, same server.
+
+    python bench/endpoint.py [--requests 400]
+
+Starts gunicorn on a free loopback port (one sync worker, so requests do not
+compete), with the database of DATABASE_URL (the SQLite default otherwise),
+creates a benchmark GP, then alternates requests to GET /api/v1/ping/ (the
+baseline: token authentication and a JSON answer) and POST
+/api/v1/workup/evaluate/ with the vignette cases. Prints the median and p95
+of each, and their ratios. Only 127.0.0.1 is contacted; the loop is bounded.
+"""
+import argparse
+import http.client
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400, help="requests to each endpoint")
+    args = parser.parse_args()
+
+    env = {**os.environ, "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(40),
+           "DJANGO_DEBUG": "0", "DJANGO_LOG_LEVEL": "WARNING"}
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    seeded = subprocess.run([python, "manage.py", "seed_demo", "--clinic", "Benchmark clinic", "--username", "bench"],
+                            cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    token = next(line.split(": ", 1)[1] for line in seeded.splitlines() if line.startswith("api token"))
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    from bench.engine import cases  # noqa: E402  (sets up Django for the knowledge base)
+    from workups.engine import get_knowledge_base  # noqa: E402
+
+    bodies = [json.dumps(body) for body in cases(get_knowledge_base())]
+    port = free_port()
+    server = subprocess.Popen(
+        [python, "-m", "gunicorn", "clinic.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    try:
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+        def call(method, path, body=None):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            start = time.perf_counter()
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - start
+            connection.close()
+            if response.status != 200:
+                raise SystemExit(f"{method} {path} answered {response.status}")
+            return elapsed
+
+        for _ in range(100):
+            try:
+                call("GET", "/api/v1/ping/")
+                break
+            except (ConnectionRefusedError, http.client.HTTPException, OSError):
+                time.sleep(0.1)
+        for index in range(20):  # warm up both paths
+            call("GET", "/api/v1/ping/")
+            call("POST", "/api/v1/workup/evaluate/", bodies[index % len(bodies)])
+        ping, workup = [], []
+        for index in range(args.requests):
+            ping.append(call("GET", "/api/v1/ping/"))
+            workup.append(call("POST", "/api/v1/workup/evaluate/", bodies[index % len(bodies)]))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    def ms(value):
+        return f"{value * 1000:7.2f} ms"
+
+    rows = [("ping (baseline)", ping), ("workup/evaluate", workup)]
+    print(f"{args.requests} requests each, one gunicorn sync worker, database {env.get('DATABASE_URL', 'sqlite (default)').split('@')[-1]}")
+    for name, values in rows:
+        print(f"{name:18} median {ms(statistics.median(values))}   p95 {ms(percentile(values, 0.95))}")
+    print(f"ratio evaluate/ping: median {statistics.median(workup) / statistics.median(ping):.2f}x   "
+          f"p95 {percentile(workup, 0.95) / percentile(ping, 0.95):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
