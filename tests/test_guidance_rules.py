@@ -1,4 +1,4 @@
-"""Every rule of /work/shared/clinical/GUIDANCE.md, checked against the engine.
+"""Every rule of the clinical guidance (GUIDANCE.md), checked against the engine.
 
 Each rule has at least one case where it fires (the items and referrals it issues,
 with their urgency and the findings that triggered them) and one where a key
@@ -1246,3 +1246,60 @@ def test_ct_or_mri_without_kidney_disease_has_no_contrast_warning(kb):
     result = run(kb, "loc_lumbar", "rf_cancer_history")
     assert "mri_lumbar_spine" in items(result)
     assert "contrast_and_kidney_disease" not in warning_codes(result)
+
+
+# -- edges found in review --------------------------------------------------------------------------
+
+
+def test_cardiac_symptoms_with_a_chest_infection_still_get_an_ecg(kb):
+    result = run(kb, "loc_interscapular", "rf_fever", "sx_cough", "sx_chest_heaviness")
+    assert "xray_chest" in items(result)
+    assert_item(result, "ecg", "urgent", "sx_chest_heaviness")
+    assert referrals(result)["cardiology"] == "urgent"
+
+
+def test_breathlessness_explained_by_a_chest_infection_is_not_called_cardiac(kb):
+    result = run(kb, "loc_interscapular", "rf_fever", "sx_cough", "sx_dyspnea")
+    assert "ecg" not in items(result) and "cardiology" not in referrals(result)
+
+
+def test_early_sciatica_with_a_red_flag_is_not_told_conservative_care_first(kb):
+    result = run(kb, "loc_lumbar", "sx_leg_pain", "rf_saddle_anesthesia")
+    assert result["not_indicated"] == []
+    result = run(kb, "loc_lumbar", "sx_leg_pain", "rf_weight_loss")
+    assert not any("conservative care" in row["reason"] for row in result["not_indicated"])
+
+
+def test_not_indicated_never_contradicts_ordered_spine_imaging(kb):
+    result = run(kb, "loc_lumbar", "ex_vesicular_rash", "hx_scoliosis_kyphosis")
+    assert "xray_lumbar_spine" in items(result)
+    assert result["not_indicated"] == []
+
+
+def test_an_emergency_item_keeps_the_triggers_and_sources_of_lower_tiers(kb):
+    result = run(kb, "loc_lumbar", "rf_saddle_anesthesia", "rf_cancer_history")
+    mri = assert_item(result, "mri_lumbar_spine", "emergency", "rf_saddle_anesthesia", "rf_cancer_history")
+    assert {"E1", "U1"} <= set(mri["rules"])
+    assert "mri_lumbar_spine" not in {row["code"] for row in result["deferred"]}
+
+
+def test_baseline_bloods_name_the_numbness_when_nothing_else_triggered_them(kb):
+    result = run(kb, "loc_lumbar", "pattern_positional", screen=None)
+    assert_item(result, "lab_cbc", "routine", "loc_lumbar")
+
+
+def test_safety_rules_are_listed_as_fired_only_when_they_acted(kb):
+    result = run(kb, "loc_lumbar", "rf_weight_loss", sex="female", age=30, pregnant=True)
+    assert "S1" in result["fired_rules"] and "S1-kept" not in result["fired_rules"]
+    result = run(kb, "loc_lumbar", "hx_kidney_disease")
+    assert "S4" not in result["fired_rules"]
+    result = run(kb, "loc_lumbar", "pattern_recurrent", sex="female", age=30, pregnant=False)
+    assert "S2" not in result["fired_rules"]
+
+
+def test_withheld_mri_in_pregnancy_is_decided_by_a_specialist_as_urgently_as_it_was_needed(kb):
+    result = run(kb, "loc_lumbar", "rf_weight_loss", "hx_mri_contraindication", sex="female", age=30, pregnant=True)
+    withheld = {row["code"]: row for row in result["withheld"]}
+    assert withheld["mri_lumbar_spine"]["replaced_by"] is None
+    assert referrals(result)["neurology"] == "urgent"
+    assert "gynecology" in referrals(result)

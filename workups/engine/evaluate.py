@@ -174,7 +174,9 @@ class _Evaluation:
         return disposition, unscreened
 
     def baseline(self, contributing) -> list[_Entry]:
-        everything = frozenset().union(*(triggers for _, triggers in contributing)) if contributing else EMPTY
+        # Baseline tests answer the numbness itself and whatever raised the disposition.
+        locations = frozenset(code for region in self.regions for code in self.vocabulary.region_locations(region))
+        everything = frozenset().union(*(triggers for _, triggers in contributing)) | (locations & self.ctx.present)
         entries = []
         for rule in self.kb.rules:
             if not rule.after_triage:
@@ -185,6 +187,17 @@ class _Evaluation:
             self.ctx.fired.add(rule.id)
             entries.extend(self._issue(rule, everything | own))
         return entries
+
+    @staticmethod
+    def _defer(postponed: dict[str, _Entry], issued: dict[str, _Entry]) -> dict[str, _Entry]:
+        """What lower tiers recommended during an emergency; what is issued anyway is merged into it."""
+        deferred = {}
+        for code, entry in postponed.items():
+            if code in issued:
+                issued[code].absorb(entry)
+            else:
+                deferred[code] = entry
+        return deferred
 
     # -- step 4: safety --------------------------------------------------------------------------
     def _replace(self, rule: SafetyRule, items: dict[str, _Entry], *, record: bool) -> bool:
@@ -223,25 +236,35 @@ class _Evaluation:
         return withheld_without_alternative
 
     def apply_safety(self, items, referrals, deferred_items):
+        """Safety rules in order; a rule counts as fired only when it changed or flagged something."""
         for rule in self.kb.safety:
             triggers = rule.when(self.ctx)
             if triggers is None:
                 continue
-            self.ctx.fired.add(rule.id)
             if rule.replace:
-                withheld_all = self._replace(rule, items, record=True)
+                already_withheld = len(self.withheld)
+                self._replace(rule, items, record=True)
                 self._replace(rule, deferred_items, record=False)
-                if withheld_all and rule.fallback_referral and not referrals:
+                changed = self.withheld[already_withheld:]
+                if changed:
+                    self.ctx.fired.add(rule.id)
+                without_alternative = [entry for entry in changed if not entry["replacements"]]
+                if without_alternative and rule.fallback_referral:
+                    # Someone must decide on the imaging that could not be ordered, as soon as it was needed.
                     fallback = rule.fallback_referral
-                    urgency = max((entry.urgency for entry in items.values()), key=URGENCY_RANK.get, default="routine")
-                    referrals[fallback["specialty"]] = _Entry(
-                        "referral", fallback["specialty"], urgency, urgency, set(triggers),
-                        [fallback["reason"]], list(rule.sources), [rule.id],
-                    )
+                    urgency = max((entry["urgency"] for entry in without_alternative), key=URGENCY_RANK.get)
+                    entry = _Entry("referral", fallback["specialty"], urgency, urgency,
+                                   set().union(*(e["triggered_by"] for e in without_alternative)) | set(triggers),
+                                   [fallback["reason"]], list(rule.sources), [rule.id])
+                    if entry.code in referrals:
+                        referrals[entry.code].absorb(entry)
+                    else:
+                        referrals[entry.code] = entry
             matching = [code for code in items if rule.select is not None and rule.select(code)]
             if not matching:
                 continue
             if rule.warn:
+                self.ctx.fired.add(rule.id)
                 self.warnings.append(
                     {
                         "code": rule.warn["warning"],
@@ -251,6 +274,7 @@ class _Evaluation:
                     }
                 )
             if rule.add and rule.add["code"] not in items:
+                self.ctx.fired.add(rule.id)
                 urgency = max((items[code].urgency for code in matching), key=URGENCY_RANK.get)
                 triggers_of_matching = set().union(*(items[code].triggers for code in matching))
                 items[rule.add["code"]] = _Entry(
@@ -264,19 +288,20 @@ class _Evaluation:
         withheld_codes = {entry["code"] for entry in self.withheld}
         considered = set(items) | set(deferred_items) | withheld_codes
         result: dict[str, dict] = {}
-        if not any(vocabulary.is_spine_imaging(code) for code in considered):
-            for region in self.regions:
-                for modality in ("xray", "mri"):
-                    code = vocabulary.region_studies[region][modality]
-                    result[code] = {
-                        "code": code,
-                        "name": vocabulary.item_name(code),
-                        "reason": self.kb.stewardship["reason"],
-                        "sources": list(self.kb.stewardship["sources"]),
-                    }
+        if any(vocabulary.is_spine_imaging(code) for code in considered):
+            # Spine imaging is part of this workup: saying some other study is "not indicated"
+            # would contradict it.
+            return []
+        for region in self.regions:
+            for modality in ("xray", "mri"):
+                code = vocabulary.region_studies[region][modality]
+                result[code] = {
+                    "code": code,
+                    "name": vocabulary.item_name(code),
+                    "reason": self.kb.stewardship["reason"],
+                    "sources": list(self.kb.stewardship["sources"]),
+                }
         for code, reason, sources in rule_not_indicated:
-            if code in considered:
-                continue
             entry = result.get(code)
             if entry is None or entry["reason"] == self.kb.stewardship["reason"]:
                 # A rule's own reason is more specific than the general stewardship one.
@@ -343,14 +368,8 @@ class _Evaluation:
             issued, postponed = proposals, []
         items = _merge([entry for entry in issued if entry.kind == "item"])
         referrals = _merge([entry for entry in issued if entry.kind == "referral"])
-        deferred_items = {
-            code: entry for code, entry in _merge([e for e in postponed if e.kind == "item"]).items() if code not in items
-        }
-        deferred_referrals = {
-            code: entry
-            for code, entry in _merge([e for e in postponed if e.kind == "referral"]).items()
-            if code not in referrals
-        }
+        deferred_items = self._defer(_merge([e for e in postponed if e.kind == "item"]), items)
+        deferred_referrals = self._defer(_merge([e for e in postponed if e.kind == "referral"]), referrals)
         self.apply_safety(items, referrals, deferred_items)
         for code in list(deferred_items):
             if code in items:
