@@ -1,15 +1,24 @@
 import logging
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler as drf_exception_handler
+
+from clinic.errors import RecordLocked
 
 logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
-    """DRF's handler, but an unexpected error is logged without the request body (patient data)."""
+    """DRF's handler, plus the services' errors: a model validation error is a 400 naming its fields,
+    a change to a finalized record a 409. An unexpected error is logged without the request body."""
+    if isinstance(exc, RecordLocked):
+        return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is None:
         view = context.get("view")

@@ -4,7 +4,9 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
+from clinic import api_views
 from clinic.api import PingView
+from workups import views as workup_views
 from workups.views import VocabularyView, WorkupEvaluateView
 
 api_v1 = [
@@ -12,6 +14,17 @@ api_v1 = [
     path("ping/", PingView.as_view(), name="api-ping"),
     path("workup/evaluate/", WorkupEvaluateView.as_view(), name="api-workup-evaluate"),
     path("vocabulary/", VocabularyView.as_view(), name="api-vocabulary"),
+    path("patients/", api_views.PatientListCreateView.as_view(), name="api-patients"),
+    path("patients/<int:pk>/", api_views.PatientDetailView.as_view(), name="api-patient"),
+    path("patients/<int:pk>/encounters/", api_views.PatientEncountersView.as_view(), name="api-patient-encounters"),
+    path("encounters/", api_views.EncounterCreateView.as_view(), name="api-encounters"),
+    path("encounters/<int:pk>/", api_views.EncounterDetailView.as_view(), name="api-encounter"),
+    path("encounters/<int:pk>/workup/", workup_views.EncounterWorkupView.as_view(), name="api-encounter-workup"),
+    path("encounters/<int:pk>/finalize/", api_views.EncounterFinalizeView.as_view(), name="api-encounter-finalize"),
+    path("workup-items/", workup_views.WorkupItemAddView.as_view(), name="api-workup-items"),
+    path("workup-items/<int:pk>/", workup_views.WorkupItemDetailView.as_view(), name="api-workup-item"),
+    path("workup-referrals/", workup_views.WorkupReferralAddView.as_view(), name="api-workup-referrals"),
+    path("workup-referrals/<int:pk>/", workup_views.WorkupReferralDetailView.as_view(), name="api-workup-referral"),
 ]
 
 urlpatterns = [

@@ -331,3 +331,49 @@ class ValidationErrorSerializer(serializers.Serializer):
     """Field name → messages; `findings` → finding code → messages."""
 
     field_name = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class DecisionSerializer(StrictSerializer):
+    decision = StrictChoiceField(choices=["pending", "accepted", "declined"])
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                   help_text="Required when declining.")
+
+
+class ItemAddSerializer(StrictSerializer):
+    workup = StrictIntegerField()
+    code = StrictChoiceField(choices=ITEM_CODES)
+    urgency = StrictChoiceField(choices=["emergency", "urgent", "routine"], required=False)
+    rationale = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class ReferralAddSerializer(StrictSerializer):
+    workup = StrictIntegerField()
+    specialty = StrictChoiceField(choices=_codes(get_knowledge_base().vocabulary.specialties))
+    urgency = StrictChoiceField(choices=["emergency", "urgent", "routine"], required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class StoredItemSerializer(WorkupItemSerializer):
+    id = serializers.IntegerField()
+    added_by_clinician = serializers.BooleanField()
+    decision = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
+    decision_reason = serializers.CharField(allow_blank=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class StoredReferralSerializer(WorkupReferralSerializer):
+    id = serializers.IntegerField()
+    added_by_clinician = serializers.BooleanField()
+    decision = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
+    decision_reason = serializers.CharField(allow_blank=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class StoredWorkupSerializer(WorkupResultSerializer):
+    id = serializers.IntegerField()
+    encounter = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField()
+    stale = serializers.BooleanField(help_text="The encounter changed since: generate again.")
+    items = StoredItemSerializer(many=True)
+    referrals = StoredReferralSerializer(many=True)

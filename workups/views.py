@@ -1,11 +1,23 @@
+from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from workups import selectors
+from clinic import selectors as record_selectors
+from clinic.api_views import ApiActorMixin
+from workups import selectors, services
+from workups.engine import get_knowledge_base
+from workups.models import Workup, WorkupItem, WorkupReferral
 from workups.serializers import (
-    WorkupEvaluateSerializer,
+    DecisionSerializer,
+    ItemAddSerializer,
+    ReferralAddSerializer,
+    StoredItemSerializer,
+    StoredReferralSerializer,
+    StoredWorkupSerializer,
     VocabularySerializer,
+    WorkupEvaluateSerializer,
     WorkupResultSerializer,
     case_from_values,
 )
@@ -63,3 +75,117 @@ class VocabularyView(APIView):
     @extend_schema(operation_id="vocabulary", summary="Every code with its name and group", responses=VocabularySerializer)
     def get(self, request):
         return Response(selectors.vocabulary_list())
+
+
+# -- stored workups and decisions ------------------------------------------------------------------
+
+
+class EncounterWorkupView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="encounter_workup_latest", responses={200: StoredWorkupSerializer, 404: None})
+    def get(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        workup = selectors.workup_latest(actor=self.actor(), encounter=encounter)
+        if workup is None:
+            raise Http404("No workup has been generated for this encounter yet.")
+        return Response(selectors.workup_representation(workup=workup, encounter=encounter))
+
+    @extend_schema(operation_id="encounter_workup_generate", request=None,
+                   responses={201: StoredWorkupSerializer, 409: None})
+    def post(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        services.workup_generate(actor=self.actor(), encounter=encounter)
+        workup = selectors.workup_latest(actor=self.actor(), encounter=encounter)
+        return Response(selectors.workup_representation(workup=workup, encounter=encounter),
+                        status=status.HTTP_201_CREATED)
+
+
+class _RecommendationView(ApiActorMixin, APIView):
+    model = None
+    row_serializer = None
+
+    def _row(self, pk):
+        return selectors.recommendation_get(actor=self.actor(), model=self.model, pk=pk)
+
+    def _out(self, row):
+        vocabulary = get_knowledge_base().vocabulary
+        render = selectors.item_row if self.model is WorkupItem else selectors.referral_row
+        return render(row, vocabulary)
+
+    def get(self, request, pk):
+        return Response(self._out(self._row(pk)))
+
+    def patch(self, request, pk):
+        row = self._row(pk)
+        data = DecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = services.recommendation_decide(actor=self.actor(), recommendation=row,
+                                             decision=data.validated_data["decision"],
+                                             reason=data.validated_data.get("reason", ""))
+        return Response(self._out(row))
+
+
+class WorkupItemDetailView(_RecommendationView):
+    model = WorkupItem
+
+    @extend_schema(operation_id="workup_item_get", responses=StoredItemSerializer)
+    def get(self, request, pk):
+        return super().get(request, pk)
+
+    @extend_schema(operation_id="workup_item_decide", request=DecisionSerializer,
+                   responses={200: StoredItemSerializer, 409: None})
+    def patch(self, request, pk):
+        return super().patch(request, pk)
+
+
+class WorkupReferralDetailView(_RecommendationView):
+    model = WorkupReferral
+
+    @extend_schema(operation_id="workup_referral_get", responses=StoredReferralSerializer)
+    def get(self, request, pk):
+        return super().get(request, pk)
+
+    @extend_schema(operation_id="workup_referral_decide", request=DecisionSerializer,
+                   responses={200: StoredReferralSerializer, 409: None})
+    def patch(self, request, pk):
+        return super().patch(request, pk)
+
+
+def _workup_of_clinic(actor, workup_id):
+    if actor.clinic is None:
+        raise Http404("Not found.")
+    try:
+        return Workup.objects.select_related("encounter").get(pk=workup_id, encounter__clinic=actor.clinic)
+    except Workup.DoesNotExist:
+        raise Http404("Not found.") from None
+
+
+class WorkupItemAddView(ApiActorMixin, APIView):
+    """Order a catalogue test by hand (accepted by the act of adding it)."""
+
+    @extend_schema(operation_id="workup_item_add", request=ItemAddSerializer,
+                   responses={201: StoredItemSerializer, 409: None})
+    def post(self, request):
+        data = ItemAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        workup = _workup_of_clinic(self.actor(), values["workup"])
+        item = services.workup_item_add(actor=self.actor(), workup=workup, code=values["code"],
+                                        urgency=values.get("urgency", "routine"), rationale=values.get("rationale", ""))
+        return Response(selectors.item_row(item, get_knowledge_base().vocabulary), status=status.HTTP_201_CREATED)
+
+
+class WorkupReferralAddView(ApiActorMixin, APIView):
+    """Refer to a specialist by hand (accepted by the act of adding it)."""
+
+    @extend_schema(operation_id="workup_referral_add", request=ReferralAddSerializer,
+                   responses={201: StoredReferralSerializer, 409: None})
+    def post(self, request):
+        data = ReferralAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        workup = _workup_of_clinic(self.actor(), values["workup"])
+        referral = services.workup_referral_add(actor=self.actor(), workup=workup, specialty=values["specialty"],
+                                                urgency=values.get("urgency", "routine"),
+                                                reason=values.get("reason", ""))
+        return Response(selectors.referral_row(referral, get_knowledge_base().vocabulary),
+                        status=status.HTTP_201_CREATED)

@@ -1,0 +1,140 @@
+"""The clinical record over the API: thin views over clinic.selectors / clinic.services."""
+from django.db import transaction
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+from clinic import selectors, services
+from clinic.audit import actor_from_request
+from clinic.filters import PatientFilter
+from clinic.serializers import (
+    EncounterSerializer,
+    EncounterWriteSerializer,
+    PatientSerializer,
+    PatientWriteSerializer,
+    encounter_primitive,
+)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class ApiActorMixin:
+    def actor(self):
+        if not hasattr(self, "_actor"):
+            self._actor = actor_from_request(self.request, channel="api")
+        return self._actor
+
+
+class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
+    serializer_class = PatientSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = PatientFilter
+
+    def get_queryset(self):
+        return selectors.patient_queryset(actor=self.actor(), search=self.request.query_params.get("search"))
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        selectors.patients_listed(actor=self.actor(), patients=page, searched=bool(request.query_params.get("search")))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=PatientWriteSerializer, responses={201: PatientSerializer})
+    def create(self, request, *args, **kwargs):
+        data = PatientWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        patient = services.patient_create(actor=self.actor(), **data.validated_data)
+        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
+    serializer_class = PatientSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_object(self):
+        action = "view" if self.request.method in ("GET", "HEAD") else "open_for_update"
+        return selectors.patient_get(actor=self.actor(), patient_id=self.kwargs["pk"], action=action)
+
+    @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        patient = self.get_object()
+        data = PatientWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        patient = services.patient_update(actor=self.actor(), patient=patient, **data.validated_data)
+        return Response(PatientSerializer(patient).data)
+
+
+class PatientEncountersView(ApiActorMixin, generics.ListAPIView):
+    """The patient's encounters, newest first."""
+
+    serializer_class = EncounterSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        patient = selectors.patient_get(actor=self.actor(), patient_id=self.kwargs["pk"])
+        return selectors.encounters_of_patient(actor=self.actor(), patient=patient).select_related("patient")
+
+
+class EncounterCreateView(ApiActorMixin, generics.CreateAPIView):
+    serializer_class = EncounterSerializer
+
+    @extend_schema(request=EncounterWriteSerializer, responses={201: EncounterSerializer})
+    def create(self, request, *args, **kwargs):
+        patient_id = request.data.get("patient") if isinstance(request.data, dict) else None
+        patient = None
+        if isinstance(patient_id, int) and not isinstance(patient_id, bool):
+            # Another clinic's patient is a 404, exactly like one that does not exist.
+            patient = selectors.patient_get(actor=self.actor(), patient_id=patient_id, action="open_for_update")
+        data = EncounterWriteSerializer(data=request.data, context={"patient": patient})
+        valid = data.is_valid()
+        errors = dict(data.errors) if not valid else {}
+        if patient is None:
+            errors["patient"] = ["This field is required." if patient_id is None else "Must be a patient id."]
+        if errors:
+            raise ValidationError(errors)
+        values = {key: value for key, value in data.validated_data.items() if key != "patient"}
+        encounter = services.encounter_create(actor=self.actor(), patient=patient, data=values)
+        return Response(EncounterSerializer(encounter).data, status=status.HTTP_201_CREATED)
+
+
+class EncounterDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
+    serializer_class = EncounterSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_object(self):
+        action = "view" if self.request.method in ("GET", "HEAD") else "open_for_update"
+        return selectors.encounter_get(actor=self.actor(), encounter_id=self.kwargs["pk"], action=action)
+
+    @extend_schema(request=EncounterWriteSerializer, responses={200: EncounterSerializer, 409: None})
+    def partial_update(self, request, *args, **kwargs):
+        encounter = self.get_object()
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        if "patient" in request.data and request.data["patient"] != encounter.patient_id:
+            raise ValidationError({"patient": ["An encounter cannot be moved to another patient."]})
+        # A PATCH must leave a valid case behind: validate the stored encounter with the changes applied.
+        merged = {**encounter_primitive(encounter), **request.data}
+        data = EncounterWriteSerializer(data=merged, context={"patient": encounter.patient})
+        data.is_valid(raise_exception=True)
+        changes = {key: data.validated_data.get(key) for key in request.data if key != "patient"}
+        with transaction.atomic():
+            encounter = services.encounter_update(actor=self.actor(), encounter=encounter, data=changes)
+        return Response(EncounterSerializer(encounter).data)
+
+
+class EncounterFinalizeView(ApiActorMixin, generics.GenericAPIView):
+    serializer_class = EncounterSerializer
+
+    @extend_schema(request=None, responses={200: EncounterSerializer, 409: None})
+    def post(self, request, pk):
+        encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        encounter = services.encounter_finalize(actor=self.actor(), encounter=encounter)
+        return Response(EncounterSerializer(encounter).data)

@@ -1,0 +1,71 @@
+"""Reads of patient data, clinic-scoped and audit-logged.
+
+Another clinic's record is a 404, exactly like a record that does not exist,
+so nothing (not even its existence) leaks across clinics.
+"""
+from __future__ import annotations
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
+
+from clinic.audit import Actor, audit_record
+from clinic.models import Encounter, Patient
+from clinic.text import search_key
+
+
+def _scoped_patients(actor: Actor) -> QuerySet[Patient]:
+    if actor.clinic is None:
+        return Patient.objects.none()
+    return Patient.objects.filter(clinic=actor.clinic)
+
+
+def patient_queryset(*, actor: Actor, search: str | None = None, birth_date=None) -> QuerySet[Patient]:
+    """Patients of the actor's clinic; `search` matches parts of names in any script and case."""
+    patients = _scoped_patients(actor)
+    for word in search_key(search or "").split():
+        patients = patients.filter(name_search__contains=word)
+    if birth_date is not None:
+        patients = patients.filter(birth_date=birth_date)
+    return patients
+
+
+def patients_listed(*, actor: Actor, patients, searched: bool) -> None:
+    """Record that a list (or search result) of patients was shown."""
+    audit_record(actor=actor, action="search" if searched else "list", object_type="patient",
+                 patient_ids=[patient.pk for patient in patients])
+
+
+def patient_get(*, actor: Actor, patient_id, action: str = "view") -> Patient:
+    try:
+        patient = _scoped_patients(actor).get(pk=patient_id)
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such patient.") from None
+    audit_record(actor=actor, action=action, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
+    return patient
+
+
+def encounters_of_patient(*, actor: Actor, patient: Patient) -> QuerySet[Encounter]:
+    """The patient's encounters, newest first, each with the disposition of its latest workup."""
+    from workups.models import Workup
+
+    latest = Workup.objects.filter(encounter=OuterRef("pk")).order_by("-created_at", "-id")
+    encounters = (
+        Encounter.objects.filter(clinic=actor.clinic, patient=patient)
+        .select_related("clinician")
+        .annotate(latest_disposition=Subquery(latest.values("disposition")[:1]))
+        .order_by("-visit_date", "-id")
+    )
+    audit_record(actor=actor, action="list", object_type="encounter", patient_id=patient.pk)
+    return encounters
+
+
+def encounter_get(*, actor: Actor, encounter_id, action: str = "view") -> Encounter:
+    if actor.clinic is None:
+        raise Http404("No such encounter.")
+    try:
+        encounter = Encounter.objects.select_related("patient", "clinician").get(pk=encounter_id, clinic=actor.clinic)
+    except (Encounter.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such encounter.") from None
+    audit_record(actor=actor, action=action, object_type="encounter", object_id=encounter.pk,
+                 patient_id=encounter.patient_id)
+    return encounter

@@ -1,0 +1,186 @@
+"""Writes of workups: generating them from an encounter, and the GP's decisions."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.audit import Actor, audit_record
+from clinic.errors import RecordLocked
+from clinic.models import Encounter
+from workups.engine import Case, evaluate, get_knowledge_base
+from workups.engine.case import VITAL_SIGNS
+from workups.models import Decision, Urgency, Workup, WorkupItem, WorkupReferral
+
+
+def encounter_case(encounter: Encounter) -> Case:
+    return Case(
+        sex=encounter.patient.sex,
+        age=encounter.age,
+        duration_days=encounter.duration_days,
+        pregnant=encounter.pregnant if encounter.patient.sex == "female" else None,
+        temperature_c=encounter.temperature_c,
+        vitals={name: getattr(encounter, name) for name in VITAL_SIGNS if getattr(encounter, name) is not None},
+        findings=encounter.findings,
+    )
+
+
+def case_snapshot(case: Case) -> dict:
+    return {
+        "sex": case.sex, "age": case.age, "duration_days": case.duration_days, "pregnant": case.pregnant,
+        "temperature_c": case.temperature_c, "vitals": dict(case.vitals), "findings": dict(case.findings),
+    }
+
+
+def workup_is_stale(workup: Workup, encounter: Encounter) -> bool:
+    """The encounter changed since this workup was generated."""
+    return workup.case != case_snapshot(encounter_case(encounter))
+
+
+def _locked_check(encounter: Encounter) -> None:
+    if encounter.is_finalized:
+        raise RecordLocked()
+
+
+def _carried(previous, key):
+    """Decisions already taken on the previous workup, by code: regenerating must not lose them."""
+    if previous is None:
+        return {}
+    rows = previous.items.all() if key == "code" else previous.referrals.all()
+    return {getattr(row, key): row for row in rows}
+
+
+def _decision_fields(row):
+    if row is None or row.decision == Decision.PENDING:
+        return {}
+    return {"decision": row.decision, "decision_reason": row.decision_reason, "decided_by_id": row.decided_by_id,
+            "decided_at": row.decided_at}
+
+
+@transaction.atomic
+def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
+    _locked_check(encounter)
+    case = encounter_case(encounter)
+    result = evaluate(get_knowledge_base(), case)
+    previous = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
+    workup = Workup.objects.create(
+        encounter=encounter, knowledge_base_version=result["knowledge_base_version"],
+        disposition=result["disposition"], case=case_snapshot(case), result=result, created_by=actor.user,
+    )
+    old_items, old_referrals = _carried(previous, "code"), _carried(previous, "specialty")
+    items = [
+        WorkupItem(workup=workup, code=row["code"], category=row["category"], urgency=row["urgency"],
+                   rationale=row["rationale"], triggered_by=row["triggered_by"], sources=row["sources"],
+                   rules=row["rules"], position=position, **_decision_fields(old_items.get(row["code"])))
+        for position, row in enumerate(result["items"])
+    ]
+    referrals = [
+        WorkupReferral(workup=workup, specialty=row["specialty"], urgency=row["urgency"], reason=row["reason"],
+                       triggered_by=row["triggered_by"], sources=row["sources"], rules=row["rules"],
+                       position=position, **_decision_fields(old_referrals.get(row["specialty"])))
+        for position, row in enumerate(result["referrals"])
+    ]
+    # What the GP added by hand stays, whatever the engine now says.
+    issued_codes = {item.code for item in items}
+    issued_specialties = {referral.specialty for referral in referrals}
+    for row in old_items.values():
+        if row.added_by_clinician and row.code not in issued_codes:
+            items.append(WorkupItem(workup=workup, code=row.code, category=row.category, urgency=row.urgency,
+                                    rationale=row.rationale, added_by_clinician=True, position=len(items),
+                                    **_decision_fields(row)))
+    for row in old_referrals.values():
+        if row.added_by_clinician and row.specialty not in issued_specialties:
+            referrals.append(WorkupReferral(workup=workup, specialty=row.specialty, urgency=row.urgency,
+                                            reason=row.reason, added_by_clinician=True, position=len(referrals),
+                                            **_decision_fields(row)))
+    WorkupItem.objects.bulk_create(items)
+    WorkupReferral.objects.bulk_create(referrals)
+    audit_record(actor=actor, action="generate", object_type="workup", object_id=workup.pk,
+                 patient_id=encounter.patient_id)
+    return workup
+
+
+def workup_current(*, actor: Actor, encounter: Encounter) -> Workup:
+    """The latest workup, generated anew when there is none or the encounter has changed since."""
+    latest = encounter.workups.order_by("-created_at", "-id").first()
+    if latest is None or (not encounter.is_finalized and workup_is_stale(latest, encounter)):
+        return workup_generate(actor=actor, encounter=encounter)
+    return latest
+
+
+@transaction.atomic
+def recommendation_decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str,
+                          reason: str = "") -> WorkupItem | WorkupReferral:
+    encounter = recommendation.workup.encounter
+    _locked_check(encounter)
+    reason = (reason or "").strip()
+    if decision not in Decision.values:
+        raise ValidationError({"decision": [f"Must be one of {', '.join(Decision.values)}."]})
+    if decision == Decision.DECLINED and not reason:
+        raise ValidationError({"reason": ["Give a reason for declining."]})
+    recommendation.decision = decision
+    recommendation.decision_reason = reason if decision != Decision.PENDING else ""
+    recommendation.decided_by = actor.user if decision != Decision.PENDING else None
+    recommendation.decided_at = timezone.now() if decision != Decision.PENDING else None
+    recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at"])
+    kind = "workup_item" if isinstance(recommendation, WorkupItem) else "workup_referral"
+    audit_record(actor=actor, action=f"decide_{decision}", object_type=kind, object_id=recommendation.pk,
+                 patient_id=encounter.patient_id)
+    return recommendation
+
+
+def _latest_check(workup: Workup) -> None:
+    _locked_check(workup.encounter)
+    latest = workup.encounter.workups.order_by("-created_at", "-id").values_list("pk", flat=True).first()
+    if latest != workup.pk:
+        raise ValidationError({"workup": ["Only the latest workup of an encounter can be changed."]})
+
+
+@transaction.atomic
+def workup_item_add(*, actor: Actor, workup: Workup, code: str, urgency: str = Urgency.ROUTINE,
+                    rationale: str = "") -> WorkupItem:
+    """A catalogue test the GP orders by hand: accepted by that very act."""
+    _latest_check(workup)
+    vocabulary = get_knowledge_base().vocabulary
+    errors = {}
+    if code not in vocabulary.items:
+        errors["code"] = [f"Unknown test code {code!r}."]
+    elif workup.items.filter(code=code).exists():
+        errors["code"] = [f"{code} is already in this workup."]
+    if urgency not in Urgency.values:
+        errors["urgency"] = [f"Must be one of {', '.join(Urgency.values)}."]
+    if errors:
+        raise ValidationError(errors)
+    item = WorkupItem.objects.create(
+        workup=workup, code=code, category=vocabulary.items[code]["category"], urgency=urgency,
+        rationale=rationale.strip() or "Added by the clinician", added_by_clinician=True,
+        decision=Decision.ACCEPTED, decided_by=actor.user, decided_at=timezone.now(),
+        position=workup.items.count(),
+    )
+    audit_record(actor=actor, action="add", object_type="workup_item", object_id=item.pk,
+                 patient_id=workup.encounter.patient_id)
+    return item
+
+
+@transaction.atomic
+def workup_referral_add(*, actor: Actor, workup: Workup, specialty: str, urgency: str = Urgency.ROUTINE,
+                        reason: str = "") -> WorkupReferral:
+    _latest_check(workup)
+    vocabulary = get_knowledge_base().vocabulary
+    errors = {}
+    if specialty not in vocabulary.specialties:
+        errors["specialty"] = [f"Unknown specialty {specialty!r}."]
+    elif workup.referrals.filter(specialty=specialty).exists():
+        errors["specialty"] = [f"{specialty} is already in this workup."]
+    if urgency not in Urgency.values:
+        errors["urgency"] = [f"Must be one of {', '.join(Urgency.values)}."]
+    if errors:
+        raise ValidationError(errors)
+    referral = WorkupReferral.objects.create(
+        workup=workup, specialty=specialty, urgency=urgency, reason=reason.strip() or "Added by the clinician",
+        added_by_clinician=True, decision=Decision.ACCEPTED, decided_by=actor.user, decided_at=timezone.now(),
+        position=workup.referrals.count(),
+    )
+    audit_record(actor=actor, action="add", object_type="workup_referral", object_id=referral.pk,
+                 patient_id=workup.encounter.patient_id)
+    return referral
