@@ -1,0 +1,22 @@
+from django.urls import path
+
+from clinic import web
+from workups import web as workup_web
+
+urlpatterns = [
+    path("", web.patient_list, name="patient-list"),
+    path("patients/new/", web.patient_create, name="patient-create"),
+    path("patients/<int:pk>/", web.patient_detail, name="patient-detail"),
+    path("patients/<int:pk>/edit/", web.patient_edit, name="patient-edit"),
+    path("patients/<int:pk>/encounters/new/", web.encounter_create, name="encounter-create"),
+    path("patients/<int:pk>/encounters/preview/", web.encounter_preview, name="encounter-preview"),
+    path("encounters/<int:pk>/", web.encounter_detail, name="encounter-detail"),
+    path("encounters/<int:pk>/workup/", workup_web.workup_page, name="encounter-workup"),
+    path("encounters/<int:pk>/workup/generate/", workup_web.workup_generate, name="encounter-workup-generate"),
+    path("encounters/<int:pk>/workup/add-item/", workup_web.workup_add_item, name="encounter-workup-add-item"),
+    path("encounters/<int:pk>/workup/add-referral/", workup_web.workup_add_referral, name="encounter-workup-add-referral"),
+    path("encounters/<int:pk>/workup/print/", workup_web.workup_print, name="encounter-workup-print"),
+    path("encounters/<int:pk>/finalize/", workup_web.encounter_finalize, name="encounter-finalize"),
+    path("workup-items/<int:pk>/decide/", workup_web.item_decide, name="workup-item-decide"),
+    path("workup-referrals/<int:pk>/decide/", workup_web.referral_decide, name="workup-referral-decide"),
+]

@@ -1,0 +1,160 @@
+"""The GP's browser workflow: thin views over the same selectors and services as the API."""
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from clinic import selectors, services
+from clinic.audit import actor_from_request
+from clinic.errors import RecordLocked
+from clinic.forms import EncounterForm, PatientForm
+from clinic.summary import findings_summary, vital_signs
+from workups import selectors as workup_selectors
+from workups import services as workup_services
+from workups.engine import get_knowledge_base
+from workups.serializers import case_from_values
+
+
+def _actor(request):
+    return actor_from_request(request, channel="web")
+
+
+def _apply_errors(form, error: ValidationError):
+    for field, messages_ in (error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]):
+        for message in messages_:
+            form.add_error(field if field in form.fields else None, message)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_list(request):
+    """Recent patients, and search by name (POST, so no name ends up in a URL or an access log)."""
+    actor = _actor(request)
+    query = request.POST.get("q", "").strip() if request.method == "POST" else ""
+    birth_date = (request.POST.get("birth_date") or None) if request.method == "POST" else None
+    date_error = ""
+    if birth_date:
+        try:
+            birth_date = date.fromisoformat(birth_date)
+        except ValueError:
+            date_error, birth_date = "Use the date picker (YYYY-MM-DD).", None
+    patients = selectors.patient_queryset(actor=actor, search=query, birth_date=birth_date)
+    if not (query or birth_date):
+        patients = patients.order_by("-updated_at", "-id")  # most recently seen first
+    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    selectors.patients_listed(actor=actor, patients=page.object_list, searched=bool(query or birth_date))
+    context = {"page": page, "query": query, "birth_date": request.POST.get("birth_date", ""), "date_error": date_error}
+    if request.htmx:
+        return render(request, "patients/_results.html", context)
+    return render(request, "patients/list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_create(request):
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_create(actor=_actor(request), **form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, f"Registered {patient.full_name}.")
+            return redirect("patient-detail", pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "title": "Register a patient"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_edit(request, pk):
+    actor = _actor(request)
+    patient = selectors.patient_get(actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update")
+    form = PatientForm(request.POST or None, initial=PatientForm.initial_from(patient))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(actor=actor, patient=patient, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("patient-detail", pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "title": f"Edit {patient.full_name}", "patient": patient})
+
+
+@login_required
+def patient_detail(request, pk):
+    actor = _actor(request)
+    patient = selectors.patient_get(actor=actor, patient_id=pk)
+    encounters = selectors.encounters_of_patient(actor=actor, patient=patient)
+    return render(request, "patients/detail.html", {"patient": patient, "encounters": encounters,
+                                                    "age": patient.age_on(timezone.localdate())})
+
+
+def _panel(request, form, patient):
+    """The live workup panel for whatever the form holds now, saved or not."""
+    result = None
+    if form.is_valid():
+        values = form.validated
+        age = patient.age_on(values.get("visit_date") or form.cleaned_data["visit_date"])
+        result = workup_selectors.workup_preview(case=case_from_values(values, sex=patient.sex, age=age))
+    return render(request, "encounters/_panel.html", {"result": result, "form": form, "preview": True,
+                                                      "vocabulary": get_knowledge_base().vocabulary})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encounter_create(request, pk):
+    actor = _actor(request)
+    patient = selectors.patient_get(actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update")
+    form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.blank_initial())
+    if request.method == "POST" and form.is_valid():
+        encounter = services.encounter_create(actor=actor, patient=patient, data=form.validated)
+        if "show_workup" in request.POST:
+            workup_services.workup_generate(actor=actor, encounter=encounter)
+            return redirect("encounter-workup", pk=encounter.pk)
+        messages.success(request, "Encounter saved as a draft.")
+        return redirect("encounter-detail", pk=encounter.pk)
+    return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": None})
+
+
+@login_required
+@require_POST
+def encounter_preview(request, pk):
+    """htmx: the panel for the unsaved form of a new or existing encounter of patient `pk`."""
+    patient = selectors.patient_get(actor=_actor(request), patient_id=pk, action="preview")
+    return _panel(request, EncounterForm(request.POST, patient=patient), patient)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encounter_detail(request, pk):
+    actor = _actor(request)
+    encounter = selectors.encounter_get(actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update")
+    patient = encounter.patient
+    if encounter.is_finalized:
+        if request.method == "POST":
+            return HttpResponseNotAllowed(["GET"])
+        workup = workup_selectors.workup_latest(actor=actor, encounter=encounter)
+        return render(request, "encounters/finalized.html", {
+            "encounter": encounter, "patient": patient, "workup": workup,
+            "result": workup_selectors.workup_representation(workup=workup, encounter=encounter) if workup else None,
+            "summary": findings_summary(encounter), "vitals": vital_signs(encounter)})
+    form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.initial_from(encounter))
+    if request.method == "POST" and form.is_valid():
+        try:
+            encounter = services.encounter_update(actor=actor, encounter=encounter, data=form.validated)
+        except RecordLocked as error:
+            messages.error(request, error.message)
+            return redirect("encounter-detail", pk=encounter.pk)
+        if "show_workup" in request.POST:
+            workup_services.workup_current(actor=actor, encounter=encounter)
+            return redirect("encounter-workup", pk=encounter.pk)
+        messages.success(request, "Saved.")
+        return redirect("encounter-detail", pk=encounter.pk)
+    return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": encounter})

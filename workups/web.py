@@ -1,0 +1,138 @@
+"""The workup page in the browser: recommendations, decisions, additions, finalizing, printing."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from clinic import selectors as record_selectors
+from clinic import services as record_services
+from clinic.audit import actor_from_request
+from clinic.errors import RecordLocked
+from clinic.forms import AddItemForm, AddReferralForm, DecisionForm
+from clinic.summary import findings_summary, vital_signs
+from workups import selectors, services
+from workups.engine import get_knowledge_base
+from workups.models import WorkupItem, WorkupReferral
+
+GROUPS = [("lab", "Laboratory"), ("functional", "Functional diagnostics"), ("imaging", "Imaging")]
+
+
+def _actor(request):
+    return actor_from_request(request, channel="web")
+
+
+def _context(actor, encounter, **extra):
+    workup = selectors.workup_latest(actor=actor, encounter=encounter)
+    result = selectors.workup_representation(workup=workup, encounter=encounter) if workup else None
+    grouped = []
+    if result:
+        for key, title in GROUPS:
+            rows = [item for item in result["items"] if item["category"] == key]
+            if rows:
+                grouped.append({"key": key, "title": title, "items": rows})
+    return {"encounter": encounter, "patient": encounter.patient, "workup": workup, "result": result,
+            "groups": grouped, "vocabulary": get_knowledge_base().vocabulary,
+            "add_item_form": AddItemForm(), "add_referral_form": AddReferralForm(),
+            "editable": not encounter.is_finalized, "summary": findings_summary(encounter), "vitals": vital_signs(encounter), **extra}
+
+
+@login_required
+def workup_page(request, pk):
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk)
+    return render(request, "workups/detail.html", _context(actor, encounter))
+
+
+@login_required
+def workup_print(request, pk):
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="print")
+    return render(request, "workups/print.html", _context(actor, encounter))
+
+
+def _guarded(request, pk, action):
+    """Run a write for encounter `pk`; a finalized record or bad input comes back as a message."""
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
+    try:
+        action(actor, encounter)
+    except RecordLocked as error:
+        messages.error(request, error.message)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    return redirect("encounter-workup", pk=encounter.pk)
+
+
+@login_required
+@require_POST
+def workup_generate(request, pk):
+    return _guarded(request, pk, lambda actor, encounter: services.workup_generate(actor=actor, encounter=encounter))
+
+
+@login_required
+@require_POST
+def workup_add_item(request, pk):
+    def add(actor, encounter):
+        form = AddItemForm(request.POST)
+        if not form.is_valid():
+            raise ValidationError("Choose a test and an urgency.")
+        services.workup_item_add(actor=actor, workup=services.workup_current(actor=actor, encounter=encounter),
+                                 **form.cleaned_data)
+    return _guarded(request, pk, add)
+
+
+@login_required
+@require_POST
+def workup_add_referral(request, pk):
+    def add(actor, encounter):
+        form = AddReferralForm(request.POST)
+        if not form.is_valid():
+            raise ValidationError("Choose a specialty and an urgency.")
+        services.workup_referral_add(actor=actor, workup=services.workup_current(actor=actor, encounter=encounter),
+                                     **form.cleaned_data)
+    return _guarded(request, pk, add)
+
+
+@login_required
+@require_POST
+def encounter_finalize(request, pk):
+    def finalize(actor, encounter):
+        record_services.encounter_finalize(actor=actor, encounter=encounter)
+        messages.success(request, "Encounter finalized.")
+    return _guarded(request, pk, finalize)
+
+
+def _decide(request, pk, model, template):
+    actor = _actor(request)
+    row = selectors.recommendation_get(actor=actor, model=model, pk=pk)
+    form = DecisionForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = "Choose accept or decline."
+    else:
+        try:
+            row = services.recommendation_decide(actor=actor, recommendation=row, **form.cleaned_data)
+        except (ValidationError, RecordLocked) as problem:
+            error = problem.message if isinstance(problem, RecordLocked) else " ".join(problem.messages)
+    vocabulary = get_knowledge_base().vocabulary
+    rendered = selectors.item_row(row, vocabulary) if model is WorkupItem else selectors.referral_row(row, vocabulary)
+    if request.htmx:
+        return render(request, template, {"row": rendered, "error": error, "editable": True,
+                                          "vocabulary": vocabulary})
+    if error:
+        messages.error(request, error)
+    return redirect("encounter-workup", pk=row.workup.encounter_id)
+
+
+@login_required
+@require_POST
+def item_decide(request, pk):
+    return _decide(request, pk, WorkupItem, "workups/_item.html")
+
+
+@login_required
+@require_POST
+def referral_decide(request, pk):
+    return _decide(request, pk, WorkupReferral, "workups/_referral.html")
