@@ -179,7 +179,8 @@ class DecisionForm(forms.Form):
 class AddItemForm(forms.Form):
     code = forms.ChoiceField(label="Test")
     urgency = forms.ChoiceField(choices=[("routine", "Routine"), ("urgent", "Urgent"), ("emergency", "Emergency")])
-    rationale = forms.CharField(required=False, max_length=2000, label="Indication")
+    rationale = forms.CharField(required=False, max_length=2000, label="Indication",
+                                widget=forms.TextInput(attrs={"placeholder": "Clinical indication"}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -190,7 +191,8 @@ class AddItemForm(forms.Form):
 class AddReferralForm(forms.Form):
     specialty = forms.ChoiceField()
     urgency = forms.ChoiceField(choices=[("routine", "Routine"), ("urgent", "Urgent"), ("emergency", "Emergency")])
-    reason = forms.CharField(required=False, max_length=2000)
+    reason = forms.CharField(required=False, max_length=2000,
+                             widget=forms.TextInput(attrs={"placeholder": "Reason for referral"}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
