@@ -1,0 +1,179 @@
+"""The browser pages without a browser: scoping, validation, read-only records and query counts."""
+import datetime
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from clinic.models import AuditEvent, Patient
+from tests.factories import MembershipFactory
+from tests.record_factories import actor_for, encounter_of, patient_of, screened, workup_for
+from workups.services import workup_item_add, workup_referral_add
+
+
+@pytest.fixture
+def gp_web(gp):
+    client = Client()
+    client.force_login(gp)
+    return client
+
+
+@pytest.fixture
+def other_web(other_gp):
+    client = Client()
+    client.force_login(other_gp)
+    return client
+
+
+def page_urls(encounter, item, referral):
+    patient = encounter.patient_id
+    return {
+        "get": [f"/patients/{patient}/", f"/patients/{patient}/edit/", f"/patients/{patient}/encounters/new/",
+                f"/encounters/{encounter.pk}/", f"/encounters/{encounter.pk}/workup/",
+                f"/encounters/{encounter.pk}/workup/print/"],
+        "post": [f"/patients/{patient}/edit/", f"/patients/{patient}/encounters/new/",
+                 f"/patients/{patient}/encounters/preview/", f"/encounters/{encounter.pk}/",
+                 f"/encounters/{encounter.pk}/workup/generate/", f"/encounters/{encounter.pk}/workup/add-item/",
+                 f"/encounters/{encounter.pk}/workup/add-referral/", f"/encounters/{encounter.pk}/finalize/",
+                 f"/workup-items/{item.pk}/decide/", f"/workup-referrals/{referral.pk}/decide/"],
+    }
+
+
+@pytest.fixture
+def record(gp):
+    encounter = encounter_of(gp, patient=patient_of(gp, family_name="Иванова", given_name="Анна"))
+    workup = workup_for(gp, encounter)
+    return encounter, workup.items.first(), workup.referrals.first()
+
+
+def test_every_patient_page_is_a_404_for_a_gp_of_another_clinic(other_web, record):
+    urls = page_urls(*record)
+    for url in urls["get"]:
+        response = other_web.get(url)
+        assert response.status_code == 404, url
+        assert "Иванова" not in response.content.decode()
+    for url in urls["post"]:
+        assert other_web.post(url, {"decision": "accepted", "duration_days": "3"}).status_code == 404, url
+    encounter = record[0]
+    encounter.refresh_from_db()
+    assert not encounter.is_finalized and record[1].decision == "pending"
+
+
+def test_every_patient_page_sends_an_anonymous_caller_to_log_in(client, record):
+    urls = page_urls(*record)
+    for url in urls["get"] + urls["post"] + ["/"]:
+        response = client.get(url) if url in urls["get"] or url == "/" else client.post(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+
+
+def test_search_finds_part_of_a_name_in_any_case_and_script(gp_web, gp, other_gp):
+    patient_of(gp, family_name="Иванова", given_name="Анна")
+    patient_of(gp, family_name="Petrov", given_name="Ivan")
+    patient_of(other_gp, family_name="Иванов", given_name="Другой")
+    def search(query):
+        return gp_web.post("/", {"q": query}, HTTP_HX_REQUEST="true").content.decode()
+
+    page = search("иван")
+    assert "Иванова" in page and "Petrov" not in page and "Другой" not in page
+    assert "Petrov" in search("IVAN")
+    assert "Иванова" in search("АННА иван")
+
+
+def test_search_is_answered_as_a_fragment_for_htmx(gp_web, gp):
+    patient_of(gp, family_name="Сидоров", given_name="Илья")
+    response = gp_web.post("/", {"q": "сидор"}, HTTP_HX_REQUEST="true")
+    assert "<html" not in response.content.decode() and "Сидоров" in response.content.decode()
+
+
+def test_registration_shows_problems_beside_the_fields_and_keeps_the_entries(gp_web):
+    tomorrow = datetime.date.today() + datetime.timedelta(days=2)
+    response = gp_web.post("/patients/new/", {"family_name": "Орлова", "given_name": "", "birth_date": tomorrow.isoformat(),
+                                              "sex": "female"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The birth date is in the future." in page or "This field is required." in page
+    assert 'value="Орлова"' in page
+    assert not Patient.objects.filter(family_name="Орлова").exists()
+
+
+def test_a_finalized_encounter_is_read_only(gp_web, gp, record):
+    encounter, item, _ = record
+    assert gp_web.post(f"/encounters/{encounter.pk}/finalize/").status_code == 302
+    assert gp_web.post(f"/encounters/{encounter.pk}/", {"duration_days": "3"}).status_code == 405
+    gp_web.post(f"/workup-items/{item.pk}/decide/", {"decision": "accepted"})
+    item.refresh_from_db()
+    assert item.decision == "pending"
+    page = gp_web.get(f"/encounters/{encounter.pk}/workup/").content.decode()
+    assert "finalized" in page and "button class=\"accept\"" not in page
+    encounter.refresh_from_db()
+    assert encounter.duration_days == 10
+
+
+def test_web_reads_are_audit_logged_as_web(gp_web, gp, record):
+    encounter = record[0]
+    before = AuditEvent.objects.count()
+    gp_web.get(f"/patients/{encounter.patient_id}/")
+    events = list(AuditEvent.objects.order_by("id")[before:])
+    assert {event.channel for event in events} == {"web"}
+    assert any(event.action == "view" and event.patient_id == encounter.patient_id for event in events)
+    assert all(event.actor_username == gp.username for event in events)
+
+
+def queries(client, method, url, data=None):
+    with CaptureQueriesContext(connection) as captured:
+        response = getattr(client, method)(url, data or {})
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+def test_the_patient_list_costs_the_same_queries_for_3_or_30_patients(gp_web, gp):
+    for n in range(3):
+        patient_of(gp)
+    few = queries(gp_web, "get", "/")
+    for n in range(27):
+        patient_of(gp)
+    assert queries(gp_web, "get", "/") == few
+    assert queries(gp_web, "post", "/", {"q": "family"}) == few
+
+
+def test_the_patient_page_costs_the_same_queries_for_1_or_12_encounters(gp_web, gp):
+    patient = patient_of(gp)
+    workup_for(gp, encounter_of(gp, patient=patient))
+    few = queries(gp_web, "get", f"/patients/{patient.pk}/")
+    for n in range(11):
+        workup_for(gp, encounter_of(gp, patient=patient, visit_date=datetime.date(2023, 1, n + 1)))
+    assert queries(gp_web, "get", f"/patients/{patient.pk}/") == few
+
+
+def test_the_workup_page_costs_the_same_queries_however_many_recommendations(gp_web, gp):
+    encounter = encounter_of(gp, findings=screened({"loc_lumbar": True}))
+    workup = workup_for(gp, encounter)
+    few = queries(gp_web, "get", f"/encounters/{encounter.pk}/workup/")
+    actor = actor_for(gp, channel="web")
+    for code in ("ecg", "lab_troponin", "us_spine", "mri_brain", "doppler_lower_limb", "lab_pancreatic_enzymes"):
+        workup_item_add(actor=actor, workup=workup, code=code)
+    for specialty in ("cardiology", "rheumatology", "oncology", "urology"):
+        workup_referral_add(actor=actor, workup=workup, specialty=specialty)
+    assert queries(gp_web, "get", f"/encounters/{encounter.pk}/workup/") == few
+    assert queries(gp_web, "get", f"/encounters/{encounter.pk}/workup/print/") == queries(
+        gp_web, "get", f"/encounters/{encounter.pk}/workup/print/")
+
+
+def test_the_encounter_form_costs_the_same_queries_however_many_findings(gp_web, gp):
+    sparse = encounter_of(gp, findings={"loc_lumbar": True})
+    full = encounter_of(gp, findings=screened({"loc_lumbar": True, "sx_tingling": True, "sx_cough": False,
+                                               "ex_muscle_spasm": True, "hx_osteoporosis": False}))
+    assert queries(gp_web, "get", f"/encounters/{sparse.pk}/") == queries(gp_web, "get", f"/encounters/{full.pk}/")
+
+
+def test_the_live_panel_follows_the_unsaved_form(gp_web, gp):
+    patient = patient_of(gp, sex="male")
+    data = {"visit_date": "2024-03-01", "duration_days": "3", "f_loc_lumbar": "yes"}
+    routine = gp_web.post(f"/patients/{patient.pk}/encounters/preview/", data).content.decode()
+    assert 'data-disposition="routine"' in routine and "Red-flag screen incomplete" in routine
+    emergency = gp_web.post(f"/patients/{patient.pk}/encounters/preview/",
+                            {**data, "f_rf_saddle_anesthesia": "yes"}).content.decode()
+    assert 'data-disposition="emergency"' in emergency
+    missing = gp_web.post(f"/patients/{patient.pk}/encounters/preview/", {**data, "f_loc_lumbar": ""}).content.decode()
+    assert "Record where the numbness is" in missing
