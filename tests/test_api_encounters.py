@@ -12,7 +12,6 @@ from tests.record_factories import (
     encounter_of,
     patient_of,
     screened,
-    workup_for,
 )
 from workups.models import Workup, WorkupItem, WorkupReferral
 

@@ -7,7 +7,9 @@ from django.db import migrations
 
 FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS patient_name_search_trgm ON clinic_patient USING gin (name_search gin_trgm_ops)",
+    "CREATE EXTENSION IF NOT EXISTS btree_gin",
+    # One index for "this clinic's patients whose name contains ...": the clinic and the trigrams together.
+    "CREATE INDEX IF NOT EXISTS patient_name_search_trgm ON clinic_patient USING gin (clinic_id, name_search gin_trgm_ops)",
     """
     CREATE OR REPLACE FUNCTION clinic_auditevent_append_only() RETURNS trigger AS $$
     BEGIN
