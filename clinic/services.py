@@ -91,11 +91,32 @@ def patient_update(*, actor: Actor, patient: Patient, **changes) -> Patient:
         if name not in PATIENT_FIELDS:
             raise TypeError(f"patient_update() got an unexpected field {name!r}")
         setattr(patient, name, value if value is not None or name in ("birth_date", "sex") else "")
-    if patient.sex == "male" and patient.encounters.filter(pregnant=True).exists():
-        raise ValidationError({"sex": ["This patient has encounters recorded as pregnant."]})
+    _patient_against_encounters(patient)
     _patient_save(patient)
     audit_record(actor=actor, action="update", object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     return patient
+
+
+def _patient_against_encounters(patient: Patient) -> None:
+    """A change to birth date or sex must leave every recorded encounter a possible one."""
+    from workups.engine import get_knowledge_base
+
+    vocabulary = get_knowledge_base().vocabulary
+    errors: dict[str, list[str]] = {}
+    for visit_date, pregnant, findings in patient.encounters.values_list("visit_date", "pregnant", "findings"):
+        if patient.birth_date and visit_date < patient.birth_date and "birth_date" not in errors:
+            errors["birth_date"] = [f"The patient has an encounter on {visit_date:%Y-%m-%d}, before this birth date."]
+        if "sex" in errors:
+            continue
+        if pregnant and patient.sex == "male":
+            errors["sex"] = ["This patient has encounters recorded as pregnant."]
+        for code, present in (findings or {}).items():
+            only = vocabulary.findings.get(code, {}).get("sex")
+            if present and only and only != patient.sex:
+                errors["sex"] = [f"This patient has encounters recording {vocabulary.findings[code]['name'].lower()}."]
+                break
+    if errors:
+        raise ValidationError(errors)
 
 
 def _locked_check(encounter: Encounter) -> None:

@@ -421,9 +421,6 @@ def test_an_invalid_decision_is_a_400_and_changes_nothing(gp_api, encounter, bod
     assert (row.decision, row.urgency) == ("pending", item["urgency"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: recommendation_decide does not check that the row belongs to the latest "
-                                        "workup (adding does): a decision on a superseded workup is accepted with 200 "
-                                        "and is not in the workup GET returns")
 def test_a_decision_on_a_superseded_workup_is_refused(gp_api, encounter):
     old_item = generate(gp_api, encounter)["items"][0]
     generate(gp_api, encounter)
@@ -541,9 +538,6 @@ def test_additions_by_hand_survive_when_the_engine_stops_recommending_everything
     assert by_code(second)["xray_lumbar_spine"]["added_by_clinician"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a test added by hand that the engine later issues itself loses "
-                                        "added_by_clinician on regeneration, so a further regeneration without it "
-                                        "drops the GP's order")
 def test_a_test_added_by_hand_survives_being_issued_by_the_engine_in_between(gp_api, patient):
     encounter_id = gp_api.post(URL, encounter_body(patient, findings=screened(LOCATION_ONLY)), format="json").json()["id"]
     first = gp_api.post(workup_url(encounter_id)).json()

@@ -172,9 +172,6 @@ def test_reading_a_workup_and_its_rows_is_recorded(gp, client, patient, mark):
     assert_by_gp(rows, gp)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reads of workup items/referrals are recorded with object_type "
-                                        "'workupitem'/'workupreferral' (model_name) but their writes with "
-                                        "'workup_item'/'workup_referral', so one object's trail has two names")
 def test_a_workup_row_is_named_the_same_when_read_and_when_decided(gp, client, patient, mark):
     encounter = encounter_of(gp, patient=patient)
     workup = workup_for(gp, encounter)

@@ -1303,3 +1303,11 @@ def test_withheld_mri_in_pregnancy_is_decided_by_a_specialist_as_urgently_as_it_
     assert withheld["mri_lumbar_spine"]["replaced_by"] is None
     assert referrals(result)["neurology"] == "urgent"
     assert "gynecology" in referrals(result)
+
+
+def test_no_fallback_referral_when_a_specialist_already_decides_as_soon(kb):
+    result = run(kb, "loc_lumbar", "rf_saddle_anesthesia", "pattern_recurrent", "hx_mri_contraindication",
+                 sex="female", age=30, pregnant=True)
+    assert "mri_lumbar_spine" in {row["code"] for row in result["withheld"]}
+    assert referrals(result) == {"neurosurgery": "emergency"}
+    assert "neurology" in {row["code"] for row in result["deferred"] if row["kind"] == "referral"}

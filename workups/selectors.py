@@ -58,7 +58,8 @@ def recommendation_get(*, actor, model, pk):
         )
     except (model.DoesNotExist, ValueError, TypeError):
         raise Http404("Not found.") from None
-    audit_record(actor=actor, action="view", object_type=model._meta.model_name, object_id=row.pk,
+    kind = "workup_item" if model._meta.model_name == "workupitem" else "workup_referral"
+    audit_record(actor=actor, action="view", object_type=kind, object_id=row.pk,
                  patient_id=row.workup.encounter.patient_id)
     return row
 

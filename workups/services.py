@@ -51,10 +51,15 @@ def _carried(previous, key):
 
 
 def _decision_fields(row):
-    if row is None or row.decision == Decision.PENDING:
+    """What carries over from the previous workup's row with the same code: the decision, and whether
+    the GP ordered it by hand (so it is kept even when the engine stops recommending it)."""
+    if row is None:
         return {}
-    return {"decision": row.decision, "decision_reason": row.decision_reason, "decided_by_id": row.decided_by_id,
-            "decided_at": row.decided_at}
+    carried = {"added_by_clinician": row.added_by_clinician}
+    if row.decision != Decision.PENDING:
+        carried |= {"decision": row.decision, "decision_reason": row.decision_reason,
+                    "decided_by_id": row.decided_by_id, "decided_at": row.decided_at}
+    return carried
 
 
 @transaction.atomic
@@ -86,13 +91,11 @@ def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
     for row in old_items.values():
         if row.added_by_clinician and row.code not in issued_codes:
             items.append(WorkupItem(workup=workup, code=row.code, category=row.category, urgency=row.urgency,
-                                    rationale=row.rationale, added_by_clinician=True, position=len(items),
-                                    **_decision_fields(row)))
+                                    rationale=row.rationale, position=len(items), **_decision_fields(row)))
     for row in old_referrals.values():
         if row.added_by_clinician and row.specialty not in issued_specialties:
             referrals.append(WorkupReferral(workup=workup, specialty=row.specialty, urgency=row.urgency,
-                                            reason=row.reason, added_by_clinician=True, position=len(referrals),
-                                            **_decision_fields(row)))
+                                            reason=row.reason, position=len(referrals), **_decision_fields(row)))
     WorkupItem.objects.bulk_create(items)
     WorkupReferral.objects.bulk_create(referrals)
     audit_record(actor=actor, action="generate", object_type="workup", object_id=workup.pk,
@@ -112,7 +115,7 @@ def workup_current(*, actor: Actor, encounter: Encounter) -> Workup:
 def recommendation_decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str,
                           reason: str = "") -> WorkupItem | WorkupReferral:
     encounter = recommendation.workup.encounter
-    _locked_check(encounter)
+    _latest_check(recommendation.workup)
     reason = (reason or "").strip()
     if decision not in Decision.values:
         raise ValidationError({"decision": [f"Must be one of {', '.join(Decision.values)}."]})

@@ -249,10 +249,12 @@ class _Evaluation:
                 if changed:
                     self.ctx.fired.add(rule.id)
                 without_alternative = [entry for entry in changed if not entry["replacements"]]
-                if without_alternative and rule.fallback_referral:
-                    # Someone must decide on the imaging that could not be ordered, as soon as it was needed.
+                urgency = max((entry["urgency"] for entry in without_alternative), key=URGENCY_RANK.get, default=None)
+                decided = urgency and any(URGENCY_RANK[r.urgency] >= URGENCY_RANK[urgency] for r in referrals.values())
+                if without_alternative and rule.fallback_referral and not decided:
+                    # Someone must decide on the imaging that could not be ordered, as soon as it was needed;
+                    # a specialist already seen that soon does, otherwise the fallback specialty.
                     fallback = rule.fallback_referral
-                    urgency = max((entry["urgency"] for entry in without_alternative), key=URGENCY_RANK.get)
                     entry = _Entry("referral", fallback["specialty"], urgency, urgency,
                                    set().union(*(e["triggered_by"] for e in without_alternative)) | set(triggers),
                                    [fallback["reason"]], list(rule.sources), [rule.id])
@@ -371,9 +373,9 @@ class _Evaluation:
         deferred_items = self._defer(_merge([e for e in postponed if e.kind == "item"]), items)
         deferred_referrals = self._defer(_merge([e for e in postponed if e.kind == "referral"]), referrals)
         self.apply_safety(items, referrals, deferred_items)
-        for code in list(deferred_items):
-            if code in items:
-                del deferred_items[code]
+        # Safety may issue what was deferred (a replacement, a fallback referral): it is issued, then.
+        deferred_items = self._defer(deferred_items, items)
+        deferred_referrals = self._defer(deferred_referrals, referrals)
         not_indicated = self.not_indicated(items, deferred_items, rule_not_indicated)
         if unscreened:
             self.warnings.insert(
