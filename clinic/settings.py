@@ -161,11 +161,34 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# A web request must never hang on a dead Redis: short socket timeouts and no publish retries.
+# What could not be enqueued stays pending in the database for the sweep below.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 3, "socket_connect_timeout": 3, "max_retries": 1}
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for Redis to come back
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+    # Publishing (from a web request) tries the connection once more, then gives up.
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    # An unacknowledged task (its worker died) goes back to the queue after this long.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600, minimum=10),
+}
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 120, minimum=5)
 CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 10, 1)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# The sweep: enqueue documents left pending (broker down when they were saved, or a lost message).
+DOCUMENT_SWEEP_SECONDS = env_int("DOCUMENT_SWEEP_SECONDS", 30, minimum=1)
+DOCUMENT_REQUEUE_SECONDS = env_int("DOCUMENT_REQUEUE_SECONDS", 300, minimum=1)
+# Only for fault-injection tests (a worker killed mid-render): a pause after claiming a render.
+DOCUMENT_RENDER_PAUSE_SECONDS = env_int("DOCUMENT_RENDER_PAUSE_SECONDS", 0, minimum=0, maximum=60)
+CELERY_BEAT_SCHEDULE = {
+    "documents-sweep": {"task": "referrals.sweep", "schedule": float(DOCUMENT_SWEEP_SECONDS)},
+}
 
 LOGGING = {
     "version": 1,
@@ -173,5 +196,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

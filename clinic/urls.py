@@ -5,6 +5,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 
 from clinic import api_views
 from clinic.api import PingView
+from referrals import api_views as referral_api
 from workups import views as workup_views
 from workups.views import VocabularyView, WorkupEvaluateView
 
@@ -24,6 +25,15 @@ api_v1 = [
     path("workup-items/<int:pk>/", workup_views.WorkupItemDetailView.as_view(), name="api-workup-item"),
     path("workup-referrals/", workup_views.WorkupReferralAddView.as_view(), name="api-workup-referrals"),
     path("workup-referrals/<int:pk>/", workup_views.WorkupReferralDetailView.as_view(), name="api-workup-referral"),
+    path("referrals/", referral_api.ReferralCreateView.as_view(), name="api-referrals"),
+    path("referrals/<int:pk>/", referral_api.ReferralDetailView.as_view(), name="api-referral"),
+    path("referrals/<int:pk>/issue/", referral_api.ReferralIssueView.as_view(), name="api-referral-issue"),
+    path("referrals/<int:pk>/pdf/", referral_api.ReferralPdfView.as_view(), name="api-referral-pdf"),
+    path("encounters/<int:pk>/referrals/", referral_api.EncounterReferralsView.as_view(), name="api-encounter-referrals"),
+    path("encounters/<int:pk>/requisition/", referral_api.EncounterRequisitionView.as_view(),
+         name="api-encounter-requisition"),
+    path("encounters/<int:pk>/requisition/pdf/", referral_api.EncounterRequisitionPdfView.as_view(),
+         name="api-encounter-requisition-pdf"),
 ]
 
 urlpatterns = [

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from clinic import web
+from referrals import web as referral_web
 from workups import web as workup_web
 
 urlpatterns = [
@@ -19,4 +20,14 @@ urlpatterns = [
     path("encounters/<int:pk>/finalize/", workup_web.encounter_finalize, name="encounter-finalize"),
     path("workup-items/<int:pk>/decide/", workup_web.item_decide, name="workup-item-decide"),
     path("workup-referrals/<int:pk>/decide/", workup_web.referral_decide, name="workup-referral-decide"),
+    path("workup-referrals/<int:pk>/letter/", referral_web.letter_from_recommendation, name="workup-referral-letter"),
+    path("encounters/<int:pk>/referrals/new/", referral_web.referral_by_hand, name="referral-by-hand"),
+    path("referrals/<int:pk>/", referral_web.referral_detail, name="referral-detail"),
+    path("referrals/<int:pk>/issue/", referral_web.referral_issue, name="referral-issue"),
+    path("referrals/<int:pk>/status/", referral_web.referral_status, name="referral-status"),
+    path("referrals/<int:pk>/rerender/", referral_web.referral_rerender, name="referral-rerender"),
+    path("referrals/<int:pk>/pdf/", referral_web.referral_pdf, name="referral-pdf"),
+    path("encounters/<int:pk>/requisition/", referral_web.requisition_request, name="requisition-request"),
+    path("encounters/<int:pk>/requisition/status/", referral_web.requisition_status, name="requisition-status"),
+    path("encounters/<int:pk>/requisition/pdf/", referral_web.requisition_pdf, name="requisition-pdf"),
 ]

@@ -31,7 +31,16 @@ def _context(actor, encounter, **extra):
             rows = [item for item in result["items"] if item["category"] == key]
             if rows:
                 grouped.append({"key": key, "title": title, "items": rows})
+    from referrals.models import Referral, Requisition
+
+    letters = list(Referral.objects.filter(encounter=encounter).order_by("-created_at", "-id"))
+    requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
+    lettered = {letter.recommendation_id for letter in letters}
+    if result:
+        for row in result["referrals"]:
+            row["has_letter"] = row["id"] in lettered
     return {"encounter": encounter, "patient": encounter.patient, "workup": workup, "result": result,
+            "letters": letters, "requisition": requisition,
             "groups": grouped, "vocabulary": get_knowledge_base().vocabulary,
             "add_item_form": AddItemForm(), "add_referral_form": AddReferralForm(),
             "editable": not encounter.is_finalized, "summary": findings_summary(encounter), "vitals": vital_signs(encounter), **extra}

@@ -1,0 +1,131 @@
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clinic import selectors as record_selectors
+from clinic.api_views import ApiActorMixin
+from referrals import selectors, services
+from referrals.models import PdfStatus
+from referrals.serializers import (
+    ReferralCreateSerializer,
+    ReferralSerializer,
+    ReferralUpdateSerializer,
+    RequisitionSerializer,
+)
+from workups import selectors as workup_selectors
+from workups.models import WorkupReferral
+
+RETRY_AFTER_SECONDS = 2
+PDF_RESPONSES = {
+    200: OpenApiResponse(OpenApiTypes.BINARY, description="application/pdf"),
+    409: OpenApiResponse(description="Not rendered yet (Retry-After says when to ask again), or rendering failed."),
+}
+
+
+def pdf_response(document, *, filename):
+    """The PDF when ready; otherwise 409, with Retry-After while it is on its way."""
+    if document.pdf_status == PdfStatus.READY and document.pdf_file:
+        response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+    body = {"pdf_status": document.pdf_status}
+    if document.pdf_status == PdfStatus.FAILED:
+        body["detail"] = "Rendering failed; ask for it again with POST."
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    body["detail"] = "The PDF is being rendered; ask again shortly."
+    return Response(body, status=status.HTTP_409_CONFLICT, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+class ReferralCreateView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="referral_create", request=ReferralCreateSerializer,
+                   responses={201: ReferralSerializer})
+    def post(self, request):
+        data = ReferralCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        actor = self.actor()
+        recommendation = None
+        if "recommendation" in values:
+            row = workup_selectors.recommendation_get(actor=actor, model=WorkupReferral, pk=values.pop("recommendation"))
+            recommendation, encounter = row, row.workup.encounter
+            values.pop("encounter", None)
+        else:
+            encounter = record_selectors.encounter_get(actor=actor, encounter_id=values.pop("encounter"),
+                                                       action="open_for_update")
+        referral = services.referral_create(actor=actor, encounter=encounter, recommendation=recommendation, **values)
+        return Response(ReferralSerializer(referral).data, status=status.HTTP_201_CREATED)
+
+
+class ReferralDetailView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="referral_get", responses=ReferralSerializer)
+    def get(self, request, pk):
+        return Response(ReferralSerializer(selectors.referral_get(actor=self.actor(), referral_id=pk)).data)
+
+    @extend_schema(operation_id="referral_update", request=ReferralUpdateSerializer,
+                   responses={200: ReferralSerializer, 409: None})
+    def patch(self, request, pk):
+        referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="open_for_update")
+        data = ReferralUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        referral = services.referral_update(actor=self.actor(), referral=referral, **data.validated_data)
+        return Response(ReferralSerializer(referral).data)
+
+
+class ReferralIssueView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="referral_issue", request=None, responses=ReferralSerializer)
+    def post(self, request, pk):
+        referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="open_for_update")
+        return Response(ReferralSerializer(services.referral_issue(actor=self.actor(), referral=referral)).data)
+
+
+class ReferralPdfView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="referral_pdf", responses=PDF_RESPONSES)
+    def get(self, request, pk):
+        referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="download")
+        return pdf_response(referral, filename=f"referral-{referral.pk}.pdf")
+
+    @extend_schema(operation_id="referral_pdf_rerender", request=None, responses={202: ReferralSerializer})
+    def post(self, request, pk):
+        referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="open_for_update")
+        services.document_rerender(actor=self.actor(), document=referral)
+        referral.refresh_from_db()
+        return Response(ReferralSerializer(referral).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EncounterReferralsView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="encounter_referrals", responses=ReferralSerializer(many=True))
+    def get(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        referrals = selectors.referrals_of_encounter(actor=self.actor(), encounter=encounter)
+        return Response(ReferralSerializer(referrals, many=True).data)
+
+
+class EncounterRequisitionView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="requisition_request", request=None, responses={202: RequisitionSerializer})
+    def post(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        requisition = services.requisition_request(actor=self.actor(), encounter=encounter)
+        requisition.refresh_from_db()
+        return Response(RequisitionSerializer(requisition).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(operation_id="requisition_latest", responses={200: RequisitionSerializer, 404: None})
+    def get(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        requisition = selectors.requisition_latest(actor=self.actor(), encounter=encounter)
+        if requisition is None:
+            raise Http404("No requisition has been requested for this encounter.")
+        return Response(RequisitionSerializer(requisition).data)
+
+
+class EncounterRequisitionPdfView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="requisition_pdf", responses={**PDF_RESPONSES, 404: None})
+    def get(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        requisition = selectors.requisition_latest(actor=self.actor(), encounter=encounter, action="download")
+        if requisition is None:
+            raise Http404("No requisition has been requested for this encounter.")
+        return pdf_response(requisition, filename=f"requisition-{encounter.pk}.pdf")

@@ -1,0 +1,74 @@
+from django.conf import settings
+from django.db import models
+
+from clinic.models import Clinic, Encounter
+
+
+class PdfStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RENDERING = "rendering", "Rendering"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class RenderedDocument(models.Model):
+    """A PDF rendered by a Celery worker: its state, and the claim that keeps it rendered once."""
+
+    pdf_status = models.CharField(max_length=10, choices=PdfStatus.choices, default=PdfStatus.PENDING)
+    pdf_error = models.TextField(blank=True)
+    pdf_file = models.FileField(upload_to="documents/%Y/%m/", blank=True)
+    # Bumped whenever the content changes: a render of an older generation is thrown away.
+    pdf_generation = models.PositiveIntegerField(default=1)
+    pdf_enqueued_at = models.DateTimeField(null=True, blank=True)
+    pdf_claimed_by = models.CharField(max_length=200, blank=True)
+    pdf_claimed_at = models.DateTimeField(null=True, blank=True)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    pdf_renders = models.PositiveIntegerField(default=0, help_text="Completed renders, for the record.")
+
+    class Meta:
+        abstract = True
+
+
+class ReferralStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ISSUED = "issued", "Issued"
+
+
+class Referral(RenderedDocument):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="referrals")
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="referrals")
+    recommendation = models.ForeignKey(
+        "workups.WorkupReferral", on_delete=models.SET_NULL, null=True, blank=True, related_name="letters"
+    )
+    specialty = models.CharField(max_length=40)
+    urgency = models.CharField(max_length=10)
+    reason = models.TextField()
+    question = models.TextField(blank=True, help_text="The clinical question for the specialist.")
+    status = models.CharField(max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.DRAFT)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="referral_pdf_sweep")]
+
+    def __str__(self):
+        return f"Referral {self.pk} to {self.specialty}"
+
+
+class Requisition(RenderedDocument):
+    """The lab and imaging requisition of an encounter: its accepted tests, as they were when requested."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="requisitions")
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="requisitions")
+    workup = models.ForeignKey("workups.Workup", on_delete=models.PROTECT, related_name="requisitions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="requisition_pdf_sweep")]
+
+    def __str__(self):
+        return f"Requisition {self.pk} for encounter {self.encounter_id}"
