@@ -44,6 +44,18 @@ def plain_static_files(settings):
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
+@pytest.fixture(autouse=True)
+def documents_render_in_process():
+    # The live server runs in this process; with no worker here, render letters in-process as the
+    # embedded default does (workers are exercised in test_celery_workers).
+    from clinic.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-GB")
@@ -120,6 +132,7 @@ def test_a_gp_runs_a_whole_consultation_in_the_browser(page, live_server, db):
 
     page.click("button[name=show_workup]")
     page.wait_for_selector(".banner.routine")
+    workup_url = page.url
     shot(page, "workup")
 
     # Accept one test; declining another needs a reason.
@@ -132,6 +145,26 @@ def test_a_gp_runs_a_whole_consultation_in_the_browser(page, live_server, db):
     page.locator("li.rec[data-code=us_kidneys] input[name=reason]").fill("Done last week at the district hospital")
     page.locator("li.rec[data-code=us_kidneys] button.decline").click()
     page.wait_for_selector("li.rec[data-code=us_kidneys] .badge.decision-declined")
+
+    # The accepted referral's letter: written, rendered (in-process here), downloadable.
+    nephrology = page.locator("li.rec[data-specialty=nephrology]")
+    nephrology.locator("button.accept").click()
+    page.wait_for_selector("li.rec[data-specialty=nephrology] .badge.decision-accepted")
+    page.reload()
+    page.locator("li.rec[data-specialty=nephrology] button.letter").click()
+    page.wait_for_selector("h1:has-text('Referral to Nephrology')")
+    page.fill("#id_question", "Pyelonephritis or a stone?")
+    page.click("button:has-text('Save and re-render')")
+    download_link = page.wait_for_selector(".pdf-status[data-status=ready] a")
+    pdf = page.request.get(f"{live_server.url}{download_link.get_attribute('href')}")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
+    shot(page, "referral")
+    page.click("#issue")
+    page.wait_for_selector(".badge.finalized:has-text('issued')")
+
+    page.goto(workup_url)
+    page.click("#request-requisition")
+    page.wait_for_selector("#documents .pdf-status[data-status=ready] a:has-text('Download PDF')")
 
     page.click("#finalize")
     page.wait_for_selector(".badge.finalized")

@@ -177,3 +177,31 @@ def test_the_live_panel_follows_the_unsaved_form(gp_web, gp):
     assert 'data-disposition="emergency"' in emergency
     missing = gp_web.post(f"/patients/{patient.pk}/encounters/preview/", {**data, "f_loc_lumbar": ""}).content.decode()
     assert "Record where the numbness is" in missing
+
+
+def test_the_letter_shows_progress_while_rendering_and_a_link_when_ready(gp_web, gp, record):
+    from referrals import services as referral_services
+    from referrals.models import PdfStatus, Referral
+
+    encounter = record[0]
+    referral = referral_services.referral_create(actor=actor_for(gp, channel="web"), encounter=encounter,
+                                                 specialty="neurology", urgency="urgent", reason="Persistent numbness")
+    Referral.objects.filter(pk=referral.pk).update(pdf_status=PdfStatus.PENDING)
+    status = gp_web.get(f"/referrals/{referral.pk}/status/").content.decode()
+    assert "Rendering the PDF" in status and 'hx-trigger="every 1s"' in status
+    referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:1:x")
+    status = gp_web.get(f"/referrals/{referral.pk}/status/").content.decode()
+    assert "Download PDF" in status and "hx-trigger" not in status
+    response = gp_web.get(f"/referrals/{referral.pk}/pdf/")
+    assert response["Content-Type"] == "application/pdf"
+
+
+def test_letters_are_a_404_for_a_gp_of_another_clinic(other_web, gp, record):
+    from referrals import services as referral_services
+
+    referral = referral_services.referral_create(actor=actor_for(gp, channel="web"), encounter=record[0],
+                                                 specialty="neurology", urgency="urgent", reason="Persistent numbness")
+    for url in (f"/referrals/{referral.pk}/", f"/referrals/{referral.pk}/status/", f"/referrals/{referral.pk}/pdf/",
+                f"/encounters/{record[0].pk}/requisition/status/", f"/encounters/{record[0].pk}/requisition/pdf/"):
+        assert other_web.get(url).status_code == 404, url
+    assert other_web.post(f"/referrals/{referral.pk}/issue/").status_code == 404

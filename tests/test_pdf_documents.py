@@ -1,7 +1,11 @@
 """Referral letters and requisitions as PDFs, rendered in-process: content, pages, hostile input, the claim."""
 import http.server
 import io
+import os
+import shutil
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -23,6 +27,14 @@ def pdf_text(document) -> list[str]:
     with document.pdf_file.open("rb") as handle:
         reader = PdfReader(io.BytesIO(handle.read()))
     return [page.extract_text() for page in reader.pages]
+
+
+def keep_page_images(document, name):
+    """With SCREENSHOT_DIR set, keep the pages as PNG (pdftoppm) for the documentation."""
+    target = os.environ.get("SCREENSHOT_DIR")
+    if target and shutil.which("pdftoppm"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["pdftoppm", "-r", "70", "-png", document.pdf_file.path, str(Path(target) / name)], check=True)
 
 
 def render(document):
@@ -49,6 +61,7 @@ def test_a_letter_holds_the_patient_the_specialty_the_urgency_the_reason_and_eac
                                         question="Pyelonephritis or a stone?")
     assert render(referral) == "rendered"
     text = "\n".join(pdf_text(referral))
+    keep_page_images(referral, "letter")
     flat = " ".join(text.split())
     for expected in ["Иванова Мария", "Nephrology", "Routine referral", nephrology.reason, "Pyelonephritis or a stone?",
                      "No saddle anaesthesia", "No urinary retention or incontinence", "No fever",
@@ -83,6 +96,7 @@ def test_the_requisition_groups_the_accepted_tests_with_their_indication_and_pre
     requisition = services.requisition_request(actor=actor, encounter=encounter)
     assert render(requisition) == "rendered"
     flat = " ".join("\n".join(pdf_text(requisition)).split())
+    keep_page_images(requisition, "requisition")
     assert "Laboratory" in flat and "Imaging" in flat
     assert "X-ray of the thoracic spine" in flat and "Complete blood count" in flat
     assert "Blood biochemistry" not in flat
