@@ -5,6 +5,7 @@ typo in a deployment is caught before the first patient is seen rather than
 surfacing as odd behaviour later.
 """
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -57,7 +58,7 @@ def env_url(name, default=None, *, schemes):
     value = env_str(name, default)
     if value is None:
         return None
-    scheme = value.split("://", 1)[0] if "://" in value else ""
+    scheme = urlsplit(value).scheme if ":" in value else ""
     if scheme not in schemes:
         raise ImproperlyConfigured(f"{name} must be a URL with one of the schemes {', '.join(sorted(schemes))}; got {scheme or 'none'!r}")
     return value

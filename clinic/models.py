@@ -40,6 +40,8 @@ class Patient(models.Model):
     birth_date = models.DateField()
     sex = models.CharField(max_length=6, choices=Sex.choices)
     identifier = models.CharField(max_length=64, blank=True, help_text="Medical record number or another identifier.")
+    # The namespace of `identifier` when it came from an EHR (FHIR Identifier.system); blank for the clinic's own.
+    identifier_system = models.CharField(max_length=255, blank=True)
     phone = models.CharField(max_length=32, blank=True)
     # Case-folded "family given" for search in any script: SQLite's LIKE folds ASCII only,
     # so "иван" would not find "Иванова" without it. Kept by clinic.services, indexed (trigram) on PostgreSQL.
@@ -55,7 +57,8 @@ class Patient(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["clinic", "identifier"], condition=~models.Q(identifier=""), name="patient_identifier_unique"
+                fields=["clinic", "identifier_system", "identifier"], condition=~models.Q(identifier=""),
+                name="patient_identifier_unique",
             ),
         ]
 
@@ -149,3 +152,25 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.object_type} {self.object_id}"
+
+
+class EhrClient(models.Model):
+    """An EHR allowed to call the CDS Hooks services for one clinic, registered by staff in the admin.
+
+    Its requests carry a JWT signed with the private key matching `public_key`, issued by `issuer`
+    for `client_id` (the `sub` claim), as CDS Hooks 2.0 describes.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="ehr_clients")
+    name = models.CharField(max_length=200)
+    issuer = models.CharField(max_length=255, unique=True, help_text="The JWT `iss` claim the EHR signs with.")
+    client_id = models.CharField(max_length=255, help_text="The JWT `sub` claim.")
+    public_key = models.TextField(help_text="PEM public key (RSA or EC) that verifies the EHR's JWTs.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "EHR client"
+
+    def __str__(self):
+        return f"{self.name} ({self.issuer})"

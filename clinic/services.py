@@ -15,7 +15,7 @@ from clinic.errors import RecordLocked
 from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
 from clinic.text import search_key
 
-PATIENT_FIELDS = ("given_name", "family_name", "birth_date", "sex", "identifier", "phone")
+PATIENT_FIELDS = ("given_name", "family_name", "birth_date", "sex", "identifier", "phone", "identifier_system")
 ENCOUNTER_FIELDS = (
     "visit_date", "chief_complaint", "duration_days", "pregnant", "temperature_c", "heart_rate", "systolic_bp",
     "diastolic_bp", "resp_rate", "spo2", "findings", "notes",
@@ -51,9 +51,9 @@ def _patient_check(patient: Patient, *, today: date) -> None:
         errors["birth_date"] = ["The birth date is in the future."]
     elif patient.birth_date and patient.age_on(today) > 120:
         errors["birth_date"] = ["The birth date makes the patient older than 120."]
-    if patient.identifier and Patient.objects.filter(clinic=patient.clinic, identifier=patient.identifier).exclude(
-        pk=patient.pk
-    ).exists():
+    if patient.identifier and Patient.objects.filter(
+        clinic=patient.clinic, identifier_system=patient.identifier_system, identifier=patient.identifier
+    ).exclude(pk=patient.pk).exists():
         errors["identifier"] = ["Another patient of this clinic has this identifier."]
     if errors:
         raise ValidationError(errors)
@@ -75,11 +75,11 @@ def _patient_save(patient: Patient) -> None:
 
 @transaction.atomic
 def patient_create(*, actor: Actor, given_name: str, family_name: str, birth_date: date, sex: str,
-                   identifier: str = "", phone: str = "") -> Patient:
+                   identifier: str = "", phone: str = "", identifier_system: str = "") -> Patient:
     if actor.clinic is None:
         raise ValidationError("You are not a member of a clinic.")
     patient = Patient(clinic=actor.clinic, given_name=given_name, family_name=family_name, birth_date=birth_date,
-                      sex=sex, identifier=identifier or "", phone=phone or "")
+                      sex=sex, identifier=identifier or "", phone=phone or "", identifier_system=identifier_system or "")
     _patient_save(patient)
     audit_record(actor=actor, action="create", object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     return patient

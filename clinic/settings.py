@@ -152,6 +152,16 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ItemCodeEnum": "workups.serializers.ITEM_CODES"},
 }
 
+# FHIR: the canonical URL of the project's code system (every code of the vocabulary lives in it) and
+# the identifier system of patients registered in the app itself. Set them to URLs you control.
+FHIR_CODE_SYSTEM_URL = env_url("FHIR_CODE_SYSTEM_URL", "https://backnumb.example.org/fhir/CodeSystem/workup",
+                               schemes={"http", "https", "urn"})
+FHIR_IDENTIFIER_SYSTEM = env_url("FHIR_IDENTIFIER_SYSTEM", "https://backnumb.example.org/fhir/patient-identifier",
+                                 schemes={"http", "https", "urn"})
+
+# The origin EHRs use to reach the CDS Hooks services (the JWT audience), when a proxy hides it.
+CDS_HOOKS_BASE_URL = env_url("CDS_HOOKS_BASE_URL", None, schemes={"http", "https"})
+
 # Celery: with no REDIS_URL the app runs with zero services and tasks run in-process.
 REDIS_URL = env_url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -3,9 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from clinic import api_views
+from clinic import api_views, fhir_views
 from clinic.api import PingView
 from referrals import api_views as referral_api
+from workups import cds_hooks, cds_views
 from workups import views as workup_views
 from workups.views import VocabularyView, WorkupEvaluateView
 
@@ -34,11 +35,17 @@ api_v1 = [
          name="api-encounter-requisition"),
     path("encounters/<int:pk>/requisition/pdf/", referral_api.EncounterRequisitionPdfView.as_view(),
          name="api-encounter-requisition-pdf"),
+    path("encounters/<int:pk>/fhir/", fhir_views.EncounterFhirView.as_view(), name="api-encounter-fhir"),
+    path("fhir/Patient", fhir_views.FhirPatientImportView.as_view(), name="api-fhir-patient"),
+    path("fhir/CodeSystem/workup", fhir_views.FhirCodeSystemView.as_view(), name="api-fhir-codesystem"),
 ]
 
 urlpatterns = [
     path("", include("clinic.urls_web")),
     path("admin/", admin.site.urls),
+    path("cds-services", cds_views.discovery, name="cds-discovery"),
+    path(f"cds-services/{cds_hooks.WORKUP_SERVICE}", cds_views.workup_service, name="cds-workup"),
+    path(f"cds-services/{cds_hooks.IMAGING_SERVICE}", cds_views.imaging_service, name="cds-imaging"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

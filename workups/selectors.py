@@ -23,6 +23,7 @@ def vocabulary_list() -> dict:
                          ("urgency", vocabulary.urgencies), ("disposition", vocabulary.dispositions),
                          ("warning", vocabulary.warnings)):
         codes += [{"code": code, "name": name, "group": group} for code, name in table.items()]
+    codes += [{"code": code, "name": meta["name"], "group": "case"} for code, meta in vocabulary.case_fields.items()]
     return {"knowledge_base_version": kb.version, "groups": dict(vocabulary.groups), "codes": codes}
 
 

@@ -5,7 +5,8 @@
 database, the clock or anything outside its arguments.
 """
 from workups.engine.case import Case
-from workups.engine.evaluate import evaluate
+from workups.engine.evaluate import evaluate, order_check
 from workups.engine.loader import KnowledgeBase, KnowledgeBaseError, get_knowledge_base, load_knowledge_base
 
-__all__ = ["Case", "KnowledgeBase", "KnowledgeBaseError", "evaluate", "get_knowledge_base", "load_knowledge_base"]
+__all__ = ["Case", "KnowledgeBase", "KnowledgeBaseError", "evaluate", "get_knowledge_base", "load_knowledge_base",
+           "order_check"]

@@ -408,3 +408,35 @@ class _Evaluation:
 def evaluate(kb: KnowledgeBase, case: Case) -> dict:
     """Recommend the workup for one case. Pure: same inputs, same answer."""
     return _Evaluation(kb, case).run()
+
+
+def order_check(kb: KnowledgeBase, case: Case, code: str) -> dict:
+    """Is this one order (an item code) right for this case? Pure, like evaluate().
+
+    Returns {"verdict": "unsafe" | "not_indicated" | "indicated" | "not_assessed", "reason", "sources",
+    "alternatives", "rule"}: unsafe when a safety rule would withhold or replace it (with the
+    alternatives it would issue instead), not indicated when the guidance advises against it here,
+    indicated when the workup recommends it (or defers it behind an emergency).
+    """
+    evaluation = _Evaluation(kb, case)
+    result = evaluation.run()
+    for rule in kb.safety:
+        if code in rule.replace and rule.when(evaluation.ctx) is not None:
+            target = rule.replace[code]
+            if isinstance(target, dict):
+                alternatives = _region_codes(kb, evaluation.regions, target["region"])
+            else:
+                alternatives = [target] if target else []
+            return {"verdict": "unsafe", "reason": rule.reason, "sources": list(rule.sources),
+                    "alternatives": alternatives, "rule": rule.id}
+    if code in {row["code"] for row in result["items"]} or code in {
+            row["code"] for row in result["deferred"] if row["kind"] == "item"}:
+        return {"verdict": "indicated", "reason": "", "sources": [], "alternatives": [], "rule": None}
+    for row in result["not_indicated"]:
+        if row["code"] == code:
+            return {"verdict": "not_indicated", "reason": row["reason"], "sources": row["sources"],
+                    "alternatives": [], "rule": None}
+    if kb.vocabulary.is_spine_imaging(code):
+        return {"verdict": "not_indicated", "reason": kb.stewardship["reason"],
+                "sources": list(kb.stewardship["sources"]), "alternatives": [], "rule": None}
+    return {"verdict": "not_assessed", "reason": "", "sources": [], "alternatives": [], "rule": None}

@@ -38,6 +38,7 @@ class Vocabulary:
     groups: dict[str, str]
     region_studies: dict[str, dict[str, str]]
     ionising_modalities: frozenset[str]
+    case_fields: dict[str, dict] = field(default_factory=dict)
     # Position of each code, so every list the engine returns has a stable clinical order.
     order: dict[str, int] = field(default_factory=dict)
     locations_by_region: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -65,6 +66,8 @@ class Vocabulary:
         for table in (self.specialties, self.urgencies, self.dispositions, self.warnings, self.categories):
             if code in table:
                 return table[code]
+        if code in self.case_fields:
+            return self.case_fields[code]["name"]
         return code
 
 
@@ -177,7 +180,7 @@ def load_vocabulary(path: Path) -> Vocabulary:
     _check_fields(
         data,
         {"groups", "findings", "items", "ionising_modalities", "categories", "specialties", "urgencies",
-         "dispositions", "warnings", "region_studies"},
+         "dispositions", "warnings", "region_studies", "case_fields"},
         {"groups", "findings", "items", "categories", "specialties", "urgencies", "dispositions", "warnings",
          "region_studies"},
         path.name,
@@ -222,12 +225,24 @@ def load_vocabulary(path: Path) -> Vocabulary:
         groups=dict(groups),
         region_studies=region_studies,
         ionising_modalities=frozenset(data.get("ionising_modalities", ())),
+        case_fields=_case_fields(data.get("case_fields") or {}, path.name),
         order={code: index for index, code in enumerate(codes)},
         locations_by_region={
             region: frozenset(code for code, meta in findings.items() if region in meta.get("region", ()))
             for region in region_studies
         },
     )
+
+
+def _case_fields(raw, name) -> dict[str, dict]:
+    fields = {}
+    for code, meta in _require_mapping(raw, f"{name} case_fields").items():
+        where = f"{name} case field {code!r}"
+        _check_fields(_require_mapping(meta, where), {"name", "type", "unit"}, {"name", "type"}, where)
+        if meta["type"] not in ("boolean", "quantity"):
+            raise KnowledgeBaseError(f"{where}: type must be boolean or quantity")
+        fields[code] = dict(meta)
+    return fields
 
 
 class _RuleReader:

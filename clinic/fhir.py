@@ -1,0 +1,390 @@
+"""FHIR R4 for EHRs: an encounter exported as a Bundle, a Patient imported.
+
+Resources are built as plain dicts and validated with fhir.resources' R4B models (the R4 line)
+before they leave. Every coded element carries the project's code system
+(settings.FHIR_CODE_SYSTEM_URL); a LOINC or SNOMED CT coding is added beside it only where
+workups/knowledge/standard_codes.yaml records a verified one.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.codesystem import CodeSystem
+from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhirclient.models import patient as fhirclient_patient
+from fhirclient.models.fhirabstractbase import FHIRValidationError
+from pydantic import ValidationError as PydanticValidationError
+
+from clinic.audit import Actor, audit_record
+from clinic.models import Encounter, Patient
+from clinic.services import patient_create, patient_update
+from workups.engine import get_knowledge_base
+from workups.standard_codes import standard_codes
+
+PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+UCUM = "http://unitsofmeasure.org"
+
+
+def system() -> str:
+    return settings.FHIR_CODE_SYSTEM_URL
+
+
+def coding(code: str, display: str | None = None) -> dict:
+    vocabulary = get_knowledge_base().vocabulary
+    return {"system": system(), "code": code, "display": display or vocabulary.name_of(code)}
+
+
+def concept(code: str, *, extra=(), text: str | None = None) -> dict:
+    result = {"coding": [coding(code), *extra]}
+    if text:
+        result["text"] = text
+    return result
+
+
+def full_url(resource_type: str, pk) -> str:
+    """A stable urn:uuid for one of our rows: the same row is the same resource in every export."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{system()}/{resource_type}/{pk}')}"
+
+
+# -- export ------------------------------------------------------------------------------------------
+
+def patient_resource(patient: Patient) -> dict:
+    resource = {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "name": [{"family": patient.family_name, "given": [patient.given_name],
+                  "text": f"{patient.family_name} {patient.given_name}"}],
+        "gender": patient.sex,
+        "birthDate": patient.birth_date.isoformat(),
+    }
+    if patient.identifier:
+        resource["identifier"] = [{"system": patient.identifier_system or settings.FHIR_IDENTIFIER_SYSTEM,
+                                   "value": patient.identifier}]
+    if patient.phone:
+        resource["telecom"] = [{"system": "phone", "value": patient.phone}]
+    return resource
+
+
+def _observation(encounter, patient_ref, encounter_ref, code, key, value: dict) -> tuple[str, dict]:
+    resource_id = f"{encounter.pk}-{key.replace('_', '-')}"  # FHIR ids allow letters, digits, - and .
+    url = full_url("Observation", resource_id)
+    return url, {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "exam" if code.startswith("ex_") else
+                                  "vital-signs" if code in VITALS else "survey"}]}],
+        "code": concept(code),
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "effectiveDateTime": encounter.visit_date.isoformat(),
+        **value,
+    }
+
+
+VITALS = ("temperature_c", "heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
+
+
+def _quantity(value, unit) -> dict:
+    return {"valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit}}
+
+
+def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observation_urls) -> dict:
+    vocabulary = get_knowledge_base().vocabulary
+    standard = standard_codes()
+    category_key = {"lab": "laboratory", "imaging": "imaging"}.get(item.category)
+    category = concept(item.category, text=vocabulary.categories[item.category])
+    if category_key and category_key in standard["categories"]:
+        category["coding"].append(standard["categories"][category_key])
+    triggers = [code for code in item.triggered_by if code in vocabulary.findings]
+    resource = {
+        "resourceType": "ServiceRequest",
+        "id": f"item-{item.pk}",
+        "status": "active",
+        "intent": "order",
+        "priority": PRIORITY[item.urgency],
+        "category": [category],
+        "code": concept(item.code, extra=standard["items"].get(item.code, []), text=vocabulary.items[item.code]["name"]),
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "authoredOn": encounter.visit_date.isoformat(),
+        "requester": {"display": encounter.clinician.get_full_name() or encounter.clinician.get_username()},
+    }
+    if item.rationale or triggers:
+        resource["reasonCode"] = [{"coding": [coding(code) for code in triggers], "text": item.rationale}]
+    support = [{"reference": observation_urls[code]} for code in triggers if code in observation_urls]
+    if support:
+        resource["supportingInfo"] = support
+    return resource
+
+
+def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref, observation_urls) -> dict:
+    vocabulary = get_knowledge_base().vocabulary
+    standard = standard_codes()
+    category = {"coding": [{"system": system(), "code": "referral", "display": "Referral"}], "text": "Referral"}
+    if "referral" in standard["categories"]:
+        category["coding"].append(standard["categories"]["referral"])
+    specialty_extra = [standard["specialties"][referral.specialty]] if referral.specialty in standard["specialties"] else []
+    name = vocabulary.specialties[referral.specialty]
+    resource = {
+        "resourceType": "ServiceRequest",
+        "id": f"referral-{referral.pk}",
+        "status": "active",
+        "intent": "order",
+        "priority": PRIORITY[referral.urgency],
+        "category": [category],
+        "code": {"coding": [coding(referral.specialty, name)], "text": f"Referral to {name}"},
+        "performerType": concept(referral.specialty, extra=specialty_extra, text=name),
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "authoredOn": (referral.issued_at or referral.created_at).isoformat(),
+        "requester": {"display": encounter.clinician.get_full_name() or encounter.clinician.get_username()},
+        "reasonCode": [{"text": referral.reason}],
+    }
+    if referral.question:
+        resource["note"] = [{"text": referral.question}]
+    triggers = referral.recommendation.triggered_by if referral.recommendation_id else []
+    support = [{"reference": observation_urls[code]} for code in triggers if code in observation_urls]
+    if support:
+        resource["supportingInfo"] = support
+    return resource
+
+
+def _document_reference(document, *, title, url, patient_ref, encounter_ref, related=None) -> dict:
+    resource = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"coding": [{"system": system(), "code": title[0], "display": title[1]}], "text": title[1]},
+        "subject": {"reference": patient_ref},
+        "date": document.pdf_rendered_at.isoformat(),
+        "content": [{"attachment": {"contentType": "application/pdf", "url": url, "title": title[1],
+                                    "creation": document.pdf_rendered_at.isoformat()}}],
+        "context": {"encounter": [{"reference": encounter_ref}]},
+    }
+    if related:
+        resource["context"]["related"] = [{"reference": related}]
+    return resource
+
+
+def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, absolute) -> dict:
+    """The encounter as a FHIR R4 collection Bundle. `absolute(path)` makes a link absolute."""
+    vocabulary = get_knowledge_base().vocabulary
+    patient = encounter.patient
+    patient_url, encounter_url = full_url("Patient", patient.pk), full_url("Encounter", encounter.pk)
+    entries = [(patient_url, patient_resource(patient))]
+    encounter_resource = {
+        "resourceType": "Encounter",
+        "id": str(encounter.pk),
+        "status": "finished" if encounter.is_finalized else "in-progress",
+        "class": {"system": V3_ACT_CODE, "code": "AMB", "display": "ambulatory"},
+        "subject": {"reference": patient_url},
+        "period": {"start": encounter.visit_date.isoformat()},
+        "participant": [{"individual": {"display": encounter.clinician.get_full_name() or encounter.clinician.get_username()}}],
+    }
+    if encounter.chief_complaint:
+        encounter_resource["reasonCode"] = [{"text": encounter.chief_complaint}]
+    entries.append((encounter_url, encounter_resource))
+
+    observation_urls = {}
+    for code, present in (encounter.findings or {}).items():
+        if code in vocabulary.findings:
+            url, resource = _observation(encounter, patient_url, encounter_url, code, code, {"valueBoolean": present})
+            observation_urls[code] = url
+            entries.append((url, resource))
+    if patient.sex == "female" and encounter.pregnant is not None:
+        entries.append(_observation(encounter, patient_url, encounter_url, "pregnant", "pregnant",
+                                    {"valueBoolean": encounter.pregnant}))
+    entries.append(_observation(encounter, patient_url, encounter_url, "duration_days", "duration_days",
+                                _quantity(encounter.duration_days, "d")))
+    for name in VITALS:
+        value = getattr(encounter, name)
+        if value is not None:
+            entries.append(_observation(encounter, patient_url, encounter_url, name, name,
+                                        _quantity(value, vocabulary.case_fields[name]["unit"])))
+
+    if workup is not None:
+        for item in workup.items.all():
+            if item.decision == "accepted":
+                entries.append((full_url("ServiceRequest", f"item-{item.pk}"), _service_request_item(
+                    item, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url,
+                    observation_urls=observation_urls)))
+    for referral in referrals:
+        request_url = full_url("ServiceRequest", f"referral-{referral.pk}")
+        if referral.status == "issued":
+            entries.append((request_url, _service_request_referral(
+                referral, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url,
+                observation_urls=observation_urls)))
+        if referral.pdf_status == "ready":
+            entries.append((full_url("DocumentReference", f"referral-{referral.pk}"), _document_reference(
+                referral, title=("referral-letter", f"Referral letter to {vocabulary.specialties[referral.specialty]}"),
+                url=absolute(reverse("api-referral-pdf", args=[referral.pk])), patient_ref=patient_url,
+                encounter_ref=encounter_url, related=request_url if referral.status == "issued" else None)))
+    if requisition is not None and requisition.pdf_status == "ready":
+        entries.append((full_url("DocumentReference", f"requisition-{requisition.pk}"), _document_reference(
+            requisition, title=("requisition", "Laboratory and imaging requisition"),
+            url=absolute(reverse("api-encounter-requisition-pdf", args=[encounter.pk])), patient_ref=patient_url,
+            encounter_ref=encounter_url)))
+
+    bundle = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{system()}/Bundle/encounter-{encounter.pk}")),
+        "type": "collection",
+        "entry": [{"fullUrl": url, "resource": resource} for url, resource in entries],
+    }
+    Bundle.model_validate(bundle)  # R4B models: a resource that does not validate never leaves
+    return bundle
+
+
+def code_system_resource() -> dict:
+    """Every code of the vocabulary, as the FHIR CodeSystem the exports refer to."""
+    kb = get_knowledge_base()
+    vocabulary = kb.vocabulary
+    concepts = [{"code": code, "display": meta["name"]} for code, meta in vocabulary.findings.items()]
+    concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.items.items()]
+    for table in (vocabulary.specialties, vocabulary.categories, vocabulary.urgencies, vocabulary.dispositions,
+                  vocabulary.warnings):
+        concepts += [{"code": code, "display": name} for code, name in table.items()]
+    concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.case_fields.items()]
+    concepts += [{"code": code, "display": display} for code, display in EXTRA_CONCEPTS.items()]
+    seen, unique = set(), []
+    for entry in concepts:
+        if entry["code"] not in seen:
+            seen.add(entry["code"])
+            unique.append(entry)
+    resource = {
+        "resourceType": "CodeSystem",
+        "url": system(),
+        "version": kb.version,
+        "name": "BackNumbnessWorkup",
+        "title": "Back numbness workup vocabulary",
+        "status": "active",
+        "content": "complete",
+        "caseSensitive": True,
+        "count": len(unique),
+        "concept": unique,
+    }
+    CodeSystem.model_validate(resource)
+    return resource
+
+
+# Codes the FHIR and CDS Hooks layers use beyond the vocabulary.
+EXTRA_CONCEPTS = {
+    "referral": "Referral",
+    "referral-letter": "Referral letter",
+    "requisition": "Laboratory and imaging requisition",
+    "override-clinical-judgement": "Clinical judgement: indicated for reasons not recorded here",
+    "override-red-flag": "A red flag not recorded in the EHR",
+    "override-specialist-request": "Requested by a specialist",
+}
+
+
+# -- import ------------------------------------------------------------------------------------------
+
+class FhirInvalid(Exception):
+    """A FHIR resource that cannot be accepted; `issues` are OperationOutcome issues."""
+
+    def __init__(self, issues: list[dict]):
+        super().__init__("; ".join(issue["diagnostics"] for issue in issues))
+        self.issues = issues
+
+
+def operation_outcome(issues: list[dict]) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _issue(diagnostics, expression=None, code="invalid"):
+    issue = {"severity": "error", "code": code, "diagnostics": diagnostics}
+    if expression:
+        issue["expression"] = [expression]
+    return issue
+
+
+def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
+    """Validate a FHIR R4 Patient and take what the record needs from it."""
+    if not isinstance(data, dict) or data.get("resourceType") != "Patient":
+        raise FhirInvalid([_issue("Expected a FHIR Patient resource (resourceType Patient).", "Patient")])
+    try:
+        patient = FhirPatient.model_validate(data)
+    except PydanticValidationError as error:
+        raise FhirInvalid([
+            _issue(problem["msg"], "Patient." + ".".join(str(part) for part in problem["loc"] if part != "__root__"))
+            for problem in error.errors()
+        ]) from None
+    # fhir.resources coerces ("yes" becomes true); FHIR JSON does not, and fhirclient's R4 models check the
+    # JSON types strictly, so a resource passes only when both agree it is valid.
+    try:
+        fhirclient_patient.Patient(data, strict=True)
+    except FHIRValidationError as error:
+        raise FhirInvalid([_issue(" ".join(str(error).split()), "Patient." + _fhirclient_path(error))]) from None
+    issues = []
+    name = next((entry for entry in (patient.name or []) if entry.family and entry.given), None)
+    if name is None:
+        issues.append(_issue("A name with family and given parts is required.", "Patient.name"))
+    if patient.gender not in ("female", "male"):
+        issues.append(_issue("gender must be female or male (sex recorded for clinical purposes).", "Patient.gender"))
+    if patient.birthDate is None:
+        issues.append(_issue("birthDate is required.", "Patient.birthDate"))
+    elif not isinstance(patient.birthDate, date):
+        issues.append(_issue("birthDate must be a full date (YYYY-MM-DD).", "Patient.birthDate"))
+    identifier = next((entry for entry in (patient.identifier or []) if entry.system and entry.value), None)
+    if issues:
+        raise FhirInvalid(issues)
+    phone = next((entry.value for entry in (patient.telecom or []) if entry.system == "phone" and entry.value), "")
+    fields = {"given_name": " ".join(name.given), "family_name": name.family, "birth_date": patient.birthDate,
+              "sex": patient.gender, "phone": phone or ""}
+    return fields, ((identifier.system, identifier.value) if identifier else None)
+
+
+def _fhirclient_path(error) -> str:
+    """The first property path fhirclient names (`active`, `name.0.family`)."""
+    parts = []
+    while getattr(error, "errors", None):
+        if getattr(error, "path", None):
+            parts.append(str(error.path))
+        error = error.errors[0]
+    if getattr(error, "path", None):
+        parts.append(str(error.path))
+    return ".".join(part for part in parts if part and part != "{root}")
+
+
+@transaction.atomic
+def patient_import(*, actor: Actor, data) -> tuple[Patient, bool]:
+    """Create the patient in the actor's clinic, or update the one with the same identifier (system and
+    value). Returns (patient, created). All or nothing."""
+    fields, identifier = _patient_fields(data)
+    if identifier:
+        system_, value = identifier
+        fields |= {"identifier_system": "" if system_ == settings.FHIR_IDENTIFIER_SYSTEM else system_,
+                   "identifier": value}
+        existing = Patient.objects.select_for_update().filter(
+            clinic=actor.clinic, identifier_system=fields["identifier_system"], identifier=value).first()
+    else:
+        existing = None
+    try:
+        if existing is not None:
+            return patient_update(actor=actor, patient=existing, **fields), False
+        return patient_create(actor=actor, **fields), True
+    except ValidationError as error:
+        raise FhirInvalid([_issue(" ".join(messages), f"Patient.{field}")
+                           for field, messages in error.message_dict.items()]) from None
+
+
+def encounter_export(*, actor: Actor, encounter: Encounter, absolute) -> dict:
+    from referrals.models import Referral, Requisition
+
+    workup = encounter.workups.prefetch_related("items").order_by("-created_at", "-id").first()
+    referrals = list(Referral.objects.filter(encounter=encounter).select_related("recommendation").order_by("id"))
+    requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
+    bundle = encounter_bundle(encounter=encounter, workup=workup, referrals=referrals, requisition=requisition,
+                              absolute=absolute)
+    audit_record(actor=actor, action="export", object_type="encounter", object_id=encounter.pk,
+                 patient_id=encounter.patient_id)
+    return bundle

@@ -1,0 +1,62 @@
+"""FHIR R4 over HTTP: the encounter export, the Patient import and the project's CodeSystem."""
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.parsers import JSONParser
+from rest_framework.views import APIView
+
+from clinic import fhir, selectors
+from clinic.api_views import ApiActorMixin
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirJSONParser(JSONParser):
+    media_type = FHIR_JSON
+
+
+def fhir_response(resource: dict, status: int = 200, **headers) -> HttpResponse:
+    response = HttpResponse(json.dumps(resource, ensure_ascii=False), status=status,
+                            content_type=f"{FHIR_JSON}; charset=utf-8")
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+class EncounterFhirView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="encounter_fhir_export",
+                   responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="A FHIR R4 collection Bundle "
+                                                   "(application/fhir+json)")})
+    def get(self, request, pk):
+        encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="view")
+        bundle = fhir.encounter_export(actor=self.actor(), encounter=encounter, absolute=request.build_absolute_uri)
+        return fhir_response(bundle)
+
+
+class FhirPatientImportView(ApiActorMixin, APIView):
+    parser_classes = [FhirJSONParser, JSONParser]
+
+    @extend_schema(operation_id="fhir_patient_import", request=OpenApiTypes.OBJECT,
+                   responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient, created"),
+                              200: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient, updated (same identifier)"),
+                              400: OpenApiResponse(OpenApiTypes.OBJECT, description="An OperationOutcome")})
+    def post(self, request):
+        try:
+            patient, created = fhir.patient_import(actor=self.actor(), data=request.data)
+        except fhir.FhirInvalid as invalid:
+            return fhir_response(fhir.operation_outcome(invalid.issues), status=400)
+        location = request.build_absolute_uri(f"/api/v1/patients/{patient.pk}/")
+        return fhir_response(fhir.patient_resource(patient), status=201 if created else 200, Location=location)
+
+
+class FhirCodeSystemView(APIView):
+    """The project's code system: public, like any terminology."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(operation_id="fhir_code_system", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        return fhir_response(fhir.code_system_resource())

@@ -1,0 +1,197 @@
+"""FHIR R4: the encounter exported as a Bundle (validated by fhir.resources R4B and fhirclient), Patient import."""
+import json
+
+import fhirclient.models.bundle as fc_bundle
+import fhirclient.models.patient as fc_patient
+import pytest
+from django.conf import settings
+from fhir.resources.R4B.bundle import Bundle
+
+from clinic.models import Patient
+from referrals import services as referral_services
+from tests.record_factories import actor_for, api_client_for, encounter_of, patient_of, workup_for
+from workups.models import Decision
+from workups.services import recommendation_decide
+
+FHIR = "application/fhir+json"
+
+
+@pytest.fixture
+def full_encounter(gp):
+    """A finalized encounter with accepted tests, an issued referral with its letter, and a requisition."""
+    patient = patient_of(gp, family_name="Иванова", given_name="Анна", sex="female", identifier="MRN-5",
+                         phone="+7 900 000-00-00")
+    encounter = encounter_of(gp, patient=patient, pregnant=False, temperature_c=37.2, heart_rate=80, systolic_bp=120,
+                             diastolic_bp=80)
+    workup = workup_for(gp, encounter)
+    actor = actor_for(gp)
+    for code in ("lab_urinalysis", "lab_nechiporenko", "us_kidneys", "lab_cbc"):
+        recommendation_decide(actor=actor, recommendation=workup.items.get(code=code), decision=Decision.ACCEPTED)
+    recommendation_decide(actor=actor, recommendation=workup.items.get(code="lab_biochemistry"),
+                          decision=Decision.DECLINED, reason="done")
+    nephrology = workup.referrals.get(specialty="nephrology")
+    recommendation_decide(actor=actor, recommendation=nephrology, decision=Decision.ACCEPTED)
+    referral = referral_services.referral_create(actor=actor, encounter=encounter, recommendation=nephrology)
+    referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:1:fhir")
+    referral_services.referral_issue(actor=actor, referral=referral)
+    requisition = referral_services.requisition_request(actor=actor, encounter=encounter)
+    referral_services.document_render(kind="requisition", pk=requisition.pk, claimant="test:2:fhir")
+    return encounter
+
+
+def export(client, encounter):
+    response = client.get(f"/api/v1/encounters/{encounter.pk}/fhir/")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith(FHIR)
+    return json.loads(response.content)
+
+
+def resources(bundle, kind):
+    return [entry["resource"] for entry in bundle["entry"] if entry["resource"]["resourceType"] == kind]
+
+
+def test_a_full_encounter_exports_as_a_bundle_both_fhir_libraries_accept(gp_api, full_encounter):
+    bundle = export(gp_api, full_encounter)
+    Bundle.model_validate(bundle)
+    parsed = fc_bundle.Bundle(bundle, strict=True)
+    assert parsed.type == "collection"
+    kinds = [entry["resource"]["resourceType"] for entry in bundle["entry"]]
+    assert kinds.count("Patient") == 1 and kinds.count("Encounter") == 1
+    assert kinds.count("DocumentReference") == 2
+
+
+def test_every_recorded_finding_is_an_observation_in_the_project_code_system(gp_api, full_encounter):
+    bundle = export(gp_api, full_encounter)
+    observed = {}
+    for observation in resources(bundle, "Observation"):
+        coding = observation["code"]["coding"][0]
+        assert coding["system"] == settings.FHIR_CODE_SYSTEM_URL and coding["display"]
+        observed[coding["code"]] = observation.get("valueBoolean", observation.get("valueQuantity"))
+    for code, present in full_encounter.findings.items():
+        assert observed[code] is present
+    assert observed["pregnant"] is False
+    assert observed["temperature_c"]["value"] == 37.2 and observed["temperature_c"]["code"] == "Cel"
+
+
+def test_accepted_tests_are_orders_with_priority_category_and_their_reasons(gp_api, full_encounter):
+    bundle = export(gp_api, full_encounter)
+    observation_urls = {entry["resource"]["code"]["coding"][0]["code"]: entry["fullUrl"] for entry in bundle["entry"]
+                        if entry["resource"]["resourceType"] == "Observation"}
+    orders = {request["code"]["coding"][0]["code"]: request for request in resources(bundle, "ServiceRequest")
+              if request["category"][0]["coding"][0]["code"] != "referral"}
+    assert set(orders) == {"lab_urinalysis", "lab_nechiporenko", "us_kidneys", "lab_cbc"}  # declined: not ordered
+    urinalysis = orders["lab_urinalysis"]
+    assert urinalysis["intent"] == "order" and urinalysis["priority"] == "routine"
+    assert {"system": "http://loinc.org", "code": "24356-8", "display": "Urinalysis complete panel - Urine"} in \
+        urinalysis["code"]["coding"]
+    assert {coding["code"] for coding in urinalysis["category"][0]["coding"]} >= {"lab", "108252007"}
+    assert {coding["code"] for coding in orders["us_kidneys"]["category"][0]["coding"]} >= {"imaging", "363679005"}
+    reasons = {coding["code"] for coding in urinalysis["reasonCode"][0]["coding"]}
+    assert "ex_cva_tenderness" in reasons
+    assert {"reference": observation_urls["ex_cva_tenderness"]} in urinalysis["supportingInfo"]
+    assert orders["lab_nechiporenko"]["code"]["coding"] == [orders["lab_nechiporenko"]["code"]["coding"][0]]
+
+
+def test_an_issued_referral_is_a_referral_order_with_the_specialty_as_performer_type(gp_api, full_encounter):
+    bundle = export(gp_api, full_encounter)
+    referrals = [request for request in resources(bundle, "ServiceRequest")
+                 if request["category"][0]["coding"][0]["code"] == "referral"]
+    assert len(referrals) == 1
+    performer = {(coding["system"], coding["code"]) for coding in referrals[0]["performerType"]["coding"]}
+    assert (settings.FHIR_CODE_SYSTEM_URL, "nephrology") in performer
+    assert ("http://snomed.info/sct", "394589003") in performer
+    assert ("http://snomed.info/sct", "3457005") in {(c["system"], c["code"]) for c in referrals[0]["category"][0]["coding"]}
+
+
+def test_each_ready_pdf_is_a_document_reference_linking_to_it(gp_api, full_encounter):
+    bundle = export(gp_api, full_encounter)
+    for document in resources(bundle, "DocumentReference"):
+        attachment = document["content"][0]["attachment"]
+        assert attachment["contentType"] == "application/pdf"
+        assert attachment["url"].startswith("http://testserver/api/v1/")
+        assert gp_api.get(attachment["url"].removeprefix("http://testserver"))["Content-Type"] == "application/pdf"
+
+
+def test_the_patient_carries_name_identifier_and_birth_date(gp_api, full_encounter):
+    patient = resources(export(gp_api, full_encounter), "Patient")[0]
+    fc_patient.Patient(patient, strict=True)
+    assert patient["name"][0]["family"] == "Иванова" and patient["birthDate"] == "1980-05-17"
+    assert patient["identifier"] == [{"system": settings.FHIR_IDENTIFIER_SYSTEM, "value": "MRN-5"}]
+    assert patient["gender"] == "female"
+
+
+def test_another_clinics_encounter_is_a_404(other_gp, full_encounter, anonymous):
+    response = api_client_for(other_gp).get(f"/api/v1/encounters/{full_encounter.pk}/fhir/")
+    assert response.status_code == 404 and "Иванова" not in response.content.decode()
+    assert anonymous.get(f"/api/v1/encounters/{full_encounter.pk}/fhir/").status_code == 401
+
+
+def test_the_code_system_lists_every_code(anonymous, db):
+    response = anonymous.get("/api/v1/fhir/CodeSystem/workup")
+    system = json.loads(response.content)
+    codes = {concept["code"] for concept in system["concept"]}
+    assert system["url"] == settings.FHIR_CODE_SYSTEM_URL
+    assert {"rf_saddle_anesthesia", "lab_nechiporenko", "neurology", "pregnant", "duration_days"} <= codes
+
+
+FHIR_PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "https://ehr.example.org/mrn", "value": "A-1001"}],
+    "name": [{"family": "Петров", "given": ["Илья", "Сергеевич"]}],
+    "gender": "male",
+    "birthDate": "1975-04-03",
+    "telecom": [{"system": "phone", "value": "+7 495 000-00-01"}],
+}
+
+
+def post_patient(client, body):
+    return client.generic("POST", "/api/v1/fhir/Patient", json.dumps(body), content_type=FHIR)
+
+
+def test_importing_a_patient_creates_it_in_the_callers_clinic(gp_api, gp):
+    response = post_patient(gp_api, FHIR_PATIENT)
+    assert response.status_code == 201 and response["Content-Type"].startswith(FHIR)
+    patient = Patient.objects.get(identifier="A-1001")
+    assert patient.clinic == gp.membership.clinic and patient.given_name == "Илья Сергеевич"
+    assert patient.identifier_system == "https://ehr.example.org/mrn" and patient.phone == "+7 495 000-00-01"
+    assert json.loads(response.content)["name"][0]["family"] == "Петров"
+
+
+def test_importing_the_same_identifier_again_updates_that_patient(gp_api):
+    first = json.loads(post_patient(gp_api, FHIR_PATIENT).content)
+    response = post_patient(gp_api, {**FHIR_PATIENT, "name": [{"family": "Петров-Водкин", "given": ["Илья"]}]})
+    assert response.status_code == 200
+    assert json.loads(response.content)["id"] == first["id"]
+    assert Patient.objects.get().family_name == "Петров-Водкин"
+
+
+def test_the_same_identifier_in_another_clinic_is_another_patient(gp_api, other_gp):
+    post_patient(gp_api, FHIR_PATIENT)
+    assert post_patient(api_client_for(other_gp), FHIR_PATIENT).status_code == 201
+    assert Patient.objects.count() == 2
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"resourceType": "Observation"}, "Patient"),
+    ({"gender": "unknown"}, "Patient.gender"),
+    ({"birthDate": "03/04/1975"}, "Patient.birthDate"),
+    ({"birthDate": "2999-01-01"}, "Patient.birth_date"),
+    ({"name": []}, "Patient.name"),
+    ({"name": "Petrov"}, "Patient.name"),
+    ({"identifier": [{"system": 5, "value": "x"}]}, "Patient.identifier"),
+    ({"active": "yes"}, "Patient.active"),
+])
+def test_an_invalid_patient_is_refused_with_an_operation_outcome_and_nothing_saved(gp_api, change, where):
+    response = post_patient(gp_api, {**FHIR_PATIENT, **change})
+    assert response.status_code == 400
+    outcome = json.loads(response.content)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert any(where in " ".join(issue.get("expression", [])) for issue in outcome["issue"]), outcome
+    assert not Patient.objects.exists()
+
+
+def test_an_update_that_fails_leaves_the_patient_as_it_was(gp_api):
+    post_patient(gp_api, FHIR_PATIENT)
+    response = post_patient(gp_api, {**FHIR_PATIENT, "birthDate": "2999-01-01"})
+    assert response.status_code == 400
+    assert Patient.objects.get().birth_date.isoformat() == "1975-04-03"
