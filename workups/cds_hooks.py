@@ -175,9 +175,10 @@ def _suggestion(label, patient_id, items, referrals) -> dict:
     return {"label": label, "uuid": str(uuid.uuid4()), "isRecommended": True, "actions": actions}
 
 
-def _bullets(items, referrals) -> str:
-    lines = [f"- **{row['name']}** ({row['urgency']}): {row['rationale']}" for row in items]
-    lines += [f"- Refer to **{row['name']}** ({row['urgency']}): {row['reason']}" for row in referrals]
+def _bullets(items, referrals, *, why=True) -> str:
+    lines = [f"- **{row['name']}** ({row['urgency']})" + (f": {row['rationale']}" if why else "") for row in items]
+    lines += [f"- Refer to **{row['name']}** ({row['urgency']})" + (f": {row['reason']}" if why else "")
+              for row in referrals]
     return "\n".join(lines)
 
 
@@ -195,7 +196,7 @@ def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict) -
         cards.append({
             "uuid": str(uuid.uuid4()),
             "summary": f"{'Emergency' if rule.tier == 'emergency' else 'Urgent'}: {rule.title}"[:140],
-            "detail": f"{rule.rationale}.\n\n{_bullets(items, referrals)}",
+            "detail": f"{rule.rationale}.\n\n{_bullets(items, referrals, why=False)}",
             "indicator": "critical" if rule.tier == "emergency" else "warning",
             "source": {"label": rule.sources[0], "topic": {"system": settings.FHIR_CODE_SYSTEM_URL, "code": rule.id,
                                                            "display": rule.title}},
