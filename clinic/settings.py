@@ -152,6 +152,16 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ItemCodeEnum": "workups.serializers.ITEM_CODES"},
 }
 
+REDIS_URL = env_url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
+
+# Redis is the cache too when it is there (shared by every process: CDS Hooks replay protection);
+# otherwise each process keeps its own.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": "backnumb", "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 # FHIR: the canonical URL of the project's code system (every code of the vocabulary lives in it) and
 # the identifier system of patients registered in the app itself. Set them to URLs you control.
 FHIR_CODE_SYSTEM_URL = env_url("FHIR_CODE_SYSTEM_URL", "https://backnumb.example.org/fhir/CodeSystem/workup",
@@ -163,7 +173,6 @@ FHIR_IDENTIFIER_SYSTEM = env_url("FHIR_IDENTIFIER_SYSTEM", "https://backnumb.exa
 CDS_HOOKS_BASE_URL = env_url("CDS_HOOKS_BASE_URL", None, schemes={"http", "https"})
 
 # Celery: with no REDIS_URL the app runs with zero services and tasks run in-process.
-REDIS_URL = env_url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None

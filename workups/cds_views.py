@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
+from functools import reduce
 from types import SimpleNamespace
 
 import jwt
 from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -73,19 +77,34 @@ def authenticate_ehr(request) -> EhrClient:
         raise Unauthorized(f"the token does not verify ({type(error).__name__})") from None
     if claims.get("sub") != client.client_id:
         raise Unauthorized("the token's subject is not this EHR's client id")
+    _refuse_replay(client, claims)
     return client
+
+
+def _refuse_replay(client, claims) -> None:
+    """A token's `jti` is accepted once, until the token expires (CDS Hooks: jti protects against replay)."""
+    remaining = int(claims["exp"] - timezone.now().timestamp()) + 60
+    try:
+        first_use = cache.add(f"cds-jti:{client.pk}:{claims['jti']}", 1, timeout=max(remaining, 1))
+    except Exception:  # the cache (Redis) is down: the signature and expiry checks still stand
+        logger.warning("CDS Hooks replay check skipped: the cache is unavailable")
+        return
+    if not first_use:
+        raise Unauthorized("the token has been used already")
 
 
 def _link(request, client: EhrClient, patient: dict) -> dict:
     """Open the patient in the app: their latest encounter's workup when the EHR's identifier is known."""
-    identifiers = [(entry.get("system") or "", entry.get("value")) for entry in patient.get("identifier") or []
-                   if isinstance(entry, dict) and entry.get("value")]
+    identifiers = [("" if entry.get("system") == settings.FHIR_IDENTIFIER_SYSTEM else entry.get("system") or "",
+                    str(entry["value"]))
+                   for entry in (patient.get("identifier") or [])[:20] if isinstance(entry, dict) and entry.get("value")]
     ours = None
-    for system, value in identifiers:
-        system = "" if system == settings.FHIR_IDENTIFIER_SYSTEM else system
-        ours = Patient.objects.filter(clinic=client.clinic, identifier_system=system, identifier=value).first()
-        if ours:
-            break
+    if identifiers:
+        # One query for every identifier the EHR sent; the first identifier that matches wins.
+        match = reduce(operator.or_, (Q(identifier_system=system, identifier=value) for system, value in identifiers))
+        found = {(row.identifier_system, row.identifier): row for row in
+                 Patient.objects.filter(match, clinic=client.clinic)}
+        ours = next((found[key] for key in identifiers if key in found), None)
     if ours is None:
         return {"label": "Open the back numbness workup", "url": request.build_absolute_uri("/"), "type": "absolute"}
     actor = Actor(user=SimpleNamespace(pk=None, username=f"ehr:{client.issuer}"), clinic=client.clinic,
@@ -102,7 +121,9 @@ def discovery(request):
     if request.method == "OPTIONS":
         return _json({})
     if request.method != "GET":
-        return _error(405, "use GET")
+        response = _error(405, "use GET")
+        response["Allow"] = "GET, OPTIONS"
+        return response
     return _json(cds_hooks.discovery())
 
 
@@ -110,7 +131,9 @@ def _service(request, *, hook, cards_for):
     if request.method == "OPTIONS":
         return _json({})
     if request.method != "POST":
-        return _error(405, "use POST")
+        response = _error(405, "use POST")
+        response["Allow"] = "POST, OPTIONS"
+        return response
     try:
         client = authenticate_ehr(request)
     except Unauthorized as problem:

@@ -420,15 +420,25 @@ def order_check(kb: KnowledgeBase, case: Case, code: str) -> dict:
     """
     evaluation = _Evaluation(kb, case)
     result = evaluation.run()
-    for rule in kb.safety:
-        if code in rule.replace and rule.when(evaluation.ctx) is not None:
-            target = rule.replace[code]
-            if isinstance(target, dict):
-                alternatives = _region_codes(kb, evaluation.regions, target["region"])
-            else:
-                alternatives = [target] if target else []
-            return {"verdict": "unsafe", "reason": rule.reason, "sources": list(rule.sources),
-                    "alternatives": alternatives, "rule": rule.id}
+    applicable = [rule for rule in kb.safety if rule.replace and rule.when(evaluation.ctx) is not None]
+
+    def replaced(item, rules):
+        target = rules[0].replace[item]
+        if isinstance(target, dict):
+            return _region_codes(kb, evaluation.regions, target["region"])
+        return [target] if target else []
+
+    for index, rule in enumerate(applicable):
+        if code not in rule.replace:
+            continue
+        # The alternative must itself survive the safety rules after this one (an MRI for a pregnant
+        # patient who cannot have one is withheld in turn).
+        alternatives = replaced(code, [rule])
+        for later in applicable[index + 1:]:
+            alternatives = [alt for item in alternatives
+                            for alt in (replaced(item, [later]) if item in later.replace else [item])]
+        return {"verdict": "unsafe", "reason": rule.reason, "sources": list(rule.sources),
+                "alternatives": list(dict.fromkeys(alternatives)), "rule": rule.id}
     if code in {row["code"] for row in result["items"]} or code in {
             row["code"] for row in result["deferred"] if row["kind"] == "item"}:
         return {"verdict": "indicated", "reason": "", "sources": [], "alternatives": [], "rule": None}
