@@ -80,14 +80,22 @@ def _observation(encounter, patient_ref, encounter_ref, code, key, value: dict) 
         "resourceType": "Observation",
         "id": resource_id,
         "status": "final",
-        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "exam" if code.startswith("ex_") else
-                                  "vital-signs" if code in VITALS else "survey"}]}],
+        "category": [{"coding": [
+            {"system": OBSERVATION_CATEGORY, "code": "exam" if code.startswith("ex_") else
+             "vital-signs" if code in VITALS else "survey"},
+            coding(_group_of(code), get_knowledge_base().vocabulary.groups[_group_of(code)]),
+        ]}],
         "code": concept(code),
         "subject": {"reference": patient_ref},
         "encounter": {"reference": encounter_ref},
         "effectiveDateTime": encounter.visit_date.isoformat(),
         **value,
     }
+
+
+def _group_of(code: str) -> str:
+    """The vocabulary group of a finding (loc, sx, rf, ...), or "case" for a case field."""
+    return get_knowledge_base().vocabulary.findings.get(code, {}).get("group", "case")
 
 
 VITALS = ("temperature_c", "heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
@@ -254,6 +262,7 @@ def code_system_resource() -> dict:
         concepts += [{"code": code, "display": name} for code, name in table.items()]
     concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.case_fields.items()]
     concepts += [{"code": code, "display": display} for code, display in EXTRA_CONCEPTS.items()]
+    concepts += [{"code": code, "display": name} for code, name in vocabulary.groups.items()]
     seen, unique = set(), []
     for entry in concepts:
         if entry["code"] not in seen:
