@@ -353,7 +353,9 @@ class ReferralAddSerializer(StrictSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
-class StoredItemSerializer(WorkupItemSerializer):
+class _StoredDecision(serializers.Serializer):
+    """What a stored item or referral adds to the engine's row: its id and the GP's decision."""
+
     id = serializers.IntegerField()
     added_by_clinician = serializers.BooleanField()
     decision = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
@@ -361,12 +363,12 @@ class StoredItemSerializer(WorkupItemSerializer):
     decided_at = serializers.DateTimeField(allow_null=True)
 
 
-class StoredReferralSerializer(WorkupReferralSerializer):
-    id = serializers.IntegerField()
-    added_by_clinician = serializers.BooleanField()
-    decision = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
-    decision_reason = serializers.CharField(allow_blank=True)
-    decided_at = serializers.DateTimeField(allow_null=True)
+class StoredItemSerializer(WorkupItemSerializer, _StoredDecision):
+    pass
+
+
+class StoredReferralSerializer(WorkupReferralSerializer, _StoredDecision):
+    pass
 
 
 class StoredWorkupSerializer(WorkupResultSerializer):

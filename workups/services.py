@@ -139,51 +139,44 @@ def _latest_check(workup: Workup) -> None:
         raise ValidationError({"workup": ["Only the latest workup of an encounter can be changed."]})
 
 
-@transaction.atomic
-def workup_item_add(*, actor: Actor, workup: Workup, code: str, urgency: str = Urgency.ROUTINE,
-                    rationale: str = "") -> WorkupItem:
-    """A catalogue test the GP orders by hand: accepted by that very act."""
+def _hand_add(*, actor: Actor, workup: Workup, model, key: str, value: str, known, what: str, urgency: str,
+              fields: dict):
+    """Add a recommendation the GP chose by hand (an item or a referral): accepted by that very act."""
     _latest_check(workup)
-    vocabulary = get_knowledge_base().vocabulary
+    rows = model.objects.filter(workup=workup)
     errors = {}
-    if code not in vocabulary.items:
-        errors["code"] = [f"Unknown test code {code!r}."]
-    elif workup.items.filter(code=code).exists():
-        errors["code"] = [f"{code} is already in this workup."]
+    if value not in known:
+        errors[key] = [f"Unknown {what} {value!r}."]
+    elif rows.filter(**{key: value}).exists():
+        errors[key] = [f"{value} is already in this workup."]
     if urgency not in Urgency.values:
         errors["urgency"] = [f"Must be one of {', '.join(Urgency.values)}."]
     if errors:
         raise ValidationError(errors)
-    item = WorkupItem.objects.create(
-        workup=workup, code=code, category=vocabulary.items[code]["category"], urgency=urgency,
-        rationale=rationale.strip() or "Added by the clinician", added_by_clinician=True,
-        decision=Decision.ACCEPTED, decided_by=actor.user, decided_at=timezone.now(),
-        position=workup.items.count(),
+    row = model.objects.create(
+        workup=workup, urgency=urgency, added_by_clinician=True, decision=Decision.ACCEPTED, decided_by=actor.user,
+        decided_at=timezone.now(), position=rows.count(), **{key: value}, **fields,
     )
-    audit_record(actor=actor, action="add", object_type="workup_item", object_id=item.pk,
-                 patient_id=workup.encounter.patient_id)
-    return item
+    kind = "workup_item" if model is WorkupItem else "workup_referral"
+    audit_record(actor=actor, action="add", object_type=kind, object_id=row.pk, patient_id=workup.encounter.patient_id)
+    return row
+
+
+@transaction.atomic
+def workup_item_add(*, actor: Actor, workup: Workup, code: str, urgency: str = Urgency.ROUTINE,
+                    rationale: str = "") -> WorkupItem:
+    """A catalogue test the GP orders by hand."""
+    items = get_knowledge_base().vocabulary.items
+    return _hand_add(actor=actor, workup=workup, model=WorkupItem, key="code", value=code, known=items,
+                     what="test code", urgency=urgency,
+                     fields={"category": items[code]["category"] if code in items else "",
+                             "rationale": rationale.strip() or "Added by the clinician"})
 
 
 @transaction.atomic
 def workup_referral_add(*, actor: Actor, workup: Workup, specialty: str, urgency: str = Urgency.ROUTINE,
                         reason: str = "") -> WorkupReferral:
-    _latest_check(workup)
-    vocabulary = get_knowledge_base().vocabulary
-    errors = {}
-    if specialty not in vocabulary.specialties:
-        errors["specialty"] = [f"Unknown specialty {specialty!r}."]
-    elif workup.referrals.filter(specialty=specialty).exists():
-        errors["specialty"] = [f"{specialty} is already in this workup."]
-    if urgency not in Urgency.values:
-        errors["urgency"] = [f"Must be one of {', '.join(Urgency.values)}."]
-    if errors:
-        raise ValidationError(errors)
-    referral = WorkupReferral.objects.create(
-        workup=workup, specialty=specialty, urgency=urgency, reason=reason.strip() or "Added by the clinician",
-        added_by_clinician=True, decision=Decision.ACCEPTED, decided_by=actor.user, decided_at=timezone.now(),
-        position=workup.referrals.count(),
-    )
-    audit_record(actor=actor, action="add", object_type="workup_referral", object_id=referral.pk,
-                 patient_id=workup.encounter.patient_id)
-    return referral
+    """A specialist the GP refers to by hand."""
+    return _hand_add(actor=actor, workup=workup, model=WorkupReferral, key="specialty", value=specialty,
+                     known=get_knowledge_base().vocabulary.specialties, what="specialty", urgency=urgency,
+                     fields={"reason": reason.strip() or "Added by the clinician"})
