@@ -57,6 +57,7 @@ class ReferralCreateView(ApiActorMixin, APIView):
             encounter = record_selectors.encounter_get(actor=actor, encounter_id=values.pop("encounter"),
                                                        action="open_for_update")
         referral = services.referral_create(actor=actor, encounter=encounter, recommendation=recommendation, **values)
+        referral.refresh_from_db()  # rendered already when tasks run in-process
         return Response(ReferralSerializer(referral).data, status=status.HTTP_201_CREATED)
 
 
@@ -72,6 +73,7 @@ class ReferralDetailView(ApiActorMixin, APIView):
         data = ReferralUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         referral = services.referral_update(actor=self.actor(), referral=referral, **data.validated_data)
+        referral.refresh_from_db()
         return Response(ReferralSerializer(referral).data)
 
 
