@@ -7,7 +7,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from clinic.models import AuditEvent, Patient
-from tests.factories import MembershipFactory
 from tests.record_factories import actor_for, encounter_of, patient_of, screened, workup_for
 from workups.services import workup_item_add, workup_referral_add
 
@@ -128,10 +127,10 @@ def queries(client, method, url, data=None):
 
 
 def test_the_patient_list_costs_the_same_queries_for_3_or_30_patients(gp_web, gp):
-    for n in range(3):
+    for _ in range(3):
         patient_of(gp)
     few = queries(gp_web, "get", "/")
-    for n in range(27):
+    for _ in range(27):
         patient_of(gp)
     assert queries(gp_web, "get", "/") == few
     assert queries(gp_web, "post", "/", {"q": "family"}) == few

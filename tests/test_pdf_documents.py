@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from clinic.audit import Actor
 from referrals import services
 from referrals.models import PdfStatus, Referral
 from referrals.pdf import StaticOnlyFetcher, html_to_pdf

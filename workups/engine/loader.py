@@ -205,7 +205,7 @@ def load_vocabulary(path: Path) -> Vocabulary:
         items[code] = dict(meta)
     region_studies = {}
     for region, studies in _require_mapping(data["region_studies"], f"{path.name} region_studies").items():
-        for modality, item in _require_mapping(studies, f"{path.name} region {region!r}").items():
+        for item in _require_mapping(studies, f"{path.name} region {region!r}").values():
             if item not in items:
                 raise KnowledgeBaseError(f"{path.name} region {region!r}: unknown item {item!r}")
         region_studies[region] = dict(studies)
