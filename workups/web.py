@@ -80,28 +80,27 @@ def workup_generate(request, pk):
     return _guarded(request, pk, lambda actor, encounter: services.workup_generate(actor=actor, encounter=encounter))
 
 
+def _add_by_hand(request, pk, form_class, add, problem):
+    """Add a test or a referral the GP chose from the catalogue to the current workup."""
+    def action(actor, encounter):
+        form = form_class(request.POST)
+        if not form.is_valid():
+            raise ValidationError(problem)
+        add(actor=actor, workup=services.workup_current(actor=actor, encounter=encounter), **form.cleaned_data)
+    return _guarded(request, pk, action)
+
+
 @login_required
 @require_POST
 def workup_add_item(request, pk):
-    def add(actor, encounter):
-        form = AddItemForm(request.POST)
-        if not form.is_valid():
-            raise ValidationError("Choose a test and an urgency.")
-        services.workup_item_add(actor=actor, workup=services.workup_current(actor=actor, encounter=encounter),
-                                 **form.cleaned_data)
-    return _guarded(request, pk, add)
+    return _add_by_hand(request, pk, AddItemForm, services.workup_item_add, "Choose a test and an urgency.")
 
 
 @login_required
 @require_POST
 def workup_add_referral(request, pk):
-    def add(actor, encounter):
-        form = AddReferralForm(request.POST)
-        if not form.is_valid():
-            raise ValidationError("Choose a specialty and an urgency.")
-        services.workup_referral_add(actor=actor, workup=services.workup_current(actor=actor, encounter=encounter),
-                                     **form.cleaned_data)
-    return _guarded(request, pk, add)
+    return _add_by_hand(request, pk, AddReferralForm, services.workup_referral_add,
+                        "Choose a specialty and an urgency.")
 
 
 @login_required
