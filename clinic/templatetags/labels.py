@@ -1,0 +1,73 @@
+"""Words for the codes the pages show (urgency, decision, status, sex, disposition), in the request's language.
+
+The models' choice labels are English-only and owned elsewhere; the pages translate the code here, so a
+badge reads "срочно" in Russian and "urgent" in English. Unknown codes are shown as they are.
+"""
+from django import template
+from django.utils.translation import pgettext_lazy
+
+register = template.Library()
+
+URGENCY = {
+    "emergency": pgettext_lazy("urgency", "emergency"),
+    "urgent": pgettext_lazy("urgency", "urgent"),
+    "routine": pgettext_lazy("urgency", "routine"),
+}
+DECISION = {
+    "pending": pgettext_lazy("decision", "pending"),
+    "accepted": pgettext_lazy("decision", "accepted"),
+    "declined": pgettext_lazy("decision", "declined"),
+}
+# An encounter's or a referral letter's state.
+STATUS = {
+    "draft": pgettext_lazy("record status", "draft"),
+    "finalized": pgettext_lazy("record status", "finalized"),
+    "issued": pgettext_lazy("record status", "issued"),
+}
+DISPOSITION = {
+    "emergency": pgettext_lazy("disposition", "emergency"),
+    "urgent": pgettext_lazy("disposition", "urgent"),
+    "routine": pgettext_lazy("disposition", "routine"),
+    "observe": pgettext_lazy("disposition", "observe"),
+}
+SEX = {
+    "female": pgettext_lazy("sex", "Female"),
+    "male": pgettext_lazy("sex", "Male"),
+}
+
+
+def _label(table, code):
+    return table.get(code, code)
+
+
+@register.filter
+def urgency_label(code):
+    return _label(URGENCY, code)
+
+
+@register.filter
+def decision_label(code):
+    return _label(DECISION, code)
+
+
+@register.filter
+def status_label(code):
+    return _label(STATUS, code)
+
+
+@register.filter
+def disposition_label(code):
+    return _label(DISPOSITION, code)
+
+
+@register.filter
+def sex_label(code):
+    return _label(SEX, code)
+
+
+@register.filter
+def snils(value):
+    """A SNILS as it is written: 112-233-445 95."""
+    from clinic.identifiers import format_snils
+
+    return format_snils(value or "")
