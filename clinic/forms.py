@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
-from clinic.models import NOTE_SECTIONS, Patient, Sex
-from workups.engine import get_knowledge_base
+from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
+from clinic.models import NOTE_SECTIONS, Patient
+from workups.localized import current_kb
 
-TRI_STATE = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
+TRI_STATE = [("", _("Not recorded")), ("yes", _("Yes")), ("no", _("No"))]
+
+# The order of Sex.choices (female first); the labels in the request's language.
+SEX_CHOICES = [("female", pgettext_lazy("sex", "Female")), ("male", pgettext_lazy("sex", "Male"))]
+URGENCY_CHOICES = [("routine", pgettext_lazy("urgency", "Routine")), ("urgent", pgettext_lazy("urgency", "Urgent")),
+                   ("emergency", pgettext_lazy("urgency", "Emergency"))]
 
 # The encounter form's sections, in clinical order: (key, title, finding group, note section).
 SECTIONS = [
-    ("location", "Where the numbness is", "loc"),
-    ("pattern", "Pattern and duration", "pattern"),
-    ("symptoms", "Symptoms", "sx"),
-    ("red_flags", "Red-flag screen", "rf"),
-    ("history", "History", "hx"),
-    ("examination", "Examination", "ex"),
-    ("vitals", "Vital signs", None),
+    ("location", _("Where the numbness is"), "loc"),
+    ("pattern", _("Pattern and duration"), "pattern"),
+    ("symptoms", _("Symptoms"), "sx"),
+    ("red_flags", _("Red-flag screen"), "rf"),
+    ("history", _("History"), "hx"),
+    ("examination", _("Examination"), "ex"),
+    ("vitals", _("Vital signs"), None),
 ]
 VITAL_FIELDS = ("temperature_c", "heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
 
@@ -40,19 +47,37 @@ def _serializer_errors_to_form(form: forms.Form, errors: dict) -> None:
 
 
 class PatientForm(forms.Form):
-    family_name = forms.CharField(max_length=150, label="Family name")
-    given_name = forms.CharField(max_length=150, label="Given name")
-    birth_date = forms.DateField(label="Birth date", widget=forms.DateInput(attrs={"type": "date"}))
-    sex = forms.ChoiceField(choices=Sex.choices, widget=forms.RadioSelect)
-    identifier = forms.CharField(max_length=64, required=False, label="Identifier (medical record number)")
-    phone = forms.CharField(max_length=32, required=False)
+    """In the order a Russian GP fills in a record: name, patronymic, birth date, sex, SNILS, OMS, address."""
+
+    family_name = forms.CharField(max_length=150, label=_("Family name"))
+    given_name = forms.CharField(max_length=150, label=_("Given name"))
+    middle_name = forms.CharField(max_length=150, required=False, label=_("Patronymic (middle name)"))
+    birth_date = forms.DateField(label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"}))
+    sex = forms.ChoiceField(choices=SEX_CHOICES, widget=forms.RadioSelect, label=_("Sex"))
+    snils = forms.CharField(max_length=14, required=False, label=_("SNILS"), validators=[validate_snils],
+                            help_text=_("11 digits, e.g. 112-233-445 95."),
+                            widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    oms_policy = forms.CharField(max_length=19, required=False, label=_("OMS policy number"),
+                                 validators=[validate_oms_policy], help_text=_("16 digits."),
+                                 widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    insurer = forms.CharField(max_length=200, required=False, label=_("Insurer (OMS)"))
+    address = forms.CharField(max_length=300, required=False, label=_("Address"))
+    phone = forms.CharField(max_length=32, required=False, label=_("Phone"))
+    identifier = forms.CharField(max_length=64, required=False, label=_("Identifier (medical record number)"))
+
+    def clean_snils(self):
+        return digits_only(self.cleaned_data.get("snils", ""))
+
+    def clean_oms_policy(self):
+        return digits_only(self.cleaned_data.get("oms_policy", ""))
 
     def clean(self):
         from clinic.serializers import PatientWriteSerializer
 
         data = super().clean()
+        known = PatientWriteSerializer().fields  # the serializer checks the fields it knows
         payload = {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                   for key, value in data.items() if value is not None}
+                   for key, value in data.items() if value is not None and key in known}
         serializer = PatientWriteSerializer(data=payload)
         if not serializer.is_valid():
             _serializer_errors_to_form(self, {k: v for k, v in serializer.errors.items() if k not in self.errors})
@@ -60,28 +85,55 @@ class PatientForm(forms.Form):
 
     @classmethod
     def initial_from(cls, patient: Patient) -> dict:
-        return {name: getattr(patient, name) for name in cls.base_fields}
+        return {name: getattr(patient, name, "") for name in cls.base_fields}
+
+
+class _EitherSeparator:
+    """A number typed with a decimal comma or a decimal point: "37,8" and "37.8" are both 37.8 in any
+    language, and a separator is never taken for thousands ("37,8" is never 378). Shown back in the
+    request's locale ("37,8" in Russian), in a text box with a numeric keyboard on a tablet."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("localize", True)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = value.strip()
+            if value.count(",") == 1 and "." not in value:
+                value = value.replace(",", ".")
+            elif "," in value:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class DecimalNumberField(_EitherSeparator, forms.FloatField):
+    pass
+
+
+class WholeNumberField(_EitherSeparator, forms.IntegerField):
+    pass
 
 
 class EncounterForm(forms.Form):
-    visit_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Visit date")
-    chief_complaint = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Chief complaint",
-                                      max_length=2000)
-    duration_days = forms.IntegerField(min_value=0, label="Duration (days since it began)")
-    pregnant = forms.ChoiceField(choices=TRI_STATE, required=False, widget=forms.RadioSelect, label="Pregnant")
-    temperature_c = forms.FloatField(required=False, label="Temperature, °C",
-                                     widget=forms.NumberInput(attrs={"step": "0.1"}))
-    heart_rate = forms.IntegerField(required=False, label="Heart rate, /min")
-    systolic_bp = forms.IntegerField(required=False, label="Systolic BP, mmHg")
-    diastolic_bp = forms.IntegerField(required=False, label="Diastolic BP, mmHg")
-    resp_rate = forms.IntegerField(required=False, label="Respiratory rate, /min")
-    spo2 = forms.IntegerField(required=False, label="SpO₂, %")
+    visit_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label=_("Visit date"))
+    chief_complaint = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                      label=_("Chief complaint"), max_length=2000)
+    duration_days = WholeNumberField(min_value=0, label=_("Duration (days since it began)"))
+    pregnant = forms.ChoiceField(choices=TRI_STATE, required=False, widget=forms.RadioSelect, label=_("Pregnant"))
+    temperature_c = DecimalNumberField(required=False, label=_("Temperature, °C"))
+    heart_rate = WholeNumberField(required=False, label=_("Heart rate, /min"))
+    systolic_bp = WholeNumberField(required=False, label=_("Systolic BP, mmHg"))
+    diastolic_bp = WholeNumberField(required=False, label=_("Diastolic BP, mmHg"))
+    resp_rate = WholeNumberField(required=False, label=_("Respiratory rate, /min"))
+    spo2 = WholeNumberField(required=False, label=_("SpO₂, %"))
 
     def __init__(self, *args, patient: Patient, **kwargs):
         super().__init__(*args, **kwargs)
         self.patient = patient
         self.location_error = ""
-        vocabulary = get_knowledge_base().vocabulary
+        vocabulary = current_kb().vocabulary
         if patient.sex != "female":
             del self.fields["pregnant"]
         self.sections = []
@@ -99,7 +151,7 @@ class EncounterForm(forms.Form):
                     codes.append(code)
             if key in NOTE_SECTIONS:
                 self.fields[f"note_{key}"] = forms.CharField(
-                    required=False, max_length=5000, label="Note", widget=forms.Textarea(attrs={"rows": 1}),
+                    required=False, max_length=5000, label=_("Note"), widget=forms.Textarea(attrs={"rows": 1}),
                 )
             self.sections.append({"key": key, "title": title, "group": group, "codes": codes})
 
@@ -119,7 +171,7 @@ class EncounterForm(forms.Form):
 
     def unanswered_red_flags(self):
         data = self.data if self.is_bound else self.initial
-        return [code for code in get_knowledge_base().red_flags if not (data.get(f"f_{code}") in ("yes", "no"))]
+        return [code for code in current_kb().red_flags if not (data.get(f"f_{code}") in ("yes", "no"))]
 
     # -- conversion ---------------------------------------------------------------------------------
     def payload(self) -> dict:
@@ -172,28 +224,34 @@ class EncounterForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("accepted", "Accept"), ("declined", "Decline"), ("pending", "Undo")])
-    reason = forms.CharField(required=False, max_length=2000)
+    decision = forms.ChoiceField(choices=[("accepted", _("Accept")), ("declined", _("Decline")), ("pending", _("Undo"))],
+                                 label=_("Decision"))
+    reason = forms.CharField(required=False, max_length=2000, label=_("Reason to decline"))
 
 
 class AddItemForm(forms.Form):
-    code = forms.ChoiceField(label="Test")
-    urgency = forms.ChoiceField(choices=[("routine", "Routine"), ("urgent", "Urgent"), ("emergency", "Emergency")])
-    rationale = forms.CharField(required=False, max_length=2000, label="Indication",
-                                widget=forms.TextInput(attrs={"placeholder": "Clinical indication"}))
+    # Shown in a row without visible labels: each control is named for assistive technology.
+    code = forms.ChoiceField(label=_("Test"), widget=forms.Select(attrs={"aria-label": _("Test")}))
+    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"),
+                                widget=forms.Select(attrs={"aria-label": _("Urgency")}))
+    rationale = forms.CharField(required=False, max_length=2000, label=_("Indication"),
+                                widget=forms.TextInput(attrs={"placeholder": _("Clinical indication"),
+                                                              "aria-label": _("Indication")}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        items = get_knowledge_base().vocabulary.items
+        items = current_kb().vocabulary.items
         self.fields["code"].choices = [(code, meta["name"]) for code, meta in items.items()]
 
 
 class AddReferralForm(forms.Form):
-    specialty = forms.ChoiceField()
-    urgency = forms.ChoiceField(choices=[("routine", "Routine"), ("urgent", "Urgent"), ("emergency", "Emergency")])
-    reason = forms.CharField(required=False, max_length=2000,
-                             widget=forms.TextInput(attrs={"placeholder": "Reason for referral"}))
+    specialty = forms.ChoiceField(label=_("Specialty"), widget=forms.Select(attrs={"aria-label": _("Specialty")}))
+    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"),
+                                widget=forms.Select(attrs={"aria-label": _("Urgency")}))
+    reason = forms.CharField(required=False, max_length=2000, label=_("Reason for referral"),
+                             widget=forms.TextInput(attrs={"placeholder": _("Reason for referral"),
+                                                           "aria-label": _("Reason for referral")}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["specialty"].choices = list(get_knowledge_base().vocabulary.specialties.items())
+        self.fields["specialty"].choices = list(current_kb().vocabulary.specialties.items())

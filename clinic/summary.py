@@ -1,11 +1,15 @@
-"""An encounter's findings in words, by section: for the record, the print view and letters."""
+"""An encounter's findings in words, by section, in the request's language: for the record and the print
+view in the browser (the PDF documents have their own, in the document's language: referrals.documents)."""
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _, pgettext
+
 from clinic.forms import SECTIONS
-from workups.engine import get_knowledge_base
+from workups.localized import current_kb
 
 
 def findings_summary(encounter) -> list[dict]:
     """[{title, present: [names], absent: [negative phrases]}] in clinical order, empty sections left out."""
-    vocabulary = get_knowledge_base().vocabulary
+    vocabulary = current_kb().vocabulary
     findings = encounter.findings or {}
     notes = encounter.notes or {}
     sections = []
@@ -21,17 +25,19 @@ def findings_summary(encounter) -> list[dict]:
 
 
 def vital_signs(encounter) -> list[tuple[str, str]]:
+    """(name, value with unit); a temperature has the locale's decimal separator (37,8 in Russian)."""
     rows = []
     if encounter.temperature_c is not None:
-        rows.append(("Temperature", f"{encounter.temperature_c:.1f} °C"))
+        rows.append((_("Temperature"), _("%(value)s °C") % {"value": number_format(encounter.temperature_c, 1)}))
     if encounter.heart_rate is not None:
-        rows.append(("Heart rate", f"{encounter.heart_rate} /min"))
+        rows.append((_("Heart rate"), pgettext("heart rate", "%(value)s /min") % {"value": encounter.heart_rate}))
     if encounter.systolic_bp is not None and encounter.diastolic_bp is not None:
-        rows.append(("Blood pressure", f"{encounter.systolic_bp}/{encounter.diastolic_bp} mmHg"))
+        rows.append((_("Blood pressure"), _("%(systolic)s/%(diastolic)s mmHg") % {
+            "systolic": encounter.systolic_bp, "diastolic": encounter.diastolic_bp}))
     elif encounter.systolic_bp is not None:
-        rows.append(("Systolic blood pressure", f"{encounter.systolic_bp} mmHg"))
+        rows.append((_("Systolic blood pressure"), _("%(value)s mmHg") % {"value": encounter.systolic_bp}))
     if encounter.resp_rate is not None:
-        rows.append(("Respiratory rate", f"{encounter.resp_rate} /min"))
+        rows.append((_("Respiratory rate"), _("%(value)s /min") % {"value": encounter.resp_rate}))
     if encounter.spo2 is not None:
         rows.append(("SpO₂", f"{encounter.spo2} %"))
     return rows

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic import selectors, services
@@ -17,7 +18,7 @@ from clinic.forms import EncounterForm, PatientForm
 from clinic.summary import findings_summary, vital_signs
 from workups import selectors as workup_selectors
 from workups import services as workup_services
-from workups.engine import get_knowledge_base
+from workups.localized import current_kb
 from workups.serializers import case_from_values
 
 
@@ -43,7 +44,7 @@ def patient_list(request):
         try:
             birth_date = date.fromisoformat(birth_date)
         except ValueError:
-            date_error, birth_date = "Use the date picker (YYYY-MM-DD).", None
+            date_error, birth_date = _("Use the date picker (YYYY-MM-DD)."), None
     patients = selectors.patient_queryset(actor=actor, search=query, birth_date=birth_date)
     if not (query or birth_date):
         patients = patients.order_by("-updated_at", "-id")  # most recently seen first
@@ -65,9 +66,9 @@ def patient_create(request):
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            messages.success(request, f"Registered {patient.full_name}.")
+            messages.success(request, _("Registered %(name)s.") % {"name": patient.full_name})
             return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/form.html", {"form": form, "title": "Register a patient"})
+    return render(request, "patients/form.html", {"form": form, "title": _("Register a patient")})
 
 
 @login_required
@@ -82,9 +83,10 @@ def patient_edit(request, pk):
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/form.html", {"form": form, "title": f"Edit {patient.full_name}", "patient": patient})
+    return render(request, "patients/form.html", {"form": form, "patient": patient,
+                                                  "title": _("Edit %(name)s") % {"name": patient.full_name}})
 
 
 @login_required
@@ -104,7 +106,7 @@ def _panel(request, form, patient):
         age = patient.age_on(values.get("visit_date") or form.cleaned_data["visit_date"])
         result = workup_selectors.workup_preview(case=case_from_values(values, sex=patient.sex, age=age))
     return render(request, "encounters/_panel.html", {"result": result, "form": form, "preview": True,
-                                                      "vocabulary": get_knowledge_base().vocabulary})
+                                                      "vocabulary": current_kb().vocabulary})
 
 
 @login_required
@@ -118,7 +120,7 @@ def encounter_create(request, pk):
         if "show_workup" in request.POST:
             workup_services.workup_generate(actor=actor, encounter=encounter)
             return redirect("encounter-workup", pk=encounter.pk)
-        messages.success(request, "Encounter saved as a draft.")
+        messages.success(request, _("Encounter saved as a draft."))
         return redirect("encounter-detail", pk=encounter.pk)
     return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": None})
 
@@ -155,6 +157,6 @@ def encounter_detail(request, pk):
         if "show_workup" in request.POST:
             workup_services.workup_current(actor=actor, encounter=encounter)
             return redirect("encounter-workup", pk=encounter.pk)
-        messages.success(request, "Saved.")
+        messages.success(request, _("Saved."))
         return redirect("encounter-detail", pk=encounter.pk)
     return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": encounter})

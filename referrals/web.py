@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _, gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic import selectors as record_selectors
@@ -13,7 +14,7 @@ from clinic.errors import RecordLocked
 from referrals import selectors, services
 from referrals.models import PdfStatus
 from workups import selectors as workup_selectors
-from workups.engine import get_knowledge_base
+from workups.localized import current_kb
 from workups.models import WorkupReferral
 
 
@@ -22,18 +23,22 @@ def _actor(request):
 
 
 class ReferralEditForm(forms.Form):
-    urgency = forms.ChoiceField(choices=[("routine", "Routine"), ("urgent", "Urgent"), ("emergency", "Emergency")])
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    urgency = forms.ChoiceField(choices=[("routine", pgettext_lazy("urgency", "Routine")),
+                                         ("urgent", pgettext_lazy("urgency", "Urgent")),
+                                         ("emergency", pgettext_lazy("urgency", "Emergency"))],
+                                label=gettext_lazy("Urgency"))
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             label=gettext_lazy("Reason for referral"))
     question = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
-                               label="Clinical question for the specialist")
+                               label=gettext_lazy("Clinical question for the specialist"))
 
 
 class ReferralByHandForm(ReferralEditForm):
-    specialty = forms.ChoiceField()
+    specialty = forms.ChoiceField(label=gettext_lazy("Specialty"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["specialty"].choices = list(get_knowledge_base().vocabulary.specialties.items())
+        self.fields["specialty"].choices = list(current_kb().vocabulary.specialties.items())
         self.order_fields(["specialty", "urgency", "reason", "question"])
 
 
@@ -87,11 +92,11 @@ def referral_detail(request, pk):
         except (ValidationError, RecordLocked) as error:
             _messages_from(request, error)
         else:
-            messages.success(request, "Saved; the letter is being rendered again.")
+            messages.success(request, _("Saved; the letter is being rendered again."))
         return redirect("referral-detail", pk=referral.pk)
     return render(request, "referrals/detail.html", {
         "referral": referral, "encounter": referral.encounter, "patient": referral.encounter.patient, "form": form,
-        "specialty_name": get_knowledge_base().vocabulary.specialties.get(referral.specialty, referral.specialty)})
+        "specialty_name": current_kb().vocabulary.specialties.get(referral.specialty, referral.specialty)})
 
 
 @login_required
@@ -100,7 +105,7 @@ def referral_issue(request, pk):
     actor = _actor(request)
     referral = selectors.referral_get(actor=actor, referral_id=pk, action="open_for_update")
     services.referral_issue(actor=actor, referral=referral)
-    messages.success(request, "Referral issued.")
+    messages.success(request, _("Referral issued."))
     return redirect("referral-detail", pk=referral.pk)
 
 
@@ -122,7 +127,7 @@ def referral_rerender(request, pk):
 
 def _download(document, filename):
     if document.pdf_status != PdfStatus.READY or not document.pdf_file:
-        raise Http404("The PDF is not ready.")
+        raise Http404(_("The PDF is not ready."))
     response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf", filename=filename)
     response["Cache-Control"] = "private, no-store"
     return response
@@ -161,5 +166,5 @@ def requisition_pdf(request, pk):
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="download")
     requisition = selectors.requisition_latest(actor=actor, encounter=encounter, action="download")
     if requisition is None:
-        raise Http404("No requisition yet.")
+        raise Http404(_("No requisition yet."))
     return _download(requisition, f"requisition-{encounter.pk}.pdf")

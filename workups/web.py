@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from clinic import selectors as record_selectors
@@ -12,10 +13,11 @@ from clinic.errors import RecordLocked
 from clinic.forms import AddItemForm, AddReferralForm, DecisionForm
 from clinic.summary import findings_summary, vital_signs
 from workups import selectors, services
-from workups.engine import get_knowledge_base
+from workups.localized import current_kb
 from workups.models import WorkupItem, WorkupReferral
 
-GROUPS = [("lab", "Laboratory"), ("functional", "Functional diagnostics"), ("imaging", "Imaging")]
+GROUPS = [("lab", gettext_lazy("Laboratory")), ("functional", gettext_lazy("Functional diagnostics")),
+          ("imaging", gettext_lazy("Imaging"))]
 
 
 def _actor(request):
@@ -41,7 +43,7 @@ def _context(actor, encounter, **extra):
             row["has_letter"] = row["id"] in lettered
     return {"encounter": encounter, "patient": encounter.patient, "workup": workup, "result": result,
             "letters": letters, "requisition": requisition,
-            "groups": grouped, "vocabulary": get_knowledge_base().vocabulary,
+            "groups": grouped, "vocabulary": current_kb().vocabulary,
             "add_item_form": AddItemForm(), "add_referral_form": AddReferralForm(),
             "editable": not encounter.is_finalized, "summary": findings_summary(encounter), "vitals": vital_signs(encounter), **extra}
 
@@ -93,14 +95,15 @@ def _add_by_hand(request, pk, form_class, add, problem):
 @login_required
 @require_POST
 def workup_add_item(request, pk):
-    return _add_by_hand(request, pk, AddItemForm, services.workup_item_add, "Choose a test and an urgency.")
+    return _add_by_hand(request, pk, AddItemForm, services.workup_item_add,
+                        gettext_lazy("Choose a test and an urgency."))
 
 
 @login_required
 @require_POST
 def workup_add_referral(request, pk):
     return _add_by_hand(request, pk, AddReferralForm, services.workup_referral_add,
-                        "Choose a specialty and an urgency.")
+                        gettext_lazy("Choose a specialty and an urgency."))
 
 
 @login_required
@@ -108,7 +111,7 @@ def workup_add_referral(request, pk):
 def encounter_finalize(request, pk):
     def finalize(actor, encounter):
         record_services.encounter_finalize(actor=actor, encounter=encounter)
-        messages.success(request, "Encounter finalized.")
+        messages.success(request, _("Encounter finalized."))
     return _guarded(request, pk, finalize)
 
 
@@ -118,13 +121,13 @@ def _decide(request, pk, model, template):
     form = DecisionForm(request.POST)
     error = ""
     if not form.is_valid():
-        error = "Choose accept or decline."
+        error = _("Choose accept or decline.")
     else:
         try:
             row = services.recommendation_decide(actor=actor, recommendation=row, **form.cleaned_data)
         except (ValidationError, RecordLocked) as problem:
             error = problem.message if isinstance(problem, RecordLocked) else " ".join(problem.messages)
-    vocabulary = get_knowledge_base().vocabulary
+    vocabulary = current_kb().vocabulary
     rendered = selectors.item_row(row, vocabulary) if model is WorkupItem else selectors.referral_row(row, vocabulary)
     if request.htmx:
         return render(request, template, {"row": rendered, "error": error, "editable": True,
