@@ -1,0 +1,101 @@
+"""The browser pages in Russian and English: translated text, local dates and numbers, the switch."""
+import re
+
+import pytest
+from django.test import Client
+
+from clinic.models import Encounter, Patient
+from tests.record_factories import encounter_of, patient_of, screened, workup_for
+
+
+@pytest.fixture
+def gp_web(gp):
+    client = Client()
+    client.force_login(gp)
+    return client
+
+
+def page(client, url, language):
+    response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200, url
+    return response.content.decode()
+
+
+def test_the_pages_speak_the_language_asked_for(gp_web, gp):
+    encounter = encounter_of(gp, patient=patient_of(gp, family_name="Иванова", given_name="Анна"), duration_days=21)
+    workup_for(gp, encounter)
+    patient = encounter.patient_id
+    russian = {
+        "/": "Зарегистрировать пациента",
+        "/patients/new/": "Отчество",
+        f"/patients/{patient}/": "Новый приём",
+        f"/patients/{patient}/encounters/new/": "Витальные показатели",
+        f"/encounters/{encounter.pk}/": "Сохранить черновик",
+        f"/encounters/{encounter.pk}/workup/": "Завершить приём",
+        f"/encounters/{encounter.pk}/workup/print/": "Анамнез и объективный осмотр",
+    }
+    english = ["Register a patient", "Patronymic (middle name)", "New encounter", "Vital signs", "Save draft",
+               "Finalize encounter", "History and examination"]
+    for (url, text), english_text in zip(russian.items(), english):
+        ru = page(gp_web, url, "ru")
+        assert '<html lang="ru">' in ru and text in ru and english_text not in ru, url
+        en = page(gp_web, url, "en")
+        assert '<html lang="en">' in en and english_text in en and text not in en, url
+    record = page(gp_web, f"/encounters/{encounter.pk}/workup/print/", "ru")
+    assert "01.03.2024" in record and "21 день" in record  # DD.MM.YYYY and a Russian plural
+
+
+@pytest.mark.parametrize(("days", "words"), [(1, "1 день"), (3, "3 дня"), (5, "5 дней"), (11, "11 дней"),
+                                             (21, "21 день"), (22, "22 дня")])
+def test_a_duration_in_days_has_the_russian_plural(gp_web, gp, days, words):
+    encounter = encounter_of(gp, duration_days=days)
+    workup_for(gp, encounter)  # the print view shows the record with its workup
+    assert words in page(gp_web, f"/encounters/{encounter.pk}/workup/print/", "ru")
+
+
+def test_a_decimal_comma_is_a_decimal_in_russian_and_shown_back_with_a_comma(gp_web, gp):
+    patient = patient_of(gp)
+    body = {"visit_date": "2024-03-01", "duration_days": "3", "temperature_c": "37,8", "heart_rate": "88",
+            **{f"f_{code}": "yes" if value else "no" for code, value in screened().items()}}
+    response = gp_web.post(f"/patients/{patient.pk}/encounters/new/", body, HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 302
+    encounter = Encounter.objects.get(patient=patient)
+    assert encounter.temperature_c == pytest.approx(37.8)  # never 378
+    form = page(gp_web, f"/encounters/{encounter.pk}/", "ru")
+    assert re.search(r'name="temperature_c" value="37,8"', form) and 'inputmode="decimal"' in form
+    assert 'value="37.8"' in page(gp_web, f"/encounters/{encounter.pk}/", "en")
+
+
+def test_the_patient_form_takes_the_russian_record_fields_in_russian_order(gp_web, gp):
+    form = page(gp_web, "/patients/new/", "ru")
+    names = re.findall(r'name="(family_name|given_name|middle_name|birth_date|sex|snils|oms_policy|insurer|address|'
+                       r'phone|identifier)"', form)
+    order = list(dict.fromkeys(names))
+    assert order == ["family_name", "given_name", "middle_name", "birth_date", "sex", "snils", "oms_policy", "insurer",
+                     "address", "phone", "identifier"]
+    assert re.search(r"<fieldset[^>]*>\s*<legend>Пол</legend>", form)
+    body = {"family_name": "Петров", "given_name": "Иван", "middle_name": "Сергеевич", "birth_date": "1970-01-01",
+            "sex": "male", "snils": "112-233-445 95", "oms_policy": "1234 5678 9012 3456", "insurer": "СОГАЗ-Мед",
+            "address": "г. Тверь, ул. Советская, д. 1"}
+    refused = gp_web.post("/patients/new/", {**body, "snils": "112-233-445 96"}, HTTP_ACCEPT_LANGUAGE="ru")
+    assert refused.status_code == 200 and "Контрольное число СНИЛС" in refused.content.decode()
+    assert gp_web.post("/patients/new/", body, HTTP_ACCEPT_LANGUAGE="ru").status_code == 302
+    patient = Patient.objects.get(family_name="Петров")
+    assert (patient.middle_name, patient.snils, patient.oms_policy) == ("Сергеевич", "11223344595", "1234567890123456")
+
+
+def test_the_language_switch_is_remembered_and_marks_the_current_language(gp_web, gp):
+    before = page(gp_web, "/", "ru")
+    assert 'href="#main"' in before and 'id="main"' in before and "Перейти к содержимому" in before
+    assert re.search(r'value="ru"[^>]*aria-current="true"', before)
+    response = gp_web.post("/language/", {"language": "en", "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    after = page(gp_web, "/", "ru")  # the GP's choice wins over the browser's
+    assert '<html lang="en">' in after and re.search(r'value="en"[^>]*aria-current="true"', after)
+
+
+def test_the_login_page_has_the_switch_too(client):
+    login = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "language-switch" in login and "<h1>Log in</h1>" in login
+    client.post("/language/", {"language": "ru", "next": "/accounts/login/"})
+    assert "<h1>Вход</h1>" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
