@@ -1,5 +1,6 @@
 """The clinical record over the API: thin views over clinic.selectors / clinic.services."""
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -51,7 +52,19 @@ class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
     def create(self, request, *args, **kwargs):
         data = PatientWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        patient = services.patient_create(actor=self.actor(), **data.validated_data)
+        values = dict(data.validated_data)
+        actor = self.actor()
+        if not values.pop("allow_duplicate", False) and actor.clinic is not None:
+            duplicates = services.patient_duplicates(
+                clinic=actor.clinic, family_name=values["family_name"], given_name=values["given_name"],
+                birth_date=values["birth_date"], snils=values.get("snils", ""), oms_policy=values.get("oms_policy", ""))
+            if duplicates:
+                selectors.patients_listed(actor=actor, patients=duplicates, searched=True)
+                return Response({"detail": _("A patient with the same name and birth date, SNILS or OMS policy is "
+                                             "already registered. Open that record, or send allow_duplicate: true."),
+                                 "duplicates": PatientSerializer(duplicates, many=True).data},
+                                status=status.HTTP_409_CONFLICT)
+        patient = services.patient_create(actor=actor, **values)
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
@@ -68,7 +81,8 @@ class PatientDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
         patient = self.get_object()
         data = PatientWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        patient = services.patient_update(actor=self.actor(), patient=patient, **data.validated_data)
+        changes = {name: value for name, value in data.validated_data.items() if name != "allow_duplicate"}
+        patient = services.patient_update(actor=self.actor(), patient=patient, **changes)
         return Response(PatientSerializer(patient).data)
 
 

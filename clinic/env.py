@@ -62,3 +62,10 @@ def env_url(name, default=None, *, schemes):
     if scheme not in schemes:
         raise ImproperlyConfigured(f"{name} must be a URL with one of the schemes {', '.join(sorted(schemes))}; got {scheme or 'none'!r}")
     return value
+
+
+def env_choice(name, default, *, choices):
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value

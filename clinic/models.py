@@ -1,13 +1,26 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from clinic.identifiers import validate_ogrn, validate_time_zone
+
+
+class Language(models.TextChoices):
+    RUSSIAN = "ru", "Русский"
+    ENGLISH = "en", "English"
 
 
 class Clinic(models.Model):
     """A practice. Patient data never crosses from one clinic to another."""
 
-    name = models.CharField(max_length=200, unique=True)
-    address = models.CharField(max_length=300, blank=True)
-    phone = models.CharField(max_length=50, blank=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    # What form 057/у prints at the top: the organisation's full legal name, OGRN and address.
+    legal_name = models.CharField(_("full legal name"), max_length=300, blank=True)
+    ogrn = models.CharField(_("OGRN"), max_length=13, blank=True, validators=[validate_ogrn])
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow", validators=[validate_time_zone])
+    language = models.CharField(_("default language"), max_length=2, choices=Language.choices, default=Language.RUSSIAN)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -23,6 +36,19 @@ class Membership(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
     title = models.CharField(max_length=100, default="General practitioner")
+    # As printed on documents: "Петрова Анна Сергеевна", "врач-терапевт участковый".
+    full_name = models.CharField(_("full name"), max_length=300, blank=True)
+    position = models.CharField(_("position"), max_length=200, blank=True)
+    # Blank: follow the browser (Accept-Language), then the clinic's default.
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, blank=True)
+
+    @property
+    def display_name(self):
+        return self.full_name or self.user.get_full_name() or self.user.get_username()
+
+    @property
+    def display_position(self):
+        return self.position or self.title
 
     def __str__(self):
         return f"{self.user} @ {self.clinic}"
@@ -37,15 +63,21 @@ class Patient(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
     given_name = models.CharField(max_length=150)
     family_name = models.CharField(max_length=150)
+    # Отчество: optional (English patients have none), printed on Russian documents.
+    middle_name = models.CharField(max_length=150, blank=True)
     birth_date = models.DateField()
     sex = models.CharField(max_length=6, choices=Sex.choices)
     identifier = models.CharField(max_length=64, blank=True, help_text="Medical record number or another identifier.")
     # The namespace of `identifier` when it came from an EHR (FHIR Identifier.system); blank for the clinic's own.
     identifier_system = models.CharField(max_length=255, blank=True)
     phone = models.CharField(max_length=32, blank=True)
+    address = models.CharField(max_length=300, blank=True, help_text="Registration address.")
+    snils = models.CharField(max_length=11, blank=True, help_text="SNILS, 11 digits (checksum validated).")
+    oms_policy = models.CharField(max_length=16, blank=True, help_text="OMS policy number, 16 digits.")
+    insurer = models.CharField(max_length=200, blank=True, help_text="The OMS insurer (СМО).")
     # Case-folded "family given" for search in any script: SQLite's LIKE folds ASCII only,
     # so "иван" would not find "Иванова" without it. Kept by clinic.services, indexed (trigram) on PostgreSQL.
-    name_search = models.CharField(max_length=310, editable=False, default="")
+    name_search = models.CharField(max_length=470, editable=False, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -54,6 +86,8 @@ class Patient(models.Model):
         indexes = [
             models.Index(fields=["clinic", "family_name", "given_name"], name="patient_clinic_name"),
             models.Index(fields=["clinic", "birth_date"], name="patient_clinic_birth"),
+            models.Index(fields=["clinic", "snils"], name="patient_clinic_snils"),
+            models.Index(fields=["clinic", "oms_policy"], name="patient_clinic_oms"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -63,11 +97,11 @@ class Patient(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.family_name} {self.given_name}"
+        return self.full_name
 
     @property
     def full_name(self):
-        return f"{self.family_name} {self.given_name}"
+        return " ".join(part for part in (self.family_name, self.given_name, self.middle_name) if part)
 
     def age_on(self, day):
         years = day.year - self.birth_date.year

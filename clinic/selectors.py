@@ -5,10 +5,11 @@ so nothing (not even its existence) leaks across clinics.
 """
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from clinic.audit import Actor, audit_record
+from clinic.identifiers import digits_only
 from clinic.models import Encounter, Patient
 from clinic.text import search_key
 
@@ -22,6 +23,11 @@ def _scoped_patients(actor: Actor) -> QuerySet[Patient]:
 def patient_queryset(*, actor: Actor, search: str | None = None, birth_date=None) -> QuerySet[Patient]:
     """Patients of the actor's clinic; `search` matches parts of names in any script and case."""
     patients = _scoped_patients(actor)
+    digits = digits_only(search or "")
+    if digits.isdigit() and len(digits) in (11, 16):
+        # A SNILS (11 digits) or an OMS policy (16), however it was typed.
+        patients = patients.filter(Q(snils=digits) | Q(oms_policy=digits))
+        search = ""
     for word in search_key(search or "").split():
         patients = patients.filter(name_search__contains=word)
     if birth_date is not None:

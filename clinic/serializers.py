@@ -1,12 +1,17 @@
 import re
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _, gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from clinic.identifiers import validate_oms_policy, validate_snils
 from clinic.models import NOTE_SECTIONS, Encounter, Patient, Sex
 from workups.serializers import (
     CaseFieldsSerializer,
+    LocalizedLimitsMixin,
+    StrictBooleanField,
     StrictChoiceField,
     StrictSerializer,
     add_error,
@@ -16,15 +21,15 @@ from workups.serializers import (
 PHONE = re.compile(r"^\+?[0-9 ()\-]{3,31}$")
 
 
-class StrictCharField(serializers.CharField):
-    default_error_messages = {"invalid": "Must be text."}
+class StrictCharField(LocalizedLimitsMixin, serializers.CharField):
+    default_error_messages = {"invalid": gettext_lazy("Must be text.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         if any(ord(char) < 32 for char in data):
-            raise serializers.ValidationError("Must not contain control characters.")
-        return super().to_internal_value(data)
+            raise serializers.ValidationError(_("Must not contain control characters."))
+        return self.check_length(super().to_internal_value(data))
 
 
 class StrictDateField(serializers.DateField):
@@ -42,22 +47,39 @@ class PatientSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = ["id", "given_name", "family_name", "birth_date", "sex", "identifier", "phone", "created_at", "updated_at"]
+        fields = ["id", "family_name", "given_name", "middle_name", "birth_date", "sex", "snils", "oms_policy",
+                  "insurer", "address", "identifier", "phone", "created_at", "updated_at"]
         read_only_fields = fields
 
 
 class PatientWriteSerializer(StrictSerializer):
     given_name = StrictCharField(max_length=150)
     family_name = StrictCharField(max_length=150)
+    middle_name = StrictCharField(max_length=150, required=False, allow_blank=True, help_text="Patronymic (отчество).")
     birth_date = StrictDateField()
     sex = StrictChoiceField(choices=Sex.choices)
+    snils = StrictCharField(max_length=14, required=False, allow_blank=True,
+                            help_text="SNILS: 11 digits, separators allowed (112-233-445 95); checksum validated.")
+    oms_policy = StrictCharField(max_length=19, required=False, allow_blank=True,
+                                 help_text="Single-format OMS policy number: 16 digits.")
+    insurer = StrictCharField(max_length=200, required=False, allow_blank=True, help_text="The OMS insurer (СМО).")
+    address = StrictCharField(max_length=300, required=False, allow_blank=True, help_text="Registration address.")
     identifier = StrictCharField(max_length=64, required=False, allow_blank=True)
     phone = StrictCharField(max_length=32, required=False, allow_blank=True)
+    allow_duplicate = StrictBooleanField(
+        required=False, write_only=True,
+        help_text="Register even though a patient with the same name and birth date, SNILS or OMS policy exists.")
 
     def check(self, values, errors):
         phone = values.get("phone")
         if phone and not PHONE.match(phone):
-            add_error(errors, "phone", "Use digits, spaces, +, - and brackets only.")
+            add_error(errors, "phone", _("Use digits, spaces, +, - and brackets only."))
+        for name, validate in (("snils", validate_snils), ("oms_policy", validate_oms_policy)):
+            try:
+                validate(values.get(name) or "")
+            except DjangoValidationError as error:
+                for message in error.messages:
+                    add_error(errors, name, message)
 
 
 @extend_schema_field(

@@ -8,18 +8,34 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
 from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
 from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
+from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
 from clinic.text import search_key
 
-PATIENT_FIELDS = ("given_name", "family_name", "birth_date", "sex", "identifier", "phone", "identifier_system")
+PATIENT_FIELDS = ("given_name", "family_name", "middle_name", "birth_date", "sex", "identifier", "phone",
+                  "identifier_system", "address", "snils", "oms_policy", "insurer")
+_TEXT_FIELDS = ("given_name", "family_name", "middle_name", "identifier", "phone", "address", "insurer")
 ENCOUNTER_FIELDS = (
     "visit_date", "chief_complaint", "duration_days", "pregnant", "temperature_c", "heart_rate", "systolic_bp",
     "diastolic_bp", "resp_rate", "spo2", "findings", "notes",
 )
+
+
+# What a Russian clinic prints on form 057/у; an example organisation (the OGRN passes its checksum).
+DEMO_CLINIC = {
+    "legal_name": "ГБУЗ «Городская поликлиника № 1» (демонстрационная)",
+    "ogrn": "1027700000019",
+    "address": "г. Москва, ул. Примерная, д. 1",
+    "phone": "+7 495 000-00-00",
+    "time_zone": "Europe/Moscow",
+    "language": "ru",
+}
 
 
 @transaction.atomic
@@ -29,14 +45,15 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
     Returns the clinic, the user, the password now in force and the user's API token.
     With no password given a random one is set, since a stored hash cannot be shown again.
     """
-    clinic, _ = Clinic.objects.get_or_create(name=clinic_name)
+    clinic, created = Clinic.objects.get_or_create(name=clinic_name, defaults=DEMO_CLINIC)
     user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(username=username, defaults={"first_name": "Demo", "last_name": "GP"})
+    user, _ = user_model.objects.get_or_create(username=username, defaults={"first_name": "Анна", "last_name": "Петрова"})
     password = password or secrets.token_urlsafe(12)
     user.set_password(password)
     user.is_active = True
     user.save()
-    Membership.objects.update_or_create(user=user, defaults={"clinic": clinic})
+    Membership.objects.update_or_create(user=user, defaults={"clinic": clinic}, create_defaults={
+        "clinic": clinic, "full_name": "Петрова Анна Сергеевна", "position": "врач-терапевт участковый"})
     token, _ = Token.objects.get_or_create(user=user)
     return clinic, user, password, token.key
 
@@ -44,42 +61,74 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
 def _patient_check(patient: Patient, *, today: date) -> None:
     errors = {}
     if not patient.given_name.strip():
-        errors["given_name"] = ["Enter the given name."]
+        errors["given_name"] = [_("Enter the given name.")]
     if not patient.family_name.strip():
-        errors["family_name"] = ["Enter the family name."]
+        errors["family_name"] = [_("Enter the family name.")]
     if patient.birth_date and patient.birth_date > today:
-        errors["birth_date"] = ["The birth date is in the future."]
+        errors["birth_date"] = [_("The birth date is in the future.")]
     elif patient.birth_date and patient.age_on(today) > 120:
-        errors["birth_date"] = ["The birth date makes the patient older than 120."]
+        errors["birth_date"] = [_("The birth date makes the patient older than 120.")]
+    for name, validate in (("snils", validate_snils), ("oms_policy", validate_oms_policy)):
+        try:
+            validate(getattr(patient, name))
+        except ValidationError as error:
+            errors[name] = error.messages
     if patient.identifier and Patient.objects.filter(
         clinic=patient.clinic, identifier_system=patient.identifier_system, identifier=patient.identifier
     ).exclude(pk=patient.pk).exists():
-        errors["identifier"] = ["Another patient of this clinic has this identifier."]
+        errors["identifier"] = [_("Another patient of this clinic has this identifier.")]
+    others = Patient.objects.filter(clinic=patient.clinic).exclude(pk=patient.pk)
+    for name, label in (("snils", _("SNILS")), ("oms_policy", _("OMS policy"))):
+        if getattr(patient, name) and name not in errors and others.filter(**{name: getattr(patient, name)}).exists():
+            errors[name] = [_("Another patient of this clinic has this %(what)s.") % {"what": label}]
     if errors:
         raise ValidationError(errors)
 
 
 def _patient_save(patient: Patient) -> None:
-    patient.given_name = patient.given_name.strip()
-    patient.family_name = patient.family_name.strip()
-    patient.identifier = patient.identifier.strip()
-    patient.phone = patient.phone.strip()
-    patient.name_search = search_key(f"{patient.family_name} {patient.given_name}")
+    for name in _TEXT_FIELDS:
+        setattr(patient, name, (getattr(patient, name) or "").strip())
+    # Stored as digits: "112-233-445 95" and "11223344595" are one SNILS.
+    patient.snils = digits_only(patient.snils or "")
+    patient.oms_policy = digits_only(patient.oms_policy or "")
+    patient.name_search = search_key(f"{patient.family_name} {patient.given_name} {patient.middle_name}")
     _patient_check(patient, today=timezone.localdate())
     try:
         with transaction.atomic():
             patient.save()
     except IntegrityError:
-        raise ValidationError({"identifier": ["Another patient of this clinic has this identifier."]}) from None
+        raise ValidationError({"identifier": [_("Another patient of this clinic has this identifier.")]}) from None
+
+
+def patient_duplicates(*, clinic: Clinic, family_name: str, given_name: str, birth_date: date | None,
+                       snils: str = "", oms_policy: str = "", exclude_id=None) -> list[Patient]:
+    """Patients of the clinic who are likely the same person: the same name and birth date, or the
+    same SNILS or OMS policy. Shown to the GP before registering, so no one is registered twice."""
+    from django.db.models import Q
+
+    match = Q(pk__in=[])
+    if family_name and given_name and birth_date:
+        match |= Q(name_search__startswith=search_key(f"{family_name} {given_name}"), birth_date=birth_date)
+    if digits_only(snils):
+        match |= Q(snils=digits_only(snils))
+    if digits_only(oms_policy):
+        match |= Q(oms_policy=digits_only(oms_policy))
+    found = Patient.objects.filter(match, clinic=clinic)
+    if exclude_id is not None:
+        found = found.exclude(pk=exclude_id)
+    return list(found[:10])
 
 
 @transaction.atomic
 def patient_create(*, actor: Actor, given_name: str, family_name: str, birth_date: date, sex: str,
-                   identifier: str = "", phone: str = "", identifier_system: str = "") -> Patient:
+                   identifier: str = "", phone: str = "", identifier_system: str = "", middle_name: str = "",
+                   address: str = "", snils: str = "", oms_policy: str = "", insurer: str = "") -> Patient:
     if actor.clinic is None:
-        raise ValidationError("You are not a member of a clinic.")
+        raise ValidationError(_("You are not a member of a clinic."))
     patient = Patient(clinic=actor.clinic, given_name=given_name, family_name=family_name, birth_date=birth_date,
-                      sex=sex, identifier=identifier or "", phone=phone or "", identifier_system=identifier_system or "")
+                      sex=sex, identifier=identifier or "", phone=phone or "", identifier_system=identifier_system or "",
+                      middle_name=middle_name or "", address=address or "", snils=snils or "",
+                      oms_policy=oms_policy or "", insurer=insurer or "")
     _patient_save(patient)
     audit_record(actor=actor, action="create", object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     return patient
@@ -99,21 +148,23 @@ def patient_update(*, actor: Actor, patient: Patient, **changes) -> Patient:
 
 def _patient_against_encounters(patient: Patient) -> None:
     """A change to birth date or sex must leave every recorded encounter a possible one."""
-    from workups.engine import get_knowledge_base
+    from workups.localized import current_kb
 
-    vocabulary = get_knowledge_base().vocabulary
+    vocabulary = current_kb().vocabulary
     errors: dict[str, list[str]] = {}
     for visit_date, pregnant, findings in patient.encounters.values_list("visit_date", "pregnant", "findings"):
         if patient.birth_date and visit_date < patient.birth_date and "birth_date" not in errors:
-            errors["birth_date"] = [f"The patient has an encounter on {visit_date:%Y-%m-%d}, before this birth date."]
+            errors["birth_date"] = [_("The patient has an encounter on %(date)s, before this birth date.")
+                                    % {"date": date_format(visit_date, "SHORT_DATE_FORMAT")}]
         if "sex" in errors:
             continue
         if pregnant and patient.sex == "male":
-            errors["sex"] = ["This patient has encounters recorded as pregnant."]
+            errors["sex"] = [_("This patient has encounters recorded as pregnant.")]
         for code, present in (findings or {}).items():
             only = vocabulary.findings.get(code, {}).get("sex")
             if present and only and only != patient.sex:
-                errors["sex"] = [f"This patient has encounters recording {vocabulary.findings[code]['name'].lower()}."]
+                errors["sex"] = [_("This patient has encounters recording %(finding)s.")
+                                 % {"finding": vocabulary.findings[code]["name"].lower()}]
                 break
     if errors:
         raise ValidationError(errors)
@@ -170,3 +221,12 @@ def encounter_finalize(*, actor: Actor, encounter: Encounter) -> Encounter:
     audit_record(actor=actor, action="finalize", object_type="encounter", object_id=encounter.pk,
                  patient_id=encounter.patient_id)
     return encounter
+
+
+def membership_language_set(*, actor: Actor, language: str) -> None:
+    """The GP's own interface and document language (ru/en)."""
+    membership = getattr(actor.user, "membership", None)
+    if membership is None or language not in ("ru", "en"):
+        return
+    membership.language = language
+    membership.save(update_fields=["language"])

@@ -6,6 +6,7 @@ from workups import web as workup_web
 
 urlpatterns = [
     path("", web.patient_list, name="patient-list"),
+    path("language/", web.language_switch, name="language-switch"),
     path("patients/new/", web.patient_create, name="patient-create"),
     path("patients/<int:pk>/", web.patient_detail, name="patient-detail"),
     path("patients/<int:pk>/edit/", web.patient_edit, name="patient-edit"),

@@ -160,3 +160,25 @@ def encounter_detail(request, pk):
         messages.success(request, _("Saved."))
         return redirect("encounter-detail", pk=encounter.pk)
     return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": encounter})
+
+
+@require_POST
+def language_switch(request):
+    """The header's language switch: remembered in the GP's profile, so it follows them to any computer."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+    from clinic.middleware import supported_language
+
+    language = supported_language(request.POST.get("language"))
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = "/"
+    response = redirect(target)
+    if language is None:
+        return response
+    if request.user.is_authenticated:
+        services.membership_language_set(actor=_actor(request), language=language)
+    else:
+        # Before login (the login page) there is no profile: a cookie carries the choice.
+        from django.conf import settings as django_settings
+        response.set_cookie(django_settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax", secure=request.is_secure())
+    return response

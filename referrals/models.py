@@ -34,6 +34,11 @@ class ReferralStatus(models.TextChoices):
     ISSUED = "issued", "Issued"
 
 
+class DocumentLanguage(models.TextChoices):
+    RUSSIAN = "ru", "Русский"
+    ENGLISH = "en", "English"
+
+
 class Referral(RenderedDocument):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="referrals")
     encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="referrals")
@@ -44,6 +49,11 @@ class Referral(RenderedDocument):
     urgency = models.CharField(max_length=10)
     reason = models.TextField()
     question = models.TextField(blank=True, help_text="The clinical question for the specialist.")
+    # The letter's language: Russian gives form 057/у, English the English letter. Default: the clinic's.
+    language = models.CharField(max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN)
+    # The provisional diagnosis: a WHO ICD-10 code, pre-filled from the rule that suspects it, and in words.
+    icd10 = models.CharField(max_length=8, blank=True)
+    diagnosis = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.DRAFT)
     issued_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -63,6 +73,7 @@ class Requisition(RenderedDocument):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="requisitions")
     encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="requisitions")
     workup = models.ForeignKey("workups.Workup", on_delete=models.PROTECT, related_name="requisitions")
+    language = models.CharField(max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -72,3 +83,22 @@ class Requisition(RenderedDocument):
 
     def __str__(self):
         return f"Requisition {self.pk} for encounter {self.encounter_id}"
+
+
+class Leaflet(RenderedDocument):
+    """The patient leaflet (Памятка пациенту) of an encounter: how to prepare for each accepted test,
+    where to go and by when, and the warning signs that mean calling an ambulance."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="leaflets")
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="leaflets")
+    workup = models.ForeignKey("workups.Workup", on_delete=models.PROTECT, related_name="leaflets")
+    language = models.CharField(max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="leaflet_pdf_sweep")]
+
+    def __str__(self):
+        return f"Leaflet {self.pk} for encounter {self.encounter_id}"

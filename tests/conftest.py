@@ -11,6 +11,9 @@ def pytest_configure(config):
 
     # Password hashing is deliberately slow; tests log in hundreds of times.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A caller with no clinic and no Accept-Language (an anonymous API probe) gets this language;
+    # tests of Russian ask for it explicitly.
+    settings.LANGUAGE_CODE = "en"
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ class ClinicFactory(factory.django.DjangoModelFactory):
         model = Clinic
 
     name = factory.Sequence(lambda n: f"Clinic {n}")
+    # English unless a test asks for Russian: most tests read English text (the model's default is Russian).
+    language = "en"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

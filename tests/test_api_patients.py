@@ -169,7 +169,8 @@ def test_the_list_is_paginated_with_count_next_previous_and_results(gp, gp_api):
     assert [row["family_name"] for row in first["results"]] == ["Alekseeva", "Borisova"]
     assert second["count"] == 3 and second["next"] is None and second["previous"]
     assert [row["family_name"] for row in second["results"]] == ["Vasilieva"]
-    assert set(first["results"][0]) == {"id", "given_name", "family_name", "birth_date", "sex", "identifier", "phone",
+    assert set(first["results"][0]) == {"id", "given_name", "family_name", "middle_name", "birth_date", "sex",
+                                        "snils", "oms_policy", "insurer", "address", "identifier", "phone",
                                         "created_at", "updated_at"}
 
 

@@ -51,7 +51,7 @@ def test_the_shipped_knowledge_base_loads_with_a_version(knowledge):
         ("rules/urgent.yaml", lambda d: rule(d, "U4")["items"][0].update(urgency="whenever"),
          "rule U4 items[0]: unknown urgency 'whenever'"),
         ("rules/urgent.yaml", lambda d: rule(d, "U4").pop("sources"), "rule U4: missing field(s) 'sources'"),
-        ("rules/urgent.yaml", lambda d: rule(d, "U4").update(sources=[]), "rule U4: sources must be a non-empty list"),
+        ("rules/urgent.yaml", lambda d: rule(d, "U4").update(sources=[]), "rule U4 sources: must be a non-empty list"),
         ("rules/urgent.yaml", lambda d: rule(d, "U4").pop("rationale"), "rule U4: missing field(s) 'rationale'"),
         ("rules/urgent.yaml", lambda d: rule(d, "U6")["when"]["all"].append({"fired": "R3"}),
          "rule U6: fired: 'R3' is not a rule evaluated before this one"),
@@ -99,7 +99,7 @@ def test_the_app_does_not_start_with_a_broken_knowledge_base(tmp_path):
         "from clinic.settings import *  # noqa\n"
         "import workups.engine.loader as loader\n"
         f"loader.KNOWLEDGE_DIR = __import__('pathlib').Path({str(knowledge)!r})\n"
-        "loader.load_knowledge_base.__defaults__ = (loader.KNOWLEDGE_DIR,)\n"
+        "loader.load_knowledge_base.__defaults__ = (loader.KNOWLEDGE_DIR, loader.DEFAULT_LANGUAGE)\n"
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],

@@ -9,5 +9,7 @@ class WorkupsConfig(AppConfig):
         # Load (and so validate) the knowledge base at start-up: a broken rule file
         # must stop the app here, naming the rule, not fail while a patient is seen.
         from workups.engine import get_knowledge_base
+        from workups.engine.loader import LANGUAGES
 
-        get_knowledge_base()
+        for language in LANGUAGES:
+            get_knowledge_base(language)

@@ -11,12 +11,21 @@ from datetime import date
 
 from django.conf import settings
 
+from django.utils.translation import gettext as _, gettext_lazy
+
 from workups.engine import Case, evaluate, get_knowledge_base, order_check
+from workups.localized import current_kb
 from workups.standard_codes import LOINC, item_for_coding, standard_codes
 
 WORKUP_SERVICE = "back-numbness-workup"
 IMAGING_SERVICE = "imaging-appropriateness"
 PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
+URGENCY_WORDS = {"emergency": gettext_lazy("emergency"), "urgent": gettext_lazy("urgent"),
+                 "routine": gettext_lazy("routine")}
+
+
+def _urgency(code: str) -> str:
+    return str(URGENCY_WORDS.get(code, code))
 
 
 class MalformedRequest(Exception):
@@ -131,7 +140,7 @@ def case_from_prefetch(prefetch: dict, *, today: date) -> tuple[Case, list[str]]
 # -- cards -----------------------------------------------------------------------------------------
 
 def _draft_service_request(patient_id: str, code: str, urgency: str, reason: str) -> dict:
-    vocabulary = get_knowledge_base().vocabulary
+    vocabulary = current_kb().vocabulary
     coding = [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": code, "display": vocabulary.items[code]["name"]},
               *standard_codes()["items"].get(code, [])]
     return {
@@ -146,7 +155,7 @@ def _draft_service_request(patient_id: str, code: str, urgency: str, reason: str
 
 
 def _draft_referral(patient_id: str, specialty: str, urgency: str, reason: str) -> dict:
-    vocabulary = get_knowledge_base().vocabulary
+    vocabulary = current_kb().vocabulary
     performer = [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": specialty,
                   "display": vocabulary.specialties[specialty]}]
     if specialty in standard_codes()["specialties"]:
@@ -158,7 +167,7 @@ def _draft_referral(patient_id: str, specialty: str, urgency: str, reason: str) 
         "priority": PRIORITY[urgency],
         "category": [{"coding": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": "referral",
                                   "display": "Referral"}]}],
-        "code": {"text": f"Referral to {vocabulary.specialties[specialty]}"},
+        "code": {"text": _("Referral to %(specialty)s") % {"specialty": vocabulary.specialties[specialty]}},
         "performerType": {"coding": performer, "text": vocabulary.specialties[specialty]},
         "subject": {"reference": f"Patient/{patient_id}"},
         "reasonCode": [{"text": reason}],
@@ -166,24 +175,27 @@ def _draft_referral(patient_id: str, specialty: str, urgency: str, reason: str) 
 
 
 def _suggestion(label, patient_id, items, referrals) -> dict:
-    actions = [{"type": "create", "description": f"Order {row['name']} ({row['urgency']})",
+    actions = [{"type": "create", "description": _("Order %(name)s (%(urgency)s)") % {
+                    "name": row["name"], "urgency": _urgency(row["urgency"])},
                 "resource": _draft_service_request(patient_id, row["code"], row["urgency"], row["rationale"])}
                for row in items]
-    actions += [{"type": "create", "description": f"Refer to {row['name']} ({row['urgency']})",
+    actions += [{"type": "create", "description": _("Refer to %(name)s (%(urgency)s)") % {
+                     "name": row["name"], "urgency": _urgency(row["urgency"])},
                  "resource": _draft_referral(patient_id, row["specialty"], row["urgency"], row["reason"])}
                 for row in referrals]
     return {"label": label, "uuid": str(uuid.uuid4()), "isRecommended": True, "actions": actions}
 
 
 def _bullets(items, referrals, *, why=True) -> str:
-    lines = [f"- **{row['name']}** ({row['urgency']})" + (f": {row['rationale']}" if why else "") for row in items]
-    lines += [f"- Refer to **{row['name']}** ({row['urgency']})" + (f": {row['reason']}" if why else "")
-              for row in referrals]
+    lines = [f"- **{row['name']}** ({_urgency(row['urgency'])})" + (f": {row['rationale']}" if why else "")
+             for row in items]
+    lines += [_("- Refer to **%(name)s** (%(urgency)s)") % {"name": row["name"], "urgency": _urgency(row["urgency"])}
+              + (f": {row['reason']}" if why else "") for row in referrals]
     return "\n".join(lines)
 
 
 def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict) -> list[dict]:
-    kb = get_knowledge_base()
+    kb = current_kb()
     result = evaluate(kb, case)
     cards = []
     for rule in kb.rules:
@@ -195,37 +207,40 @@ def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict) -
             continue  # deferred behind an emergency: the emergency card says what to do now
         cards.append({
             "uuid": str(uuid.uuid4()),
-            "summary": f"{'Emergency' if rule.tier == 'emergency' else 'Urgent'}: {rule.title}"[:140],
+            "summary": ((_("Emergency: %(title)s") if rule.tier == "emergency" else _("Urgent: %(title)s"))
+                        % {"title": rule.title})[:140],
             "detail": f"{rule.rationale}.\n\n{_bullets(items, referrals, why=False)}",
             "indicator": "critical" if rule.tier == "emergency" else "warning",
             "source": {"label": rule.sources[0], "topic": {"system": settings.FHIR_CODE_SYSTEM_URL, "code": rule.id,
                                                            "display": rule.title}},
-            "suggestions": [_suggestion(f"Order the {rule.tier} workup for {rule.title.lower()}", patient_id, items,
-                                        referrals)],
+            "suggestions": [_suggestion(
+                (_("Order the emergency workup for %(title)s") if rule.tier == "emergency"
+                 else _("Order the urgent workup for %(title)s")) % {"title": rule.title.lower()},
+                patient_id, items, referrals)],
             "selectionBehavior": "at-most-one",
             "links": [link],
         })
-    summary = {"emergency": "Emergency: send to hospital now", "urgent": "Urgent workup within days",
-               "routine": "Routine workup", "observe": "Observe: advice and review, no tests now"}[result["disposition"]]
-    detail = [_bullets(result["items"], result["referrals"]) or "No tests or referrals now."]
-    detail += [f"Advice: {line}." for line in result["advice"]]
+    summary = kb.vocabulary.dispositions[result["disposition"]]
+    detail = [_bullets(result["items"], result["referrals"]) or _("No tests or referrals now.")]
+    detail += [_("Advice: %(advice)s.") % {"advice": line} for line in result["advice"]]
     if result["review"]:
         detail.append(result["review"] + ".")
-    detail += [f"Not indicated: {row['name']} ({row['reason']})." for row in result["not_indicated"]]
-    detail += [f"Withheld: {row['name']} ({row['reason']})." for row in result["withheld"]]
+    detail += [_("Not indicated: %(name)s (%(reason)s).") % row for row in result["not_indicated"]]
+    detail += [_("Withheld: %(name)s (%(reason)s).") % row for row in result["withheld"]]
     detail += [f"⚠ {row['message']}" + (f": {', '.join(row['findings'])}" if row.get("findings") and
                                          row["code"] == "red_flags_not_screened" else "") for row in result["warnings"]]
     detail += notes
     info = {
         "uuid": str(uuid.uuid4()),
-        "summary": f"Back numbness: {summary}"[:140],
+        "summary": (_("Back numbness: %(summary)s") % {"summary": summary})[:140],
         "detail": "\n\n".join(detail),
         "indicator": "info",
-        "source": {"label": f"{kb.title} (knowledge base {kb.version})", "url": link["url"]},
+        "source": {"label": _("%(title)s (knowledge base %(version)s)") % {"title": kb.title, "version": kb.version},
+                   "url": link["url"]},
         "links": [link],
     }
     if result["items"] or result["referrals"]:
-        info["suggestions"] = [_suggestion("Order the recommended workup", patient_id, result["items"],
+        info["suggestions"] = [_suggestion(_("Order the recommended workup"), patient_id, result["items"],
                                            result["referrals"])]
         info["selectionBehavior"] = "any"
     cards.append(info)
@@ -257,14 +272,14 @@ def selected_orders(context: dict) -> list[tuple[str, dict]]:
 
 
 OVERRIDE_REASONS = [
-    {"code": "override-clinical-judgement", "display": "Clinical judgement: indicated for reasons not recorded here"},
-    {"code": "override-red-flag", "display": "A red flag not recorded in the EHR"},
-    {"code": "override-specialist-request", "display": "Requested by a specialist"},
+    {"code": "override-clinical-judgement", "display": gettext_lazy("Clinical judgement: indicated for reasons not recorded here")},
+    {"code": "override-red-flag", "display": gettext_lazy("A red flag not recorded in the EHR")},
+    {"code": "override-specialist-request", "display": gettext_lazy("Requested by a specialist")},
 ]
 
 
 def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
-    kb = get_knowledge_base()
+    kb = current_kb()
     vocabulary = kb.vocabulary
     cards = []
     for reference, order in selected_orders(context):
@@ -277,10 +292,10 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
             alternatives = check["alternatives"]
             card = {
                 "uuid": str(uuid.uuid4()),
-                "summary": f"{name}: not for this patient"[:140],
+                "summary": (_("%(name)s: not for this patient") % {"name": name})[:140],
                 "detail": check["reason"] + (
-                    f". Order instead: {', '.join(vocabulary.items[alt]['name'] for alt in alternatives)}."
-                    if alternatives else ". No safe alternative: let the specialist decide on imaging."),
+                    _(". Order instead: %(names)s.") % {"names": ", ".join(vocabulary.items[alt]["name"] for alt in alternatives)}
+                    if alternatives else _(". No safe alternative: let the specialist decide on imaging.")),
                 "indicator": "critical",
                 "source": {"label": check["sources"][0]},
                 "links": [link],
@@ -288,11 +303,13 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
             if alternatives:
                 patient_id = context["patientId"]
                 card["suggestions"] = [{
-                    "label": f"Order {' and '.join(vocabulary.items[alt]['name'] for alt in alternatives)} instead",
+                    "label": _("Order %(names)s instead") % {
+                        "names": _(" and ").join(vocabulary.items[alt]["name"] for alt in alternatives)},
                     "uuid": str(uuid.uuid4()),
                     "isRecommended": True,
-                    "actions": [{"type": "delete", "description": f"Remove the {name} order", "resourceId": [reference]}]
-                    + [{"type": "create", "description": f"Order {vocabulary.items[alt]['name']}",
+                    "actions": [{"type": "delete", "description": _("Remove the %(name)s order") % {"name": name},
+                                 "resourceId": [reference]}]
+                    + [{"type": "create", "description": _("Order %(name)s") % {"name": vocabulary.items[alt]["name"]},
                         "resource": _draft_service_request(patient_id, alt, _urgency_of(order), check["reason"])}
                        for alt in alternatives],
                 }]
@@ -301,11 +318,12 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
         elif check["verdict"] == "not_indicated":
             cards.append({
                 "uuid": str(uuid.uuid4()),
-                "summary": f"{name} is not indicated now"[:140],
-                "detail": f"{check['reason']}.\n\nSources: " + "; ".join(check["sources"]),
+                "summary": (_("%(name)s is not indicated now") % {"name": name})[:140],
+                "detail": f"{check['reason']}.\n\n" + _("Sources: %(sources)s") % {"sources": "; ".join(check["sources"])},
                 "indicator": "warning",
                 "source": {"label": check["sources"][0]},
-                "overrideReasons": [{"system": settings.FHIR_CODE_SYSTEM_URL, **reason} for reason in OVERRIDE_REASONS],
+                "overrideReasons": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": reason["code"],
+                                     "display": str(reason["display"])} for reason in OVERRIDE_REASONS],
                 "links": [link],
             })
     return cards

@@ -127,6 +127,23 @@ def discovery(request):
     return _json(cds_hooks.discovery())
 
 
+def _activate_clinic(request, client) -> None:
+    """Cards in the EHR's Accept-Language (else the clinic's language); "today" in the clinic's time zone."""
+    import zoneinfo
+
+    from django.utils import translation
+
+    from clinic.middleware import supported_language
+
+    header = request.META.get("HTTP_ACCEPT_LANGUAGE")
+    if not header or translation.get_language() not in ("ru", "en"):
+        translation.activate(supported_language(client.clinic.language) or translation.get_language())
+    try:
+        timezone.activate(zoneinfo.ZoneInfo(client.clinic.time_zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        pass
+
+
 def _service(request, *, hook, cards_for):
     if request.method == "OPTIONS":
         return _json({})
@@ -141,6 +158,7 @@ def _service(request, *, hook, cards_for):
         response = _error(401, str(problem))
         response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
+    _activate_clinic(request, client)
     try:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):

@@ -25,6 +25,9 @@ class Workup(models.Model):
     # The engine's input (so a later change to the encounter shows this workup is out of date) and its answer.
     case = models.JSONField()
     result = models.JSONField()
+    # The same answer with the knowledge base's texts in each other language ({"ru": {...}}), so a
+    # workup reads the same in Russian and English whenever it is looked at, whatever the base is by then.
+    translations = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 

@@ -1,15 +1,18 @@
 from workups.engine import evaluate, get_knowledge_base
 from workups.engine.case import Case
+from workups.engine.loader import DEFAULT_LANGUAGE
+from workups.localized import current_kb, kb_language
 
 
-def workup_preview(*, case: Case) -> dict:
-    """The workup the knowledge base recommends for a case, without storing anything."""
-    return evaluate(get_knowledge_base(), case)
+def workup_preview(*, case: Case, language: str | None = None) -> dict:
+    """The workup the knowledge base recommends for a case, without storing anything, in the
+    language asked for (the active one by default)."""
+    return evaluate(current_kb(language), case)
 
 
-def vocabulary_list() -> dict:
+def vocabulary_list(*, language: str | None = None) -> dict:
     """Every public code with its human name and group, for integrators and the UI."""
-    kb = get_knowledge_base()
+    kb = current_kb(language)
     vocabulary = kb.vocabulary
     codes = []
     for code, meta in vocabulary.findings.items():
@@ -65,14 +68,47 @@ def recommendation_get(*, actor, model, pk):
     return row
 
 
-def item_row(item, vocabulary):
+def workup_result(workup, language: str | None = None) -> dict:
+    """The stored answer with its texts in `language`: as stored at generation when it was, else
+    the stored case evaluated again in that language if the base has not changed since, else the
+    default language's texts."""
+    language = kb_language(language)
+    if language == DEFAULT_LANGUAGE:
+        return workup.result
+    stored = (workup.translations or {}).get(language)
+    if stored is not None:
+        return stored
+    kb = get_knowledge_base(language)
+    if kb.version == workup.knowledge_base_version:
+        from workups.services import case_from_snapshot
+
+        return evaluate(kb, case_from_snapshot(workup.case))
+    return workup.result
+
+
+def _engine_texts(result: dict) -> tuple[dict, dict]:
+    return ({row["code"]: row["rationale"] for row in result.get("items", ())},
+            {row["specialty"]: row["reason"] for row in result.get("referrals", ())})
+
+
+def row_text(row, texts: dict | None) -> str:
+    """A row's rationale (item) or reason (referral) in the result's language. What the GP typed
+    stays as typed; what the engine wrote comes in the language of the page."""
+    own = row.rationale if hasattr(row, "rationale") else row.reason
+    if row.added_by_clinician or not texts:
+        return own
+    key = row.code if hasattr(row, "code") else row.specialty
+    return texts.get(key, own)
+
+
+def item_row(item, vocabulary, texts=None):
     return {
         "id": item.pk,
         "code": item.code,
         "name": vocabulary.items[item.code]["name"],
         "category": item.category,
         "urgency": item.urgency,
-        "rationale": item.rationale,
+        "rationale": row_text(item, texts),
         "triggered_by": item.triggered_by,
         "sources": item.sources,
         "rules": item.rules,
@@ -83,13 +119,13 @@ def item_row(item, vocabulary):
     }
 
 
-def referral_row(referral, vocabulary):
+def referral_row(referral, vocabulary, texts=None):
     return {
         "id": referral.pk,
         "specialty": referral.specialty,
         "name": vocabulary.specialties[referral.specialty],
         "urgency": referral.urgency,
-        "reason": referral.reason,
+        "reason": row_text(referral, texts),
         "triggered_by": referral.triggered_by,
         "sources": referral.sources,
         "rules": referral.rules,
@@ -100,19 +136,51 @@ def referral_row(referral, vocabulary):
     }
 
 
-def workup_representation(*, workup, encounter) -> dict:
-    """The stored workup in the evaluate endpoint's shape, its rows carrying ids and decisions."""
+def workup_representation(*, workup, encounter, language: str | None = None) -> dict:
+    """The stored workup in the evaluate endpoint's shape, its rows carrying ids and decisions,
+    its texts in `language` (the active one by default)."""
     from workups.services import workup_is_stale
 
-    vocabulary = get_knowledge_base().vocabulary
+    language = kb_language(language)
+    vocabulary = get_knowledge_base(language).vocabulary
+    result = workup_result(workup, language)
+    item_texts, referral_texts = _engine_texts(result)
     return {
-        **workup.result,
+        **result,
         "id": workup.pk,
         "encounter": encounter.pk,
         "created_at": workup.created_at.isoformat(),
         "created_by": workup.created_by.get_username(),
         "knowledge_base_version": workup.knowledge_base_version,
         "stale": (not encounter.is_finalized) and workup_is_stale(workup, encounter),
-        "items": [item_row(item, vocabulary) for item in workup.items.all()],
-        "referrals": [referral_row(referral, vocabulary) for referral in workup.referrals.all()],
+        "items": [item_row(item, vocabulary, item_texts) for item in workup.items.all()],
+        "referrals": [referral_row(referral, vocabulary, referral_texts) for referral in workup.referrals.all()],
     }
+
+
+def recommendation_row(row, *, language: str | None = None) -> dict:
+    """One stored item or referral as the API and the page show it, in `language`."""
+    from workups.models import WorkupItem
+
+    language = kb_language(language)
+    vocabulary = get_knowledge_base(language).vocabulary
+    item_texts, referral_texts = _engine_texts(workup_result(row.workup, language))
+    if isinstance(row, WorkupItem):
+        return item_row(row, vocabulary, item_texts)
+    return referral_row(row, vocabulary, referral_texts)
+
+
+def provisional_diagnosis(*, rule_ids, language: str | None = None) -> tuple[str, str]:
+    """The ICD-10 code and its name in words for a recommendation issued by these rules: the first
+    rule that names what it suspects (rules run emergency first), else paraesthesia (R20.2)."""
+    kb = current_kb(language)
+    named = {rule.id: rule.icd10 for rule in kb.rules if rule.icd10}
+    for rule_id in rule_ids or ():
+        if rule_id in named:
+            return named[rule_id], kb.icd10[named[rule_id]]
+    return kb.fallback_icd10, kb.icd10[kb.fallback_icd10]
+
+
+def icd10_name(code: str, *, language: str | None = None) -> str:
+    """The diagnosis in words for a code the knowledge base names; '' for any other valid code."""
+    return current_kb(language).icd10.get(code, "")

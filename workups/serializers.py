@@ -11,6 +11,8 @@ import copy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinLengthValidator, MinValueValidator
+from django.utils.translation import gettext as _, gettext_lazy
 from rest_framework.fields import SkipField
 
 from workups.engine import Case, get_knowledge_base
@@ -19,8 +21,34 @@ from workups.engine.case import VITAL_SIGNS
 SEX_CHOICES = ("female", "male")
 
 
+class LocalizedLimitsMixin:
+    """Range and length limits checked here rather than by DRF's validators: those format their message
+    once and keep it, so with fields shared between requests (StrictSerializer.get_fields) the first
+    language that read it would stay. `fail()` formats each message in the request's language."""
+
+    _LIMITS = (MinValueValidator, MaxValueValidator, MinLengthValidator, MaxLengthValidator)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, self._LIMITS)]
+
+    def check_limits(self, value):
+        if getattr(self, "max_value", None) is not None and value > self.max_value:
+            self.fail("max_value", max_value=self.max_value)
+        if getattr(self, "min_value", None) is not None and value < self.min_value:
+            self.fail("min_value", min_value=self.min_value)
+        return value
+
+    def check_length(self, value):
+        if getattr(self, "max_length", None) is not None and len(value) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        if getattr(self, "min_length", None) is not None and len(value) < self.min_length:
+            self.fail("min_length", min_length=self.min_length)
+        return value
+
+
 class StrictBooleanField(serializers.BooleanField):
-    default_error_messages = {"invalid": "Must be true or false."}
+    default_error_messages = {"invalid": gettext_lazy("Must be true or false.")}
 
     def to_internal_value(self, data):
         if data is True or data is False:
@@ -28,25 +56,28 @@ class StrictBooleanField(serializers.BooleanField):
         self.fail("invalid")
 
 
-class StrictIntegerField(serializers.IntegerField):
-    default_error_messages = {"invalid": "Must be a whole number."}
+class StrictIntegerField(LocalizedLimitsMixin, serializers.IntegerField):
+    default_error_messages = {"invalid": gettext_lazy("Must be a whole number.")}
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        return data
+        return self.check_limits(data)
 
 
-class StrictNumberField(serializers.FloatField):
-    default_error_messages = {"invalid": "Must be a number."}
+class StrictNumberField(LocalizedLimitsMixin, serializers.FloatField):
+    default_error_messages = {"invalid": gettext_lazy("Must be a number.")}
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             self.fail("invalid")
         try:
-            return float(data)
+            value = float(data)
         except OverflowError:
             self.fail("invalid")
+        if value != value or value in (float("inf"), float("-inf")):
+            self.fail("invalid")
+        return self.check_limits(value)
 
 
 class StrictChoiceField(serializers.ChoiceField):
@@ -75,7 +106,7 @@ def _findings_doc_serializer():
 class FindingsField(serializers.Field):
     """`{"<finding code>": true | false}`: present, absent; a missing code was not recorded."""
 
-    default_error_messages = {"not_an_object": "Must be an object mapping finding codes to true or false."}
+    default_error_messages = {"not_an_object": gettext_lazy("Must be an object mapping finding codes to true or false.")}
 
     def to_internal_value(self, data):
         # Codes and values are checked with the rest of the case (check_case), so that
@@ -103,7 +134,7 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+            raise ValidationError({"non_field_errors": [_("Expected a JSON object.")]})
         errors: dict = {}
         values: dict = {}
         for field in self._writable_fields:
@@ -118,7 +149,7 @@ class StrictSerializer(serializers.Serializer):
                 values[field.source] = value
         for name in data:
             if name not in self.fields:
-                errors[name] = ["Unknown field."]
+                errors[name] = [_("Unknown field.")]
         self.check(values, errors)
         if errors:
             raise ValidationError(errors)
@@ -147,27 +178,31 @@ def check_case(values: dict, errors: dict, *, sex: str | None, age: int | None) 
     """Impossible combinations of otherwise valid case fields."""
     vocabulary = get_knowledge_base().vocabulary
     if values.get("pregnant") is True and sex == "male":
-        add_error(errors, "pregnant", "A male patient cannot be pregnant.")
+        add_error(errors, "pregnant", _("A male patient cannot be pregnant."))
     findings = values.get("findings")
     if findings is not None:
         for code, present in findings.items():
             meta = vocabulary.findings.get(code)
             if meta is None:
-                add_error(errors, "findings", f"Unknown finding code {code!r}.", code=code)
+                add_error(errors, "findings", _("Unknown finding code %(code)s.") % {"code": repr(code)}, code=code)
             elif not isinstance(present, bool):
-                add_error(errors, "findings", f"{code} must be true or false.", code=code)
+                add_error(errors, "findings", _("%(code)s must be true or false.") % {"code": code}, code=code)
             elif present and sex is not None and meta.get("sex") not in (None, sex):
-                add_error(errors, "findings", f"{code} applies to {meta['sex']} patients only.", code=code)
+                message = (_("%(code)s applies to female patients only.") if meta["sex"] == "female"
+                           else _("%(code)s applies to male patients only."))
+                add_error(errors, "findings", message % {"code": code}, code=code)
         if not any(findings.get(code) is True for code in vocabulary.findings_in_group("loc")):
             locations = ", ".join(vocabulary.findings_in_group("loc"))
-            add_error(errors, "findings", f"At least one location finding must be present: one of {locations}.",
+            add_error(errors, "findings",
+                      _("At least one location finding must be present: one of %(codes)s.") % {"codes": locations},
                       code="loc")
     duration = values.get("duration_days")
     if duration is not None and age is not None and duration > (age + 1) * 366:
-        add_error(errors, "duration_days", f"{duration} days is longer than the patient's life (age {age}).")
+        add_error(errors, "duration_days",
+                  _("%(days)s days is longer than the patient's life (age %(age)s).") % {"days": duration, "age": age})
     systolic, diastolic = values.get("systolic_bp"), values.get("diastolic_bp")
     if systolic is not None and diastolic is not None and diastolic >= systolic:
-        add_error(errors, "diastolic_bp", "Diastolic pressure must be lower than systolic.")
+        add_error(errors, "diastolic_bp", _("Diastolic pressure must be lower than systolic."))
 
 
 class CaseFieldsSerializer(StrictSerializer):

@@ -9,6 +9,7 @@ from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
 from clinic.models import Encounter
 from workups.engine import Case, evaluate, get_knowledge_base
+from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
 from workups.engine.case import VITAL_SIGNS
 from workups.models import Decision, Urgency, Workup, WorkupItem, WorkupReferral
 
@@ -22,6 +23,14 @@ def encounter_case(encounter: Encounter) -> Case:
         temperature_c=encounter.temperature_c,
         vitals={name: getattr(encounter, name) for name in VITAL_SIGNS if getattr(encounter, name) is not None},
         findings=encounter.findings,
+    )
+
+
+def case_from_snapshot(snapshot: dict) -> Case:
+    return Case(
+        sex=snapshot["sex"], age=snapshot["age"], duration_days=snapshot["duration_days"],
+        pregnant=snapshot["pregnant"], temperature_c=snapshot["temperature_c"],
+        vitals=dict(snapshot.get("vitals") or {}), findings=dict(snapshot.get("findings") or {}),
     )
 
 
@@ -66,11 +75,15 @@ def _decision_fields(row):
 def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
     _locked_check(encounter)
     case = encounter_case(encounter)
-    result = evaluate(get_knowledge_base(), case)
+    # The stored rows keep the base's default language; the other languages' texts are kept beside it.
+    result = evaluate(get_knowledge_base(DEFAULT_LANGUAGE), case)
+    translations = {language: evaluate(get_knowledge_base(language), case)
+                    for language in LANGUAGES if language != DEFAULT_LANGUAGE}
     previous = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
     workup = Workup.objects.create(
         encounter=encounter, knowledge_base_version=result["knowledge_base_version"],
-        disposition=result["disposition"], case=case_snapshot(case), result=result, created_by=actor.user,
+        disposition=result["disposition"], case=case_snapshot(case), result=result, translations=translations,
+        created_by=actor.user,
     )
     old_items, old_referrals = _carried(previous, "code"), _carried(previous, "specialty")
     items = [

