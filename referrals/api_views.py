@@ -7,9 +7,11 @@ from rest_framework.views import APIView
 
 from clinic import selectors as record_selectors
 from clinic.api_views import ApiActorMixin
-from referrals import selectors, services
+from referrals import documents, selectors, services
 from referrals.models import PdfStatus
 from referrals.serializers import (
+    DocumentRequestSerializer,
+    LeafletSerializer,
     ReferralCreateSerializer,
     ReferralSerializer,
     ReferralUpdateSerializer,
@@ -25,8 +27,10 @@ PDF_RESPONSES = {
 }
 
 
-def pdf_response(document, *, filename):
-    """The PDF when ready; otherwise 409, with Retry-After while it is on its way."""
+def pdf_response(document, *, filename=None):
+    """The PDF when ready (named by kind, number, date and specialty: never by the patient); otherwise 409,
+    with Retry-After while it is on its way."""
+    filename = filename or documents.download_name(document)
     if document.pdf_status == PdfStatus.READY and document.pdf_file:
         response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{filename}"'
@@ -88,7 +92,7 @@ class ReferralPdfView(ApiActorMixin, APIView):
     @extend_schema(operation_id="referral_pdf", responses=PDF_RESPONSES)
     def get(self, request, pk):
         referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="download")
-        return pdf_response(referral, filename=f"referral-{referral.pk}.pdf")
+        return pdf_response(referral)
 
     @extend_schema(operation_id="referral_pdf_rerender", request=None, responses={202: ReferralSerializer})
     def post(self, request, pk):
@@ -106,11 +110,20 @@ class EncounterReferralsView(ApiActorMixin, APIView):
         return Response(ReferralSerializer(referrals, many=True).data)
 
 
+def _document_request(request) -> dict:
+    """The optional body of a requisition or leaflet request, checked (400 naming the field)."""
+    data = DocumentRequestSerializer(data=request.data if request.data else {})
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
 class EncounterRequisitionView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="requisition_request", request=None, responses={202: RequisitionSerializer})
+    @extend_schema(operation_id="requisition_request", request=DocumentRequestSerializer,
+                   responses={202: RequisitionSerializer})
     def post(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
-        requisition = services.requisition_request(actor=self.actor(), encounter=encounter)
+        values = _document_request(request)
+        requisition = services.requisition_request(actor=self.actor(), encounter=encounter, **values)
         requisition.refresh_from_db()
         return Response(RequisitionSerializer(requisition).data, status=status.HTTP_202_ACCEPTED)
 
@@ -130,4 +143,35 @@ class EncounterRequisitionPdfView(ApiActorMixin, APIView):
         requisition = selectors.requisition_latest(actor=self.actor(), encounter=encounter, action="download")
         if requisition is None:
             raise Http404("No requisition has been requested for this encounter.")
-        return pdf_response(requisition, filename=f"requisition-{encounter.pk}.pdf")
+        return pdf_response(requisition)
+
+
+class EncounterLeafletView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="leaflet_request", request=DocumentRequestSerializer,
+                   responses={202: LeafletSerializer})
+    def post(self, request, pk):
+        """The patient leaflet (Памятка пациенту) of the latest workup: how to prepare for each accepted test,
+        where to go and by when, and the warning signs. Rendered by a worker: fetch its PDF when ready."""
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        values = _document_request(request)
+        leaflet = services.leaflet_request(actor=self.actor(), encounter=encounter, **values)
+        leaflet.refresh_from_db()
+        return Response(LeafletSerializer(leaflet).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(operation_id="leaflet_latest", responses={200: LeafletSerializer, 404: None})
+    def get(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        leaflet = selectors.leaflet_latest(actor=self.actor(), encounter=encounter)
+        if leaflet is None:
+            raise Http404("No leaflet has been requested for this encounter.")
+        return Response(LeafletSerializer(leaflet).data)
+
+
+class EncounterLeafletPdfView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="leaflet_pdf", responses={**PDF_RESPONSES, 404: None})
+    def get(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        leaflet = selectors.leaflet_latest(actor=self.actor(), encounter=encounter, action="download")
+        if leaflet is None:
+            raise Http404("No leaflet has been requested for this encounter.")
+        return pdf_response(leaflet)

