@@ -14,7 +14,9 @@ from clinic.filters import PatientFilter
 from clinic.serializers import (
     EncounterSerializer,
     EncounterWriteSerializer,
+    FinalizeSerializer,
     PatientSerializer,
+    UnfinishedSerializer,
     PatientWriteSerializer,
     encounter_primitive,
 )
@@ -147,8 +149,22 @@ class EncounterDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
 class EncounterFinalizeView(ApiActorMixin, generics.GenericAPIView):
     serializer_class = EncounterSerializer
 
-    @extend_schema(request=None, responses={200: EncounterSerializer, 409: None})
+    @extend_schema(request=FinalizeSerializer, responses={200: EncounterSerializer, 400: None, 409: None})
     def post(self, request, pk):
         encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
-        encounter = services.encounter_finalize(actor=self.actor(), encounter=encounter)
+        data = FinalizeSerializer(data=request.data if request.data else {})
+        data.is_valid(raise_exception=True)
+        encounter = services.encounter_finalize(actor=self.actor(), encounter=encounter,
+                                                reason=data.validated_data.get("reason", ""))
         return Response(EncounterSerializer(encounter).data)
+
+
+class EncounterUnfinishedView(ApiActorMixin, generics.GenericAPIView):
+    """What is still open before finalizing: the same list the browser asks the GP to confirm."""
+
+    serializer_class = EncounterSerializer
+
+    @extend_schema(operation_id="encounter_unfinished", responses={200: UnfinishedSerializer})
+    def get(self, request, pk):
+        encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        return Response(selectors.encounter_unfinished(encounter=encounter))

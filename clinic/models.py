@@ -143,6 +143,8 @@ class Encounter(models.Model):
     finalized_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Why the GP finalized with emergency work still pending (required then), as they wrote it.
+    finalize_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

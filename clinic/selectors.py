@@ -75,3 +75,42 @@ def encounter_get(*, actor: Actor, encounter_id, action: str = "view") -> Encoun
     audit_record(actor=actor, action=action, object_type="encounter", object_id=encounter.pk,
                  patient_id=encounter.patient_id)
     return encounter
+
+
+def encounter_unfinished(*, encounter: Encounter) -> dict:
+    """What is still open before the encounter is finalized, for the GP's confirmation:
+    pending emergency/urgent recommendations, accepted referrals without an issued letter, draft
+    letters, and red flags not asked. `emergency_untouched`: an emergency none of whose emergency
+    rows has been decided."""
+    from referrals.models import Referral, ReferralStatus
+    from workups.localized import current_kb
+
+    kb = current_kb()
+    workup = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
+    rows = [*workup.items.all(), *workup.referrals.all()] if workup else []
+    pending = [row for row in rows if row.decision == "pending" and row.urgency in ("emergency", "urgent")]
+    letters = list(Referral.objects.filter(encounter=encounter).only("recommendation_id", "status", "specialty"))
+    issued_for = {letter.recommendation_id for letter in letters if letter.status == ReferralStatus.ISSUED}
+    referrals = workup.referrals.all() if workup else []
+    without_letter = [row for row in referrals if row.decision == "accepted" and row.pk not in issued_for]
+    drafts = [letter for letter in letters if letter.status == ReferralStatus.DRAFT]
+    unasked = [code for code in kb.red_flags if code not in (encounter.findings or {})]
+    emergency_rows = [row for row in rows if row.urgency == "emergency"]
+    untouched = bool(workup and workup.disposition == "emergency" and emergency_rows
+                     and all(row.decision == "pending" for row in emergency_rows))
+    vocabulary = kb.vocabulary
+
+    def name(row):
+        return vocabulary.items[row.code]["name"] if hasattr(row, "code") else vocabulary.specialties[row.specialty]
+
+    return {
+        "pending_urgent": [{"kind": "item" if hasattr(row, "code") else "referral", "id": row.pk, "name": name(row),
+                            "urgency": row.urgency} for row in pending],
+        "referrals_without_letter": [{"id": row.pk, "name": name(row), "urgency": row.urgency}
+                                     for row in without_letter],
+        "draft_letters": [{"id": letter.pk, "name": vocabulary.specialties.get(letter.specialty, letter.specialty)}
+                          for letter in drafts],
+        "red_flags_not_asked": [{"code": code, "name": vocabulary.findings[code]["name"]} for code in unasked],
+        "emergency_untouched": untouched,
+        "anything": bool(pending or without_letter or drafts or unasked),
+    }

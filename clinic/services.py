@@ -207,17 +207,26 @@ def encounter_update(*, actor: Actor, encounter: Encounter, data: dict) -> Encou
 
 
 @transaction.atomic
-def encounter_finalize(*, actor: Actor, encounter: Encounter) -> Encounter:
-    """Lock the encounter with its latest workup (generated now if missing or out of date)."""
+def encounter_finalize(*, actor: Actor, encounter: Encounter, reason: str = "") -> Encounter:
+    """Lock the encounter with its latest workup (generated now if missing or out of date).
+
+    An emergency whose emergency work is all still pending is finalized only with a reason: the GP
+    must say why nothing was acted on (sent by ambulance, refused, ...), so it is never by accident."""
+    from clinic.selectors import encounter_unfinished
     from workups.services import workup_current
 
     encounter = Encounter.objects.select_for_update().select_related("patient").get(pk=encounter.pk)
     _locked_check(encounter)
     workup_current(actor=actor, encounter=encounter)
+    reason = (reason or "").strip()
+    if encounter_unfinished(encounter=encounter)["emergency_untouched"] and not reason:
+        raise ValidationError({"reason": [_("This is an emergency and none of its emergency tests or referrals "
+                                            "has been acted on: give the reason for finalizing now.")]})
     encounter.status = EncounterStatus.FINALIZED
     encounter.finalized_at = timezone.now()
     encounter.finalized_by = actor.user
-    encounter.save(update_fields=["status", "finalized_at", "finalized_by", "updated_at"])
+    encounter.finalize_reason = reason
+    encounter.save(update_fields=["status", "finalized_at", "finalized_by", "finalize_reason", "updated_at"])
     audit_record(actor=actor, action="finalize", object_type="encounter", object_id=encounter.pk,
                  patient_id=encounter.patient_id)
     return encounter

@@ -193,3 +193,16 @@ def workup_referral_add(*, actor: Actor, workup: Workup, specialty: str, urgency
     return _hand_add(actor=actor, workup=workup, model=WorkupReferral, key="specialty", value=specialty,
                      known=get_knowledge_base().vocabulary.specialties, what="specialty", urgency=urgency,
                      fields={"reason": reason.strip() or "Added by the clinician"})
+
+
+@transaction.atomic
+def workup_accept_all(*, actor: Actor, workup: Workup) -> int:
+    """Accept every recommendation of the workup still pending (the GP's "accept all recommended");
+    what was declined stays declined. Returns how many were accepted."""
+    _latest_check(workup)
+    accepted = 0
+    for model in (WorkupItem, WorkupReferral):
+        for row in model.objects.filter(workup=workup, decision=Decision.PENDING):
+            recommendation_decide(actor=actor, recommendation=row, decision=Decision.ACCEPTED)
+            accepted += 1
+    return accepted

@@ -98,6 +98,21 @@ class EncounterWorkupView(ApiActorMixin, APIView):
                         status=status.HTTP_201_CREATED)
 
 
+class EncounterWorkupAcceptAllView(ApiActorMixin, APIView):
+    """Accept every recommendation of the latest workup still pending; declined ones stay declined."""
+
+    @extend_schema(operation_id="encounter_workup_accept_all", request=None,
+                   responses={200: StoredWorkupSerializer, 404: None, 409: None})
+    def post(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        workup = selectors.workup_latest(actor=self.actor(), encounter=encounter)
+        if workup is None:
+            raise Http404("No workup has been generated for this encounter yet.")
+        services.workup_accept_all(actor=self.actor(), workup=workup)
+        workup = selectors.workup_latest(actor=self.actor(), encounter=encounter)
+        return Response(selectors.workup_representation(workup=workup, encounter=encounter))
+
+
 class _RecommendationView(ApiActorMixin, APIView):
     model = None
     row_serializer = None
