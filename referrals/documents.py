@@ -276,6 +276,13 @@ def gp_of(encounter, language: str) -> tuple[str, str]:
     return membership.display_name, position
 
 
+def _sentence(text: str, language: str) -> str:
+    """English letters print the pregnancy status as a sentence ("Not pregnant."); Russian ones after a label."""
+    if not text or language == "ru":
+        return text
+    return f"{text[:1].upper()}{text[1:]}."
+
+
 HAND_ADDED = {"ru": "Назначено врачом", "en": "Added by the clinician"}
 
 
@@ -366,7 +373,7 @@ def letter_context(referral, *, workup) -> dict:
         "positives": [section for section in sections if section["present"]],
         "negatives": pertinent_negatives(encounter, language, sections),
         "notes": [{"title": section["title"], "text": section["note"]} for section in sections if section["note"]],
-        "pregnancy_text": pregnancy_line(encounter, language, workup=workup),
+        "pregnancy_text": _sentence(pregnancy_line(encounter, language, workup=workup), language),
         "vitals": vital_signs(encounter, language),
         "tests": _tests(workup, language, item_texts),
         "kb_version": workup.knowledge_base_version if workup else kb.version,
