@@ -11,24 +11,24 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "phone", "created_at"]
-    search_fields = ["name"]
+    list_display = ["name", "legal_name", "ogrn", "phone", "language", "time_zone", "created_at"]
+    search_fields = ["name", "legal_name", "ogrn"]
     inlines = [MembershipInline]
 
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "clinic", "title"]
+    list_display = ["user", "full_name", "position", "clinic", "language"]
     list_select_related = ["user", "clinic"]
     autocomplete_fields = ["user", "clinic"]
 
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
-    list_display = ["family_name", "given_name", "birth_date", "sex", "identifier", "clinic"]
+    list_display = ["family_name", "given_name", "middle_name", "birth_date", "sex", "snils", "identifier", "clinic"]
     list_select_related = ["clinic"]
     list_filter = ["clinic", "sex"]
-    search_fields = ["name_search", "identifier"]
+    search_fields = ["name_search", "identifier", "=snils", "=oms_policy"]
     readonly_fields = ["name_search", "created_at", "updated_at"]
 
 

@@ -24,6 +24,8 @@ class Clinic(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("clinic")
+        verbose_name_plural = _("clinics")
         ordering = ["name"]
 
     def __str__(self):
@@ -33,9 +35,9 @@ class Clinic(models.Model):
 class Membership(models.Model):
     """A clinician's place in a clinic: each GP belongs to exactly one."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
-    title = models.CharField(max_length=100, default="General practitioner")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership", verbose_name=_("user"))
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("clinic"))
+    title = models.CharField(_("title"), max_length=100, default="General practitioner")
     # As printed on documents: "Петрова Анна Сергеевна", "врач-терапевт участковый".
     full_name = models.CharField(_("full name"), max_length=300, blank=True)
     position = models.CharField(_("position"), max_length=200, blank=True)
@@ -50,38 +52,44 @@ class Membership(models.Model):
     def display_position(self):
         return self.position or self.title
 
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
     def __str__(self):
         return f"{self.user} @ {self.clinic}"
 
 
 class Sex(models.TextChoices):
-    FEMALE = "female", "Female"
-    MALE = "male", "Male"
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
 
 
 class Patient(models.Model):
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
-    given_name = models.CharField(max_length=150)
-    family_name = models.CharField(max_length=150)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients", verbose_name=_("clinic"))
+    given_name = models.CharField(_("given name"), max_length=150)
+    family_name = models.CharField(_("family name"), max_length=150)
     # Отчество: optional (English patients have none), printed on Russian documents.
-    middle_name = models.CharField(max_length=150, blank=True)
-    birth_date = models.DateField()
-    sex = models.CharField(max_length=6, choices=Sex.choices)
-    identifier = models.CharField(max_length=64, blank=True, help_text="Medical record number or another identifier.")
+    middle_name = models.CharField(_("patronymic"), max_length=150, blank=True)
+    birth_date = models.DateField(_("date of birth"))
+    sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
+    identifier = models.CharField(_("identifier"), max_length=64, blank=True, help_text=_("Medical record number or another identifier."))
     # The namespace of `identifier` when it came from an EHR (FHIR Identifier.system); blank for the clinic's own.
-    identifier_system = models.CharField(max_length=255, blank=True)
-    phone = models.CharField(max_length=32, blank=True)
-    address = models.CharField(max_length=300, blank=True, help_text="Registration address.")
-    snils = models.CharField(max_length=11, blank=True, help_text="SNILS, 11 digits (checksum validated).")
-    oms_policy = models.CharField(max_length=16, blank=True, help_text="OMS policy number, 16 digits.")
-    insurer = models.CharField(max_length=200, blank=True, help_text="The OMS insurer (СМО).")
+    identifier_system = models.CharField(_("identifier system"), max_length=255, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    address = models.CharField(_("registration address"), max_length=300, blank=True, help_text=_("Registration address."))
+    snils = models.CharField(_("SNILS"), max_length=11, blank=True, help_text=_("SNILS, 11 digits (checksum validated)."))
+    oms_policy = models.CharField(_("OMS policy"), max_length=16, blank=True, help_text=_("OMS policy number, 16 digits."))
+    insurer = models.CharField(_("insurer (SMO)"), max_length=200, blank=True, help_text=_("The OMS insurer (СМО)."))
     # Case-folded "family given" for search in any script: SQLite's LIKE folds ASCII only,
     # so "иван" would not find "Иванова" without it. Kept by clinic.services, indexed (trigram) on PostgreSQL.
     name_search = models.CharField(max_length=470, editable=False, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
         ordering = ["family_name", "given_name", "id"]
         indexes = [
             models.Index(fields=["clinic", "family_name", "given_name"], name="patient_clinic_name"),
@@ -111,8 +119,8 @@ class Patient(models.Model):
 
 
 class EncounterStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    FINALIZED = "finalized", "Finalized"
+    DRAFT = "draft", _("Draft")
+    FINALIZED = "finalized", _("Finalized")
 
 
 NOTE_SECTIONS = ("location", "pattern", "symptoms", "red_flags", "history", "examination", "vitals", "plan")
@@ -121,34 +129,36 @@ NOTE_SECTIONS = ("location", "pattern", "symptoms", "red_flags", "history", "exa
 class Encounter(models.Model):
     """One consultation: the history and examination the workup is computed from."""
 
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="encounters")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="encounters")
-    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="encounters")
-    visit_date = models.DateField()
-    chief_complaint = models.TextField(blank=True)
-    duration_days = models.PositiveIntegerField()
-    pregnant = models.BooleanField(null=True, blank=True)
-    temperature_c = models.FloatField(null=True, blank=True)
-    heart_rate = models.PositiveSmallIntegerField(null=True, blank=True)
-    systolic_bp = models.PositiveSmallIntegerField(null=True, blank=True)
-    diastolic_bp = models.PositiveSmallIntegerField(null=True, blank=True)
-    resp_rate = models.PositiveSmallIntegerField(null=True, blank=True)
-    spo2 = models.PositiveSmallIntegerField(null=True, blank=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="encounters", verbose_name=_("clinic"))
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="encounters", verbose_name=_("patient"))
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="encounters", verbose_name=_("clinician"))
+    visit_date = models.DateField(_("visit date"))
+    chief_complaint = models.TextField(_("chief complaint"), blank=True)
+    duration_days = models.PositiveIntegerField(_("duration, days"))
+    pregnant = models.BooleanField(_("pregnant"), null=True, blank=True)
+    temperature_c = models.FloatField(_("temperature, °C"), null=True, blank=True)
+    heart_rate = models.PositiveSmallIntegerField(_("heart rate"), null=True, blank=True)
+    systolic_bp = models.PositiveSmallIntegerField(_("systolic blood pressure"), null=True, blank=True)
+    diastolic_bp = models.PositiveSmallIntegerField(_("diastolic blood pressure"), null=True, blank=True)
+    resp_rate = models.PositiveSmallIntegerField(_("respiratory rate"), null=True, blank=True)
+    spo2 = models.PositiveSmallIntegerField(_("SpO2"), null=True, blank=True)
     # Finding code -> True (present) / False (absent); a missing code was not recorded.
-    findings = models.JSONField(default=dict, blank=True)
+    findings = models.JSONField(_("findings"), default=dict, blank=True)
     # Section -> free-text note (NOTE_SECTIONS).
-    notes = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=EncounterStatus.choices, default=EncounterStatus.DRAFT)
-    finalized_at = models.DateTimeField(null=True, blank=True)
+    notes = models.JSONField(_("notes"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=EncounterStatus.choices, default=EncounterStatus.DRAFT)
+    finalized_at = models.DateTimeField(_("finalized at"), null=True, blank=True)
     finalized_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("finalized by"),
     )
     # Why the GP finalized with emergency work still pending (required then), as they wrote it.
-    finalize_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    finalize_reason = models.TextField(_("reason for finalizing"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("encounter")
+        verbose_name_plural = _("encounters")
         ordering = ["-visit_date", "-id"]
         indexes = [models.Index(fields=["patient", "-visit_date"], name="encounter_patient_date")]
 
@@ -170,20 +180,22 @@ class AuditEvent(models.Model):
     The patient is kept as a plain id (no foreign key) so the trail outlives any record.
     """
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    actor_username = models.CharField(max_length=150)
-    clinic_id = models.BigIntegerField(null=True)
-    action = models.CharField(max_length=32)
-    object_type = models.CharField(max_length=32)
-    object_id = models.CharField(max_length=64, blank=True)
-    patient_id = models.BigIntegerField(null=True, db_index=True)
+    at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("actor"))
+    actor_username = models.CharField(_("user name"), max_length=150)
+    clinic_id = models.BigIntegerField(_("clinic id"), null=True)
+    action = models.CharField(_("action"), max_length=32)
+    object_type = models.CharField(_("object type"), max_length=32)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    patient_id = models.BigIntegerField(_("patient id"), null=True, db_index=True)
     # For lists and searches: every patient shown.
-    patient_ids = models.JSONField(default=list, blank=True)
-    channel = models.CharField(max_length=8)  # "web" | "api"
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    patient_ids = models.JSONField(_("patients shown"), default=list, blank=True)
+    channel = models.CharField(_("channel"), max_length=8)  # "web" | "api"
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
 
     def __str__(self):
@@ -197,16 +209,17 @@ class EhrClient(models.Model):
     for `client_id` (the `sub` claim), as CDS Hooks 2.0 describes.
     """
 
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="ehr_clients")
-    name = models.CharField(max_length=200)
-    issuer = models.CharField(max_length=255, unique=True, help_text="The JWT `iss` claim the EHR signs with.")
-    client_id = models.CharField(max_length=255, help_text="The JWT `sub` claim.")
-    public_key = models.TextField(help_text="PEM public key (RSA or EC) that verifies the EHR's JWTs.")
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="ehr_clients", verbose_name=_("clinic"))
+    name = models.CharField(_("name"), max_length=200)
+    issuer = models.CharField(_("issuer"), max_length=255, unique=True, help_text=_("The JWT `iss` claim the EHR signs with."))
+    client_id = models.CharField(_("client id"), max_length=255, help_text=_("The JWT `sub` claim."))
+    public_key = models.TextField(_("public key"), help_text=_("PEM public key (RSA or EC) that verifies the EHR's JWTs."))
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
-        verbose_name = "EHR client"
+        verbose_name = _("EHR client")
+        verbose_name_plural = _("EHR clients")
 
     def __str__(self):
         return f"{self.name} ({self.issuer})"

@@ -34,6 +34,8 @@ def full_encounter(gp):
     referral = referral_services.referral_create(actor=actor, encounter=encounter, recommendation=nephrology)
     referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:1:fhir")
     referral_services.referral_issue(actor=actor, referral=referral)
+    # Issuing renders the letter again, now with its number and time of issue.
+    referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:3:fhir")
     requisition = referral_services.requisition_request(actor=actor, encounter=encounter)
     referral_services.document_render(kind="requisition", pk=requisition.pk, claimant="test:2:fhir")
     return encounter
