@@ -69,3 +69,14 @@ def env_choice(name, default, *, choices):
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}")
     return value
+
+
+def env_time_zone(name, default):
+    import zoneinfo
+
+    value = env_str(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a time zone (e.g. Europe/Moscow, UTC)") from None
+    return value

@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from clinic.env import env_choice, env_bool, env_int, env_list, env_str, env_url
+from clinic.env import env_bool, env_choice, env_int, env_list, env_str, env_time_zone, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -102,7 +102,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = env_choice("DJANGO_LANGUAGE_CODE", "ru", choices=("ru", "en"))
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
+TIME_ZONE = env_time_zone("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 

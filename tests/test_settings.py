@@ -30,6 +30,8 @@ def test_the_embedded_default_starts_with_no_services():
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
         ({"CELERY_TASK_TIME_LIMIT": "soon"}, "CELERY_TASK_TIME_LIMIT"),
+        ({"DJANGO_LANGUAGE_CODE": "de"}, "DJANGO_LANGUAGE_CODE"),
+        ({"DJANGO_TIME_ZONE": "Moscow/Nowhere"}, "DJANGO_TIME_ZONE"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_it(env, named):
