@@ -27,6 +27,9 @@ SECTIONS = [
     ("examination", _("Examination"), "ex"),
     ("vitals", _("Vital signs"), None),
 ]
+LOCATION_ERROR = _("Record where the numbness is: answer Yes to at least one place.")
+# A temperature above normal but below fever (°C): worth seeing beside a "No" to the fever red flag.
+SUBFEBRILE_LOW, FEVER_FROM = 37.1, 38.0
 VITAL_FIELDS = ("temperature_c", "heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
 
 
@@ -36,8 +39,10 @@ def _serializer_errors_to_form(form: forms.Form, errors: dict) -> None:
             for code, messages in problems.items():
                 target = f"f_{code}" if f"f_{code}" in form.fields else None
                 if code == "loc":
-                    target = None
-                    form.location_error = " ".join(messages)
+                    # Shown in the location section (and linked from the error summary), not as a list of codes.
+                    form.location_error = str(LOCATION_ERROR)
+                    form.add_error(None, form.location_error)
+                    continue
                 for message in messages:
                     form.add_error(target, message)
         else:
@@ -86,6 +91,16 @@ class PatientForm(forms.Form):
     @classmethod
     def initial_from(cls, patient: Patient) -> dict:
         return {name: getattr(patient, name, "") for name in cls.base_fields}
+
+
+def form_error_links(form) -> list[tuple[str, str, str]]:
+    """The error summary of a plain form: (anchor id, label, message) per problem, in field order; a
+    problem with no field has no anchor."""
+    links = []
+    for name, field in form.fields.items():
+        anchor = f"id_{name}_0" if isinstance(field.widget, forms.RadioSelect) else f"id_{name}"
+        links += [(anchor, field.label, message) for message in form.errors.get(name, [])]
+    return links + [("", "", message) for message in form.non_field_errors()]
 
 
 class _EitherSeparator:
@@ -171,7 +186,52 @@ class EncounterForm(forms.Form):
 
     def unanswered_red_flags(self):
         data = self.data if self.is_bound else self.initial
-        return [code for code in current_kb().red_flags if not (data.get(f"f_{code}") in ("yes", "no"))]
+        return [code for code in current_kb().red_flags
+                if f"f_{code}" in self.fields and data.get(f"f_{code}") not in ("yes", "no")]
+
+    def subfebrile_without_fever(self) -> bool:
+        """A subfebrile temperature typed while "Fever" is answered No: the GP should see the mismatch."""
+        data = self.data if self.is_bound else self.initial
+        temperature = data.get("temperature_c")
+        if isinstance(temperature, str):
+            try:
+                temperature = self.fields["temperature_c"].to_python(temperature)
+            except forms.ValidationError:
+                return False
+        return subfebrile_without_fever(temperature, data.get("f_rf_fever"))
+
+    def error_links(self):
+        """The error summary: (anchor id, label, message) per problem, in the order of the page."""
+        def anchor(name):
+            return f"id_{name}_0" if isinstance(self.fields[name].widget, forms.RadioSelect) else f"id_{name}"
+
+        order = [name for name in ("visit_date", "pregnant", "chief_complaint") if name in self.fields]
+        links = [(anchor(name), self.fields[name].label, message) for name in order for message in self.errors.get(name, [])]
+        for section in self.sections:
+            if section["key"] == "location" and self.location_error:
+                first = section["codes"][0] if section["codes"] else None
+                links.append((f"id_f_{first}_0" if first else "section-location", section["title"], self.location_error))
+            names = [*{"pattern": ["duration_days"], "vitals": list(VITAL_FIELDS)}.get(section["key"], []),
+                     *(f"f_{code}" for code in section["codes"]), f"note_{section['key']}"]
+            for name in names:
+                if name in self.fields:
+                    links += [(anchor(name), self.fields[name].label, message) for message in self.errors.get(name, [])]
+        return links + [("", "", message) for message in self.non_field_errors() if message != self.location_error]
+
+    @staticmethod
+    def with_red_flags_no(data, patient):
+        """The posted form with every red flag still unanswered set to No, shown again for the GP to check
+        and save (the "all remaining red flags: No" button without JavaScript). Returns (initial, count)."""
+        initial = {key: data.get(key) for key in data if key != "csrfmiddlewaretoken"}
+        count = 0
+        for code in current_kb().red_flags:
+            only = current_kb().vocabulary.findings[code].get("sex")
+            if only and only != patient.sex:
+                continue
+            if initial.get(f"f_{code}") not in ("yes", "no"):
+                initial[f"f_{code}"] = "no"
+                count += 1
+        return initial, count
 
     # -- conversion ---------------------------------------------------------------------------------
     def payload(self) -> dict:
@@ -197,13 +257,17 @@ class EncounterForm(forms.Form):
         from clinic.serializers import EncounterWriteSerializer
 
         data = super().clean()
-        if self.errors:
-            return data
+        had_errors = bool(self.errors)
+        # Checked even when a field is wrong, so every problem (the location above all) shows on the first submit.
         serializer = EncounterWriteSerializer(data=self.payload(), context={"patient": self.patient})
         if serializer.is_valid():
-            self.validated = {key: value for key, value in serializer.validated_data.items() if key != "patient"}
+            if not had_errors:
+                self.validated = {key: value for key, value in serializer.validated_data.items() if key != "patient"}
         else:
-            _serializer_errors_to_form(self, dict(serializer.errors))
+            errors = dict(serializer.errors)
+            if had_errors:  # a field already refused is missing from the payload: no second message for it
+                errors = {key: value for key, value in errors.items() if key not in self.errors}
+            _serializer_errors_to_form(self, errors)
         return data
 
     @staticmethod
@@ -223,6 +287,16 @@ class EncounterForm(forms.Form):
         return {"visit_date": timezone.localdate()}
 
 
+def subfebrile_without_fever(temperature, fever_answer) -> bool:
+    """37.1–37.9 °C recorded while the fever red flag is answered No (False or "no")."""
+    if temperature is None or fever_answer not in (False, "no"):
+        return False
+    try:
+        return SUBFEBRILE_LOW <= round(float(temperature), 1) < FEVER_FROM
+    except (TypeError, ValueError):
+        return False
+
+
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("accepted", _("Accept")), ("declined", _("Decline")), ("pending", _("Undo"))],
                                  label=_("Decision"))
@@ -230,28 +304,25 @@ class DecisionForm(forms.Form):
 
 
 class AddItemForm(forms.Form):
-    # Shown in a row without visible labels: each control is named for assistive technology.
-    code = forms.ChoiceField(label=_("Test"), widget=forms.Select(attrs={"aria-label": _("Test")}))
-    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"),
-                                widget=forms.Select(attrs={"aria-label": _("Urgency")}))
+    # Shown with visible labels; ids of their own, as both catalogue forms are on the workup page.
+    code = forms.ChoiceField(label=_("Test"))
+    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"))
     rationale = forms.CharField(required=False, max_length=2000, label=_("Indication"),
-                                widget=forms.TextInput(attrs={"placeholder": _("Clinical indication"),
-                                                              "aria-label": _("Indication")}))
+                                widget=forms.TextInput(attrs={"placeholder": _("Clinical indication")}))
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "add_item_%s")
         super().__init__(*args, **kwargs)
         items = current_kb().vocabulary.items
         self.fields["code"].choices = [(code, meta["name"]) for code, meta in items.items()]
 
 
 class AddReferralForm(forms.Form):
-    specialty = forms.ChoiceField(label=_("Specialty"), widget=forms.Select(attrs={"aria-label": _("Specialty")}))
-    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"),
-                                widget=forms.Select(attrs={"aria-label": _("Urgency")}))
-    reason = forms.CharField(required=False, max_length=2000, label=_("Reason for referral"),
-                             widget=forms.TextInput(attrs={"placeholder": _("Reason for referral"),
-                                                           "aria-label": _("Reason for referral")}))
+    specialty = forms.ChoiceField(label=_("Specialty"))
+    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"))
+    reason = forms.CharField(required=False, max_length=2000, label=_("Reason for referral"))
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "add_referral_%s")
         super().__init__(*args, **kwargs)
         self.fields["specialty"].choices = list(current_kb().vocabulary.specialties.items())

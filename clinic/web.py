@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinic import selectors, services
 from clinic.audit import actor_from_request
 from clinic.errors import RecordLocked
-from clinic.forms import EncounterForm, PatientForm
+from clinic.forms import EncounterForm, PatientForm, form_error_links, subfebrile_without_fever
 from clinic.summary import findings_summary, vital_signs
 from workups import selectors as workup_selectors
 from workups import services as workup_services
@@ -68,7 +68,8 @@ def patient_create(request):
         else:
             messages.success(request, _("Registered %(name)s.") % {"name": patient.full_name})
             return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/form.html", {"form": form, "title": _("Register a patient")})
+    return render(request, "patients/form.html", {"form": form, "title": _("Register a patient"),
+                                                  "error_links": form_error_links(form) if form.is_bound else []})
 
 
 @login_required
@@ -86,7 +87,8 @@ def patient_edit(request, pk):
             messages.success(request, _("Saved."))
             return redirect("patient-detail", pk=patient.pk)
     return render(request, "patients/form.html", {"form": form, "patient": patient,
-                                                  "title": _("Edit %(name)s") % {"name": patient.full_name}})
+                                                  "title": _("Edit %(name)s") % {"name": patient.full_name},
+                                                  "error_links": form_error_links(form) if form.is_bound else []})
 
 
 @login_required
@@ -106,7 +108,36 @@ def _panel(request, form, patient):
         age = patient.age_on(values.get("visit_date") or form.cleaned_data["visit_date"])
         result = workup_selectors.workup_preview(case=case_from_values(values, sex=patient.sex, age=age))
     return render(request, "encounters/_panel.html", {"result": result, "form": form, "preview": True,
-                                                      "vocabulary": current_kb().vocabulary})
+                                                      "vocabulary": current_kb().vocabulary,
+                                                      "subfebrile": form.subfebrile_without_fever()})
+
+
+def _red_flags_no(request, patient, encounter):
+    """The "all remaining red flags: No" button without JavaScript: the form shown again, nothing saved,
+    with every unanswered red flag set to No for the GP to see, change if need be, and save."""
+    initial, count = EncounterForm.with_red_flags_no(request.POST, patient)
+    form = EncounterForm(patient=patient, initial=initial)
+    if count:
+        messages.info(request, _("%(count)s red flags set to No: check them, then save.") % {"count": count})
+    return _form_page(request, form, patient, encounter)
+
+
+def _form_page(request, form, patient, encounter):
+    return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": encounter,
+                                                    "subfebrile": form.subfebrile_without_fever()})
+
+
+def record_context(encounter) -> dict:
+    """What the record (finalized page, print view) shows beside the findings: red flags not asked, and a
+    subfebrile temperature recorded against a No to fever."""
+    kb = current_kb()
+    findings = encounter.findings or {}
+    applicable = [code for code in kb.red_flags
+                  if kb.vocabulary.findings[code].get("sex") in (None, encounter.patient.sex)]
+    return {"not_asked": [kb.vocabulary.findings[code]["name"] for code in applicable if code not in findings],
+            "has_red_flags_section": any(code in findings for code in kb.vocabulary.findings_in_group("rf"))
+            or bool((encounter.notes or {}).get("red_flags")),
+            "subfebrile": subfebrile_without_fever(encounter.temperature_c, findings.get("rf_fever"))}
 
 
 @login_required
@@ -114,6 +145,8 @@ def _panel(request, form, patient):
 def encounter_create(request, pk):
     actor = _actor(request)
     patient = selectors.patient_get(actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update")
+    if request.method == "POST" and "red_flags_no" in request.POST:
+        return _red_flags_no(request, patient, None)
     form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.blank_initial())
     if request.method == "POST" and form.is_valid():
         encounter = services.encounter_create(actor=actor, patient=patient, data=form.validated)
@@ -122,7 +155,7 @@ def encounter_create(request, pk):
             return redirect("encounter-workup", pk=encounter.pk)
         messages.success(request, _("Encounter saved as a draft."))
         return redirect("encounter-detail", pk=encounter.pk)
-    return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": None})
+    return _form_page(request, form, patient, None)
 
 
 @login_required
@@ -146,7 +179,9 @@ def encounter_detail(request, pk):
         return render(request, "encounters/finalized.html", {
             "encounter": encounter, "patient": patient, "workup": workup,
             "result": workup_selectors.workup_representation(workup=workup, encounter=encounter) if workup else None,
-            "summary": findings_summary(encounter), "vitals": vital_signs(encounter)})
+            "summary": findings_summary(encounter), "vitals": vital_signs(encounter), **record_context(encounter)})
+    if request.method == "POST" and "red_flags_no" in request.POST:
+        return _red_flags_no(request, patient, encounter)
     form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.initial_from(encounter))
     if request.method == "POST" and form.is_valid():
         try:
@@ -159,7 +194,7 @@ def encounter_detail(request, pk):
             return redirect("encounter-workup", pk=encounter.pk)
         messages.success(request, _("Saved."))
         return redirect("encounter-detail", pk=encounter.pk)
-    return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": encounter})
+    return _form_page(request, form, patient, encounter)
 
 
 @require_POST

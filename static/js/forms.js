@@ -1,0 +1,20 @@
+// The error summary: on load, focus the first field in error; each link focuses its field (not only scrolls).
+(function () {
+  function focusField(id) {
+    var target = document.getElementById(id);
+    if (!target) return false;
+    var field = target.matches("input, select, textarea, button, a[href]") ? target
+      : target.querySelector("input, select, textarea");
+    (field || target).focus();
+    (field || target).scrollIntoView({block: "center"});
+    return true;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-error-summary] a[data-focus]");
+    if (link && focusField(link.dataset.focus)) event.preventDefault();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var first = document.querySelector("[data-error-summary] a[data-focus]");
+    if (first) focusField(first.dataset.focus);
+  });
+})();
