@@ -17,6 +17,7 @@ urlpatterns = [
     path("encounters/<int:pk>/workup/generate/", workup_web.workup_generate, name="encounter-workup-generate"),
     path("encounters/<int:pk>/workup/add-item/", workup_web.workup_add_item, name="encounter-workup-add-item"),
     path("encounters/<int:pk>/workup/add-referral/", workup_web.workup_add_referral, name="encounter-workup-add-referral"),
+    path("encounters/<int:pk>/workup/accept-all/", workup_web.workup_accept_all, name="encounter-workup-accept-all"),
     path("encounters/<int:pk>/workup/print/", workup_web.workup_print, name="encounter-workup-print"),
     path("encounters/<int:pk>/finalize/", workup_web.encounter_finalize, name="encounter-finalize"),
     path("workup-items/<int:pk>/decide/", workup_web.item_decide, name="workup-item-decide"),
@@ -31,4 +32,7 @@ urlpatterns = [
     path("encounters/<int:pk>/requisition/", referral_web.requisition_request, name="requisition-request"),
     path("encounters/<int:pk>/requisition/status/", referral_web.requisition_status, name="requisition-status"),
     path("encounters/<int:pk>/requisition/pdf/", referral_web.requisition_pdf, name="requisition-pdf"),
+    path("encounters/<int:pk>/leaflet/", referral_web.leaflet_request, name="leaflet-request"),
+    path("encounters/<int:pk>/leaflet/status/", referral_web.leaflet_status, name="leaflet-status"),
+    path("encounters/<int:pk>/leaflet/pdf/", referral_web.leaflet_pdf, name="leaflet-pdf"),
 ]

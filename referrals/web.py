@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinic import selectors as record_selectors
 from clinic.audit import actor_from_request
 from clinic.errors import RecordLocked
+from clinic.forms import form_error_links
 from referrals import selectors, services
 from referrals.models import PdfStatus
 from workups import selectors as workup_selectors
@@ -22,6 +23,9 @@ def _actor(request):
     return actor_from_request(request, channel="web")
 
 
+LANGUAGE_CHOICES = [("ru", "Русский"), ("en", "English")]  # each in its own language, as in the header
+
+
 class ReferralEditForm(forms.Form):
     urgency = forms.ChoiceField(choices=[("routine", pgettext_lazy("urgency", "Routine")),
                                          ("urgent", pgettext_lazy("urgency", "Urgent")),
@@ -31,6 +35,24 @@ class ReferralEditForm(forms.Form):
                              label=gettext_lazy("Reason for referral"))
     question = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
                                label=gettext_lazy("Clinical question for the specialist"))
+    icd10 = forms.CharField(required=False, max_length=8, label=gettext_lazy("ICD-10 code"),
+                            help_text=gettext_lazy("A category like M54 or a subcategory with its dot, like M54.1."),
+                            widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    diagnosis = forms.CharField(required=False, max_length=300, label=gettext_lazy("Provisional diagnosis"))
+    language = forms.ChoiceField(choices=LANGUAGE_CHOICES, label=gettext_lazy("Language of the letter"))
+
+    def clean_icd10(self):
+        return self.cleaned_data["icd10"].strip().upper()
+
+    def changes(self, referral) -> dict:
+        """What the GP changed, for referral_update: an ICD-10 code changed without new words takes the
+        knowledge base's words; a code cannot be removed (the letter needs one once it has one)."""
+        changed = {name: value for name, value in self.cleaned_data.items()
+                   if name in ("urgency", "reason", "question", "icd10", "diagnosis", "language")
+                   and (value or "").strip() != (getattr(referral, name) or "").strip()}
+        if "icd10" in changed and not changed["icd10"]:
+            raise ValidationError({"icd10": [_("Give the ICD-10 code of the provisional diagnosis.")]})
+        return changed
 
 
 class ReferralByHandForm(ReferralEditForm):
@@ -39,7 +61,8 @@ class ReferralByHandForm(ReferralEditForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["specialty"].choices = list(current_kb().vocabulary.specialties.items())
-        self.order_fields(["specialty", "urgency", "reason", "question"])
+        self.fields["diagnosis"].help_text = _("Left empty: the words for the ICD-10 code, or paraesthesia (R20.2).")
+        self.order_fields(["specialty", "urgency", "reason", "question", "icd10", "diagnosis", "language"])
 
 
 def _messages_from(request, error):
@@ -47,11 +70,38 @@ def _messages_from(request, error):
         messages.error(request, message)
 
 
+def _apply_errors(form, error):
+    if isinstance(error, RecordLocked):
+        form.add_error(None, error.message)
+        return
+    for field, problems in (error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]):
+        for message in problems:
+            form.add_error(field if field in form.fields else None, message)
+
+
+def _error_links(form):
+    return form_error_links(form) if form.is_bound else []
+
+
+FINALIZED = gettext_lazy("This encounter is finalized: its referrals can no longer be created, changed or issued.")
+
+
+def _refused_when_finalized(request, encounter):
+    """A write to a referral of a finalized encounter: refused with a message, back to the workup."""
+    if encounter.is_finalized:
+        messages.error(request, FINALIZED)
+        return redirect("encounter-workup", pk=encounter.pk)
+    return None
+
+
 @login_required
 @require_POST
 def letter_from_recommendation(request, pk):
     actor = _actor(request)
     row = workup_selectors.recommendation_get(actor=actor, model=WorkupReferral, pk=pk)
+    refused = _refused_when_finalized(request, row.workup.encounter)
+    if refused:
+        return refused
     try:
         referral = services.referral_create(actor=actor, encounter=row.workup.encounter, recommendation=row)
     except ValidationError as error:
@@ -66,47 +116,87 @@ def referral_by_hand(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk,
                                                action="view" if request.method == "GET" else "open_for_update")
-    form = ReferralByHandForm(request.POST or None)
+    if request.method == "POST":
+        refused = _refused_when_finalized(request, encounter)
+        if refused:
+            return refused
+    form = ReferralByHandForm(request.POST or None, initial={"language": encounter.clinic.language})
     if request.method == "POST" and form.is_valid():
+        values = {name: value for name, value in form.cleaned_data.items() if value not in ("", None)}
         try:
-            referral = services.referral_create(actor=actor, encounter=encounter, **form.cleaned_data)
+            referral = services.referral_create(actor=actor, encounter=encounter, **values)
         except ValidationError as error:
-            _messages_from(request, error)
+            _apply_errors(form, error)
         else:
             return redirect("referral-detail", pk=referral.pk)
     return render(request, "referrals/by_hand.html", {"form": form, "encounter": encounter,
-                                                      "patient": encounter.patient})
+                                                      "patient": encounter.patient, "error_links": _error_links(form)})
+
+
+def _letter_context(referral, **extra):
+    from referrals.documents import ADDRESSEE_RU, FORM_OF_CARE
+
+    specialty_name = current_kb().vocabulary.specialties.get(referral.specialty, referral.specialty)
+    encounter = referral.encounter
+    return {"referral": referral, "encounter": encounter, "patient": encounter.patient,
+            "specialty_name": specialty_name, "finalized": encounter.is_finalized,
+            "addressee": ADDRESSEE_RU.get(referral.specialty, "") if referral.language == "ru" else "",
+            "form_of_care": FORM_OF_CARE.get(referral.urgency, "") if referral.language == "ru" else "",
+            "letter_language": dict(LANGUAGE_CHOICES).get(referral.language, referral.language), **extra}
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def referral_detail(request, pk):
+    """The letter: edit it (Save) or go on to issue it (Issue: what was typed is saved first, then the
+    confirmation shows the letter as it will be issued)."""
     actor = _actor(request)
     referral = selectors.referral_get(actor=actor, referral_id=pk,
                                       action="view" if request.method == "GET" else "open_for_update")
-    form = ReferralEditForm(request.POST or None, initial={"urgency": referral.urgency, "reason": referral.reason,
-                                                           "question": referral.question})
+    if request.method == "POST":
+        refused = _refused_when_finalized(request, referral.encounter)
+        if refused:
+            return refused
+    form = ReferralEditForm(request.POST or None, initial={name: getattr(referral, name) for name in
+                                                           ("urgency", "reason", "question", "icd10", "diagnosis",
+                                                            "language")})
     if request.method == "POST" and form.is_valid():
         try:
-            services.referral_update(actor=actor, referral=referral, **form.cleaned_data)
+            changes = form.changes(referral)
+            if changes:
+                referral = services.referral_update(actor=actor, referral=referral, **changes)
         except (ValidationError, RecordLocked) as error:
-            _messages_from(request, error)
+            _apply_errors(form, error)
         else:
-            messages.success(request, _("Saved; the letter is being rendered again."))
-        return redirect("referral-detail", pk=referral.pk)
-    return render(request, "referrals/detail.html", {
-        "referral": referral, "encounter": referral.encounter, "patient": referral.encounter.patient, "form": form,
-        "specialty_name": current_kb().vocabulary.specialties.get(referral.specialty, referral.specialty)})
+            if "issue" in request.POST:
+                return redirect("referral-issue", pk=referral.pk)
+            messages.success(request, _("Saved; the letter is being rendered again.") if changes else _("No changes."))
+            return redirect("referral-detail", pk=referral.pk)
+    return render(request, "referrals/detail.html", _letter_context(referral, form=form,
+                                                                   error_links=_error_links(form)))
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def referral_issue(request, pk):
+    """GET: the confirmation, with the letter as it will be issued; POST (Confirm): issue it. A letter
+    changed since its preview is shown again rather than issued unseen."""
     actor = _actor(request)
-    referral = selectors.referral_get(actor=actor, referral_id=pk, action="open_for_update")
-    services.referral_issue(actor=actor, referral=referral)
-    messages.success(request, _("Referral issued."))
-    return redirect("referral-detail", pk=referral.pk)
+    referral = selectors.referral_get(actor=actor, referral_id=pk,
+                                      action="view" if request.method == "GET" else "open_for_update")
+    if referral.status != "draft":
+        return redirect("referral-detail", pk=referral.pk)
+    refused = _refused_when_finalized(request, referral.encounter)
+    if refused:
+        return refused
+    if request.method == "POST":
+        if request.POST.get("generation") != str(referral.pdf_generation):
+            messages.error(request, _("The letter changed since you saw it: check it again before issuing."))
+            return redirect("referral-issue", pk=referral.pk)
+        services.referral_issue(actor=actor, referral=referral)
+        messages.success(request, _("Referral issued."))
+        return redirect("referral-detail", pk=referral.pk)
+    return render(request, "referrals/issue.html", _letter_context(referral))
 
 
 @login_required
@@ -158,6 +248,36 @@ def requisition_status(request, pk):
     requisition = selectors.requisition_latest(actor=actor, encounter=encounter, action="status")
     return render(request, "referrals/_pdf_status.html", {"document": requisition, "kind": "requisition",
                                                           "encounter": encounter})
+
+
+@login_required
+@require_POST
+def leaflet_request(request, pk):
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
+    try:
+        services.leaflet_request(actor=actor, encounter=encounter)
+    except ValidationError as error:
+        _messages_from(request, error)
+    return redirect("encounter-workup", pk=encounter.pk)
+
+
+@login_required
+def leaflet_status(request, pk):
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="status")
+    leaflet = selectors.leaflet_latest(actor=actor, encounter=encounter, action="status")
+    return render(request, "referrals/_pdf_status.html", {"document": leaflet, "kind": "leaflet"})
+
+
+@login_required
+def leaflet_pdf(request, pk):
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="download")
+    leaflet = selectors.leaflet_latest(actor=actor, encounter=encounter, action="download")
+    if leaflet is None:
+        raise Http404(_("No leaflet yet."))
+    return _download(leaflet, f"leaflet-{encounter.pk}.pdf")
 
 
 @login_required
