@@ -75,7 +75,7 @@ def log_in(page, live_server, username):
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")  # not the header's language switch
     page.wait_for_url(f"{live_server.url}/")
 
 
@@ -160,6 +160,9 @@ def test_a_gp_runs_a_whole_consultation_in_the_browser(page, live_server, db):
     assert pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
     shot(page, "referral")
     page.click("#issue")
+    page.wait_for_selector("#confirm-issue")  # the letter is shown for confirmation first
+    assert "Pyelonephritis or a stone?" in page.locator(".letter-preview").inner_text()
+    page.click("#confirm-issue")
     page.wait_for_selector(".badge.finalized:has-text('issued')")
 
     page.goto(workup_url)
@@ -167,6 +170,7 @@ def test_a_gp_runs_a_whole_consultation_in_the_browser(page, live_server, db):
     page.wait_for_selector("#documents .pdf-status[data-status=ready] a:has-text('Download PDF')")
 
     page.click("#finalize")
+    page.click("#confirm-finalize")
     page.wait_for_selector(".badge.finalized")
     assert page.locator("button.accept").count() == 0
     page.goto(page.url.replace("/workup/", "/workup/print/"))
