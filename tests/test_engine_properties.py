@@ -25,7 +25,7 @@ RULE_IDS = {rule.id for rule in KB.rules} | {rule.id for rule in KB.safety}
 FORBIDDEN_IN_PREGNANCY = {"xray_lumbar_spine", "xray_thoracic_spine", "ct_spine", "ct_abdomen"}
 RESULT_KEYS = {
     "knowledge_base_version", "disposition", "red_flags", "items", "referrals", "deferred", "withheld",
-    "not_indicated", "warnings", "advice", "review", "fired_rules",
+    "not_indicated", "warnings", "advice", "review", "fired_rules", "results",
 }
 
 SETTINGS = settings(max_examples=200, deadline=None)

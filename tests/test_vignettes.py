@@ -40,6 +40,9 @@ def problems(expect, got):
     for field in ("withheld", "warnings"):
         have = {row["code"] for row in got[field]}
         found += [f"{field}: missing {code}" for code in expect.get(field, []) if code not in have]
+    flags = {row["code"]: row["flag"] for row in got.get("results", [])}
+    found += [f"results: {code} is {flags.get(code)}, want {flag}"
+              for code, flag in (expect.get("flags") or {}).items() if flags.get(code) != flag]
     return found
 
 

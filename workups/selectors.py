@@ -27,6 +27,11 @@ def vocabulary_list(*, language: str | None = None) -> dict:
                          ("warning", vocabulary.warnings)):
         codes += [{"code": code, "name": name, "group": group} for code, name in table.items()]
     codes += [{"code": code, "name": meta["name"], "group": "case"} for code, meta in vocabulary.case_fields.items()]
+    for code, meta in vocabulary.results.items():
+        entry = {"code": code, "name": meta["name"], "group": "result", "type": meta["type"]}
+        if meta["type"] == "numeric":
+            entry |= {"unit": meta["unit"], "plausible": list(meta["plausible"])}
+        codes.append(entry)
     return {"knowledge_base_version": kb.version, "groups": dict(vocabulary.groups), "codes": codes}
 
 

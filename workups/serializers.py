@@ -17,6 +17,7 @@ from rest_framework.fields import SkipField
 
 from workups.engine import Case, get_knowledge_base
 from workups.engine.case import VITAL_SIGNS
+from workups.localized import current_kb
 
 SEX_CHOICES = ("female", "male")
 
@@ -119,6 +120,27 @@ class FindingsField(serializers.Field):
         return dict(value)
 
 
+@extend_schema_field({
+    "type": "object",
+    "additionalProperties": {"oneOf": [{"type": "number"}, {"type": "boolean"}]},
+    "description": "Result code → value: a number in the code's unit (vocabulary `unit`, within its `plausible` "
+                   "range) or true/false. Codes from GET /api/v1/vocabulary/ (group `result`).",
+})
+class ResultsField(serializers.Field):
+    """`{"<result code>": number | true | false}`: what came back (GUIDANCE section 6)."""
+
+    default_error_messages = {"not_an_object": gettext_lazy("Must be an object mapping result codes to values.")}
+
+    def to_internal_value(self, data):
+        # Codes, types and ranges are checked with the rest of the case (check_case), per code.
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return dict(data)
+
+    def to_representation(self, value):
+        return dict(value)
+
+
 class StrictSerializer(serializers.Serializer):
     """A serializer that refuses unknown fields and reports every problem together.
 
@@ -196,6 +218,7 @@ def check_case(values: dict, errors: dict, *, sex: str | None, age: int | None) 
             add_error(errors, "findings",
                       _("At least one location finding must be present: one of %(codes)s.") % {"codes": locations},
                       code="loc")
+    check_results(values, errors, sex=sex)
     duration = values.get("duration_days")
     if duration is not None and age is not None and duration > (age + 1) * 366:
         add_error(errors, "duration_days",
@@ -203,6 +226,36 @@ def check_case(values: dict, errors: dict, *, sex: str | None, age: int | None) 
     systolic, diastolic = values.get("systolic_bp"), values.get("diastolic_bp")
     if systolic is not None and diastolic is not None and diastolic >= systolic:
         add_error(errors, "diastolic_bp", _("Diastolic pressure must be lower than systolic."))
+
+
+def check_results(values: dict, errors: dict, *, sex: str | None) -> None:
+    """Each result: a known code, the right type, a value its unit makes possible. A haemoglobin of 13.2
+    is g/dL typed into a g/L field: refused, never flagged."""
+    results = values.get("results")
+    if results is None:
+        return
+    vocabulary = current_kb().vocabulary
+    for code, value in results.items():
+        meta = vocabulary.results.get(code)
+        if meta is None:
+            add_error(errors, "results", _("Unknown result code %(code)s.") % {"code": repr(code)}, code=code)
+        elif meta["type"] == "boolean":
+            if not isinstance(value, bool):
+                add_error(errors, "results", _("%(code)s must be true or false.") % {"code": code}, code=code)
+            elif code == "res_hcg" and sex == "male":
+                add_error(errors, "results", _("%(code)s applies to female patients only.") % {"code": code},
+                          code=code)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+                or value in (float("inf"), float("-inf")):
+            add_error(errors, "results", _("%(code)s must be a number in %(unit)s.") % {"code": code,
+                                                                                    "unit": meta["unit"]}, code=code)
+        else:
+            low, high = meta["plausible"]
+            if not low <= value <= high:
+                add_error(errors, "results",
+                          _("%(value)s is not a possible %(name)s in %(unit)s (%(low)s–%(high)s): check the unit.")
+                          % {"value": value, "name": meta["name"], "unit": meta["unit"], "low": low, "high": high},
+                          code=code)
 
 
 class CaseFieldsSerializer(StrictSerializer):
@@ -228,10 +281,11 @@ class CaseFieldsSerializer(StrictSerializer):
 class WorkupEvaluateSerializer(CaseFieldsSerializer):
     sex = StrictChoiceField(choices=SEX_CHOICES)
     age = StrictIntegerField(min_value=0, max_value=120, help_text="Whole years.")
+    results = ResultsField(required=False, help_text="Results that came back: code → value (GUIDANCE section 6).")
 
     # Keep the documented field order: who, then the case.
     class Meta:
-        fields = ["sex", "age", "pregnant", "duration_days", "temperature_c", *VITAL_SIGNS, "findings"]
+        fields = ["sex", "age", "pregnant", "duration_days", "temperature_c", *VITAL_SIGNS, "findings", "results"]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -250,6 +304,7 @@ def case_from_values(values: dict, *, sex: str, age: int) -> Case:
         temperature_c=values.get("temperature_c"),
         vitals={name: values[name] for name in VITAL_SIGNS if values.get(name) is not None},
         findings=values["findings"],
+        results=values.get("results") or {},
     )
 
 
@@ -332,10 +387,21 @@ class WarningSerializer(serializers.Serializer):
     items = serializers.ListField(child=serializers.CharField(), required=False)
 
 
+class InterpretedResultSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    value = serializers.JSONField(help_text="The number in `unit`, or true/false.")
+    unit = serializers.CharField(allow_blank=True)
+    flag = serializers.ChoiceField(choices=["low", "normal", "high", "positive", "negative", "present", "absent"])
+    reference = serializers.CharField(help_text="What it was judged by, for this patient's age, sex and pregnancy.")
+    source = serializers.CharField()
+
+
 class WorkupResultSerializer(serializers.Serializer):
     knowledge_base_version = serializers.CharField()
     disposition = serializers.ChoiceField(choices=["emergency", "urgent", "routine", "observe"])
     red_flags = serializers.ListField(child=serializers.CharField(), help_text="Red flags recorded present.")
+    results = InterpretedResultSerializer(many=True, help_text="Each result sent, interpreted.")
     items = WorkupItemSerializer(many=True)
     referrals = WorkupReferralSerializer(many=True)
     deferred = DeferredSerializer(many=True, help_text="Recommended by lower tiers but not issued during an emergency.")
@@ -354,6 +420,10 @@ class VocabularyEntrySerializer(serializers.Serializer):
     category = serializers.CharField(required=False)
     sex = serializers.CharField(required=False)
     negative = serializers.CharField(required=False, help_text="How an absent finding reads in a letter.")
+    type = serializers.CharField(required=False, help_text="Results: numeric or boolean.")
+    unit = serializers.CharField(required=False, help_text="Results: the unit a numeric value is in.")
+    plausible = serializers.ListField(child=serializers.FloatField(), required=False,
+                                      help_text="Results: the range a value must be in to be accepted.")
 
 
 class VocabularySerializer(serializers.Serializer):

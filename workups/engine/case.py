@@ -21,7 +21,10 @@ class Case:
     pregnant: bool | None = None
     temperature_c: float | None = None
     vitals: Mapping[str, float] = field(default_factory=dict)
+    # Result code -> value (a number in the code's unit, or True/False): what came back (GUIDANCE 6).
+    results: Mapping[str, float | bool] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "findings", MappingProxyType(dict(self.findings)))
         object.__setattr__(self, "vitals", MappingProxyType(dict(self.vitals)))
+        object.__setattr__(self, "results", MappingProxyType(dict(self.results)))

