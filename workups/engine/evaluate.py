@@ -219,7 +219,7 @@ class _Evaluation:
         return deferred
 
     # -- step 4: safety --------------------------------------------------------------------------
-    def _replace(self, rule: SafetyRule, items: dict[str, _Entry], *, record: bool) -> bool:
+    def _replace(self, rule: SafetyRule, items: dict[str, _Entry], *, deferred: bool = False) -> bool:
         withheld_without_alternative = False
         for code in [code for code in items if code in rule.replace]:
             target = rule.replace[code]
@@ -238,51 +238,74 @@ class _Evaluation:
                     items[replacement] = entry
             if not replacements:
                 withheld_without_alternative = True
-            if record:
-                self.withheld.append(
-                    {
-                        "code": code,
-                        "name": self.vocabulary.item_name(code),
-                        "reason": rule.reason,
-                        "replaced_by": replacements[0] if replacements else None,
-                        "replacements": replacements,
-                        "urgency": original.urgency,
-                        "triggered_by": self._ordered(original.triggers),
-                        "sources": list(rule.sources),
-                        "rule": rule.id,
-                    }
-                )
+            # Deferred ones too (GUIDANCE 0.2): nothing disappears silently.
+            self.withheld.append(
+                {
+                    "code": code,
+                    "name": self.vocabulary.item_name(code),
+                    "reason": rule.reason,
+                    "replaced_by": replacements[0] if replacements else None,
+                    "replacements": replacements,
+                    "urgency": original.urgency,
+                    "triggered_by": self._ordered(original.triggers),
+                    "sources": list(rule.sources),
+                    "rule": rule.id,
+                    "deferred": deferred,
+                }
+            )
         return withheld_without_alternative
 
-    def apply_safety(self, items, referrals, deferred_items):
-        """Safety rules in order; a rule counts as fired only when it changed or flagged something."""
+    def _fallback(self, rule, triggers, withheld_rows, referrals, *also_deciding) -> None:
+        """Someone must decide on the imaging that could not be ordered, as soon as it was needed; a specialist
+        already seen that soon does (in `referrals` or `also_deciding`), otherwise the fallback specialty."""
+        without_alternative = [entry for entry in withheld_rows if not entry["replacements"]]
+        if not without_alternative or not rule.fallback_referral:
+            return
+        urgency = max((entry["urgency"] for entry in without_alternative), key=URGENCY_RANK.get)
+        fallback = rule.fallback_referral
+        deciding = [*referrals.values(), *(row for table in also_deciding for row in table.values())]
+        if any(row.code in fallback["unless"] and URGENCY_RANK[row.urgency] >= URGENCY_RANK[urgency]
+               for row in deciding):
+            return
+        entry = _Entry("referral", fallback["specialty"], urgency, urgency,
+                       set().union(*(e["triggered_by"] for e in without_alternative)) | set(triggers),
+                       [fallback["reason"]], list(rule.sources), [rule.id])
+        if entry.code in referrals:
+            referrals[entry.code].absorb(entry)
+        else:
+            referrals[entry.code] = entry
+
+    def _add(self, rule, triggers, items, matching, target) -> None:
+        urgency = max((items[code].urgency for code in matching), key=URGENCY_RANK.get)
+        triggers_of_matching = set().union(*(items[code].triggers for code in matching))
+        target[rule.add["code"]] = _Entry(
+            "item", rule.add["code"], urgency, urgency, triggers_of_matching | set(triggers),
+            [rule.add["rationale"]], list(rule.sources), [rule.id],
+        )
+
+    def apply_safety(self, items, referrals, deferred_items, deferred_referrals):
+        """Safety rules in order, on what is issued and on what waits behind an emergency (GUIDANCE 0.2); a rule
+        counts as fired only when it changed or flagged something."""
         for rule in self.kb.safety:
             triggers = rule.when(self.ctx)
             if triggers is None:
                 continue
             if rule.replace:
                 already_withheld = len(self.withheld)
-                self._replace(rule, items, record=True)
-                self._replace(rule, deferred_items, record=False)
-                changed = self.withheld[already_withheld:]
-                if changed:
+                self._replace(rule, items)
+                issued_changes = self.withheld[already_withheld:]
+                self._replace(rule, deferred_items, deferred=True)
+                deferred_changes = self.withheld[already_withheld + len(issued_changes):]
+                if issued_changes or deferred_changes:
                     self.ctx.fired.add(rule.id)
-                without_alternative = [entry for entry in changed if not entry["replacements"]]
-                urgency = max((entry["urgency"] for entry in without_alternative), key=URGENCY_RANK.get, default=None)
-                decided = urgency and any(URGENCY_RANK[r.urgency] >= URGENCY_RANK[urgency] for r in referrals.values())
-                if without_alternative and rule.fallback_referral and not decided:
-                    # Someone must decide on the imaging that could not be ordered, as soon as it was needed;
-                    # a specialist already seen that soon does, otherwise the fallback specialty.
-                    fallback = rule.fallback_referral
-                    entry = _Entry("referral", fallback["specialty"], urgency, urgency,
-                                   set().union(*(e["triggered_by"] for e in without_alternative)) | set(triggers),
-                                   [fallback["reason"]], list(rule.sources), [rule.id])
-                    if entry.code in referrals:
-                        referrals[entry.code].absorb(entry)
-                    else:
-                        referrals[entry.code] = entry
-            matching = [code for code in items if rule.select is not None and rule.select(code)]
-            if not matching:
+                self._fallback(rule, triggers, issued_changes, referrals)
+                # The deciding referral of a deferred study waits with it.
+                self._fallback(rule, triggers, deferred_changes, deferred_referrals, referrals)
+            if rule.select is None:
+                continue
+            matching = [code for code in items if rule.select(code)]
+            waiting = [code for code in deferred_items if rule.select(code)]
+            if not (matching or waiting):
                 continue
             if rule.warn:
                 self.ctx.fired.add(rule.id)
@@ -291,17 +314,17 @@ class _Evaluation:
                         "code": rule.warn["warning"],
                         "message": rule.warn["message"],
                         "findings": self._ordered(triggers),
-                        "items": self._ordered(matching),
+                        "items": self._ordered([*matching, *waiting]),
                     }
                 )
             if rule.add and rule.add["code"] not in items:
-                self.ctx.fired.add(rule.id)
-                urgency = max((items[code].urgency for code in matching), key=URGENCY_RANK.get)
-                triggers_of_matching = set().union(*(items[code].triggers for code in matching))
-                items[rule.add["code"]] = _Entry(
-                    "item", rule.add["code"], urgency, urgency, triggers_of_matching | set(triggers),
-                    [rule.add["rationale"]], list(rule.sources), [rule.id],
-                )
+                if matching:
+                    self.ctx.fired.add(rule.id)
+                    self._add(rule, triggers, items, matching, items)
+                elif rule.add["code"] not in deferred_items:
+                    # A deferred ionising study brings a deferred pregnancy test.
+                    self.ctx.fired.add(rule.id)
+                    self._add(rule, triggers, deferred_items, waiting, deferred_items)
 
     # -- step 5: stewardship -------------------------------------------------------------------
     def not_indicated(self, items, deferred_items, rule_not_indicated) -> list[dict]:
@@ -312,6 +335,9 @@ class _Evaluation:
         if any(vocabulary.is_spine_imaging(code) for code in considered):
             # Spine imaging is part of this workup: saying some other study is "not indicated"
             # would contradict it.
+            return []
+        if self.ctx.present & set(self.kb.red_flags):
+            # "No red flags" would be false (GUIDANCE 0.6).
             return []
         for region in self.regions:
             for modality in ("xray", "mri"):
@@ -391,7 +417,7 @@ class _Evaluation:
         referrals = _merge([entry for entry in issued if entry.kind == "referral"])
         deferred_items = self._defer(_merge([e for e in postponed if e.kind == "item"]), items)
         deferred_referrals = self._defer(_merge([e for e in postponed if e.kind == "referral"]), referrals)
-        self.apply_safety(items, referrals, deferred_items)
+        self.apply_safety(items, referrals, deferred_items, deferred_referrals)
         # Safety may issue what was deferred (a replacement, a fallback referral): it is issued, then.
         deferred_items = self._defer(deferred_items, items)
         deferred_referrals = self._defer(deferred_referrals, referrals)

@@ -544,9 +544,13 @@ class _RuleReader:
         fallback = None
         if "fallback_referral" in raw:
             fallback = dict(_require_mapping(raw["fallback_referral"], f"{where} fallback_referral"))
-            _check_fields(fallback, {"specialty", "reason"}, {"specialty", "reason"}, f"{where} fallback_referral")
-            if fallback["specialty"] not in self.vocabulary.specialties:
-                raise KnowledgeBaseError(f"{where} fallback_referral: unknown specialty {fallback['specialty']!r}")
+            _check_fields(fallback, {"specialty", "reason", "unless"}, {"specialty", "reason"},
+                          f"{where} fallback_referral")
+            # `unless`: specialties whose referral, issued at least as urgently, already decides.
+            fallback["unless"] = tuple(fallback.get("unless") or (fallback["specialty"],))
+            for specialty in (fallback["specialty"], *fallback["unless"]):
+                if specialty not in self.vocabulary.specialties:
+                    raise KnowledgeBaseError(f"{where} fallback_referral: unknown specialty {specialty!r}")
             fallback["reason"] = _text(fallback["reason"], f"{where} fallback_referral reason", language)
         self.seen_ids.append(rule_id)
         return SafetyRule(
