@@ -119,8 +119,9 @@ LABELS = {
 }
 # The days within which a test or a visit should happen, counted from the visit.
 DUE_DAYS = {"emergency": 0, "urgent": 3, "routine": 14}
-# Ambulance numbers by the clinic's country (its default language): 103 in Russia, 999 in the UK; 112 in both.
-EMERGENCY_NUMBERS = {"ru": ("103", "112"), "en": ("999", "112")}
+# The ambulance numbers a patient calls: 103 (ambulance) and 112 (the single emergency number, which
+# also works abroad). The clinic's language says nothing about its country, so it never changes them.
+EMERGENCY_NUMBERS = ("103", "112")
 PREGNANCY_TEST = "lab_pregnancy_test"
 EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
              "November", "December")
@@ -463,7 +464,7 @@ def leaflet_context(leaflet) -> dict:
         referrals.append({"specialty": row.specialty,
                           "name": vocabulary.specialties.get(row.specialty, row.specialty),
                           "due": due_text(encounter, row.urgency, language), "urgency": row.urgency})
-    numbers = EMERGENCY_NUMBERS.get(encounter.clinic.language, EMERGENCY_NUMBERS["ru"])
+    numbers = EMERGENCY_NUMBERS
     numbers_text = labels["numbers_join"].join(numbers)
     return {
         **_common(leaflet, encounter, language),

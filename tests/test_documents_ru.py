@@ -239,14 +239,14 @@ def test_the_leaflet_in_english_for_a_patient_of_a_russian_clinic(demo):
     assert documents.download_name(leaflet) == f"leaflet-{leaflet.pk:06d}-{leaflet.created_at:%Y-%m-%d}.pdf"
 
 
-def test_an_english_practice_tells_its_patients_to_call_999(gp):
+def test_an_english_leaflet_gives_the_same_ambulance_numbers(gp):
     encounter = encounter_of(gp)
     workup_for(gp, encounter)
     leaflet = services.leaflet_request(actor=actor_for(gp), encounter=encounter)
     assert leaflet.language == "en"
     render(leaflet)
     text = flat(pdf_pages(leaflet))
-    assert "Call 999 or 112" in text and "103" not in text
+    assert "Call 103 or 112" in text and "999" not in text
 
 
 def test_a_document_renders_in_its_language_and_zone_whatever_the_worker_uses(demo, settings):
