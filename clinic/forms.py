@@ -57,7 +57,7 @@ class PatientForm(forms.Form):
     family_name = forms.CharField(max_length=150, label=_("Family name"))
     given_name = forms.CharField(max_length=150, label=_("Given name"))
     middle_name = forms.CharField(max_length=150, required=False, label=_("Patronymic (middle name)"))
-    birth_date = forms.DateField(label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"}))
+    birth_date = forms.DateField(label=_("Birth date"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     sex = forms.ChoiceField(choices=SEX_CHOICES, widget=forms.RadioSelect, label=_("Sex"))
     snils = forms.CharField(max_length=14, required=False, label=_("SNILS"), validators=[validate_snils],
                             help_text=_("11 digits, e.g. 112-233-445 95."),
@@ -132,7 +132,7 @@ class WholeNumberField(_EitherSeparator, forms.IntegerField):
 
 
 class EncounterForm(forms.Form):
-    visit_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label=_("Visit date"))
+    visit_date = forms.DateField(widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}), label=_("Visit date"))
     chief_complaint = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                       label=_("Chief complaint"), max_length=2000)
     duration_days = WholeNumberField(min_value=0, label=_("Duration (days since it began)"))

@@ -25,7 +25,7 @@ pytestmark = [
 SHOTS = Path(os.environ["SCREENSHOT_DIR"]) if os.environ.get("SCREENSHOT_DIR") else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module: tests/test_browser_*.py use it too, one Playwright at a time
 def browser():
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -254,3 +254,12 @@ def test_the_catalogue_controls_have_visible_labels_and_unique_ids(gp_web, gp):
                        {"code": "ecg", "urgency": "routine"}).status_code == 302
     assert workup_for  # the catalogue still adds by the same field names
     assert encounter.workups.latest("created_at").items.filter(code="ecg").exists()
+
+
+def test_a_date_field_keeps_its_value_in_russian(gp_web, gp):
+    # <input type="date"> takes only YYYY-MM-DD: a date shown as 01.03.2024 would be blank in the browser
+    # and the saved form would lose its visit date.
+    encounter = encounter_of(gp)
+    assert 'name="visit_date" value="2024-03-01"' in html(gp_web.get(f"/encounters/{encounter.pk}/", HTTP_ACCEPT_LANGUAGE="ru"))
+    edit = html(gp_web.get(f"/patients/{encounter.patient_id}/edit/", HTTP_ACCEPT_LANGUAGE="ru"))
+    assert 'name="birth_date" value="1980-05-17"' in edit
