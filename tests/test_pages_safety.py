@@ -263,3 +263,43 @@ def test_a_date_field_keeps_its_value_in_russian(gp_web, gp):
     assert 'name="visit_date" value="2024-03-01"' in html(gp_web.get(f"/encounters/{encounter.pk}/", HTTP_ACCEPT_LANGUAGE="ru"))
     edit = html(gp_web.get(f"/patients/{encounter.patient_id}/edit/", HTTP_ACCEPT_LANGUAGE="ru"))
     assert 'name="birth_date" value="1980-05-17"' in edit
+
+
+# -- 6. contrast of every badge and banner (WCAG AA: 4.5:1 for their small bold text) -----------------
+
+def _luminance(hex_colour):
+    hex_colour = hex_colour.lstrip("#")
+    if len(hex_colour) == 3:
+        hex_colour = "".join(c * 2 for c in hex_colour)
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_every_badge_and_banner_has_a_contrast_of_at_least_4_5():
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parent.parent / "static" / "css" / "app.css").read_text()
+    variables = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{3,6})", css))
+
+    def colour(value):
+        value = value.strip()
+        match = re.fullmatch(r"var\(--([\w-]+)\)", value)
+        return variables[match.group(1)] if match else value
+
+    base = re.search(r"\.badge \{[^}]*background: (#[0-9a-fA-F]+); color: ([^;]+);", css)
+    rules = re.findall(r"\.(badge|banner)\.([\w-]+) \{ background: ([^;]+); color: ([^;]+);", css)
+    assert len(rules) >= 12
+    for kind, name, background, text in [("badge", "plain", base.group(1), base.group(2)), *rules]:
+        light, dark = sorted([_luminance(colour(background)), _luminance(colour(text))], reverse=True)
+        ratio = (light + 0.05) / (dark + 0.05)
+        assert ratio >= 4.5, f".{kind}.{name}: {ratio:.2f}"
+
+
+def test_the_patient_leaflet_is_requested_from_the_workup_page(gp_web, gp):
+    encounter = encounter_of(gp)
+    workup_for(gp, encounter)
+    assert 'id="request-leaflet"' in html(gp_web.get(f"/encounters/{encounter.pk}/workup/"))
+    assert gp_web.post(f"/encounters/{encounter.pk}/leaflet/").status_code == 302
+    status = html(gp_web.get(f"/encounters/{encounter.pk}/leaflet/status/"))
+    assert "pdf-status" in status
