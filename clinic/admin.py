@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from clinic.models import AuditEvent, Clinic, EhrClient, Encounter, Membership, Patient
+from clinic.models import AuditEvent, Clinic, ClinicHoliday, EhrClient, Encounter, Membership, Patient
 
 
 class MembershipInline(admin.TabularInline):
@@ -9,11 +9,18 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class ClinicHolidayInline(admin.TabularInline):
+    """Days not counted as working days for due dates (GUIDANCE 7)."""
+
+    model = ClinicHoliday
+    extra = 0
+
+
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
     list_display = ["name", "legal_name", "ogrn", "phone", "language", "time_zone", "created_at"]
     search_fields = ["name", "legal_name", "ogrn"]
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, ClinicHolidayInline]
 
 
 @admin.register(Membership)

@@ -21,6 +21,10 @@ class Clinic(models.Model):
     phone = models.CharField(_("phone"), max_length=50, blank=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow", validators=[validate_time_zone])
     language = models.CharField(_("default language"), max_length=2, choices=Language.choices, default=Language.RUSSIAN)
+    # Working days an accepted test or an issued referral may take, by urgency (GUIDANCE 7).
+    due_emergency_days = models.PositiveSmallIntegerField(_("emergency: due within, working days"), default=0)
+    due_urgent_days = models.PositiveSmallIntegerField(_("urgent: due within, working days"), default=3)
+    due_routine_days = models.PositiveSmallIntegerField(_("routine: due within, working days"), default=14)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -30,6 +34,23 @@ class Clinic(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ClinicHoliday(models.Model):
+    """A day the clinic does not count as a working day for due dates (public holidays, closures)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="holidays", verbose_name=_("clinic"))
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("clinic holiday")
+        verbose_name_plural = _("clinic holidays")
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "date"], name="clinic_holiday_once")]
+
+    def __str__(self):
+        return f"{self.date} {self.name}".strip()
 
 
 class Membership(models.Model):
