@@ -16,10 +16,20 @@ class Urgency(models.TextChoices):
     ROUTINE = "routine", "Routine"
 
 
+class WorkupKind(models.TextChoices):
+    INITIAL = "initial", "Initial"
+    FOLLOW_UP = "follow_up", "Follow-up"
+
+
 class Workup(models.Model):
-    """One generation of the workup for an encounter, exactly as the engine answered."""
+    """One generation of the workup for an encounter, exactly as the engine answered.
+
+    `initial`: computed from the history and examination (regenerated while the encounter is a draft
+    and changes). `follow_up`: computed from the same findings plus the results entered since
+    (GUIDANCE 6); its `case` holds the results it was computed from. Neither is ever rewritten."""
 
     encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="workups")
+    kind = models.CharField(max_length=10, choices=WorkupKind.choices, default=WorkupKind.INITIAL)
     knowledge_base_version = models.CharField(max_length=32)
     disposition = models.CharField(max_length=10)
     # The engine's input (so a later change to the encounter shows this workup is out of date) and its answer.
@@ -52,6 +62,10 @@ class Recommendation(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    # In a follow-up workup: not in the workup it follows (what the results brought).
+    is_new = models.BooleanField(default=False)
+    # When the periodic task found it past its due date while still awaited (accepted tests only).
+    overdue_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -81,3 +95,66 @@ class WorkupReferral(Recommendation):
 
     def __str__(self):
         return self.specialty
+
+
+ABNORMAL_FLAGS = ("low", "high", "positive", "present")
+
+
+class Result(models.Model):
+    """A result that came back for a test the encounter ordered (GUIDANCE 6).
+
+    Entered at any time, also after the encounter is finalized. A new value for the same code supersedes
+    the current one (`superseded_at`/`superseded_by`): nothing is deleted, and the current result of a
+    code is the one not superseded. Its flag and reference are the engine's interpretation at entry, in
+    the knowledge base's default language. An abnormal current result stays unacknowledged until a GP
+    signs it off with the action taken."""
+
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="results")
+    code = models.CharField(max_length=40)
+    value_number = models.FloatField(null=True, blank=True)
+    value_bool = models.BooleanField(null=True, blank=True)
+    performed_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    flag = models.CharField(max_length=10)
+    reference = models.CharField(max_length=200, blank=True)
+    # The same reference worded in each other language ({"ru": "≥ 120 г/л"}).
+    reference_translations = models.JSONField(default=dict, blank=True)
+    # The accepted workup item it answers, when the encounter's latest workup has one.
+    item = models.ForeignKey(WorkupItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="results")
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField()
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                        related_name="+")
+    acknowledgement_note = models.TextField(blank=True)
+    # When the periodic task found its acknowledgement past due.
+    overdue_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-entered_at", "-id"]
+        indexes = [models.Index(fields=["encounter", "code"], name="result_encounter_code")]
+        constraints = [
+            models.UniqueConstraint(fields=["encounter", "code"], condition=models.Q(superseded_at__isnull=True),
+                                    name="result_current_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} = {self.value} ({self.flag})"
+
+    @property
+    def value(self):
+        return self.value_bool if self.value_bool is not None else self.value_number
+
+    @property
+    def abnormal(self) -> bool:
+        return self.flag in ABNORMAL_FLAGS
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None

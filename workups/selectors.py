@@ -121,6 +121,7 @@ def item_row(item, vocabulary, texts=None):
         "decision": item.decision,
         "decision_reason": item.decision_reason,
         "decided_at": item.decided_at.isoformat() if item.decided_at else None,
+        "new": item.is_new,
     }
 
 
@@ -138,6 +139,7 @@ def referral_row(referral, vocabulary, texts=None):
         "decision": referral.decision,
         "decision_reason": referral.decision_reason,
         "decided_at": referral.decided_at.isoformat() if referral.decided_at else None,
+        "new": referral.is_new,
     }
 
 
@@ -153,6 +155,7 @@ def workup_representation(*, workup, encounter, language: str | None = None) -> 
     return {
         **result,
         "id": workup.pk,
+        "kind": workup.kind,
         "encounter": encounter.pk,
         "created_at": workup.created_at.isoformat(),
         "created_by": workup.created_by.get_username(),
@@ -189,3 +192,80 @@ def provisional_diagnosis(*, rule_ids, language: str | None = None) -> tuple[str
 def icd10_name(code: str, *, language: str | None = None) -> str:
     """The diagnosis in words for a code the knowledge base names; '' for any other valid code."""
     return current_kb(language).icd10.get(code, "")
+
+
+# -- results (GUIDANCE 6) --------------------------------------------------------------------------
+
+def results_of_encounter(*, actor, encounter):
+    """Every result of the encounter, current ones first (by the vocabulary's order), then what they
+    superseded, newest first. Audit-logged."""
+    from clinic.audit import audit_record
+    from workups.models import Result
+
+    rows = list(Result.objects.filter(encounter=encounter).select_related("entered_by", "acknowledged_by"))
+    order = get_knowledge_base().vocabulary.order
+    rows.sort(key=lambda row: (row.superseded_at is not None, order.get(row.code, 10**6), row.code,
+                               -row.entered_at.timestamp(), -row.pk))
+    audit_record(actor=actor, action="list", object_type="result", patient_id=encounter.patient_id)
+    return rows
+
+
+def result_get(*, actor, result_id, action: str = "view"):
+    """A result of the actor's clinic, or 404. Audit-logged."""
+    from django.http import Http404
+
+    from clinic.audit import audit_record
+    from workups.models import Result
+
+    if actor.clinic is None:
+        raise Http404("No such result.")
+    try:
+        result = Result.objects.select_related("encounter__patient", "entered_by", "acknowledged_by").get(
+            pk=result_id, encounter__clinic=actor.clinic)
+    except (Result.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such result.") from None
+    audit_record(actor=actor, action=action, object_type="result", object_id=result.pk,
+                 patient_id=result.encounter.patient_id)
+    return result
+
+
+def result_row(result, *, language: str | None = None) -> dict:
+    """One stored result as the API shows it: the interpretation stored at entry (its flag), the
+    reference and names in `language` (the active one by default)."""
+    language = kb_language(language)
+    meta = get_knowledge_base(language).vocabulary.results[result.code]
+    reference = result.reference
+    if language != DEFAULT_LANGUAGE:
+        reference = (result.reference_translations or {}).get(language, reference)
+    return {
+        "id": result.pk,
+        "encounter": result.encounter_id,
+        "code": result.code,
+        "name": meta["name"],
+        "value": result.value,
+        "unit": meta.get("unit", ""),
+        "flag": result.flag,
+        "abnormal": result.abnormal,
+        "reference": reference,
+        "source": meta["source"],
+        "item": result.item_id,
+        "performed_on": result.performed_on.isoformat() if result.performed_on else None,
+        "note": result.note,
+        "entered_at": result.entered_at.isoformat(),
+        "entered_by": result.entered_by.get_username() if result.entered_by_id else None,
+        "current": result.superseded_at is None,
+        "superseded_at": result.superseded_at.isoformat() if result.superseded_at else None,
+        "superseded_by": result.superseded_by_id,
+        "acknowledged": result.acknowledged_at is not None,
+        "acknowledged_at": result.acknowledged_at.isoformat() if result.acknowledged_at else None,
+        "acknowledged_by": result.acknowledged_by.get_username() if result.acknowledged_by_id else None,
+        "acknowledgement_note": result.acknowledgement_note,
+    }
+
+
+def workup_initial(*, encounter):
+    """The encounter's latest initial workup (what a follow-up is shown beside), or None."""
+    from workups.models import Workup, WorkupKind
+
+    return (Workup.objects.filter(encounter=encounter, kind=WorkupKind.INITIAL).select_related("created_by")
+            .prefetch_related("items", "referrals").order_by("-created_at", "-id").first())

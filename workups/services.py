@@ -1,6 +1,8 @@
 """Writes of workups: generating them from an encounter, and the GP's decisions."""
 from __future__ import annotations
 
+import dataclasses
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -11,7 +13,7 @@ from clinic.models import Encounter
 from workups.engine import Case, evaluate, get_knowledge_base
 from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
 from workups.engine.case import VITAL_SIGNS
-from workups.models import Decision, Urgency, Workup, WorkupItem, WorkupReferral
+from workups.models import ABNORMAL_FLAGS, Decision, Result, Urgency, Workup, WorkupItem, WorkupKind, WorkupReferral
 
 
 def encounter_case(encounter: Encounter) -> Case:
@@ -31,6 +33,7 @@ def case_from_snapshot(snapshot: dict) -> Case:
         sex=snapshot["sex"], age=snapshot["age"], duration_days=snapshot["duration_days"],
         pregnant=snapshot["pregnant"], temperature_c=snapshot["temperature_c"],
         vitals=dict(snapshot.get("vitals") or {}), findings=dict(snapshot.get("findings") or {}),
+        results=dict(snapshot.get("results") or {}),
     )
 
 
@@ -42,8 +45,10 @@ def case_snapshot(case: Case) -> dict:
 
 
 def workup_is_stale(workup: Workup, encounter: Encounter) -> bool:
-    """The encounter changed since this workup was generated."""
-    return workup.case != case_snapshot(encounter_case(encounter))
+    """The encounter's history or examination changed since this workup was generated (a follow-up
+    workup is judged on the same, without the results it was computed from)."""
+    case = {key: value for key, value in workup.case.items() if key != "results"}
+    return case != case_snapshot(encounter_case(encounter))
 
 
 def _locked_check(encounter: Encounter) -> None:
@@ -79,9 +84,10 @@ def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
     result = evaluate(get_knowledge_base(DEFAULT_LANGUAGE), case)
     translations = {language: evaluate(get_knowledge_base(language), case)
                     for language in LANGUAGES if language != DEFAULT_LANGUAGE}
-    previous = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
+    previous = (encounter.workups.filter(kind=WorkupKind.INITIAL).prefetch_related("items", "referrals")
+                .order_by("-created_at", "-id").first())
     workup = Workup.objects.create(
-        encounter=encounter, knowledge_base_version=result["knowledge_base_version"],
+        encounter=encounter, kind=WorkupKind.INITIAL, knowledge_base_version=result["knowledge_base_version"],
         disposition=result["disposition"], case=case_snapshot(case), result=result, translations=translations,
         created_by=actor.user,
     )
@@ -117,11 +123,12 @@ def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
 
 
 def workup_current(*, actor: Actor, encounter: Encounter) -> Workup:
-    """The latest workup, generated anew when there is none or the encounter has changed since."""
-    latest = encounter.workups.order_by("-created_at", "-id").first()
-    if latest is None or (not encounter.is_finalized and workup_is_stale(latest, encounter)):
+    """The latest workup (initial or follow-up); the initial one generated anew when there is none or
+    the (draft) encounter has changed since it was."""
+    initial = encounter.workups.filter(kind=WorkupKind.INITIAL).order_by("-created_at", "-id").first()
+    if initial is None or (not encounter.is_finalized and workup_is_stale(initial, encounter)):
         return workup_generate(actor=actor, encounter=encounter)
-    return latest
+    return encounter.workups.order_by("-created_at", "-id").first()
 
 
 @transaction.atomic
@@ -146,7 +153,10 @@ def recommendation_decide(*, actor: Actor, recommendation: WorkupItem | WorkupRe
 
 
 def _latest_check(workup: Workup) -> None:
-    _locked_check(workup.encounter)
+    """Only the latest workup is decided. Finalizing locks the first visit's decisions, not what the
+    results brought: a follow-up workup is decided after finalizing too."""
+    if workup.kind != WorkupKind.FOLLOW_UP:
+        _locked_check(workup.encounter)
     latest = workup.encounter.workups.order_by("-created_at", "-id").values_list("pk", flat=True).first()
     if latest != workup.pk:
         raise ValidationError({"workup": ["Only the latest workup of an encounter can be changed."]})
@@ -206,3 +216,211 @@ def workup_accept_all(*, actor: Actor, workup: Workup) -> int:
             recommendation_decide(actor=actor, recommendation=row, decision=Decision.ACCEPTED)
             accepted += 1
     return accepted
+
+
+# -- results and the follow-up workup (GUIDANCE 6) -------------------------------------------------
+
+def _control_characters(text: str) -> bool:
+    return any(ord(char) < 32 and char not in "\n\r\t" or ord(char) == 127 for char in text)
+
+
+def results_current(encounter: Encounter) -> dict[str, Result]:
+    """The encounter's current result of each code (the latest entered, not superseded)."""
+    return {row.code: row for row in Result.objects.filter(encounter=encounter, superseded_at__isnull=True)}
+
+
+def _result_pregnant(encounter: Encounter, current: dict, code: str, value) -> bool | None:
+    """Pregnant for the references: recorded so, or a positive hCG (N12), this one included."""
+    if encounter.patient.sex != "female":
+        return None
+    hcg = value if code == "res_hcg" else (current["res_hcg"].value if "res_hcg" in current else None)
+    return True if hcg is True else encounter.pregnant
+
+
+def result_interpret(*, encounter: Encounter, code: str, value, pregnant: bool | None,
+                     language: str | None = None) -> tuple[str, str]:
+    """(flag, reference) of one value for this patient, as the engine reads it."""
+    from workups.engine.results import interpret
+
+    language = language or DEFAULT_LANGUAGE
+    meta = get_knowledge_base(language).vocabulary.results[code]
+    return interpret(meta, value, sex=encounter.patient.sex, age=encounter.age, pregnant=pregnant,
+                     language=language)
+
+
+def _answered_item(encounter: Encounter, code: str) -> WorkupItem | None:
+    """The accepted item of the encounter's latest workup that this result code answers."""
+    latest = encounter.workups.order_by("-created_at", "-id").first()
+    if latest is None:
+        return None
+    items = get_knowledge_base().vocabulary.results[code]["items"]
+    return (latest.items.filter(decision=Decision.ACCEPTED, code__in=items).order_by("position", "id").first())
+
+
+@transaction.atomic
+def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, performed_on=None,
+                 note: str = "") -> Result:
+    """Record a result that came back, also after the encounter is finalized (finalizing locks the
+    first visit, not what comes back). A new value for a code supersedes the current one (kept).
+
+    The value is checked like the engine's input (known code, type, plausible range: a haemoglobin of
+    13.2 g/dL typed in g/L is refused, not flagged); `performed_on` may not be in the future nor
+    before the visit. ValidationError names each problem."""
+
+    encounter = Encounter.objects.select_for_update().select_related("patient").get(pk=encounter.pk)
+    note = (note or "").strip()
+    errors = result_problems(encounter=encounter, code=code, value=value, performed_on=performed_on, note=note)
+    if errors:
+        raise ValidationError(errors)
+    current = results_current(encounter)
+    pregnant = _result_pregnant(encounter, current, code, value)
+    flag, reference = result_interpret(encounter=encounter, code=code, value=value, pregnant=pregnant)
+    translations = {language: result_interpret(encounter=encounter, code=code, value=value, pregnant=pregnant,
+                                               language=language)[1]
+                    for language in LANGUAGES if language != DEFAULT_LANGUAGE}
+    now = timezone.now()
+    previous = current.get(code)
+    if previous is not None:
+        Result.objects.filter(pk=previous.pk).update(superseded_at=now)
+    result = Result.objects.create(
+        encounter=encounter, code=code, value_bool=value if isinstance(value, bool) else None,
+        value_number=None if isinstance(value, bool) else float(value), performed_on=performed_on, note=note,
+        flag=flag, reference=reference, reference_translations=translations, item=_answered_item(encounter, code), entered_by=actor.user,
+        entered_at=now,
+    )
+    if previous is not None:
+        Result.objects.filter(pk=previous.pk).update(superseded_by=result)
+        audit_record(actor=actor, action="supersede", object_type="result", object_id=previous.pk,
+                     patient_id=encounter.patient_id)
+    audit_record(actor=actor, action="create", object_type="result", object_id=result.pk,
+                 patient_id=encounter.patient_id)
+    return result
+
+
+def result_problems(*, encounter: Encounter, code, value, performed_on=None, note: str = "") -> dict:
+    """Every problem with a result to enter, by field (`code`, `value`, `performed_on`, `note`)."""
+    from workups.serializers import check_results
+
+    errors: dict = {}
+    if isinstance(code, str):
+        found: dict = {}
+        check_results({"results": {code: value}}, found, sex=encounter.patient.sex)
+        messages = found.get("results", {}).get(code, []) if found else []
+        if messages:
+            errors["code" if code not in get_knowledge_base().vocabulary.results else "value"] = list(messages)
+    if performed_on is not None:
+        if performed_on > timezone.localdate():
+            errors["performed_on"] = ["The date is in the future."]
+        elif performed_on < encounter.visit_date:
+            errors["performed_on"] = ["The date is before the visit that ordered the test."]
+    note = note or ""
+    if len(note) > 2000:
+        errors["note"] = ["Ensure this field has no more than 2000 characters."]
+    elif _control_characters(note):
+        errors["note"] = ["Control characters are not allowed."]
+    return errors
+
+
+class NotAcknowledgeable(Exception):
+    """The result cannot be acknowledged in its state (HTTP 409): normal, superseded or done already."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+@transaction.atomic
+def result_acknowledge(*, actor: Actor, result: Result, note: str) -> Result:
+    """A GP signs an abnormal result off with the action taken. Only the current result of a code, only
+    an abnormal one, only once: anything else raises NotAcknowledgeable (409). The note is required."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": ["Say what was done about this result."]})
+    if len(note) > 2000:
+        raise ValidationError({"note": ["Ensure this field has no more than 2000 characters."]})
+    if _control_characters(note):
+        raise ValidationError({"note": ["Control characters are not allowed."]})
+    result = Result.objects.select_for_update().select_related("encounter").get(pk=result.pk)
+    if result.acknowledged_at is not None:
+        raise NotAcknowledgeable("This result has been acknowledged already.")
+    if result.superseded_at is not None:
+        raise NotAcknowledgeable("This result has been superseded by a newer value: acknowledge that one.")
+    if result.flag not in ABNORMAL_FLAGS:
+        raise NotAcknowledgeable("This result is within its reference: there is nothing to acknowledge.")
+    result.acknowledged_at = timezone.now()
+    result.acknowledged_by = actor.user
+    result.acknowledgement_note = note
+    result.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_note"])
+    audit_record(actor=actor, action="acknowledge", object_type="result", object_id=result.pk,
+                 patient_id=result.encounter.patient_id)
+    return result
+
+
+_URGENCY_RANK = {Urgency.EMERGENCY: 0, Urgency.URGENT: 1, Urgency.ROUTINE: 2}
+
+
+def _follow_up_decision(row, urgency: str) -> dict:
+    """A decision of the workup followed carries over unless the results raised the row's urgency
+    (a test declined as routine and now urgent is asked again)."""
+    if row is None or _URGENCY_RANK.get(urgency, 2) < _URGENCY_RANK.get(row.urgency, 2):
+        return {"added_by_clinician": row.added_by_clinician} if row is not None else {}
+    return _decision_fields(row)
+
+
+@transaction.atomic
+def workup_review(*, actor: Actor, encounter: Encounter) -> tuple[Workup, bool]:
+    """Store a follow-up workup computed from the encounter's findings plus its current results.
+
+    Rows not in the workup it follows (the latest) are marked `is_new`; the others keep the decisions
+    taken on them. The first workup is never rewritten. Returns (workup, created): the latest workup
+    when it is already the follow-up of exactly these findings and results."""
+    encounter = Encounter.objects.select_for_update().select_related("patient").get(pk=encounter.pk)
+    current = results_current(encounter)
+    if not current:
+        raise ValidationError({"results": ["Enter at least one result before reviewing."]})
+    if not encounter.is_finalized:
+        workup_current(actor=actor, encounter=encounter)
+    results = {code: row.value for code, row in sorted(current.items())}
+    case = dataclasses.replace(encounter_case(encounter), results=results)
+    snapshot = {**case_snapshot(case), "results": results}
+    previous = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
+    if previous is not None and previous.kind == WorkupKind.FOLLOW_UP and previous.case == snapshot:
+        return previous, False
+    result = evaluate(get_knowledge_base(DEFAULT_LANGUAGE), case)
+    translations = {language: evaluate(get_knowledge_base(language), case)
+                    for language in LANGUAGES if language != DEFAULT_LANGUAGE}
+    workup = Workup.objects.create(
+        encounter=encounter, kind=WorkupKind.FOLLOW_UP, knowledge_base_version=result["knowledge_base_version"],
+        disposition=result["disposition"], case=snapshot, result=result, translations=translations,
+        created_by=actor.user,
+    )
+    old_items, old_referrals = _carried(previous, "code"), _carried(previous, "specialty")
+    items = [
+        WorkupItem(workup=workup, code=row["code"], category=row["category"], urgency=row["urgency"],
+                   rationale=row["rationale"], triggered_by=row["triggered_by"], sources=row["sources"],
+                   rules=row["rules"], position=position, is_new=row["code"] not in old_items,
+                   **_follow_up_decision(old_items.get(row["code"]), row["urgency"]))
+        for position, row in enumerate(result["items"])
+    ]
+    referrals = [
+        WorkupReferral(workup=workup, specialty=row["specialty"], urgency=row["urgency"], reason=row["reason"],
+                       triggered_by=row["triggered_by"], sources=row["sources"], rules=row["rules"],
+                       position=position, is_new=row["specialty"] not in old_referrals,
+                       **_follow_up_decision(old_referrals.get(row["specialty"]), row["urgency"]))
+        for position, row in enumerate(result["referrals"])
+    ]
+    issued_codes = {item.code for item in items}
+    issued_specialties = {referral.specialty for referral in referrals}
+    for row in old_items.values():
+        if row.added_by_clinician and row.code not in issued_codes:
+            items.append(WorkupItem(workup=workup, code=row.code, category=row.category, urgency=row.urgency,
+                                    rationale=row.rationale, position=len(items), **_decision_fields(row)))
+    for row in old_referrals.values():
+        if row.added_by_clinician and row.specialty not in issued_specialties:
+            referrals.append(WorkupReferral(workup=workup, specialty=row.specialty, urgency=row.urgency,
+                                            reason=row.reason, position=len(referrals), **_decision_fields(row)))
+    WorkupItem.objects.bulk_create(items)
+    WorkupReferral.objects.bulk_create(referrals)
+    audit_record(actor=actor, action="review", object_type="workup", object_id=workup.pk,
+                 patient_id=encounter.patient_id)
+    return workup, True
