@@ -90,7 +90,7 @@ def encounter_unfinished(*, encounter: Encounter) -> dict:
     rows = [*workup.items.all(), *workup.referrals.all()] if workup else []
     pending = [row for row in rows if row.decision == "pending" and row.urgency in ("emergency", "urgent")]
     letters = list(Referral.objects.filter(encounter=encounter).only("recommendation_id", "status", "specialty"))
-    issued_for = {letter.recommendation_id for letter in letters if letter.status == ReferralStatus.ISSUED}
+    issued_for = {letter.recommendation_id for letter in letters if letter.status != ReferralStatus.DRAFT}
     referrals = workup.referrals.all() if workup else []
     without_letter = [row for row in referrals if row.decision == "accepted" and row.pk not in issued_for]
     drafts = [letter for letter in letters if letter.status == ReferralStatus.DRAFT]

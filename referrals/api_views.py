@@ -1,18 +1,23 @@
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import selectors as record_selectors
 from clinic.api_views import ApiActorMixin
-from referrals import documents, selectors, services
+from referrals import documents, selectors, services, worklist
 from referrals.models import PdfStatus
 from referrals.serializers import (
     DocumentRequestSerializer,
     LeafletSerializer,
     ReferralCreateSerializer,
+    ReferralDetailSerializer,
+    ReferralStatusSerializer,
     ReferralSerializer,
     ReferralUpdateSerializer,
     RequisitionSerializer,
@@ -66,9 +71,10 @@ class ReferralCreateView(ApiActorMixin, APIView):
 
 
 class ReferralDetailView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="referral_get", responses=ReferralSerializer)
+    @extend_schema(operation_id="referral_get", responses=ReferralDetailSerializer)
     def get(self, request, pk):
-        return Response(ReferralSerializer(selectors.referral_get(actor=self.actor(), referral_id=pk)).data)
+        referral = selectors.referral_get(actor=self.actor(), referral_id=pk)
+        return Response(ReferralDetailSerializer(referral).data)
 
     @extend_schema(operation_id="referral_update", request=ReferralUpdateSerializer,
                    responses={200: ReferralSerializer, 409: None})
@@ -175,3 +181,82 @@ class EncounterLeafletPdfView(ApiActorMixin, APIView):
         if leaflet is None:
             raise Http404("No leaflet has been requested for this encounter.")
         return pdf_response(leaflet)
+
+
+# -- the loop after issue, and the worklist (GUIDANCE 7) -------------------------------------------
+
+class ReferralStatusView(ApiActorMixin, APIView):
+    """Record what became of an issued referral: booked (appointment_at), completed (conclusion, and
+    conclusion_pdf as multipart), cancelled or declined_by_patient (reason). An impossible transition is 409."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(operation_id="referral_status", request={"application/json": ReferralStatusSerializer,
+                                                            "multipart/form-data": ReferralStatusSerializer},
+                   responses={200: ReferralDetailSerializer, 400: None, 404: None, 409: None})
+    def post(self, request, pk):
+        referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="open_for_update")
+        data = ReferralStatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            referral = services.referral_status_change(actor=self.actor(), referral=referral, **data.validated_data)
+        except services.TransitionRefused as error:
+            return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
+        referral.refresh_from_db()
+        return Response(ReferralDetailSerializer(referral).data)
+
+
+class ReferralConclusionPdfView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="referral_conclusion_pdf",
+                   responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="application/pdf"), 404: None})
+    def get(self, request, pk):
+        referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="download")
+        if not referral.conclusion_pdf:
+            raise Http404("No conclusion PDF has been uploaded for this referral.")
+        response = FileResponse(referral.conclusion_pdf.open("rb"), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="conclusion-{referral.pk}.pdf"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class _WorklistRow(drf_serializers.Serializer):
+    kind = drf_serializers.ChoiceField(choices=["result", "test", "referral"])
+    id = drf_serializers.IntegerField()
+    encounter = drf_serializers.IntegerField()
+    patient = inline_serializer("WorklistPatient", {"id": drf_serializers.IntegerField(),
+                                                    "name": drf_serializers.CharField()})
+    code = drf_serializers.CharField(required=False, help_text="Results and tests.")
+    specialty = drf_serializers.CharField(required=False, help_text="Referrals.")
+    name = drf_serializers.CharField()
+    urgency = drf_serializers.ChoiceField(choices=["emergency", "urgent", "routine"])
+    due = drf_serializers.DateField()
+    overdue = drf_serializers.BooleanField()
+    overdue_at = drf_serializers.DateTimeField(allow_null=True, help_text="When the periodic task marked it.")
+
+
+class _Worklist(drf_serializers.Serializer):
+    unacknowledged_results = _WorklistRow(many=True)
+    awaited_results = _WorklistRow(many=True)
+    open_referrals = _WorklistRow(many=True)
+
+
+class WorklistView(ApiActorMixin, APIView):
+    """The clinic's worklist: sorted overdue first, then by urgency, then due date."""
+
+    @extend_schema(operation_id="worklist", responses=_Worklist)
+    def get(self, request):
+        if request.query_params:
+            raise ValidationError({name: ["Unknown parameter."] for name in request.query_params})
+        services.overdue_mark_in_process()
+        rows = worklist.worklist_get(actor=self.actor())
+        return Response(_Worklist(rows).data)
+
+
+class WorklistCountsView(ApiActorMixin, APIView):
+    @extend_schema(operation_id="worklist_counts", responses=inline_serializer(
+        "WorklistCounts", {"overdue": drf_serializers.IntegerField(), "unacknowledged": drf_serializers.IntegerField()}))
+    def get(self, request):
+        if request.query_params:
+            raise ValidationError({name: ["Unknown parameter."] for name in request.query_params})
+        services.overdue_mark_in_process()
+        return Response(worklist.worklist_counts(actor=self.actor()))

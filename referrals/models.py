@@ -32,6 +32,14 @@ class RenderedDocument(models.Model):
 class ReferralStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     ISSUED = "issued", "Issued"
+    BOOKED = "booked", "Booked"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    DECLINED_BY_PATIENT = "declined_by_patient", "Declined by the patient"
+
+
+# Still awaiting the specialist's answer (GUIDANCE 7: open until the conclusion is recorded).
+OPEN_REFERRAL_STATUSES = (ReferralStatus.ISSUED, ReferralStatus.BOOKED)
 
 
 class DocumentLanguage(models.TextChoices):
@@ -54,8 +62,16 @@ class Referral(RenderedDocument):
     # The provisional diagnosis: a WHO ICD-10 code, pre-filled from the rule that suspects it, and in words.
     icd10 = models.CharField(max_length=8, blank=True)
     diagnosis = models.CharField(max_length=300, blank=True)
-    status = models.CharField(max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.DRAFT)
+    status = models.CharField(max_length=20, choices=ReferralStatus.choices, default=ReferralStatus.DRAFT)
     issued_at = models.DateTimeField(null=True, blank=True)
+    # The loop after issue (the latest of each; ReferralEvent keeps every change).
+    appointment_at = models.DateTimeField(null=True, blank=True)
+    conclusion = models.TextField(blank=True, help_text="The specialist's conclusion, as recorded by the GP.")
+    conclusion_pdf = models.FileField(upload_to="conclusions/%Y/%m/", blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.TextField(blank=True)
+    # When the periodic task found it open past its due date.
+    overdue_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -65,6 +81,25 @@ class Referral(RenderedDocument):
 
     def __str__(self):
         return f"Referral {self.pk} to {self.specialty}"
+
+
+class ReferralEvent(models.Model):
+    """One change of a referral's status after it was written: the loop's history, append-only."""
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=20, choices=ReferralStatus.choices)
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    appointment_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    conclusion = models.TextField(blank=True)
+    conclusion_pdf = models.CharField(max_length=300, blank=True, help_text="The stored file's name, if one came.")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"Referral {self.referral_id}: {self.status} at {self.at}"
 
 
 class Requisition(RenderedDocument):

@@ -64,7 +64,8 @@ class ReferralSerializer(serializers.ModelSerializer):
         model = Referral
         fields = ["id", "number", "encounter", "recommendation", "specialty", "name", "urgency", "reason", "question",
                   "language", "icd10", "diagnosis", "status", "issued_at", "created_at", "pdf_status", "pdf_error",
-                  "pdf_url", "pdf_rendered_at"]
+                  "pdf_url", "pdf_rendered_at", "appointment_at", "conclusion", "conclusion_pdf_url", "closed_at",
+                  "close_reason"]
         read_only_fields = fields
 
     def get_name(self, referral) -> str:
@@ -75,6 +76,11 @@ class ReferralSerializer(serializers.ModelSerializer):
 
     def get_pdf_url(self, referral) -> str | None:
         return reverse("api-referral-pdf", args=[referral.pk]) if referral.pdf_status == "ready" else None
+
+    conclusion_pdf_url = serializers.SerializerMethodField(help_text="The specialist's conclusion as uploaded.")
+
+    def get_conclusion_pdf_url(self, referral) -> str | None:
+        return reverse("api-referral-conclusion-pdf", args=[referral.pk]) if referral.conclusion_pdf else None
 
 
 class RequisitionSerializer(serializers.ModelSerializer):
@@ -113,3 +119,69 @@ class LeafletSerializer(serializers.ModelSerializer):
         if leaflet.pdf_status != "ready":
             return None
         return reverse("api-encounter-leaflet-pdf", args=[leaflet.encounter_id])
+
+
+# -- the loop after issue --------------------------------------------------------------------------
+
+class NoteField(serializers.CharField):
+    """Free text: a string, no control characters but line breaks and tabs."""
+
+    default_error_messages = {"invalid": "Must be text.", "control": "Control characters are not allowed."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if any((ord(char) < 32 and char not in "\n\r\t") or ord(char) == 127 for char in data):
+            self.fail("control")
+        return super().to_internal_value(data)
+
+
+class StrictDateTimeField(serializers.DateTimeField):
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss][+HH:MM]")
+        return super().to_internal_value(value)
+
+
+class ReferralStatusSerializer(StrictSerializer):
+    """JSON, or multipart/form-data when a PDF of the conclusion comes with it."""
+
+    status = StrictChoiceField(choices=["booked", "completed", "cancelled", "declined_by_patient"])
+    appointment_at = StrictDateTimeField(required=False, help_text="booked (required); completed (optional).")
+    conclusion = NoteField(required=False, max_length=10000, help_text="completed: the specialist's conclusion.")
+    conclusion_pdf = serializers.FileField(required=False, help_text="completed: the conclusion as a PDF, ≤ 10 MB.")
+    reason = NoteField(required=False, max_length=2000, help_text="cancelled, declined_by_patient: why.")
+
+    def check(self, values, errors):
+        from referrals.services import referral_status_problems
+
+        if "status" not in values:
+            return
+        problems = referral_status_problems(
+            status=values["status"], appointment_at=values.get("appointment_at"), reason=values.get("reason", ""),
+            conclusion=values.get("conclusion", ""), conclusion_pdf=values.get("conclusion_pdf"))
+        for name, messages in problems.items():
+            if name not in errors:
+                errors[name] = messages
+
+
+class ReferralEventSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    at = serializers.DateTimeField()
+    by = serializers.CharField(source="by.username")
+    appointment_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    conclusion = serializers.CharField(allow_blank=True)
+    conclusion_pdf = serializers.SerializerMethodField()
+
+    def get_conclusion_pdf(self, event) -> bool:
+        return bool(event.conclusion_pdf)
+
+
+class ReferralDetailSerializer(ReferralSerializer):
+    history = ReferralEventSerializer(source="events", many=True, read_only=True,
+                                      help_text="Every status change since the referral was issued, oldest first.")
+
+    class Meta(ReferralSerializer.Meta):
+        fields = [*ReferralSerializer.Meta.fields, "history"]
+        read_only_fields = fields

@@ -223,6 +223,10 @@ def referral_issue(*, actor: Actor, referral: Referral) -> Referral:
         locked.issued_at = timezone.now()
         _pending_again(locked)
         locked.save()
+        from referrals.models import ReferralEvent
+
+        ReferralEvent.objects.create(referral=locked, status=ReferralStatus.ISSUED, at=locked.issued_at,
+                                     by=actor.user)
         audit_record(actor=actor, action="issue", object_type="referral", object_id=locked.pk,
                      patient_id=locked.encounter.patient_id)
         _enqueue_after_commit(locked)
@@ -387,3 +391,166 @@ def documents_sweep() -> int:
         for document in stale.only("pk")[:500]:
             enqueued += document_enqueue(document)
     return enqueued
+
+
+# -- the loop after issue (GUIDANCE 7) -------------------------------------------------------------
+
+# What each status may become. `booked -> booked` is a rebooking; anything else is a 409.
+REFERRAL_TRANSITIONS = {
+    ReferralStatus.ISSUED: {ReferralStatus.BOOKED, ReferralStatus.CANCELLED, ReferralStatus.DECLINED_BY_PATIENT,
+                            ReferralStatus.COMPLETED},
+    ReferralStatus.BOOKED: {ReferralStatus.BOOKED, ReferralStatus.COMPLETED, ReferralStatus.CANCELLED,
+                            ReferralStatus.DECLINED_BY_PATIENT},
+}
+CONCLUSION_PDF_MAX_BYTES = 10 * 1024 * 1024
+
+
+class TransitionRefused(Exception):
+    """The referral cannot go from its status to the one asked for (HTTP 409)."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def conclusion_pdf_problems(upload) -> list[str]:
+    """Why an uploaded conclusion is not acceptable: not a PDF by its first bytes, or over 10 MB."""
+    if upload is None:
+        return []
+    size = getattr(upload, "size", None)
+    if size is not None and size > CONCLUSION_PDF_MAX_BYTES:
+        return ["The file is larger than 10 MB."]
+    if size == 0:
+        return ["The file is empty."]
+    upload.seek(0)
+    head = upload.read(1024)
+    upload.seek(0)
+    # "%PDF-" must open the file (the specification allows up to 1024 bytes before it; readers accept that).
+    if b"%PDF-" not in head:
+        return ["The file is not a PDF."]
+    return []
+
+
+def referral_status_problems(*, status: str, appointment_at=None, reason: str = "", conclusion: str = "",
+                             conclusion_pdf=None) -> dict:
+    """What a status change needs: `appointment_at` to book; the `conclusion` to complete (a PDF of it
+    optional); a `reason` to cancel or record the patient's refusal. A field another status uses is
+    refused, so nothing sent is silently dropped."""
+    errors: dict = {}
+    needs = {
+        ReferralStatus.BOOKED: {"appointment_at"},
+        ReferralStatus.COMPLETED: {"conclusion"},
+        ReferralStatus.CANCELLED: {"reason"},
+        ReferralStatus.DECLINED_BY_PATIENT: {"reason"},
+    }.get(status, set())
+    allowed = needs | ({"conclusion_pdf", "appointment_at"} if status == ReferralStatus.COMPLETED else set())
+    given = {"appointment_at": appointment_at is not None, "reason": bool((reason or "").strip()),
+             "conclusion": bool((conclusion or "").strip()), "conclusion_pdf": conclusion_pdf is not None}
+    for name in sorted(needs):
+        if not given[name]:
+            errors[name] = ["This field is required for this status."]
+    for name, present in given.items():
+        if present and name not in allowed:
+            errors[name] = [f"Not used when the status is {status}."]
+    if conclusion_pdf is not None and "conclusion_pdf" not in errors:
+        problems = conclusion_pdf_problems(conclusion_pdf)
+        if problems:
+            errors["conclusion_pdf"] = problems
+    return errors
+
+
+@transaction.atomic
+def referral_status_change(*, actor: Actor, referral: Referral, status: str, appointment_at=None,
+                           reason: str = "", conclusion: str = "", conclusion_pdf=None) -> Referral:
+    """Move an issued referral along: booked (with the appointment), completed (with the specialist's
+    conclusion, and its PDF if one came), cancelled or declined by the patient (with the reason).
+    An impossible transition raises TransitionRefused (409); each change is kept as a ReferralEvent."""
+    from referrals.models import ReferralEvent
+
+    errors = referral_status_problems(status=status, appointment_at=appointment_at, reason=reason,
+                                      conclusion=conclusion, conclusion_pdf=conclusion_pdf)
+    if status not in ReferralStatus.values:
+        errors["status"] = [f"Must be one of {', '.join(ReferralStatus.values)}."]
+    if errors:
+        raise ValidationError(errors)
+    locked = Referral.objects.select_for_update().select_related("encounter").get(pk=referral.pk)
+    if status not in REFERRAL_TRANSITIONS.get(locked.status, set()):
+        raise TransitionRefused(f"A referral that is {locked.status} cannot become {status}.")
+    now = timezone.now()
+    stored_pdf = ""
+    if status == ReferralStatus.BOOKED:
+        locked.appointment_at = appointment_at
+    elif status == ReferralStatus.COMPLETED:
+        locked.conclusion = conclusion.strip()
+        locked.closed_at = now
+        if appointment_at is not None:
+            locked.appointment_at = appointment_at
+        if conclusion_pdf is not None:
+            locked.conclusion_pdf.save(f"conclusion-{locked.pk}.pdf", conclusion_pdf, save=False)
+            stored_pdf = locked.conclusion_pdf.name
+    else:
+        locked.close_reason = reason.strip()
+        locked.closed_at = now
+    locked.status = status
+    locked.save()
+    ReferralEvent.objects.create(referral=locked, status=status, at=now, by=actor.user,
+                                 appointment_at=appointment_at, reason=(reason or "").strip(),
+                                 conclusion=(conclusion or "").strip(), conclusion_pdf=stored_pdf)
+    audit_record(actor=actor, action=f"status_{status}", object_type="referral", object_id=locked.pk,
+                 patient_id=locked.encounter.patient_id)
+    return locked
+
+
+# -- overdue (GUIDANCE 7) --------------------------------------------------------------------------
+
+SYSTEM_USERNAME = "system"
+
+
+class _System:
+    """The actor of what the app does by itself (the periodic task): no user."""
+
+    pk = None
+    username = SYSTEM_USERNAME
+
+
+def overdue_mark(*, now=None) -> int:
+    """Record when each awaited test, open referral and unacknowledged abnormal result became overdue
+    (its due date passed in its clinic's calendar). Idempotent: what is marked stays marked, a second
+    run marks nothing new. Nothing leaves the app. Returns how many were marked."""
+    from clinic.models import Clinic
+    from referrals import worklist
+    from workups.models import Result, WorkupItem
+
+    now = now or timezone.now()
+    marked = 0
+    models = {"awaited_results": (WorkupItem, "workup_item"), "open_referrals": (Referral, "referral"),
+              "unacknowledged_results": (Result, "result")}
+    for clinic in Clinic.objects.all():
+        rows = worklist.worklist_rows(clinic=clinic, now=now)
+        actor = Actor(user=_System(), clinic=clinic, channel="system")
+        for group, (model, kind) in models.items():
+            due = {row["id"]: row for row in rows[group] if row["overdue"] and row["overdue_at"] is None}
+            if not due:
+                continue
+            with transaction.atomic():
+                ids = list(model.objects.select_for_update().filter(pk__in=due, overdue_at__isnull=True)
+                           .values_list("pk", flat=True))
+                model.objects.filter(pk__in=ids).update(overdue_at=now)
+                for pk in ids:
+                    audit_record(actor=actor, action="overdue", object_type=kind, object_id=pk,
+                                 patient_id=due[pk]["patient"]["id"])
+                marked += len(ids)
+    return marked
+
+
+def overdue_mark_in_process(*, now=None) -> None:
+    """On the embedded default (no Redis, no beat), what beat would do: run the marking in-process, at
+    most once per OVERDUE_SWEEP_SECONDS per process (called when the worklist is read)."""
+    from django.core.cache import cache
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    if cache.add("overdue-mark", 1, timeout=settings.OVERDUE_SWEEP_SECONDS):
+        from referrals.tasks import mark_overdue
+
+        mark_overdue.delay()

@@ -16,3 +16,9 @@ def render_document(self, kind: str, pk: int) -> str:
 @shared_task(name="referrals.sweep", acks_late=True)
 def sweep() -> int:
     return services.documents_sweep()
+
+
+@shared_task(name="referrals.mark_overdue", acks_late=True)
+def mark_overdue() -> int:
+    """Record what has become overdue (GUIDANCE 7). Idempotent; sends nothing outside the app."""
+    return services.overdue_mark()

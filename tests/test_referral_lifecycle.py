@@ -1,0 +1,169 @@
+"""The referral after `issued` (GUIDANCE 7): booked, completed with the specialist's conclusion (and its
+PDF), cancelled or declined by the patient; impossible transitions are 409; every change is kept."""
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from clinic.models import AuditEvent
+from referrals import services as referral_services
+from referrals.models import Referral
+from tests.record_factories import actor_for, api_client_for, encounter_of
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def issued_referral(gp, *, issue=True):
+    actor = actor_for(gp)
+    referral = referral_services.referral_create(actor=actor, encounter=encounter_of(gp), specialty="neurology",
+                                                 urgency="routine", reason="Numbness of the lower back")
+    if issue:
+        referral_services.referral_issue(actor=actor, referral=referral)
+    referral.refresh_from_db()
+    return referral
+
+
+def change(api, referral, body, **kwargs):
+    return api.post(f"/api/v1/referrals/{referral.pk}/status/", body, format=kwargs.pop("fmt", "json"), **kwargs)
+
+
+def test_booked_rebooked_then_completed_with_the_history_kept(gp):
+    referral = issued_referral(gp)
+    api = api_client_for(gp)
+
+    booked = change(api, referral, {"status": "booked", "appointment_at": "2024-03-10T10:00:00+03:00"})
+    rebooked = change(api, referral, {"status": "booked", "appointment_at": "2024-03-12T09:30:00+03:00"})
+    completed = change(api, referral, {"status": "completed", "conclusion": "L5 radiculopathy; physiotherapy."})
+    shown = api.get(f"/api/v1/referrals/{referral.pk}/")
+
+    assert booked.status_code == 200 and booked.json()["status"] == "booked"
+    assert rebooked.status_code == 200
+    assert completed.status_code == 200, completed.json()
+    body = shown.json()
+    assert body["status"] == "completed" and body["conclusion"] == "L5 radiculopathy; physiotherapy."
+    assert body["appointment_at"].startswith("2024-03-12")
+    assert [event["status"] for event in body["history"]] == ["issued", "booked", "booked", "completed"]
+    assert body["history"][1]["by"] == gp.username
+    assert AuditEvent.objects.filter(object_type="referral", object_id=str(referral.pk),
+                                     action__startswith="status_").count() == 3
+
+
+@pytest.mark.parametrize("status, extra", [
+    ("cancelled", {"reason": "The specialist retired"}),
+    ("declined_by_patient", {"reason": "The patient prefers to wait"}),
+    ("completed", {"conclusion": "Nothing neurological."}),
+])
+def test_an_issued_referral_can_be_closed(gp, status, extra):
+    referral = issued_referral(gp)
+
+    response = change(api_client_for(gp), referral, {"status": status, **extra})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == status
+    assert response.json()["closed_at"] is not None
+
+
+@pytest.mark.parametrize("first, then", [
+    ({"status": "completed", "conclusion": "Done"}, {"status": "booked", "appointment_at": "2024-03-10T10:00:00Z"}),
+    ({"status": "cancelled", "reason": "x"}, {"status": "completed", "conclusion": "Done"}),
+    ({"status": "declined_by_patient", "reason": "x"}, {"status": "cancelled", "reason": "y"}),
+    ({"status": "completed", "conclusion": "Done"}, {"status": "completed", "conclusion": "Again"}),
+])
+def test_impossible_transitions_are_409(gp, first, then):
+    referral = issued_referral(gp)
+    api = api_client_for(gp)
+    assert change(api, referral, first).status_code == 200
+
+    response = change(api, referral, then)
+
+    assert response.status_code == 409
+    assert len(api.get(f"/api/v1/referrals/{referral.pk}/").json()["history"]) == 2
+
+
+def test_a_draft_cannot_be_booked(gp):
+    referral = issued_referral(gp, issue=False)
+
+    response = change(api_client_for(gp), referral, {"status": "booked", "appointment_at": "2024-03-10T10:00:00Z"})
+
+    assert response.status_code == 409
+    assert Referral.objects.get(pk=referral.pk).status == "draft"
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"status": "booked"}, "appointment_at"),
+    ({"status": "booked", "appointment_at": "tomorrow"}, "appointment_at"),
+    ({"status": "booked", "appointment_at": 5}, "appointment_at"),
+    ({"status": "completed"}, "conclusion"),
+    ({"status": "completed", "conclusion": "  "}, "conclusion"),
+    ({"status": "cancelled"}, "reason"),
+    ({"status": "declined_by_patient", "reason": ""}, "reason"),
+    ({"status": "cancelled", "reason": "a\x00b"}, "reason"),
+    ({"status": "cancelled", "reason": "x" * 2001}, "reason"),
+    ({"status": "cancelled", "reason": "x", "conclusion": "y"}, "conclusion"),
+    ({"status": "issued"}, "status"),
+    ({"status": "lost"}, "status"),
+    ({}, "status"),
+    ({"status": "cancelled", "reason": "x", "when": 1}, "when"),
+])
+def test_bad_status_changes_are_named(gp, body, field):
+    referral = issued_referral(gp)
+
+    response = change(api_client_for(gp), referral, body)
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert Referral.objects.get(pk=referral.pk).status == "issued"
+
+
+def test_a_conclusion_pdf_is_uploaded_checked_and_served(gp):
+    referral = issued_referral(gp)
+    api = api_client_for(gp)
+
+    response = api.post(f"/api/v1/referrals/{referral.pk}/status/", {
+        "status": "completed", "conclusion": "See the letter",
+        "conclusion_pdf": SimpleUploadedFile("letter.pdf", PDF, content_type="application/pdf")}, format="multipart")
+
+    assert response.status_code == 200, response.json()
+    url = response.json()["conclusion_pdf_url"]
+    assert url == f"/api/v1/referrals/{referral.pk}/conclusion/pdf/"
+    served = api.get(url)
+    assert served.status_code == 200 and served["Content-Type"] == "application/pdf"
+    assert b"".join(served.streaming_content) == PDF
+    assert api.get(url.replace(str(referral.pk), str(issued_referral(gp).pk))).status_code == 404
+
+
+@pytest.mark.parametrize("content", [b"<html>not a pdf</html>", b"", b"%PDF-" + b"0" * (10 * 1024 * 1024)])
+def test_a_conclusion_that_is_not_a_pdf_or_too_big_is_refused(gp, content):
+    referral = issued_referral(gp)
+
+    response = api_client_for(gp).post(f"/api/v1/referrals/{referral.pk}/status/", {
+        "status": "completed", "conclusion": "See the letter",
+        "conclusion_pdf": SimpleUploadedFile("letter.pdf", content, content_type="application/pdf")},
+        format="multipart")
+
+    assert response.status_code == 400 and "conclusion_pdf" in response.json()
+    assert Referral.objects.get(pk=referral.pk).status == "issued"
+
+
+def test_a_pdf_with_another_status_is_refused(gp):
+    referral = issued_referral(gp)
+
+    response = api_client_for(gp).post(f"/api/v1/referrals/{referral.pk}/status/", {
+        "status": "cancelled", "reason": "x",
+        "conclusion_pdf": SimpleUploadedFile("letter.pdf", PDF, content_type="application/pdf")}, format="multipart")
+
+    assert response.status_code == 400 and "conclusion_pdf" in response.json()
+
+
+def test_another_clinic_gets_404(gp, other_gp):
+    referral = issued_referral(gp)
+    stranger = api_client_for(other_gp)
+
+    assert change(stranger, referral, {"status": "cancelled", "reason": "x"}).status_code == 404
+    assert stranger.get(f"/api/v1/referrals/{referral.pk}/conclusion/pdf/").status_code == 404
+    assert Referral.objects.get(pk=referral.pk).status == "issued"
+
+
+def test_an_anonymous_caller_gets_401(gp, anonymous):
+    referral = issued_referral(gp)
+
+    assert change(anonymous, referral, {"status": "cancelled", "reason": "x"}).status_code == 401
+    assert anonymous.get(f"/api/v1/referrals/{referral.pk}/conclusion/pdf/").status_code == 401
