@@ -60,15 +60,27 @@ def patient_list(request):
 @require_http_methods(["GET", "POST"])
 def patient_create(request):
     form = PatientForm(request.POST or None)
+    duplicates = []
     if request.method == "POST" and form.is_valid():
-        try:
-            patient = services.patient_create(actor=_actor(request), **form.cleaned_data)
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.success(request, _("Registered %(name)s.") % {"name": patient.full_name})
-            return redirect("patient-detail", pk=patient.pk)
+        actor = _actor(request)
+        values = form.cleaned_data
+        if not request.POST.get("allow_duplicate") and actor.clinic is not None:
+            # Before registering: the same name and birth date, SNILS or OMS policy is likely the same person.
+            duplicates = services.patient_duplicates(
+                clinic=actor.clinic, family_name=values["family_name"], given_name=values["given_name"],
+                birth_date=values["birth_date"], snils=values.get("snils", ""), oms_policy=values.get("oms_policy", ""))
+            if duplicates:
+                selectors.patients_listed(actor=actor, patients=duplicates, searched=True)
+        if not duplicates:
+            try:
+                patient = services.patient_create(actor=actor, **values)
+            except ValidationError as error:
+                _apply_errors(form, error)
+            else:
+                messages.success(request, _("Registered %(name)s.") % {"name": patient.full_name})
+                return redirect("patient-detail", pk=patient.pk)
     return render(request, "patients/form.html", {"form": form, "title": _("Register a patient"),
+                                                  "duplicates": duplicates,
                                                   "error_links": form_error_links(form) if form.is_bound else []})
 
 

@@ -12,7 +12,7 @@ from clinic import selectors as record_selectors
 from clinic.audit import actor_from_request
 from clinic.errors import RecordLocked
 from clinic.forms import form_error_links
-from referrals import selectors, services
+from referrals import documents, selectors, services
 from referrals.models import PdfStatus
 from workups import selectors as workup_selectors
 from workups.localized import current_kb
@@ -215,10 +215,12 @@ def referral_rerender(request, pk):
     return redirect("referral-detail", pk=referral.pk)
 
 
-def _download(document, filename):
+def _download(document):
     if document.pdf_status != PdfStatus.READY or not document.pdf_file:
         raise Http404(_("The PDF is not ready."))
-    response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf", filename=filename)
+    # Named by kind, number, date and specialty: never by the patient's name.
+    response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf",
+                            filename=documents.download_name(document))
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -226,7 +228,7 @@ def _download(document, filename):
 @login_required
 def referral_pdf(request, pk):
     referral = selectors.referral_get(actor=_actor(request), referral_id=pk, action="download")
-    return _download(referral, f"referral-{referral.pk}.pdf")
+    return _download(referral)
 
 
 @login_required
@@ -277,7 +279,7 @@ def leaflet_pdf(request, pk):
     leaflet = selectors.leaflet_latest(actor=actor, encounter=encounter, action="download")
     if leaflet is None:
         raise Http404(_("No leaflet yet."))
-    return _download(leaflet, f"leaflet-{encounter.pk}.pdf")
+    return _download(leaflet)
 
 
 @login_required
@@ -287,4 +289,4 @@ def requisition_pdf(request, pk):
     requisition = selectors.requisition_latest(actor=actor, encounter=encounter, action="download")
     if requisition is None:
         raise Http404(_("No requisition yet."))
-    return _download(requisition, f"requisition-{encounter.pk}.pdf")
+    return _download(requisition)

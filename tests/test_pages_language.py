@@ -99,3 +99,52 @@ def test_the_login_page_has_the_switch_too(client):
     assert "language-switch" in login and "<h1>Log in</h1>" in login
     client.post("/language/", {"language": "ru", "next": "/accounts/login/"})
     assert "<h1>Вход</h1>" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+@pytest.mark.parametrize(("days", "words"), [(14, "14 дней (2 недели)"), (21, "21 день (3 недели)"),
+                                             (35, "35 дней (5 недель)"), (10, "10 дней")])
+def test_a_long_duration_is_also_given_in_weeks_with_the_russian_plural(gp_web, gp, days, words):
+    encounter = encounter_of(gp, duration_days=days)
+    workup_for(gp, encounter)
+    text = page(gp_web, f"/encounters/{encounter.pk}/workup/print/", "ru")
+    assert words in text
+    if days < 14:
+        assert f"{words} (" not in text
+
+
+def test_registering_a_likely_duplicate_shows_the_existing_patient_first(gp_web, gp):
+    existing = patient_of(gp, family_name="Петров", given_name="Иван", birth_date="1970-01-01",
+                          name_search="петров иван")
+    body = {"family_name": "Петров", "given_name": "Иван", "birth_date": "1970-01-01", "sex": "male"}
+
+    warned = gp_web.post("/patients/new/", body, HTTP_ACCEPT_LANGUAGE="ru")
+    assert warned.status_code == 200
+    text = warned.content.decode()
+    assert f'href="/patients/{existing.pk}/"' in text and 'name="allow_duplicate"' in text
+    assert Patient.objects.filter(family_name="Петров").count() == 1
+
+    registered = gp_web.post("/patients/new/", {**body, "allow_duplicate": "1"}, HTTP_ACCEPT_LANGUAGE="ru")
+    assert registered.status_code == 302
+    assert Patient.objects.filter(family_name="Петров").count() == 2
+
+
+def test_downloads_are_named_by_kind_number_date_and_specialty_never_the_patient(gp_web, gp):
+    from referrals import services as referral_services
+    from tests.record_factories import actor_for
+    from workups.models import Decision
+    from workups.services import recommendation_decide
+
+    encounter = encounter_of(gp, patient=patient_of(gp, family_name="Сидорова"),
+                             findings=screened({"loc_lumbar": True, "sx_urinary_frequency": True,
+                                                "ex_cva_tenderness": True}))
+    workup = workup_for(gp, encounter)
+    row = workup.referrals.first()
+    recommendation_decide(actor=actor_for(gp), recommendation=row, decision=Decision.ACCEPTED)
+    referral = referral_services.referral_create(actor=actor_for(gp), encounter=encounter, recommendation=row)
+    referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:1:names")
+
+    response = gp_web.get(f"/referrals/{referral.pk}/pdf/")
+
+    disposition = response["Content-Disposition"]
+    assert f"{referral.pk:06d}" in disposition and row.specialty in disposition
+    assert "Сидорова" not in disposition and "sidorova" not in disposition.lower()

@@ -71,3 +71,12 @@ def snils(value):
     from clinic.identifiers import format_snils
 
     return format_snils(value or "")
+
+
+@register.filter
+def weeks(days):
+    """Whole weeks in a duration of days: 21 -> 3, shown as "3 недели" beside "21 день"."""
+    try:
+        return int(days) // 7
+    except (TypeError, ValueError):
+        return 0
