@@ -234,10 +234,27 @@ class _WorklistRow(drf_serializers.Serializer):
     overdue_at = drf_serializers.DateTimeField(allow_null=True, help_text="When the periodic task marked it.")
 
 
+class _WorklistResult(_WorklistRow):
+    value = drf_serializers.JSONField()
+    unit = drf_serializers.CharField(allow_blank=True)
+    flag = drf_serializers.CharField()
+
+
+class _WorklistTest(_WorklistRow):
+    workup = drf_serializers.IntegerField()
+    accepted_at = drf_serializers.DateTimeField(allow_null=True)
+
+
+class _WorklistReferral(_WorklistRow):
+    status = drf_serializers.ChoiceField(choices=["issued", "booked"])
+    issued_at = drf_serializers.DateTimeField(allow_null=True)
+    appointment_at = drf_serializers.DateTimeField(allow_null=True)
+
+
 class _Worklist(drf_serializers.Serializer):
-    unacknowledged_results = _WorklistRow(many=True)
-    awaited_results = _WorklistRow(many=True)
-    open_referrals = _WorklistRow(many=True)
+    unacknowledged_results = _WorklistResult(many=True, help_text="Abnormal results not yet signed off.")
+    awaited_results = _WorklistTest(many=True, help_text="Accepted tests with no result yet.")
+    open_referrals = _WorklistReferral(many=True, help_text="Issued or booked referrals without a conclusion.")
 
 
 class WorklistView(ApiActorMixin, APIView):

@@ -553,4 +553,4 @@ def overdue_mark_in_process(*, now=None) -> None:
     if cache.add("overdue-mark", 1, timeout=settings.OVERDUE_SWEEP_SECONDS):
         from referrals.tasks import mark_overdue
 
-        mark_overdue.delay()
+        mark_overdue.apply()

@@ -1,0 +1,229 @@
+"""The clinic's worklist (GUIDANCE 7): unacknowledged abnormal results, awaited tests, open referrals, with
+due dates and overdue status under a controlled clock; the overdue task; scoping and query counts."""
+import datetime
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from clinic.models import AuditEvent, ClinicHoliday
+from referrals import services as referral_services
+from referrals.models import Referral
+from tests.record_factories import URINARY, actor_for, api_client_for, encounter_of, screened, workup_for
+from workups.models import Decision, Result, WorkupItem
+from workups.services import result_enter
+
+UTC = datetime.UTC
+MONDAY = datetime.datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """timezone.now() under the test's control: clock.set(datetime)."""
+    class Clock:
+        now = MONDAY
+
+        def set(self, moment):
+            self.now = moment
+
+    clock = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: clock.now)
+    return clock
+
+
+def accepted_encounter(gp, *, at=MONDAY, urgencies=None):
+    """An encounter whose tests were all accepted at `at` (urgencies: code -> urgency to set)."""
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    workup = workup_for(gp, encounter)
+    workup.items.update(decision=Decision.ACCEPTED, decided_at=at, decided_by=gp)
+    for code, urgency in (urgencies or {}).items():
+        workup.items.filter(code=code).update(urgency=urgency)
+    return encounter, workup
+
+
+def issued_referral(gp, encounter, *, urgency="urgent"):
+    actor = actor_for(gp)
+    referral = referral_services.referral_create(actor=actor, encounter=encounter, specialty="neurology",
+                                                 urgency=urgency, reason="Numbness")
+    return referral_services.referral_issue(actor=actor, referral=referral)
+
+
+def worklist(api):
+    response = api.get("/api/v1/worklist/")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_the_worklist_lists_what_is_awaited_open_and_unacknowledged(gp, clock):
+    encounter, workup = accepted_encounter(gp)
+    actor = actor_for(gp)
+    result_enter(actor=actor, encounter=encounter, code="res_nech_leukocytes", value=5000)  # answers Nechiporenko
+    result_enter(actor=actor, encounter=encounter, code="res_crp", value=2)  # normal: nothing to acknowledge
+    referral = issued_referral(gp, encounter)
+
+    body = worklist(api_client_for(gp))
+
+    assert [row["code"] for row in body["unacknowledged_results"]] == ["res_nech_leukocytes"]
+    row = body["unacknowledged_results"][0]
+    assert row["patient"] == {"id": encounter.patient_id, "name": encounter.patient.full_name}
+    assert row["due"] == "2024-03-05" and row["overdue"] is False and row["flag"] == "high"
+    awaited = {row["code"] for row in body["awaited_results"]}
+    assert awaited == {"lab_cbc", "lab_biochemistry", "lab_urinalysis", "us_kidneys"}  # crp answers no test here
+    assert all(row["due"] == "2024-03-22" and row["urgency"] == "routine" for row in body["awaited_results"])
+    assert [(row["id"], row["specialty"], row["due"]) for row in body["open_referrals"]] == [
+        (referral.pk, "neurology", "2024-03-07")]
+    event = AuditEvent.objects.get(action="list", object_type="worklist")
+    assert event.patient_ids == [encounter.patient_id]
+
+
+def test_done_things_leave_the_worklist(gp, clock):
+    encounter, _ = accepted_encounter(gp)
+    actor = actor_for(gp)
+    abnormal = result_enter(actor=actor, encounter=encounter, code="res_hemoglobin", value=90)
+    referral = issued_referral(gp, encounter)
+    api = api_client_for(gp)
+    assert api.post(f"/api/v1/results/{abnormal.pk}/acknowledge/", {"note": "Iron started"},
+                    format="json").status_code == 200
+    assert api.post(f"/api/v1/referrals/{referral.pk}/status/", {"status": "completed", "conclusion": "ok"},
+                    format="json").status_code == 200
+
+    body = worklist(api)
+
+    assert body["unacknowledged_results"] == [] and body["open_referrals"] == []
+    assert "lab_cbc" not in {row["code"] for row in body["awaited_results"]}
+
+
+def test_a_booked_referral_stays_open(gp, clock):
+    encounter, _ = accepted_encounter(gp)
+    referral = issued_referral(gp, encounter)
+    referral_services.referral_status_change(actor=actor_for(gp), referral=referral, status="booked",
+                                             appointment_at=MONDAY + datetime.timedelta(days=2))
+
+    body = worklist(api_client_for(gp))
+
+    assert [(row["id"], row["status"]) for row in body["open_referrals"]] == [(referral.pk, "booked")]
+
+
+def test_overdue_first_then_by_urgency_then_due(gp, clock):
+    accepted_encounter(gp, at=datetime.datetime(2024, 2, 1, 9, 0, tzinfo=UTC), urgencies={"lab_cbc": "routine"})
+    accepted_encounter(gp, urgencies={"lab_urinalysis": "emergency", "lab_cbc": "urgent"})
+    clock.set(datetime.datetime(2024, 3, 8, 9, 0, tzinfo=UTC))
+
+    rows = worklist(api_client_for(gp))["awaited_results"]
+
+    keys = [(row["overdue"], row["urgency"], row["due"]) for row in rows]
+    assert keys[0] == (True, "emergency", "2024-03-04")
+    assert keys[1] == (True, "urgent", "2024-03-07")
+    assert all(key[0] and key[1] == "routine" and key[2] == "2024-02-21" for key in keys[2:7])
+    assert all(not key[0] and key[2] == "2024-03-22" for key in keys[7:])
+    assert len(keys) == 2 + 5 + 3
+
+
+def test_a_holiday_moves_the_due_date(gp, clock):
+    encounter, _ = accepted_encounter(gp)
+    issued_referral(gp, encounter)  # urgent, issued Monday: due Thursday
+    ClinicHoliday.objects.create(clinic=encounter.clinic, date=datetime.date(2024, 3, 6), name="Closed")
+
+    body = worklist(api_client_for(gp))
+
+    assert body["open_referrals"][0]["due"] == "2024-03-08"
+
+
+def test_the_overdue_task_marks_once_and_agrees_with_the_worklist(gp, clock):
+    encounter, _ = accepted_encounter(gp)
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
+    issued_referral(gp, encounter)
+    later = datetime.datetime(2024, 3, 25, 9, 0, tzinfo=UTC)
+    clock.set(later)
+
+    first = referral_services.overdue_mark()
+    second = referral_services.overdue_mark()
+    body = worklist(api_client_for(gp))
+
+    rows = [row for group in body.values() for row in group]
+    assert first == len(rows) == 1 + 4 + 1  # the result, the tests left awaited (CBC answered), the referral
+    assert second == 0
+    assert all(row["overdue"] and row["overdue_at"] for row in rows)
+    assert AuditEvent.objects.filter(action="overdue", channel="system").count() == first
+    assert WorkupItem.objects.filter(overdue_at=later).count() == 4
+    assert Referral.objects.filter(overdue_at=later).count() == 1
+    assert Result.objects.filter(overdue_at=later).count() == 1
+
+
+def test_the_task_marks_nothing_before_it_is_due(gp, clock):
+    accepted_encounter(gp)
+    clock.set(datetime.datetime(2024, 3, 22, 20, 0, tzinfo=UTC))  # the due day itself, in Moscow too
+
+    assert referral_services.overdue_mark() == 0
+
+
+def test_the_task_is_scheduled_and_runs_in_process_on_the_embedded_default(gp, clock, monkeypatch):
+    from django.core.cache import cache
+
+    from referrals.tasks import mark_overdue
+
+    assert settings.CELERY_BEAT_SCHEDULE["mark-overdue"]["task"] == mark_overdue.name
+    accepted_encounter(gp)
+    clock.set(datetime.datetime(2024, 3, 25, 9, 0, tzinfo=UTC))
+    monkeypatch.setattr(settings, "CELERY_TASK_ALWAYS_EAGER", True)
+    cache.delete("overdue-mark")
+
+    worklist(api_client_for(gp))
+
+    assert WorkupItem.objects.filter(overdue_at__isnull=False).count() == 5
+    cache.delete("overdue-mark")
+
+
+def test_counts_for_the_badge(gp, clock):
+    encounter, _ = accepted_encounter(gp)
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
+    clock.set(datetime.datetime(2024, 3, 6, 9, 0, tzinfo=UTC))
+
+    response = api_client_for(gp).get("/api/v1/worklist/counts/")
+
+    assert response.status_code == 200
+    assert response.json() == {"overdue": 1, "unacknowledged": 1}
+
+
+def test_another_clinics_items_never_appear(gp, other_gp, clock):
+    encounter, _ = accepted_encounter(other_gp)
+    result_enter(actor=actor_for(other_gp), encounter=encounter, code="res_hemoglobin", value=90)
+    issued_referral(other_gp, encounter)
+    accepted_encounter(gp)
+
+    body = worklist(api_client_for(gp))
+    counts = api_client_for(gp).get("/api/v1/worklist/counts/").json()
+
+    assert body["unacknowledged_results"] == [] and body["open_referrals"] == []
+    assert {row["patient"]["id"] for row in body["awaited_results"]} != {encounter.patient_id}
+    assert encounter.patient_id not in {row["patient"]["id"] for row in body["awaited_results"]}
+    assert counts == {"overdue": 0, "unacknowledged": 0}
+
+
+def test_an_anonymous_caller_gets_401_and_parameters_are_refused(gp, anonymous):
+    assert anonymous.get("/api/v1/worklist/").status_code == 401
+    assert anonymous.get("/api/v1/worklist/counts/").status_code == 401
+    api = api_client_for(gp)
+    assert api.get("/api/v1/worklist/?clinic=2").status_code == 400
+    assert api.get("/api/v1/worklist/counts/?all=1").status_code == 400
+
+
+def test_the_query_count_does_not_grow_with_the_rows(gp, clock):
+    def populate(count):
+        for _ in range(count):
+            encounter, _ = accepted_encounter(gp)
+            result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
+            issued_referral(gp, encounter)
+
+    api = api_client_for(gp)
+    populate(1)
+    with CaptureQueriesContext(connection) as one:
+        small = worklist(api)
+    populate(19)
+    with CaptureQueriesContext(connection) as twenty:
+        large = worklist(api)
+
+    assert len(small["open_referrals"]) == 1 and len(large["open_referrals"]) == 20
+    assert len(twenty) == len(one)
