@@ -121,7 +121,6 @@ def item_row(item, vocabulary, texts=None):
         "decision": item.decision,
         "decision_reason": item.decision_reason,
         "decided_at": item.decided_at.isoformat() if item.decided_at else None,
-        "new": item.is_new,
     }
 
 
@@ -139,7 +138,6 @@ def referral_row(referral, vocabulary, texts=None):
         "decision": referral.decision,
         "decision_reason": referral.decision_reason,
         "decided_at": referral.decided_at.isoformat() if referral.decided_at else None,
-        "new": referral.is_new,
     }
 
 
@@ -161,9 +159,19 @@ def workup_representation(*, workup, encounter, language: str | None = None) -> 
         "created_by": workup.created_by.get_username(),
         "knowledge_base_version": workup.knowledge_base_version,
         "stale": (not encounter.is_finalized) and workup_is_stale(workup, encounter),
-        "items": [item_row(item, vocabulary, item_texts) for item in workup.items.all()],
-        "referrals": [referral_row(referral, vocabulary, referral_texts) for referral in workup.referrals.all()],
+        "items": [_with_new(item_row(item, vocabulary, item_texts), item, workup)
+                  for item in workup.items.all()],
+        "referrals": [_with_new(referral_row(referral, vocabulary, referral_texts), referral, workup)
+                      for referral in workup.referrals.all()],
     }
+
+
+def _with_new(row: dict, stored, workup) -> dict:
+    """A follow-up workup's rows say whether they are new (not in the workup it followed); an initial
+    workup's rows keep the evaluate shape."""
+    if workup.kind == "follow_up":
+        row["new"] = stored.is_new
+    return row
 
 
 def recommendation_row(row, *, language: str | None = None) -> dict:
@@ -174,8 +182,8 @@ def recommendation_row(row, *, language: str | None = None) -> dict:
     vocabulary = get_knowledge_base(language).vocabulary
     item_texts, referral_texts = _engine_texts(workup_result(row.workup, language))
     if isinstance(row, WorkupItem):
-        return item_row(row, vocabulary, item_texts)
-    return referral_row(row, vocabulary, referral_texts)
+        return _with_new(item_row(row, vocabulary, item_texts), row, row.workup)
+    return _with_new(referral_row(row, vocabulary, referral_texts), row, row.workup)
 
 
 def provisional_diagnosis(*, rule_ids, language: str | None = None) -> tuple[str, str]:
