@@ -145,7 +145,10 @@ def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref
     resource = {
         "resourceType": "ServiceRequest",
         "id": f"referral-{referral.pk}",
-        "status": "active",
+        # FHIR request status: open while issued or booked, completed with the specialist's answer,
+        # revoked when cancelled or declined by the patient.
+        "status": {"completed": "completed", "cancelled": "revoked",
+                   "declined_by_patient": "revoked"}.get(referral.status, "active"),
         "intent": "order",
         "priority": PRIORITY[referral.urgency],
         "category": [category],
@@ -226,7 +229,7 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
                     observation_urls=observation_urls)))
     for referral in referrals:
         request_url = full_url("ServiceRequest", f"referral-{referral.pk}")
-        if referral.status == "issued":
+        if referral.status != "draft":
             entries.append((request_url, _service_request_referral(
                 referral, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url,
                 observation_urls=observation_urls)))
@@ -234,7 +237,7 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
             entries.append((full_url("DocumentReference", f"referral-{referral.pk}"), _document_reference(
                 referral, title=("referral-letter", f"Referral letter to {vocabulary.specialties[referral.specialty]}"),
                 url=absolute(reverse("api-referral-pdf", args=[referral.pk])), patient_ref=patient_url,
-                encounter_ref=encounter_url, related=request_url if referral.status == "issued" else None)))
+                encounter_ref=encounter_url, related=request_url if referral.status != "draft" else None)))
     if requisition is not None and requisition.pdf_status == "ready":
         entries.append((full_url("DocumentReference", f"requisition-{requisition.pk}"), _document_reference(
             requisition, title=("requisition", "Laboratory and imaging requisition"),

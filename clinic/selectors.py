@@ -90,9 +90,10 @@ def encounter_unfinished(*, encounter: Encounter) -> dict:
     rows = [*workup.items.all(), *workup.referrals.all()] if workup else []
     pending = [row for row in rows if row.decision == "pending" and row.urgency in ("emergency", "urgent")]
     letters = list(Referral.objects.filter(encounter=encounter).only("recommendation_id", "status", "specialty"))
-    issued_for = {letter.recommendation_id for letter in letters if letter.status != ReferralStatus.DRAFT}
+    # A referral with a draft letter is listed once, under the draft letters.
+    lettered = {letter.recommendation_id for letter in letters}
     referrals = workup.referrals.all() if workup else []
-    without_letter = [row for row in referrals if row.decision == "accepted" and row.pk not in issued_for]
+    without_letter = [row for row in referrals if row.decision == "accepted" and row.pk not in lettered]
     drafts = [letter for letter in letters if letter.status == ReferralStatus.DRAFT]
     unasked = [code for code in kb.red_flags if code not in (encounter.findings or {})]
     emergency_rows = [row for row in rows if row.urgency == "emergency"]

