@@ -185,7 +185,47 @@ def _document_reference(document, *, title, url, patient_ref, encounter_ref, rel
     return resource
 
 
-def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, absolute) -> dict:
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+FLAG_INTERPRETATION = {"low": ("L", "Low"), "normal": ("N", "Normal"), "high": ("H", "High"),
+                       "positive": ("POS", "Positive"), "negative": ("NEG", "Negative"),
+                       "present": ("DET", "Detected"), "absent": ("ND", "Not detected")}
+
+
+def _result_observation(result, *, encounter, patient_ref, encounter_ref) -> tuple[str, dict]:
+    """A result that came back, as a final Observation: laboratory, or imaging for a study's conclusion,
+    with its value, the reference it was judged by and its interpretation."""
+    meta = get_knowledge_base().vocabulary.results[result.code]
+    resource_id = f"result-{result.pk}"
+    url = full_url("Observation", resource_id)
+    laboratory = result.code.startswith("res_") and result.code != "res_aorta_diameter_cm"
+    code, display = FLAG_INTERPRETATION[result.flag]
+    if meta["type"] == "numeric":
+        value = {"valueQuantity": {"value": result.value_number, "unit": meta["unit"], "system": UCUM,
+                                   "code": meta["ucum"]}}
+    else:
+        value = {"valueBoolean": bool(result.value_bool)}
+    resource = {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory" if laboratory else "imaging"},
+                                 coding("result", get_knowledge_base().vocabulary.groups["result"])]}],
+        "code": concept(result.code),
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "effectiveDateTime": (result.performed_on or encounter.visit_date).isoformat(),
+        "issued": result.entered_at.isoformat(),
+        **value,
+        "interpretation": [{"coding": [{"system": INTERPRETATION, "code": code, "display": display}]}],
+    }
+    if result.reference:
+        resource["referenceRange"] = [{"text": result.reference}]
+    if result.note:
+        resource["note"] = [{"text": result.note}]
+    return url, resource
+
+
+def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, absolute, results=()) -> dict:
     """The encounter as a FHIR R4 collection Bundle. `absolute(path)` makes a link absolute."""
     vocabulary = get_knowledge_base().vocabulary
     patient = encounter.patient
@@ -220,6 +260,10 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
         if value is not None:
             entries.append(_observation(encounter, patient_url, encounter_url, name, name,
                                         _quantity(value, vocabulary.case_fields[name]["unit"])))
+
+    for result in results:
+        entries.append(_result_observation(result, encounter=encounter, patient_ref=patient_url,
+                                           encounter_ref=encounter_url))
 
     if workup is not None:
         for item in workup.items.all():
@@ -264,6 +308,7 @@ def code_system_resource() -> dict:
                   vocabulary.warnings):
         concepts += [{"code": code, "display": name} for code, name in table.items()]
     concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.case_fields.items()]
+    concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.results.items()]
     concepts += [{"code": code, "display": display} for code, display in EXTRA_CONCEPTS.items()]
     concepts += [{"code": code, "display": name} for code, name in vocabulary.groups.items()]
     seen, unique = set(), []
@@ -395,8 +440,10 @@ def encounter_export(*, actor: Actor, encounter: Encounter, absolute) -> dict:
     workup = encounter.workups.prefetch_related("items").order_by("-created_at", "-id").first()
     referrals = list(Referral.objects.filter(encounter=encounter).select_related("recommendation").order_by("id"))
     requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
+    # The results that came back (the current value of each), also after the encounter was finalized.
+    results = list(encounter.results.filter(superseded_at__isnull=True).order_by("code", "id"))
     bundle = encounter_bundle(encounter=encounter, workup=workup, referrals=referrals, requisition=requisition,
-                              absolute=absolute)
+                              absolute=absolute, results=results)
     audit_record(actor=actor, action="export", object_type="encounter", object_id=encounter.pk,
                  patient_id=encounter.patient_id)
     return bundle

@@ -733,3 +733,45 @@ def test_a_token_is_accepted_once(call, rsa_key):
     assert call(WORKUP, patient_view(ROUTINE), token=token).status_code == 200
     replay = call(WORKUP, patient_view(ROUTINE), token=token)
     assert replay.status_code == 401 and "used already" in replay.json()["error"]
+
+
+# -- results in the prefetch ------------------------------------------------------------------------
+
+def _with_results(body: dict, results: dict) -> dict:
+    entries = body["prefetch"]["findings"]["entry"]
+    for code, value in results.items():
+        if isinstance(value, bool):
+            entries.append(observation(code, {"valueBoolean": value}, len(entries)))
+        else:
+            entries.append(observation(code, {"valueQuantity": {"value": value[0], "unit": value[1]}}, len(entries)))
+    return body
+
+
+def test_a_result_in_the_prefetch_is_used_by_the_rules(call):
+    # Lumbar numbness and nothing else is routine; a 6.1 cm aorta makes it an urgent vascular referral (N3).
+    body = _with_results(patient_view({"loc_lumbar": True}, patient=fhir_patient(age=71)),
+                         {"res_aorta_diameter_cm": (6.1, "cm")})
+
+    cards = cards_of(call(WORKUP, body))
+
+    assert any(card["summary"].startswith("Urgent") and "aneurysm" in card["summary"].lower() for card in cards)
+
+
+def test_a_result_outside_its_plausible_range_is_left_out_with_a_note(call):
+    body = _with_results(patient_view({"loc_lumbar": True}), {"res_hemoglobin": (13.2, "g/dL")})
+
+    cards = cards_of(call(WORKUP, body))
+
+    info = next(card for card in cards if card["indicator"] == "info")
+    assert "res_hemoglobin" in info["detail"] and "not used" in info["detail"]
+
+
+def test_cards_follow_the_callers_language(client, ehr, rsa_key):
+    token = sign(claims_for(WORKUP), rsa_key)
+    response = client.post(f"/cds-services/{WORKUP}", data=patient_view(EMERGENCY), content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE="ru")
+
+    cards = cards_of(response)
+    critical = next(card for card in cards if card["indicator"] == "critical")
+    assert critical["summary"].startswith("Экстренно") or critical["summary"].startswith("Экстренн")
+    assert "Синдром конского хвоста" in critical["summary"] or "конского хвоста" in critical["summary"].lower()

@@ -197,3 +197,23 @@ def test_an_update_that_fails_leaves_the_patient_as_it_was(gp_api):
     response = post_patient(gp_api, {**FHIR_PATIENT, "birthDate": "2999-01-01"})
     assert response.status_code == 400
     assert Patient.objects.get().birth_date.isoformat() == "1975-04-03"
+
+
+
+def test_results_that_came_back_are_exported_as_observations_with_their_interpretation(gp, gp_api, full_encounter):
+    from workups.services import result_enter
+
+    actor = actor_for(gp)
+    result_enter(actor=actor, encounter=full_encounter, code="res_nech_leukocytes", value=6500)
+    result_enter(actor=actor, encounter=full_encounter, code="res_ua_nitrite", value=True)
+    bundle = export(gp_api, full_encounter)
+    Bundle.model_validate(bundle)
+
+    observations = {obs["code"]["coding"][0]["code"]: obs for obs in resources(bundle, "Observation")}
+    leukocytes = observations["res_nech_leukocytes"]
+    assert leukocytes["valueQuantity"] == {"value": 6500, "unit": "/mL", "system": "http://unitsofmeasure.org",
+                                           "code": "/mL"}
+    assert leukocytes["interpretation"][0]["coding"][0]["code"] == "H"
+    assert leukocytes["category"][0]["coding"][0]["code"] == "laboratory"
+    assert observations["res_ua_nitrite"]["valueBoolean"] is True
+    assert observations["res_ua_nitrite"]["interpretation"][0]["coding"][0]["code"] == "POS"

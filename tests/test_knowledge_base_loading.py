@@ -53,7 +53,7 @@ def test_the_shipped_knowledge_base_loads_with_a_version(knowledge):
         ("rules/urgent.yaml", lambda d: rule(d, "U4").pop("sources"), "rule U4: missing field(s) 'sources'"),
         ("rules/urgent.yaml", lambda d: rule(d, "U4").update(sources=[]), "rule U4 sources: must be a non-empty list"),
         ("rules/urgent.yaml", lambda d: rule(d, "U4").pop("rationale"), "rule U4: missing field(s) 'rationale'"),
-        ("rules/urgent.yaml", lambda d: rule(d, "U6")["when"]["all"].append({"fired": "R3"}),
+        ("rules/urgent.yaml", lambda d: rule(d, "U6")["when"]["any"][1]["all"].append({"fired": "R3"}),
          "rule U6: fired: 'R3' is not a rule evaluated before this one"),
         ("rules/urgent.yaml", lambda d: rule(d, "U9")["when"]["all"].append({"age": {"about": 65}}),
          "rule U9: unknown comparison 'about' for age"),

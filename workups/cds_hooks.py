@@ -105,7 +105,7 @@ def case_from_prefetch(prefetch: dict, *, today: date) -> tuple[Case, list[str]]
         raise MalformedRequest("Patient.birthDate must be a full date") from None
     vocabulary = get_knowledge_base().vocabulary
     system = settings.FHIR_CODE_SYSTEM_URL
-    findings, values = {}, {}
+    findings, values, results, notes = {}, {}, {}, []
     for entry in findings_bundle.get("entry") or []:
         resource = (entry or {}).get("resource") or {}
         if resource.get("resourceType") != "Observation" or resource.get("status") in ("entered-in-error", "cancelled"):
@@ -121,9 +121,14 @@ def case_from_prefetch(prefetch: dict, *, today: date) -> tuple[Case, list[str]]
             elif code in vocabulary.case_fields and isinstance((resource.get("valueQuantity") or {}).get("value"),
                                                                (int, float)):
                 values[code] = resource["valueQuantity"]["value"]
+            elif code in vocabulary.results:
+                value, problem = _result_value(vocabulary.results[code], resource)
+                if problem:
+                    notes.append(_("Result %(code)s not used: %(problem)s.") % {"code": code, "problem": problem})
+                else:
+                    results[code] = value
     if not any(findings.get(code) for code in vocabulary.findings_in_group("loc")):
         raise PrefetchMissing("no Observation records where the numbness is (a loc_* code, valueBoolean true)")
-    notes = []
     if "duration_days" not in values:
         notes.append("Duration not recorded: taken as 0 days.")
     sex = patient["gender"]
@@ -133,8 +138,27 @@ def case_from_prefetch(prefetch: dict, *, today: date) -> tuple[Case, list[str]]
         pregnant=pregnant, temperature_c=values.get("temperature_c"),
         vitals={name: values[name] for name in ("heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
                 if name in values},
+        results={code: value for code, value in results.items() if code != "res_hcg" or sex == "female"},
     )
     return case, notes
+
+
+def _result_value(meta: dict, resource: dict):
+    """(value, None) for a usable result Observation, or (None, why not): a true/false result needs
+    valueBoolean; a numeric one a valueQuantity in the code's plausible range (a value outside it is in
+    another unit, so it is left out rather than misread)."""
+    if meta["type"] == "boolean":
+        if isinstance(resource.get("valueBoolean"), bool):
+            return resource["valueBoolean"], None
+        return None, "valueBoolean expected"
+    quantity = resource.get("valueQuantity") or {}
+    number = quantity.get("value") if isinstance(quantity, dict) else None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number:
+        return None, "valueQuantity expected"
+    low, high = meta["plausible"]
+    if not low <= number <= high:
+        return None, f"{number} is outside {low}–{high} {meta['unit']}"
+    return number, None
 
 
 # -- cards -----------------------------------------------------------------------------------------

@@ -322,7 +322,7 @@ def _results(raw, words_raw, items, name, language) -> dict[str, dict]:
     results = {}
     for code, meta in _require_mapping(raw, f"{name} results").items():
         where = f"{name} result {code!r}"
-        _check_fields(_require_mapping(meta, where), {"name", "unit", "plausible", "reference", "source", "item"},
+        _check_fields(_require_mapping(meta, where), {"name", "unit", "ucum", "plausible", "reference", "source", "item"},
                       {"name", "reference", "source", "item"}, where)
         reference = _reference(meta["reference"], f"{where} reference")
         boolean = next(iter(reference)) in ("positive", "present")
@@ -333,8 +333,8 @@ def _results(raw, words_raw, items, name, language) -> dict[str, dict]:
             if not (isinstance(plausible, list) and len(plausible) == 2 and all(map(_number, plausible))
                     and plausible[0] < plausible[1]):
                 raise KnowledgeBaseError(f"{where}: a numeric result needs plausible: [low, high]")
-            if "unit" not in meta:
-                raise KnowledgeBaseError(f"{where}: a numeric result needs its unit")
+            if "unit" not in meta or not isinstance(meta.get("ucum"), str):
+                raise KnowledgeBaseError(f"{where}: a numeric result needs its unit and its UCUM code")
         answered = meta["item"] if isinstance(meta["item"], list) else [meta["item"]]
         unknown = [item for item in answered if item not in items]
         if unknown:
@@ -346,6 +346,7 @@ def _results(raw, words_raw, items, name, language) -> dict[str, dict]:
             "type": "boolean" if boolean else "numeric",
             "name": _text(meta["name"], f"{where} name", language),
             "unit": _text(meta["unit"], f"{where} unit", language) if "unit" in meta else "",
+            "ucum": meta.get("ucum", ""),
             "plausible": tuple(meta["plausible"]) if not boolean else None,
             "reference": reference,
             "source": _text(meta["source"], f"{where} source", language),
