@@ -173,7 +173,8 @@ def referral_detail(request, pk):
             messages.success(request, _("Saved; the letter is being rendered again.") if changes else _("No changes."))
             return redirect("referral-detail", pk=referral.pk)
     return render(request, "referrals/detail.html", _letter_context(referral, form=form,
-                                                                   error_links=_error_links(form)))
+                                                                   error_links=_error_links(form),
+                                                                   **_tracking_context(referral)))
 
 
 @login_required
@@ -290,3 +291,117 @@ def requisition_pdf(request, pk):
     if requisition is None:
         raise Http404(_("No requisition yet."))
     return _download(requisition)
+
+
+# -- the loop after issue (GUIDANCE 7): booked, completed, cancelled, declined by the patient ---------
+
+TRACKING_STATUSES = ("booked", "completed", "cancelled", "declined_by_patient")
+TRACKING_WORDS = {
+    "This field is required for this status.": gettext_lazy("This field is required for this status."),
+    "The file is larger than 10 MB.": gettext_lazy("The file is larger than 10 MB."),
+    "The file is empty.": gettext_lazy("The file is empty."),
+    "The file is not a PDF.": gettext_lazy("The file is not a PDF."),
+    "Control characters are not allowed.": gettext_lazy("Control characters are not allowed."),
+}
+
+
+def _tracking_context(referral, *, errors=None, posted=None):
+    events = list(referral.events.select_related("by"))
+    return {"events": events, "issued_without_event": not any(event.status == "issued" for event in events),
+            "trackable": referral.status in ("issued", "booked"),
+            "tracking_errors": errors or {}, "tracking_posted": posted or {}}
+
+
+def _refused_words(referral, status):
+    from clinic.templatetags.labels import status_label
+
+    return _("A referral that is %(current)s cannot become %(status)s.") % {
+        "current": status_label(referral.status), "status": status_label(status)}
+
+
+@login_required
+@require_POST
+def referral_track(request, pk):
+    """Record what became of an issued referral: booked (the appointment), completed (the specialist's
+    conclusion, a PDF of it optional), cancelled or declined by the patient (the reason). An impossible
+    transition is refused with a message; each change is kept in the history. Also after finalizing."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    actor = _actor(request)
+    referral = selectors.referral_get(actor=actor, referral_id=pk, action="open_for_update")
+    status = request.POST.get("status", "")
+    posted = {"status": status, **{name: request.POST.get(name, "") for name in
+                                   ("appointment_at", "conclusion", "reason")}}
+    errors: dict = {}
+    if status not in TRACKING_STATUSES:
+        errors["status"] = [_("Choose what became of the referral.")]
+    values = {"status": status}
+    raw_when = posted["appointment_at"].strip()
+    if raw_when and status in ("booked", "completed"):
+        try:
+            when = datetime.fromisoformat(raw_when)
+        except ValueError:
+            errors["appointment_at"] = [_("Use the date and time picker.")]
+        else:
+            values["appointment_at"] = timezone.make_aware(when) if timezone.is_naive(when) else when
+    elif status == "booked":
+        errors["appointment_at"] = [_("Give the date and time of the appointment.")]
+    if status == "completed":
+        values["conclusion"] = posted["conclusion"]
+        if request.FILES.get("conclusion_pdf"):
+            values["conclusion_pdf"] = request.FILES["conclusion_pdf"]
+    elif status in ("cancelled", "declined_by_patient"):
+        values["reason"] = posted["reason"]
+    if not errors:
+        try:
+            services.referral_status_change(actor=actor, referral=referral, **values)
+        except services.TransitionRefused:
+            messages.error(request, _refused_words(referral, status))
+            return redirect("referral-detail", pk=referral.pk)
+        except ValidationError as error:
+            pairs = error.message_dict.items() if hasattr(error, "error_dict") else [("status", error.messages)]
+            errors = {field: [str(TRACKING_WORDS.get(m, m)) for m in problems] for field, problems in pairs}
+        else:
+            from clinic.templatetags.labels import status_label
+
+            messages.success(request, _("Referral marked %(status)s.") % {"status": status_label(status)})
+            return redirect("referral-detail", pk=referral.pk)
+    form = ReferralEditForm(initial={name: getattr(referral, name) for name in
+                                     ("urgency", "reason", "question", "icd10", "diagnosis", "language")})
+    return render(request, "referrals/detail.html", _letter_context(
+        referral, form=form, error_links=[], **_tracking_context(referral, errors=errors, posted=posted)))
+
+
+@login_required
+def referral_conclusion_pdf(request, pk):
+    referral = selectors.referral_get(actor=_actor(request), referral_id=pk, action="download")
+    if not referral.conclusion_pdf:
+        raise Http404(_("No conclusion PDF."))
+    response = FileResponse(referral.conclusion_pdf.open("rb"), content_type="application/pdf",
+                            filename=f"conclusion-{referral.pk}.pdf")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# -- the clinic's worklist -----------------------------------------------------------------------
+
+@login_required
+def worklist_page(request):
+    """Unacknowledged abnormal results, awaited tests and open referrals of the GP's clinic, overdue
+    first: the same rows as GET /api/v1/worklist/ (a constant number of queries)."""
+    from referrals.worklist import worklist_get
+
+    rows = worklist_get(actor=_actor(request))
+    return render(request, "referrals/worklist.html", {
+        "sections": [
+            {"key": "unacknowledged", "title": _("Abnormal results not acknowledged"),
+             "rows": rows["unacknowledged_results"], "empty": _("No abnormal result awaits acknowledgement.")},
+            {"key": "awaited", "title": _("Awaited results"), "rows": rows["awaited_results"],
+             "empty": _("No accepted test awaits its result.")},
+            {"key": "referrals", "title": _("Open referrals"), "rows": rows["open_referrals"],
+             "empty": _("No open referral.")},
+        ],
+        "total": sum(len(group) for group in rows.values()),
+        "overdue": sum(row["overdue"] for group in rows.values() for row in group)})

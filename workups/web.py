@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django import forms
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _, gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -44,7 +45,10 @@ def _context(actor, encounter, **extra):
     if result:
         for row in result["referrals"]:
             row["has_letter"] = row["id"] in lettered
-    return {"encounter": encounter, "patient": encounter.patient, "workup": workup, "result": result,
+    panel = results_context(actor, encounter, workup, errors=extra.pop("result_errors", None),
+                            posted=extra.pop("result_posted", None),
+                            acknowledge_errors=extra.pop("acknowledge_errors", None))
+    return {"encounter": encounter, "patient": encounter.patient, "workup": workup, "result": result, **panel,
             "letters": letters, "requisition": requisition, "leaflet": leaflet,
             "pending": any(row["decision"] == "pending" for row in (result["items"] + result["referrals"]) if result)
             if result else False, **record_context(encounter),
@@ -177,14 +181,18 @@ def _decide(request, pk, model, template):
         try:
             row = services.recommendation_decide(actor=actor, recommendation=row, **form.cleaned_data)
         except (ValidationError, RecordLocked) as problem:
-            error = problem.message if isinstance(problem, RecordLocked) else " ".join(problem.messages)
+            error = problem.message if isinstance(problem, RecordLocked) else " ".join(_words(m) for m in problem.messages)
     vocabulary = current_kb().vocabulary
-    rendered = selectors.item_row(row, vocabulary) if model is WorkupItem else selectors.referral_row(row, vocabulary)
+    rendered = selectors.recommendation_row(row)
     if request.htmx:
         return render(request, template, {"row": rendered, "error": error, "editable": True,
+                                          "encounter": row.workup.encounter,
+                                          "next": "review" if request.POST.get("next") == "review" else "",
                                           "vocabulary": vocabulary})
     if error:
-        messages.error(request, error)
+        messages.error(request, _words(error))
+    if request.POST.get("next") == "review":
+        return redirect("encounter-review", pk=row.workup.encounter_id)
     return redirect("encounter-workup", pk=row.workup.encounter_id)
 
 
@@ -198,3 +206,273 @@ def item_decide(request, pk):
 @require_POST
 def referral_decide(request, pk):
     return _decide(request, pk, WorkupReferral, "workups/_referral.html")
+
+
+# -- results, the follow-up review, acknowledgement (GUIDANCE 6 and 7) ----------------------------
+
+# The service's words for a date or a note, in the page's language.
+PROBLEM_WORDS = {
+    "The date is in the future.": gettext_lazy("The date is in the future."),
+    "The date is before the visit that ordered the test.": gettext_lazy(
+        "The date is before the visit that ordered the test."),
+    "Ensure this field has no more than 2000 characters.": gettext_lazy(
+        "Ensure this field has no more than 2000 characters."),
+    "Control characters are not allowed.": gettext_lazy("Control characters are not allowed."),
+    "Say what was done about this result.": gettext_lazy("Say what was done about this result."),
+    "Enter at least one result before reviewing.": gettext_lazy("Enter at least one result before reviewing."),
+    "This result has been acknowledged already.": gettext_lazy("This result has been acknowledged already."),
+    "This result has been superseded by a newer value: acknowledge that one.": gettext_lazy(
+        "This result has been superseded by a newer value: acknowledge that one."),
+    "This result is within its reference: there is nothing to acknowledge.": gettext_lazy(
+        "This result is within its reference: there is nothing to acknowledge."),
+    "Only the latest workup of an encounter can be changed.": gettext_lazy(
+        "Only the latest workup of an encounter can be changed."),
+}
+
+
+def _words(message) -> str:
+    return str(PROBLEM_WORDS.get(str(message), message))
+
+
+def _problems(error: ValidationError) -> dict:
+    """{field: [message in the page's language]} of a service's ValidationError."""
+    pairs = error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+    return {field: [_words(message) for message in messages_] for field, messages_ in pairs}
+
+
+def parse_result_value(meta: dict, raw: str):
+    """(value, problem) of what the GP typed or chose: a number (a decimal comma and spaces between
+    thousands allowed) or true/false; ('', None) when nothing was given."""
+    raw = (raw or "").strip()
+    if raw == "":
+        return None, None
+    if meta["type"] == "boolean":
+        if raw in ("true", "false"):
+            return raw == "true", None
+        return None, _("Choose one of the answers.")
+    text = raw.replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        return None, _("Enter a number in %(unit)s.") % {"unit": meta["unit"]}
+    if value != value or value in (float("inf"), float("-inf")):
+        return None, _("Enter a number in %(unit)s.") % {"unit": meta["unit"]}
+    return (int(value) if value.is_integer() else value), None
+
+
+def _answers_by_item(vocabulary) -> dict[str, list[str]]:
+    answers: dict[str, list[str]] = {}
+    for code, meta in vocabulary.results.items():
+        for item in meta["items"]:
+            answers.setdefault(item, []).append(code)
+    return answers
+
+
+def _boolean_words(meta) -> tuple[str, str]:
+    """The flags a true/false analyte takes: (when true, when false)."""
+    return ("present", "absent") if "present" in (meta.get("reference") or {}) else ("positive", "negative")
+
+
+def results_context(actor, encounter, workup, *, errors=None, posted=None, acknowledge_errors=None) -> dict:
+    """The results panel: one row per awaited test (accepted items of the latest workup that a result
+    code answers) with its analytes and units, and every result entered (current first)."""
+    vocabulary = current_kb().vocabulary
+    answers = _answers_by_item(vocabulary)
+    stored = selectors.results_of_encounter(actor=actor, encounter=encounter)
+    current = {result.code: result for result in stored if result.superseded_at is None}
+    posted_test = (posted or {}).get("test")
+    tests = []
+    for item in (workup.items.all() if workup else []):
+        if item.decision != "accepted" or item.code not in answers:
+            continue
+        mine = posted_test == item.code
+        analytes = []
+        for code in answers[item.code]:
+            meta = vocabulary.results[code]
+            true_word, false_word = _boolean_words(meta) if meta["type"] == "boolean" else ("", "")
+            analytes.append({
+                "code": code, "name": meta["name"], "unit": meta.get("unit", ""), "type": meta["type"],
+                "true_word": true_word, "false_word": false_word, "current": current.get(code),
+                "posted": (posted or {}).get(code, "") if mine else "",
+                "errors": (errors or {}).get(code, []) if mine else [],
+            })
+        tests.append({"code": item.code, "name": vocabulary.items[item.code]["name"], "urgency": item.urgency,
+                      "analytes": analytes, "mine": mine,
+                      "errors": [message for field in (None, "code", "__all__") for message in
+                                 (errors or {}).get(field, [])] if mine else [],
+                      "performed_on_errors": (errors or {}).get("performed_on", []) if mine else [],
+                      "note_errors": (errors or {}).get("note", []) if mine else [],
+                      "performed_on": (posted or {}).get("performed_on", "") if mine else "",
+                      "note": (posted or {}).get("note", "") if mine else ""})
+    rows = []
+    for result in stored:
+        meta = vocabulary.results.get(result.code, {})
+        row = selectors.result_row(result)
+        row.update({"object": result, "type": meta.get("type"),
+                    "acknowledge_errors": (acknowledge_errors or {}).get(result.pk, ([], ""))[0],
+                    "acknowledge_note": (acknowledge_errors or {}).get(result.pk, ([], ""))[1],
+                    "can_acknowledge": result.abnormal and result.current and not result.acknowledged})
+        rows.append(row)
+    panel_errors = []
+    if posted_test and not any(test["mine"] for test in tests):
+        panel_errors = [message for messages_ in (errors or {}).values() for message in messages_]
+    return {"result_tests": tests, "results": rows, "has_current_results": bool(current),
+            "result_panel_errors": panel_errors,
+            "follow_up": workup is not None and workup.kind == "follow_up"}
+
+
+def _workup_page(request, actor, encounter, **extra):
+    return render(request, "workups/detail.html", _context(actor, encounter, **extra))
+
+
+@login_required
+@require_POST
+def results_check(request, pk):
+    """htmx: the flag of one value as it is typed (low/normal/high…, with its reference), or why it is
+    refused (a haemoglobin of 13.2 g/L: check the unit). Nothing is stored."""
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="preview")
+    code = request.POST.get("code", "")
+    meta = current_kb().vocabulary.results.get(code)
+    context = {"flag": "", "reference": "", "problem": ""}
+    if meta is None:
+        context["problem"] = _("Unknown result.")
+    else:
+        value, problem = parse_result_value(meta, request.POST.get(code, ""))
+        if problem:
+            context["problem"] = problem
+        elif value is not None:
+            problems = services.result_problems(encounter=encounter, code=code, value=value)
+            if problems:
+                context["problem"] = " ".join(_words(m) for messages_ in problems.values() for m in messages_)
+            else:
+                pregnant = services._result_pregnant(encounter, services.results_current(encounter), code, value)
+                from django.utils.translation import get_language
+
+                context["flag"], context["reference"] = services.result_interpret(
+                    encounter=encounter, code=code, value=value, pregnant=pregnant,
+                    language=(get_language() or "ru")[:2])
+    return render(request, "workups/_result_flag.html", context)
+
+
+@login_required
+@require_POST
+def results_enter(request, pk):
+    """Enter the values of one awaited test (each analyte given), also after finalizing. Every value
+    is checked before any is stored; a problem shows beside its field."""
+    from datetime import date
+
+    from django.db import transaction
+
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
+    vocabulary = current_kb().vocabulary
+    test = request.POST.get("test", "")
+    codes = _answers_by_item(vocabulary).get(test, [])
+    posted = {"test": test, "performed_on": request.POST.get("performed_on", ""),
+              "note": request.POST.get("note", "")}
+    errors: dict = {}
+    values = {}
+    for code in codes:
+        posted[code] = request.POST.get(code, "")
+        value, problem = parse_result_value(vocabulary.results[code], posted[code])
+        if problem:
+            errors[code] = [problem]
+        elif value is not None:
+            values[code] = value
+    performed_on = None
+    if posted["performed_on"].strip():
+        try:
+            performed_on = date.fromisoformat(posted["performed_on"].strip())
+        except ValueError:
+            errors["performed_on"] = [_("Use the date picker (YYYY-MM-DD).")]
+    if not codes:
+        errors[None] = [_("Choose a test awaiting results.")]
+    elif not values and not errors:
+        errors[None] = [_("Enter at least one value.")]
+    for code, value in values.items():
+        for field, messages_ in services.result_problems(encounter=encounter, code=code, value=value,
+                                                         performed_on=performed_on,
+                                                         note=posted["note"].strip()).items():
+            key = code if field in ("value", "code") else field
+            errors.setdefault(key, [])
+            errors[key].extend(_words(m) for m in messages_ if _words(m) not in errors[key])
+    if not errors:
+        try:
+            with transaction.atomic():
+                for code, value in values.items():
+                    services.result_enter(actor=actor, encounter=encounter, code=code, value=value,
+                                          performed_on=performed_on, note=posted["note"])
+        except ValidationError as error:
+            errors = _problems(error)
+    if errors:
+        return _workup_page(request, actor, encounter, result_errors=errors, result_posted=posted)
+    messages.success(request, ngettext("Entered %(count)s result.", "Entered %(count)s results.",
+                                       len(values)) % {"count": len(values)})
+    return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
+
+
+@login_required
+@require_POST
+def result_acknowledge(request, pk):
+    """Sign an abnormal result off with the action taken (a note is required)."""
+    actor = _actor(request)
+    result = selectors.result_get(actor=actor, result_id=pk, action="open_for_update")
+    encounter = result.encounter
+    try:
+        services.result_acknowledge(actor=actor, result=result, note=request.POST.get("note", ""))
+    except ValidationError as error:
+        problems = [message for messages_ in _problems(error).values() for message in messages_]
+        return _workup_page(request, actor, encounter,
+                            acknowledge_errors={result.pk: (problems, request.POST.get("note", ""))})
+    except services.NotAcknowledgeable as error:
+        messages.error(request, _words(error.message))
+    else:
+        messages.success(request, _("Result acknowledged."))
+    return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
+
+
+def _representation_groups(result):
+    grouped = []
+    for key, title in GROUPS:
+        rows = [item for item in result["items"] if item["category"] == key]
+        if rows:
+            grouped.append({"key": key, "title": title, "items": rows})
+    return grouped
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workup_review_page(request, pk):
+    """POST: store the follow-up workup (findings plus results); GET: it beside the first workup, new
+    rows marked, its rows decidable (after finalizing too: only the follow-up's)."""
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk,
+                                               action="view" if request.method == "GET" else "open_for_update")
+    if request.method == "POST":
+        try:
+            created = services.workup_review(actor=actor, encounter=encounter)[1]
+        except ValidationError as error:
+            for messages_ in _problems(error).values():
+                for message in messages_:
+                    messages.error(request, message)
+            return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
+        except RecordLocked as error:
+            messages.error(request, error.message)
+            return redirect("encounter-workup", pk=encounter.pk)
+        messages.success(request, _("Follow-up recommendations stored with the results.") if created
+                         else _("Nothing changed since the last review."))
+        return redirect("encounter-review", pk=encounter.pk)
+    latest = selectors.workup_latest(actor=actor, encounter=encounter)
+    follow_up = latest if latest is not None and latest.kind == "follow_up" else None
+    initial = selectors.workup_initial(encounter=encounter)
+    first = selectors.workup_representation(workup=initial, encounter=encounter) if initial else None
+    second = selectors.workup_representation(workup=follow_up, encounter=encounter) if follow_up else None
+    stored = selectors.results_of_encounter(actor=actor, encounter=encounter)
+    current = [selectors.result_row(result) for result in stored if result.superseded_at is None]
+    return render(request, "workups/review.html", {
+        "encounter": encounter, "patient": encounter.patient, "initial": initial, "first": first,
+        "follow_up": follow_up, "second": second, "current_results": current,
+        "first_groups": _representation_groups(first) if first else [],
+        "second_groups": _representation_groups(second) if second else [],
+        "vocabulary": current_kb().vocabulary, "editable": follow_up is not None})

@@ -23,7 +23,23 @@ STATUS = {
     "draft": pgettext_lazy("record status", "draft"),
     "finalized": pgettext_lazy("record status", "finalized"),
     "issued": pgettext_lazy("record status", "issued"),
+    # A referral after issue (the loop: GUIDANCE 7).
+    "booked": pgettext_lazy("record status", "booked"),
+    "completed": pgettext_lazy("record status", "completed"),
+    "cancelled": pgettext_lazy("record status", "cancelled"),
+    "declined_by_patient": pgettext_lazy("record status", "declined by the patient"),
 }
+# A result's interpretation: a word always, so an abnormal value never stands out by colour alone.
+FLAG = {
+    "low": pgettext_lazy("result flag", "low"),
+    "normal": pgettext_lazy("result flag", "normal"),
+    "high": pgettext_lazy("result flag", "high"),
+    "positive": pgettext_lazy("result flag", "positive"),
+    "negative": pgettext_lazy("result flag", "negative"),
+    "present": pgettext_lazy("result flag", "present"),
+    "absent": pgettext_lazy("result flag", "absent"),
+}
+FLAG_ICON = {"low": "▼", "high": "▲", "positive": "⊕", "present": "⊕", "normal": "✓", "negative": "–", "absent": "–"}
 DISPOSITION = {
     "emergency": pgettext_lazy("disposition", "emergency"),
     "urgent": pgettext_lazy("disposition", "urgent"),
@@ -53,6 +69,16 @@ def decision_label(code):
 @register.filter
 def status_label(code):
     return _label(STATUS, code)
+
+
+@register.filter
+def flag_label(code):
+    return _label(FLAG, code)
+
+
+@register.filter
+def flag_icon(code):
+    return FLAG_ICON.get(code, "")
 
 
 @register.filter
