@@ -46,7 +46,7 @@ def main():
     from django.core.management import call_command
     from django.test import Client
 
-    from clinic.models import EhrClient
+    from ehr.models import EhrClient
     from clinic.services import demo_clinician_ensure
 
     call_command("migrate", verbosity=0)

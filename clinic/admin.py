@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from clinic.models import AuditEvent, Clinic, ClinicHoliday, EhrClient, Encounter, Membership, Patient
+from clinic.models import AuditEvent, Clinic, ClinicHoliday, Encounter, Membership, Patient
 
 
 class MembershipInline(admin.TabularInline):
@@ -64,10 +64,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-@admin.register(EhrClient)
-class EhrClientAdmin(admin.ModelAdmin):
-    list_display = ["name", "issuer", "client_id", "clinic", "active"]
-    list_filter = ["active", "clinic"]
-    search_fields = ["name", "issuer", "client_id"]

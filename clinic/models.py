@@ -95,7 +95,7 @@ class Patient(models.Model):
     birth_date = models.DateField(_("date of birth"))
     sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
     identifier = models.CharField(_("identifier"), max_length=64, blank=True, help_text=_("Medical record number or another identifier."))
-    # The namespace of `identifier` when it came from an EHR (FHIR Identifier.system); blank for the clinic's own.
+    # The namespace of `identifier` when it came from another system (an EHR); blank for the clinic's own.
     identifier_system = models.CharField(_("identifier system"), max_length=255, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     address = models.CharField(_("registration address"), max_length=300, blank=True, help_text=_("Registration address."))
@@ -221,26 +221,3 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.object_type} {self.object_id}"
-
-
-class EhrClient(models.Model):
-    """An EHR allowed to call the CDS Hooks services for one clinic, registered by staff in the admin.
-
-    Its requests carry a JWT signed with the private key matching `public_key`, issued by `issuer`
-    for `client_id` (the `sub` claim), as CDS Hooks 2.0 describes.
-    """
-
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="ehr_clients", verbose_name=_("clinic"))
-    name = models.CharField(_("name"), max_length=200)
-    issuer = models.CharField(_("issuer"), max_length=255, unique=True, help_text=_("The JWT `iss` claim the EHR signs with."))
-    client_id = models.CharField(_("client id"), max_length=255, help_text=_("The JWT `sub` claim."))
-    public_key = models.TextField(_("public key"), help_text=_("PEM public key (RSA or EC) that verifies the EHR's JWTs."))
-    active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("EHR client")
-        verbose_name_plural = _("EHR clients")
-
-    def __str__(self):
-        return f"{self.name} ({self.issuer})"

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "clinic",
     "workups",
     "referrals",
+    "ehr",
 ]
 
 MIDDLEWARE = [

@@ -3,10 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from clinic import api_views, fhir_views
+from clinic import api_views
 from clinic.api import PingView
+from ehr import cds_hooks, cds_views, fhir_views
 from referrals import api_views as referral_api
-from workups import cds_hooks, cds_views
 from workups import views as workup_views
 from workups.views import VocabularyView, WorkupEvaluateView
 

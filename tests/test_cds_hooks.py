@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 
-from clinic.models import AuditEvent, EhrClient
+from clinic.models import AuditEvent
+from ehr.models import EhrClient
 from tests.cases import red_flags_absent
 from tests.factories import ClinicFactory
 from tests.record_factories import EncounterFactory, PatientFactory

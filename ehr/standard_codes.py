@@ -1,5 +1,5 @@
 """Standard codes (LOINC, SNOMED CT) exported beside the project's own, each verified against a public
-source recorded in workups/knowledge/standard_codes.yaml. A code not listed there goes out with the
+source recorded in ehr/standard_codes.yaml. A code not listed there goes out with the
 project's code only. Validated once, at first use."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 
 from workups.engine import KnowledgeBaseError, get_knowledge_base
 
-PATH = Path(__file__).resolve().parent / "knowledge" / "standard_codes.yaml"
+PATH = Path(__file__).resolve().parent / "standard_codes.yaml"
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 

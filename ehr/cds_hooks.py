@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _, gettext_lazy
 
 from workups.engine import Case, evaluate, get_knowledge_base, order_check
 from workups.localized import current_kb
-from workups.standard_codes import LOINC, item_for_coding, standard_codes
+from ehr.standard_codes import LOINC, item_for_coding, standard_codes
 
 WORKUP_SERVICE = "back-numbness-workup"
 IMAGING_SERVICE = "imaging-appropriateness"

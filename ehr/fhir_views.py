@@ -7,7 +7,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
-from clinic import fhir, selectors
+from clinic import selectors
+from ehr import fhir
 from clinic.api_views import ApiActorMixin
 
 FHIR_JSON = "application/fhir+json"

@@ -21,8 +21,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from clinic.audit import Actor, audit_record
-from clinic.models import EhrClient, Encounter, Patient
-from workups import cds_hooks
+from clinic.models import Encounter, Patient
+from ehr.models import EhrClient
+from ehr import cds_hooks
 
 logger = logging.getLogger(__name__)
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384"]

@@ -25,7 +25,7 @@ from clinic.audit import Actor, audit_record
 from clinic.models import Encounter, Patient
 from clinic.services import patient_create, patient_update
 from workups.engine import get_knowledge_base
-from workups.standard_codes import standard_codes
+from ehr.standard_codes import standard_codes
 
 PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
