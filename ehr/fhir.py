@@ -31,6 +31,7 @@ PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 UCUM = "http://unitsofmeasure.org"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
 
 
 def system() -> str:
@@ -82,7 +83,7 @@ def _observation(encounter, patient_ref, encounter_ref, code, key, value: dict) 
         "status": "final",
         "category": [{"coding": [
             {"system": OBSERVATION_CATEGORY, "code": "exam" if code.startswith("ex_") else
-             "vital-signs" if code in VITALS else "survey"},
+             "vital-signs" if code in VITALS or code == "blood_pressure" else "survey"},
             coding(_group_of(code), get_knowledge_base().vocabulary.groups[_group_of(code)]),
         ]}],
         "code": concept(code),
@@ -134,6 +135,77 @@ def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observ
     return resource
 
 
+def _service_requests_item(item, *, encounter, patient_ref, encounter_ref, observation_urls) -> list[tuple[str, dict]]:
+    """One ServiceRequest per test an item orders: CRP and ESR, amylase and lipase are two orders each (a
+    receiver that took them as alternative codings would order only one), grouped by a shared requisition."""
+    standard = standard_codes()["items"].get(item.code, [])
+    base = _service_request_item(item, encounter=encounter, patient_ref=patient_ref, encounter_ref=encounter_ref,
+                                 observation_urls=observation_urls)
+    if len(standard) <= 1:
+        return [("", base)]
+    requests = []
+    for index, standard_coding in enumerate(standard, start=1):
+        request = {**base, "id": f"item-{item.pk}-{index}",
+                   "code": concept(item.code, extra=[standard_coding], text=standard_coding["display"]),
+                   "requisition": {"system": f"{system()}/requisition", "value": f"item-{item.pk}"}}
+        requests.append((f"-{index}", request))
+    return requests
+
+
+def _condition(referral, *, patient_ref, encounter_ref) -> dict:
+    """The referral's provisional diagnosis (ICD-10), as the reason for the referral."""
+    return {
+        "resourceType": "Condition",
+        "id": f"referral-{referral.pk}",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                           "code": "provisional"}]},
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                  "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}],
+        "code": {"coding": [{"system": ICD10, "code": referral.icd10,
+                             **({"display": referral.diagnosis} if referral.diagnosis else {})}],
+                 "text": referral.diagnosis or referral.icd10},
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+    }
+
+
+VITAL_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+
+
+def _vital_signs(encounter, patient_ref, encounter_ref) -> list[tuple[str, dict]]:
+    """Vital signs on the R4 vital-signs profile: LOINC beside the project's code, UCUM units, and the
+    blood pressure as the 85354-9 panel with its systolic and diastolic components."""
+    vocabulary = get_knowledge_base().vocabulary
+    loinc = standard_codes()["vital_signs"]
+    entries = []
+    for name in ("temperature_c", "heart_rate", "resp_rate", "spo2"):
+        value = getattr(encounter, name)
+        if value is None:
+            continue
+        url, resource = _observation(encounter, patient_ref, encounter_ref, name, name,
+                                     _quantity(value, vocabulary.case_fields[name]["unit"]))
+        if name in loinc:
+            resource["code"]["coding"].append(loinc[name])
+            resource["meta"] = {"profile": [VITAL_PROFILE]}
+        entries.append((url, resource))
+    systolic, diastolic = encounter.systolic_bp, encounter.diastolic_bp
+    if systolic is not None or diastolic is not None:
+        url, resource = _observation(encounter, patient_ref, encounter_ref, "blood_pressure", "blood_pressure", {})
+        resource["code"] = {"coding": [coding("blood_pressure", "Blood pressure")], "text": "Blood pressure"}
+        if "blood_pressure" in loinc:
+            resource["code"]["coding"].append(loinc["blood_pressure"])
+            resource["meta"] = {"profile": [VITAL_PROFILE]}
+        resource["component"] = [
+            {"code": {"coding": [coding(name), *([loinc[name]] if name in loinc else [])]},
+             **_quantity(value, vocabulary.case_fields[name]["unit"])}
+            for name, value in (("systolic_bp", systolic), ("diastolic_bp", diastolic)) if value is not None
+        ]
+        entries.append((url, resource))
+    return entries
+
+
 def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref, observation_urls) -> dict:
     vocabulary = get_knowledge_base().vocabulary
     standard = standard_codes()
@@ -169,11 +241,16 @@ def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref
     return resource
 
 
-def _document_reference(document, *, title, url, patient_ref, encounter_ref, related=None) -> dict:
+def _document_reference(document, *, title, url, patient_ref, encounter_ref, related=None, final=True) -> dict:
+    type_coding = [{"system": system(), "code": title[0], "display": title[1]}]
+    if title[0] in standard_codes()["documents"]:
+        type_coding.append(standard_codes()["documents"][title[0]])
     resource = {
         "resourceType": "DocumentReference",
         "status": "current",
-        "type": {"coding": [{"system": system(), "code": title[0], "display": title[1]}], "text": title[1]},
+        # A draft letter is preliminary: it may still change, and it is not what the specialist receives.
+        "docStatus": "final" if final else "preliminary",
+        "type": {"coding": type_coding, "text": title[1]},
         "subject": {"reference": patient_ref},
         "date": document.pdf_rendered_at.isoformat(),
         "content": [{"attachment": {"contentType": "application/pdf", "url": url, "title": title[1],
@@ -255,11 +332,7 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
                                     {"valueBoolean": encounter.pregnant}))
     entries.append(_observation(encounter, patient_url, encounter_url, "duration_days", "duration_days",
                                 _quantity(encounter.duration_days, "d")))
-    for name in VITALS:
-        value = getattr(encounter, name)
-        if value is not None:
-            entries.append(_observation(encounter, patient_url, encounter_url, name, name,
-                                        _quantity(value, vocabulary.case_fields[name]["unit"])))
+    entries += _vital_signs(encounter, patient_url, encounter_url)
 
     for result in results:
         entries.append(_result_observation(result, encounter=encounter, patient_ref=patient_url,
@@ -268,20 +341,29 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
     if workup is not None:
         for item in workup.items.all():
             if item.decision == "accepted":
-                entries.append((full_url("ServiceRequest", f"item-{item.pk}"), _service_request_item(
-                    item, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url,
-                    observation_urls=observation_urls)))
+                for suffix, request in _service_requests_item(
+                        item, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url,
+                        observation_urls=observation_urls):
+                    entries.append((full_url("ServiceRequest", f"item-{item.pk}{suffix}"), request))
     for referral in referrals:
         request_url = full_url("ServiceRequest", f"referral-{referral.pk}")
         if referral.status != "draft":
-            entries.append((request_url, _service_request_referral(
-                referral, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url,
-                observation_urls=observation_urls)))
+            condition_url = None
+            if referral.icd10:
+                condition_url = full_url("Condition", f"referral-{referral.pk}")
+                entries.append((condition_url, _condition(referral, patient_ref=patient_url,
+                                                          encounter_ref=encounter_url)))
+            request = _service_request_referral(referral, encounter=encounter, patient_ref=patient_url,
+                                                encounter_ref=encounter_url, observation_urls=observation_urls)
+            if condition_url:
+                request["reasonReference"] = [{"reference": condition_url}]
+            entries.append((request_url, request))
         if referral.pdf_status == "ready":
             entries.append((full_url("DocumentReference", f"referral-{referral.pk}"), _document_reference(
                 referral, title=("referral-letter", f"Referral letter to {vocabulary.specialties[referral.specialty]}"),
                 url=absolute(reverse("api-referral-pdf", args=[referral.pk])), patient_ref=patient_url,
-                encounter_ref=encounter_url, related=request_url if referral.status != "draft" else None)))
+                encounter_ref=encounter_url, related=request_url if referral.status != "draft" else None,
+                final=referral.status != "draft")))
     if requisition is not None and requisition.pdf_status == "ready":
         entries.append((full_url("DocumentReference", f"requisition-{requisition.pk}"), _document_reference(
             requisition, title=("requisition", "Laboratory and imaging requisition"),
@@ -335,6 +417,7 @@ def code_system_resource() -> dict:
 # Codes the FHIR and CDS Hooks layers use beyond the vocabulary.
 EXTRA_CONCEPTS = {
     "referral": "Referral",
+    "blood_pressure": "Blood pressure",
     "referral-letter": "Referral letter",
     "requisition": "Laboratory and imaging requisition",
     "override-clinical-judgement": "Clinical judgement: indicated for reasons not recorded here",

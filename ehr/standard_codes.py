@@ -40,7 +40,15 @@ def standard_codes() -> dict:
         specialties[code] = _coding(entry, SNOMED, f"snomed specialty {code}")
     categories = {name: _coding(entry, SNOMED, f"snomed category {name}")
                   for name, entry in (snomed.get("categories") or {}).items()}
-    return {"items": items, "specialties": specialties, "categories": categories}
+    vital_signs = {name: _coding(entry, LOINC, f"vital_signs {name}")
+                   for name, entry in ((data or {}).get("vital_signs") or {}).items()}
+    unknown = sorted(set(vital_signs) - set(vocabulary.case_fields) - {"blood_pressure"})
+    if unknown:
+        raise KnowledgeBaseError(f"standard_codes.yaml vital_signs: unknown case field(s) {unknown!r}")
+    documents = {name: _coding(entry, LOINC, f"documents {name}")
+                 for name, entry in ((data or {}).get("documents") or {}).items()}
+    return {"items": items, "specialties": specialties, "categories": categories, "vital_signs": vital_signs,
+            "documents": documents}
 
 
 def item_for_coding(system: str, code: str) -> str | None:

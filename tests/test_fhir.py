@@ -217,3 +217,78 @@ def test_results_that_came_back_are_exported_as_observations_with_their_interpre
     assert leukocytes["category"][0]["coding"][0]["code"] == "laboratory"
     assert observations["res_ua_nitrite"]["valueBoolean"] is True
     assert observations["res_ua_nitrite"]["interpretation"][0]["coding"][0]["code"] == "POS"
+
+
+def test_vital_signs_follow_the_r4_vital_signs_profile_with_loinc(gp_api, full_encounter):
+    observations = {obs["code"]["coding"][0]["code"]: obs for obs in resources(export(gp_api, full_encounter),
+                                                                               "Observation")}
+
+    temperature = observations["temperature_c"]
+    assert {"system": "http://loinc.org", "code": "8310-5", "display": "Body temperature"} in \
+        temperature["code"]["coding"]
+    assert temperature["meta"]["profile"] == ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]
+    pressure = observations["blood_pressure"]
+    assert "85354-9" in {coding["code"] for coding in pressure["code"]["coding"]}
+    components = {component["code"]["coding"][1]["code"]: component["valueQuantity"]["value"]
+                  for component in pressure["component"]}
+    assert components == {"8480-6": 120, "8462-4": 80}
+    assert "systolic_bp" not in observations and "diastolic_bp" not in observations
+
+
+def test_crp_and_esr_are_two_orders_not_two_codings_of_one(gp, gp_api):
+    from tests.record_factories import screened
+
+    encounter = encounter_of(gp, findings=screened({"loc_lumbar": True, "rf_night_pain": True}))
+    workup = workup_for(gp, encounter)
+    recommendation_decide(actor=actor_for(gp), recommendation=workup.items.get(code="lab_crp_esr"),
+                          decision=Decision.ACCEPTED)
+
+    requests = [request for request in resources(export(gp_api, encounter), "ServiceRequest")
+                if request["code"]["coding"][0]["code"] == "lab_crp_esr"]
+
+    loinc = sorted(coding["code"] for request in requests for coding in request["code"]["coding"]
+                   if coding["system"] == "http://loinc.org")
+    assert loinc == ["1988-5", "30341-2"] and len(requests) == 2
+    assert all(len([c for c in request["code"]["coding"] if c["system"] == "http://loinc.org"]) == 1
+               for request in requests)
+    assert len({request["requisition"]["value"] for request in requests}) == 1
+
+
+def test_an_issued_referral_carries_its_icd10_diagnosis_as_a_condition(gp_api, full_encounter):
+    bundle = export(gp_api, full_encounter)
+    conditions = resources(bundle, "Condition")
+    referral = next(request for request in resources(bundle, "ServiceRequest")
+                    if request["category"][0]["coding"][0]["code"] == "referral")
+
+    assert len(conditions) == 1
+    condition = conditions[0]
+    assert condition["code"]["coding"][0]["system"] == "http://hl7.org/fhir/sid/icd-10"
+    assert condition["code"]["coding"][0]["code"] == full_encounter.referrals.get().icd10
+    assert condition["verificationStatus"]["coding"][0]["code"] == "provisional"
+    condition_url = next(entry["fullUrl"] for entry in bundle["entry"] if entry["resource"] is condition
+                         or entry["resource"] == condition)
+    assert referral["reasonReference"] == [{"reference": condition_url}]
+
+
+def test_the_letter_is_a_loinc_referral_note_and_a_draft_one_is_preliminary(gp, gp_api, full_encounter):
+    letters = [document for document in resources(export(gp_api, full_encounter), "DocumentReference")
+               if document["type"]["coding"][0]["code"] == "referral-letter"]
+    assert letters and all(document["docStatus"] == "final" for document in letters)
+    assert {"system": "http://loinc.org", "code": "57133-1", "display": "Referral note"} in letters[0]["type"]["coding"]
+
+
+def test_a_draft_letter_is_preliminary_and_orders_nothing(gp, gp_api):
+    encounter = encounter_of(gp)
+    workup = workup_for(gp, encounter)
+    recommendation = workup.referrals.first()
+    recommendation_decide(actor=actor_for(gp), recommendation=recommendation, decision=Decision.ACCEPTED)
+    draft = referral_services.referral_create(actor=actor_for(gp), encounter=encounter, recommendation=recommendation)
+    referral_services.document_render(kind="referral", pk=draft.pk, claimant="test:4:fhir")
+
+    bundle = export(gp_api, encounter)
+
+    letters = resources(bundle, "DocumentReference")
+    assert [document["docStatus"] for document in letters] == ["preliminary"]
+    assert not [request for request in resources(bundle, "ServiceRequest")
+                if request["category"][0]["coding"][0]["code"] == "referral"]
+    assert not resources(bundle, "Condition")
