@@ -25,6 +25,7 @@ urlpatterns = [
     path("encounters/<int:pk>/review/", workup_web.workup_review_page, name="encounter-review"),
     path("results/<int:pk>/acknowledge/", workup_web.result_acknowledge, name="result-acknowledge"),
     path("worklist/", referral_web.worklist_page, name="worklist"),
+    path("worklist/badge/", referral_web.worklist_badge, name="worklist-badge"),
     path("workup-items/<int:pk>/decide/", workup_web.item_decide, name="workup-item-decide"),
     path("workup-referrals/<int:pk>/decide/", workup_web.referral_decide, name="workup-referral-decide"),
     path("workup-referrals/<int:pk>/letter/", referral_web.letter_from_recommendation, name="workup-referral-letter"),

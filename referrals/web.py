@@ -405,3 +405,16 @@ def worklist_page(request):
         ],
         "total": sum(len(group) for group in rows.values()),
         "overdue": sum(row["overdue"] for group in rows.values() for row in group)})
+
+
+@login_required
+def worklist_badge(request):
+    """The navigation's count of overdue and unacknowledged items (worklist_counts: one small, fixed
+    set of queries), loaded by htmx after the page so no page's own cost depends on the clinic's
+    worklist; nothing shown when zero."""
+    from referrals.worklist import worklist_counts
+
+    counts = worklist_counts(actor=_actor(request))
+    response = render(request, "_worklist_badge.html", {"count": counts["overdue"] + counts["unacknowledged"]})
+    response["Cache-Control"] = "private, no-store"
+    return response

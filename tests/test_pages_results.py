@@ -268,13 +268,16 @@ def test_the_worklist_lists_results_tests_and_referrals_and_the_badge_counts(gp_
     page = html(gp_web.get("/worklist/"))
     assert 'id="worklist-unacknowledged"' in page and "Haemoglobin" in page or "Hemoglobin" in page
     assert 'data-kind="result"' in page and 'data-kind="test"' in page and 'data-kind="referral"' in page
-    assert 'id="worklist-count" data-count="1"' in page
-    assert "1 overdue or unacknowledged" in page
+    badge = html(gp_web.get("/worklist/badge/"))
+    assert 'id="worklist-count" data-count="1"' in badge
+    assert "1 overdue or unacknowledged" in badge
+    assert "/worklist/badge/" in page  # every page loads the badge into its navigation
 
 
 def test_the_badge_shows_nothing_when_there_is_nothing(gp_web):
     page = html(gp_web.get("/worklist/"))
-    assert "worklist-count" not in page and 'id="nav-worklist"' in page
+    assert 'id="nav-worklist"' in page
+    assert "worklist-count" not in html(gp_web.get("/worklist/badge/"))
 
 
 def test_the_worklist_due_dates_are_dd_mm_yyyy_in_russian(gp_web, gp):
@@ -323,7 +326,8 @@ def test_another_clinics_records_are_404(other_web, gp):
                                                                   "reason": "x"}).status_code == 404
     assert other_web.get(f"/referrals/{referral.pk}/conclusion/").status_code == 404
     worklist = html(other_web.get("/worklist/"))
-    assert encounter.patient.family_name not in worklist and "worklist-count" not in worklist
+    assert encounter.patient.family_name not in worklist
+    assert "worklist-count" not in html(other_web.get("/worklist/badge/"))
     result.refresh_from_db()
     referral.refresh_from_db()
     assert result.acknowledged_at is None and referral.status == "issued"
@@ -332,5 +336,5 @@ def test_another_clinics_records_are_404(other_web, gp):
 
 def test_anonymous_is_sent_to_log_in():
     client = Client()
-    for url in ("/worklist/", "/encounters/1/review/"):
+    for url in ("/worklist/", "/worklist/badge/", "/encounters/1/review/"):
         assert client.get(url).status_code == 302
