@@ -2,7 +2,7 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -99,10 +99,12 @@ class PatientEncountersView(ApiActorMixin, generics.ListAPIView):
         return selectors.encounters_of_patient(actor=self.actor(), patient=patient).select_related("patient")
 
 
+# The schema is set on the HTTP methods: drf-spectacular reads a generic view's post/patch, not create/partial_update,
+# and a generated client must see every field an encounter takes.
+@extend_schema_view(post=extend_schema(request=EncounterWriteSerializer, responses={201: EncounterSerializer}))
 class EncounterCreateView(ApiActorMixin, generics.CreateAPIView):
     serializer_class = EncounterSerializer
 
-    @extend_schema(request=EncounterWriteSerializer, responses={201: EncounterSerializer})
     def create(self, request, *args, **kwargs):
         patient_id = request.data.get("patient") if isinstance(request.data, dict) else None
         patient = None
@@ -121,6 +123,8 @@ class EncounterCreateView(ApiActorMixin, generics.CreateAPIView):
         return Response(EncounterSerializer(encounter).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(patch=extend_schema(request=EncounterWriteSerializer,
+                                        responses={200: EncounterSerializer, 409: None}))
 class EncounterDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
     serializer_class = EncounterSerializer
     http_method_names = ["get", "patch", "head", "options"]
@@ -129,7 +133,6 @@ class EncounterDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
         action = "view" if self.request.method in ("GET", "HEAD") else "open_for_update"
         return selectors.encounter_get(actor=self.actor(), encounter_id=self.kwargs["pk"], action=action)
 
-    @extend_schema(request=EncounterWriteSerializer, responses={200: EncounterSerializer, 409: None})
     def partial_update(self, request, *args, **kwargs):
         encounter = self.get_object()
         if not isinstance(request.data, dict):

@@ -24,3 +24,20 @@ def test_the_interactive_docs_are_served_without_a_cdn(anonymous, db):
     response = anonymous.get("/api/docs/")
     assert response.status_code == 200
     assert b"cdn.jsdelivr" not in response.content
+
+
+def test_a_generated_client_sees_every_field_an_encounter_takes(anonymous, db):
+    schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    for path, method in (("/api/v1/encounters/", "post"), ("/api/v1/encounters/{id}/", "patch")):
+        operation = schema["paths"][path][method]
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        assert {"patient", "visit_date", "duration_days", "findings", "temperature_c", "notes"} <= set(
+            components[ref]["properties"]), (path, method)
+
+
+def test_the_evaluate_request_documents_results(anonymous, db):
+    schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"]["/api/v1/workup/evaluate/"]["post"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert "results" in schema["components"]["schemas"][ref]["properties"]
