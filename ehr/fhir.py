@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.patient import Patient as FhirPatient
@@ -23,7 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter, Patient
-from clinic.services import patient_create, patient_update
+from clinic.services import patient_create
 from workups.engine import get_knowledge_base
 from ehr.standard_codes import standard_codes
 
@@ -447,10 +448,48 @@ def _issue(diagnostics, expression=None, code="invalid"):
     return issue
 
 
+# What the record can hold, and what a FHIR string may never carry into it.
+FIELD_LIMITS = {"given_name": 150, "family_name": 150, "phone": 32, "identifier": 64, "identifier_system": 255}
+
+
+def _modifier_extensions(value, path="Patient") -> list[str]:
+    """Where the resource carries a modifierExtension: one the app does not understand changes the meaning
+    of what it modifies, so the resource must be refused, never read without it."""
+    found = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "modifierExtension" and inner:
+                found.append(f"{path}.modifierExtension")
+            else:
+                found += _modifier_extensions(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _modifier_extensions(inner, f"{path}[{index}]")
+    return found
+
+
+def _text_problems(fields: dict) -> list[dict]:
+    expressions = {"given_name": "Patient.name.given", "family_name": "Patient.name.family",
+                   "phone": "Patient.telecom.value", "identifier": "Patient.identifier.value",
+                   "identifier_system": "Patient.identifier.system"}
+    issues = []
+    for name, limit in FIELD_LIMITS.items():
+        value = fields.get(name) or ""
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            issues.append(_issue("Must not contain control characters.", expressions[name]))
+        elif len(value) > limit:
+            issues.append(_issue(f"At most {limit} characters.", expressions[name]))
+    return issues
+
+
 def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
     """Validate a FHIR R4 Patient and take what the record needs from it."""
     if not isinstance(data, dict) or data.get("resourceType") != "Patient":
         raise FhirInvalid([_issue("Expected a FHIR Patient resource (resourceType Patient).", "Patient")])
+    modifiers = _modifier_extensions(data)
+    if modifiers:
+        raise FhirInvalid([_issue("An unknown modifierExtension changes the meaning of the resource: refused.", path,
+                                  code="not-supported") for path in modifiers])
     try:
         patient = FhirPatient.model_validate(data)
     except PydanticValidationError as error:
@@ -474,12 +513,23 @@ def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
         issues.append(_issue("birthDate is required.", "Patient.birthDate"))
     elif not isinstance(patient.birthDate, date):
         issues.append(_issue("birthDate must be a full date (YYYY-MM-DD).", "Patient.birthDate"))
+    elif patient.birthDate > timezone.localdate() or patient.birthDate.year < 1900:
+        issues.append(_issue("birthDate must be between 1900 and today.", "Patient.birthDate"))
+    # An identifier is matched by system and value: without a system it would match anybody's number.
+    for index, entry in enumerate(patient.identifier or []):
+        if entry.value and not entry.system:
+            issues.append(_issue("An identifier needs its system (the namespace of the value).",
+                                 f"Patient.identifier[{index}].system"))
     identifier = next((entry for entry in (patient.identifier or []) if entry.system and entry.value), None)
     if issues:
         raise FhirInvalid(issues)
     phone = next((entry.value for entry in (patient.telecom or []) if entry.system == "phone" and entry.value), "")
     fields = {"given_name": " ".join(name.given), "family_name": name.family, "birth_date": patient.birthDate,
               "sex": patient.gender, "phone": phone or ""}
+    problems = _text_problems({**fields, "identifier": identifier.value if identifier else "",
+                               "identifier_system": identifier.system if identifier else ""})
+    if problems:
+        raise FhirInvalid(problems)
     return fields, ((identifier.system, identifier.value) if identifier else None)
 
 
@@ -497,8 +547,10 @@ def _fhirclient_path(error) -> str:
 
 @transaction.atomic
 def patient_import(*, actor: Actor, data) -> tuple[Patient, bool]:
-    """Create the patient in the actor's clinic, or update the one with the same identifier (system and
-    value). Returns (patient, created). All or nothing."""
+    """Create the patient in the actor's clinic, unless one with the same identifier (system and value) is
+    already there: then that one is returned as it is (FHIR conditional create). A POST never modifies a
+    patient: the record of a finalized encounter keeps the name and sex it was seen with. Returns
+    (patient, created). All or nothing."""
     fields, identifier = _patient_fields(data)
     if identifier:
         system_, value = identifier
@@ -508,9 +560,11 @@ def patient_import(*, actor: Actor, data) -> tuple[Patient, bool]:
             clinic=actor.clinic, identifier_system=fields["identifier_system"], identifier=value).first()
     else:
         existing = None
+    if existing is not None:
+        audit_record(actor=actor, action="view", object_type="patient", object_id=existing.pk,
+                     patient_id=existing.pk)
+        return existing, False
     try:
-        if existing is not None:
-            return patient_update(actor=actor, patient=existing, **fields), False
         return patient_create(actor=actor, **fields), True
     except ValidationError as error:
         raise FhirInvalid([_issue(" ".join(messages), f"Patient.{field}")

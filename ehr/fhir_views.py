@@ -4,6 +4,7 @@ import json
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
@@ -41,8 +42,15 @@ class FhirPatientImportView(ApiActorMixin, APIView):
 
     @extend_schema(operation_id="fhir_patient_import", request=OpenApiTypes.OBJECT,
                    responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient, created"),
-                              200: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient, updated (same identifier)"),
+                              200: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient already registered with that identifier, unchanged"),
                               400: OpenApiResponse(OpenApiTypes.OBJECT, description="An OperationOutcome")})
+    def handle_exception(self, exc):
+        # A FHIR client reads errors as an OperationOutcome, whatever went wrong with the body.
+        if isinstance(exc, (ParseError, UnsupportedMediaType)):
+            issue = {"severity": "error", "code": "structure", "diagnostics": str(exc.detail)}
+            return fhir_response(fhir.operation_outcome([issue]), status=exc.status_code)
+        return super().handle_exception(exc)
+
     def post(self, request):
         try:
             patient, created = fhir.patient_import(actor=self.actor(), data=request.data)

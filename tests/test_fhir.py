@@ -159,12 +159,46 @@ def test_importing_a_patient_creates_it_in_the_callers_clinic(gp_api, gp):
     assert json.loads(response.content)["name"][0]["family"] == "Петров"
 
 
-def test_importing_the_same_identifier_again_updates_that_patient(gp_api):
+def test_posting_the_same_identifier_again_returns_that_patient_and_never_changes_it(gp, gp_api):
+    # A POST is a create: the match is returned as it is (FHIR conditional create), so a patient seen in a
+    # finalized encounter keeps the name and sex the record was made with.
     first = json.loads(post_patient(gp_api, FHIR_PATIENT).content)
-    response = post_patient(gp_api, {**FHIR_PATIENT, "name": [{"family": "Петров-Водкин", "given": ["Илья"]}]})
+    encounter = encounter_of(gp, patient=Patient.objects.get())
+    gp_api.post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
+
+    response = post_patient(gp_api, {**FHIR_PATIENT, "gender": "female",
+                                     "name": [{"family": "Петров-Водкин", "given": ["Илья"]}]})
+
     assert response.status_code == 200
     assert json.loads(response.content)["id"] == first["id"]
-    assert Patient.objects.get().family_name == "Петров-Водкин"
+    assert (Patient.objects.get().family_name, Patient.objects.get().sex) == ("Петров", "male")
+
+
+def test_an_identifier_without_a_system_is_refused_rather_than_matched_to_anybody(gp_api):
+    response = post_patient(gp_api, {**FHIR_PATIENT, "identifier": [{"value": "A-1001"}]})
+
+    assert response.status_code == 400
+    assert "Patient.identifier[0].system" in json.loads(response.content)["issue"][0]["expression"]
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"modifierExtension": [{"url": "https://ehr.example.org/not-a-real-patient", "valueBoolean": True}]},
+     "Patient.modifierExtension"),
+    ({"name": [{"family": "Петров", "given": ["Илья"],
+                "modifierExtension": [{"url": "https://ehr.example.org/x", "valueBoolean": True}]}]},
+     "Patient.name[0].modifierExtension"),
+    ({"name": [{"family": "П" * 151, "given": ["Илья"]}]}, "Patient.name.family"),
+    ({"name": [{"family": "Пет\u0000ров", "given": ["Илья"]}]}, "Patient.name.family"),
+    ({"identifier": [{"system": "https://ehr.example.org/mrn", "value": "A" * 65}]}, "Patient.identifier.value"),
+])
+def test_modifier_extensions_overlong_and_control_characters_are_refused(gp_api, change, where):
+    response = post_patient(gp_api, {**FHIR_PATIENT, **change})
+
+    assert response.status_code == 400, response.content
+    outcome = json.loads(response.content)
+    assert any(where in " ".join(issue.get("expression", [])) for issue in outcome["issue"]), outcome
+    assert not Patient.objects.exists()
 
 
 def test_the_same_identifier_in_another_clinic_is_another_patient(gp_api, other_gp):
@@ -177,7 +211,7 @@ def test_the_same_identifier_in_another_clinic_is_another_patient(gp_api, other_
     ({"resourceType": "Observation"}, "Patient"),
     ({"gender": "unknown"}, "Patient.gender"),
     ({"birthDate": "03/04/1975"}, "Patient.birthDate"),
-    ({"birthDate": "2999-01-01"}, "Patient.birth_date"),
+    ({"birthDate": "2999-01-01"}, "Patient.birthDate"),
     ({"name": []}, "Patient.name"),
     ({"name": "Petrov"}, "Patient.name"),
     ({"identifier": [{"system": 5, "value": "x"}]}, "Patient.identifier"),
@@ -192,7 +226,7 @@ def test_an_invalid_patient_is_refused_with_an_operation_outcome_and_nothing_sav
     assert not Patient.objects.exists()
 
 
-def test_an_update_that_fails_leaves_the_patient_as_it_was(gp_api):
+def test_a_refused_post_leaves_the_existing_patient_as_it_was(gp_api):
     post_patient(gp_api, FHIR_PATIENT)
     response = post_patient(gp_api, {**FHIR_PATIENT, "birthDate": "2999-01-01"})
     assert response.status_code == 400
@@ -292,3 +326,10 @@ def test_a_draft_letter_is_preliminary_and_orders_nothing(gp, gp_api):
     assert not [request for request in resources(bundle, "ServiceRequest")
                 if request["category"][0]["coding"][0]["code"] == "referral"]
     assert not resources(bundle, "Condition")
+
+
+def test_a_body_that_is_not_json_gets_an_operation_outcome(gp_api):
+    response = gp_api.generic("POST", "/api/v1/fhir/Patient", '{"resourceType": "Patient", "name": [', content_type=FHIR)
+
+    assert response.status_code == 400
+    assert json.loads(response.content)["resourceType"] == "OperationOutcome"
