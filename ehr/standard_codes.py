@@ -47,13 +47,30 @@ def standard_codes() -> dict:
         raise KnowledgeBaseError(f"standard_codes.yaml vital_signs: unknown case field(s) {unknown!r}")
     documents = {name: _coding(entry, LOINC, f"documents {name}")
                  for name, entry in ((data or {}).get("documents") or {}).items()}
+    orders_in = {}
+    systems = {"loinc": LOINC, "snomed": SNOMED}
+    for code, entries in ((data or {}).get("orders_in") or {}).items():
+        if code not in vocabulary.items:
+            raise KnowledgeBaseError(f"standard_codes.yaml orders_in: unknown item code {code!r}")
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if not isinstance(entry, dict) or entry.get("system") not in systems:
+                raise KnowledgeBaseError(f"standard_codes.yaml orders_in {code}: system must be loinc or snomed")
+            orders_in.setdefault(code, []).append(_coding(entry, systems[entry["system"]], f"orders_in {code}"))
     return {"items": items, "specialties": specialties, "categories": categories, "vital_signs": vital_signs,
-            "documents": documents}
+            "documents": documents, "orders_in": orders_in}
 
 
 def item_for_coding(system: str, code: str) -> str | None:
     """The project's item code for a standard coding the project exports, if any."""
     for item, codings in standard_codes()["items"].items():
+        if any(coding["system"] == system and coding["code"] == code for coding in codings):
+            return item
+    return None
+
+
+def order_item_for_coding(system: str, code: str) -> str | None:
+    """The item an incoming order coded this way stands for (orders_in: recognised, never exported)."""
+    for item, codings in standard_codes()["orders_in"].items():
         if any(coding["system"] == system and coding["code"] == code for coding in codings):
             return item
     return None
