@@ -63,6 +63,7 @@ urlpatterns = [
     path("cds-services", cds_views.discovery, name="cds-discovery"),
     path(f"cds-services/{cds_hooks.WORKUP_SERVICE}", cds_views.workup_service, name="cds-workup"),
     path(f"cds-services/{cds_hooks.IMAGING_SERVICE}", cds_views.imaging_service, name="cds-imaging"),
+    path("cds-services/<str:service_id>/feedback", cds_views.feedback, name="cds-feedback"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,11 +1,13 @@
 """CDS Hooks 2.0 services: the back-numbness workup (patient-view) and imaging appropriateness (order-select).
 
-Pure translation between CDS Hooks JSON and the engine: the case is read from the prefetched
-Patient and Observations (coded in the project's code system), cards are built from the engine's
-answer. No rendering, no writes; the only queries are the caller's (EHR client, patient link).
+Pure translation between CDS Hooks JSON and the engine: the case is read from the Patient, the
+ICD-10 / SNOMED CT Conditions and the LOINC Observations (ehr/terminology_in.yaml) and from findings in
+the project's own code system; cards are built from the engine's answer. No network, no writes: the
+view fetches what the prefetch lacks and records the cards it issues.
 """
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import date
 
@@ -15,7 +17,8 @@ from django.utils.translation import gettext as _, gettext_lazy
 
 from workups.engine import Case, evaluate, get_knowledge_base, order_check
 from workups.localized import current_kb
-from ehr.standard_codes import LOINC, item_for_coding, standard_codes
+from ehr import terminology_in
+from ehr.standard_codes import LOINC, SNOMED, item_for_coding, order_item_for_coding, standard_codes
 
 WORKUP_SERVICE = "back-numbness-workup"
 IMAGING_SERVICE = "imaging-appropriateness"
@@ -32,16 +35,30 @@ class MalformedRequest(Exception):
     """400: the request is not a CDS Hooks call this service understands."""
 
 
-class PrefetchMissing(Exception):
-    """412: prefetched data the service needs is missing (CDS Hooks 2.0, prefetch)."""
+class DataUnavailable(Exception):
+    """The chart could not be had, or does not hold enough to run the workup: answered with a card
+    that says so (CDS Hooks 2.0 lets a service answer when data is missing; a 412 helps no one)."""
+
+
+PREFETCH_KEYS = ("patient", "conditions", "vitals", "labs", "findings")
+MAX_DEPTH = 40
+
+
+def prefetch_templates() -> dict:
+    """Standard FHIR R4 searches an EHR can answer, plus the project's own code system for findings."""
+    code_system = settings.FHIR_CODE_SYSTEM_URL
+    return {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": "Condition?patient={{context.patientId}}",
+        "vitals": "Observation?patient={{context.patientId}}&category=vital-signs",
+        "labs": "Observation?patient={{context.patientId}}&category=laboratory",
+        "findings": f"Observation?patient={{{{context.patientId}}}}&code={code_system}|",
+    }
 
 
 def discovery() -> dict:
     code_system = settings.FHIR_CODE_SYSTEM_URL
-    prefetch = {
-        "patient": "Patient/{{context.patientId}}",
-        "findings": f"Observation?patient={{{{context.patientId}}}}&code={code_system}|",
-    }
+    prefetch = prefetch_templates()
     kb = get_knowledge_base()
     return {"services": [
         {
@@ -49,7 +66,8 @@ def discovery() -> dict:
             "id": WORKUP_SERVICE,
             "title": "Back numbness workup",
             "description": ("Triage and the recommended tests and referrals for numbness in the back, from the "
-                            f"patient's findings coded in {code_system} (knowledge base {kb.version})."),
+                            "patient's ICD-10 / SNOMED CT Conditions, LOINC vital signs and results, and findings "
+                            f"coded in {code_system} (knowledge base {kb.version})."),
             "prefetch": prefetch,
         },
         {
@@ -65,23 +83,87 @@ def discovery() -> dict:
 
 # -- reading the request ---------------------------------------------------------------------------
 
+def too_deep(value, limit: int = MAX_DEPTH) -> bool:
+    """True when JSON nests deeper than `limit` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
 def _require(body, hook) -> dict:
     if not isinstance(body, dict):
         raise MalformedRequest("The request body must be a JSON object.")
+    if too_deep(body):
+        raise MalformedRequest("The request nests too deeply.")
     problems = []
     if body.get("hook") != hook:
         problems.append(f"hook must be {hook!r}")
     if not isinstance(body.get("hookInstance"), str) or not body.get("hookInstance"):
         problems.append("hookInstance is required")
     context = body.get("context")
-    if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
+    if not isinstance(context, dict) or not isinstance(context.get("patientId"), str) or not context.get("patientId"):
         problems.append("context.patientId is required")
     prefetch = body.get("prefetch", {})
-    if not isinstance(prefetch, dict):
+    if prefetch is not None and not isinstance(prefetch, dict):
         problems.append("prefetch must be an object")
+    for name in ("fhirServer",):
+        if name in body and body[name] is not None and not isinstance(body[name], str):
+            problems.append(f"{name} must be a string")
+    authorization = body.get("fhirAuthorization")
+    if authorization is not None and (not isinstance(authorization, dict)
+                                      or not isinstance(authorization.get("access_token", ""), str)):
+        problems.append("fhirAuthorization must be an object with an access_token")
     if problems:
         raise MalformedRequest("; ".join(problems))
     return context
+
+
+def check_prefetch(prefetch) -> dict:
+    """The prefetch with each known key either a resource/Bundle or None (missing, null, or an
+    OperationOutcome the EHR sent in its place). Anything else is junk: MalformedRequest."""
+    prefetch = prefetch or {}
+    chart = {}
+    for key in PREFETCH_KEYS:
+        value = prefetch.get(key)
+        if value is None:
+            chart[key] = None
+            continue
+        if not isinstance(value, dict):
+            raise MalformedRequest(f"prefetch.{key} must be an object or null")
+        kind = value.get("resourceType")
+        if kind == "OperationOutcome":
+            chart[key] = None
+            continue
+        if key == "patient":
+            if kind != "Patient":
+                raise MalformedRequest("prefetch.patient must be a Patient")
+        else:
+            check_bundle(value, f"prefetch.{key}")
+        chart[key] = value
+    return chart
+
+
+def check_bundle(value, where: str) -> None:
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        raise MalformedRequest(f"{where} must be a Bundle")
+    entries = value.get("entry", [])
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise MalformedRequest(f"{where}.entry must be a list")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise MalformedRequest(f"{where}.entry[{index}] must be an object")
+        resource = entry.get("resource")
+        if resource is not None and (not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str)):
+            raise MalformedRequest(f"{where}.entry[{index}].resource must be a resource")
 
 
 def _age(birth: str, today: date) -> int:
@@ -89,14 +171,45 @@ def _age(birth: str, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def case_from_prefetch(prefetch: dict, *, today: date) -> tuple[Case, list[str]]:
-    """The engine's case from the prefetched Patient and Observations; notes say what had to be assumed."""
-    patient = prefetch.get("patient")
-    findings_bundle = prefetch.get("findings")
-    if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
-        raise PrefetchMissing("prefetch.patient (the Patient) is required")
-    if not isinstance(findings_bundle, dict) or findings_bundle.get("resourceType") != "Bundle":
-        raise PrefetchMissing("prefetch.findings (a Bundle of Observations) is required")
+def _own_codes(observations, vocabulary) -> tuple[dict, dict, dict, list]:
+    """Findings, case fields and results from Observations in the project's own code system."""
+    system = settings.FHIR_CODE_SYSTEM_URL
+    findings, values, results, notes = {}, {}, {}, []
+    for resource in observations:
+        if resource.get("status") in ("entered-in-error", "cancelled"):
+            continue
+        code_concept = resource.get("code") if isinstance(resource.get("code"), dict) else {}
+        codings = code_concept.get("coding") if isinstance(code_concept.get("coding"), list) else []
+        for coding in codings:
+            if not isinstance(coding, dict) or coding.get("system") != system or not isinstance(coding.get("code"), str):
+                continue
+            code = coding["code"]
+            quantity = resource.get("valueQuantity") if isinstance(resource.get("valueQuantity"), dict) else {}
+            number = quantity.get("value")
+            if code in vocabulary.findings and isinstance(resource.get("valueBoolean"), bool):
+                findings[code] = resource["valueBoolean"]
+            elif code == "pregnant" and isinstance(resource.get("valueBoolean"), bool):
+                values["pregnant"] = resource["valueBoolean"]
+            elif (code in vocabulary.case_fields and isinstance(number, (int, float)) and not isinstance(number, bool)
+                  and math.isfinite(number)):
+                values[code] = number
+            elif code in vocabulary.results:
+                value, problem = _result_value(vocabulary.results[code], resource)
+                if problem:
+                    notes.append(_("Result %(code)s not used: %(problem)s.") % {"code": code, "problem": problem})
+                else:
+                    results[code] = value
+    return findings, values, results, notes
+
+
+def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case, list[str]]:
+    """The engine's case from the chart (Patient, Conditions, Observations); notes say what was left out
+    or assumed. DataUnavailable when there is no Patient or nothing says where the numbness is."""
+    patient = chart.get("patient")
+    if not isinstance(patient, dict):
+        raise DataUnavailable(_("The patient's record could not be read from the EHR."))
+    if patient.get("id") != patient_id:
+        raise MalformedRequest("the prefetched Patient is not context.patientId")
     if patient.get("gender") not in ("female", "male"):
         raise MalformedRequest("Patient.gender must be female or male")
     try:
@@ -104,31 +217,28 @@ def case_from_prefetch(prefetch: dict, *, today: date) -> tuple[Case, list[str]]
     except (KeyError, TypeError, ValueError):
         raise MalformedRequest("Patient.birthDate must be a full date") from None
     vocabulary = get_knowledge_base().vocabulary
-    system = settings.FHIR_CODE_SYSTEM_URL
-    findings, values, results, notes = {}, {}, {}, []
-    for entry in findings_bundle.get("entry") or []:
-        resource = (entry or {}).get("resource") or {}
-        if resource.get("resourceType") != "Observation" or resource.get("status") in ("entered-in-error", "cancelled"):
-            continue
-        for coding in (resource.get("code") or {}).get("coding") or []:
-            if coding.get("system") != system:
-                continue
-            code = coding.get("code")
-            if code in vocabulary.findings and isinstance(resource.get("valueBoolean"), bool):
-                findings[code] = resource["valueBoolean"]
-            elif code == "pregnant" and isinstance(resource.get("valueBoolean"), bool):
-                values["pregnant"] = resource["valueBoolean"]
-            elif code in vocabulary.case_fields and isinstance((resource.get("valueQuantity") or {}).get("value"),
-                                                               (int, float)):
-                values[code] = resource["valueQuantity"]["value"]
-            elif code in vocabulary.results:
-                value, problem = _result_value(vocabulary.results[code], resource)
-                if problem:
-                    notes.append(_("Result %(code)s not used: %(problem)s.") % {"code": code, "problem": problem})
-                else:
-                    results[code] = value
+    observations, seen = [], set()
+    for key in ("findings", "vitals", "labs"):
+        for resource in terminology_in.resources_of(chart.get(key), "Observation"):
+            identity = resource.get("id") if isinstance(resource.get("id"), str) else id(resource)
+            if identity not in seen:
+                seen.add(identity)
+                observations.append(resource)
+    findings, values, results, notes = _own_codes(observations, vocabulary)
+    standard, standard_notes = terminology_in.read_observations(observations, today=today)
+    condition_findings, condition_notes = terminology_in.read_conditions(
+        terminology_in.resources_of(chart.get("conditions"), "Condition"), today=today)
+    notes += standard_notes + condition_notes
+    for code, present in condition_findings.items():
+        findings[code] = findings.get(code) or present  # a recorded diagnosis counts even if a form said no
+    for target, value in standard.items():
+        (results if target in vocabulary.results else values)[target] = value
+    for key in ("conditions", "vitals", "labs"):
+        if chart.get(key) is None:
+            notes.append(_("Not available from the EHR: %(what)s.") % {"what": key})
     if not any(findings.get(code) for code in vocabulary.findings_in_group("loc")):
-        raise PrefetchMissing("no Observation records where the numbness is (a loc_* code, valueBoolean true)")
+        raise DataUnavailable(_("The chart does not say where the numbness is (no current M54/R20 Condition "
+                                "with a body site, and no location finding)."))
     if "duration_days" not in values:
         notes.append("Duration not recorded: taken as 0 days.")
     sex = patient["gender"]
@@ -141,6 +251,14 @@ def case_from_prefetch(prefetch: dict, *, today: date) -> tuple[Case, list[str]]
         results={code: value for code, value in results.items() if code != "res_hcg" or sex == "female"},
     )
     return case, notes
+
+
+def case_from_prefetch(prefetch: dict, *, today: date, patient_id: str | None = None) -> tuple[Case, list[str]]:
+    """The case from a prefetch alone (no fetching): kept for callers that have one."""
+    chart = check_prefetch(prefetch)
+    if patient_id is None:
+        patient_id = (chart.get("patient") or {}).get("id")
+    return case_from_chart(chart, patient_id=patient_id, today=today)
 
 
 def _result_value(meta: dict, resource: dict):
@@ -218,18 +336,31 @@ def _bullets(items, referrals, *, why=True) -> str:
     return "\n".join(lines)
 
 
-def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict) -> list[dict]:
+def _unique(rows, key, taken: set) -> list[dict]:
+    """Rows whose key is not taken yet (and not repeated): each item is suggested once per response."""
+    fresh = []
+    for row in rows:
+        if (key, row[key]) not in taken:
+            taken.add((key, row[key]))
+            fresh.append(row)
+    return fresh
+
+
+def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict, home: str | None = None) -> list[dict]:
+    """Cards for patient-view. Each card carries its rule id under "_rule" (the view records and strips
+    it). No item or referral is suggested twice: the emergency cards, then the urgent ones, then the
+    info card each suggest only what no card before them suggested."""
     kb = current_kb()
     result = evaluate(kb, case)
-    cards = []
-    for rule in kb.rules:
-        if rule.tier not in ("emergency", "urgent") or rule.id not in result["fired_rules"]:
-            continue
+    cards, taken = [], set()
+    fired = [rule for rule in kb.rules if rule.tier in ("emergency", "urgent") and rule.id in result["fired_rules"]]
+    fired.sort(key=lambda rule: 0 if rule.tier == "emergency" else 1)
+    for rule in fired:
         items = [row for row in result["items"] if rule.id in row["rules"]]
         referrals = [row for row in result["referrals"] if rule.id in row["rules"]]
         if not items and not referrals:
             continue  # deferred behind an emergency: the emergency card says what to do now
-        cards.append({
+        card = {
             "uuid": str(uuid.uuid4()),
             "summary": ((_("Emergency: %(title)s") if rule.tier == "emergency" else _("Urgent: %(title)s"))
                         % {"title": rule.title})[:140],
@@ -237,13 +368,17 @@ def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict) -
             "indicator": "critical" if rule.tier == "emergency" else "warning",
             "source": {"label": rule.sources[0], "topic": {"system": settings.FHIR_CODE_SYSTEM_URL, "code": rule.id,
                                                            "display": rule.title}},
-            "suggestions": [_suggestion(
+            "links": [link],
+            "_rule": rule.id,
+        }
+        new_items, new_referrals = _unique(items, "code", taken), _unique(referrals, "specialty", taken)
+        if new_items or new_referrals:
+            card["suggestions"] = [_suggestion(
                 (_("Order the emergency workup for %(title)s") if rule.tier == "emergency"
                  else _("Order the urgent workup for %(title)s")) % {"title": rule.title.lower()},
-                patient_id, items, referrals)],
-            "selectionBehavior": "at-most-one",
-            "links": [link],
-        })
+                patient_id, new_items, new_referrals)]
+            card["selectionBehavior"] = "at-most-one"
+        cards.append(card)
     summary = kb.vocabulary.dispositions[result["disposition"]]
     detail = [_bullets(result["items"], result["referrals"]) or _("No tests or referrals now.")]
     detail += [_("Advice: %(advice)s.") % {"advice": line} for line in result["advice"]]
@@ -254,29 +389,54 @@ def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict) -
     detail += [f"⚠ {row['message']}" + (f": {', '.join(row['findings'])}" if row.get("findings") and
                                          row["code"] == "red_flags_not_screened" else "") for row in result["warnings"]]
     detail += notes
+    source = {"label": _("%(title)s (knowledge base %(version)s)") % {"title": kb.title, "version": kb.version}}
+    if home:
+        source["url"] = home
     info = {
         "uuid": str(uuid.uuid4()),
         "summary": (_("Back numbness: %(summary)s") % {"summary": summary})[:140],
         "detail": "\n\n".join(detail),
         "indicator": "info",
-        "source": {"label": _("%(title)s (knowledge base %(version)s)") % {"title": kb.title, "version": kb.version},
-                   "url": link["url"]},
+        "source": source,
         "links": [link],
+        "_rule": f"disposition:{result['disposition']}",
     }
-    if result["items"] or result["referrals"]:
-        info["suggestions"] = [_suggestion(_("Order the recommended workup"), patient_id, result["items"],
-                                           result["referrals"])]
+    items, referrals = _unique(result["items"], "code", taken), _unique(result["referrals"], "specialty", taken)
+    if items or referrals:
+        info["suggestions"] = [_suggestion(_("Order the recommended workup"), patient_id, items, referrals)]
         info["selectionBehavior"] = "any"
     cards.append(info)
     return cards
 
 
+def unavailable_card(reason: str, *, link: dict, home: str | None = None, notes=()) -> dict:
+    """The answer when the chart cannot be had or holds too little: say so, and where to go instead."""
+    source = {"label": _("Back numbness workup")}
+    if home:
+        source["url"] = home
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": _("Back numbness workup: not enough data in the chart")[:140],
+        "detail": "\n\n".join([reason, *notes, _("Record the findings in the workup app to get its advice.")]),
+        "indicator": "warning",
+        "source": source,
+        "links": [link],
+        "_rule": "data-unavailable",
+    }
+
+
 def _item_of_order(resource: dict) -> str | None:
+    """The project's item for a draft order coded in the project's system, LOINC or SNOMED CT."""
     vocabulary = get_knowledge_base().vocabulary
-    for coding in (resource.get("code") or {}).get("coding") or []:
-        if coding.get("system") == settings.FHIR_CODE_SYSTEM_URL and coding.get("code") in vocabulary.items:
-            return coding["code"]
-        if coding.get("system") == LOINC and (item := item_for_coding(LOINC, coding.get("code"))):
+    concept = resource.get("code") if isinstance(resource.get("code"), dict) else {}
+    codings = concept.get("coding") if isinstance(concept.get("coding"), list) else []
+    for coding in codings:
+        if not isinstance(coding, dict) or not isinstance(coding.get("code"), str):
+            continue
+        system, code = coding.get("system"), coding["code"]
+        if system == settings.FHIR_CODE_SYSTEM_URL and code in vocabulary.items:
+            return code
+        if system in (LOINC, SNOMED) and (item := item_for_coding(system, code) or order_item_for_coding(system, code)):
             return item
     return None
 
@@ -287,12 +447,14 @@ def selected_orders(context: dict) -> list[tuple[str, dict]]:
     draft_orders = context.get("draftOrders")
     if not isinstance(selections, list) or not isinstance(draft_orders, dict):
         raise MalformedRequest("order-select needs context.selections (a list) and context.draftOrders (a Bundle)")
+    check_bundle(draft_orders, "context.draftOrders")
+    if not all(isinstance(reference, str) for reference in selections):
+        raise MalformedRequest("context.selections must be a list of references")
     by_reference = {}
-    for entry in draft_orders.get("entry") or []:
-        resource = (entry or {}).get("resource") or {}
-        if resource.get("resourceType") and resource.get("id"):
+    for resource in (entry.get("resource") for entry in draft_orders.get("entry") or []):
+        if isinstance(resource, dict) and isinstance(resource.get("id"), str):
             by_reference[f"{resource['resourceType']}/{resource['id']}"] = resource
-    return [(reference, by_reference[reference]) for reference in selections if reference in by_reference]
+    return [(reference, by_reference[reference]) for reference in dict.fromkeys(selections) if reference in by_reference]
 
 
 OVERRIDE_REASONS = [
@@ -313,7 +475,7 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
         check = order_check(kb, case, code)
         name = vocabulary.items[code]["name"]
         if check["verdict"] == "unsafe":
-            alternatives = check["alternatives"]
+            alternatives = list(dict.fromkeys(check["alternatives"]))
             card = {
                 "uuid": str(uuid.uuid4()),
                 "summary": (_("%(name)s: not for this patient") % {"name": name})[:140],
@@ -323,6 +485,7 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
                 "indicator": "critical",
                 "source": {"label": check["sources"][0]},
                 "links": [link],
+                "_rule": f"order-unsafe:{code}",
             }
             if alternatives:
                 patient_id = context["patientId"]
@@ -332,7 +495,7 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
                     "uuid": str(uuid.uuid4()),
                     "isRecommended": True,
                     "actions": [{"type": "delete", "description": _("Remove the %(name)s order") % {"name": name},
-                                 "resourceId": [reference]}]
+                                 "resourceId": reference}]
                     + [{"type": "create", "description": _("Order %(name)s") % {"name": vocabulary.items[alt]["name"]},
                         "resource": _draft_service_request(patient_id, alt, _urgency_of(order), check["reason"])}
                        for alt in alternatives],
@@ -349,9 +512,12 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
                 "overrideReasons": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": reason["code"],
                                      "display": str(reason["display"])} for reason in OVERRIDE_REASONS],
                 "links": [link],
+                "_rule": f"order-not-indicated:{code}",
             })
     return cards
 
 
 def _urgency_of(order: dict) -> str:
+    if not isinstance(order.get("priority"), str):
+        return "routine"
     return {"stat": "emergency", "asap": "urgent", "urgent": "urgent"}.get(order.get("priority"), "routine")

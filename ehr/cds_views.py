@@ -1,28 +1,40 @@
 """CDS Hooks 2.0 endpoints: discovery, and the two services, authenticated as the spec describes.
 
 Each service call carries `Authorization: Bearer <JWT>` signed by an EHR registered in the admin
-(clinic.models.EhrClient): the issuer must be known and active, the signature must verify with its
-public key, `sub` must be its client id, `aud` this service's URL, and the token unexpired.
+(ehr.models.EhrClient): the issuer must be known and active, the signature must verify with a key from
+its JWKS (by `kid`; `jku` only if allow-listed) or its PEM key, `aud` must be this service's URL, the
+token unexpired and valid for at most 5 minutes, and its `jti` unused. `sub` is optional.
+What the prefetch lacks is fetched from `fhirServer` with `fhirAuthorization` (3 s timeout).
 """
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import logging
 import operator
+import re
+import time
+import uuid
+from datetime import datetime, timezone as dt_timezone
 from functools import reduce
 from types import SimpleNamespace
+from urllib.parse import quote, urlsplit
 
 import jwt
+import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Q
 from django.http import JsonResponse
+from django.utils.translation import gettext
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter, Patient
-from ehr.models import EhrClient
+from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
 from ehr import cds_hooks
 
 logger = logging.getLogger(__name__)
@@ -54,43 +66,140 @@ def _service_url(request) -> str:
     return f"{base.rstrip('/')}{request.path}" if base else request.build_absolute_uri(request.path)
 
 
-def authenticate_ehr(request) -> EhrClient:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if not header.startswith("Bearer "):
-        raise Unauthorized("a Bearer JWT is required")
-    token = header[len("Bearer "):].strip()
+BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+MAX_LIFETIME = 300  # seconds: CDS Hooks clients sign a fresh token per call
+JWKS_TTL = 300
+FETCH_TIMEOUT = 3
+_jwks_memory: dict[str, tuple[float, dict]] = {}
+
+
+def loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
     try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def fetchable(url) -> bool:
+    """https anywhere; plain http only to this machine (a stand-in EHR in development and tests)."""
+    if not isinstance(url, str) or len(url) > 2000:
+        return False
+    scheme = urlsplit(url).scheme
+    return scheme == "https" or (scheme == "http" and loopback(url))
+
+
+def _fetch_jwks(url: str, *, fresh: bool = False) -> dict:
+    """The key set at `url` (cached JWKS_TTL seconds in the cache, or in this process if the cache is down)."""
+    key = "ehr-jwks:" + hashlib.sha256(url.encode()).hexdigest()
+    if not fresh:
+        try:
+            cached = cache.get(key)
+        except Exception:
+            cached = None
+        if cached is None and url in _jwks_memory and _jwks_memory[url][0] > time.monotonic():
+            cached = _jwks_memory[url][1]
+        if cached is not None:
+            return cached
+    if not fetchable(url):
+        raise Unauthorized("the key set URL is not https")
+    try:
+        response = requests.get(url, timeout=FETCH_TIMEOUT, headers={"Accept": "application/json"})
+        response.raise_for_status()
+        data = response.json()
+    except (requests.RequestException, ValueError):
+        raise Unauthorized("the EHR's key set could not be fetched") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise Unauthorized("the EHR's key set is not a JWKS")
+    try:
+        cache.set(key, data, JWKS_TTL)
+    except Exception:
+        pass
+    _jwks_memory[url] = (time.monotonic() + JWKS_TTL, data)
+    return data
+
+
+def _key_from_jwks(url: str, kid) -> object:
+    for fresh in (False, True):  # an unknown kid: the keys may have rotated, fetch once more
+        data = _fetch_jwks(url, fresh=fresh)
+        keys = [entry for entry in data["keys"] if isinstance(entry, dict)]
+        if kid is not None:
+            keys = [entry for entry in keys if entry.get("kid") == kid]
+        elif len(keys) != 1:
+            raise Unauthorized("the token has no kid and the key set has several keys")
+        if keys:
+            try:
+                return jwt.PyJWK.from_dict(keys[0]).key
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                raise Unauthorized("the key in the EHR's key set is not usable") from None
+    raise Unauthorized("no key in the EHR's key set has this kid")
+
+
+def _verification_key(client: EhrClient, header: dict):
+    jku, kid = header.get("jku"), header.get("kid")
+    if jku is not None:
+        if not isinstance(jku, str) or jku not in (client.jku_allowlist or []):
+            raise Unauthorized("the token's jku is not on this EHR's allow-list")
+        return _key_from_jwks(jku, kid)
+    if client.jwks_url:
+        return _key_from_jwks(client.jwks_url, kid)
+    if client.public_key:
+        return client.public_key
+    raise Unauthorized("no key is registered for this EHR")
+
+
+def authenticate_ehr(request, *, also_audience: str | None = None) -> EhrClient:
+    match = BEARER.match(request.META.get("HTTP_AUTHORIZATION", ""))
+    if not match:
+        raise Unauthorized("a Bearer JWT is required")
+    token = match.group(1)
+    try:
+        header = jwt.get_unverified_header(token)
         issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
     except jwt.PyJWTError:
         raise Unauthorized("the token is not a JWT") from None
-    client = EhrClient.objects.select_related("clinic").filter(issuer=issuer, active=True).first() if issuer else None
+    if not isinstance(issuer, str) or not issuer:
+        raise Unauthorized("unknown issuer")
+    client = EhrClient.objects.select_related("clinic").filter(issuer=issuer, active=True).first()
     if client is None:
         raise Unauthorized("unknown issuer")
+    key = _verification_key(client, header)
     try:
-        claims = jwt.decode(token, key=client.public_key, algorithms=ALGORITHMS, audience=_service_url(request),
+        audience = [_service_url(request)] + ([also_audience] if also_audience else [])
+        claims = jwt.decode(token, key=key, algorithms=ALGORITHMS, audience=audience,
                             issuer=client.issuer, leeway=30,
-                            options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]})
+                            options={"require": ["iss", "aud", "exp", "iat", "jti"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired") from None
     except jwt.InvalidAudienceError:
         raise Unauthorized("the token is for another audience") from None
     except (jwt.PyJWTError, ValueError, TypeError) as error:
         raise Unauthorized(f"the token does not verify ({type(error).__name__})") from None
-    if claims.get("sub") != client.client_id:
+    if not isinstance(claims["exp"], (int, float)) or not isinstance(claims["iat"], (int, float)) \
+            or claims["exp"] - claims["iat"] > MAX_LIFETIME:
+        raise Unauthorized("the token's lifetime is over 5 minutes")
+    if not isinstance(claims["jti"], str) or not claims["jti"] or len(claims["jti"]) > 255:
+        raise Unauthorized("the token's jti must be a string")
+    if "sub" in claims and client.client_id and claims["sub"] != client.client_id:
         raise Unauthorized("the token's subject is not this EHR's client id")
     _refuse_replay(client, claims)
     return client
 
 
 def _refuse_replay(client, claims) -> None:
-    """A token's `jti` is accepted once, until the token expires (CDS Hooks: jti protects against replay)."""
-    remaining = int(claims["exp"] - timezone.now().timestamp()) + 60
-    try:
-        first_use = cache.add(f"cds-jti:{client.pk}:{claims['jti']}", 1, timeout=max(remaining, 1))
-    except Exception:  # the cache (Redis) is down: the signature and expiry checks still stand
-        logger.warning("CDS Hooks replay check skipped: the cache is unavailable")
-        return
-    if not first_use:
+    """A token's `jti` is accepted once per issuer until the token expires, recorded in the database so it
+    holds across processes (CDS Hooks: jti protects against replay). Expired records are pruned."""
+    now = timezone.now()
+    expires = datetime.fromtimestamp(claims["exp"] + 60, tz=dt_timezone.utc)
+    UsedToken.objects.filter(expires_at__lt=now).delete()
+    table = connection.ops.quote_name(UsedToken._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (issuer, jti, expires_at) VALUES (%s, %s, %s) "
+                       "ON CONFLICT (issuer, jti) DO NOTHING RETURNING id", [client.issuer, claims["jti"], expires])
+        inserted = cursor.fetchone()
+    if inserted is None:
         raise Unauthorized("the token has been used already")
 
 
@@ -98,7 +207,9 @@ def _link(request, client: EhrClient, patient: dict) -> dict:
     """Open the patient in the app: their latest encounter's workup when the EHR's identifier is known."""
     identifiers = [("" if entry.get("system") == settings.FHIR_IDENTIFIER_SYSTEM else entry.get("system") or "",
                     str(entry["value"]))
-                   for entry in (patient.get("identifier") or [])[:20] if isinstance(entry, dict) and entry.get("value")]
+                   for entry in (patient.get("identifier") if isinstance(patient.get("identifier"), list) else [])[:20]
+                   if isinstance(entry, dict) and isinstance(entry.get("value"), (str, int))
+                   and isinstance(entry.get("system") or "", str) and entry.get("value")]
     ours = None
     if identifiers:
         # One query for every identifier the EHR sent; the first identifier that matches wins.
@@ -145,7 +256,92 @@ def _activate_clinic(request, client) -> None:
         pass
 
 
-def _service(request, *, hook, cards_for):
+def _fetch(url: str, headers: dict):
+    response = requests.get(url, headers=headers, timeout=FETCH_TIMEOUT, allow_redirects=False)
+    if response.status_code != 200:
+        return None
+    data = response.json()
+    return None if cds_hooks.too_deep(data) else data
+
+
+def fetch_chart(body: dict, chart: dict, patient_id: str) -> tuple[dict, list[str]]:
+    """Fill what the prefetch lacks (missing or null) from `fhirServer` with `fhirAuthorization`, using the
+    same queries as the prefetch templates. What cannot be had stays None; notes say why."""
+    missing = [key for key in cds_hooks.PREFETCH_KEYS if chart.get(key) is None]
+    base = body.get("fhirServer")
+    if not missing or not base:
+        return chart, []
+    if not fetchable(base):
+        return chart, [gettext("The EHR's FHIR server was not queried: its address is not https.")]
+    headers = {"Accept": "application/fhir+json"}
+    token = (body.get("fhirAuthorization") or {}).get("access_token")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    base = base.rstrip("/")
+    chart = dict(chart)
+    templates = cds_hooks.prefetch_templates()
+    for key in missing:
+        url = f"{base}/" + templates[key].replace("{{context.patientId}}", quote(patient_id, safe=""))
+        try:
+            data = _fetch(url, headers)
+            if key == "patient":
+                chart[key] = data if isinstance(data, dict) and data.get("resourceType") == "Patient" else None
+                continue
+            cds_hooks.check_bundle(data, key)
+            pages = 1
+            next_url = _next_link(data)
+            while next_url and next_url.startswith(base + "/") and pages < 5:
+                page = _fetch(next_url, headers)
+                cds_hooks.check_bundle(page, key)
+                data["entry"] = (data.get("entry") or []) + (page.get("entry") or [])
+                next_url, pages = _next_link(page), pages + 1
+            chart[key] = data
+        except (requests.ConnectionError, requests.Timeout):
+            logger.info("CDS Hooks: the EHR's FHIR server is unreachable")
+            return chart, [gettext("The EHR's FHIR server could not be reached.")]
+        except (requests.RequestException, ValueError, cds_hooks.MalformedRequest):
+            chart[key] = None
+    return chart, []
+
+
+def _next_link(bundle: dict):
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+def _home(request) -> str:
+    return request.build_absolute_uri("/")
+
+
+def _record(cards: list[dict], *, service: str, client: EhrClient) -> list[dict]:
+    """Store each issued card (uuid, service, rule, summary: no patient data) so feedback can be related."""
+    rows = [IssuedCard(uuid=card["uuid"], service=service, rule=card.pop("_rule", "")[:150],
+                       summary=card["summary"][:140], client=client) for card in cards]
+    if rows:
+        IssuedCard.objects.bulk_create(rows)
+    return cards
+
+
+def _refusal(problem) -> JsonResponse:
+    logger.info("CDS Hooks call refused: %s", problem)
+    response = _error(401, str(problem))
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+def _read_body(request):
+    try:
+        return json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _error(400, "the body is not JSON")
+
+
+def _service(request, *, hook, service, cards_for):
     if request.method == "OPTIONS":
         return _json({})
     if request.method != "POST":
@@ -155,34 +351,123 @@ def _service(request, *, hook, cards_for):
     try:
         client = authenticate_ehr(request)
     except Unauthorized as problem:
-        logger.info("CDS Hooks call refused: %s", problem)
-        response = _error(401, str(problem))
-        response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return response
+        return _refusal(problem)
     _activate_clinic(request, client)
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "the body is not JSON")
+    body = _read_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    home = _home(request)
     try:
         context = cds_hooks._require(body, hook)
-        case, notes = cds_hooks.case_from_prefetch(body.get("prefetch") or {}, today=timezone.localdate())
-        link = _link(request, client, body["prefetch"]["patient"])
-        cards = cards_for(case=case, context=context, notes=notes, link=link)
-    except cds_hooks.PrefetchMissing as missing:
-        return _error(412, str(missing))
+        patient_id = context["patientId"]
+        if hook == "order-select":
+            cds_hooks.selected_orders(context)  # junk in the orders is a 400 before any fetching
+        chart = cds_hooks.check_prefetch(body.get("prefetch"))
+        chart, fetch_notes = fetch_chart(body, chart, patient_id)
+        link = _link(request, client, chart["patient"]) if isinstance(chart.get("patient"), dict) else _home_link(home)
+        try:
+            case, notes = cds_hooks.case_from_chart(chart, patient_id=patient_id, today=timezone.localdate())
+        except cds_hooks.DataUnavailable as unavailable:
+            cards = [cds_hooks.unavailable_card(str(unavailable), link=link, home=home, notes=fetch_notes)]
+        else:
+            cards = cards_for(case=case, context=context, notes=fetch_notes + notes, link=link, home=home)
     except cds_hooks.MalformedRequest as problem:
         return _error(400, str(problem))
-    return _json({"cards": cards})
+    return _json({"cards": _record(cards, service=service, client=client)})
+
+
+def _home_link(home: str) -> dict:
+    return {"label": "Open the back numbness workup", "url": home, "type": "absolute"}
 
 
 @csrf_exempt
 def workup_service(request):
-    return _service(request, hook="patient-view", cards_for=lambda case, context, notes, link: cds_hooks.workup_cards(
-        case, patient_id=context["patientId"], notes=notes, link=link))
+    return _service(request, hook="patient-view", service=cds_hooks.WORKUP_SERVICE,
+                    cards_for=lambda case, context, notes, link, home: cds_hooks.workup_cards(
+                        case, patient_id=context["patientId"], notes=notes, link=link, home=home))
 
 
 @csrf_exempt
 def imaging_service(request):
-    return _service(request, hook="order-select", cards_for=lambda case, context, notes, link: cds_hooks.imaging_cards(
-        case, context=context, link=link))
+    return _service(request, hook="order-select", service=cds_hooks.IMAGING_SERVICE,
+                    cards_for=lambda case, context, notes, link, home: cds_hooks.imaging_cards(
+                        case, context=context, link=link))
+
+
+# -- feedback (CDS Hooks 2.0) ----------------------------------------------------------------------
+
+def _feedback_rows(body, client: EhrClient, service: str) -> list[CardFeedback]:
+    if not isinstance(body, dict) or not isinstance(body.get("feedback"), list) or not body["feedback"]:
+        raise cds_hooks.MalformedRequest("the body must be {\"feedback\": [...]}")
+    if len(body["feedback"]) > 100 or cds_hooks.too_deep(body, 12):
+        raise cds_hooks.MalformedRequest("too much feedback in one request")
+    items = []
+    for index, item in enumerate(body["feedback"]):
+        where = f"feedback[{index}]"
+        if not isinstance(item, dict):
+            raise cds_hooks.MalformedRequest(f"{where} must be an object")
+        try:
+            card_uuid = uuid.UUID(str(item.get("card")))
+        except ValueError:
+            raise cds_hooks.MalformedRequest(f"{where}.card must be a card uuid") from None
+        outcome = item.get("outcome")
+        if outcome not in ("accepted", "overridden"):
+            raise cds_hooks.MalformedRequest(f"{where}.outcome must be accepted or overridden")
+        moment = item.get("outcomeTimestamp")
+        try:
+            outcome_at = datetime.fromisoformat(moment.replace("Z", "+00:00")) if isinstance(moment, str) else None
+        except ValueError:
+            outcome_at = None
+        if outcome_at is None:
+            raise cds_hooks.MalformedRequest(f"{where}.outcomeTimestamp must be a date-time")
+        if timezone.is_naive(outcome_at):
+            outcome_at = timezone.make_aware(outcome_at, dt_timezone.utc)
+        accepted = item.get("acceptedSuggestions", [])
+        if not isinstance(accepted, list) or not all(isinstance(row, dict) and isinstance(row.get("id"), str)
+                                                     for row in accepted):
+            raise cds_hooks.MalformedRequest(f"{where}.acceptedSuggestions must be a list of {{\"id\": ...}}")
+        reason = item.get("overrideReason") or {}
+        if not isinstance(reason, dict):
+            raise cds_hooks.MalformedRequest(f"{where}.overrideReason must be an object")
+        coding = reason.get("reason") or {}
+        comment = reason.get("userComment") or ""
+        if not isinstance(coding, dict) or not isinstance(comment, str):
+            raise cds_hooks.MalformedRequest(f"{where}.overrideReason is malformed")
+        items.append((card_uuid, outcome, outcome_at, [row["id"][:100] for row in accepted[:50]],
+                      str(coding.get("code") or "")[:200], str(coding.get("display") or "")[:500], comment[:2000]))
+    issued = {card.uuid: card for card in IssuedCard.objects.filter(
+        client=client, service=service, uuid__in=[row[0] for row in items])}
+    unknown = [str(row[0]) for row in items if row[0] not in issued]
+    if unknown:
+        raise cds_hooks.MalformedRequest(f"cards not issued by this service to this EHR: {', '.join(unknown[:5])}")
+    return [CardFeedback(card=issued[card_uuid], card_uuid=card_uuid, service=service, rule=issued[card_uuid].rule,
+                         outcome=outcome, outcome_at=outcome_at, accepted_suggestions=accepted,
+                         override_reason_code=code if outcome == "overridden" else "",
+                         override_reason_display=display if outcome == "overridden" else "",
+                         override_comment=comment if outcome == "overridden" else "", client=client)
+            for card_uuid, outcome, outcome_at, accepted, code, display, comment in items]
+
+
+@csrf_exempt
+def feedback(request, service_id: str):
+    if service_id not in (cds_hooks.WORKUP_SERVICE, cds_hooks.IMAGING_SERVICE):
+        return _error(404, "no such service")
+    if request.method == "OPTIONS":
+        return _json({})
+    if request.method != "POST":
+        response = _error(405, "use POST")
+        response["Allow"] = "POST, OPTIONS"
+        return response
+    try:
+        client = authenticate_ehr(request, also_audience=_service_url(request).rsplit("/feedback", 1)[0])
+    except Unauthorized as problem:
+        return _refusal(problem)
+    body = _read_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    try:
+        rows = _feedback_rows(body, client, service_id)
+    except cds_hooks.MalformedRequest as problem:
+        return _error(400, str(problem))
+    CardFeedback.objects.bulk_create(rows)
+    return _json({})

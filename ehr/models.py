@@ -1,20 +1,29 @@
-"""The EHRs a clinic lets in: registration of CDS Hooks clients."""
+"""The EHRs a clinic lets in (CDS Hooks clients), the tokens they have used, the cards issued to them
+and what their users did with those cards."""
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
 class EhrClient(models.Model):
-    """An EHR allowed to call the CDS Hooks services for one clinic, registered by staff in the admin.
+    """An EHR allowed to call the CDS Hooks services for one clinic, registered by staff in the admin or
+    with `manage.py ehr_client_register`.
 
-    Its requests carry a JWT signed with the private key matching `public_key`, issued by `issuer`
-    for `client_id` (the `sub` claim), as CDS Hooks 2.0 describes.
+    Its requests carry a JWT issued by `issuer` and signed with a key the service finds by the token's
+    `kid`: in the JWKS at `jwks_url`, or at the token's `jku` when that URL is on `jku_allowlist`, or
+    (without a key set) the PEM `public_key`, as CDS Hooks 2.0 describes.
     """
 
     clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="ehr_clients", verbose_name=_("clinic"))
     name = models.CharField(_("name"), max_length=200)
     issuer = models.CharField(_("issuer"), max_length=255, unique=True, help_text=_("The JWT `iss` claim the EHR signs with."))
-    client_id = models.CharField(_("client id"), max_length=255, help_text=_("The JWT `sub` claim."))
-    public_key = models.TextField(_("public key"), help_text=_("PEM public key (RSA or EC) that verifies the EHR's JWTs."))
+    client_id = models.CharField(_("client id"), max_length=255, blank=True,
+                                 help_text=_("Optional: when set, a token's `sub` claim, if present, must equal it."))
+    public_key = models.TextField(_("public key"), blank=True,
+                                  help_text=_("PEM public key (RSA or EC) that verifies the EHR's JWTs, if it has no JWKS."))
+    jwks_url = models.URLField(_("JWKS URL"), max_length=500, blank=True,
+                               help_text=_("The EHR's JSON Web Key Set; keys are chosen by `kid`, so they can rotate."))
+    jku_allowlist = models.JSONField(_("jku allow-list"), default=list, blank=True,
+                                     help_text=_("JWKS URLs a token may name in its `jku` header (a JSON list)."))
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -26,3 +35,62 @@ class EhrClient(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.issuer})"
+
+
+class UsedToken(models.Model):
+    """A JWT `jti` already accepted from an issuer, kept until the token expires: replay protection that
+    holds across processes and needs no cache."""
+
+    issuer = models.CharField(max_length=255)
+    jti = models.CharField(max_length=255)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "jti"], name="ehr_usedtoken_issuer_jti")]
+
+
+class IssuedCard(models.Model):
+    """A CDS Hooks card the service returned: its uuid, the service and the rule (or disposition) behind
+    it, so feedback can be related. No patient data."""
+
+    uuid = models.UUIDField(_("card uuid"), unique=True)
+    service = models.CharField(_("service"), max_length=100)
+    rule = models.CharField(_("rule"), max_length=150, db_index=True)
+    summary = models.CharField(_("summary"), max_length=140)
+    client = models.ForeignKey(EhrClient, on_delete=models.CASCADE, related_name="issued_cards", verbose_name=_("EHR client"))
+    issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("issued card")
+        verbose_name_plural = _("issued cards")
+
+    def __str__(self):
+        return f"{self.rule}: {self.summary}"
+
+
+class CardFeedback(models.Model):
+    """CDS Hooks 2.0 feedback on one card: accepted (with the suggestions taken) or overridden (with the
+    reason given)."""
+
+    OUTCOMES = [("accepted", _("accepted")), ("overridden", _("overridden"))]
+
+    card = models.ForeignKey(IssuedCard, on_delete=models.SET_NULL, null=True, blank=True, related_name="feedback",
+                             verbose_name=_("card"))
+    card_uuid = models.UUIDField(_("card uuid"), db_index=True)
+    service = models.CharField(_("service"), max_length=100)
+    rule = models.CharField(_("rule"), max_length=150, blank=True, db_index=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=OUTCOMES)
+    accepted_suggestions = models.JSONField(_("accepted suggestions"), default=list, blank=True)
+    override_reason_code = models.CharField(_("override reason"), max_length=200, blank=True)
+    override_reason_display = models.CharField(_("override reason text"), max_length=500, blank=True)
+    override_comment = models.TextField(_("override comment"), blank=True, max_length=2000)
+    client = models.ForeignKey(EhrClient, on_delete=models.CASCADE, related_name="card_feedback", verbose_name=_("EHR client"))
+    outcome_at = models.DateTimeField(_("outcome time"))
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("card feedback")
+        verbose_name_plural = _("card feedback")
+
+    def __str__(self):
+        return f"{self.rule or self.card_uuid}: {self.outcome}"

@@ -131,7 +131,6 @@ def patient_view(findings=ROUTINE, *, patient=None, **bundle_options) -> dict:
     return {
         "hookInstance": str(uuid.uuid4()),
         "hook": "patient-view",
-        "fhirServer": "https://ehr.example.org/fhir",
         "context": {"userId": "Practitioner/7", "patientId": "ehr-42"},
         "prefetch": {"patient": patient or fhir_patient(), "findings": findings_bundle(findings, **bundle_options)},
     }
@@ -199,7 +198,7 @@ def assert_card_shape(card: dict):
             if action["type"] == "create":
                 assert action["resource"]["resourceType"]
             if action["type"] == "delete":
-                assert isinstance(action["resourceId"], list) and action["resourceId"]
+                assert isinstance(action["resourceId"], str) and action["resourceId"]  # CDS Hooks 2.0: a string
     if card.get("suggestions"):
         assert card["selectionBehavior"] in ("at-most-one", "any")
     for link in card.get("links", []):
@@ -237,7 +236,10 @@ def test_discovery_lists_both_services_without_authentication(client, db):
     assert services[IMAGING]["hook"] == "order-select"
     for service in services.values():
         assert service["title"] and service["description"]
-        assert set(service["prefetch"]) == {"patient", "findings"}
+        assert set(service["prefetch"]) == {"patient", "conditions", "vitals", "labs", "findings"}
+        assert service["prefetch"]["conditions"] == "Condition?patient={{context.patientId}}"
+        assert service["prefetch"]["vitals"] == "Observation?patient={{context.patientId}}&category=vital-signs"
+        assert service["prefetch"]["labs"] == "Observation?patient={{context.patientId}}&category=laboratory"
         assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
         assert "{{context.patientId}}" in service["prefetch"]["findings"]
         assert service["prefetch"]["findings"].startswith("Observation?")
@@ -289,7 +291,6 @@ AUTH_FAILURES = {
         claims_for(WORKUP, aud=f"https://elsewhere.example.org/cds-services/{WORKUP}"), keys["rsa"]),
     "wrong sub": lambda keys: sign(claims_for(WORKUP, sub="someone-else"), keys["rsa"]),
     "missing jti": lambda keys: sign(claims_for(WORKUP, jti=None), keys["rsa"]),
-    "missing sub": lambda keys: sign(claims_for(WORKUP, sub=None), keys["rsa"]),
     "missing aud": lambda keys: sign(claims_for(WORKUP, aud=None), keys["rsa"]),
     "missing exp": lambda keys: sign(claims_for(WORKUP, exp=None), keys["rsa"]),
     "missing iat": lambda keys: sign(claims_for(WORKUP, iat=None), keys["rsa"]),
@@ -541,7 +542,7 @@ def test_a_lumbar_xray_for_a_pregnant_patient_is_replaced_by_an_mri(call):
     [suggestion] = card["suggestions"]
     deletes = [action for action in suggestion["actions"] if action["type"] == "delete"]
     assert deletes == [{"type": "delete", "description": deletes[0]["description"],
-                        "resourceId": ["ServiceRequest/sr-9"]}]
+                        "resourceId": "ServiceRequest/sr-9"}]
     creates = created(card)
     assert [our_code(resource) for resource in creates] == ["mri_lumbar_spine"]
     assert creates[0]["status"] == "draft" and creates[0]["subject"] == {"reference": "Patient/ehr-42"}
@@ -589,31 +590,50 @@ def test_no_mri_is_suggested_for_a_pregnant_patient_who_cannot_have_one(call, kb
     assert "mri_lumbar_spine" not in {our_code(resource) for resource in created(cards[0])}
 
 
-# -- prefetch missing: 412 -------------------------------------------------------------------------
+# -- data missing: a card that says so, not a 412 ------------------------------------------------------
 
-def test_no_prefetch_at_all_is_412(call):
+def assert_data_unavailable(response):
+    cards = cards_of(response)
+    assert [card["indicator"] for card in cards] == ["warning"]
+    assert "not enough data" in cards[0]["summary"]
+    assert "suggestions" not in cards[0]
+    return cards[0]
+
+
+def test_no_prefetch_at_all_and_no_fhir_server_gets_the_data_unavailable_card(call):
     body = patient_view(ROUTINE)
     del body["prefetch"]
-    assert call(WORKUP, body).status_code == 412
+    assert_data_unavailable(call(WORKUP, body))
 
 
-def test_no_patient_in_the_prefetch_is_412(call):
+def test_no_patient_in_the_prefetch_gets_the_data_unavailable_card(call):
     body = patient_view(ROUTINE)
     del body["prefetch"]["patient"]
-    assert call(WORKUP, body).status_code == 412
+    assert_data_unavailable(call(WORKUP, body))
 
 
-def test_no_findings_bundle_is_412(call):
+def test_a_null_prefetch_is_no_data_not_an_error(call):
+    body = patient_view(ROUTINE)
+    body["prefetch"] = {"patient": None, "findings": None, "conditions": None}
+    assert_data_unavailable(call(WORKUP, body))
+
+
+def test_no_findings_bundle_gets_the_data_unavailable_card(call):
     body = patient_view(ROUTINE)
     del body["prefetch"]["findings"]
-    assert call(WORKUP, body).status_code == 412
+    card = assert_data_unavailable(call(WORKUP, body))
+    assert "where the numbness is" in card["detail"]
+
+
+def test_a_findings_prefetch_that_is_not_a_bundle_is_400(call):
+    body = patient_view(ROUTINE)
     body["prefetch"]["findings"] = {"resourceType": "Observation"}
-    assert call(WORKUP, body).status_code == 412
+    assert call(WORKUP, body).status_code == 400
 
 
 @pytest.mark.parametrize("findings", [{"sx_leg_pain": True}, {"loc_lumbar": False, "sx_leg_pain": True}])
-def test_no_location_observation_is_412(call, findings):
-    assert call(WORKUP, patient_view(findings)).status_code == 412
+def test_no_location_gets_the_data_unavailable_card(call, findings):
+    assert_data_unavailable(call(WORKUP, patient_view(findings)))
 
 
 def test_a_location_entered_in_error_does_not_count(call):
@@ -621,20 +641,20 @@ def test_a_location_entered_in_error_does_not_count(call):
     for entry in body["prefetch"]["findings"]["entry"]:
         if entry["resource"]["code"]["coding"][0]["code"] == "loc_lumbar":
             entry["resource"]["status"] = "entered-in-error"
-    assert call(WORKUP, body).status_code == 412
+    assert_data_unavailable(call(WORKUP, body))
 
 
 def test_a_location_in_another_code_system_does_not_count(call):
     body = patient_view(ROUTINE)
     for entry in body["prefetch"]["findings"]["entry"]:
         entry["resource"]["code"]["coding"][0]["system"] = "http://example.org/other"
-    assert call(WORKUP, body).status_code == 412
+    assert_data_unavailable(call(WORKUP, body))
 
 
-def test_order_select_without_prefetch_is_412(call):
+def test_order_select_without_prefetch_gets_the_data_unavailable_card(call):
     body = order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"})
     del body["prefetch"]
-    assert call(IMAGING, body).status_code == 412
+    assert_data_unavailable(call(IMAGING, body))
 
 
 # -- malformed requests: 400 -----------------------------------------------------------------------
@@ -713,7 +733,7 @@ def test_a_patient_view_call_makes_few_queries(call, clinic, django_assert_max_n
     EncounterFactory(patient=ours)
     body = patient_view(EMERGENCY, patient=_ehr_patient())
 
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         response = call(WORKUP, body)
 
     assert response.status_code == 200
@@ -723,10 +743,15 @@ def test_the_query_count_does_not_grow_with_the_patients_identifiers(call, djang
     patient = fhir_patient(identifiers=[(f"urn:oid:1.2.{index}", f"ID-{index}") for index in range(10)])
     body = patient_view(ROUTINE, patient=patient)
 
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         response = call(WORKUP, body)
 
     assert response.status_code == 200
+
+
+def test_a_token_without_sub_is_accepted(call, rsa_key):
+    """CDS Hooks 2.0 does not define `sub`: a token without one is fine."""
+    assert call(WORKUP, patient_view(ROUTINE), token=sign(claims_for(WORKUP, sub=None), rsa_key)).status_code == 200
 
 
 def test_a_token_is_accepted_once(call, rsa_key):
