@@ -47,14 +47,14 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
     """
     clinic, created = Clinic.objects.get_or_create(name=clinic_name, defaults=DEMO_CLINIC)
     user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(username=username, defaults={"first_name": "Анна", "last_name": "Петрова"})
+    user, _created = user_model.objects.get_or_create(username=username, defaults={"first_name": "Анна", "last_name": "Петрова"})
     password = password or secrets.token_urlsafe(12)
     user.set_password(password)
     user.is_active = True
     user.save()
     Membership.objects.update_or_create(user=user, defaults={"clinic": clinic}, create_defaults={
         "clinic": clinic, "full_name": "Петрова Анна Сергеевна", "position": "врач-терапевт участковый"})
-    token, _ = Token.objects.get_or_create(user=user)
+    token, _created = Token.objects.get_or_create(user=user)
     return clinic, user, password, token.key
 
 

@@ -271,7 +271,9 @@ class WorklistView(ApiActorMixin, APIView):
 
 class WorklistCountsView(ApiActorMixin, APIView):
     @extend_schema(operation_id="worklist_counts", responses=inline_serializer(
-        "WorklistCounts", {"overdue": drf_serializers.IntegerField(), "unacknowledged": drf_serializers.IntegerField()}))
+        "WorklistCounts", {"overdue": drf_serializers.IntegerField(), "unacknowledged": drf_serializers.IntegerField(),
+                           "attention": drf_serializers.IntegerField(
+                               help_text="Rows overdue or unacknowledged, each counted once (the badge).")}))
     def get(self, request):
         if request.query_params:
             raise ValidationError({name: ["Unknown parameter."] for name in request.query_params})

@@ -312,7 +312,7 @@ def leaflet_request(*, actor: Actor, encounter: Encounter, language: str | None 
 def _process_alive(claimant: str) -> bool:
     """Whether the process that claimed a render still runs. Known only for this machine; a claim
     from another machine counts as alive until CLAIM_TIMEOUT."""
-    host, _, rest = claimant.partition(":")
+    host, _sep, rest = claimant.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True

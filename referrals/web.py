@@ -415,6 +415,6 @@ def worklist_badge(request):
     from referrals.worklist import worklist_counts
 
     counts = worklist_counts(actor=_actor(request))
-    response = render(request, "_worklist_badge.html", {"count": counts["overdue"] + counts["unacknowledged"]})
+    response = render(request, "_worklist_badge.html", {"count": counts["attention"]})
     response["Cache-Control"] = "private, no-store"
     return response

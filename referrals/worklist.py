@@ -119,4 +119,8 @@ def worklist_counts(*, actor: Actor, now=None) -> dict:
     rows = worklist_rows(clinic=actor.clinic, now=now)
     audit_record(actor=actor, action="count", object_type="worklist")
     overdue = sum(row["overdue"] for group in rows.values() for row in group)
-    return {"overdue": overdue, "unacknowledged": len(rows["unacknowledged_results"])}
+    unacknowledged = len(rows["unacknowledged_results"])
+    # Each row needing attention once: an unacknowledged result that is also overdue is one thing to do.
+    attention = unacknowledged + sum(row["overdue"] for name, group in rows.items()
+                                     if name != "unacknowledged_results" for row in group)
+    return {"overdue": overdue, "unacknowledged": unacknowledged, "attention": attention}

@@ -184,7 +184,8 @@ def test_counts_for_the_badge(gp, clock):
     response = api_client_for(gp).get("/api/v1/worklist/counts/")
 
     assert response.status_code == 200
-    assert response.json() == {"overdue": 1, "unacknowledged": 1}
+    # The one overdue item is that unacknowledged result: one thing needs doing, not two.
+    assert response.json() == {"overdue": 1, "unacknowledged": 1, "attention": 1}
 
 
 def test_another_clinics_items_never_appear(gp, other_gp, clock):
@@ -199,7 +200,7 @@ def test_another_clinics_items_never_appear(gp, other_gp, clock):
     assert body["unacknowledged_results"] == [] and body["open_referrals"] == []
     assert {row["patient"]["id"] for row in body["awaited_results"]} != {encounter.patient_id}
     assert encounter.patient_id not in {row["patient"]["id"] for row in body["awaited_results"]}
-    assert counts == {"overdue": 0, "unacknowledged": 0}
+    assert counts == {"overdue": 0, "unacknowledged": 0, "attention": 0}
 
 
 def test_an_anonymous_caller_gets_401_and_parameters_are_refused(gp, anonymous):

@@ -6,6 +6,7 @@ import dataclasses
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
@@ -138,9 +139,9 @@ def recommendation_decide(*, actor: Actor, recommendation: WorkupItem | WorkupRe
     _latest_check(recommendation.workup)
     reason = (reason or "").strip()
     if decision not in Decision.values:
-        raise ValidationError({"decision": [f"Must be one of {', '.join(Decision.values)}."]})
+        raise ValidationError({"decision": [_("Must be one of %(choices)s.") % {"choices": ", ".join(Decision.values)}]})
     if decision == Decision.DECLINED and not reason:
-        raise ValidationError({"reason": ["Give a reason for declining."]})
+        raise ValidationError({"reason": [_("Give a reason for declining.")]})
     recommendation.decision = decision
     recommendation.decision_reason = reason if decision != Decision.PENDING else ""
     recommendation.decided_by = actor.user if decision != Decision.PENDING else None
@@ -159,7 +160,7 @@ def _latest_check(workup: Workup) -> None:
         _locked_check(workup.encounter)
     latest = workup.encounter.workups.order_by("-created_at", "-id").values_list("pk", flat=True).first()
     if latest != workup.pk:
-        raise ValidationError({"workup": ["Only the latest workup of an encounter can be changed."]})
+        raise ValidationError({"workup": [_("Only the latest workup of an encounter can be changed.")]})
 
 
 def _hand_add(*, actor: Actor, workup: Workup, model, key: str, value: str, known, what: str, urgency: str,
@@ -169,11 +170,11 @@ def _hand_add(*, actor: Actor, workup: Workup, model, key: str, value: str, know
     rows = model.objects.filter(workup=workup)
     errors = {}
     if value not in known:
-        errors[key] = [f"Unknown {what} {value!r}."]
+        errors[key] = [_("Unknown code %(code)s.") % {"code": repr(value)}]
     elif rows.filter(**{key: value}).exists():
         errors[key] = [f"{value} is already in this workup."]
     if urgency not in Urgency.values:
-        errors["urgency"] = [f"Must be one of {', '.join(Urgency.values)}."]
+        errors["urgency"] = [_("Must be one of %(choices)s.") % {"choices": ", ".join(Urgency.values)}]
     if errors:
         raise ValidationError(errors)
     row = model.objects.create(
@@ -310,14 +311,14 @@ def result_problems(*, encounter: Encounter, code, value, performed_on=None, not
             errors["code" if code not in get_knowledge_base().vocabulary.results else "value"] = list(messages)
     if performed_on is not None:
         if performed_on > timezone.localdate():
-            errors["performed_on"] = ["The date is in the future."]
+            errors["performed_on"] = [_("The date is in the future.")]
         elif performed_on < encounter.visit_date:
-            errors["performed_on"] = ["The date is before the visit that ordered the test."]
+            errors["performed_on"] = [_("The date is before the visit that ordered the test.")]
     note = note or ""
     if len(note) > 2000:
-        errors["note"] = ["Ensure this field has no more than 2000 characters."]
+        errors["note"] = [_("Ensure this field has no more than 2000 characters.")]
     elif _control_characters(note):
-        errors["note"] = ["Control characters are not allowed."]
+        errors["note"] = [_("Control characters are not allowed.")]
     return errors
 
 
@@ -335,18 +336,18 @@ def result_acknowledge(*, actor: Actor, result: Result, note: str) -> Result:
     an abnormal one, only once: anything else raises NotAcknowledgeable (409). The note is required."""
     note = (note or "").strip()
     if not note:
-        raise ValidationError({"note": ["Say what was done about this result."]})
+        raise ValidationError({"note": [_("Say what was done about this result.")]})
     if len(note) > 2000:
-        raise ValidationError({"note": ["Ensure this field has no more than 2000 characters."]})
+        raise ValidationError({"note": [_("Ensure this field has no more than 2000 characters.")]})
     if _control_characters(note):
-        raise ValidationError({"note": ["Control characters are not allowed."]})
+        raise ValidationError({"note": [_("Control characters are not allowed.")]})
     result = Result.objects.select_for_update().select_related("encounter").get(pk=result.pk)
     if result.acknowledged_at is not None:
-        raise NotAcknowledgeable("This result has been acknowledged already.")
+        raise NotAcknowledgeable(_("This result has been acknowledged already."))
     if result.superseded_at is not None:
-        raise NotAcknowledgeable("This result has been superseded by a newer value: acknowledge that one.")
+        raise NotAcknowledgeable(_("This result has been superseded by a newer value: acknowledge that one."))
     if result.flag not in ABNORMAL_FLAGS:
-        raise NotAcknowledgeable("This result is within its reference: there is nothing to acknowledge.")
+        raise NotAcknowledgeable(_("This result is within its reference: there is nothing to acknowledge."))
     result.acknowledged_at = timezone.now()
     result.acknowledged_by = actor.user
     result.acknowledgement_note = note
@@ -377,7 +378,7 @@ def workup_review(*, actor: Actor, encounter: Encounter) -> tuple[Workup, bool]:
     encounter = Encounter.objects.select_for_update().select_related("patient").get(pk=encounter.pk)
     current = results_current(encounter)
     if not current:
-        raise ValidationError({"results": ["Enter at least one result before reviewing."]})
+        raise ValidationError({"results": [_("Enter at least one result before reviewing.")]})
     if not encounter.is_finalized:
         workup_current(actor=actor, encounter=encounter)
     results = {code: row.value for code, row in sorted(current.items())}
