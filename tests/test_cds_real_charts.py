@@ -1,0 +1,489 @@
+"""Both CDS services driven by a stand-in EHR: a local HTTP server (127.0.0.1 only) serving a JWKS with a
+rotated key and FHIR searchset Bundles of Patient, Condition (ICD-10, SNOMED CT) and Observation (LOINC,
+°F, stale values, entered-in-error), called with signed JWTs, with prefetch, without, and with the
+server down. Also feedback, the acceptance page, JWT rules and client registration."""
+import datetime
+import json
+import socket
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.management import CommandError, call_command
+
+from clinic.models import Clinic
+from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
+from tests.factories import ClinicFactory
+
+BASE = "http://testserver"
+WORKUP = "back-numbness-workup"
+IMAGING = "imaging-appropriateness"
+ISSUER = "https://stand-in-ehr.example.org"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+PATIENT_ID = "p-77"
+
+
+def ago(**delta) -> str:
+    return (datetime.datetime.now() - datetime.timedelta(**delta)).replace(microsecond=0).isoformat()
+
+
+def bundle(resources) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": resource} for resource in resources]}
+
+
+def temperature(obs_id, value, unit, when, status="final"):
+    return {"resourceType": "Observation", "id": obs_id, "status": status,
+            "category": [{"coding": [{"code": "vital-signs"}]}],
+            "code": {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]},
+            "subject": {"reference": f"Patient/{PATIENT_ID}"}, "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+
+
+def chart(*, latest_f=98.6) -> dict:
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": "1964-05-02"}
+    conditions = [
+        {"resourceType": "Condition", "id": "c-1", "clinicalStatus": {"coding": [{"code": "active"}]},
+         "verificationStatus": {"coding": [{"code": "confirmed"}]},
+         "code": {"coding": [{"system": ICD10, "code": "R20.2", "display": "Paraesthesia of skin"}]},
+         "bodySite": [{"coding": [{"system": SNOMED, "code": "1141985005"}]}], "onsetDateTime": ago(days=12),
+         "subject": {"reference": f"Patient/{PATIENT_ID}"}},
+        {"resourceType": "Condition", "id": "c-2", "clinicalStatus": {"coding": [{"code": "resolved"}]},
+         "verificationStatus": {"coding": [{"code": "confirmed"}]},
+         "code": {"coding": [{"system": ICD10, "code": "C61", "display": "Malignant neoplasm of prostate"}]},
+         "onsetDateTime": "2015-02-01", "subject": {"reference": f"Patient/{PATIENT_ID}"}},
+        {"resourceType": "Condition", "id": "c-3", "verificationStatus": {"coding": [{"code": "confirmed"}]},
+         "code": {"coding": [{"system": SNOMED, "code": "709044004", "display": "Chronic kidney disease"}]},
+         "subject": {"reference": f"Patient/{PATIENT_ID}"}},
+        {"resourceType": "Condition", "id": "c-4", "verificationStatus": {"coding": [{"code": "entered-in-error"}]},
+         "code": {"coding": [{"system": ICD10, "code": "M41.2"}]}, "subject": {"reference": f"Patient/{PATIENT_ID}"}},
+    ]
+    vitals = [
+        temperature("t-old", 101.3, "[degF]", "2019-03-04T08:00:00"),  # stale fever
+        temperature("t-new", latest_f, "[degF]", ago(hours=2)),  # today's value
+        temperature("t-err", 104.0, "[degF]", ago(hours=1), status="entered-in-error"),
+        {"resourceType": "Observation", "id": "bp-1", "status": "final",
+         "code": {"coding": [{"system": LOINC, "code": "85354-9"}]}, "effectiveDateTime": ago(hours=2),
+         "component": [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                        "valueQuantity": {"value": 132, "code": "mm[Hg]"}},
+                       {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                        "valueQuantity": {"value": 84, "code": "mm[Hg]"}}]},
+    ]
+    labs = [{"resourceType": "Observation", "id": "hb-1", "status": "final", "effectiveDateTime": ago(days=3),
+             "code": {"coding": [{"system": LOINC, "code": "718-7"}]},
+             "valueQuantity": {"value": 14.1, "unit": "g/dL", "code": "g/dL"}}]
+    return {"patient": patient, "conditions": bundle(conditions), "vitals": bundle(vitals), "labs": bundle(labs),
+            "findings": bundle([])}
+
+
+# -- the stand-in EHR ------------------------------------------------------------------------------
+
+def _jwk(private_key, kid):
+    public = jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key())
+    return {**json.loads(public), "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+class StandIn:
+    def __init__(self):
+        self.keys = {"key-1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+        self.chart = chart()
+        self.requests = []  # (path, Authorization header)
+
+    def rotate(self, kid):
+        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self):
+        return {"keys": [_jwk(key, kid) for kid, key in self.keys.items()]}
+
+    def answer(self, path, query):
+        if path == "/jwks.json":
+            return self.jwks()
+        if path == f"/fhir/Patient/{PATIENT_ID}":
+            return self.chart["patient"]
+        if query.get("patient") != [PATIENT_ID]:
+            return None
+        if path == "/fhir/Condition":
+            return self.chart["conditions"]
+        if path == "/fhir/Observation":
+            category = (query.get("category") or [""])[0]
+            return {"vital-signs": self.chart["vitals"], "laboratory": self.chart["labs"]}.get(category,
+                                                                                           self.chart["findings"])
+        return None
+
+
+@pytest.fixture(scope="module")
+def stand_in():
+    state = StandIn()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            parts = urlsplit(self.path)
+            state.requests.append((parts.path, self.headers.get("Authorization")))
+            data = state.answer(parts.path, parse_qs(parts.query))
+            body = json.dumps(data or {"resourceType": "OperationOutcome"}).encode()
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def clinic(db):
+    return ClinicFactory()
+
+
+@pytest.fixture
+def ehr(clinic, stand_in):
+    stand_in.requests.clear()
+    return EhrClient.objects.create(clinic=clinic, name="Stand-in EHR", issuer=ISSUER,
+                                    jwks_url=f"{stand_in.base}/jwks.json", active=True)
+
+
+def token(stand_in, audience, *, kid="key-1", lifetime=300, headers=None, **claims):
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + lifetime, "jti": str(uuid.uuid4()), **claims}
+    return jwt.encode(payload, stand_in.keys[kid], algorithm="RS256", headers={"kid": kid, **(headers or {})})
+
+
+def post(client, stand_in, service, body, *, scheme="Bearer", **token_options):
+    auth = f"{scheme} {token(stand_in, f'{BASE}/cds-services/{service}', **token_options)}"
+    return client.post(f"/cds-services/{service}", data=body, content_type="application/json",
+                       HTTP_AUTHORIZATION=auth)
+
+
+def hook_body(hook, *, prefetch=None, fhir_server=None, context=None):
+    body = {"hook": hook, "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": PATIENT_ID, **(context or {})}}
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+        body["fhirAuthorization"] = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 300,
+                                     "scope": "patient/*.read", "subject": "cds-service"}
+    return body
+
+
+def cards_of(response):
+    assert response.status_code == 200, response.content
+    return response.json()["cards"]
+
+
+def summaries(cards):
+    return " | ".join(card["summary"] for card in cards).lower()
+
+
+def creates(cards):
+    return [action["resource"] for card in cards for suggestion in card.get("suggestions", [])
+            for action in suggestion["actions"] if action["type"] == "create"]
+
+
+# -- patient-view on a real chart ------------------------------------------------------------------
+
+def test_patient_view_with_prefetch_reads_icd10_snomed_and_loinc(client, ehr, stand_in):
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
+
+    text = summaries(cards)
+    assert "cancer" in text  # C61 resolved: still a history of cancer
+    assert "infection" not in text  # 98.6 °F today is 37 °C; the 2019 fever and the entered-in-error 104 °F don't count
+    info = next(card for card in cards if card["indicator"] == "info")
+    assert "Not available" not in info["detail"]
+    assert not stand_in.requests or all(path == "/jwks.json" for path, _ in stand_in.requests)
+
+
+def test_a_latest_temperature_of_101_3_f_is_a_fever(client, ehr, stand_in):
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart(latest_f=101.3))))
+    assert "infection" in summaries(cards)
+
+
+def test_patient_view_without_prefetch_fetches_from_the_fhir_server(client, ehr, stand_in):
+    with_prefetch = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
+    stand_in.requests.clear()
+
+    fetched = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"{stand_in.base}/fhir")))
+
+    assert [card["summary"] for card in fetched] == [card["summary"] for card in with_prefetch]
+    fhir_calls = [(path, auth) for path, auth in stand_in.requests if path.startswith("/fhir/")]
+    assert {path for path, _ in fhir_calls} == {f"/fhir/Patient/{PATIENT_ID}", "/fhir/Condition", "/fhir/Observation"}
+    assert all(auth == "Bearer tok-123" for _, auth in fhir_calls)
+
+
+def test_a_null_prefetch_entry_is_fetched(client, ehr, stand_in):
+    prefetch = {**chart(), "conditions": None}
+    cards = cards_of(post(client, stand_in, WORKUP,
+                          hook_body("patient-view", prefetch=prefetch, fhir_server=f"{stand_in.base}/fhir")))
+    assert "cancer" in summaries(cards)
+    assert [path for path, _ in stand_in.requests if path.startswith("/fhir/")] == ["/fhir/Condition"]
+
+
+def test_with_the_fhir_server_down_the_answer_is_a_data_unavailable_card(client, ehr, stand_in, closed_port):
+    response = post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"http://127.0.0.1:{closed_port}/fhir"))
+
+    cards = cards_of(response)
+    assert [card["indicator"] for card in cards] == ["warning"]
+    assert "not enough data" in cards[0]["summary"]
+    assert "could not be reached" in cards[0]["detail"]
+
+
+def test_order_select_without_prefetch_fetches_too(client, ehr, stand_in):
+    order = {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "proposal",
+             "code": {"coding": [{"system": SNOMED, "code": "32962002"}]}}
+    context = {"selections": ["ServiceRequest/sr-1"],
+               "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}}
+    response = post(client, stand_in, IMAGING, hook_body("order-select", fhir_server=f"{stand_in.base}/fhir",
+                                                         context=context))
+    assert response.status_code == 200
+    assert any(path == "/fhir/Condition" for path, _ in stand_in.requests)
+
+
+def test_a_snomed_coded_order_is_recognised(client, ehr, stand_in):
+    from ehr.cds_hooks import _item_of_order
+
+    assert _item_of_order({"code": {"coding": [{"system": SNOMED, "code": "32962002"}]}}) == "ct_abdomen"
+    assert _item_of_order({"code": {"coding": [{"system": LOINC, "code": "58410-2"}]}}) == "lab_cbc"
+    assert _item_of_order({"code": {"coding": [{"system": SNOMED, "code": "0000"}]}}) is None
+
+
+def test_the_prefetched_patient_must_be_context_patient_id(client, ehr, stand_in):
+    body = hook_body("patient-view", prefetch=chart())
+    body["context"]["patientId"] = "someone-else"
+    assert post(client, stand_in, WORKUP, body).status_code == 400
+
+
+JUNK = {
+    "prefetch a list": lambda body: body.update(prefetch=[1, 2]),
+    "patient a string": lambda body: body["prefetch"].update(patient="Patient/p-77"),
+    "conditions a list": lambda body: body["prefetch"].update(conditions=[{"resourceType": "Condition"}]),
+    "vitals a number": lambda body: body["prefetch"].update(vitals=7),
+    "labs not a bundle": lambda body: body["prefetch"].update(labs={"resourceType": "Observation"}),
+    "entry a string": lambda body: body["prefetch"]["vitals"].update(entry="x"),
+    "entry with a non-dict": lambda body: body["prefetch"]["vitals"]["entry"].append("x"),
+    "resource a string": lambda body: body["prefetch"]["conditions"]["entry"].append({"resource": "Condition/1"}),
+    "code a string": lambda body: body["prefetch"]["vitals"]["entry"][0]["resource"].update(code="8310-5"),
+    "coding a dict": lambda body: body["prefetch"]["conditions"]["entry"][0]["resource"]["code"].update(coding={}),
+    "valueQuantity a list": lambda body: body["prefetch"]["vitals"]["entry"][1]["resource"].update(valueQuantity=[1]),
+    "bodySite a string": lambda body: body["prefetch"]["conditions"]["entry"][0]["resource"].update(bodySite="back"),
+    "identifier a dict": lambda body: body["prefetch"]["patient"].update(identifier={"value": "x"}),
+    "birthDate a number": lambda body: body["prefetch"]["patient"].update(birthDate=1964),
+    "deep nesting": lambda body: body["prefetch"].update(findings={"resourceType": "Bundle", "entry": [
+        {"resource": {"resourceType": "Observation", "x": json.loads("[" * 500 + "]" * 500)}}]}),
+    "fhirServer a number": lambda body: body.update(fhirServer=5),
+    "fhirAuthorization a string": lambda body: body.update(fhirAuthorization="tok"),
+}
+
+
+@pytest.mark.parametrize("junk", list(JUNK))
+def test_junk_is_400_never_500(client, ehr, stand_in, junk):
+    body = hook_body("patient-view", prefetch=chart())
+    JUNK[junk](body)
+    response = post(client, stand_in, WORKUP, body)
+    assert response.status_code in (200, 400), (junk, response.status_code)
+    if junk not in ("code a string", "coding a dict", "valueQuantity a list", "bodySite a string", "identifier a dict"):
+        assert response.status_code == 400, (junk, response.content)
+
+
+@pytest.mark.parametrize("orders", [
+    {"selections": "ServiceRequest/sr-1", "draftOrders": {"resourceType": "Bundle", "entry": []}},
+    {"selections": [{"x": 1}], "draftOrders": {"resourceType": "Bundle", "entry": []}},
+    {"selections": [], "draftOrders": {"resourceType": "Bundle", "entry": ["x"]}},
+    {"selections": [], "draftOrders": "Bundle"},
+])
+def test_junk_orders_are_400(client, ehr, stand_in, orders):
+    response = post(client, stand_in, IMAGING, hook_body("order-select", prefetch=chart(), context=orders))
+    assert response.status_code == 400
+
+
+# -- cards: no duplicates, no patient ids in source.url, recorded ----------------------------------
+
+def test_no_item_is_suggested_twice_and_source_urls_are_not_patient_specific(client, ehr, stand_in):
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
+
+    keys = []
+    for resource in creates(cards):
+        codes = [coding["code"] for coding in resource.get("code", {}).get("coding", [])][:1] or \
+                [coding["code"] for coding in resource["performerType"]["coding"]][:1]
+        keys.append(codes[0])
+    assert keys and len(keys) == len(set(keys))
+    for card in cards:
+        url = card["source"].get("url")
+        assert url is None or (url == f"{BASE}/" and PATIENT_ID not in url)
+        assert "_rule" not in card
+    issued = IssuedCard.objects.filter(client=ehr)
+    assert {str(row.uuid) for row in issued} == {card["uuid"] for card in cards}
+    assert all(row.service == WORKUP and row.rule for row in issued)
+
+
+# -- feedback --------------------------------------------------------------------------------------
+
+def _feedback(client, stand_in, service, items):
+    auth = f"Bearer {token(stand_in, f'{BASE}/cds-services/{service}/feedback')}"
+    return client.post(f"/cds-services/{service}/feedback", data={"feedback": items}, content_type="application/json",
+                       HTTP_AUTHORIZATION=auth)
+
+
+def test_feedback_is_stored_and_the_acceptance_rate_is_shown_per_rule(client, ehr, stand_in, admin_client):
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
+    warning = next(card for card in cards if card["indicator"] == "warning")
+    info = next(card for card in cards if card["indicator"] == "info")
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    items = [{"card": warning["uuid"], "outcome": "accepted", "outcomeTimestamp": now,
+              "acceptedSuggestions": [{"id": warning["suggestions"][0]["uuid"]}]},
+             {"card": info["uuid"], "outcome": "overridden", "outcomeTimestamp": now,
+              "overrideReason": {"reason": {"code": "override-clinical-judgement", "display": "Clinical judgement"},
+                                 "userComment": "seen by oncology last week"}}]
+
+    response = _feedback(client, stand_in, WORKUP, items)
+
+    assert response.status_code == 200, response.content
+    stored = {row.outcome: row for row in CardFeedback.objects.filter(client=ehr)}
+    assert set(stored) == {"accepted", "overridden"}
+    assert stored["overridden"].override_reason_code == "override-clinical-judgement"
+    assert stored["overridden"].override_comment == "seen by oncology last week"
+    assert stored["accepted"].rule == IssuedCard.objects.get(uuid=warning["uuid"]).rule
+    page = admin_client.get("/admin/ehr/cardfeedback/acceptance/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert stored["accepted"].rule in html and "100%" in html and "0%" in html
+
+
+def test_the_acceptance_page_is_staff_only(client, db):
+    response = client.get("/admin/ehr/cardfeedback/acceptance/")
+    assert response.status_code == 302 and "/login" in response["Location"]
+
+
+@pytest.mark.parametrize("items", [
+    [{"card": "not-a-uuid", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],
+    [{"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],  # never issued
+    [{"card": str(uuid.uuid4()), "outcome": "maybe", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],
+    ["x"],
+    [],
+])
+def test_bad_feedback_is_400(client, ehr, stand_in, items):
+    assert _feedback(client, stand_in, WORKUP, items).status_code == 400
+
+
+def test_feedback_needs_a_valid_token(client, ehr, stand_in):
+    response = client.post(f"/cds-services/{WORKUP}/feedback", data={"feedback": []}, content_type="application/json")
+    assert response.status_code == 401
+
+
+# -- JWT -------------------------------------------------------------------------------------------
+
+def test_a_rotated_key_is_found_by_kid(client, ehr, stand_in):
+    assert post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())).status_code == 200
+    stand_in.rotate("key-2")  # the JWKS (possibly cached with key-1 only) now also has key-2
+
+    response = post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart()), kid="key-2")
+
+    assert response.status_code == 200, response.content
+
+
+def test_an_unknown_kid_is_401(client, ehr, stand_in):
+    stand_in.keys["stray"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    try:
+        forged = jwt.encode({"iss": ISSUER, "aud": f"{BASE}/cds-services/{WORKUP}", "iat": int(time.time()),
+                             "exp": int(time.time()) + 60, "jti": str(uuid.uuid4())},
+                            stand_in.keys["stray"], algorithm="RS256", headers={"kid": "not-published"})
+    finally:
+        del stand_in.keys["stray"]
+    response = client.post(f"/cds-services/{WORKUP}", data=hook_body("patient-view", prefetch=chart()),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {forged}")
+    assert response.status_code == 401
+
+
+def test_jku_on_the_allow_list_is_used_and_any_other_refused(client, clinic, stand_in):
+    EhrClient.objects.create(clinic=clinic, name="jku EHR", issuer=ISSUER, active=True,
+                             jku_allowlist=[f"{stand_in.base}/jwks.json"])
+    body = lambda: hook_body("patient-view", prefetch=chart())  # noqa: E731
+    ok = post(client, stand_in, WORKUP, body(), headers={"jku": f"{stand_in.base}/jwks.json"})
+    other = post(client, stand_in, WORKUP, body(), headers={"jku": f"{stand_in.base}/other-jwks.json"})
+    assert ok.status_code == 200, ok.content
+    assert other.status_code == 401
+
+
+def test_a_token_living_longer_than_five_minutes_is_refused(client, ehr, stand_in):
+    response = post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart()), lifetime=3600)
+    assert response.status_code == 401 and "5 minutes" in response.json()["error"]
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_bearer_scheme_is_case_insensitive(client, ehr, stand_in, scheme):
+    assert post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart()), scheme=scheme).status_code == 200
+
+
+def test_replay_protection_lives_in_the_database(client, ehr, stand_in, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # no cache at all
+    signed = token(stand_in, f"{BASE}/cds-services/{WORKUP}")
+    send = lambda: client.post(f"/cds-services/{WORKUP}", data=hook_body("patient-view", prefetch=chart()),  # noqa: E731
+                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {signed}")
+    assert send().status_code == 200
+    assert UsedToken.objects.filter(issuer=ISSUER).count() == 1
+    replay = send()
+    assert replay.status_code == 401 and "used already" in replay.json()["error"]
+
+
+def test_expired_used_tokens_are_pruned(client, ehr, stand_in):
+    UsedToken.objects.create(issuer=ISSUER, jti="old", expires_at=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
+    assert post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())).status_code == 200
+    assert not UsedToken.objects.filter(jti="old").exists()
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+def test_register_a_client_with_a_jwks_url_for_the_only_clinic(clinic):
+    call_command("ehr_client_register", "--name", "City EHR", "--issuer", "https://city.example.org",
+                 "--jwks-url", "https://city.example.org/.well-known/jwks.json")
+    registered = EhrClient.objects.get(issuer="https://city.example.org")
+    assert registered.clinic == clinic and registered.jwks_url.endswith("jwks.json") and not registered.public_key
+
+
+def test_register_with_a_public_key_file_and_a_named_clinic(clinic, tmp_path):
+    ClinicFactory(name="Second practice")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    path = tmp_path / "ehr.pem"
+    path.write_bytes(key)
+    call_command("ehr_client_register", "--name", "PEM EHR", "--issuer", "https://pem.example.org",
+                 "--public-key", str(path), "--clinic", "Second practice")
+    registered = EhrClient.objects.get(issuer="https://pem.example.org")
+    assert registered.clinic.name == "Second practice" and "BEGIN PUBLIC KEY" in registered.public_key
+
+
+def test_register_without_clinic_when_there_are_several_names_the_choices(clinic):
+    ClinicFactory(name="Second practice")
+    with pytest.raises(CommandError) as error:
+        call_command("ehr_client_register", "--name", "X", "--issuer", "https://x.example.org",
+                     "--jwks-url", "https://x.example.org/jwks.json")
+    assert "Second practice" in str(error.value) and clinic.name in str(error.value)
+    assert Clinic.objects.count() == 2 and not EhrClient.objects.exists()
+
+
+def test_register_needs_exactly_one_key_source(clinic):
+    with pytest.raises(CommandError):
+        call_command("ehr_client_register", "--name", "X", "--issuer", "https://x.example.org")
