@@ -105,6 +105,8 @@ class Patient(models.Model):
     # Case-folded "family given" for search in any script: SQLite's LIKE folds ASCII only,
     # so "иван" would not find "Иванова" without it. Kept by clinic.services, indexed (trigram) on PostgreSQL.
     name_search = models.CharField(max_length=470, editable=False, default="")
+    # Bumped by every update (clinic.services.patient_update): the FHIR versionId and ETag W/"<version>".
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -141,6 +141,7 @@ def patient_update(*, actor: Actor, patient: Patient, **changes) -> Patient:
             raise TypeError(f"patient_update() got an unexpected field {name!r}")
         setattr(patient, name, value if value is not None or name in ("birth_date", "sex") else "")
     _patient_against_encounters(patient)
+    patient.version = (patient.version or 1) + 1  # the FHIR versionId (ETag) of the new state
     _patient_save(patient)
     audit_record(actor=actor, action="update", object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     return patient
