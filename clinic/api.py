@@ -3,10 +3,13 @@ import logging
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler as drf_exception_handler
 
 from clinic.errors import RecordLocked
+from clinic.parsers import StrictJSONParser
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +35,9 @@ class PingView(APIView):
     @extend_schema(operation_id="ping", responses=inline_serializer("Ping", {"status": serializers.CharField()}))
     def get(self, request):
         return Response({"status": "ok"})
+
+
+class TokenView(ObtainAuthToken):
+    """DRF's token login, reading JSON and forms with the strict parser (no NaN, no deep nesting, no NUL)."""
+
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser]

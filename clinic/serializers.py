@@ -94,11 +94,15 @@ class NotesField(serializers.Field):
         problems = {}
         for section, text in data.items():
             if section not in NOTE_SECTIONS:
-                problems[section] = [f"Unknown section; use one of {', '.join(NOTE_SECTIONS)}."]
+                problems[section] = [_("Unknown section; use one of %(sections)s.")
+                                     % {"sections": ", ".join(NOTE_SECTIONS)}]
             elif not isinstance(text, str):
-                problems[section] = ["Must be text."]
+                problems[section] = [_("Must be text.")]
             elif len(text) > 5000:
-                problems[section] = ["At most 5000 characters."]
+                problems[section] = [_("At most 5000 characters.")]
+            elif any(ord(char) < 32 and char not in "\n\r\t" for char in text):
+                # A note may have lines; NUL and the other control characters are no text (PostgreSQL refuses NUL).
+                problems[section] = [_("Must not contain control characters.")]
         if problems:
             raise serializers.ValidationError(problems)
         return {section: text for section, text in data.items() if text.strip()}

@@ -1,17 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from clinic import api_views
-from clinic.api import PingView
+from clinic.api import PingView, TokenView
 from ehr import cds_hooks, cds_views, fhir_views
 from referrals import api_views as referral_api
 from workups import views as workup_views
 from workups.views import VocabularyView, WorkupEvaluateView
 
 api_v1 = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
     path("ping/", PingView.as_view(), name="api-ping"),
     path("workup/evaluate/", WorkupEvaluateView.as_view(), name="api-workup-evaluate"),
     path("vocabulary/", VocabularyView.as_view(), name="api-vocabulary"),

@@ -4,11 +4,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import selectors as record_selectors
+from clinic.parsers import StrictJSONParser
 from clinic.api_views import ApiActorMixin
 from referrals import documents, selectors, services, worklist
 from referrals.models import PdfStatus
@@ -189,7 +190,7 @@ class ReferralStatusView(ApiActorMixin, APIView):
     """Record what became of an issued referral: booked (appointment_at), completed (conclusion, and
     conclusion_pdf as multipart), cancelled or declined_by_patient (reason). An impossible transition is 409."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
 
     @extend_schema(operation_id="referral_status", request={"application/json": ReferralStatusSerializer,
                                                             "multipart/form-data": ReferralStatusSerializer},

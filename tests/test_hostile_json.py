@@ -1,0 +1,68 @@
+"""JSON that is not JSON or is nested absurdly deep gets a clear 400 from every JSON endpoint, also before
+anyone is authenticated; a NUL is refused by the field that would hold it, and nothing reaches the database
+that it would refuse."""
+import pytest
+
+from clinic.models import Encounter, Patient
+from tests.cases import body
+from tests.record_factories import encounter_body, patient_of
+
+EVALUATE = "/api/v1/workup/evaluate/"
+
+
+def post_raw(client, url, text):
+    return client.generic("POST", url, text, content_type="application/json")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"sex": "male", "age": NaN}', "NaN"),
+    ('{"sex": "male", "age": Infinity}', "Infinity"),
+    ('{"sex": "male", "age": -Infinity}', "Infinity"),
+    ('{"sex": "male", "temperature_c": 1e400}', "too large"),
+    ("[" * 5000 + "]" * 5000, "nested deeper"),
+    ('{"a": ' * 3000 + "1" + "}" * 3000, "nested deeper"),
+])
+def test_a_gp_gets_a_400_naming_the_problem(gp_api, text, fragment):
+    response = post_raw(gp_api, EVALUATE, text)
+
+    assert response.status_code == 400
+    assert fragment in response.json()["detail"]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/auth/token/", EVALUATE, "/api/v1/patients/", "/api/v1/encounters/"])
+def test_an_anonymous_deeply_nested_body_is_never_a_server_error(anonymous, url):
+    response = post_raw(anonymous, url, "[" * 5000 + "]" * 5000)
+
+    assert response.status_code in (400, 401)
+
+
+def test_the_token_endpoint_refuses_deep_nesting_with_a_400(anonymous, db):
+    response = post_raw(anonymous, "/api/v1/auth/token/", '{"username": ' + "[" * 5000 + "]" * 5000 + "}")
+
+    assert response.status_code == 400
+
+
+def test_a_nul_in_a_patients_name_is_refused_and_nothing_is_saved(gp_api):
+    response = post_raw(gp_api, "/api/v1/patients/",
+                        '{"family_name": "Ива\\u0000нова", "given_name": "Мария", "birth_date": "1981-03-02", '
+                        '"sex": "female"}')
+
+    assert response.status_code == 400 and "family_name" in response.json()
+    assert not Patient.objects.exists()
+
+
+def test_a_nul_in_an_encounters_notes_is_refused_and_the_encounter_kept_as_it_was(gp, gp_api):
+    import json
+
+    patient = patient_of(gp)
+    created = gp_api.post("/api/v1/encounters/", encounter_body(patient), format="json").json()
+    text = json.dumps({"notes": {"history": "fell\u0000 down"}})
+
+    response = gp_api.generic("PATCH", f"/api/v1/encounters/{created['id']}/", text, content_type="application/json")
+
+    assert response.status_code == 400 and "history" in response.json()["notes"]
+    assert Encounter.objects.get(pk=created["id"]).notes == created["notes"]
+
+
+def test_ordinary_json_still_works(gp_api):
+    assert gp_api.post(EVALUATE, body(temperature_c=37.8), format="json").status_code == 200
