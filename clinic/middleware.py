@@ -90,3 +90,26 @@ class UserLanguageMiddleware:
         translation.deactivate()
         timezone.deactivate()
         return response
+
+
+# The browser features this app never uses, switched off for every page.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "camera", "microphone", "geolocation", "payment", "usb", "serial", "bluetooth", "interest-cohort"))
+
+
+class PrivateResponseMiddleware:
+    """Patient data is never kept by a browser's or a proxy's cache: every answer to a signed-in user (and
+    every API or FHIR answer) is private and not stored, unless the view said otherwise. Static files are
+    served before this by WhiteNoise and keep their long-lived caching."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if (signed_in or request.path.startswith((*API_PREFIXES, "/fhir/"))) and "Cache-Control" not in response:
+            response["Cache-Control"] = "private, no-store"
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response

@@ -42,3 +42,19 @@ def test_a_bad_setting_stops_start_up_naming_it(env, named):
 
 def test_debug_runs_without_a_secret_key():
     assert check({"DJANGO_DEBUG": "1", "DJANGO_SECRET_KEY": None}).returncode == 0
+
+
+def test_patient_pages_and_api_answers_are_never_cached_and_features_are_off(client, gp, gp_api):
+    client.force_login(gp)
+
+    page = client.get("/")
+    api = gp_api.get("/api/v1/patients/")
+
+    for response in (page, api):
+        assert response["Cache-Control"] == "private, no-store"
+        assert "camera=()" in response["Permissions-Policy"]
+    assert page["Referrer-Policy"] == "same-origin" and page["X-Frame-Options"] == "DENY"
+
+
+def test_a_session_lasts_a_working_day_not_two_weeks(settings):
+    assert settings.SESSION_COOKIE_AGE == 8 * 3600 and settings.SESSION_SAVE_EVERY_REQUEST
