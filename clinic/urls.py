@@ -65,6 +65,7 @@ urlpatterns = [
     path("cds-services/<str:service_id>/feedback", cds_views.feedback, name="cds-feedback"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(api_v1)),
+    path("fhir/", include("ehr.fhir_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -62,6 +62,7 @@ def patient_resource(patient: Patient) -> dict:
     resource = {
         "resourceType": "Patient",
         "id": str(patient.pk),
+        "meta": {"versionId": str(patient.version), "lastUpdated": patient.updated_at.isoformat()},
         "name": [{"family": patient.family_name, "given": [patient.given_name],
                   "text": f"{patient.family_name} {patient.given_name}"}],
         "gender": patient.sex,
@@ -242,12 +243,14 @@ def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref
     return resource
 
 
-def _document_reference(document, *, title, url, patient_ref, encounter_ref, related=None, final=True) -> dict:
+def _document_reference(document, *, resource_id, title, url, patient_ref, encounter_ref, related=None,
+                        final=True) -> dict:
     type_coding = [{"system": system(), "code": title[0], "display": title[1]}]
     if title[0] in standard_codes()["documents"]:
         type_coding.append(standard_codes()["documents"][title[0]])
     resource = {
         "resourceType": "DocumentReference",
+        "id": resource_id,
         "status": "current",
         # A draft letter is preliminary: it may still change, and it is not what the specialist receives.
         "docStatus": "final" if final else "preliminary",
@@ -303,8 +306,10 @@ def _result_observation(result, *, encounter, patient_ref, encounter_ref) -> tup
     return url, resource
 
 
-def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, absolute, results=()) -> dict:
-    """The encounter as a FHIR R4 collection Bundle. `absolute(path)` makes a link absolute."""
+def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, absolute, results=(), leaflet=None,
+                     binary_url=None) -> dict:
+    """The encounter as a FHIR R4 collection Bundle. `absolute(path)` makes a link absolute;
+    `binary_url(resource_id)`, when given, is where a document's PDF is (the FHIR server's Binary)."""
     vocabulary = get_knowledge_base().vocabulary
     patient = encounter.patient
     patient_url, encounter_url = full_url("Patient", patient.pk), full_url("Encounter", encounter.pk)
@@ -359,16 +364,29 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
             if condition_url:
                 request["reasonReference"] = [{"reference": condition_url}]
             entries.append((request_url, request))
+            entries.append((full_url("Task", f"referral-{referral.pk}"),
+                            task_resource(referral, request_ref=request_url, patient_ref=patient_url,
+                                          encounter_ref=encounter_url)))
         if referral.pdf_status == "ready":
             entries.append((full_url("DocumentReference", f"referral-{referral.pk}"), _document_reference(
-                referral, title=("referral-letter", f"Referral letter to {vocabulary.specialties[referral.specialty]}"),
-                url=absolute(reverse("api-referral-pdf", args=[referral.pk])), patient_ref=patient_url,
+                referral, resource_id=f"referral-{referral.pk}",
+                title=("referral-letter", f"Referral letter to {vocabulary.specialties[referral.specialty]}"),
+                url=binary_url(f"referral-{referral.pk}") if binary_url else
+                absolute(reverse("api-referral-pdf", args=[referral.pk])), patient_ref=patient_url,
                 encounter_ref=encounter_url, related=request_url if referral.status != "draft" else None,
                 final=referral.status != "draft")))
     if requisition is not None and requisition.pdf_status == "ready":
         entries.append((full_url("DocumentReference", f"requisition-{requisition.pk}"), _document_reference(
-            requisition, title=("requisition", "Laboratory and imaging requisition"),
-            url=absolute(reverse("api-encounter-requisition-pdf", args=[encounter.pk])), patient_ref=patient_url,
+            requisition, resource_id=f"requisition-{requisition.pk}",
+            title=("requisition", "Laboratory and imaging requisition"),
+            url=binary_url(f"requisition-{requisition.pk}") if binary_url else
+            absolute(reverse("api-encounter-requisition-pdf", args=[encounter.pk])), patient_ref=patient_url,
+            encounter_ref=encounter_url)))
+    if leaflet is not None and leaflet.pdf_status == "ready":
+        entries.append((full_url("DocumentReference", f"leaflet-{leaflet.pk}"), _document_reference(
+            leaflet, resource_id=f"leaflet-{leaflet.pk}", title=("leaflet", "Patient leaflet"),
+            url=binary_url(f"leaflet-{leaflet.pk}") if binary_url else
+            absolute(reverse("api-encounter-leaflet-pdf", args=[encounter.pk])), patient_ref=patient_url,
             encounter_ref=encounter_url)))
 
     bundle = {
@@ -421,6 +439,8 @@ EXTRA_CONCEPTS = {
     "blood_pressure": "Blood pressure",
     "referral-letter": "Referral letter",
     "requisition": "Laboratory and imaging requisition",
+    "leaflet": "Patient leaflet",
+    "conclusion": "Specialist's conclusion",
     "override-clinical-judgement": "Clinical judgement: indicated for reasons not recorded here",
     "override-red-flag": "A red flag not recorded in the EHR",
     "override-specialist-request": "Requested by a specialist",
@@ -571,16 +591,312 @@ def patient_import(*, actor: Actor, data) -> tuple[Patient, bool]:
                            for field, messages in error.message_dict.items()]) from None
 
 
-def encounter_export(*, actor: Actor, encounter: Encounter, absolute) -> dict:
-    from referrals.models import Referral, Requisition
+def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> dict:
+    """The encounter's collection Bundle, as the export and the FHIR server both build it (no audit)."""
+    from referrals.models import Leaflet, Referral, Requisition
 
     workup = encounter.workups.prefetch_related("items").order_by("-created_at", "-id").first()
-    referrals = list(Referral.objects.filter(encounter=encounter).select_related("recommendation").order_by("id"))
+    referrals = list(Referral.objects.filter(encounter=encounter).select_related("recommendation")
+                     .prefetch_related("events").order_by("id"))
     requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
+    leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     # The results that came back (the current value of each), also after the encounter was finalized.
     results = list(encounter.results.filter(superseded_at__isnull=True).order_by("code", "id"))
-    bundle = encounter_bundle(encounter=encounter, workup=workup, referrals=referrals, requisition=requisition,
-                              absolute=absolute, results=results)
+    return encounter_bundle(encounter=encounter, workup=workup, referrals=referrals, requisition=requisition,
+                            absolute=absolute, results=results, leaflet=leaflet, binary_url=binary_url)
+
+
+def encounter_export(*, actor: Actor, encounter: Encounter, absolute) -> dict:
+    bundle = encounter_resources(encounter=encounter, absolute=absolute)
     audit_record(actor=actor, action="export", object_type="encounter", object_id=encounter.pk,
                  patient_id=encounter.patient_id)
     return bundle
+
+
+# -- the referral as a 360X closed-loop Task ---------------------------------------------------------
+
+# HL7 360X (closed-loop referral): the Task's status follows the referral's lifecycle.
+# https://build.fhir.org/ig/HL7/fhir-360x/ ; Task.status codes: https://hl7.org/fhir/R4/valueset-task-status.html
+TASK_STATUS = {"issued": "requested", "booked": "accepted", "completed": "completed", "cancelled": "cancelled",
+               "declined_by_patient": "rejected"}
+TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
+
+
+def referral_version(referral) -> int:
+    """The Task's versionId: 1 when issued, one more for each status change after (one ReferralEvent each,
+    the issue included)."""
+    return max(1, len(referral.events.all()))
+
+
+def task_resource(referral, *, request_ref, patient_ref, encounter_ref) -> dict:
+    events = list(referral.events.all())
+    resource = {
+        "resourceType": "Task",
+        "id": f"referral-{referral.pk}",
+        "meta": {"versionId": str(referral_version(referral))},
+        "status": TASK_STATUS.get(referral.status, "requested"),
+        "businessStatus": {"coding": [{"system": system(), "code": referral.status}], "text": referral.status},
+        "intent": "order",
+        "priority": PRIORITY[referral.urgency],
+        "code": {"coding": [{"system": TASK_CODE, "code": "fulfill", "display": "Fulfill the focal request"}]},
+        "focus": {"reference": request_ref},
+        "for": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "authoredOn": (referral.issued_at or referral.created_at).isoformat(),
+        "lastModified": (events[-1].at if events else referral.issued_at or referral.created_at).isoformat(),
+        "requester": {"display": referral.encounter.clinician.get_full_name()
+                      or referral.encounter.clinician.get_username()},
+    }
+    if referral.appointment_at:
+        resource["restriction"] = {"period": {"start": referral.appointment_at.isoformat()}}
+    if referral.status == "completed" and referral.conclusion:
+        resource["output"] = [{"type": concept("conclusion", text="Specialist's conclusion"),
+                               "valueString": referral.conclusion}]
+    if referral.status in ("cancelled", "declined_by_patient") and referral.close_reason:
+        resource["statusReason"] = {"text": referral.close_reason}
+    return resource
+
+
+# -- checks every write gets -------------------------------------------------------------------------
+
+STRING_MAX = 10_000
+
+
+def _string_problems(value, path) -> list[dict]:
+    """A string with a control character (FHIR strings allow tab, CR and LF only) or over STRING_MAX."""
+    issues = []
+    if isinstance(value, str):
+        if any((ord(char) < 32 and char not in "\t\r\n") or ord(char) == 127 for char in value):
+            issues.append(_issue("Must not contain control characters.", path))
+        elif len(value) > STRING_MAX:
+            issues.append(_issue(f"At most {STRING_MAX} characters.", path))
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            issues += _string_problems(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            issues += _string_problems(inner, f"{path}[{index}]")
+    return issues
+
+
+def write_checks(data, resource_type: str, model=None):
+    """What every resource written to the server must pass: the right resourceType, no modifierExtension
+    the app does not understand, no control characters or overlong strings, and the R4 model (R4B)."""
+    if not isinstance(data, dict) or data.get("resourceType") != resource_type:
+        raise FhirInvalid([_issue(f"Expected a FHIR {resource_type} resource (resourceType {resource_type}).",
+                                  resource_type)])
+    modifiers = _modifier_extensions(data, resource_type)
+    if modifiers:
+        raise FhirInvalid([_issue("An unknown modifierExtension changes the meaning of the resource: refused.", path,
+                                  code="not-supported") for path in modifiers])
+    problems = _string_problems(data, resource_type)
+    if problems:
+        raise FhirInvalid(problems)
+    if model is not None:
+        try:
+            return model.model_validate(data)
+        except PydanticValidationError as error:
+            raise FhirInvalid([
+                _issue(problem["msg"], resource_type + "." + ".".join(
+                    str(part) for part in problem["loc"] if part != "__root__"))
+                for problem in error.errors()
+            ]) from None
+    return None
+
+
+def patient_update_from_fhir(*, actor: Actor, patient: Patient, data) -> Patient:
+    """PUT: the patient as the Patient resource says, for what the resource carries (names, sex, birth
+    date, phone, identifier); what it does not carry (patronymic, SNILS, address...) is kept. A change the
+    patient's encounters make impossible is the service's ValidationError (FhirInvalid here)."""
+    from clinic.services import patient_update
+
+    fields, identifier = _patient_fields(data)
+    if identifier:
+        system_, value = identifier
+        fields |= {"identifier_system": "" if system_ == settings.FHIR_IDENTIFIER_SYSTEM else system_,
+                   "identifier": value}
+    else:
+        fields |= {"identifier_system": "", "identifier": ""}
+    try:
+        return patient_update(actor=actor, patient=patient, **fields)
+    except ValidationError as error:
+        raise FhirInvalid([_issue(" ".join(messages), f"Patient.{PATIENT_EXPRESSIONS.get(field, field)}")
+                           for field, messages in error.message_dict.items()]) from None
+
+
+PATIENT_EXPRESSIONS = {"given_name": "name.given", "family_name": "name.family", "birth_date": "birthDate",
+                       "sex": "gender", "phone": "telecom", "identifier": "identifier",
+                       "identifier_system": "identifier.system"}
+
+
+# -- a lab result posted as an Observation -----------------------------------------------------------
+
+# A coded true/false answer: SNOMED CT 10828004 Positive comes from ehr/terminology_in.yaml (per code);
+# 260385009 is SNOMED CT "Negative (qualifier value)", the sibling of 10828004 in the qualifier hierarchy
+# (https://browser.ihtsdotools.org/?perspective=full&conceptId1=260385009).
+SNOMED_NEGATIVE = "260385009"
+RESULT_OBSERVATION_STATUSES = {"final", "amended", "corrected", "preliminary"}
+
+
+def result_loinc_table() -> dict:
+    """LOINC code -> terminology entry, for the results only (ehr/terminology_in.yaml, the CDS Hooks
+    engineer's table, each code with its source): the same mapping in, whether read from a chart or posted."""
+    from ehr.terminology_in import terminology_in
+
+    results = get_knowledge_base().vocabulary.results
+    return {code: entry for code, entry in terminology_in()["observations"].items() if entry["target"] in results}
+
+
+def _reference_id(reference, resource_type: str):
+    """The id in "Patient/12" (or a full URL ending in it); None when it is not one of ours."""
+    if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
+        return None
+    parts = reference["reference"].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1].isdigit():
+        return int(parts[-1])
+    return None
+
+
+def observation_result_fields(data) -> dict:
+    """Validate a posted lab-result Observation; returns {"patient_id", "encounter_id", "code", "value",
+    "performed_on", "note"} in the app's terms, or raises FhirInvalid naming the element."""
+    from ehr.terminology_in import LOINC, SNOMED
+    from fhir.resources.R4B.observation import Observation
+
+    write_checks(data, "Observation", Observation)
+    issues = []
+    if data.get("status") not in RESULT_OBSERVATION_STATUSES:
+        issues.append(_issue("status must be final, amended, corrected or preliminary.", "Observation.status"))
+    table = result_loinc_table()
+    loinc = [coding.get("code") for coding in (data.get("code") or {}).get("coding") or []
+             if isinstance(coding, dict) and coding.get("system") == LOINC]
+    entry = next((table[code] for code in loinc if code in table), None)
+    if entry is None:
+        issues.append(_issue("code must carry a LOINC coding of a supported result: " + ", ".join(sorted(table)) + ".",
+                             "Observation.code", code="code-invalid"))
+    patient_id = _reference_id(data.get("subject"), "Patient")
+    if patient_id is None:
+        issues.append(_issue("subject must reference a Patient (Patient/<id>).", "Observation.subject"))
+    encounter_id = _reference_id(data.get("encounter"), "Encounter")
+    if encounter_id is None:
+        issues.append(_issue("encounter must reference the Encounter that ordered the test (Encounter/<id>).",
+                             "Observation.encounter"))
+    performed_on = None
+    effective = data.get("effectiveDateTime")
+    if effective is not None:
+        try:
+            performed_on = date.fromisoformat(effective[:10]) if len(effective) >= 10 else None
+        except ValueError:
+            performed_on = None
+        if performed_on is None:
+            issues.append(_issue("effectiveDateTime must give a full date.", "Observation.effectiveDateTime"))
+    value = None
+    if entry is not None:
+        numeric = get_knowledge_base().vocabulary.results[entry["target"]]["type"] == "numeric"
+        if numeric:
+            quantity = data.get("valueQuantity")
+            if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), (int, float)):
+                issues.append(_issue("A valueQuantity (with a UCUM unit) is required for this code.",
+                                     "Observation.valueQuantity"))
+            else:
+                unit = quantity.get("code") or quantity.get("unit")
+                factor = entry["units"].get(unit)
+                if quantity.get("code") and quantity.get("system") not in (None, UCUM):
+                    issues.append(_issue("The unit must be UCUM (system http://unitsofmeasure.org).",
+                                         "Observation.valueQuantity.system"))
+                elif not isinstance(factor, (int, float)):
+                    issues.append(_issue(f"Unit {unit or '(none)'} is not understood for LOINC {entry['code']}: use "
+                                         + " or ".join(entry["units"]) + ".", "Observation.valueQuantity.code"))
+                else:
+                    value = round(float(quantity["value"]) * factor, 6)
+        else:
+            if isinstance(data.get("valueBoolean"), bool):
+                value = data["valueBoolean"]
+            else:
+                for coding in (data.get("valueCodeableConcept") or {}).get("coding") or []:
+                    if isinstance(coding, dict) and coding.get("system") == SNOMED:
+                        if coding.get("code") in entry.get("positive", ()):
+                            value = True
+                        elif coding.get("code") == SNOMED_NEGATIVE:
+                            value = False
+                if value is None:
+                    issues.append(_issue("valueBoolean, or valueCodeableConcept SNOMED CT 10828004 (Positive) or "
+                                         f"{SNOMED_NEGATIVE} (Negative), is required for this code.",
+                                         "Observation.value[x]"))
+    if issues:
+        raise FhirInvalid(issues)
+    notes = [note.get("text") for note in data.get("note") or [] if isinstance(note, dict) and note.get("text")]
+    return {"patient_id": patient_id, "encounter_id": encounter_id, "code": entry["target"], "value": value,
+            "performed_on": performed_on, "note": "\n".join(notes)}
+
+
+RESULT_EXPRESSIONS = {"code": "Observation.code", "value": "Observation.value[x]",
+                      "performed_on": "Observation.effectiveDateTime", "note": "Observation.note"}
+
+
+def result_from_fhir(*, actor: Actor, encounter: Encounter, fields: dict):
+    from workups.services import result_enter
+
+    try:
+        return result_enter(actor=actor, encounter=encounter, code=fields["code"], value=fields["value"],
+                            performed_on=fields["performed_on"], note=fields["note"])
+    except ValidationError as error:
+        raise FhirInvalid([_issue(" ".join(messages), RESULT_EXPRESSIONS.get(field, "Observation"))
+                           for field, messages in error.message_dict.items()]) from None
+
+
+# -- the specialist's outcome, as an update of the Task ----------------------------------------------
+
+TASK_TO_REFERRAL = {value: key for key, value in TASK_STATUS.items()}
+
+
+def _instant(value):
+    from django.utils.dateparse import parse_datetime
+
+    moment = parse_datetime(value) if isinstance(value, str) else None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return moment
+
+
+def task_change(data, referral) -> dict | None:
+    """What a PUT Task asks of the referral: {"status", "appointment_at", "conclusion", "reason"} for
+    referrals.services.referral_status_change, or None when it changes nothing. FhirInvalid otherwise."""
+    from fhir.resources.R4B.task import Task
+
+    write_checks(data, "Task", Task)
+    status = TASK_TO_REFERRAL.get(data.get("status"))
+    if status is None:
+        raise FhirInvalid([_issue("status must be one of " + ", ".join(TASK_TO_REFERRAL) + ".", "Task.status",
+                                  code="not-supported")])
+    focus = (data.get("focus") or {}).get("reference", "")
+    if focus and not focus.rstrip("/").endswith(f"ServiceRequest/referral-{referral.pk}"):
+        raise FhirInvalid([_issue("The focus of a referral's Task is its ServiceRequest and cannot change.",
+                                  "Task.focus")])
+    period = (data.get("restriction") or {}).get("period") or {}
+    appointment = None
+    if period.get("start") is not None:
+        appointment = _instant(period["start"])
+        if appointment is None:
+            raise FhirInvalid([_issue("The appointment must be a dateTime with a time zone.",
+                                      "Task.restriction.period.start")])
+    conclusion = "\n".join(output["valueString"] for output in data.get("output") or []
+                           if isinstance(output, dict) and isinstance(output.get("valueString"), str))
+    reason = ((data.get("statusReason") or {}).get("text") or "")
+    if status == referral.status and (status != "booked" or appointment == referral.appointment_at):
+        return None
+    change = {"status": status}
+    if status == "booked":
+        change["appointment_at"] = appointment
+    elif status == "completed":
+        change["conclusion"] = conclusion
+        if appointment is not None and appointment != referral.appointment_at:
+            change["appointment_at"] = appointment
+    elif status in ("cancelled", "declined_by_patient"):
+        change["reason"] = reason
+    return change
+
+
+TASK_EXPRESSIONS = {"status": "Task.status", "appointment_at": "Task.restriction.period.start",
+                    "conclusion": "Task.output.valueString", "reason": "Task.statusReason.text",
+                    "conclusion_pdf": "Task.output"}

@@ -1,0 +1,609 @@
+"""A FHIR R4 (4.0.1) server at /fhir/: what ehr/fhir.py maps, read and searched by an EHR.
+
+Resources are the encounter export's (same ids, same content), with references made relative
+("Patient/12") and documents pointing to their Binary. Every interaction but `metadata` needs the
+`Authorization: Token <key>` header; another clinic's resource is a 404 like an unknown one. Errors are
+OperationOutcomes. Plain Django views (not DRF): FHIR decides the media types, statuses and error bodies.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse, QueryDict
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from clinic import selectors
+from clinic.audit import actor_from_request, audit_record
+from clinic.authentication import LocalizedTokenAuthentication
+from clinic.models import Encounter, Patient
+from ehr import fhir
+
+FHIR_JSON = "application/fhir+json"
+JSON_TYPES = (FHIR_JSON, "application/json")
+FORM = "application/x-www-form-urlencoded"
+COUNT_DEFAULT, COUNT_MAX = 50, 200
+BODY_MAX = 1024 * 1024
+
+# What the server does, and nothing else: the CapabilityStatement is built from these tables.
+REFERENCE_PARAMS = {"patient": "Patient", "subject": "Patient", "encounter": "Encounter"}
+SEARCH_PARAMS = {
+    "Patient": {"_id": "token", "identifier": "token", "name": "string", "birthdate": "date"},
+    "Encounter": {"_id": "token", "patient": "reference", "subject": "reference"},
+    "Observation": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
+    "ServiceRequest": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
+    "Condition": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
+    "DocumentReference": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
+    "Task": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
+    "Binary": {},
+}
+INTERACTIONS = {
+    "Patient": ("read", "search-type", "create", "update"),
+    "Encounter": ("read", "search-type"),
+    "Observation": ("read", "search-type", "create"),
+    "ServiceRequest": ("read", "search-type"),
+    "Condition": ("read", "search-type"),
+    "DocumentReference": ("read", "search-type"),
+    "Task": ("read", "search-type", "update"),
+    "Binary": ("read",),
+}
+# The total is always exact: _total and fhirpy's _totalMethod are accepted and change nothing.
+CONTROL_PARAMS = {"_count", "_offset", "_format", "_total", "_totalMethod"}
+
+
+class FhirError(Exception):
+    def __init__(self, status: int, diagnostics: str, code: str = "invalid", expression=None, headers=None):
+        super().__init__(diagnostics)
+        self.status, self.code, self.expression, self.headers = status, code, expression, headers or {}
+        self.diagnostics = diagnostics
+
+    def response(self, request=None):
+        issue = {"severity": "error", "code": self.code, "diagnostics": self.diagnostics}
+        if self.expression:
+            issue["expression"] = [self.expression]
+        return respond(request, fhir.operation_outcome([issue]), self.status, **self.headers)
+
+
+def respond(request, resource: dict, status: int = 200, **headers) -> HttpResponse:
+    accept = request.META.get("HTTP_ACCEPT", "") if request is not None else ""
+    media = "application/json" if "application/json" in accept and FHIR_JSON not in accept else FHIR_JSON
+    response = HttpResponse(json.dumps(resource, ensure_ascii=False), status=status,
+                            content_type=f"{media}; charset=utf-8")
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def base_url(request) -> str:
+    return request.build_absolute_uri(reverse("fhir-metadata")).removesuffix("metadata")
+
+
+def etag(version) -> str:
+    return f'W/"{version}"'
+
+
+# -- the request: authentication, formats, bodies ---------------------------------------------------
+
+def _authenticate(request):
+    try:
+        found = LocalizedTokenAuthentication().authenticate(Request(request))
+    except AuthenticationFailed as error:
+        raise FhirError(401, str(error.detail), "login", headers={"WWW-Authenticate": "Token"}) from None
+    if found is None:
+        raise FhirError(401, "Send Authorization: Token <key>.", "login", headers={"WWW-Authenticate": "Token"})
+    request.user = found[0]
+    actor = actor_from_request(request, channel="fhir")
+    if actor.clinic is None:
+        raise FhirError(403, "The account is not a member of a clinic.", "forbidden")
+    return actor
+
+
+def _check_format(request):
+    fmt = request.GET.get("_format")
+    if fmt is not None and fmt not in ("json", *JSON_TYPES):
+        raise FhirError(406, "Only JSON is supported (_format json or application/fhir+json).", "not-supported")
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if accept and not any(kind in accept for kind in ("json", "*/*", "application/*", "application/pdf")):
+        raise FhirError(406, "Only application/fhir+json (and application/json) is produced.", "not-supported")
+
+
+def _body(request) -> dict:
+    media = request.content_type.split(";")[0].strip().lower()
+    if media not in JSON_TYPES:
+        raise FhirError(415, "Send application/fhir+json (or application/json).", "not-supported")
+    if len(request.body) > BODY_MAX:
+        raise FhirError(413, "The body is too large.", "too-costly")
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise FhirError(400, f"The body is not JSON: {error}", "structure") from None
+
+
+def _if_match(request) -> int:
+    header = request.META.get("HTTP_IF_MATCH")
+    if not header:
+        raise FhirError(428, 'An update needs If-Match: W/"<versionId>" (read the resource first).', "required")
+    found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', header)
+    if not found:
+        raise FhirError(400, 'If-Match must be W/"<versionId>".', "invalid")
+    return int(found.group(1))
+
+
+def fhir_endpoint(*methods, public=False):
+    def decorate(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            try:
+                if request.method not in methods:
+                    raise FhirError(405, f"{request.method} is not supported here.", "not-supported",
+                                    headers={"Allow": ", ".join(methods)})
+                actor = None if public else _authenticate(request)
+                if request.method != "POST" or not request.path.endswith("/_search"):
+                    _check_format(request)
+                resource_type = kwargs.get("resource_type")
+                if resource_type is not None and resource_type not in INTERACTIONS:
+                    raise FhirError(404, f"{resource_type} is not a resource type this server has.", "not-supported")
+                return view(request, actor, *args, **kwargs)
+            except FhirError as error:
+                return error.response(request)
+            except fhir.FhirInvalid as invalid:
+                return respond(request, fhir.operation_outcome(invalid.issues), 400)
+            except Http404:
+                return FhirError(404, "No such resource.", "not-found").response(request)
+        return wrapped
+    return decorate
+
+
+# -- resources as the export makes them -------------------------------------------------------------
+
+def _rewrite(value, references: dict):
+    if isinstance(value, dict):
+        return {key: (references.get(inner, inner) if key == "reference" and isinstance(inner, str)
+                      else _rewrite(inner, references)) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(inner, references) for inner in value]
+    return value
+
+
+def encounter_resources(request, encounter: Encounter) -> list[dict]:
+    """The encounter's resources, references relative, documents pointing to their Binary."""
+    base = base_url(request)
+    bundle = fhir.encounter_resources(encounter=encounter, absolute=request.build_absolute_uri,
+                                      binary_url=lambda resource_id: f"{base}Binary/{resource_id}")
+    references = {entry["fullUrl"]: f"{entry['resource']['resourceType']}/{entry['resource']['id']}"
+                  for entry in bundle["entry"]}
+    return [_rewrite(entry["resource"], references) for entry in bundle["entry"]]
+
+
+_ID = re.compile(r"(?:(referral|requisition|leaflet|item|result)-)?(\d+)(?:-[a-z0-9-]+)?")
+
+
+def _encounter_id_of(resource_type: str, resource_id: str):
+    """Which encounter a resource id belongs to (the ids are the export's), or None."""
+    from referrals.models import Leaflet, Referral, Requisition
+    from workups.models import Result, WorkupItem
+
+    found = _ID.fullmatch(resource_id or "")
+    if not found or len(resource_id) > 64:
+        return None
+    kind, pk = found.group(1), int(found.group(2))
+    allowed = {"Encounter": {None}, "Observation": {None, "result"}, "ServiceRequest": {"item", "referral"},
+               "Condition": {"referral"}, "Task": {"referral"},
+               "DocumentReference": {"referral", "requisition", "leaflet"},
+               "Binary": {"referral", "requisition", "leaflet"}}[resource_type]
+    if kind not in allowed or (resource_type == "Encounter" and resource_id != str(pk)):
+        return None
+    if kind is None:
+        return pk
+    model, field = {"result": (Result, "encounter_id"), "item": (WorkupItem, "workup__encounter_id"),
+                    "referral": (Referral, "encounter_id"), "requisition": (Requisition, "encounter_id"),
+                    "leaflet": (Leaflet, "encounter_id")}[kind]
+    return model.objects.filter(pk=pk).values_list(field, flat=True).first()
+
+
+def _find(request, actor, resource_type: str, resource_id: str) -> dict:
+    encounter_id = _encounter_id_of(resource_type, resource_id)
+    if encounter_id is None:
+        raise Http404
+    encounter = selectors.encounter_get(actor=actor, encounter_id=encounter_id)
+    for resource in encounter_resources(request, encounter):
+        if resource["resourceType"] == resource_type and resource["id"] == resource_id:
+            return resource
+    raise Http404
+
+
+# -- search -----------------------------------------------------------------------------------------
+
+def _reference_value(value: str, resource_type: str):
+    text = value.rstrip("/")
+    if "/" in text:
+        kind, _, text = text.rpartition("/")
+        if kind.rsplit("/", 1)[-1] != resource_type:
+            return None
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+def _paging(params) -> tuple[int, int]:
+    try:
+        count = int(params.get("_count", COUNT_DEFAULT))
+        offset = int(params.get("_offset", 0))
+    except ValueError:
+        raise FhirError(400, "_count and _offset must be whole numbers.", "invalid", "_count") from None
+    if count < 0 or offset < 0:
+        raise FhirError(400, "_count and _offset must not be negative.", "invalid", "_count")
+    return min(count, COUNT_MAX), offset
+
+
+def _params(request, resource_type) -> dict:
+    """The search parameters (one value each: a repeated parameter is refused rather than half-read)."""
+    params = QueryDict(mutable=True)
+    params.update(request.GET)
+    if request.method == "POST":
+        media = request.content_type.split(";")[0].strip().lower()
+        if request.body and media != FORM:
+            raise FhirError(415, f"POST _search takes {FORM}.", "not-supported")
+        params.update(request.POST)
+    known = set(SEARCH_PARAMS[resource_type]) | CONTROL_PARAMS
+    result = {}
+    for name in params:
+        if name not in known:
+            raise FhirError(400, f"Search parameter {name} is not supported for {resource_type}; supported: "
+                            + ", ".join(sorted(SEARCH_PARAMS[resource_type])) + ".", "not-supported", name)
+        values = params.getlist(name)
+        if len(values) != 1 or len(values[0]) > 200:
+            raise FhirError(400, f"Give {name} once (at most 200 characters).", "invalid", name)
+        result[name] = values[0]
+    return result
+
+
+def _searchset(request, resource_type, params, resources, total, offset, count) -> dict:
+    base = base_url(request)
+
+    def link(relation, at):
+        query = {**params, "_count": count, "_offset": at}
+        return {"relation": relation, "url": f"{base}{resource_type}?{urlencode(query)}"}
+
+    links = [link("self", offset)]
+    if offset + count < total and count:
+        links.append(link("next", offset + count))
+    if offset > 0:
+        links.append(link("previous", max(offset - count, 0)))
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": [{"fullUrl": f"{base}{resource['resourceType']}/{resource['id']}", "resource": resource,
+                   "search": {"mode": "match"}} for resource in resources],
+    }
+
+
+def _identifier_filter(patients, value: str):
+    if "|" in value:
+        system, _, identifier = value.partition("|")
+        if system == settings.FHIR_IDENTIFIER_SYSTEM:
+            system = ""
+        return patients.filter(identifier_system=system, identifier=identifier) if identifier else patients.none()
+    return patients.filter(identifier=value) if value else patients.none()
+
+
+def _patients(actor, params):
+    from datetime import date
+
+    birth_date = None
+    if "birthdate" in params:
+        text = params["birthdate"].removeprefix("eq")
+        try:
+            birth_date = date.fromisoformat(text)
+        except ValueError:
+            raise FhirError(400, "birthdate must be YYYY-MM-DD (eq only).", "invalid", "birthdate") from None
+    patients = selectors.patient_queryset(actor=actor, search=params.get("name"), birth_date=birth_date)
+    if "identifier" in params:
+        patients = _identifier_filter(patients, params["identifier"])
+    if "_id" in params:
+        patients = patients.filter(pk=int(params["_id"])) if params["_id"].isdigit() else patients.none()
+    return patients
+
+
+def search(request, actor, resource_type):
+    params = _params(request, resource_type)
+    count, offset = _paging(params)
+    criteria = {name: value for name, value in params.items() if name not in CONTROL_PARAMS}
+    if resource_type == "Patient":
+        patients = _patients(actor, criteria)
+        total = patients.count()
+        page = list(patients[offset:offset + count]) if count else []
+        selectors.patients_listed(actor=actor, patients=page, searched=bool(criteria))
+        resources = [fhir.patient_resource(patient) for patient in page]
+        return respond(request, _searchset(request, resource_type, params, resources, total, offset, count))
+    if resource_type == "Binary":
+        raise FhirError(405, "Binary is read only (GET /fhir/Binary/<id>).", "not-supported")
+    if not criteria:
+        raise FhirError(400, f"Search {resource_type} by " + ", ".join(sorted(SEARCH_PARAMS[resource_type]))
+                        + ": a search of the whole clinic is not offered.", "too-costly")
+    encounters = Encounter.objects.filter(clinic=actor.clinic).order_by("-visit_date", "-id")
+    for name in ("patient", "subject"):
+        if name in criteria:
+            pk = _reference_value(criteria[name], "Patient")
+            encounters = encounters.filter(patient_id=pk) if pk is not None else encounters.none()
+    if "encounter" in criteria:
+        pk = _reference_value(criteria["encounter"], "Encounter")
+        encounters = encounters.filter(pk=pk) if pk is not None else encounters.none()
+    if "_id" in criteria:
+        encounter_id = _encounter_id_of(resource_type, criteria["_id"])
+        encounters = encounters.filter(pk=encounter_id) if encounter_id is not None else encounters.none()
+    found = []
+    for encounter_id in encounters.values_list("pk", flat=True)[:1000]:
+        encounter = selectors.encounter_get(actor=actor, encounter_id=encounter_id, action="search")
+        found += [resource for resource in encounter_resources(request, encounter)
+                  if resource["resourceType"] == resource_type
+                  and ("_id" not in criteria or resource["id"] == criteria["_id"])]
+    return respond(request, _searchset(request, resource_type, params, found[offset:offset + count], len(found),
+                                       offset, count))
+
+
+# -- the views --------------------------------------------------------------------------------------
+
+@fhir_endpoint("GET", public=True)
+def metadata(request, actor):
+    return respond(request, capability_statement(request))
+
+
+@fhir_endpoint("GET", "POST")
+def type_level(request, actor, resource_type):
+    if request.method == "GET":
+        return search(request, actor, resource_type)
+    if "create" not in INTERACTIONS[resource_type]:
+        raise FhirError(405, f"{resource_type} cannot be created here.", "not-supported",
+                        headers={"Allow": "GET"})
+    if resource_type == "Patient":
+        return patient_create(request, actor)
+    return observation_create(request, actor)
+
+
+@fhir_endpoint("POST")
+def search_post(request, actor, resource_type):
+    return search(request, actor, resource_type)
+
+
+@fhir_endpoint("GET", "PUT")
+def instance(request, actor, resource_type, resource_id):
+    if request.method == "PUT":
+        if "update" not in INTERACTIONS[resource_type]:
+            raise FhirError(405, f"{resource_type} cannot be updated here.", "not-supported", headers={"Allow": "GET"})
+        if resource_type == "Patient":
+            return patient_update(request, actor, resource_id)
+        return task_update(request, actor, resource_id)
+    if resource_type == "Patient":
+        patient = selectors.patient_get(actor=actor, patient_id=resource_id if resource_id.isdigit() else None)
+        return respond(request, fhir.patient_resource(patient), ETag=etag(patient.version))
+    if resource_type == "Binary":
+        return binary_read(request, actor, resource_id)
+    resource = _find(request, actor, resource_type, resource_id)
+    headers = {"ETag": etag(resource["meta"]["versionId"])} if "versionId" in resource.get("meta", {}) else {}
+    return respond(request, resource, **headers)
+
+
+def _patient_response(request, patient, status):
+    location = f"{base_url(request)}Patient/{patient.pk}/_history/{patient.version}"
+    return respond(request, fhir.patient_resource(patient), status, ETag=etag(patient.version), Location=location)
+
+
+def patient_create(request, actor):
+    data = _body(request)
+    criteria = request.META.get("HTTP_IF_NONE_EXIST")
+    # fhirpy's get_or_create sends the criteria as the query string of the POST.
+    query = QueryDict(criteria) if criteria else request.GET.copy()
+    query = {name: query.getlist(name) for name in query if name != "_format"}
+    if query:
+        if set(query) - {"identifier"} or any(len(values) != 1 for values in query.values()):
+            raise FhirError(400, "If-None-Exist supports identifier=system|value (once).", "not-supported",
+                            "If-None-Exist")
+        matches = list(_identifier_filter(selectors.patient_queryset(actor=actor), query["identifier"][0])[:2])
+        if len(matches) > 1:
+            raise FhirError(412, "More than one patient matches If-None-Exist.", "multiple-matches")
+        if matches:
+            patient = selectors.patient_get(actor=actor, patient_id=matches[0].pk)
+            return _patient_response(request, patient, 200)
+    fhir.write_checks(data, "Patient")
+    patient, created = fhir.patient_import(actor=actor, data=data)
+    return _patient_response(request, patient, 201 if created else 200)
+
+
+def _same_id(data, resource_id, resource_type):
+    if not isinstance(data, dict) or data.get("id") != resource_id:
+        raise FhirError(400, f"The body's id must be {resource_id}, the id in the URL.", "invalid",
+                        f"{resource_type}.id")
+
+
+def patient_update(request, actor, resource_id):
+    data = _body(request)
+    expected = _if_match(request)
+    with transaction.atomic():
+        patient = selectors.patient_get(actor=actor, patient_id=resource_id if resource_id.isdigit() else None,
+                                        action="open_for_update")
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        if patient.version != expected:
+            raise FhirError(412, f"The patient is at version {patient.version}: read it again.", "conflict",
+                            headers={"ETag": etag(patient.version)})
+        _same_id(data, resource_id, "Patient")
+        fhir.write_checks(data, "Patient")
+        patient = fhir.patient_update_from_fhir(actor=actor, patient=patient, data=data)
+    return _patient_response(request, patient, 200)
+
+
+def observation_create(request, actor):
+    data = _body(request)
+    fields = fhir.observation_result_fields(data)
+    patient = Patient.objects.filter(clinic=actor.clinic, pk=fields["patient_id"]).first()
+    if patient is None:
+        raise FhirError(422, "No such Patient.", "not-found", "Observation.subject")
+    encounter = Encounter.objects.filter(clinic=actor.clinic, pk=fields["encounter_id"], patient=patient).first()
+    if encounter is None:
+        raise FhirError(422, "The encounter must be one of this patient's (the one that ordered the test).",
+                        "not-found", "Observation.encounter")
+    with transaction.atomic():
+        result = fhir.result_from_fhir(actor=actor, encounter=encounter, fields=fields)
+    resource = _find(request, actor, "Observation", f"result-{result.pk}")
+    return respond(request, resource, 201, Location=f"{base_url(request)}Observation/{resource['id']}")
+
+
+def task_update(request, actor, resource_id):
+    from referrals.models import Referral
+    from referrals.services import TransitionRefused, referral_status_change
+
+    data = _body(request)
+    expected = _if_match(request)
+    found = re.fullmatch(r"referral-(\d+)", resource_id)
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().filter(
+            pk=int(found.group(1)) if found else None, clinic=actor.clinic).exclude(status="draft").first()
+        if referral is None:
+            raise Http404
+        selectors.encounter_get(actor=actor, encounter_id=referral.encounter_id, action="open_for_update")
+        version = fhir.referral_version(referral)
+        if version != expected:
+            raise FhirError(412, f"The Task is at version {version}: read it again.", "conflict",
+                            headers={"ETag": etag(version)})
+        _same_id(data, resource_id, "Task")
+        change = fhir.task_change(data, referral)
+        if change is not None:
+            try:
+                referral_status_change(actor=actor, referral=referral, **change)
+            except TransitionRefused as refused:
+                raise FhirError(409, str(refused.message), "business-rule", "Task.status") from None
+            except ValidationError as error:
+                raise fhir.FhirInvalid([
+                    {"severity": "error", "code": "invalid", "diagnostics": " ".join(messages),
+                     "expression": [fhir.TASK_EXPRESSIONS.get(field, "Task")]}
+                    for field, messages in error.message_dict.items()]) from None
+    resource = _find(request, actor, "Task", resource_id)
+    return respond(request, resource, ETag=etag(resource["meta"]["versionId"]))
+
+
+def binary_read(request, actor, resource_id):
+    from referrals.models import Leaflet, Referral, Requisition
+
+    _find(request, actor, "DocumentReference", resource_id)  # scoped, and only a document that is ready
+    kind, _, pk = resource_id.partition("-")
+    model = {"referral": Referral, "requisition": Requisition, "leaflet": Leaflet}[kind]
+    document = model.objects.get(pk=int(pk))
+    if not document.pdf_file:
+        raise Http404
+    audit_record(actor=actor, action="download", object_type=kind, object_id=document.pk,
+                 patient_id=document.encounter.patient_id)
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if request.GET.get("_format") or any(kind in accept for kind in JSON_TYPES):
+        with document.pdf_file.open("rb") as stored:
+            data = base64.b64encode(stored.read()).decode("ascii")
+        return respond(request, {"resourceType": "Binary", "id": resource_id, "contentType": "application/pdf",
+                                 "securityContext": {"reference": f"DocumentReference/{resource_id}"},
+                                 "data": data})
+    response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{resource_id}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# -- the CapabilityStatement ------------------------------------------------------------------------
+
+SEARCH_DEFINITIONS = {
+    "_id": "http://hl7.org/fhir/SearchParameter/Resource-id",
+    "identifier": "http://hl7.org/fhir/SearchParameter/Patient-identifier",
+    "name": "http://hl7.org/fhir/SearchParameter/Patient-name",
+    "birthdate": "http://hl7.org/fhir/SearchParameter/individual-birthdate",
+}
+SEARCH_DOCUMENTATION = {
+    "identifier": "system|value (the system is required to match one patient; a bare value matches any system)",
+    "name": "Any part of the family or given name, in any script and case",
+    "birthdate": "YYYY-MM-DD, equality only",
+    "patient": "Patient/<id> or <id>",
+    "subject": "Patient/<id> or <id>",
+    "encounter": "Encounter/<id> or <id>",
+}
+
+
+def capability_statement(request) -> dict:
+    base = base_url(request)
+    resources = []
+    for resource_type, interactions in INTERACTIONS.items():
+        entry = {
+            "type": resource_type,
+            "interaction": [{"code": code} for code in interactions],
+            "versioning": "versioned-update" if "update" in interactions else "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+            "conditionalCreate": resource_type == "Patient",
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+        }
+        if resource_type == "Observation":
+            entry["documentation"] = ("create: a lab result coded in LOINC (ehr/terminology_in.yaml), subject a "
+                                      "Patient and encounter the Encounter that ordered the test; UCUM units "
+                                      "converted, an unknown unit refused.")
+        if resource_type == "Task":
+            entry["documentation"] = ("One Task per issued referral (HL7 360X): focus the referral's ServiceRequest, "
+                                      "status requested/accepted/completed/cancelled/rejected. update (If-Match) "
+                                      "records the specialist's outcome: completed with output.valueString.")
+        if resource_type == "Binary":
+            entry["documentation"] = ("A document's PDF: Accept application/pdf gives the bytes, "
+                                      "application/fhir+json a Binary with base64 data.")
+        if resource_type == "Patient":
+            entry["documentation"] = ("create: If-None-Exist identifier=system|value (a match is returned "
+                                      "unchanged, several are 412). update: PUT with If-Match only.")
+        params = []
+        for name, kind in SEARCH_PARAMS[resource_type].items():
+            param = {"name": name, "type": kind}
+            definition = SEARCH_DEFINITIONS.get(name) or f"http://hl7.org/fhir/SearchParameter/clinical-{name}"
+            if name in ("patient", "subject", "encounter") and resource_type in ("Task", "Encounter"):
+                definition = f"http://hl7.org/fhir/SearchParameter/{resource_type}-{name}"
+            param["definition"] = definition
+            if name in SEARCH_DOCUMENTATION:
+                param["documentation"] = SEARCH_DOCUMENTATION[name]
+            params.append(param)
+        if params:
+            entry["searchParam"] = params
+        resources.append(entry)
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": timezone.now().date().isoformat(),
+        "publisher": "Back numbness workup",
+        "kind": "instance",
+        "software": {"name": "Back numbness workup FHIR server"},
+        "implementation": {"description": "Back numbness workup: the clinic's encounters, results and referrals",
+                           "url": base.rstrip("/")},
+        "fhirVersion": "4.0.1",
+        "format": [FHIR_JSON, "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": (f"Searches by GET or POST <type>/_search (form-encoded); searchset Bundles with "
+                              f"total and self/next/previous links; _count (default {COUNT_DEFAULT}, at most "
+                              f"{COUNT_MAX}) and _offset page. A search parameter not listed is refused (400). "
+                              "Another clinic's resources are 404."),
+            "security": {
+                "cors": False,
+                "service": [{"text": "Token"}],
+                "description": ("Authorization: Token <key> (the API token of a GP account; POST "
+                                "/api/v1/auth/token/) on every interaction except GET /fhir/metadata. "
+                                "SMART Backend Services is not offered yet."),
+            },
+            "resource": resources,
+        }],
+    }
+    CapabilityStatement.model_validate(statement)
+    return statement

@@ -1,0 +1,11 @@
+"""The FHIR R4 base: /fhir/ (ehr.fhir_server)."""
+from django.urls import path
+
+from ehr import fhir_server
+
+urlpatterns = [
+    path("metadata", fhir_server.metadata, name="fhir-metadata"),
+    path("<str:resource_type>/_search", fhir_server.search_post, name="fhir-search"),
+    path("<str:resource_type>/<str:resource_id>", fhir_server.instance, name="fhir-instance"),
+    path("<str:resource_type>", fhir_server.type_level, name="fhir-type"),
+]

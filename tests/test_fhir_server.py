@@ -1,0 +1,374 @@
+"""The FHIR R4 server at /fhir/: metadata, Patient (read, search, conditional create, versioned update),
+the encounter's resources read and searched, lab results posted as Observations, the referral's Task
+updated with the specialist's outcome, documents as Binary; errors as OperationOutcome."""
+import base64
+import json
+from urllib.parse import urlencode
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.task import Task
+
+from clinic.models import Patient
+from referrals.models import Referral
+from tests.record_factories import api_client_for, encounter_of, patient_of
+from tests.test_fhir import full_encounter  # noqa: F401 (a fixture)
+
+FHIR = "application/fhir+json"
+MRN = "https://ehr.example.org/mrn"
+
+
+def body(response):
+    return json.loads(response.content)
+
+
+def put(client, path, resource, **headers):
+    return client.generic("PUT", path, json.dumps(resource), content_type=FHIR, **headers)
+
+
+def post(client, path, resource, **headers):
+    return client.generic("POST", path, json.dumps(resource), content_type=FHIR, **headers)
+
+
+def outcome(response, status, where=None):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith(FHIR)
+    result = body(response)
+    assert result["resourceType"] == "OperationOutcome", result
+    if where:
+        assert any(where in " ".join(issue.get("expression", [])) for issue in result["issue"]), result
+    return result
+
+
+# -- metadata and authorization ---------------------------------------------------------------------
+
+def test_metadata_is_public_and_tells_exactly_what_is_implemented(anonymous, db):
+    response = anonymous.get("/fhir/metadata")
+    assert response.status_code == 200 and response["Content-Type"].startswith(FHIR)
+    statement = body(response)
+    CapabilityStatement.model_validate(statement)
+    assert statement["fhirVersion"] == "4.0.1" and "json" in statement["format"]
+    rest = statement["rest"][0]
+    assert rest["security"]["service"][0]["text"] == "Token"
+    resources = {entry["type"]: entry for entry in rest["resource"]}
+    assert set(resources) == {"Patient", "Encounter", "Observation", "ServiceRequest", "Condition",
+                              "DocumentReference", "Binary", "Task"}
+    assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "search-type", "create", "update"]
+    assert {p["name"] for p in resources["Patient"]["searchParam"]} == {"_id", "identifier", "name", "birthdate"}
+    assert resources["Patient"]["conditionalCreate"] is True
+    assert [i["code"] for i in resources["Binary"]["interaction"]] == ["read"]
+    assert [i["code"] for i in resources["Observation"]["interaction"]] == ["read", "search-type", "create"]
+
+
+@pytest.mark.parametrize("path", ["/fhir/Patient/1", "/fhir/Patient?name=x", "/fhir/Observation?patient=1",
+                                  "/fhir/Binary/referral-1"])
+def test_everything_but_metadata_needs_the_token(anonymous, db, path):
+    response = anonymous.get(path)
+    outcome(response, 401)
+    assert response["WWW-Authenticate"] == "Token"
+    anonymous.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    outcome(anonymous.get(path), 401)
+
+
+# -- Patient ----------------------------------------------------------------------------------------
+
+def test_patient_read_has_version_and_etag_and_another_clinics_is_a_404(gp, gp_api, other_gp):
+    patient = patient_of(gp, family_name="Иванова", given_name="Анна", identifier="A-1", identifier_system=MRN)
+    response = gp_api.get(f"/fhir/Patient/{patient.pk}")
+    assert response.status_code == 200 and response["ETag"] == 'W/"1"'
+    resource = body(response)
+    assert resource["meta"]["versionId"] == "1" and resource["identifier"] == [{"system": MRN, "value": "A-1"}]
+    outcome(api_client_for(other_gp).get(f"/fhir/Patient/{patient.pk}"), 404)
+    outcome(gp_api.get("/fhir/Patient/999999"), 404)
+    outcome(gp_api.get("/fhir/Patient/abc"), 404)
+
+
+def test_patient_search_by_identifier_name_and_birthdate_by_get_and_post(gp, gp_api, other_gp):
+    anna = patient_of(gp, family_name="Иванова", given_name="Анна", identifier="A-1", identifier_system=MRN)
+    patient_of(gp, family_name="Петров", given_name="Илья")
+    patient_of(other_gp, family_name="Иванова", given_name="Анна", identifier="A-1", identifier_system=MRN)
+
+    found = body(gp_api.get("/fhir/Patient", {"identifier": f"{MRN}|A-1"}))
+    Bundle.model_validate(found)
+    assert found["type"] == "searchset" and found["total"] == 1
+    assert found["entry"][0]["resource"]["id"] == str(anna.pk)
+    assert found["link"][0]["relation"] == "self"
+    assert body(gp_api.get("/fhir/Patient", {"name": "иВАН"}))["total"] == 1
+    assert body(gp_api.get("/fhir/Patient", {"birthdate": "1980-05-17"}))["total"] == 2
+    assert body(gp_api.get("/fhir/Patient", {"birthdate": "1990-01-01"}))["total"] == 0
+
+    # POST _search: the name travels in the body, never in the URL.
+    response = gp_api.generic("POST", "/fhir/Patient/_search", urlencode({"name": "Иванова"}),
+                              content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200, response.content
+    assert [entry["resource"]["id"] for entry in body(response)["entry"]] == [str(anna.pk)]
+
+    outcome(gp_api.get("/fhir/Patient", {"gender": "female"}), 400, "gender")
+    outcome(gp_api.get("/fhir/Patient", {"birthdate": "gt1980"}), 400, "birthdate")
+
+
+def test_search_pages_with_count_and_next_links(gp, gp_api):
+    for index in range(5):
+        patient_of(gp, family_name=f"Page{index}")
+    first = body(gp_api.get("/fhir/Patient", {"_count": 2}))
+    assert first["total"] == 5 and len(first["entry"]) == 2
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = body(gp_api.get(next_url.removeprefix("http://testserver")))
+    assert {entry["resource"]["id"] for entry in second["entry"]}.isdisjoint(
+        {entry["resource"]["id"] for entry in first["entry"]})
+    assert len(body(gp_api.get("/fhir/Patient", {"_count": 1000}))["entry"]) == 5  # capped at 200
+    assert "entry" not in body(gp_api.get("/fhir/Patient", {"_count": 0})) or \
+        body(gp_api.get("/fhir/Patient", {"_count": 0}))["entry"] == []
+
+
+NEW_PATIENT = {"resourceType": "Patient", "identifier": [{"system": MRN, "value": "B-7"}],
+               "name": [{"family": "Сидорова", "given": ["Мария"]}], "gender": "female", "birthDate": "1970-02-03"}
+
+
+def test_conditional_create_returns_one_match_unchanged_refuses_several_and_creates_when_none(gp, gp_api):
+    response = post(gp_api, "/fhir/Patient", NEW_PATIENT, HTTP_IF_NONE_EXIST=f"identifier={MRN}|B-7")
+    assert response.status_code == 201, response.content
+    created = body(response)
+    assert response["Location"].endswith(f"/fhir/Patient/{created['id']}/_history/1")
+    assert response["ETag"] == 'W/"1"'
+
+    changed = {**NEW_PATIENT, "name": [{"family": "Другая", "given": ["Мария"]}]}
+    again = post(gp_api, "/fhir/Patient", changed, HTTP_IF_NONE_EXIST=f"identifier={MRN}|B-7")
+    assert again.status_code == 200 and body(again)["id"] == created["id"]
+    assert Patient.objects.get(pk=created["id"]).family_name == "Сидорова"
+
+    patient_of(gp, identifier="B-7", identifier_system="https://other.example.org/mrn")
+    outcome(post(gp_api, "/fhir/Patient", changed, HTTP_IF_NONE_EXIST="identifier=B-7"), 412)
+    outcome(post(gp_api, "/fhir/Patient", changed, HTTP_IF_NONE_EXIST="name=x"), 400, "If-None-Exist")
+    assert Patient.objects.count() == 2
+
+
+def test_create_refuses_modifier_extensions_control_characters_and_other_media_types(gp_api):
+    outcome(post(gp_api, "/fhir/Patient", {**NEW_PATIENT, "modifierExtension": [{"url": "https://x.org/y",
+                                                                                   "valueBoolean": True}]}),
+            400, "Patient.modifierExtension")
+    outcome(post(gp_api, "/fhir/Patient", {**NEW_PATIENT, "address": [{"text": "a\u0001b"}]}), 400,
+            "Patient.address[0].text")
+    outcome(gp_api.generic("POST", "/fhir/Patient", json.dumps(NEW_PATIENT), content_type="text/plain"), 415)
+    outcome(gp_api.generic("POST", "/fhir/Patient", "{not json", content_type=FHIR), 400)
+    assert not Patient.objects.exists()
+    # application/json is accepted too.
+    assert gp_api.generic("POST", "/fhir/Patient", json.dumps(NEW_PATIENT),
+                          content_type="application/json").status_code == 201
+
+
+def test_update_only_with_if_match_and_the_version_moves(gp, gp_api, other_gp):
+    patient = patient_of(gp, family_name="Иванова", given_name="Анна", sex="female")
+    resource = body(gp_api.get(f"/fhir/Patient/{patient.pk}"))
+    resource["name"] = [{"family": "Смирнова", "given": ["Анна"]}]
+
+    outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", resource), 428)
+    outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"7"'), 412)
+    outcome(put(api_client_for(other_gp), f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"1"'), 404)
+    outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", {**resource, "id": "999"}, HTTP_IF_MATCH='W/"1"'), 400,
+            "Patient.id")
+
+    response = put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"1"')
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == 'W/"2"' and body(response)["meta"]["versionId"] == "2"
+    patient.refresh_from_db()
+    assert (patient.family_name, patient.version) == ("Смирнова", 2)
+    outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"1"'), 412)
+
+
+def test_an_update_the_encounters_make_impossible_is_refused(gp, gp_api):
+    patient = patient_of(gp, sex="female")
+    encounter_of(gp, patient=patient, pregnant=True)
+    resource = body(gp_api.get(f"/fhir/Patient/{patient.pk}"))
+    response = put(gp_api, f"/fhir/Patient/{patient.pk}", {**resource, "gender": "male"}, HTTP_IF_MATCH='W/"1"')
+    outcome(response, 400, "Patient.gender")
+    patient.refresh_from_db()
+    assert (patient.sex, patient.version) == ("female", 1)
+
+
+def test_unsupported_methods_and_types(gp, gp_api):
+    patient = patient_of(gp)
+    response = gp_api.delete(f"/fhir/Patient/{patient.pk}")
+    outcome(response, 405)
+    assert "GET" in response["Allow"]
+    outcome(post(gp_api, "/fhir/Encounter", {"resourceType": "Encounter"}), 405)
+    outcome(put(gp_api, "/fhir/Observation/1-x", {"resourceType": "Observation"}, HTTP_IF_MATCH='W/"1"'), 405)
+    outcome(gp_api.get("/fhir/Medication/1"), 404)
+    outcome(gp_api.get(f"/fhir/Patient/{patient.pk}", {"_format": "xml"}), 406)
+
+
+# -- the encounter's resources ----------------------------------------------------------------------
+
+def test_the_encounters_resources_are_searchable_and_readable_by_the_exports_ids(gp_api, full_encounter,  # noqa: F811
+                                                                                   other_gp):
+    patient_id = full_encounter.patient_id
+    referral = Referral.objects.get(encounter=full_encounter)
+    expected = {
+        "Encounter": {str(full_encounter.pk)},
+        "Condition": {f"referral-{referral.pk}"},
+        "Task": {f"referral-{referral.pk}"},
+    }
+    seen = {}
+    for kind in ("Encounter", "Observation", "ServiceRequest", "Condition", "DocumentReference", "Task"):
+        found = body(gp_api.get(f"/fhir/{kind}", {"patient": patient_id}))
+        Bundle.model_validate(found)
+        ids = {entry["resource"]["id"] for entry in found["entry"]}
+        assert found["total"] == len(ids) > 0, kind
+        seen[kind] = ids
+        if kind in expected:
+            assert ids == expected[kind]
+        for resource_id in ids:
+            response = gp_api.get(f"/fhir/{kind}/{resource_id}")
+            assert response.status_code == 200, (kind, resource_id)
+            resource = body(response)
+            assert resource["id"] == resource_id
+            assert "urn:uuid" not in json.dumps(resource)  # references are relative: Patient/12
+            outcome(api_client_for(other_gp).get(f"/fhir/{kind}/{resource_id}"), 404)
+    assert f"referral-{referral.pk}" in seen["ServiceRequest"]
+    assert {f"{full_encounter.pk}-ex-cva-tenderness"} <= seen["Observation"]
+    assert seen["DocumentReference"] >= {f"referral-{referral.pk}"}
+    by_encounter = body(gp_api.get("/fhir/ServiceRequest", {"encounter": f"Encounter/{full_encounter.pk}"}))
+    assert {entry["resource"]["id"] for entry in by_encounter["entry"]} == seen["ServiceRequest"]
+    by_id = body(gp_api.get("/fhir/Condition", {"_id": f"referral-{referral.pk}"}))
+    assert by_id["total"] == 1
+    assert body(api_client_for(other_gp).get("/fhir/Observation", {"patient": patient_id}))["total"] == 0
+    outcome(gp_api.get("/fhir/Observation"), 400)
+    outcome(gp_api.get("/fhir/Observation/999999-ex-cva-tenderness"), 404)
+
+
+def test_the_referral_is_a_service_request_a_task_and_a_letter_whose_pdf_is_a_binary(gp_api, full_encounter,  # noqa: F811
+                                                                                     other_gp):
+    referral = Referral.objects.get(encounter=full_encounter)
+    task = body(gp_api.get(f"/fhir/Task/referral-{referral.pk}"))
+    Task.model_validate(task)
+    assert task["status"] == "requested" and task["intent"] == "order"
+    assert task["focus"] == {"reference": f"ServiceRequest/referral-{referral.pk}"}
+    assert task["for"] == {"reference": f"Patient/{full_encounter.patient_id}"}
+
+    letter = body(gp_api.get(f"/fhir/DocumentReference/referral-{referral.pk}"))
+    assert {"system": "http://loinc.org", "code": "57133-1"} in [
+        {key: coding[key] for key in ("system", "code")} for coding in letter["type"]["coding"]]
+    assert letter["docStatus"] == "final"
+    url = letter["content"][0]["attachment"]["url"]
+    assert url == f"http://testserver/fhir/Binary/referral-{referral.pk}"
+    pdf = gp_api.get(url, HTTP_ACCEPT="application/pdf")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    pdf_bytes = b"".join(pdf.streaming_content)
+    assert pdf_bytes.startswith(b"%PDF")
+    binary = gp_api.get(url, HTTP_ACCEPT=FHIR)
+    assert binary["Content-Type"].startswith(FHIR)
+    resource = body(binary)
+    assert resource["resourceType"] == "Binary" and resource["contentType"] == "application/pdf"
+    assert base64.b64decode(resource["data"]) == pdf_bytes
+    outcome(api_client_for(other_gp).get(url, HTTP_ACCEPT="application/pdf"), 404)
+
+
+# -- results in -------------------------------------------------------------------------------------
+
+def hemoglobin(encounter, /, **changes):
+    return {"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+            "subject": {"reference": f"Patient/{encounter.patient_id}"},
+            "encounter": {"reference": f"Encounter/{encounter.pk}"},
+            "effectiveDateTime": "2024-03-05",
+            "valueQuantity": {"value": 9.1, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"},
+            **changes}
+
+
+def test_a_loinc_lab_result_becomes_a_result_flagged_like_any_other(gp, gp_api):
+    encounter = encounter_of(gp)
+    response = post(gp_api, "/fhir/Observation", hemoglobin(encounter))
+    assert response.status_code == 201, response.content
+    observation = body(response)
+    Observation.model_validate(observation)
+    result = encounter.results.get()
+    assert (result.code, result.value_number, str(result.performed_on)) == ("res_hemoglobin", 91.0, "2024-03-05")
+    assert observation["id"] == f"result-{result.pk}"
+    assert response["Location"].endswith(f"/fhir/Observation/result-{result.pk}")
+    assert observation["valueQuantity"]["value"] == 91.0
+    assert observation["interpretation"][0]["coding"][0]["code"] == "L"
+    assert body(gp_api.get(f"/fhir/Observation/result-{result.pk}"))["id"] == observation["id"]
+
+
+def test_a_coded_positive_answer_is_a_true_result(gp, gp_api):
+    encounter = encounter_of(gp)
+    resource = hemoglobin(encounter, code={"coding": [{"system": "http://loinc.org", "code": "5802-4"}]},
+                          valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]})
+    del resource["valueQuantity"]
+    response = post(gp_api, "/fhir/Observation", resource)
+    assert response.status_code == 201, response.content
+    assert encounter.results.get().value_bool is True
+
+
+@pytest.mark.parametrize("changes, status, where", [
+    ({"valueQuantity": {"value": 9.1, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}},
+     400, "Observation.valueQuantity.code"),
+    ({"valueQuantity": {"value": 900, "unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"}},
+     400, "Observation.value"),
+    ({"code": {"coding": [{"system": "http://loinc.org", "code": "0000-0"}]}}, 400, "Observation.code"),
+    ({"encounter": None}, 400, "Observation.encounter"),
+    ({"status": "entered-in-error"}, 400, "Observation.status"),
+    ({"note": [{"text": "bad\u0000note"}]}, 400, "Observation.note[0].text"),
+    ({"modifierExtension": [{"url": "https://x.org/y", "valueBoolean": True}]}, 400, "Observation.modifierExtension"),
+    ({"effectiveDateTime": "2999-01-01"}, 400, "Observation.effectiveDateTime"),
+    ({"encounter": {"reference": "Encounter/999999"}}, 422, "Observation.encounter"),
+    ({"subject": {"reference": "Patient/999999"}}, 422, "Observation.subject"),
+])
+def test_an_invalid_observation_is_refused_naming_the_element(gp, gp_api, changes, status, where):
+    encounter = encounter_of(gp)
+    resource = {key: value for key, value in hemoglobin(encounter, **changes).items() if value is not None}
+    outcome(post(gp_api, "/fhir/Observation", resource), status, where)
+    assert not encounter.results.exists()
+
+
+def test_a_result_for_another_clinics_patient_is_refused(gp, other_gp):
+    encounter = encounter_of(other_gp)
+    outcome(post(api_client_for(gp), "/fhir/Observation", hemoglobin(encounter)), 422, "Observation.subject")
+    assert not encounter.results.exists()
+
+
+# -- the specialist's outcome -----------------------------------------------------------------------
+
+def test_the_task_updated_completed_with_the_conclusion_completes_the_referral(gp_api, full_encounter,  # noqa: F811
+                                                                              other_gp):
+    referral = Referral.objects.get(encounter=full_encounter)
+    path = f"/fhir/Task/referral-{referral.pk}"
+    task = body(gp_api.get(path))
+    done = {**task, "status": "completed",
+            "output": [{"type": {"text": "Specialist's conclusion"}, "valueString": "Chronic pyelonephritis."}]}
+
+    outcome(put(gp_api, path, done), 428)
+    outcome(put(gp_api, path, done, HTTP_IF_MATCH='W/"5"'), 412)
+    outcome(put(api_client_for(other_gp), path, done, HTTP_IF_MATCH='W/"1"'), 404)
+    outcome(put(gp_api, path, {**done, "output": []}, HTTP_IF_MATCH='W/"1"'), 400, "Task.output")
+
+    response = put(gp_api, path, done, HTTP_IF_MATCH='W/"1"')
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == 'W/"2"'
+    updated = body(response)
+    assert updated["status"] == "completed" and updated["output"][0]["valueString"] == "Chronic pyelonephritis."
+    referral.refresh_from_db()
+    assert (referral.status, referral.conclusion) == ("completed", "Chronic pyelonephritis.")
+    assert body(gp_api.get(f"/fhir/ServiceRequest/referral-{referral.pk}"))["status"] == "completed"
+
+    # Impossible transitions are a conflict.
+    outcome(put(gp_api, path, {**updated, "status": "cancelled", "statusReason": {"text": "x"}},
+                HTTP_IF_MATCH='W/"2"'), 409, "Task.status")
+
+
+def test_the_task_follows_booking_and_the_patients_refusal(gp_api, full_encounter):  # noqa: F811
+    referral = Referral.objects.get(encounter=full_encounter)
+    path = f"/fhir/Task/referral-{referral.pk}"
+    task = body(gp_api.get(path))
+    booked = {**task, "status": "accepted", "restriction": {"period": {"start": "2030-01-10T10:00:00+03:00"}}}
+    response = put(gp_api, path, booked, HTTP_IF_MATCH='W/"1"')
+    assert response.status_code == 200, response.content
+    assert body(response)["status"] == "accepted"
+    assert body(response)["restriction"]["period"]["start"].startswith("2030-01-10")
+    declined = {**body(response), "status": "rejected", "statusReason": {"text": "Patient declined"}}
+    response = put(gp_api, path, declined, HTTP_IF_MATCH='W/"2"')
+    assert response.status_code == 200, response.content
+    referral.refresh_from_db()
+    assert referral.status == "declined_by_patient" and body(response)["status"] == "rejected"
