@@ -8,6 +8,7 @@ record can neither read the server's files nor make the renderer call out.
 from __future__ import annotations
 
 import logging
+import re
 import mimetypes
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -71,8 +72,14 @@ class StaticOnlyFetcher(URLFetcher):
         raise RefusedURL(f"refused a {scheme}: URL")
 
 
+# Bidirectional embedding, override and isolate controls (and the invisible marks): typed into a name, a
+# right-to-left override turns the rest of the line around on paper. A printed document has no use for them.
+BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def html_to_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None) -> bytes:
     """The one place HTML becomes PDF bytes. Pages, margins, headers and numbers come from CSS @page."""
+    html = BIDI_CONTROLS.sub("", html)
     return HTML(string=html, base_url=f"{ORIGIN}/", url_fetcher=fetcher or StaticOnlyFetcher()).write_pdf()
 
 

@@ -215,3 +215,11 @@ def test_the_shipped_static_files_are_what_the_renderer_may_use():
         fetcher.fetch("https://documents.invalid/static/../settings.py")
     with pytest.raises(ValueError):
         fetcher.fetch("https://example.org/static/pdf/document.css")
+
+
+def test_a_right_to_left_override_in_a_name_cannot_turn_the_printed_line_around():
+    # U+202E would print everything after it backwards; the renderer drops bidi controls.
+    pdf = html_to_pdf("<p>Patient: Ivanova\u202eAnna 1981</p><p>Next line</p>")
+
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert "IvanovaAnna 1981" in text and "\u202e" not in text
