@@ -5,6 +5,7 @@ import secrets
 from datetime import date
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -49,6 +50,8 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
     user_model = get_user_model()
     user, _created = user_model.objects.get_or_create(username=username, defaults={"first_name": "Анна", "last_name": "Петрова"})
     password = password or secrets.token_urlsafe(12)
+    # The demo login is a real login: the same password rules as any other (ValidationError otherwise).
+    validate_password(password, user)
     user.set_password(password)
     user.is_active = True
     user.save()

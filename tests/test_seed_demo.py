@@ -38,3 +38,13 @@ def test_seed_demo_adds_another_clinic_with_its_gp(db, monkeypatch):
     seed(monkeypatch, "a-demo-password-9", clinic="North clinic", username="north")
     assert Membership.objects.get(user__username="north").clinic.name == "North clinic"
     assert Membership.objects.get(user__username="demo").clinic.name == "Demo clinic"
+
+
+def test_a_weak_demo_password_is_refused_like_any_other(db, monkeypatch):
+    import pytest
+    from django.core.management.base import CommandError
+
+    for weak in ("demo", "12345678", "password"):
+        with pytest.raises(CommandError, match="DEMO_PASSWORD"):
+            seed(monkeypatch, weak)
+    assert not Membership.objects.filter(user__username="demo").exists()

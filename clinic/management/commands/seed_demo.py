@@ -1,6 +1,7 @@
 import os
 
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from clinic.services import demo_clinician_ensure
 
@@ -13,9 +14,12 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="demo", help="GP login (default: demo)")
 
     def handle(self, *args, clinic, username, **options):
-        clinic_obj, user, password, token = demo_clinician_ensure(
-            clinic_name=clinic, username=username, password=os.environ.get("DEMO_PASSWORD") or None
-        )
+        try:
+            clinic_obj, user, password, token = demo_clinician_ensure(
+                clinic_name=clinic, username=username, password=os.environ.get("DEMO_PASSWORD") or None
+            )
+        except ValidationError as error:
+            raise CommandError(f"DEMO_PASSWORD is not acceptable: {' '.join(error.messages)}") from None
         self.stdout.write(f"clinic:   {clinic_obj.name}")
         self.stdout.write(f"login:    {user.username}")
         self.stdout.write(f"password: {password}")
