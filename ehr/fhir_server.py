@@ -563,8 +563,9 @@ def capability_statement(request) -> dict:
             entry["documentation"] = ("A document's PDF: Accept application/pdf gives the bytes, "
                                       "application/fhir+json a Binary with base64 data.")
         if resource_type == "Patient":
-            entry["documentation"] = ("create: If-None-Exist identifier=system|value (a match is returned "
-                                      "unchanged, several are 412). update: PUT with If-Match only.")
+            entry["documentation"] = ("create: If-None-Exist identifier=system|value (or the same criteria as the "
+                                      "POST's query string, as fhirpy's get_or_create sends them): a match is "
+                                      "returned unchanged, several are 412. update: PUT with If-Match only.")
         params = []
         for name, kind in SEARCH_PARAMS[resource_type].items():
             param = {"name": name, "type": kind}

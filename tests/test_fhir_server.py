@@ -105,6 +105,7 @@ def test_patient_search_by_identifier_name_and_birthdate_by_get_and_post(gp, gp_
     assert response.status_code == 200, response.content
     assert [entry["resource"]["id"] for entry in body(response)["entry"]] == [str(anna.pk)]
 
+    outcome(gp_api.generic("POST", "/fhir/Patient/_search", json.dumps({"name": "x"}), content_type=FHIR), 415)
     outcome(gp_api.get("/fhir/Patient", {"gender": "female"}), 400, "gender")
     outcome(gp_api.get("/fhir/Patient", {"birthdate": "gt1980"}), 400, "birthdate")
 
@@ -372,3 +373,26 @@ def test_the_task_follows_booking_and_the_patients_refusal(gp_api, full_encounte
     assert response.status_code == 200, response.content
     referral.refresh_from_db()
     assert referral.status == "declined_by_patient" and body(response)["status"] == "rejected"
+
+
+def test_a_draft_letter_is_preliminary_and_has_no_task_yet(gp, gp_api):
+    from referrals import services as referral_services
+    from tests.record_factories import actor_for, workup_for
+    from workups.models import Decision
+    from workups.services import recommendation_decide
+
+    encounter = encounter_of(gp)
+    workup = workup_for(gp, encounter)
+    recommendation = workup.referrals.first()
+    recommendation_decide(actor=actor_for(gp), recommendation=recommendation, decision=Decision.ACCEPTED)
+    referral = referral_services.referral_create(actor=actor_for(gp), encounter=encounter,
+                                                 recommendation=recommendation)
+    referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:draft:fhir")
+
+    letter = body(gp_api.get(f"/fhir/DocumentReference/referral-{referral.pk}"))
+    assert letter["docStatus"] == "preliminary"
+    outcome(gp_api.get(f"/fhir/Task/referral-{referral.pk}"), 404)
+    outcome(put(gp_api, f"/fhir/Task/referral-{referral.pk}", {"resourceType": "Task", "id": f"referral-{referral.pk}",
+                                                               "status": "completed", "intent": "order"},
+                HTTP_IF_MATCH='W/"1"'), 404)
+    assert body(gp_api.get("/fhir/Task", {"encounter": encounter.pk}))["total"] == 0
