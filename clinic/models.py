@@ -176,6 +176,9 @@ class Encounter(models.Model):
     )
     # Why the GP finalized with emergency work still pending (required then), as they wrote it.
     finalize_reason = models.TextField(_("reason for finalizing"), blank=True)
+    # The patient as the encounter saw them, kept when it is finalized.
+    patient_sex = models.CharField(_("sex at the visit"), max_length=6, blank=True)
+    patient_age = models.PositiveSmallIntegerField(_("age at the visit"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -194,7 +197,17 @@ class Encounter(models.Model):
 
     @property
     def age(self):
+        """Whole years on the visit date; once finalized, as it was then (a later edit of the patient's
+        birth date does not rewrite a closed record)."""
+        if self.is_finalized and self.patient_age is not None:
+            return self.patient_age
         return self.patient.age_on(self.visit_date)
+
+    @property
+    def sex(self):
+        if self.is_finalized and self.patient_sex:
+            return self.patient_sex
+        return self.patient.sex
 
 
 class AuditEvent(models.Model):

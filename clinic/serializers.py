@@ -137,7 +137,7 @@ class EncounterSerializer(serializers.ModelSerializer):
 
     clinician = serializers.CharField(source="clinician.username", read_only=True)
     age = serializers.IntegerField(read_only=True, help_text="Whole years on the visit date.")
-    sex = serializers.CharField(source="patient.sex", read_only=True)
+    sex = serializers.CharField(read_only=True, help_text="The patient's sex (as it was, once finalized).")
     notes = NotesField()
 
     class Meta:

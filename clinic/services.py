@@ -226,11 +226,14 @@ def encounter_finalize(*, actor: Actor, encounter: Encounter, reason: str = "") 
     if encounter_unfinished(encounter=encounter)["emergency_untouched"] and not reason:
         raise ValidationError({"reason": [_("This is an emergency and none of its emergency tests or referrals "
                                             "has been acted on: give the reason for finalizing now.")]})
+    encounter.patient_sex = encounter.patient.sex
+    encounter.patient_age = encounter.patient.age_on(encounter.visit_date)
     encounter.status = EncounterStatus.FINALIZED
     encounter.finalized_at = timezone.now()
     encounter.finalized_by = actor.user
     encounter.finalize_reason = reason
-    encounter.save(update_fields=["status", "finalized_at", "finalized_by", "finalize_reason", "updated_at"])
+    encounter.save(update_fields=["status", "finalized_at", "finalized_by", "finalize_reason", "patient_sex",
+                                  "patient_age", "updated_at"])
     audit_record(actor=actor, action="finalize", object_type="encounter", object_id=encounter.pk,
                  patient_id=encounter.patient_id)
     return encounter

@@ -674,3 +674,20 @@ def test_a_finalized_record_can_still_be_read(gp_api, finalized):
     assert gp_api.get(detail(finalized.pk)).json()["status"] == "finalized"
     assert gp_api.get(item_url(item_id)).status_code == 200
     assert gp_api.get(f"/api/v1/patients/{finalized.patient_id}/encounters/").json()["results"][0]["status"] == "finalized"
+
+
+def test_a_finalized_encounter_keeps_the_sex_and_age_it_was_seen_with(gp, gp_api):
+    from tests.record_factories import encounter_of, patient_of
+
+    patient = patient_of(gp, sex="male", birth_date=datetime.date(1980, 5, 17))
+    encounter = encounter_of(gp, patient=patient, visit_date=datetime.date(2024, 3, 1))
+    gp_api.post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
+    before = gp_api.get(f"/api/v1/encounters/{encounter.pk}/").json()
+
+    changed = gp_api.patch(f"/api/v1/patients/{patient.pk}/", {"birth_date": "1950-01-01", "sex": "female"},
+                           format="json")
+    after = gp_api.get(f"/api/v1/encounters/{encounter.pk}/").json()
+
+    assert changed.status_code == 200
+    assert (before["sex"], before["age"]) == ("male", 43)
+    assert (after["sex"], after["age"]) == ("male", 43)

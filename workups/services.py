@@ -19,10 +19,10 @@ from workups.models import ABNORMAL_FLAGS, Decision, Result, Urgency, Workup, Wo
 
 def encounter_case(encounter: Encounter) -> Case:
     return Case(
-        sex=encounter.patient.sex,
+        sex=encounter.sex,
         age=encounter.age,
         duration_days=encounter.duration_days,
-        pregnant=encounter.pregnant if encounter.patient.sex == "female" else None,
+        pregnant=encounter.pregnant if encounter.sex == "female" else None,
         temperature_c=encounter.temperature_c,
         vitals={name: getattr(encounter, name) for name in VITAL_SIGNS if getattr(encounter, name) is not None},
         findings=encounter.findings,
@@ -232,7 +232,7 @@ def results_current(encounter: Encounter) -> dict[str, Result]:
 
 def _result_pregnant(encounter: Encounter, current: dict, code: str, value) -> bool | None:
     """Pregnant for the references: recorded so, or a positive hCG (N12), this one included."""
-    if encounter.patient.sex != "female":
+    if encounter.sex != "female":
         return None
     hcg = value if code == "res_hcg" else (current["res_hcg"].value if "res_hcg" in current else None)
     return True if hcg is True else encounter.pregnant
@@ -245,7 +245,7 @@ def result_interpret(*, encounter: Encounter, code: str, value, pregnant: bool |
 
     language = language or DEFAULT_LANGUAGE
     meta = get_knowledge_base(language).vocabulary.results[code]
-    return interpret(meta, value, sex=encounter.patient.sex, age=encounter.age, pregnant=pregnant,
+    return interpret(meta, value, sex=encounter.sex, age=encounter.age, pregnant=pregnant,
                      language=language)
 
 
@@ -305,7 +305,7 @@ def result_problems(*, encounter: Encounter, code, value, performed_on=None, not
     errors: dict = {}
     if isinstance(code, str):
         found: dict = {}
-        check_results({"results": {code: value}}, found, sex=encounter.patient.sex)
+        check_results({"results": {code: value}}, found, sex=encounter.sex)
         messages = found.get("results", {}).get(code, []) if found else []
         if messages:
             errors["code" if code not in get_knowledge_base().vocabulary.results else "value"] = list(messages)
