@@ -1,24 +1,25 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from clinic.models import Encounter
 
 
 class Decision(models.TextChoices):
-    PENDING = "pending", "Pending"
-    ACCEPTED = "accepted", "Accepted"
-    DECLINED = "declined", "Declined"
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
 
 
 class Urgency(models.TextChoices):
-    EMERGENCY = "emergency", "Emergency"
-    URGENT = "urgent", "Urgent"
-    ROUTINE = "routine", "Routine"
+    EMERGENCY = "emergency", _("Emergency")
+    URGENT = "urgent", _("Urgent")
+    ROUTINE = "routine", _("Routine")
 
 
 class WorkupKind(models.TextChoices):
-    INITIAL = "initial", "Initial"
-    FOLLOW_UP = "follow_up", "Follow-up"
+    INITIAL = "initial", _("Initial")
+    FOLLOW_UP = "follow_up", _("Follow-up")
 
 
 class Workup(models.Model):
@@ -28,20 +29,22 @@ class Workup(models.Model):
     and changes). `follow_up`: computed from the same findings plus the results entered since
     (GUIDANCE 6); its `case` holds the results it was computed from. Neither is ever rewritten."""
 
-    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="workups")
-    kind = models.CharField(max_length=10, choices=WorkupKind.choices, default=WorkupKind.INITIAL)
-    knowledge_base_version = models.CharField(max_length=32)
-    disposition = models.CharField(max_length=10)
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="workups", verbose_name=_("encounter"))
+    kind = models.CharField(_("kind"), max_length=10, choices=WorkupKind.choices, default=WorkupKind.INITIAL)
+    knowledge_base_version = models.CharField(_("knowledge base version"), max_length=32)
+    disposition = models.CharField(_("disposition"), max_length=10)
     # The engine's input (so a later change to the encounter shows this workup is out of date) and its answer.
-    case = models.JSONField()
-    result = models.JSONField()
+    case = models.JSONField(_("case"))
+    result = models.JSONField(_("result"))
     # The same answer with the knowledge base's texts in each other language ({"ru": {...}}), so a
     # workup reads the same in Russian and English whenever it is looked at, whatever the base is by then.
-    translations = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    translations = models.JSONField(_("translations"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by"))
 
     class Meta:
+        verbose_name = _("workup")
+        verbose_name_plural = _("workups")
         ordering = ["-created_at", "-id"]
         get_latest_by = ["created_at", "id"]
 
@@ -52,20 +55,20 @@ class Workup(models.Model):
 class Recommendation(models.Model):
     """What an item and a referral share: urgency, why, and the GP's decision."""
 
-    urgency = models.CharField(max_length=10, choices=Urgency.choices)
-    triggered_by = models.JSONField(default=list, blank=True)
-    sources = models.JSONField(default=list, blank=True)
-    rules = models.JSONField(default=list, blank=True)
-    added_by_clinician = models.BooleanField(default=False)
-    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
-    decision_reason = models.TextField(blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    position = models.PositiveSmallIntegerField(default=0)
+    urgency = models.CharField(_("urgency"), max_length=10, choices=Urgency.choices)
+    triggered_by = models.JSONField(_("triggered by"), default=list, blank=True)
+    sources = models.JSONField(_("sources"), default=list, blank=True)
+    rules = models.JSONField(_("rules"), default=list, blank=True)
+    added_by_clinician = models.BooleanField(_("added by clinician"), default=False)
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decision_reason = models.TextField(_("decision reason"), blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
     # In a follow-up workup: not in the workup it follows (what the results brought).
-    is_new = models.BooleanField(default=False)
+    is_new = models.BooleanField(_("is new"), default=False)
     # When the periodic task found it past its due date while still awaited (accepted tests only).
-    overdue_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(_("overdue at"), null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -73,12 +76,14 @@ class Recommendation(models.Model):
 
 
 class WorkupItem(Recommendation):
-    workup = models.ForeignKey(Workup, on_delete=models.CASCADE, related_name="items")
-    code = models.CharField(max_length=40)
-    category = models.CharField(max_length=12)
-    rationale = models.TextField(blank=True)
+    workup = models.ForeignKey(Workup, on_delete=models.CASCADE, related_name="items", verbose_name=_("workup"))
+    code = models.CharField(_("code"), max_length=40)
+    category = models.CharField(_("category"), max_length=12)
+    rationale = models.TextField(_("rationale"), blank=True)
 
     class Meta(Recommendation.Meta):
+        verbose_name = _("recommended test")
+        verbose_name_plural = _("recommended tests")
         constraints = [models.UniqueConstraint(fields=["workup", "code"], name="workup_item_once")]
 
     def __str__(self):
@@ -86,11 +91,13 @@ class WorkupItem(Recommendation):
 
 
 class WorkupReferral(Recommendation):
-    workup = models.ForeignKey(Workup, on_delete=models.CASCADE, related_name="referrals")
-    specialty = models.CharField(max_length=40)
-    reason = models.TextField(blank=True)
+    workup = models.ForeignKey(Workup, on_delete=models.CASCADE, related_name="referrals", verbose_name=_("workup"))
+    specialty = models.CharField(_("specialty"), max_length=40)
+    reason = models.TextField(_("reason"), blank=True)
 
     class Meta(Recommendation.Meta):
+        verbose_name = _("recommended referral")
+        verbose_name_plural = _("recommended referrals")
         constraints = [models.UniqueConstraint(fields=["workup", "specialty"], name="workup_referral_once")]
 
     def __str__(self):
@@ -109,30 +116,32 @@ class Result(models.Model):
     the knowledge base's default language. An abnormal current result stays unacknowledged until a GP
     signs it off with the action taken."""
 
-    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="results")
-    code = models.CharField(max_length=40)
-    value_number = models.FloatField(null=True, blank=True)
-    value_bool = models.BooleanField(null=True, blank=True)
-    performed_on = models.DateField(null=True, blank=True)
-    note = models.TextField(blank=True)
-    flag = models.CharField(max_length=10)
-    reference = models.CharField(max_length=200, blank=True)
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="results", verbose_name=_("encounter"))
+    code = models.CharField(_("code"), max_length=40)
+    value_number = models.FloatField(_("value number"), null=True, blank=True)
+    value_bool = models.BooleanField(_("value bool"), null=True, blank=True)
+    performed_on = models.DateField(_("performed on"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    flag = models.CharField(_("flag"), max_length=10)
+    reference = models.CharField(_("reference"), max_length=200, blank=True)
     # The same reference worded in each other language ({"ru": "≥ 120 г/л"}).
-    reference_translations = models.JSONField(default=dict, blank=True)
+    reference_translations = models.JSONField(_("reference translations"), default=dict, blank=True)
     # The accepted workup item it answers, when the encounter's latest workup has one.
-    item = models.ForeignKey(WorkupItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="results")
-    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    entered_at = models.DateTimeField()
-    superseded_at = models.DateTimeField(null=True, blank=True)
-    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    item = models.ForeignKey(WorkupItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="results", verbose_name=_("item"))
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("entered by"))
+    entered_at = models.DateTimeField(_("entered at"))
+    superseded_at = models.DateTimeField(_("superseded at"), null=True, blank=True)
+    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("superseded by"))
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                        related_name="+")
-    acknowledgement_note = models.TextField(blank=True)
+                                        related_name="+", verbose_name=_("acknowledged by"))
+    acknowledgement_note = models.TextField(_("acknowledgement note"), blank=True)
     # When the periodic task found its acknowledgement past due.
-    overdue_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(_("overdue at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("result")
+        verbose_name_plural = _("results")
         ordering = ["-entered_at", "-id"]
         indexes = [models.Index(fields=["encounter", "code"], name="result_encounter_code")]
         constraints = [
