@@ -17,6 +17,7 @@ from clinic.serializers import (
     FinalizeSerializer,
     PatientSerializer,
     UnfinishedSerializer,
+    PatientDuplicatesSerializer,
     PatientWriteSerializer,
     encounter_primitive,
 )
@@ -35,6 +36,8 @@ class ApiActorMixin:
         return self._actor
 
 
+@extend_schema_view(post=extend_schema(request=PatientWriteSerializer,
+                                       responses={201: PatientSerializer, 409: PatientDuplicatesSerializer}))
 class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
     serializer_class = PatientSerializer
     pagination_class = Pagination
@@ -50,7 +53,6 @@ class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
         selectors.patients_listed(actor=self.actor(), patients=page, searched=bool(request.query_params.get("search")))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(request=PatientWriteSerializer, responses={201: PatientSerializer})
     def create(self, request, *args, **kwargs):
         data = PatientWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -70,6 +72,7 @@ class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(patch=extend_schema(request=PatientWriteSerializer, responses=PatientSerializer))
 class PatientDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
     serializer_class = PatientSerializer
     http_method_names = ["get", "patch", "head", "options"]
@@ -78,7 +81,6 @@ class PatientDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
         action = "view" if self.request.method in ("GET", "HEAD") else "open_for_update"
         return selectors.patient_get(actor=self.actor(), patient_id=self.kwargs["pk"], action=action)
 
-    @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
     def partial_update(self, request, *args, **kwargs):
         patient = self.get_object()
         data = PatientWriteSerializer(data=request.data, partial=True)

@@ -190,3 +190,10 @@ class UnfinishedSerializer(serializers.Serializer):
     red_flags_not_asked = _UnfinishedFlag(many=True)
     emergency_untouched = serializers.BooleanField(help_text="Finalizing needs a reason.")
     anything = serializers.BooleanField()
+
+
+class PatientDuplicatesSerializer(serializers.Serializer):
+    """409 on registering: the patients already registered who are likely the same person."""
+
+    detail = serializers.CharField()
+    duplicates = PatientSerializer(many=True)
