@@ -1,5 +1,6 @@
 """The EHRs a clinic lets in (CDS Hooks clients), the tokens they have used, the cards issued to them
-and what their users did with those cards."""
+and what their users did with those cards, and the SMART Backend Services access tokens issued to them."""
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +27,10 @@ class EhrClient(models.Model):
                                      help_text=_("JWKS URLs a token may name in its `jku` header (a JSON list)."))
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # SMART Backend Services: the account the EHR acts as on the FHIR server (ehr.smart), made at its first
+    # access token: no usable password, a member of the EHR's clinic only.
+    service_user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                        editable=False, related_name="ehr_client", verbose_name=_("service user"))
 
     class Meta:
         # The table it had when it lived in the clinic app: moving the code moved no data.
@@ -94,3 +99,25 @@ class CardFeedback(models.Model):
 
     def __str__(self):
         return f"{self.rule or self.card_uuid}: {self.outcome}"
+
+
+class SmartAccessToken(models.Model):
+    """A SMART Backend Services access token issued to an EHR (ehr.smart): only its SHA-256 is kept, with
+    the scopes granted and when it expires."""
+
+    token_hash = models.CharField(_("token SHA-256"), max_length=64, unique=True)
+    client = models.ForeignKey(EhrClient, on_delete=models.CASCADE, related_name="smart_tokens", verbose_name=_("EHR client"))
+    scope = models.TextField(_("scopes"), help_text=_("The granted scopes, separated by spaces."))
+    issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+
+    class Meta:
+        verbose_name = _("SMART access token")
+        verbose_name_plural = _("SMART access tokens")
+
+    def __str__(self):
+        return f"{self.client}: {self.scope}"
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
