@@ -188,6 +188,9 @@ FHIR_IDENTIFIER_SYSTEM = env_url("FHIR_IDENTIFIER_SYSTEM", "https://backnumb.exa
 # The origin EHRs use to reach the CDS Hooks services (the JWT audience), when a proxy hides it.
 CDS_HOOKS_BASE_URL = env_url("CDS_HOOKS_BASE_URL", None, schemes={"http", "https"})
 
+# SMART Backend Services: how long an access token from POST /fhir/auth/token lasts (ehr.smart).
+SMART_TOKEN_SECONDS = env_int("SMART_TOKEN_SECONDS", 300, minimum=60, maximum=3600)
+
 # Celery: with no REDIS_URL the app runs with zero services and tasks run in-process.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clinic import api_views
 from clinic.api import PingView, TokenView
-from ehr import cds_hooks, cds_views, fhir_views
+from ehr import cds_hooks, cds_views, fhir_views, smart
 from referrals import api_views as referral_api
 from workups import views as workup_views
 from workups.views import VocabularyView, WorkupEvaluateView
@@ -66,6 +66,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(api_v1)),
     path("fhir/", include("ehr.fhir_urls")),
+    path(".well-known/smart-configuration", smart.smart_configuration, name="smart-configuration"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

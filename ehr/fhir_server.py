@@ -2,7 +2,8 @@
 
 Resources are the encounter export's (same ids, same content), with references made relative
 ("Patient/12") and documents pointing to their Binary. Every interaction but `metadata` needs the
-`Authorization: Token <key>` header; another clinic's resource is a 404 like an unknown one. Errors are
+`Authorization: Token <key>` header, or a SMART Backend Services `Authorization: Bearer <access token>`
+whose scopes allow it (ehr.smart); another clinic's resource is a 404 like an unknown one. Errors are
 OperationOutcomes. Plain Django views (not DRF): FHIR decides the media types, statuses and error bodies.
 """
 from __future__ import annotations
@@ -26,9 +27,8 @@ from rest_framework.request import Request
 
 from clinic import selectors
 from clinic.audit import actor_from_request, audit_record
-from clinic.authentication import LocalizedTokenAuthentication
 from clinic.models import Encounter, Patient
-from ehr import fhir
+from ehr import fhir, smart
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json")
@@ -98,12 +98,13 @@ def etag(version) -> str:
 
 def _authenticate(request):
     try:
-        found = LocalizedTokenAuthentication().authenticate(Request(request))
+        found = smart.authenticate_fhir(Request(request))
     except AuthenticationFailed as error:
-        raise FhirError(401, str(error.detail), "login", headers={"WWW-Authenticate": "Token"}) from None
+        raise FhirError(401, str(error.detail), "login",
+                        headers={"WWW-Authenticate": smart.challenge(request)}) from None
     if found is None:
         raise FhirError(401, "Send Authorization: Token <key>.", "login", headers={"WWW-Authenticate": "Token"})
-    request.user = found[0]
+    request.user, request.smart_token = found
     actor = actor_from_request(request, channel="fhir")
     if actor.clinic is None:
         raise FhirError(403, "The account is not a member of a clinic.", "forbidden")
@@ -156,6 +157,9 @@ def fhir_endpoint(*methods, public=False):
                 resource_type = kwargs.get("resource_type")
                 if resource_type is not None and resource_type not in INTERACTIONS:
                     raise FhirError(404, f"{resource_type} is not a resource type this server has.", "not-supported")
+                problem = smart.scope_problem(request, resource_type, instance="resource_id" in kwargs)
+                if problem:
+                    raise FhirError(403, problem, "forbidden")
                 return view(request, actor, *args, **kwargs)
             except FhirError as error:
                 return error.response(request)
@@ -598,10 +602,18 @@ def capability_statement(request) -> dict:
                               "Another clinic's resources are 404."),
             "security": {
                 "cors": False,
-                "service": [{"text": "Token"}],
+                "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                               "extension": [{"url": "token", "valueUri": smart.token_endpoint(request)}]}],
+                "service": [{"text": "Token"}, {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"}], "text": "SMART-on-FHIR"}],
                 "description": ("Authorization: Token <key> (the API token of a GP account; POST "
-                                "/api/v1/auth/token/) on every interaction except GET /fhir/metadata. "
-                                "SMART Backend Services is not offered yet."),
+                                "/api/v1/auth/token/) on every interaction except GET /fhir/metadata, or "
+                                "SMART Backend Services: Authorization: Bearer <access token> from the token "
+                                "endpoint (client_credentials with a private_key_jwt assertion; "
+                                ".well-known/smart-configuration) for a registered EHR, which may read with "
+                                "system/<type>.read (or .rs) and post lab Observations with "
+                                "system/Observation.write (or .c)."),
             },
             "resource": resources,
         }],
