@@ -5,3 +5,11 @@ class ClinicConfig(AppConfig):
     name = "clinic"
     verbose_name = "Clinics and clinicians"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # django-axes' integration point: every login refused by the lockout is audited (clinic.lockout).
+        from axes.signals import user_locked_out
+
+        from clinic.lockout import audit_lockout
+
+        user_locked_out.connect(audit_lockout, dispatch_uid="clinic.lockout.audit_lockout")

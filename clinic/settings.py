@@ -3,6 +3,7 @@
 Every variable is read through clinic.env so a bad value stops start-up with
 a message naming it. Nothing secret lives in this file.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "django_htmx",
     "drf_spectacular",
@@ -56,6 +58,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.PrivateResponseMiddleware",
+    # Last: turns a login refused by django-axes into the 429 answer (clinic.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -125,6 +129,23 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 
+# Login lockout (django-axes, clinic.lockout): after LOGIN_FAILURE_LIMIT failed logins for one username,
+# or LOGIN_ADDRESS_FAILURE_LIMIT from one address, within LOGIN_LOCKOUT_MINUTES, the login page and the
+# token endpoint answer 429 with Retry-After until that long after the last counted failure, even with
+# the right password; a success forgets the username's failures. Kept in the shared cache (Redis).
+AUTHENTICATION_BACKENDS = ["clinic.lockout.LockoutBackend"]
+AXES_HANDLER = "clinic.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "clinic.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# Never the username or the address in axes' log lines (the audit trail has the address).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -177,6 +198,11 @@ CACHES = {
                 "KEY_PREFIX": "backnumb", "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
     if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+# Login failures must be counted across processes (gunicorn's workers): without Redis, in files under var/.
+if not REDIS_URL:
+    CACHES["lockout"] = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                         "LOCATION": str(VAR_DIR / "lockout")}
+AXES_CACHE = "default" if REDIS_URL else "lockout"
 
 # FHIR: the canonical URL of the project's code system (every code of the vocabulary lives in it) and
 # the identifier system of patients registered in the app itself. Set them to URLs you control.
