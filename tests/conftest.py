@@ -16,6 +16,14 @@ def pytest_configure(config):
     settings.LANGUAGE_CODE = "en"
 
 
+@pytest.fixture(autouse=True)
+def no_login_failures_carried_over():
+    """Each test starts with no failed logins counted (django-axes keeps them in the shared cache)."""
+    from axes.utils import reset
+
+    reset()
+
+
 @pytest.fixture(scope="session")
 def kb():
     return get_knowledge_base()
