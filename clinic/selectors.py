@@ -23,7 +23,9 @@ def _scoped_patients(actor: Actor) -> QuerySet[Patient]:
 def patient_queryset(*, actor: Actor, search: str | None = None, birth_date=None) -> QuerySet[Patient]:
     """Patients of the actor's clinic; `search` matches parts of names in any script and case."""
     patients = _scoped_patients(actor)
-    digits = digits_only(search or "")
+    # A control character (a NUL from %00) can be in no name, and PostgreSQL refuses NUL in a query.
+    search = "".join(char for char in (search or "") if ord(char) >= 32)
+    digits = digits_only(search)
     if digits.isdigit() and len(digits) in (11, 16):
         # A SNILS (11 digits) or an OMS policy (16), however it was typed.
         patients = patients.filter(Q(snils=digits) | Q(oms_policy=digits))

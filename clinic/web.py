@@ -9,7 +9,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
 from clinic import selectors, services
 from clinic.audit import actor_from_request
@@ -104,6 +104,7 @@ def patient_edit(request, pk):
 
 
 @login_required
+@require_safe
 def patient_detail(request, pk):
     actor = _actor(request)
     patient = selectors.patient_get(actor=actor, patient_id=pk)

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _, gettext_lazy, pgettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
 from clinic import selectors as record_selectors
 from clinic.audit import actor_from_request
@@ -201,6 +201,7 @@ def referral_issue(request, pk):
 
 
 @login_required
+@require_safe
 def referral_status(request, pk):
     """htmx: the letter's render state; polls itself until the PDF is ready or failed."""
     referral = selectors.referral_get(actor=_actor(request), referral_id=pk, action="status")
@@ -227,6 +228,7 @@ def _download(document):
 
 
 @login_required
+@require_safe
 def referral_pdf(request, pk):
     referral = selectors.referral_get(actor=_actor(request), referral_id=pk, action="download")
     return _download(referral)
@@ -245,6 +247,7 @@ def requisition_request(request, pk):
 
 
 @login_required
+@require_safe
 def requisition_status(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="status")
@@ -266,6 +269,7 @@ def leaflet_request(request, pk):
 
 
 @login_required
+@require_safe
 def leaflet_status(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="status")
@@ -274,6 +278,7 @@ def leaflet_status(request, pk):
 
 
 @login_required
+@require_safe
 def leaflet_pdf(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="download")
@@ -284,6 +289,7 @@ def leaflet_pdf(request, pk):
 
 
 @login_required
+@require_safe
 def requisition_pdf(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="download")
@@ -375,6 +381,7 @@ def referral_track(request, pk):
 
 
 @login_required
+@require_safe
 def referral_conclusion_pdf(request, pk):
     referral = selectors.referral_get(actor=_actor(request), referral_id=pk, action="download")
     if not referral.conclusion_pdf:
@@ -388,6 +395,7 @@ def referral_conclusion_pdf(request, pk):
 # -- the clinic's worklist -----------------------------------------------------------------------
 
 @login_required
+@require_safe
 def worklist_page(request):
     """Unacknowledged abnormal results, awaited tests and open referrals of the GP's clinic, overdue
     first: the same rows as GET /api/v1/worklist/ (a constant number of queries)."""
@@ -408,6 +416,7 @@ def worklist_page(request):
 
 
 @login_required
+@require_safe
 def worklist_badge(request):
     """The navigation's count of overdue and unacknowledged items (worklist_counts: one small, fixed
     set of queries), loaded by htmx after the page so no page's own cost depends on the clinic's

@@ -66,3 +66,35 @@ def test_a_nul_in_an_encounters_notes_is_refused_and_the_encounter_kept_as_it_wa
 
 def test_ordinary_json_still_works(gp_api):
     assert gp_api.post(EVALUATE, body(temperature_c=37.8), format="json").status_code == 200
+
+
+def test_a_nul_in_a_search_is_never_a_server_error(gp, gp_api, client):
+    patient_of(gp, family_name="Иванова", given_name="Мария", name_search="иванова мария")
+    client.force_login(gp)
+
+    api = gp_api.get("/api/v1/patients/", {"search": "ива\x00нова"})
+    page = client.post("/", {"q": "ива\x00нова"})
+
+    # The API refuses it by name; the page searches without it.
+    assert api.status_code == 400 and "search" in api.json()
+    assert page.status_code == 200 and "Иванова" in page.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/", "/worklist/"])
+def test_web_pages_answer_405_to_methods_they_do_not_take(gp, client, url):
+    client.force_login(gp)
+
+    assert client.delete(url).status_code == 405
+    assert client.put(url).status_code == 405
+
+
+def test_a_record_page_answers_405_to_delete(gp, client):
+    from tests.record_factories import encounter_of, workup_for
+
+    encounter = encounter_of(gp)
+    workup_for(gp, encounter)
+    client.force_login(gp)
+
+    for url in (f"/patients/{encounter.patient_id}/", f"/encounters/{encounter.pk}/workup/",
+                f"/encounters/{encounter.pk}/workup/print/"):
+        assert client.delete(url).status_code == 405, url

@@ -6,7 +6,7 @@ from django import forms
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _, gettext_lazy, ngettext
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
 from clinic import selectors as record_selectors
 from clinic import services as record_services
@@ -58,6 +58,7 @@ def _context(actor, encounter, **extra):
 
 
 @login_required
+@require_safe
 def workup_page(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk)
@@ -65,6 +66,7 @@ def workup_page(request, pk):
 
 
 @login_required
+@require_safe
 def workup_print(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="print")
