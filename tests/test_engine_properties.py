@@ -220,3 +220,33 @@ def test_no_code_appears_twice(case):
     assert len(deferred_referrals) == len(set(deferred_referrals))
     assert not set(deferred_items) & set(item_codes)
     assert not set(deferred_referrals) & set(specialties)
+
+
+RESULT_VALUES = {code: (True if meta["type"] == "boolean" else meta["plausible"][1])
+                 for code, meta in KB.vocabulary.results.items()}
+
+
+@given(cases(), st.sets(st.sampled_from(sorted(RESULT_VALUES)), max_size=5))
+@SETTINGS
+def test_the_rule_index_never_skips_a_rule_that_would_fire(case, result_codes):
+    # The evaluator looks only at rules whose required codes the case records; evaluating every rule's
+    # condition directly must fire exactly the same rules.
+    from workups.engine.evaluate import _Evaluation
+
+    case = Case(sex=case.sex, age=case.age, duration_days=case.duration_days, findings=case.findings,
+                pregnant=case.pregnant, temperature_c=case.temperature_c,
+                results={code: RESULT_VALUES[code] for code in result_codes
+                         if code != "res_hcg" or case.sex == "female"})
+    evaluation = _Evaluation(KB, case)
+    evaluation.run()
+    indexed = {rule.id for rule in KB.rules if not rule.after_triage} & evaluation.ctx.fired
+
+    direct = _Evaluation(KB, case)
+    everything = set()
+    for rule in KB.rules:
+        if rule.after_triage:
+            continue
+        if rule.when(direct.ctx) is not None:
+            everything.add(rule.id)
+            direct.ctx.fired.add(rule.id)
+    assert indexed == everything

