@@ -21,6 +21,7 @@ from workups.engine.loader import (
 )
 
 _LAST = 10**6
+CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
 
 
 @dataclass(slots=True)
@@ -207,9 +208,7 @@ class _Evaluation:
         locations = frozenset(code for region in self.regions for code in self.vocabulary.region_locations(region))
         everything = frozenset().union(*(triggers for _, triggers in contributing)) | (locations & self.ctx.present)
         entries = []
-        for rule in self.kb.rules:
-            if not rule.after_triage:
-                continue
+        for rule in self.kb.baseline_rules:
             own = rule.when(self.ctx) if rule.when is not None else EMPTY
             if own is None:
                 continue
@@ -371,10 +370,10 @@ class _Evaluation:
 
     # -- output ----------------------------------------------------------------------------------
     def _rank(self, code):
-        return self.vocabulary.order.get(code, _LAST)
+        return self.vocabulary.order[code]
 
     def _ordered(self, codes) -> list[str]:
-        return sorted(codes, key=self._rank)
+        return sorted(codes, key=self.vocabulary.order.__getitem__)
 
     def _item_out(self, entry: _Entry) -> dict:
         meta = self.vocabulary.items[entry.code]
@@ -401,17 +400,16 @@ class _Evaluation:
         }
 
     def _items_sorted(self, entries) -> list[_Entry]:
+        order, items = self.vocabulary.order, self.vocabulary.items
         return sorted(
             entries,
-            key=lambda entry: (
-                -URGENCY_RANK[entry.urgency],
-                CATEGORY_ORDER.index(self.vocabulary.items[entry.code]["category"]),
-                self._rank(entry.code),
-            ),
+            key=lambda entry: (-URGENCY_RANK[entry.urgency], CATEGORY_RANK[items[entry.code]["category"]],
+                               order[entry.code]),
         )
 
     def _referrals_sorted(self, entries) -> list[_Entry]:
-        return sorted(entries, key=lambda entry: (-URGENCY_RANK[entry.urgency], self._rank(entry.code)))
+        order = self.vocabulary.order
+        return sorted(entries, key=lambda entry: (-URGENCY_RANK[entry.urgency], order[entry.code]))
 
     def run(self) -> dict:
         proposals, contributing, rule_not_indicated = self.fire_rules()

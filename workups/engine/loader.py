@@ -27,6 +27,16 @@ LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
 
 
+class CodeOrder(dict):
+    """Code -> its place in the clinical order; a code the base does not list comes last (read only)."""
+
+    def __missing__(self, code):
+        return LAST_PLACE
+
+
+LAST_PLACE = 10**6
+
+
 class KnowledgeBaseError(Exception):
     """The knowledge base on disk is not valid; the message names where."""
 
@@ -159,6 +169,8 @@ class KnowledgeBase:
     unindexed_rules: tuple[int, ...] = ()
     # Rule id -> its place among the clinical rules and then the safety rules (the order of fired_rules).
     rule_positions: dict[str, int] = field(default_factory=dict)
+    # The rules that run after triage (the baseline tests), in order.
+    baseline_rules: tuple = ()
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -292,7 +304,7 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
         ionising_modalities=frozenset(data.get("ionising_modalities", ())),
         case_fields=_case_fields(data.get("case_fields") or {}, path.name, language),
         results=results,
-        order={code: index for index, code in enumerate(codes)},
+        order=CodeOrder({code: index for index, code in enumerate(codes)}),
         locations_by_region={
             region: frozenset(code for code, meta in findings.items() if region in meta.get("region", ()))
             for region in region_studies
@@ -656,6 +668,7 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
         documents=_localized_table(base.get("sources") or {}, "base.yaml sources", language),
         **_rule_index(rules),
         rule_positions={rule.id: position for position, rule in enumerate((*rules, *safety))},
+        baseline_rules=tuple(rule for rule in rules if rule.after_triage),
     )
 
 
