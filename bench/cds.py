@@ -76,7 +76,7 @@ def main():
 
     def sign():
         now = int(time.time())
-        return jwt.encode({"iss": "https://ehr.bench", "sub": "bench", "aud": url, "iat": now, "exp": now + 600,
+        return jwt.encode({"iss": "https://ehr.bench", "sub": "bench", "aud": url, "iat": now, "exp": now + 300,
                            "jti": str(uuid.uuid4())}, key, algorithm="RS256")
 
     tokens = [sign() for _ in range(args.calls + 20)]  # signing is the EHR's cost, not ours
