@@ -13,3 +13,12 @@ class ClinicConfig(AppConfig):
         from clinic.lockout import audit_lockout
 
         user_locked_out.connect(audit_lockout, dispatch_uid="clinic.lockout.audit_lockout")
+
+        # A password change revokes the user's API tokens (clinic.credentials).
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import pre_save
+
+        from clinic.credentials import revoke_tokens_on_password_change
+
+        pre_save.connect(revoke_tokens_on_password_change, sender=get_user_model(),
+                         dispatch_uid="clinic.credentials.revoke_tokens_on_password_change")

@@ -2,8 +2,14 @@
 
 The middleware runs before DRF knows who is calling with a token, so it could only use
 Accept-Language and the default; once the token names the GP, their profile and clinic apply.
+
+API tokens are django-rest-knox's: stored as a digest (never the key), with an expiry
+(API_TOKEN_HOURS), sent as `Authorization: Token <key>`.
 """
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from django.utils.translation import gettext_lazy as _
+from knox.auth import TokenAuthentication
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
 
 from clinic.middleware import activate_for
 
@@ -17,7 +23,15 @@ class _ActivatesLanguage:
 
 
 class LocalizedTokenAuthentication(_ActivatesLanguage, TokenAuthentication):
-    pass
+    """knox's token authentication (request.auth is the knox AuthToken); a key that is not text is a
+    401 like any other wrong key, not a server error."""
+
+    def authenticate_credentials(self, token):
+        try:
+            token.decode("utf-8")
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        return super().authenticate_credentials(token)
 
 
 class LocalizedSessionAuthentication(_ActivatesLanguage, SessionAuthentication):

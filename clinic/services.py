@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
@@ -52,13 +52,17 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
     password = password or secrets.token_urlsafe(12)
     # The demo login is a real login: the same password rules as any other (ValidationError otherwise).
     validate_password(password, user)
-    user.set_password(password)
+    # The same password again is left alone: setting it would revoke the user's API tokens (clinic.credentials).
+    if not user.check_password(password):
+        user.set_password(password)
     user.is_active = True
     user.save()
     Membership.objects.update_or_create(user=user, defaults={"clinic": clinic}, create_defaults={
         "clinic": clinic, "full_name": "Петрова Анна Сергеевна", "position": "врач-терапевт участковый"})
-    token, _created = Token.objects.get_or_create(user=user)
-    return clinic, user, password, token.key
+    # A new API token (knox keeps only its digest, so an old one cannot be shown again); it expires after
+    # API_TOKEN_HOURS. A new password above has revoked the user's earlier tokens.
+    _instance, token = AuthToken.objects.create(user=user)
+    return clinic, user, password, token
 
 
 def _patient_check(patient: Patient, *, today: date) -> None:

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clinic import api_views
-from clinic.api import PingView, TokenView
+from clinic.api import LogoutAllView, LogoutView, PingView, TokenView
 from ehr import cds_hooks, cds_views, fhir_views, smart
 from referrals import api_views as referral_api
 from workups import views as workup_views
@@ -11,6 +11,8 @@ from workups.views import VocabularyView, WorkupEvaluateView
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("auth/logout/", LogoutView.as_view(), name="api-logout"),
+    path("auth/logout-all/", LogoutAllView.as_view(), name="api-logout-all"),
     path("ping/", PingView.as_view(), name="api-ping"),
     path("workup/evaluate/", WorkupEvaluateView.as_view(), name="api-workup-evaluate"),
     path("vocabulary/", VocabularyView.as_view(), name="api-vocabulary"),

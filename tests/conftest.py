@@ -1,8 +1,8 @@
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory
+from tests.record_factories import api_token_for
 from workups.engine import get_knowledge_base
 
 
@@ -50,5 +50,5 @@ def anonymous():
 @pytest.fixture
 def gp_api(gp):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=gp)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_for(gp)}")
     return client

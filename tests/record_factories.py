@@ -6,7 +6,7 @@ so tests of the audit trail only see what the request under test recorded.
 import datetime
 
 import factory
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from clinic.audit import Actor
@@ -36,9 +36,14 @@ def actor_for(user, *, channel="api", ip="127.0.0.1") -> Actor:
     return Actor(user=user, clinic=clinic_of(user), channel=channel, ip=ip)
 
 
+def api_token_for(user) -> str:
+    """A new API token (knox) for the user: the key to send as `Authorization: Token <key>`."""
+    return AuthToken.objects.create(user=user)[1]
+
+
 def api_client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_for(user)}")
     return client
 
 

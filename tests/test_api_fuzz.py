@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from clinic.wsgi import application
-from tests.record_factories import encounter_of, patient_of, workup_for
+from tests.record_factories import api_token_for, encounter_of, patient_of, workup_for
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
@@ -30,11 +30,9 @@ def keep_test_connection():
 
 @pytest.fixture
 def authorization(gp, keep_test_connection):
-    from rest_framework.authtoken.models import Token
-
     encounter = encounter_of(gp, patient=patient_of(gp))
     workup_for(gp, encounter)
-    return {"Authorization": f"Token {Token.objects.get_or_create(user=gp)[0].key}"}
+    return {"Authorization": f"Token {api_token_for(gp)}"}
 
 
 @schema.parametrize()

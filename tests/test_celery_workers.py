@@ -12,11 +12,10 @@ import pytest
 import requests
 from django.db import connection
 from pypdf import PdfReader
-from rest_framework.authtoken.models import Token
 
 from referrals.models import PdfStatus, Referral
 from tests.processes import RedisServer, Stack, wait_for
-from tests.record_factories import actor_for, encounter_of, patient_of, workup_for
+from tests.record_factories import actor_for, api_token_for, encounter_of, patient_of, workup_for
 from workups.models import Decision
 from workups.services import recommendation_decide
 
@@ -56,7 +55,7 @@ def case(gp):
     recommendation_decide(actor=actor, recommendation=recommendation, decision=Decision.ACCEPTED)
     recommendation_decide(actor=actor, recommendation=workup.items.get(code="us_kidneys"), decision=Decision.ACCEPTED)
     session = requests.Session()
-    session.headers["Authorization"] = f"Token {Token.objects.get_or_create(user=gp)[0].key}"
+    session.headers["Authorization"] = f"Token {api_token_for(gp)}"
     return {"encounter": encounter, "recommendation": recommendation, "session": session}
 
 

@@ -3,10 +3,9 @@ create and a lab result posted as an Observation."""
 import pytest
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import AuthorizationError, OperationOutcome, ResourceNotFound
-from rest_framework.authtoken.models import Token
 
 from tests.factories import MembershipFactory
-from tests.record_factories import encounter_of, patient_of
+from tests.record_factories import api_token_for, encounter_of, patient_of
 
 MRN = "https://ehr.example.org/mrn"
 
@@ -20,7 +19,7 @@ def gp_live(transactional_db):
 
 @pytest.fixture
 def client(live_server, gp_live):
-    token = Token.objects.get_or_create(user=gp_live)[0].key
+    token = api_token_for(gp_live)
     return SyncFHIRClient(url=f"{live_server.url}/fhir", authorization=f"Token {token}")
 
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from tests.cases import red_flags_absent
+from tests.record_factories import api_token_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +41,7 @@ def test_a_generated_client_creates_a_patient_an_encounter_and_a_workup(generate
     from backnumb_client.api.v1 import encounter_workup_generate, v1_encounters_create, v1_patients_create
     from backnumb_client.models import EncounterWriteRequest, FindingsRequest, PatientWriteRequest
 
-    token = Token.objects.get_or_create(user=gp)[0].key
+    token = api_token_for(gp)
     client = AuthenticatedClient(base_url=live_server.url, token=token, prefix="Token",
                                  headers={"Accept-Language": "en"})
 
