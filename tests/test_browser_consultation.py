@@ -6,10 +6,12 @@ phone (375 px) no page scrolls sideways and the disposition stays in sight.
 SCREENSHOT_DIR=docs/screenshots keeps images of the Russian interface (ru-*.png).
 """
 import os
+import re
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright import sync_api as playwright_api
 
 from tests.factories import ClinicFactory, MembershipFactory, PASSWORD
 from tests.record_factories import encounter_of, screened, workup_for
@@ -116,9 +118,10 @@ def test_a_whole_consultation_with_issue_confirmation_and_finalize_checklist(con
     assert page.locator("fieldset.red-flag.unanswered").count() == 0
     for code in RED_FLAGS:
         assert page.is_checked(f"#id_f_{code}_2"), code
-    page.wait_for_function("!document.querySelector('#workup-panel [data-warning=red_flags_not_screened]')")
+    # Locator waits run in Playwright's own world: the page's CSP allows no eval, and needs none.
+    playwright_api.expect(page.locator("#workup-panel [data-warning=red_flags_not_screened]")).to_have_count(0)
     page.wait_for_selector("#workup-panel .banner.routine")
-    page.wait_for_function("document.getElementById('disposition-live').textContent.trim().length > 0")
+    playwright_api.expect(page.locator("#disposition-live")).not_to_have_text(re.compile(r"^\s*$"))
     no_axe_violations(page, f"encounter form ({language})")
     if russian:
         shot(page, "ru-encounter-form")

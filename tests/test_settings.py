@@ -58,3 +58,14 @@ def test_patient_pages_and_api_answers_are_never_cached_and_features_are_off(cli
 
 def test_a_session_lasts_a_working_day_not_two_weeks(settings):
     assert settings.SESSION_COOKIE_AGE == 8 * 3600 and settings.SESSION_SAVE_EVERY_REQUEST
+
+
+def test_pages_carry_a_content_security_policy_that_allows_no_inline_script(client, gp):
+    client.force_login(gp)
+
+    policy = client.get("/")["Content-Security-Policy"]
+
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+    assert "unsafe-inline" not in policy

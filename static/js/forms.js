@@ -18,3 +18,9 @@
     if (first) focusField(first.dataset.focus);
   });
 })();
+
+
+// The print view's button (no inline handlers: the Content-Security-Policy allows scripts from files only).
+document.addEventListener("click", function (event) {
+  if (event.target.closest("[data-print]")) window.print();
+});
