@@ -5,7 +5,7 @@ from referrals import documents
 from referrals.models import DocumentLanguage, Leaflet, Referral, Requisition
 from workups.engine import get_knowledge_base
 from workups.localized import current_kb
-from workups.serializers import StrictChoiceField, StrictIntegerField, StrictSerializer, add_error
+from workups.serializers import NoteField, StrictChoiceField, StrictIntegerField, StrictSerializer, add_error
 
 
 class ReferralCreateSerializer(StrictSerializer):
@@ -122,19 +122,6 @@ class LeafletSerializer(serializers.ModelSerializer):
 
 
 # -- the loop after issue --------------------------------------------------------------------------
-
-class NoteField(serializers.CharField):
-    """Free text: a string, no control characters but line breaks and tabs."""
-
-    default_error_messages = {"invalid": "Must be text.", "control": "Control characters are not allowed."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        if any((ord(char) < 32 and char not in "\n\r\t") or ord(char) == 127 for char in data):
-            self.fail("control")
-        return super().to_internal_value(data)
-
 
 class StrictDateTimeField(serializers.DateTimeField):
     def to_internal_value(self, value):

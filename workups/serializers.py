@@ -488,3 +488,77 @@ class StoredWorkupSerializer(WorkupResultSerializer):
                                    help_text="initial: from the history and examination; follow_up: with the results.")
     items = StoredItemSerializer(many=True)
     referrals = StoredReferralSerializer(many=True)
+
+
+# -- results, the follow-up review and acknowledgement (GUIDANCE 6 and 7) --------------------------
+
+class NoteField(serializers.CharField):
+    """Free text from the GP: a string, no control characters but line breaks and tabs."""
+
+    default_error_messages = {"invalid": gettext_lazy("Must be text."),
+                              "control": gettext_lazy("Control characters are not allowed.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if any((ord(char) < 32 and char not in "\n\r\t") or ord(char) == 127 for char in data):
+            self.fail("control")
+        return super().to_internal_value(data)
+
+
+class ResultValueField(serializers.JSONField):
+    """A number in the code's unit, or true/false (checked against the code by the service)."""
+
+
+class ResultEnterSerializer(StrictSerializer):
+    code = serializers.CharField(max_length=40, help_text="A result code (vocabulary group `result`).")
+    value = ResultValueField(help_text="A number in the code's unit (within its plausible range) or true/false.")
+    performed_on = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d"],
+                                             help_text="When the test was done: not in the future, not before "
+                                                       "the visit.")
+    note = NoteField(required=False, allow_blank=True, max_length=2000)
+
+    def check(self, values, errors):
+        from workups.services import result_problems
+
+        encounter = self.context["encounter"]
+        problems = result_problems(encounter=encounter, code=values.get("code"),
+                                            value=values.get("value"), performed_on=values.get("performed_on"),
+                                            note=values.get("note", ""))
+        for name, messages in problems.items():
+            errors.setdefault(name, []).extend(messages)
+
+
+class AcknowledgeSerializer(StrictSerializer):
+    note = NoteField(max_length=2000, help_text="The action taken on this abnormal result (required).")
+
+    def check(self, values, errors):
+        if "note" in values and not values["note"].strip():
+            errors.setdefault("note", []).append(_("Say what was done about this result."))
+
+
+class StoredResultSerializer(serializers.Serializer):
+    """A stored result (documentation of the response)."""
+
+    id = serializers.IntegerField()
+    encounter = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    value = serializers.JSONField()
+    unit = serializers.CharField(allow_blank=True)
+    flag = serializers.ChoiceField(choices=["low", "normal", "high", "positive", "negative", "present", "absent"])
+    abnormal = serializers.BooleanField()
+    reference = serializers.CharField()
+    source = serializers.CharField()
+    item = serializers.IntegerField(allow_null=True, help_text="The accepted workup item it answers.")
+    performed_on = serializers.DateField(allow_null=True)
+    note = serializers.CharField(allow_blank=True)
+    entered_at = serializers.DateTimeField()
+    entered_by = serializers.CharField(allow_null=True)
+    current = serializers.BooleanField(help_text="False once a newer value of the same code superseded it.")
+    superseded_at = serializers.DateTimeField(allow_null=True)
+    superseded_by = serializers.IntegerField(allow_null=True)
+    acknowledged = serializers.BooleanField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_by = serializers.CharField(allow_null=True)
+    acknowledgement_note = serializers.CharField(allow_blank=True)

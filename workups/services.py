@@ -77,6 +77,23 @@ def _decision_fields(row):
     return carried
 
 
+def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
+    """Save the new workup's rows, with the rows the GP added by hand to the previous one that the engine
+    does not issue now (kept with their decisions)."""
+    issued_codes = {item.code for item in items}
+    issued_specialties = {referral.specialty for referral in referrals}
+    for row in old_items.values():
+        if row.added_by_clinician and row.code not in issued_codes:
+            items.append(WorkupItem(workup=workup, code=row.code, category=row.category, urgency=row.urgency,
+                                    rationale=row.rationale, position=len(items), **_decision_fields(row)))
+    for row in old_referrals.values():
+        if row.added_by_clinician and row.specialty not in issued_specialties:
+            referrals.append(WorkupReferral(workup=workup, specialty=row.specialty, urgency=row.urgency,
+                                            reason=row.reason, position=len(referrals), **_decision_fields(row)))
+    WorkupItem.objects.bulk_create(items)
+    WorkupReferral.objects.bulk_create(referrals)
+
+
 @transaction.atomic
 def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
     _locked_check(encounter)
@@ -106,18 +123,7 @@ def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
         for position, row in enumerate(result["referrals"])
     ]
     # What the GP added by hand stays, whatever the engine now says.
-    issued_codes = {item.code for item in items}
-    issued_specialties = {referral.specialty for referral in referrals}
-    for row in old_items.values():
-        if row.added_by_clinician and row.code not in issued_codes:
-            items.append(WorkupItem(workup=workup, code=row.code, category=row.category, urgency=row.urgency,
-                                    rationale=row.rationale, position=len(items), **_decision_fields(row)))
-    for row in old_referrals.values():
-        if row.added_by_clinician and row.specialty not in issued_specialties:
-            referrals.append(WorkupReferral(workup=workup, specialty=row.specialty, urgency=row.urgency,
-                                            reason=row.reason, position=len(referrals), **_decision_fields(row)))
-    WorkupItem.objects.bulk_create(items)
-    WorkupReferral.objects.bulk_create(referrals)
+    _store_rows(workup, items, referrals, old_items, old_referrals)
     audit_record(actor=actor, action="generate", object_type="workup", object_id=workup.pk,
                  patient_id=encounter.patient_id)
     return workup
@@ -410,18 +416,7 @@ def workup_review(*, actor: Actor, encounter: Encounter) -> tuple[Workup, bool]:
                        **_follow_up_decision(old_referrals.get(row["specialty"]), row["urgency"]))
         for position, row in enumerate(result["referrals"])
     ]
-    issued_codes = {item.code for item in items}
-    issued_specialties = {referral.specialty for referral in referrals}
-    for row in old_items.values():
-        if row.added_by_clinician and row.code not in issued_codes:
-            items.append(WorkupItem(workup=workup, code=row.code, category=row.category, urgency=row.urgency,
-                                    rationale=row.rationale, position=len(items), **_decision_fields(row)))
-    for row in old_referrals.values():
-        if row.added_by_clinician and row.specialty not in issued_specialties:
-            referrals.append(WorkupReferral(workup=workup, specialty=row.specialty, urgency=row.urgency,
-                                            reason=row.reason, position=len(referrals), **_decision_fields(row)))
-    WorkupItem.objects.bulk_create(items)
-    WorkupReferral.objects.bulk_create(referrals)
+    _store_rows(workup, items, referrals, old_items, old_referrals)
     audit_record(actor=actor, action="review", object_type="workup", object_id=workup.pk,
                  patient_id=encounter.patient_id)
     return workup, True

@@ -9,6 +9,9 @@ from clinic.api_views import ApiActorMixin
 from workups import selectors, services
 from workups.models import Workup, WorkupItem, WorkupReferral
 from workups.serializers import (
+    AcknowledgeSerializer,
+    ResultEnterSerializer,
+    StoredResultSerializer,
     DecisionSerializer,
     ItemAddSerializer,
     ReferralAddSerializer,
@@ -203,80 +206,6 @@ class WorkupReferralAddView(ApiActorMixin, APIView):
 
 
 # -- results, the follow-up review and acknowledgement (GUIDANCE 6 and 7) --------------------------
-
-from rest_framework import serializers as drf_serializers  # noqa: E402
-
-from workups.serializers import StrictSerializer  # noqa: E402
-
-
-class NoteField(drf_serializers.CharField):
-    """Free text from the GP: a string, no control characters but line breaks and tabs."""
-
-    default_error_messages = {"invalid": "Must be text.", "control": "Control characters are not allowed."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        if any((ord(char) < 32 and char not in "\n\r\t") or ord(char) == 127 for char in data):
-            self.fail("control")
-        return super().to_internal_value(data)
-
-
-class ResultValueField(drf_serializers.JSONField):
-    """A number in the code's unit, or true/false (checked against the code by the service)."""
-
-
-class ResultEnterSerializer(StrictSerializer):
-    code = drf_serializers.CharField(max_length=40, help_text="A result code (vocabulary group `result`).")
-    value = ResultValueField(help_text="A number in the code's unit (within its plausible range) or true/false.")
-    performed_on = drf_serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d"],
-                                             help_text="When the test was done: not in the future, not before "
-                                                       "the visit.")
-    note = NoteField(required=False, allow_blank=True, max_length=2000)
-
-    def check(self, values, errors):
-        encounter = self.context["encounter"]
-        problems = services.result_problems(encounter=encounter, code=values.get("code"),
-                                            value=values.get("value"), performed_on=values.get("performed_on"),
-                                            note=values.get("note", ""))
-        for name, messages in problems.items():
-            errors.setdefault(name, []).extend(messages)
-
-
-class AcknowledgeSerializer(StrictSerializer):
-    note = NoteField(max_length=2000, help_text="The action taken on this abnormal result (required).")
-
-    def check(self, values, errors):
-        if "note" in values and not values["note"].strip():
-            errors.setdefault("note", []).append("Say what was done about this result.")
-
-
-class StoredResultSerializer(drf_serializers.Serializer):
-    """A stored result (documentation of the response)."""
-
-    id = drf_serializers.IntegerField()
-    encounter = drf_serializers.IntegerField()
-    code = drf_serializers.CharField()
-    name = drf_serializers.CharField()
-    value = drf_serializers.JSONField()
-    unit = drf_serializers.CharField(allow_blank=True)
-    flag = drf_serializers.ChoiceField(choices=["low", "normal", "high", "positive", "negative", "present", "absent"])
-    abnormal = drf_serializers.BooleanField()
-    reference = drf_serializers.CharField()
-    source = drf_serializers.CharField()
-    item = drf_serializers.IntegerField(allow_null=True, help_text="The accepted workup item it answers.")
-    performed_on = drf_serializers.DateField(allow_null=True)
-    note = drf_serializers.CharField(allow_blank=True)
-    entered_at = drf_serializers.DateTimeField()
-    entered_by = drf_serializers.CharField(allow_null=True)
-    current = drf_serializers.BooleanField(help_text="False once a newer value of the same code superseded it.")
-    superseded_at = drf_serializers.DateTimeField(allow_null=True)
-    superseded_by = drf_serializers.IntegerField(allow_null=True)
-    acknowledged = drf_serializers.BooleanField()
-    acknowledged_at = drf_serializers.DateTimeField(allow_null=True)
-    acknowledged_by = drf_serializers.CharField(allow_null=True)
-    acknowledgement_note = drf_serializers.CharField(allow_blank=True)
-
 
 class EncounterResultsView(ApiActorMixin, APIView):
     """The results of an encounter: entered at any time, also after it is finalized."""
