@@ -3,10 +3,11 @@
     python bench/cds.py [--calls 300]
 
 Both go through Django's full request handling (the test client, no network): GET /api/v1/ping/
-with a token (baseline) and POST /cds-services/back-numbness-workup with an RS256 JWT (signed beforehand, as the EHR would)
-and a prefetch of 15 Observations. Prints the median and p95 of each and their ratios. Uses a
+with a token (baseline) and POST /cds-services/back-numbness-workup with an RS256 JWT (signed beforehand,
+as the EHR would) and a prefetch of 15 Observations. Prints the median and p95 of each and their ratios. Uses a
 throwaway SQLite database.
 """
+
 import argparse
 import os
 import statistics
@@ -19,9 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WORK = Path(tempfile.mkdtemp(prefix="bench-cds-"))
-os.environ.update({"DJANGO_SETTINGS_MODULE": "clinic.settings", "DJANGO_DEBUG": "0",
-                   "DJANGO_SECRET_KEY": "bench-only-secret", "DATABASE_URL": f"sqlite:///{WORK / 'bench.sqlite3'}",
-                   "DJANGO_LOG_LEVEL": "WARNING", "DJANGO_ALLOWED_HOSTS": "testserver"})
+os.environ.update(
+    {
+        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-only-secret",
+        "DATABASE_URL": f"sqlite:///{WORK / 'bench.sqlite3'}",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+    }
+)
 os.environ.pop("REDIS_URL", None)
 
 import django  # noqa: E402
@@ -46,45 +54,94 @@ def main():
     from django.core.management import call_command
     from django.test import Client
 
-    from ehr.models import EhrClient
     from clinic.services import demo_clinician_ensure
+    from ehr.models import EhrClient
 
     call_command("migrate", verbosity=0)
     clinic, _, _, token = demo_clinician_ensure(clinic_name="Bench clinic", username="bench", password="bench-pass-1")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    EhrClient.objects.create(clinic=clinic, name="Bench EHR", issuer="https://ehr.bench", client_id="bench",
-                             public_key=public)
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    EhrClient.objects.create(
+        clinic=clinic, name="Bench EHR", issuer="https://ehr.bench", client_id="bench", public_key=public
+    )
     system = settings.FHIR_CODE_SYSTEM_URL
-    findings = {"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True,
-                "rf_saddle_anesthesia": False, "rf_bladder_dysfunction": False, "rf_bowel_incontinence": False,
-                "rf_progressive_leg_weakness": False, "rf_fever": False, "rf_weight_loss": False,
-                "rf_cancer_history": False, "rf_major_trauma": False, "rf_immunosuppression": False,
-                "rf_night_pain": False, "rf_sudden_severe_pain": False}
-    body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": {"userId": "Practitioner/1",
-                                                                                   "patientId": "p1"},
-            "prefetch": {"patient": {"resourceType": "Patient", "id": "p1", "gender": "female",
-                                     "birthDate": "1985-02-03",
-                                     "identifier": [{"system": "urn:ehr", "value": "E-1"}]},
-                         "findings": {"resourceType": "Bundle", "type": "searchset", "entry": [
-                             {"resource": {"resourceType": "Observation", "status": "final",
-                                           "code": {"coding": [{"system": system, "code": code}]},
-                                           "valueBoolean": value}} for code, value in findings.items()]}}}
+    findings = {
+        "loc_lumbar": True,
+        "sx_urinary_frequency": True,
+        "ex_cva_tenderness": True,
+        "rf_saddle_anesthesia": False,
+        "rf_bladder_dysfunction": False,
+        "rf_bowel_incontinence": False,
+        "rf_progressive_leg_weakness": False,
+        "rf_fever": False,
+        "rf_weight_loss": False,
+        "rf_cancer_history": False,
+        "rf_major_trauma": False,
+        "rf_immunosuppression": False,
+        "rf_night_pain": False,
+        "rf_sudden_severe_pain": False,
+    }
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": "p1"},
+        "prefetch": {
+            "patient": {
+                "resourceType": "Patient",
+                "id": "p1",
+                "gender": "female",
+                "birthDate": "1985-02-03",
+                "identifier": [{"system": "urn:ehr", "value": "E-1"}],
+            },
+            "findings": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "Observation",
+                            "status": "final",
+                            "code": {"coding": [{"system": system, "code": code}]},
+                            "valueBoolean": value,
+                        }
+                    }
+                    for code, value in findings.items()
+                ],
+            },
+        },
+    }
     client = Client()
     url = "http://testserver/cds-services/back-numbness-workup"
 
     def sign():
         now = int(time.time())
-        return jwt.encode({"iss": "https://ehr.bench", "sub": "bench", "aud": url, "iat": now, "exp": now + 300,
-                           "jti": str(uuid.uuid4())}, key, algorithm="RS256")
+        return jwt.encode(
+            {
+                "iss": "https://ehr.bench",
+                "sub": "bench",
+                "aud": url,
+                "iat": now,
+                "exp": now + 300,
+                "jti": str(uuid.uuid4()),
+            },
+            key,
+            algorithm="RS256",
+        )
 
     tokens = [sign() for _ in range(args.calls + 20)]  # signing is the EHR's cost, not ours
 
     def cds():
         signed = tokens.pop()
-        response = client.post("/cds-services/back-numbness-workup", body, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {signed}")
+        response = client.post(
+            "/cds-services/back-numbness-workup",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {signed}",
+        )
         assert response.status_code == 200, response.content
 
     def ping():
@@ -99,10 +156,15 @@ def main():
             function()
             timings[name].append(time.perf_counter() - start)
     for name, values in timings.items():
-        print(f"{name:18} median {statistics.median(values) * 1000:6.2f} ms   p95 {percentile(values, .95) * 1000:6.2f} ms")
+        print(
+            f"{name:18} median {statistics.median(values) * 1000:6.2f} ms"
+            f"   p95 {percentile(values, 0.95) * 1000:6.2f} ms"
+        )
     base, cds_times = timings["ping (baseline)"], timings["cds patient-view"]
-    print(f"ratio cds/ping: median {statistics.median(cds_times) / statistics.median(base):.2f}x   "
-          f"p95 {percentile(cds_times, .95) / percentile(base, .95):.2f}x")
+    print(
+        f"ratio cds/ping: median {statistics.median(cds_times) / statistics.median(base):.2f}x   "
+        f"p95 {percentile(cds_times, 0.95) / percentile(base, 0.95):.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ baseline: token authentication and a JSON answer) and POST
 /api/v1/workup/evaluate/ with the vignette cases. Prints the median and p95
 of each, and their ratios. Only 127.0.0.1 is contacted; the loop is bounded.
 """
+
 import argparse
 import http.client
 import json
@@ -41,12 +42,22 @@ def main():
     parser.add_argument("--requests", type=int, default=400, help="requests to each endpoint")
     args = parser.parse_args()
 
-    env = {**os.environ, "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(40),
-           "DJANGO_DEBUG": "0", "DJANGO_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(40),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    seeded = subprocess.run([python, "manage.py", "seed_demo", "--clinic", "Benchmark clinic", "--username", "bench"],
-                            cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    seeded = subprocess.run(
+        [python, "manage.py", "seed_demo", "--clinic", "Benchmark clinic", "--username", "bench"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     token = next(line.split(": ", 1)[1] for line in seeded.splitlines() if line.startswith("api token"))
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
@@ -56,8 +67,20 @@ def main():
     bodies = [json.dumps(body) for body in cases(get_knowledge_base())]
     port = free_port()
     server = subprocess.Popen(
-        [python, "-m", "gunicorn", "clinic.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            python,
+            "-m",
+            "gunicorn",
+            "clinic.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -95,11 +118,14 @@ def main():
         return f"{value * 1000:7.2f} ms"
 
     rows = [("ping (baseline)", ping), ("workup/evaluate", workup)]
-    print(f"{args.requests} requests each, one gunicorn sync worker, database {env.get('DATABASE_URL', 'sqlite (default)').split('@')[-1]}")
+    database = env.get("DATABASE_URL", "sqlite (default)").split("@")[-1]
+    print(f"{args.requests} requests each, one gunicorn sync worker, database {database}")
     for name, values in rows:
         print(f"{name:18} median {ms(statistics.median(values))}   p95 {ms(percentile(values, 0.95))}")
-    print(f"ratio evaluate/ping: median {statistics.median(workup) / statistics.median(ping):.2f}x   "
-          f"p95 {percentile(workup, 0.95) / percentile(ping, 0.95):.2f}x")
+    print(
+        f"ratio evaluate/ping: median {statistics.median(workup) / statistics.median(ping):.2f}x   "
+        f"p95 {percentile(workup, 0.95) / percentile(ping, 0.95):.2f}x"
+    )
 
 
 if __name__ == "__main__":

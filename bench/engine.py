@@ -7,6 +7,7 @@ run in the same process, a JSON round trip of the same request bodies (what any
 endpoint pays just to read its input). Prints evaluations per second, the mean
 time per evaluation, and the ratio engine / baseline.
 """
+
 import argparse
 import json
 import os

@@ -8,6 +8,7 @@ Part 2 starts its own Redis on loopback and two `celery worker` processes (concu
 on a throwaway SQLite database, creates N referrals, and times until every letter is ready; it
 prints letters per second, against the in-process rate of part 1 (the speed-up of two workers).
 """
+
 import argparse
 import os
 import shutil
@@ -21,13 +22,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WORK = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
-os.environ.update({
-    "DJANGO_SETTINGS_MODULE": "clinic.settings",
-    "DJANGO_DEBUG": "1",
-    "DATABASE_URL": f"sqlite:///{WORK / 'bench.sqlite3'}",
-    "MEDIA_ROOT": str(WORK / "media"),
-    "DJANGO_LOG_LEVEL": "WARNING",
-})
+os.environ.update(
+    {
+        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DJANGO_DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{WORK / 'bench.sqlite3'}",
+        "MEDIA_ROOT": str(WORK / "media"),
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+)
 os.environ.pop("REDIS_URL", None)
 
 import django  # noqa: E402
@@ -55,11 +58,20 @@ def sample_case():
 
     clinic, user, _, _ = demo_clinician_ensure(clinic_name="Bench clinic", username="bench", password="bench-pass-1")
     actor = Actor(user=user, clinic=clinic, channel="api")
-    patient = patient_create(actor=actor, given_name="Мария", family_name="Иванова", birth_date=__import__(
-        "datetime").date(1980, 5, 17), sex="female", identifier="MRN-1")
+    patient = patient_create(
+        actor=actor,
+        given_name="Мария",
+        family_name="Иванова",
+        birth_date=__import__("datetime").date(1980, 5, 17),
+        sex="female",
+        identifier="MRN-1",
+    )
     findings = {"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True, **red_flags_absent()}
-    encounter = encounter_create(actor=actor, patient=patient, data={"duration_days": 10, "pregnant": False,
-                                                                     "findings": findings, "temperature_c": 37.2})
+    encounter = encounter_create(
+        actor=actor,
+        patient=patient,
+        data={"duration_days": 10, "pregnant": False, "findings": findings, "temperature_c": 37.2},
+    )
     workup_generate(actor=actor, encounter=encounter)
     return actor, encounter
 
@@ -78,36 +90,86 @@ def main():
     from referrals.services import referral_create
 
     actor, encounter = sample_case()
-    referral = Referral(clinic=encounter.clinic, encounter=encounter, specialty="nephrology", urgency="urgent",
-                        reason="Exclude pyelonephritis", question="Pyelonephritis or a stone?", created_by=actor.user)
+    referral = Referral(
+        clinic=encounter.clinic,
+        encounter=encounter,
+        specialty="nephrology",
+        urgency="urgent",
+        reason="Exclude pyelonephritis",
+        question="Pyelonephritis or a stone?",
+        created_by=actor.user,
+    )
     workup = encounter.workups.prefetch_related("items").first()
     context = documents.letter_context(referral, workup=workup)
-    trivial = ('<html><head><link rel="stylesheet" href="/static/pdf/document.css"></head>'
-               "<body><p>One paragraph.</p></body></html>")
+    trivial = (
+        '<html><head><link rel="stylesheet" href="/static/pdf/document.css"></head>'
+        "<body><p>One paragraph.</p></body></html>"
+    )
     html_to_pdf(trivial), render_pdf("referrals/letter.html", context)  # warm up fonts and templates
     baseline = timed(lambda: html_to_pdf(trivial), args.seconds)
     letter = timed(lambda: render_pdf("referrals/letter.html", context), args.seconds)
-    print(f"trivial page: {baseline * 1000:7.1f} ms   letter: {letter * 1000:7.1f} ms   "
-          f"ratio letter/trivial: {letter / baseline:.2f}x")
+    print(
+        f"trivial page: {baseline * 1000:7.1f} ms   letter: {letter * 1000:7.1f} ms   "
+        f"ratio letter/trivial: {letter / baseline:.2f}x"
+    )
     if args.skip_workers:
         return
 
     redis_port = _free_port()
-    redis = subprocess.Popen([shutil.which("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    redis = subprocess.Popen(
+        [
+            shutil.which("redis-server"),
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "DJANGO_DEBUG": "1"}
-    workers = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "clinic", "worker", "--pool", "prefork",
-                                 "--concurrency", "1", "--hostname", f"bench{n}@%h", "--without-gossip",
-                                 "--without-mingle", "--loglevel", "warning"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in (1, 2)]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "clinic",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "--hostname",
+                f"bench{n}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in (1, 2)
+    ]
     try:
         time.sleep(4)  # workers connect
         from celery import current_app
 
         current_app.conf.update(broker_url=env["REDIS_URL"], task_always_eager=False)
         start = time.perf_counter()
-        ids = [referral_create(actor=actor, encounter=encounter, specialty="nephrology", urgency="urgent",
-                               reason=f"Letter {n}").pk for n in range(args.letters)]
+        ids = [
+            referral_create(
+                actor=actor, encounter=encounter, specialty="nephrology", urgency="urgent", reason=f"Letter {n}"
+            ).pk
+            for n in range(args.letters)
+        ]
         deadline = time.monotonic() + 300
         while Referral.objects.filter(pk__in=ids, pdf_status="ready").count() < len(ids):
             if time.monotonic() > deadline:
@@ -122,8 +184,10 @@ def main():
         redis.terminate()
         shutil.rmtree(WORK, ignore_errors=True)
     rate = args.letters / elapsed
-    print(f"two workers: {args.letters} letters in {elapsed:.1f} s = {rate:.1f} letters/s   "
-          f"in-process: {1 / letter:.1f} letters/s   ratio two workers/in-process: {rate * letter:.2f}x")
+    print(
+        f"two workers: {args.letters} letters in {elapsed:.1f} s = {rate:.1f} letters/s   "
+        f"in-process: {1 / letter:.1f} letters/s   ratio two workers/in-process: {rate * letter:.2f}x"
+    )
 
 
 def _free_port():

@@ -6,6 +6,7 @@ Every vignette case evaluated as it is (the baseline) and again with ten results
 findings (interpreted against their references, then rules N1-N14 with the others). Prints both rates
 and the ratio of the time per evaluation.
 """
+
 import argparse
 import os
 import sys
@@ -24,9 +25,18 @@ from bench.engine import cases, rate  # noqa: E402
 from workups.engine import Case, evaluate, get_knowledge_base  # noqa: E402
 
 # Ten results, some outside their reference, none of them implausible.
-TEN_RESULTS = {"res_hemoglobin": 118, "res_wbc": 12.4, "res_esr": 31, "res_crp": 14, "res_egfr": 72,
-               "res_nech_leukocytes": 3500, "res_nech_erythrocytes": 600, "res_nech_casts": 10,
-               "res_ua_nitrite": False, "img_vertebral_fracture": False}
+TEN_RESULTS = {
+    "res_hemoglobin": 118,
+    "res_wbc": 12.4,
+    "res_esr": 31,
+    "res_crp": 14,
+    "res_egfr": 72,
+    "res_nech_leukocytes": 3500,
+    "res_nech_erythrocytes": 600,
+    "res_nech_casts": 10,
+    "res_ua_nitrite": False,
+    "img_vertebral_fracture": False,
+}
 
 
 def main():
@@ -43,6 +53,7 @@ def main():
             for case in prepared:
                 evaluate(kb, case)
             return len(prepared)
+
         return once
 
     run(without)(), run(with_results)()  # warm up

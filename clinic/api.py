@@ -2,15 +2,16 @@ import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
 from knox.models import get_token_model
 from knox.settings import knox_settings
+from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler as drf_exception_handler
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from clinic.authentication import LocalizedTokenAuthentication
 from clinic.errors import RecordLocked
@@ -42,10 +43,15 @@ class PingView(APIView):
         return Response({"status": "ok"})
 
 
-_TOKEN_ANSWER = inline_serializer("ApiToken", {
-    "token": serializers.CharField(help_text="Send it as `Authorization: Token <token>`. Shown only once."),
-    "expiry": serializers.DateTimeField(help_text="When the token stops working (API_TOKEN_HOURS after it was issued)."),
-})
+_TOKEN_ANSWER = inline_serializer(
+    "ApiToken",
+    {
+        "token": serializers.CharField(help_text="Send it as `Authorization: Token <token>`. Shown only once."),
+        "expiry": serializers.DateTimeField(
+            help_text="When the token stops working (API_TOKEN_HOURS after it was issued)."
+        ),
+    },
+)
 _DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
 
 
@@ -61,18 +67,25 @@ class TokenView(APIView):
     renderer_classes = [JSONRenderer]
     serializer_class = AuthTokenSerializer
 
-    @extend_schema(operation_id="auth_token_create", request=AuthTokenSerializer, auth=[],
-                   responses={200: _TOKEN_ANSWER, 400: _DETAIL,
-                              429: inline_serializer("LockedOut", {"detail": serializers.CharField()})},
-                   description="A new API token and its expiry. 400 for a wrong username or password; 429 (with "
-                               "Retry-After) after too many failed logins.")
+    @extend_schema(
+        operation_id="auth_token_create",
+        request=AuthTokenSerializer,
+        auth=[],
+        responses={
+            200: _TOKEN_ANSWER,
+            400: _DETAIL,
+            429: inline_serializer("LockedOut", {"detail": serializers.CharField()}),
+        },
+        description="A new API token and its expiry. 400 for a wrong username or password; 429 (with "
+        "Retry-After) after too many failed logins.",
+    )
     def post(self, request):
         serializer = self.serializer_class(data=request.data, context={"request": request, "view": self})
         serializer.is_valid(raise_exception=True)
-        instance, key = get_token_model().objects.create(user=serializer.validated_data["user"],
-                                                         expiry=knox_settings.TOKEN_TTL)
-        return Response({"token": key,
-                         "expiry": serializers.DateTimeField().to_representation(instance.expiry)})
+        instance, key = get_token_model().objects.create(
+            user=serializer.validated_data["user"], expiry=knox_settings.TOKEN_TTL
+        )
+        return Response({"token": key, "expiry": serializers.DateTimeField().to_representation(instance.expiry)})
 
 
 class LogoutView(APIView):

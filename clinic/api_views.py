@@ -1,4 +1,5 @@
 """The clinical record over the API: thin views over clinic.selectors / clinic.services."""
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -15,10 +16,10 @@ from clinic.serializers import (
     EncounterSerializer,
     EncounterWriteSerializer,
     FinalizeSerializer,
-    PatientSerializer,
-    UnfinishedSerializer,
     PatientDuplicatesSerializer,
+    PatientSerializer,
     PatientWriteSerializer,
+    UnfinishedSerializer,
     encounter_primitive,
 )
 
@@ -36,8 +37,11 @@ class ApiActorMixin:
         return self._actor
 
 
-@extend_schema_view(post=extend_schema(request=PatientWriteSerializer,
-                                       responses={201: PatientSerializer, 409: PatientDuplicatesSerializer}))
+@extend_schema_view(
+    post=extend_schema(
+        request=PatientWriteSerializer, responses={201: PatientSerializer, 409: PatientDuplicatesSerializer}
+    )
+)
 class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
     serializer_class = PatientSerializer
     pagination_class = Pagination
@@ -60,14 +64,25 @@ class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
         actor = self.actor()
         if not values.pop("allow_duplicate", False) and actor.clinic is not None:
             duplicates = services.patient_duplicates(
-                clinic=actor.clinic, family_name=values["family_name"], given_name=values["given_name"],
-                birth_date=values["birth_date"], snils=values.get("snils", ""), oms_policy=values.get("oms_policy", ""))
+                clinic=actor.clinic,
+                family_name=values["family_name"],
+                given_name=values["given_name"],
+                birth_date=values["birth_date"],
+                snils=values.get("snils", ""),
+                oms_policy=values.get("oms_policy", ""),
+            )
             if duplicates:
                 selectors.patients_listed(actor=actor, patients=duplicates, searched=True)
-                return Response({"detail": _("A patient with the same name and birth date, SNILS or OMS policy is "
-                                             "already registered. Open that record, or send allow_duplicate: true."),
-                                 "duplicates": PatientSerializer(duplicates, many=True).data},
-                                status=status.HTTP_409_CONFLICT)
+                return Response(
+                    {
+                        "detail": _(
+                            "A patient with the same name and birth date, SNILS or OMS policy is "
+                            "already registered. Open that record, or send allow_duplicate: true."
+                        ),
+                        "duplicates": PatientSerializer(duplicates, many=True).data,
+                    },
+                    status=status.HTTP_409_CONFLICT,
+                )
         patient = services.patient_create(actor=actor, **values)
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
@@ -125,8 +140,9 @@ class EncounterCreateView(ApiActorMixin, generics.CreateAPIView):
         return Response(EncounterSerializer(encounter).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(patch=extend_schema(request=EncounterWriteSerializer,
-                                        responses={200: EncounterSerializer, 409: None}))
+@extend_schema_view(
+    patch=extend_schema(request=EncounterWriteSerializer, responses={200: EncounterSerializer, 409: None})
+)
 class EncounterDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
     serializer_class = EncounterSerializer
     http_method_names = ["get", "patch", "head", "options"]
@@ -159,8 +175,9 @@ class EncounterFinalizeView(ApiActorMixin, generics.GenericAPIView):
         encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
         data = FinalizeSerializer(data=request.data if request.data else {})
         data.is_valid(raise_exception=True)
-        encounter = services.encounter_finalize(actor=self.actor(), encounter=encounter,
-                                                reason=data.validated_data.get("reason", ""))
+        encounter = services.encounter_finalize(
+            actor=self.actor(), encounter=encounter, reason=data.validated_data.get("reason", "")
+        )
         return Response(EncounterSerializer(encounter).data)
 
 

@@ -20,5 +20,8 @@ class ClinicConfig(AppConfig):
 
         from clinic.credentials import revoke_tokens_on_password_change
 
-        pre_save.connect(revoke_tokens_on_password_change, sender=get_user_model(),
-                         dispatch_uid="clinic.credentials.revoke_tokens_on_password_change")
+        pre_save.connect(
+            revoke_tokens_on_password_change,
+            sender=get_user_model(),
+            dispatch_uid="clinic.credentials.revoke_tokens_on_password_change",
+        )

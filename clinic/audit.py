@@ -4,6 +4,7 @@ Views build an Actor from the request once; selectors and services take it and
 record what they read or wrote. Nothing about the patient beyond ids is written
 here (no names, no search terms), so the trail itself leaks nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,12 @@ class Actor:
 def actor_from_request(request, *, channel: str) -> Actor:
     user = request.user
     membership = getattr(user, "membership", None) if user.is_authenticated else None
-    return Actor(user=user, clinic=membership.clinic if membership else None, channel=channel,
-                 ip=request.META.get("REMOTE_ADDR") or None)
+    return Actor(
+        user=user,
+        clinic=membership.clinic if membership else None,
+        channel=channel,
+        ip=request.META.get("REMOTE_ADDR") or None,
+    )
 
 
 def audit_record(*, actor: Actor, action: str, object_type: str, object_id="", patient_id=None, patient_ids=()) -> None:

@@ -6,6 +6,7 @@ Accept-Language and the default; once the token names the GP, their profile and 
 API tokens are django-rest-knox's: stored as a digest (never the key), with an expiry
 (API_TOKEN_HOURS), sent as `Authorization: Token <key>`.
 """
+
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
@@ -30,7 +31,7 @@ class LocalizedTokenAuthentication(_ActivatesLanguage, TokenAuthentication):
         try:
             token.decode("utf-8")
         except UnicodeError:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
         return super().authenticate_credentials(token)
 
 

@@ -4,6 +4,7 @@ A recommendation is due a number of working days after it started (the test acce
 issued): emergency the same day, urgent 3, routine 14 by default, a clinic may set its own. Working
 days are Monday to Friday, less the clinic's holidays. Past its due date (due < today) it is overdue.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
@@ -31,8 +32,9 @@ def add_working_days(start: date, days: int, holidays: Collection[date] = ()) ->
     return day
 
 
-def due_date(*, start: date, urgency: str, holidays: Collection[date] = (),
-             due_days: Mapping[str, int] | None = None) -> date:
+def due_date(
+    *, start: date, urgency: str, holidays: Collection[date] = (), due_days: Mapping[str, int] | None = None
+) -> date:
     """When a recommendation of this urgency started on `start` is due."""
     days = (due_days or DEFAULT_DUE_DAYS).get(urgency, DEFAULT_DUE_DAYS["routine"])
     return add_working_days(start, days, holidays)
@@ -43,8 +45,11 @@ def is_overdue(due: date, today: date) -> bool:
 
 
 def clinic_due_days(clinic) -> dict[str, int]:
-    return {"emergency": clinic.due_emergency_days, "urgent": clinic.due_urgent_days,
-            "routine": clinic.due_routine_days}
+    return {
+        "emergency": clinic.due_emergency_days,
+        "urgent": clinic.due_urgent_days,
+        "routine": clinic.due_routine_days,
+    }
 
 
 def local_date(moment: datetime, clinic) -> date:

@@ -7,6 +7,7 @@ hash being saved with the stored one; a save that names update_fields without "p
 last_login update at every login) is skipped without a query. A hash upgraded by Django at login
 (more hasher iterations after an upgrade) counts as a change too: the user's other tokens end then.
 """
+
 from __future__ import annotations
 
 

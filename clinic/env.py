@@ -4,6 +4,7 @@ Each one fails at start-up with ImproperlyConfigured naming the variable, so a
 typo in a deployment is caught before the first patient is seen rather than
 surfacing as odd behaviour later.
 """
+
 import os
 from urllib.parse import urlsplit
 
@@ -60,7 +61,9 @@ def env_url(name, default=None, *, schemes):
         return None
     scheme = urlsplit(value).scheme if ":" in value else ""
     if scheme not in schemes:
-        raise ImproperlyConfigured(f"{name} must be a URL with one of the schemes {', '.join(sorted(schemes))}; got {scheme or 'none'!r}")
+        raise ImproperlyConfigured(
+            f"{name} must be a URL with one of the schemes {', '.join(sorted(schemes))}; got {scheme or 'none'!r}"
+        )
     return value
 
 

@@ -4,7 +4,9 @@ from clinic.models import Patient
 
 
 class PatientFilter(django_filters.FilterSet):
-    search = django_filters.CharFilter(method="filter_search", label="Part of the given or family name, any case or script")
+    search = django_filters.CharFilter(
+        method="filter_search", label="Part of the given or family name, any case or script"
+    )
     birth_date = django_filters.DateFilter(input_formats=["%Y-%m-%d"])
 
     class Meta:

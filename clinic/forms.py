@@ -1,10 +1,12 @@
 """Browser forms. Typing is the form's job; clinical validity is checked by the same
 serializers the API uses, so a case refused over the API is refused here too."""
+
 from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
 from clinic.models import NOTE_SECTIONS, Patient
@@ -14,8 +16,11 @@ TRI_STATE = [("", _("Not recorded")), ("yes", _("Yes")), ("no", _("No"))]
 
 # The order of Sex.choices (female first); the labels in the request's language.
 SEX_CHOICES = [("female", pgettext_lazy("sex", "Female")), ("male", pgettext_lazy("sex", "Male"))]
-URGENCY_CHOICES = [("routine", pgettext_lazy("urgency", "Routine")), ("urgent", pgettext_lazy("urgency", "Urgent")),
-                   ("emergency", pgettext_lazy("urgency", "Emergency"))]
+URGENCY_CHOICES = [
+    ("routine", pgettext_lazy("urgency", "Routine")),
+    ("urgent", pgettext_lazy("urgency", "Urgent")),
+    ("emergency", pgettext_lazy("urgency", "Emergency")),
+]
 
 # The encounter form's sections, in clinical order: (key, title, finding group, note section).
 SECTIONS = [
@@ -57,14 +62,26 @@ class PatientForm(forms.Form):
     family_name = forms.CharField(max_length=150, label=_("Family name"))
     given_name = forms.CharField(max_length=150, label=_("Given name"))
     middle_name = forms.CharField(max_length=150, required=False, label=_("Patronymic (middle name)"))
-    birth_date = forms.DateField(label=_("Birth date"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    birth_date = forms.DateField(
+        label=_("Birth date"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
     sex = forms.ChoiceField(choices=SEX_CHOICES, widget=forms.RadioSelect, label=_("Sex"))
-    snils = forms.CharField(max_length=14, required=False, label=_("SNILS"), validators=[validate_snils],
-                            help_text=_("11 digits, e.g. 112-233-445 95."),
-                            widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
-    oms_policy = forms.CharField(max_length=19, required=False, label=_("OMS policy number"),
-                                 validators=[validate_oms_policy], help_text=_("16 digits."),
-                                 widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    snils = forms.CharField(
+        max_length=14,
+        required=False,
+        label=_("SNILS"),
+        validators=[validate_snils],
+        help_text=_("11 digits, e.g. 112-233-445 95."),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    oms_policy = forms.CharField(
+        max_length=19,
+        required=False,
+        label=_("OMS policy number"),
+        validators=[validate_oms_policy],
+        help_text=_("16 digits."),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
     insurer = forms.CharField(max_length=200, required=False, label=_("Insurer (OMS)"))
     address = forms.CharField(max_length=300, required=False, label=_("Address"))
     phone = forms.CharField(max_length=32, required=False, label=_("Phone"))
@@ -81,8 +98,11 @@ class PatientForm(forms.Form):
 
         data = super().clean()
         known = PatientWriteSerializer().fields  # the serializer checks the fields it knows
-        payload = {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                   for key, value in data.items() if value is not None and key in known}
+        payload = {
+            key: (value.isoformat() if hasattr(value, "isoformat") else value)
+            for key, value in data.items()
+            if value is not None and key in known
+        }
         serializer = PatientWriteSerializer(data=payload)
         if not serializer.is_valid():
             _serializer_errors_to_form(self, {k: v for k, v in serializer.errors.items() if k not in self.errors})
@@ -132,9 +152,12 @@ class WholeNumberField(_EitherSeparator, forms.IntegerField):
 
 
 class EncounterForm(forms.Form):
-    visit_date = forms.DateField(widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}), label=_("Visit date"))
-    chief_complaint = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                      label=_("Chief complaint"), max_length=2000)
+    visit_date = forms.DateField(
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}), label=_("Visit date")
+    )
+    chief_complaint = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("Chief complaint"), max_length=2000
+    )
     duration_days = WholeNumberField(min_value=0, label=_("Duration (days since it began)"))
     pregnant = forms.ChoiceField(choices=TRI_STATE, required=False, widget=forms.RadioSelect, label=_("Pregnant"))
     temperature_c = DecimalNumberField(required=False, label=_("Temperature, °C"))
@@ -160,13 +183,18 @@ class EncounterForm(forms.Form):
                     if only and only != patient.sex:
                         continue  # a finding of the other sex is not asked
                     self.fields[f"f_{code}"] = forms.ChoiceField(
-                        choices=TRI_STATE, required=False, widget=forms.RadioSelect,
+                        choices=TRI_STATE,
+                        required=False,
+                        widget=forms.RadioSelect,
                         label=vocabulary.findings[code]["name"],
                     )
                     codes.append(code)
             if key in NOTE_SECTIONS:
                 self.fields[f"note_{key}"] = forms.CharField(
-                    required=False, max_length=5000, label=_("Note"), widget=forms.Textarea(attrs={"rows": 1}),
+                    required=False,
+                    max_length=5000,
+                    label=_("Note"),
+                    widget=forms.Textarea(attrs={"rows": 1}),
                 )
             self.sections.append({"key": key, "title": title, "group": group, "codes": codes})
 
@@ -186,8 +214,11 @@ class EncounterForm(forms.Form):
 
     def unanswered_red_flags(self):
         data = self.data if self.is_bound else self.initial
-        return [code for code in current_kb().red_flags
-                if f"f_{code}" in self.fields and data.get(f"f_{code}") not in ("yes", "no")]
+        return [
+            code
+            for code in current_kb().red_flags
+            if f"f_{code}" in self.fields and data.get(f"f_{code}") not in ("yes", "no")
+        ]
 
     def subfebrile_without_fever(self) -> bool:
         """A subfebrile temperature typed while "Fever" is answered No: the GP should see the mismatch."""
@@ -202,17 +233,25 @@ class EncounterForm(forms.Form):
 
     def error_links(self):
         """The error summary: (anchor id, label, message) per problem, in the order of the page."""
+
         def anchor(name):
             return f"id_{name}_0" if isinstance(self.fields[name].widget, forms.RadioSelect) else f"id_{name}"
 
         order = [name for name in ("visit_date", "pregnant", "chief_complaint") if name in self.fields]
-        links = [(anchor(name), self.fields[name].label, message) for name in order for message in self.errors.get(name, [])]
+        links = [
+            (anchor(name), self.fields[name].label, message) for name in order for message in self.errors.get(name, [])
+        ]
         for section in self.sections:
             if section["key"] == "location" and self.location_error:
                 first = section["codes"][0] if section["codes"] else None
-                links.append((f"id_f_{first}_0" if first else "section-location", section["title"], self.location_error))
-            names = [*{"pattern": ["duration_days"], "vitals": list(VITAL_FIELDS)}.get(section["key"], []),
-                     *(f"f_{code}" for code in section["codes"]), f"note_{section['key']}"]
+                links.append(
+                    (f"id_f_{first}_0" if first else "section-location", section["title"], self.location_error)
+                )
+            names = [
+                *{"pattern": ["duration_days"], "vitals": list(VITAL_FIELDS)}.get(section["key"], []),
+                *(f"f_{code}" for code in section["codes"]),
+                f"note_{section['key']}",
+            ]
             for name in names:
                 if name in self.fields:
                     links += [(anchor(name), self.fields[name].label, message) for message in self.errors.get(name, [])]
@@ -241,11 +280,13 @@ class EncounterForm(forms.Form):
         for name, value in data.items():
             if name.startswith("f_") and value in ("yes", "no"):
                 findings[name[2:]] = value == "yes"
-        payload = {"visit_date": data["visit_date"].isoformat() if data.get("visit_date") else None,
-                   "chief_complaint": data.get("chief_complaint") or "",
-                   "duration_days": data.get("duration_days"),
-                   "findings": findings,
-                   "notes": {name[5:]: value for name, value in data.items() if name.startswith("note_") and value}}
+        payload = {
+            "visit_date": data["visit_date"].isoformat() if data.get("visit_date") else None,
+            "chief_complaint": data.get("chief_complaint") or "",
+            "duration_days": data.get("duration_days"),
+            "findings": findings,
+            "notes": {name[5:]: value for name, value in data.items() if name.startswith("note_") and value},
+        }
         if data.get("pregnant") in ("yes", "no"):
             payload["pregnant"] = data["pregnant"] == "yes"
         for name in VITAL_FIELDS:
@@ -272,8 +313,9 @@ class EncounterForm(forms.Form):
 
     @staticmethod
     def initial_from(encounter) -> dict:
-        initial = {name: getattr(encounter, name) for name in
-                   ("visit_date", "chief_complaint", "duration_days", *VITAL_FIELDS)}
+        initial = {
+            name: getattr(encounter, name) for name in ("visit_date", "chief_complaint", "duration_days", *VITAL_FIELDS)
+        }
         if encounter.pregnant is not None:
             initial["pregnant"] = "yes" if encounter.pregnant else "no"
         for code, present in (encounter.findings or {}).items():
@@ -298,8 +340,9 @@ def subfebrile_without_fever(temperature, fever_answer) -> bool:
 
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("accepted", _("Accept")), ("declined", _("Decline")), ("pending", _("Undo"))],
-                                 label=_("Decision"))
+    decision = forms.ChoiceField(
+        choices=[("accepted", _("Accept")), ("declined", _("Decline")), ("pending", _("Undo"))], label=_("Decision")
+    )
     reason = forms.CharField(required=False, max_length=2000, label=_("Reason to decline"))
 
 
@@ -307,8 +350,12 @@ class AddItemForm(forms.Form):
     # Shown with visible labels; ids of their own, as both catalogue forms are on the workup page.
     code = forms.ChoiceField(label=_("Test"))
     urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"))
-    rationale = forms.CharField(required=False, max_length=2000, label=_("Indication"),
-                                widget=forms.TextInput(attrs={"placeholder": _("Clinical indication")}))
+    rationale = forms.CharField(
+        required=False,
+        max_length=2000,
+        label=_("Indication"),
+        widget=forms.TextInput(attrs={"placeholder": _("Clinical indication")}),
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "add_item_%s")

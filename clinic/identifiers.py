@@ -1,6 +1,7 @@
 """Russian identifiers on the record: SNILS, the single-format OMS policy number, OGRN, and the
 clinic's time zone. Each validator raises a ValidationError a GP can act on; each normaliser keeps
 the digits only, so "112-233-445 95" and "11223344595" are the same SNILS."""
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,7 @@ def digits_only(value: str) -> str:
 
 def snils_check_digits(number: str) -> int:
     """The control number of a SNILS's first nine digits (Pension Fund rules: weights 9..1, mod 101)."""
-    total = sum(int(digit) * weight for digit, weight in zip(number, range(9, 0, -1)))
+    total = sum(int(digit) * weight for digit, weight in zip(number[:9], range(9, 0, -1), strict=True))
     if total < 100:
         return total
     if total in (100, 101):

@@ -11,6 +11,7 @@ limits differ and the window and cool-off are exact (and testable with a control
 Nothing here logs or stores the username or the password: cache keys are digests, log lines name only
 which limit was reached, and the audit names the user only when the username is a real account.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,10 +70,13 @@ class LockoutHandler(AbstractAxesHandler, AxesBaseHandler):
         address = getattr(request, "axes_ip_address", None)
         counters = []
         if username:
-            counters.append(("username", self._username_key(username, generation), get_failure_limit(request, credentials)))
+            counters.append(
+                ("username", self._username_key(username, generation), get_failure_limit(request, credentials))
+            )
         if address:
-            counters.append(("address", f"lockout:{generation}:address:{_digest(address)}",
-                             settings.LOGIN_ADDRESS_FAILURE_LIMIT))
+            counters.append(
+                ("address", f"lockout:{generation}:address:{_digest(address)}", settings.LOGIN_ADDRESS_FAILURE_LIMIT)
+            )
         return counters
 
     def locked_until(self, request, credentials=None):
@@ -91,8 +95,10 @@ class LockoutHandler(AbstractAxesHandler, AxesBaseHandler):
 
     def get_failures(self, request, credentials=None) -> int:
         since = timezone.now().timestamp() - self._window(request)
-        counts = [len([at for at in (self.cache.get(key) or {}).get("failures", []) if at > since])
-                  for _, key, _ in self._counters(request, credentials)]
+        counts = [
+            len([at for at in (self.cache.get(key) or {}).get("failures", []) if at > since])
+            for _, key, _ in self._counters(request, credentials)
+        ]
         return max(counts, default=0)
 
     def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
@@ -121,8 +127,11 @@ class LockoutHandler(AbstractAxesHandler, AxesBaseHandler):
         for each in _both(request):
             each.axes_failures_since_start = max(counts, default=0)
         if locked:
-            log.warning("login locked out: the %s limit was reached (%s)", " and ".join(locked),
-                        getattr(request, "axes_path_info", "?"))
+            log.warning(
+                "login locked out: the %s limit was reached (%s)",
+                " and ".join(locked),
+                getattr(request, "axes_path_info", "?"),
+            )
             self._refuse(request, credentials)
 
     def _refuse(self, request, credentials):
@@ -132,8 +141,12 @@ class LockoutHandler(AbstractAxesHandler, AxesBaseHandler):
             each.axes_credentials = credentials
             each.lockout_until = until
             each.lockout_kinds = kinds
-        user_locked_out.send("axes", request=request, username=get_client_username(request, credentials),
-                             ip_address=getattr(request, "axes_ip_address", None))
+        user_locked_out.send(
+            "axes",
+            request=request,
+            username=get_client_username(request, credentials),
+            ip_address=getattr(request, "axes_ip_address", None),
+        )
 
     def user_logged_in(self, sender, request, user, **kwargs):
         """A password login's success is handled by LockoutBackend (it covers the token endpoint too)."""
@@ -184,8 +197,12 @@ def lockout_response(request, original_response=None, credentials=None):
     if request.path.startswith(API_PREFIXES):
         response = JsonResponse({"detail": message}, status=status)
     else:
-        response = render(request, "registration/lockout.html",
-                          {"message": message, "minutes": math.ceil(retry_after / 60)}, status=status)
+        response = render(
+            request,
+            "registration/lockout.html",
+            {"message": message, "minutes": math.ceil(retry_after / 60)},
+            status=status,
+        )
     response["Retry-After"] = str(retry_after)
     return response
 
@@ -200,7 +217,11 @@ def audit_lockout(sender, request, username=None, ip_address=None, **kwargs):
     user = User.objects.filter(**{User.USERNAME_FIELD: username}).first() if username else None
     membership = getattr(user, "membership", None) if user is not None else None
     path = getattr(request, "path", "") or ""
-    actor = Actor(user=user or AnonymousUser(), clinic=membership.clinic if membership else None,
-                  channel="api" if path.startswith(API_PREFIXES) else "web", ip=ip_address or None)
+    actor = Actor(
+        user=user or AnonymousUser(),
+        clinic=membership.clinic if membership else None,
+        channel="api" if path.startswith(API_PREFIXES) else "web",
+        ip=ip_address or None,
+    )
     kinds = getattr(request, "lockout_kinds", None) or []
     audit_record(actor=actor, action="lockout", object_type="login", object_id=",".join(kinds))

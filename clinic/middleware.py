@@ -5,6 +5,7 @@ default. A GP who chose Russian gets Russian on any computer; an EHR (token, no 
 Accept-Language gets that language. Time zone: the clinic's, so a visit at 01:30 Moscow time is
 today, not yesterday.
 """
+
 from __future__ import annotations
 
 import zoneinfo
@@ -93,8 +94,10 @@ class UserLanguageMiddleware:
 
 
 # The browser features this app never uses, switched off for every page.
-PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
-    "camera", "microphone", "geolocation", "payment", "usb", "serial", "bluetooth", "interest-cohort"))
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "bluetooth", "interest-cohort")
+)
 
 
 class PrivateResponseMiddleware:

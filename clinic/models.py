@@ -19,7 +19,9 @@ class Clinic(models.Model):
     ogrn = models.CharField(_("OGRN"), max_length=13, blank=True, validators=[validate_ogrn])
     address = models.CharField(_("address"), max_length=300, blank=True)
     phone = models.CharField(_("phone"), max_length=50, blank=True)
-    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow", validators=[validate_time_zone])
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Moscow", validators=[validate_time_zone]
+    )
     language = models.CharField(_("default language"), max_length=2, choices=Language.choices, default=Language.RUSSIAN)
     # Working days an accepted test or an issued referral may take, by urgency (GUIDANCE 7).
     due_emergency_days = models.PositiveSmallIntegerField(_("emergency: due within, working days"), default=0)
@@ -56,7 +58,9 @@ class ClinicHoliday(models.Model):
 class Membership(models.Model):
     """A clinician's place in a clinic: each GP belongs to exactly one."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership", verbose_name=_("user"))
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership", verbose_name=_("user")
+    )
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("clinic"))
     title = models.CharField(_("title"), max_length=100, default="General practitioner")
     # As printed on documents: "Петрова Анна Сергеевна", "врач-терапевт участковый".
@@ -65,6 +69,13 @@ class Membership(models.Model):
     # Blank: follow the browser (Accept-Language), then the clinic's default.
     language = models.CharField(_("language"), max_length=2, choices=Language.choices, blank=True)
 
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
+    def __str__(self):
+        return f"{self.user} @ {self.clinic}"
+
     @property
     def display_name(self):
         return self.full_name or self.user.get_full_name() or self.user.get_username()
@@ -72,13 +83,6 @@ class Membership(models.Model):
     @property
     def display_position(self):
         return self.position or self.title
-
-    class Meta:
-        verbose_name = _("membership")
-        verbose_name_plural = _("memberships")
-
-    def __str__(self):
-        return f"{self.user} @ {self.clinic}"
 
 
 class Sex(models.TextChoices):
@@ -94,13 +98,21 @@ class Patient(models.Model):
     middle_name = models.CharField(_("patronymic"), max_length=150, blank=True)
     birth_date = models.DateField(_("date of birth"))
     sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
-    identifier = models.CharField(_("identifier"), max_length=64, blank=True, help_text=_("Medical record number or another identifier."))
+    identifier = models.CharField(
+        _("identifier"), max_length=64, blank=True, help_text=_("Medical record number or another identifier.")
+    )
     # The namespace of `identifier` when it came from another system (an EHR); blank for the clinic's own.
     identifier_system = models.CharField(_("identifier system"), max_length=255, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
-    address = models.CharField(_("registration address"), max_length=300, blank=True, help_text=_("Registration address."))
-    snils = models.CharField(_("SNILS"), max_length=11, blank=True, help_text=_("SNILS, 11 digits (checksum validated)."))
-    oms_policy = models.CharField(_("OMS policy"), max_length=16, blank=True, help_text=_("OMS policy number, 16 digits."))
+    address = models.CharField(
+        _("registration address"), max_length=300, blank=True, help_text=_("Registration address.")
+    )
+    snils = models.CharField(
+        _("SNILS"), max_length=11, blank=True, help_text=_("SNILS, 11 digits (checksum validated).")
+    )
+    oms_policy = models.CharField(
+        _("OMS policy"), max_length=16, blank=True, help_text=_("OMS policy number, 16 digits.")
+    )
     insurer = models.CharField(_("insurer (SMO)"), max_length=200, blank=True, help_text=_("The OMS insurer (СМО)."))
     # Case-folded "family given" for search in any script: SQLite's LIKE folds ASCII only,
     # so "иван" would not find "Иванова" without it. Kept by clinic.services, indexed (trigram) on PostgreSQL.
@@ -122,7 +134,8 @@ class Patient(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["clinic", "identifier_system", "identifier"], condition=~models.Q(identifier=""),
+                fields=["clinic", "identifier_system", "identifier"],
+                condition=~models.Q(identifier=""),
                 name="patient_identifier_unique",
             ),
         ]
@@ -154,7 +167,9 @@ class Encounter(models.Model):
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="encounters", verbose_name=_("clinic"))
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="encounters", verbose_name=_("patient"))
-    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="encounters", verbose_name=_("clinician"))
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="encounters", verbose_name=_("clinician")
+    )
     visit_date = models.DateField(_("visit date"))
     chief_complaint = models.TextField(_("chief complaint"), blank=True)
     duration_days = models.PositiveIntegerField(_("duration, days"))
@@ -169,10 +184,17 @@ class Encounter(models.Model):
     findings = models.JSONField(_("findings"), default=dict, blank=True)
     # Section -> free-text note (NOTE_SECTIONS).
     notes = models.JSONField(_("notes"), default=dict, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=EncounterStatus.choices, default=EncounterStatus.DRAFT)
+    status = models.CharField(
+        _("status"), max_length=10, choices=EncounterStatus.choices, default=EncounterStatus.DRAFT
+    )
     finalized_at = models.DateTimeField(_("finalized at"), null=True, blank=True)
     finalized_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("finalized by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("finalized by"),
     )
     # Why the GP finalized with emergency work still pending (required then), as they wrote it.
     finalize_reason = models.TextField(_("reason for finalizing"), blank=True)
@@ -217,7 +239,9 @@ class AuditEvent(models.Model):
     """
 
     at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("actor"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("actor")
+    )
     actor_username = models.CharField(_("user name"), max_length=150)
     clinic_id = models.BigIntegerField(_("clinic id"), null=True)
     action = models.CharField(_("action"), max_length=32)

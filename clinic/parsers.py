@@ -5,6 +5,7 @@ value can be; and a body nested thousands deep costs recursion before any valida
 here, for every JSON body, with a message that names the problem. (NUL and other control characters are
 refused by the fields that hold text, so the answer names the field.)
 """
+
 from __future__ import annotations
 
 import codecs

@@ -3,6 +3,7 @@
 Another clinic's record is a 404, exactly like a record that does not exist,
 so nothing (not even its existence) leaks across clinics.
 """
+
 from __future__ import annotations
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -39,8 +40,12 @@ def patient_queryset(*, actor: Actor, search: str | None = None, birth_date=None
 
 def patients_listed(*, actor: Actor, patients, searched: bool) -> None:
     """Record that a list (or search result) of patients was shown."""
-    audit_record(actor=actor, action="search" if searched else "list", object_type="patient",
-                 patient_ids=[patient.pk for patient in patients])
+    audit_record(
+        actor=actor,
+        action="search" if searched else "list",
+        object_type="patient",
+        patient_ids=[patient.pk for patient in patients],
+    )
 
 
 def patient_get(*, actor: Actor, patient_id, action: str = "view") -> Patient:
@@ -74,8 +79,9 @@ def encounter_get(*, actor: Actor, encounter_id, action: str = "view") -> Encoun
         encounter = Encounter.objects.select_related("patient", "clinician").get(pk=encounter_id, clinic=actor.clinic)
     except (Encounter.DoesNotExist, ValueError, TypeError):
         raise Http404("No such encounter.") from None
-    audit_record(actor=actor, action=action, object_type="encounter", object_id=encounter.pk,
-                 patient_id=encounter.patient_id)
+    audit_record(
+        actor=actor, action=action, object_type="encounter", object_id=encounter.pk, patient_id=encounter.patient_id
+    )
     return encounter
 
 
@@ -99,20 +105,34 @@ def encounter_unfinished(*, encounter: Encounter) -> dict:
     drafts = [letter for letter in letters if letter.status == ReferralStatus.DRAFT]
     unasked = [code for code in kb.red_flags if code not in (encounter.findings or {})]
     emergency_rows = [row for row in rows if row.urgency == "emergency"]
-    untouched = bool(workup and workup.disposition == "emergency" and emergency_rows
-                     and all(row.decision == "pending" for row in emergency_rows))
+    untouched = bool(
+        workup
+        and workup.disposition == "emergency"
+        and emergency_rows
+        and all(row.decision == "pending" for row in emergency_rows)
+    )
     vocabulary = kb.vocabulary
 
     def name(row):
         return vocabulary.items[row.code]["name"] if hasattr(row, "code") else vocabulary.specialties[row.specialty]
 
     return {
-        "pending_urgent": [{"kind": "item" if hasattr(row, "code") else "referral", "id": row.pk, "name": name(row),
-                            "urgency": row.urgency} for row in pending],
-        "referrals_without_letter": [{"id": row.pk, "name": name(row), "urgency": row.urgency}
-                                     for row in without_letter],
-        "draft_letters": [{"id": letter.pk, "name": vocabulary.specialties.get(letter.specialty, letter.specialty)}
-                          for letter in drafts],
+        "pending_urgent": [
+            {
+                "kind": "item" if hasattr(row, "code") else "referral",
+                "id": row.pk,
+                "name": name(row),
+                "urgency": row.urgency,
+            }
+            for row in pending
+        ],
+        "referrals_without_letter": [
+            {"id": row.pk, "name": name(row), "urgency": row.urgency} for row in without_letter
+        ],
+        "draft_letters": [
+            {"id": letter.pk, "name": vocabulary.specialties.get(letter.specialty, letter.specialty)}
+            for letter in drafts
+        ],
         "red_flags_not_asked": [{"code": code, "name": vocabulary.findings[code]["name"]} for code in unasked],
         "emergency_untouched": untouched,
         "anything": bool(pending or without_letter or drafts or unasked),

@@ -2,7 +2,8 @@ import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -47,8 +48,22 @@ class PatientSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = ["id", "family_name", "given_name", "middle_name", "birth_date", "sex", "snils", "oms_policy",
-                  "insurer", "address", "identifier", "phone", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "birth_date",
+            "sex",
+            "snils",
+            "oms_policy",
+            "insurer",
+            "address",
+            "identifier",
+            "phone",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -58,17 +73,24 @@ class PatientWriteSerializer(StrictSerializer):
     middle_name = StrictCharField(max_length=150, required=False, allow_blank=True, help_text="Patronymic (отчество).")
     birth_date = StrictDateField()
     sex = StrictChoiceField(choices=Sex.choices)
-    snils = StrictCharField(max_length=14, required=False, allow_blank=True,
-                            help_text="SNILS: 11 digits, separators allowed (112-233-445 95); checksum validated.")
-    oms_policy = StrictCharField(max_length=19, required=False, allow_blank=True,
-                                 help_text="Single-format OMS policy number: 16 digits.")
+    snils = StrictCharField(
+        max_length=14,
+        required=False,
+        allow_blank=True,
+        help_text="SNILS: 11 digits, separators allowed (112-233-445 95); checksum validated.",
+    )
+    oms_policy = StrictCharField(
+        max_length=19, required=False, allow_blank=True, help_text="Single-format OMS policy number: 16 digits."
+    )
     insurer = StrictCharField(max_length=200, required=False, allow_blank=True, help_text="The OMS insurer (СМО).")
     address = StrictCharField(max_length=300, required=False, allow_blank=True, help_text="Registration address.")
     identifier = StrictCharField(max_length=64, required=False, allow_blank=True)
     phone = StrictCharField(max_length=32, required=False, allow_blank=True)
     allow_duplicate = StrictBooleanField(
-        required=False, write_only=True,
-        help_text="Register even though a patient with the same name and birth date, SNILS or OMS policy exists.")
+        required=False,
+        write_only=True,
+        help_text="Register even though a patient with the same name and birth date, SNILS or OMS policy exists.",
+    )
 
     def check(self, values, errors):
         phone = values.get("phone")
@@ -83,7 +105,11 @@ class PatientWriteSerializer(StrictSerializer):
 
 
 @extend_schema_field(
-    {"type": "object", "properties": {section: {"type": "string"} for section in NOTE_SECTIONS}, "additionalProperties": False}
+    {
+        "type": "object",
+        "properties": {section: {"type": "string"} for section in NOTE_SECTIONS},
+        "additionalProperties": False,
+    }
 )
 class NotesField(serializers.Field):
     default_error_messages = {"invalid": "Must be an object mapping a section to text."}
@@ -94,8 +120,9 @@ class NotesField(serializers.Field):
         problems = {}
         for section, text in data.items():
             if section not in NOTE_SECTIONS:
-                problems[section] = [_("Unknown section; use one of %(sections)s.")
-                                     % {"sections": ", ".join(NOTE_SECTIONS)}]
+                problems[section] = [
+                    _("Unknown section; use one of %(sections)s.") % {"sections": ", ".join(NOTE_SECTIONS)}
+                ]
             elif not isinstance(text, str):
                 problems[section] = [_("Must be text.")]
             elif len(text) > 5000:
@@ -143,9 +170,27 @@ class EncounterSerializer(serializers.ModelSerializer):
     class Meta:
         model = Encounter
         fields = [
-            "id", "patient", "clinician", "visit_date", "age", "sex", "chief_complaint", "duration_days", "pregnant",
-            "temperature_c", "heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2", "findings", "notes",
-            "status", "finalized_at", "created_at", "updated_at",
+            "id",
+            "patient",
+            "clinician",
+            "visit_date",
+            "age",
+            "sex",
+            "chief_complaint",
+            "duration_days",
+            "pregnant",
+            "temperature_c",
+            "heart_rate",
+            "systolic_bp",
+            "diastolic_bp",
+            "resp_rate",
+            "spo2",
+            "findings",
+            "notes",
+            "status",
+            "finalized_at",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -167,8 +212,12 @@ def encounter_primitive(encounter: Encounter) -> dict:
 
 
 class FinalizeSerializer(StrictSerializer):
-    reason = StrictCharField(max_length=2000, required=False, allow_blank=True,
-                             help_text="Required when an emergency's emergency work is all still pending.")
+    reason = StrictCharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        help_text="Required when an emergency's emergency work is all still pending.",
+    )
 
 
 class _UnfinishedRow(serializers.Serializer):

@@ -1,4 +1,5 @@
 """Writes to clinics and the clinical record. Each write is audit-logged."""
+
 from __future__ import annotations
 
 import secrets
@@ -15,16 +16,38 @@ from knox.models import AuthToken
 
 from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
-from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
 from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
+from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
 from clinic.text import search_key
 
-PATIENT_FIELDS = ("given_name", "family_name", "middle_name", "birth_date", "sex", "identifier", "phone",
-                  "identifier_system", "address", "snils", "oms_policy", "insurer")
+PATIENT_FIELDS = (
+    "given_name",
+    "family_name",
+    "middle_name",
+    "birth_date",
+    "sex",
+    "identifier",
+    "phone",
+    "identifier_system",
+    "address",
+    "snils",
+    "oms_policy",
+    "insurer",
+)
 _TEXT_FIELDS = ("given_name", "family_name", "middle_name", "identifier", "phone", "address", "insurer")
 ENCOUNTER_FIELDS = (
-    "visit_date", "chief_complaint", "duration_days", "pregnant", "temperature_c", "heart_rate", "systolic_bp",
-    "diastolic_bp", "resp_rate", "spo2", "findings", "notes",
+    "visit_date",
+    "chief_complaint",
+    "duration_days",
+    "pregnant",
+    "temperature_c",
+    "heart_rate",
+    "systolic_bp",
+    "diastolic_bp",
+    "resp_rate",
+    "spo2",
+    "findings",
+    "notes",
 )
 
 
@@ -48,7 +71,9 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
     """
     clinic, created = Clinic.objects.get_or_create(name=clinic_name, defaults=DEMO_CLINIC)
     user_model = get_user_model()
-    user, _created = user_model.objects.get_or_create(username=username, defaults={"first_name": "Анна", "last_name": "Петрова"})
+    user, _created = user_model.objects.get_or_create(
+        username=username, defaults={"first_name": "Анна", "last_name": "Петрова"}
+    )
     password = password or secrets.token_urlsafe(12)
     # The demo login is a real login: the same password rules as any other (ValidationError otherwise).
     validate_password(password, user)
@@ -57,8 +82,15 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
         user.set_password(password)
     user.is_active = True
     user.save()
-    Membership.objects.update_or_create(user=user, defaults={"clinic": clinic}, create_defaults={
-        "clinic": clinic, "full_name": "Петрова Анна Сергеевна", "position": "врач-терапевт участковый"})
+    Membership.objects.update_or_create(
+        user=user,
+        defaults={"clinic": clinic},
+        create_defaults={
+            "clinic": clinic,
+            "full_name": "Петрова Анна Сергеевна",
+            "position": "врач-терапевт участковый",
+        },
+    )
     # A new API token (knox keeps only its digest, so an old one cannot be shown again); it expires after
     # API_TOKEN_HOURS. A new password above has revoked the user's earlier tokens.
     _instance, token = AuthToken.objects.create(user=user)
@@ -80,9 +112,14 @@ def _patient_check(patient: Patient, *, today: date) -> None:
             validate(getattr(patient, name))
         except ValidationError as error:
             errors[name] = error.messages
-    if patient.identifier and Patient.objects.filter(
-        clinic=patient.clinic, identifier_system=patient.identifier_system, identifier=patient.identifier
-    ).exclude(pk=patient.pk).exists():
+    if (
+        patient.identifier
+        and Patient.objects.filter(
+            clinic=patient.clinic, identifier_system=patient.identifier_system, identifier=patient.identifier
+        )
+        .exclude(pk=patient.pk)
+        .exists()
+    ):
         errors["identifier"] = [_("Another patient of this clinic has this identifier.")]
     others = Patient.objects.filter(clinic=patient.clinic).exclude(pk=patient.pk)
     for name, label in (("snils", _("SNILS")), ("oms_policy", _("OMS policy"))):
@@ -107,8 +144,16 @@ def _patient_save(patient: Patient) -> None:
         raise ValidationError({"identifier": [_("Another patient of this clinic has this identifier.")]}) from None
 
 
-def patient_duplicates(*, clinic: Clinic, family_name: str, given_name: str, birth_date: date | None,
-                       snils: str = "", oms_policy: str = "", exclude_id=None) -> list[Patient]:
+def patient_duplicates(
+    *,
+    clinic: Clinic,
+    family_name: str,
+    given_name: str,
+    birth_date: date | None,
+    snils: str = "",
+    oms_policy: str = "",
+    exclude_id=None,
+) -> list[Patient]:
     """Patients of the clinic who are likely the same person: the same name and birth date, or the
     same SNILS or OMS policy. Shown to the GP before registering, so no one is registered twice."""
     from django.db.models import Q
@@ -127,15 +172,39 @@ def patient_duplicates(*, clinic: Clinic, family_name: str, given_name: str, bir
 
 
 @transaction.atomic
-def patient_create(*, actor: Actor, given_name: str, family_name: str, birth_date: date, sex: str,
-                   identifier: str = "", phone: str = "", identifier_system: str = "", middle_name: str = "",
-                   address: str = "", snils: str = "", oms_policy: str = "", insurer: str = "") -> Patient:
+def patient_create(
+    *,
+    actor: Actor,
+    given_name: str,
+    family_name: str,
+    birth_date: date,
+    sex: str,
+    identifier: str = "",
+    phone: str = "",
+    identifier_system: str = "",
+    middle_name: str = "",
+    address: str = "",
+    snils: str = "",
+    oms_policy: str = "",
+    insurer: str = "",
+) -> Patient:
     if actor.clinic is None:
         raise ValidationError(_("You are not a member of a clinic."))
-    patient = Patient(clinic=actor.clinic, given_name=given_name, family_name=family_name, birth_date=birth_date,
-                      sex=sex, identifier=identifier or "", phone=phone or "", identifier_system=identifier_system or "",
-                      middle_name=middle_name or "", address=address or "", snils=snils or "",
-                      oms_policy=oms_policy or "", insurer=insurer or "")
+    patient = Patient(
+        clinic=actor.clinic,
+        given_name=given_name,
+        family_name=family_name,
+        birth_date=birth_date,
+        sex=sex,
+        identifier=identifier or "",
+        phone=phone or "",
+        identifier_system=identifier_system or "",
+        middle_name=middle_name or "",
+        address=address or "",
+        snils=snils or "",
+        oms_policy=oms_policy or "",
+        insurer=insurer or "",
+    )
     _patient_save(patient)
     audit_record(actor=actor, action="create", object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     return patient
@@ -162,8 +231,10 @@ def _patient_against_encounters(patient: Patient) -> None:
     errors: dict[str, list[str]] = {}
     for visit_date, pregnant, findings in patient.encounters.values_list("visit_date", "pregnant", "findings"):
         if patient.birth_date and visit_date < patient.birth_date and "birth_date" not in errors:
-            errors["birth_date"] = [_("The patient has an encounter on %(date)s, before this birth date.")
-                                    % {"date": date_format(visit_date, "SHORT_DATE_FORMAT")}]
+            errors["birth_date"] = [
+                _("The patient has an encounter on %(date)s, before this birth date.")
+                % {"date": date_format(visit_date, "SHORT_DATE_FORMAT")}
+            ]
         if "sex" in errors:
             continue
         if pregnant and patient.sex == "male":
@@ -171,8 +242,10 @@ def _patient_against_encounters(patient: Patient) -> None:
         for code, present in (findings or {}).items():
             only = vocabulary.findings.get(code, {}).get("sex")
             if present and only and only != patient.sex:
-                errors["sex"] = [_("This patient has encounters recording %(finding)s.")
-                                 % {"finding": vocabulary.findings[code]["name"].lower()}]
+                errors["sex"] = [
+                    _("This patient has encounters recording %(finding)s.")
+                    % {"finding": vocabulary.findings[code]["name"].lower()}
+                ]
                 break
     if errors:
         raise ValidationError(errors)
@@ -186,9 +259,13 @@ def _locked_check(encounter: Encounter) -> None:
 @transaction.atomic
 def encounter_create(*, actor: Actor, patient: Patient, data: dict) -> Encounter:
     """`data` is validated already (workups.serializers.EncounterSerializer or the browser form)."""
-    encounter = Encounter(clinic=patient.clinic, patient=patient, clinician=actor.user,
-                          visit_date=data.get("visit_date") or timezone.localdate(),
-                          duration_days=data["duration_days"])
+    encounter = Encounter(
+        clinic=patient.clinic,
+        patient=patient,
+        clinician=actor.user,
+        visit_date=data.get("visit_date") or timezone.localdate(),
+        duration_days=data["duration_days"],
+    )
     for name in ENCOUNTER_FIELDS:
         if name in data:
             setattr(encounter, name, data[name] if data[name] is not None or name not in ("chief_complaint",) else "")
@@ -209,8 +286,9 @@ def encounter_update(*, actor: Actor, encounter: Encounter, data: dict) -> Encou
                 value = ""
             setattr(encounter, name, value)
     encounter.save()
-    audit_record(actor=actor, action="update", object_type="encounter", object_id=encounter.pk,
-                 patient_id=encounter.patient_id)
+    audit_record(
+        actor=actor, action="update", object_type="encounter", object_id=encounter.pk, patient_id=encounter.patient_id
+    )
     return encounter
 
 
@@ -228,18 +306,36 @@ def encounter_finalize(*, actor: Actor, encounter: Encounter, reason: str = "") 
     workup_current(actor=actor, encounter=encounter)
     reason = (reason or "").strip()
     if encounter_unfinished(encounter=encounter)["emergency_untouched"] and not reason:
-        raise ValidationError({"reason": [_("This is an emergency and none of its emergency tests or referrals "
-                                            "has been acted on: give the reason for finalizing now.")]})
+        raise ValidationError(
+            {
+                "reason": [
+                    _(
+                        "This is an emergency and none of its emergency tests or referrals "
+                        "has been acted on: give the reason for finalizing now."
+                    )
+                ]
+            }
+        )
     encounter.patient_sex = encounter.patient.sex
     encounter.patient_age = encounter.patient.age_on(encounter.visit_date)
     encounter.status = EncounterStatus.FINALIZED
     encounter.finalized_at = timezone.now()
     encounter.finalized_by = actor.user
     encounter.finalize_reason = reason
-    encounter.save(update_fields=["status", "finalized_at", "finalized_by", "finalize_reason", "patient_sex",
-                                  "patient_age", "updated_at"])
-    audit_record(actor=actor, action="finalize", object_type="encounter", object_id=encounter.pk,
-                 patient_id=encounter.patient_id)
+    encounter.save(
+        update_fields=[
+            "status",
+            "finalized_at",
+            "finalized_by",
+            "finalize_reason",
+            "patient_sex",
+            "patient_age",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=actor, action="finalize", object_type="encounter", object_id=encounter.pk, patient_id=encounter.patient_id
+    )
     return encounter
 
 

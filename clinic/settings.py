@@ -3,6 +3,7 @@
 Every variable is read through clinic.env so a bad value stops start-up with
 a message naming it. Nothing secret lives in this file.
 """
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG"
+    SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG"  # noqa: S105 - debug only, refused otherwise
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -90,7 +91,9 @@ _database_url = env_url(
     schemes={"sqlite", "postgres", "postgresql", "pgsql"},
 )
 try:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))}
+    DATABASES = {
+        "default": dj_database_url.parse(_database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+    }
 except ValueError as error:
     raise ImproperlyConfigured(f"DATABASE_URL is not usable: {error}") from None
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -185,7 +188,10 @@ REST_FRAMEWORK = {
         "clinic.authentication.LocalizedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_PARSER_CLASSES": ["clinic.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.exception_handler",
@@ -223,22 +229,31 @@ REDIS_URL = env_url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
 # Redis is the cache too when it is there (shared by every process: CDS Hooks replay protection);
 # otherwise each process keeps its own.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                "KEY_PREFIX": "backnumb", "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
-    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "backnumb",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 # Login failures must be counted across processes (gunicorn's workers): without Redis, in files under var/.
 if not REDIS_URL:
-    CACHES["lockout"] = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                         "LOCATION": str(VAR_DIR / "lockout")}
+    CACHES["lockout"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "lockout"),
+    }
 AXES_CACHE = "default" if REDIS_URL else "lockout"
 
 # FHIR: the canonical URL of the project's code system (every code of the vocabulary lives in it) and
 # the identifier system of patients registered in the app itself. Set them to URLs you control.
-FHIR_CODE_SYSTEM_URL = env_url("FHIR_CODE_SYSTEM_URL", "https://backnumb.example.org/fhir/CodeSystem/workup",
-                               schemes={"http", "https", "urn"})
-FHIR_IDENTIFIER_SYSTEM = env_url("FHIR_IDENTIFIER_SYSTEM", "https://backnumb.example.org/fhir/patient-identifier",
-                                 schemes={"http", "https", "urn"})
+FHIR_CODE_SYSTEM_URL = env_url(
+    "FHIR_CODE_SYSTEM_URL", "https://backnumb.example.org/fhir/CodeSystem/workup", schemes={"http", "https", "urn"}
+)
+FHIR_IDENTIFIER_SYSTEM = env_url(
+    "FHIR_IDENTIFIER_SYSTEM", "https://backnumb.example.org/fhir/patient-identifier", schemes={"http", "https", "urn"}
+)
 
 # The origin EHRs use to reach the CDS Hooks services (the JWT audience), when a proxy hides it.
 CDS_HOOKS_BASE_URL = env_url("CDS_HOOKS_BASE_URL", None, schemes={"http", "https"})

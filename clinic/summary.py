@@ -1,7 +1,9 @@
 """An encounter's findings in words, by section, in the request's language: for the record and the print
 view in the browser (the PDF documents have their own, in the document's language: referrals.documents)."""
+
 from django.utils.formats import number_format
-from django.utils.translation import gettext as _, pgettext
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from clinic.forms import SECTIONS
 from workups.localized import current_kb
@@ -20,7 +22,9 @@ def findings_summary(encounter) -> list[dict]:
         present = [vocabulary.findings[code]["name"] for code in codes if findings.get(code) is True]
         absent = [vocabulary.findings[code]["negative"] for code in codes if findings.get(code) is False]
         if present or absent or notes.get(key):
-            sections.append({"key": key, "title": title, "present": present, "absent": absent, "note": notes.get(key, "")})
+            sections.append(
+                {"key": key, "title": title, "present": present, "absent": absent, "note": notes.get(key, "")}
+            )
     return sections
 
 
@@ -32,8 +36,13 @@ def vital_signs(encounter) -> list[tuple[str, str]]:
     if encounter.heart_rate is not None:
         rows.append((_("Heart rate"), pgettext("heart rate", "%(value)s /min") % {"value": encounter.heart_rate}))
     if encounter.systolic_bp is not None and encounter.diastolic_bp is not None:
-        rows.append((_("Blood pressure"), _("%(systolic)s/%(diastolic)s mmHg") % {
-            "systolic": encounter.systolic_bp, "diastolic": encounter.diastolic_bp}))
+        rows.append(
+            (
+                _("Blood pressure"),
+                _("%(systolic)s/%(diastolic)s mmHg")
+                % {"systolic": encounter.systolic_bp, "diastolic": encounter.diastolic_bp},
+            )
+        )
     elif encounter.systolic_bp is not None:
         rows.append((_("Systolic blood pressure"), _("%(value)s mmHg") % {"value": encounter.systolic_bp}))
     if encounter.resp_rate is not None:

@@ -16,7 +16,9 @@ urlpatterns = [
     path("encounters/<int:pk>/workup/", workup_web.workup_page, name="encounter-workup"),
     path("encounters/<int:pk>/workup/generate/", workup_web.workup_generate, name="encounter-workup-generate"),
     path("encounters/<int:pk>/workup/add-item/", workup_web.workup_add_item, name="encounter-workup-add-item"),
-    path("encounters/<int:pk>/workup/add-referral/", workup_web.workup_add_referral, name="encounter-workup-add-referral"),
+    path(
+        "encounters/<int:pk>/workup/add-referral/", workup_web.workup_add_referral, name="encounter-workup-add-referral"
+    ),
     path("encounters/<int:pk>/workup/accept-all/", workup_web.workup_accept_all, name="encounter-workup-accept-all"),
     path("encounters/<int:pk>/workup/print/", workup_web.workup_print, name="encounter-workup-print"),
     path("encounters/<int:pk>/finalize/", workup_web.encounter_finalize, name="encounter-finalize"),

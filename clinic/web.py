@@ -1,4 +1,5 @@
 """The GP's browser workflow: thin views over the same selectors and services as the API."""
+
 from datetime import date
 
 from django.contrib import messages
@@ -9,7 +10,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST, require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from clinic import selectors, services
 from clinic.audit import actor_from_request
@@ -27,7 +28,7 @@ def _actor(request):
 
 
 def _apply_errors(form, error: ValidationError):
-    for field, messages_ in (error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]):
+    for field, messages_ in error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]:
         for message in messages_:
             form.add_error(field if field in form.fields else None, message)
 
@@ -67,8 +68,13 @@ def patient_create(request):
         if not request.POST.get("allow_duplicate") and actor.clinic is not None:
             # Before registering: the same name and birth date, SNILS or OMS policy is likely the same person.
             duplicates = services.patient_duplicates(
-                clinic=actor.clinic, family_name=values["family_name"], given_name=values["given_name"],
-                birth_date=values["birth_date"], snils=values.get("snils", ""), oms_policy=values.get("oms_policy", ""))
+                clinic=actor.clinic,
+                family_name=values["family_name"],
+                given_name=values["given_name"],
+                birth_date=values["birth_date"],
+                snils=values.get("snils", ""),
+                oms_policy=values.get("oms_policy", ""),
+            )
             if duplicates:
                 selectors.patients_listed(actor=actor, patients=duplicates, searched=True)
         if not duplicates:
@@ -79,16 +85,25 @@ def patient_create(request):
             else:
                 messages.success(request, _("Registered %(name)s.") % {"name": patient.full_name})
                 return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/form.html", {"form": form, "title": _("Register a patient"),
-                                                  "duplicates": duplicates,
-                                                  "error_links": form_error_links(form) if form.is_bound else []})
+    return render(
+        request,
+        "patients/form.html",
+        {
+            "form": form,
+            "title": _("Register a patient"),
+            "duplicates": duplicates,
+            "error_links": form_error_links(form) if form.is_bound else [],
+        },
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_edit(request, pk):
     actor = _actor(request)
-    patient = selectors.patient_get(actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update")
+    patient = selectors.patient_get(
+        actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     form = PatientForm(request.POST or None, initial=PatientForm.initial_from(patient))
     if request.method == "POST" and form.is_valid():
         try:
@@ -98,9 +113,16 @@ def patient_edit(request, pk):
         else:
             messages.success(request, _("Saved."))
             return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/form.html", {"form": form, "patient": patient,
-                                                  "title": _("Edit %(name)s") % {"name": patient.full_name},
-                                                  "error_links": form_error_links(form) if form.is_bound else []})
+    return render(
+        request,
+        "patients/form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "title": _("Edit %(name)s") % {"name": patient.full_name},
+            "error_links": form_error_links(form) if form.is_bound else [],
+        },
+    )
 
 
 @login_required
@@ -109,8 +131,11 @@ def patient_detail(request, pk):
     actor = _actor(request)
     patient = selectors.patient_get(actor=actor, patient_id=pk)
     encounters = selectors.encounters_of_patient(actor=actor, patient=patient)
-    return render(request, "patients/detail.html", {"patient": patient, "encounters": encounters,
-                                                    "age": patient.age_on(timezone.localdate())})
+    return render(
+        request,
+        "patients/detail.html",
+        {"patient": patient, "encounters": encounters, "age": patient.age_on(timezone.localdate())},
+    )
 
 
 def _panel(request, form, patient):
@@ -120,9 +145,17 @@ def _panel(request, form, patient):
         values = form.validated
         age = patient.age_on(values.get("visit_date") or form.cleaned_data["visit_date"])
         result = workup_selectors.workup_preview(case=case_from_values(values, sex=patient.sex, age=age))
-    return render(request, "encounters/_panel.html", {"result": result, "form": form, "preview": True,
-                                                      "vocabulary": current_kb().vocabulary,
-                                                      "subfebrile": form.subfebrile_without_fever()})
+    return render(
+        request,
+        "encounters/_panel.html",
+        {
+            "result": result,
+            "form": form,
+            "preview": True,
+            "vocabulary": current_kb().vocabulary,
+            "subfebrile": form.subfebrile_without_fever(),
+        },
+    )
 
 
 def _red_flags_no(request, patient, encounter):
@@ -136,8 +169,11 @@ def _red_flags_no(request, patient, encounter):
 
 
 def _form_page(request, form, patient, encounter):
-    return render(request, "encounters/form.html", {"form": form, "patient": patient, "encounter": encounter,
-                                                    "subfebrile": form.subfebrile_without_fever()})
+    return render(
+        request,
+        "encounters/form.html",
+        {"form": form, "patient": patient, "encounter": encounter, "subfebrile": form.subfebrile_without_fever()},
+    )
 
 
 def record_context(encounter) -> dict:
@@ -145,19 +181,24 @@ def record_context(encounter) -> dict:
     subfebrile temperature recorded against a No to fever."""
     kb = current_kb()
     findings = encounter.findings or {}
-    applicable = [code for code in kb.red_flags
-                  if kb.vocabulary.findings[code].get("sex") in (None, encounter.patient.sex)]
-    return {"not_asked": [kb.vocabulary.findings[code]["name"] for code in applicable if code not in findings],
-            "has_red_flags_section": any(code in findings for code in kb.vocabulary.findings_in_group("rf"))
-            or bool((encounter.notes or {}).get("red_flags")),
-            "subfebrile": subfebrile_without_fever(encounter.temperature_c, findings.get("rf_fever"))}
+    applicable = [
+        code for code in kb.red_flags if kb.vocabulary.findings[code].get("sex") in (None, encounter.patient.sex)
+    ]
+    return {
+        "not_asked": [kb.vocabulary.findings[code]["name"] for code in applicable if code not in findings],
+        "has_red_flags_section": any(code in findings for code in kb.vocabulary.findings_in_group("rf"))
+        or bool((encounter.notes or {}).get("red_flags")),
+        "subfebrile": subfebrile_without_fever(encounter.temperature_c, findings.get("rf_fever")),
+    }
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def encounter_create(request, pk):
     actor = _actor(request)
-    patient = selectors.patient_get(actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update")
+    patient = selectors.patient_get(
+        actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     if request.method == "POST" and "red_flags_no" in request.POST:
         return _red_flags_no(request, patient, None)
     form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.blank_initial())
@@ -183,16 +224,29 @@ def encounter_preview(request, pk):
 @require_http_methods(["GET", "POST"])
 def encounter_detail(request, pk):
     actor = _actor(request)
-    encounter = selectors.encounter_get(actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update")
+    encounter = selectors.encounter_get(
+        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     patient = encounter.patient
     if encounter.is_finalized:
         if request.method == "POST":
             return HttpResponseNotAllowed(["GET"])
         workup = workup_selectors.workup_latest(actor=actor, encounter=encounter)
-        return render(request, "encounters/finalized.html", {
-            "encounter": encounter, "patient": patient, "workup": workup,
-            "result": workup_selectors.workup_representation(workup=workup, encounter=encounter) if workup else None,
-            "summary": findings_summary(encounter), "vitals": vital_signs(encounter), **record_context(encounter)})
+        return render(
+            request,
+            "encounters/finalized.html",
+            {
+                "encounter": encounter,
+                "patient": patient,
+                "workup": workup,
+                "result": workup_selectors.workup_representation(workup=workup, encounter=encounter)
+                if workup
+                else None,
+                "summary": findings_summary(encounter),
+                "vitals": vital_signs(encounter),
+                **record_context(encounter),
+            },
+        )
     if request.method == "POST" and "red_flags_no" in request.POST:
         return _red_flags_no(request, patient, encounter)
     form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.initial_from(encounter))
@@ -214,11 +268,14 @@ def encounter_detail(request, pk):
 def language_switch(request):
     """The header's language switch: remembered in the GP's profile, so it follows them to any computer."""
     from django.utils.http import url_has_allowed_host_and_scheme
+
     from clinic.middleware import supported_language
 
     language = supported_language(request.POST.get("language"))
     target = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = "/"
     response = redirect(target)
     if language is None:
@@ -228,5 +285,6 @@ def language_switch(request):
     else:
         # Before login (the login page) there is no profile: a cookie carries the choice.
         from django.conf import settings as django_settings
+
         response.set_cookie(django_settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax", secure=request.is_secure())
     return response

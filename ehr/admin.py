@@ -28,20 +28,36 @@ class IssuedCardAdmin(admin.ModelAdmin):
 
 def acceptance_by_rule(queryset=None) -> list[dict]:
     """Per service and rule: cards issued, feedback received, accepted, overridden, acceptance rate."""
-    issued = {(row["service"], row["rule"]): row["n"] for row in
-              IssuedCard.objects.values("service", "rule").annotate(n=Count("id"))}
+    issued = {
+        (row["service"], row["rule"]): row["n"]
+        for row in IssuedCard.objects.values("service", "rule").annotate(n=Count("id"))
+    }
     rows = []
-    feedback = (queryset if queryset is not None else CardFeedback.objects.all()).values("service", "rule").annotate(
-        accepted=Count("id", filter=Q(outcome="accepted")), overridden=Count("id", filter=Q(outcome="overridden")))
+    feedback = (
+        (queryset if queryset is not None else CardFeedback.objects.all())
+        .values("service", "rule")
+        .annotate(
+            accepted=Count("id", filter=Q(outcome="accepted")), overridden=Count("id", filter=Q(outcome="overridden"))
+        )
+    )
     seen = set()
     for row in feedback:
         key = (row["service"], row["rule"])
         seen.add(key)
         answered = row["accepted"] + row["overridden"]
-        rows.append({**row, "issued": issued.get(key, 0), "answered": answered,
-                     "rate": row["accepted"] / answered if answered else None})
-    rows += [{"service": service, "rule": rule, "accepted": 0, "overridden": 0, "issued": count, "answered": 0,
-              "rate": None} for (service, rule), count in issued.items() if (service, rule) not in seen]
+        rows.append(
+            {
+                **row,
+                "issued": issued.get(key, 0),
+                "answered": answered,
+                "rate": row["accepted"] / answered if answered else None,
+            }
+        )
+    rows += [
+        {"service": service, "rule": rule, "accepted": 0, "overridden": 0, "issued": count, "answered": 0, "rate": None}
+        for (service, rule), count in issued.items()
+        if (service, rule) not in seen
+    ]
     rows.sort(key=lambda row: (row["service"], row["rule"]))
     return rows
 
@@ -56,12 +72,18 @@ class CardFeedbackAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        return [path("acceptance/", self.admin_site.admin_view(self.acceptance_view), name="ehr_cardfeedback_acceptance"),
-                *super().get_urls()]
+        return [
+            path("acceptance/", self.admin_site.admin_view(self.acceptance_view), name="ehr_cardfeedback_acceptance"),
+            *super().get_urls(),
+        ]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "subtitle": format_html(
-            '<a href="{}">{}</a>', reverse("admin:ehr_cardfeedback_acceptance"), _("Acceptance rate per card"))}
+        extra_context = {
+            **(extra_context or {}),
+            "subtitle": format_html(
+                '<a href="{}">{}</a>', reverse("admin:ehr_cardfeedback_acceptance"), _("Acceptance rate per card")
+            ),
+        }
         return super().changelist_view(request, extra_context)
 
     def acceptance_view(self, request):
@@ -70,17 +92,38 @@ class CardFeedbackAdmin(admin.ModelAdmin):
         table = format_html(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table>",
-            _("Service"), _("Rule"), _("Issued"), _("Accepted"), _("Overridden"), _("Acceptance rate"),
-            format_html("".join(
-                format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                            row["service"], row["rule"], row["issued"], row["accepted"], row["overridden"],
-                            "—" if row["rate"] is None else f"{row['rate']:.0%}")
-                for row in rows)))
+            _("Service"),
+            _("Rule"),
+            _("Issued"),
+            _("Accepted"),
+            _("Overridden"),
+            _("Acceptance rate"),
+            format_html(
+                "".join(
+                    format_html(
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        row["service"],
+                        row["rule"],
+                        row["issued"],
+                        row["accepted"],
+                        row["overridden"],
+                        "—" if row["rate"] is None else f"{row['rate']:.0%}",
+                    )
+                    for row in rows
+                )
+            ),
+        )
         context = {"title": _("Acceptance rate per card"), "content": table}
         return _page(context)
 
 
 def _page(context):
-    return HttpResponse(format_html("<!doctype html><html><head><meta charset='utf-8'><title>{}</title></head>"
-                                    "<body><h1>{}</h1>{}</body></html>", context["title"], context["title"],
-                                    context["content"]))
+    return HttpResponse(
+        format_html(
+            "<!doctype html><html><head><meta charset='utf-8'><title>{}</title></head>"
+            "<body><h1>{}</h1>{}</body></html>",
+            context["title"],
+            context["title"],
+            context["content"],
+        )
+    )

@@ -5,6 +5,7 @@ ICD-10 / SNOMED CT Conditions and the LOINC Observations (ehr/terminology_in.yam
 the project's own code system; cards are built from the engine's answer. No network, no writes: the
 view fetches what the prefetch lacks and records the cards it issues.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,19 +13,22 @@ import uuid
 from datetime import date
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from django.utils.translation import gettext as _, gettext_lazy
-
-from workups.engine import Case, evaluate, get_knowledge_base, order_check
-from workups.localized import current_kb
 from ehr import terminology_in
 from ehr.standard_codes import LOINC, SNOMED, item_for_coding, order_item_for_coding, standard_codes
+from workups.engine import Case, evaluate, get_knowledge_base, order_check
+from workups.localized import current_kb
 
 WORKUP_SERVICE = "back-numbness-workup"
 IMAGING_SERVICE = "imaging-appropriateness"
 PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
-URGENCY_WORDS = {"emergency": gettext_lazy("emergency"), "urgent": gettext_lazy("urgent"),
-                 "routine": gettext_lazy("routine")}
+URGENCY_WORDS = {
+    "emergency": gettext_lazy("emergency"),
+    "urgent": gettext_lazy("urgent"),
+    "routine": gettext_lazy("routine"),
+}
 
 
 def _urgency(code: str) -> str:
@@ -60,28 +64,35 @@ def discovery() -> dict:
     code_system = settings.FHIR_CODE_SYSTEM_URL
     prefetch = prefetch_templates()
     kb = get_knowledge_base()
-    return {"services": [
-        {
-            "hook": "patient-view",
-            "id": WORKUP_SERVICE,
-            "title": "Back numbness workup",
-            "description": ("Triage and the recommended tests and referrals for numbness in the back, from the "
-                            "patient's ICD-10 / SNOMED CT Conditions, LOINC vital signs and results, and findings "
-                            f"coded in {code_system} (knowledge base {kb.version})."),
-            "prefetch": prefetch,
-        },
-        {
-            "hook": "order-select",
-            "id": IMAGING_SERVICE,
-            "title": "Spine imaging appropriateness",
-            "description": ("Warns when a selected imaging order is not indicated by the guidance for this patient, "
-                            "and stops ionising imaging in pregnancy where a safe alternative exists."),
-            "prefetch": prefetch,
-        },
-    ]}
+    return {
+        "services": [
+            {
+                "hook": "patient-view",
+                "id": WORKUP_SERVICE,
+                "title": "Back numbness workup",
+                "description": (
+                    "Triage and the recommended tests and referrals for numbness in the back, from the "
+                    "patient's ICD-10 / SNOMED CT Conditions, LOINC vital signs and results, and findings "
+                    f"coded in {code_system} (knowledge base {kb.version})."
+                ),
+                "prefetch": prefetch,
+            },
+            {
+                "hook": "order-select",
+                "id": IMAGING_SERVICE,
+                "title": "Spine imaging appropriateness",
+                "description": (
+                    "Warns when a selected imaging order is not indicated by the guidance for this patient, "
+                    "and stops ionising imaging in pregnancy where a safe alternative exists."
+                ),
+                "prefetch": prefetch,
+            },
+        ]
+    }
 
 
 # -- reading the request ---------------------------------------------------------------------------
+
 
 def too_deep(value, limit: int = MAX_DEPTH) -> bool:
     """True when JSON nests deeper than `limit` (checked without recursion)."""
@@ -117,8 +128,9 @@ def _require(body, hook) -> dict:
         if name in body and body[name] is not None and not isinstance(body[name], str):
             problems.append(f"{name} must be a string")
     authorization = body.get("fhirAuthorization")
-    if authorization is not None and (not isinstance(authorization, dict)
-                                      or not isinstance(authorization.get("access_token", ""), str)):
+    if authorization is not None and (
+        not isinstance(authorization, dict) or not isinstance(authorization.get("access_token", ""), str)
+    ):
         problems.append("fhirAuthorization must be an object with an access_token")
     if problems:
         raise MalformedRequest("; ".join(problems))
@@ -162,7 +174,9 @@ def check_bundle(value, where: str) -> None:
         if not isinstance(entry, dict):
             raise MalformedRequest(f"{where}.entry[{index}] must be an object")
         resource = entry.get("resource")
-        if resource is not None and (not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str)):
+        if resource is not None and (
+            not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str)
+        ):
             raise MalformedRequest(f"{where}.entry[{index}].resource must be a resource")
 
 
@@ -181,7 +195,11 @@ def _own_codes(observations, vocabulary) -> tuple[dict, dict, dict, list]:
         code_concept = resource.get("code") if isinstance(resource.get("code"), dict) else {}
         codings = code_concept.get("coding") if isinstance(code_concept.get("coding"), list) else []
         for coding in codings:
-            if not isinstance(coding, dict) or coding.get("system") != system or not isinstance(coding.get("code"), str):
+            if (
+                not isinstance(coding, dict)
+                or coding.get("system") != system
+                or not isinstance(coding.get("code"), str)
+            ):
                 continue
             code = coding["code"]
             quantity = resource.get("valueQuantity") if isinstance(resource.get("valueQuantity"), dict) else {}
@@ -190,8 +208,12 @@ def _own_codes(observations, vocabulary) -> tuple[dict, dict, dict, list]:
                 findings[code] = resource["valueBoolean"]
             elif code == "pregnant" and isinstance(resource.get("valueBoolean"), bool):
                 values["pregnant"] = resource["valueBoolean"]
-            elif (code in vocabulary.case_fields and isinstance(number, (int, float)) and not isinstance(number, bool)
-                  and math.isfinite(number)):
+            elif (
+                code in vocabulary.case_fields
+                and isinstance(number, (int, float))
+                and not isinstance(number, bool)
+                and math.isfinite(number)
+            ):
                 values[code] = number
             elif code in vocabulary.results:
                 value, problem = _result_value(vocabulary.results[code], resource)
@@ -227,7 +249,8 @@ def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case,
     findings, values, results, notes = _own_codes(observations, vocabulary)
     standard, standard_notes = terminology_in.read_observations(observations, today=today)
     condition_findings, condition_notes = terminology_in.read_conditions(
-        terminology_in.resources_of(chart.get("conditions"), "Condition"), today=today)
+        terminology_in.resources_of(chart.get("conditions"), "Condition"), today=today
+    )
     notes += standard_notes + condition_notes
     for code, present in condition_findings.items():
         findings[code] = findings.get(code) or present  # a recorded diagnosis counts even if a form said no
@@ -237,17 +260,28 @@ def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case,
         if chart.get(key) is None:
             notes.append(_("Not available from the EHR: %(what)s.") % {"what": key})
     if not any(findings.get(code) for code in vocabulary.findings_in_group("loc")):
-        raise DataUnavailable(_("The chart does not say where the numbness is (no current M54/R20 Condition "
-                                "with a body site, and no location finding)."))
+        raise DataUnavailable(
+            _(
+                "The chart does not say where the numbness is (no current M54/R20 Condition "
+                "with a body site, and no location finding)."
+            )
+        )
     if "duration_days" not in values:
         notes.append("Duration not recorded: taken as 0 days.")
     sex = patient["gender"]
     pregnant = values.get("pregnant") if sex == "female" else None
     case = Case(
-        sex=sex, age=max(age, 0), duration_days=max(int(values.get("duration_days", 0)), 0), findings=findings,
-        pregnant=pregnant, temperature_c=values.get("temperature_c"),
-        vitals={name: values[name] for name in ("heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
-                if name in values},
+        sex=sex,
+        age=max(age, 0),
+        duration_days=max(int(values.get("duration_days", 0)), 0),
+        findings=findings,
+        pregnant=pregnant,
+        temperature_c=values.get("temperature_c"),
+        vitals={
+            name: values[name]
+            for name in ("heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
+            if name in values
+        },
         results={code: value for code, value in results.items() if code != "res_hcg" or sex == "female"},
     )
     return case, notes
@@ -281,10 +315,13 @@ def _result_value(meta: dict, resource: dict):
 
 # -- cards -----------------------------------------------------------------------------------------
 
+
 def _draft_service_request(patient_id: str, code: str, urgency: str, reason: str) -> dict:
     vocabulary = current_kb().vocabulary
-    coding = [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": code, "display": vocabulary.items[code]["name"]},
-              *standard_codes()["items"].get(code, [])]
+    coding = [
+        {"system": settings.FHIR_CODE_SYSTEM_URL, "code": code, "display": vocabulary.items[code]["name"]},
+        *standard_codes()["items"].get(code, []),
+    ]
     return {
         "resourceType": "ServiceRequest",
         "status": "draft",
@@ -298,8 +335,9 @@ def _draft_service_request(patient_id: str, code: str, urgency: str, reason: str
 
 def _draft_referral(patient_id: str, specialty: str, urgency: str, reason: str) -> dict:
     vocabulary = current_kb().vocabulary
-    performer = [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": specialty,
-                  "display": vocabulary.specialties[specialty]}]
+    performer = [
+        {"system": settings.FHIR_CODE_SYSTEM_URL, "code": specialty, "display": vocabulary.specialties[specialty]}
+    ]
     if specialty in standard_codes()["specialties"]:
         performer.append(standard_codes()["specialties"][specialty])
     return {
@@ -307,8 +345,9 @@ def _draft_referral(patient_id: str, specialty: str, urgency: str, reason: str) 
         "status": "draft",
         "intent": "proposal",
         "priority": PRIORITY[urgency],
-        "category": [{"coding": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": "referral",
-                                  "display": "Referral"}]}],
+        "category": [
+            {"coding": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": "referral", "display": "Referral"}]}
+        ],
         "code": {"text": _("Referral to %(specialty)s") % {"specialty": vocabulary.specialties[specialty]}},
         "performerType": {"coding": performer, "text": vocabulary.specialties[specialty]},
         "subject": {"reference": f"Patient/{patient_id}"},
@@ -317,22 +356,36 @@ def _draft_referral(patient_id: str, specialty: str, urgency: str, reason: str) 
 
 
 def _suggestion(label, patient_id, items, referrals) -> dict:
-    actions = [{"type": "create", "description": _("Order %(name)s (%(urgency)s)") % {
-                    "name": row["name"], "urgency": _urgency(row["urgency"])},
-                "resource": _draft_service_request(patient_id, row["code"], row["urgency"], row["rationale"])}
-               for row in items]
-    actions += [{"type": "create", "description": _("Refer to %(name)s (%(urgency)s)") % {
-                     "name": row["name"], "urgency": _urgency(row["urgency"])},
-                 "resource": _draft_referral(patient_id, row["specialty"], row["urgency"], row["reason"])}
-                for row in referrals]
+    actions = [
+        {
+            "type": "create",
+            "description": _("Order %(name)s (%(urgency)s)")
+            % {"name": row["name"], "urgency": _urgency(row["urgency"])},
+            "resource": _draft_service_request(patient_id, row["code"], row["urgency"], row["rationale"]),
+        }
+        for row in items
+    ]
+    actions += [
+        {
+            "type": "create",
+            "description": _("Refer to %(name)s (%(urgency)s)")
+            % {"name": row["name"], "urgency": _urgency(row["urgency"])},
+            "resource": _draft_referral(patient_id, row["specialty"], row["urgency"], row["reason"]),
+        }
+        for row in referrals
+    ]
     return {"label": label, "uuid": str(uuid.uuid4()), "isRecommended": True, "actions": actions}
 
 
 def _bullets(items, referrals, *, why=True) -> str:
-    lines = [f"- **{row['name']}** ({_urgency(row['urgency'])})" + (f": {row['rationale']}" if why else "")
-             for row in items]
-    lines += [_("- Refer to **%(name)s** (%(urgency)s)") % {"name": row["name"], "urgency": _urgency(row["urgency"])}
-              + (f": {row['reason']}" if why else "") for row in referrals]
+    lines = [
+        f"- **{row['name']}** ({_urgency(row['urgency'])})" + (f": {row['rationale']}" if why else "") for row in items
+    ]
+    lines += [
+        _("- Refer to **%(name)s** (%(urgency)s)") % {"name": row["name"], "urgency": _urgency(row["urgency"])}
+        + (f": {row['reason']}" if why else "")
+        for row in referrals
+    ]
     return "\n".join(lines)
 
 
@@ -362,21 +415,34 @@ def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict, h
             continue  # deferred behind an emergency: the emergency card says what to do now
         card = {
             "uuid": str(uuid.uuid4()),
-            "summary": ((_("Emergency: %(title)s") if rule.tier == "emergency" else _("Urgent: %(title)s"))
-                        % {"title": rule.title})[:140],
+            "summary": (
+                (_("Emergency: %(title)s") if rule.tier == "emergency" else _("Urgent: %(title)s"))
+                % {"title": rule.title}
+            )[:140],
             "detail": f"{rule.rationale}.\n\n{_bullets(items, referrals, why=False)}",
             "indicator": "critical" if rule.tier == "emergency" else "warning",
-            "source": {"label": rule.sources[0], "topic": {"system": settings.FHIR_CODE_SYSTEM_URL, "code": rule.id,
-                                                           "display": rule.title}},
+            "source": {
+                "label": rule.sources[0],
+                "topic": {"system": settings.FHIR_CODE_SYSTEM_URL, "code": rule.id, "display": rule.title},
+            },
             "links": [link],
             "_rule": rule.id,
         }
         new_items, new_referrals = _unique(items, "code", taken), _unique(referrals, "specialty", taken)
         if new_items or new_referrals:
-            card["suggestions"] = [_suggestion(
-                (_("Order the emergency workup for %(title)s") if rule.tier == "emergency"
-                 else _("Order the urgent workup for %(title)s")) % {"title": rule.title.lower()},
-                patient_id, new_items, new_referrals)]
+            card["suggestions"] = [
+                _suggestion(
+                    (
+                        _("Order the emergency workup for %(title)s")
+                        if rule.tier == "emergency"
+                        else _("Order the urgent workup for %(title)s")
+                    )
+                    % {"title": rule.title.lower()},
+                    patient_id,
+                    new_items,
+                    new_referrals,
+                )
+            ]
             card["selectionBehavior"] = "at-most-one"
         cards.append(card)
     summary = kb.vocabulary.dispositions[result["disposition"]]
@@ -386,8 +452,11 @@ def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict, h
         detail.append(result["review"] + ".")
     detail += [_("Not indicated: %(name)s (%(reason)s).") % row for row in result["not_indicated"]]
     detail += [_("Withheld: %(name)s (%(reason)s).") % row for row in result["withheld"]]
-    detail += [f"⚠ {row['message']}" + (f": {', '.join(row['findings'])}" if row.get("findings") and
-                                         row["code"] == "red_flags_not_screened" else "") for row in result["warnings"]]
+    detail += [
+        f"⚠ {row['message']}"
+        + (f": {', '.join(row['findings'])}" if row.get("findings") and row["code"] == "red_flags_not_screened" else "")
+        for row in result["warnings"]
+    ]
     detail += notes
     source = {"label": _("%(title)s (knowledge base %(version)s)") % {"title": kb.title, "version": kb.version}}
     if home:
@@ -454,11 +523,16 @@ def selected_orders(context: dict) -> list[tuple[str, dict]]:
     for resource in (entry.get("resource") for entry in draft_orders.get("entry") or []):
         if isinstance(resource, dict) and isinstance(resource.get("id"), str):
             by_reference[f"{resource['resourceType']}/{resource['id']}"] = resource
-    return [(reference, by_reference[reference]) for reference in dict.fromkeys(selections) if reference in by_reference]
+    return [
+        (reference, by_reference[reference]) for reference in dict.fromkeys(selections) if reference in by_reference
+    ]
 
 
 OVERRIDE_REASONS = [
-    {"code": "override-clinical-judgement", "display": gettext_lazy("Clinical judgement: indicated for reasons not recorded here")},
+    {
+        "code": "override-clinical-judgement",
+        "display": gettext_lazy("Clinical judgement: indicated for reasons not recorded here"),
+    },
     {"code": "override-red-flag", "display": gettext_lazy("A red flag not recorded in the EHR")},
     {"code": "override-specialist-request", "display": gettext_lazy("Requested by a specialist")},
 ]
@@ -479,9 +553,13 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
             card = {
                 "uuid": str(uuid.uuid4()),
                 "summary": (_("%(name)s: not for this patient") % {"name": name})[:140],
-                "detail": check["reason"] + (
-                    _(". Order instead: %(names)s.") % {"names": ", ".join(vocabulary.items[alt]["name"] for alt in alternatives)}
-                    if alternatives else _(". No safe alternative: let the specialist decide on imaging.")),
+                "detail": check["reason"]
+                + (
+                    _(". Order instead: %(names)s.")
+                    % {"names": ", ".join(vocabulary.items[alt]["name"] for alt in alternatives)}
+                    if alternatives
+                    else _(". No safe alternative: let the specialist decide on imaging.")
+                ),
                 "indicator": "critical",
                 "source": {"label": check["sources"][0]},
                 "links": [link],
@@ -489,31 +567,54 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
             }
             if alternatives:
                 patient_id = context["patientId"]
-                card["suggestions"] = [{
-                    "label": _("Order %(names)s instead") % {
-                        "names": _(" and ").join(vocabulary.items[alt]["name"] for alt in alternatives)},
-                    "uuid": str(uuid.uuid4()),
-                    "isRecommended": True,
-                    "actions": [{"type": "delete", "description": _("Remove the %(name)s order") % {"name": name},
-                                 "resourceId": reference}]
-                    + [{"type": "create", "description": _("Order %(name)s") % {"name": vocabulary.items[alt]["name"]},
-                        "resource": _draft_service_request(patient_id, alt, _urgency_of(order), check["reason"])}
-                       for alt in alternatives],
-                }]
+                card["suggestions"] = [
+                    {
+                        "label": _("Order %(names)s instead")
+                        % {"names": _(" and ").join(vocabulary.items[alt]["name"] for alt in alternatives)},
+                        "uuid": str(uuid.uuid4()),
+                        "isRecommended": True,
+                        "actions": [
+                            {
+                                "type": "delete",
+                                "description": _("Remove the %(name)s order") % {"name": name},
+                                "resourceId": reference,
+                            }
+                        ]
+                        + [
+                            {
+                                "type": "create",
+                                "description": _("Order %(name)s") % {"name": vocabulary.items[alt]["name"]},
+                                "resource": _draft_service_request(
+                                    patient_id, alt, _urgency_of(order), check["reason"]
+                                ),
+                            }
+                            for alt in alternatives
+                        ],
+                    }
+                ]
                 card["selectionBehavior"] = "at-most-one"
             cards.append(card)
         elif check["verdict"] == "not_indicated":
-            cards.append({
-                "uuid": str(uuid.uuid4()),
-                "summary": (_("%(name)s is not indicated now") % {"name": name})[:140],
-                "detail": f"{check['reason']}.\n\n" + _("Sources: %(sources)s") % {"sources": "; ".join(check["sources"])},
-                "indicator": "warning",
-                "source": {"label": check["sources"][0]},
-                "overrideReasons": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": reason["code"],
-                                     "display": str(reason["display"])} for reason in OVERRIDE_REASONS],
-                "links": [link],
-                "_rule": f"order-not-indicated:{code}",
-            })
+            cards.append(
+                {
+                    "uuid": str(uuid.uuid4()),
+                    "summary": (_("%(name)s is not indicated now") % {"name": name})[:140],
+                    "detail": f"{check['reason']}.\n\n"
+                    + _("Sources: %(sources)s") % {"sources": "; ".join(check["sources"])},
+                    "indicator": "warning",
+                    "source": {"label": check["sources"][0]},
+                    "overrideReasons": [
+                        {
+                            "system": settings.FHIR_CODE_SYSTEM_URL,
+                            "code": reason["code"],
+                            "display": str(reason["display"]),
+                        }
+                        for reason in OVERRIDE_REASONS
+                    ],
+                    "links": [link],
+                    "_rule": f"order-not-indicated:{code}",
+                }
+            )
     return cards
 
 

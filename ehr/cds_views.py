@@ -6,8 +6,10 @@ its JWKS (by `kid`; `jku` only if allow-listed) or its PEM key, `aud` must be th
 token unexpired and valid for at most 5 minutes, and its `jti` unused. `sub` is optional.
 What the prefetch lacks is fetched from `fhirServer` with `fhirAuthorization` (3 s timeout).
 """
+
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -16,7 +18,7 @@ import operator
 import re
 import time
 import uuid
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from functools import reduce
 from types import SimpleNamespace
 from urllib.parse import quote, urlsplit
@@ -28,14 +30,14 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
 from django.http import JsonResponse
-from django.utils.translation import gettext
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter, Patient
-from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
 from ehr import cds_hooks
+from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
 
 logger = logging.getLogger(__name__)
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384"]
@@ -113,10 +115,9 @@ def _fetch_jwks(url: str, *, fresh: bool = False) -> dict:
         raise Unauthorized("the EHR's key set could not be fetched") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise Unauthorized("the EHR's key set is not a JWKS")
-    try:
+    # The cache only saves a fetch; the process-local copy below is enough when it is down.
+    with contextlib.suppress(Exception):
         cache.set(key, data, JWKS_TTL)
-    except Exception:
-        pass
     _jwks_memory[url] = (time.monotonic() + JWKS_TTL, data)
     return data
 
@@ -168,17 +169,26 @@ def authenticate_ehr(request, *, also_audience: str | None = None) -> EhrClient:
     key = _verification_key(client, header)
     try:
         audience = [_service_url(request)] + ([also_audience] if also_audience else [])
-        claims = jwt.decode(token, key=key, algorithms=ALGORITHMS, audience=audience,
-                            issuer=client.issuer, leeway=30,
-                            options={"require": ["iss", "aud", "exp", "iat", "jti"]})
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=ALGORITHMS,
+            audience=audience,
+            issuer=client.issuer,
+            leeway=30,
+            options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+        )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired") from None
     except jwt.InvalidAudienceError:
         raise Unauthorized("the token is for another audience") from None
     except (jwt.PyJWTError, ValueError, TypeError) as error:
         raise Unauthorized(f"the token does not verify ({type(error).__name__})") from None
-    if not isinstance(claims["exp"], (int, float)) or not isinstance(claims["iat"], (int, float)) \
-            or claims["exp"] - claims["iat"] > MAX_LIFETIME:
+    if (
+        not isinstance(claims["exp"], (int, float))
+        or not isinstance(claims["iat"], (int, float))
+        or claims["exp"] - claims["iat"] > MAX_LIFETIME
+    ):
         raise Unauthorized("the token's lifetime is over 5 minutes")
     if not isinstance(claims["jti"], str) or not claims["jti"] or len(claims["jti"]) > 255:
         raise Unauthorized("the token's jti must be a string")
@@ -192,12 +202,15 @@ def _refuse_replay(client, claims) -> None:
     """A token's `jti` is accepted once per issuer until the token expires, recorded in the database so it
     holds across processes (CDS Hooks: jti protects against replay). Expired records are pruned."""
     now = timezone.now()
-    expires = datetime.fromtimestamp(claims["exp"] + 60, tz=dt_timezone.utc)
+    expires = datetime.fromtimestamp(claims["exp"] + 60, tz=UTC)
     UsedToken.objects.filter(expires_at__lt=now).delete()
     table = connection.ops.quote_name(UsedToken._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} (issuer, jti, expires_at) VALUES (%s, %s, %s) "
-                       "ON CONFLICT (issuer, jti) DO NOTHING RETURNING id", [client.issuer, claims["jti"], expires])
+        cursor.execute(
+            f"INSERT INTO {table} (issuer, jti, expires_at) VALUES (%s, %s, %s) "  # noqa: S608 - table name from the model
+            "ON CONFLICT (issuer, jti) DO NOTHING RETURNING id",
+            [client.issuer, claims["jti"], expires],
+        )
         inserted = cursor.fetchone()
     if inserted is None:
         raise Unauthorized("the token has been used already")
@@ -205,27 +218,43 @@ def _refuse_replay(client, claims) -> None:
 
 def _link(request, client: EhrClient, patient: dict) -> dict:
     """Open the patient in the app: their latest encounter's workup when the EHR's identifier is known."""
-    identifiers = [("" if entry.get("system") == settings.FHIR_IDENTIFIER_SYSTEM else entry.get("system") or "",
-                    str(entry["value"]))
-                   for entry in (patient.get("identifier") if isinstance(patient.get("identifier"), list) else [])[:20]
-                   if isinstance(entry, dict) and isinstance(entry.get("value"), (str, int))
-                   and isinstance(entry.get("system") or "", str) and entry.get("value")]
+    identifiers = [
+        (
+            "" if entry.get("system") == settings.FHIR_IDENTIFIER_SYSTEM else entry.get("system") or "",
+            str(entry["value"]),
+        )
+        for entry in (patient.get("identifier") if isinstance(patient.get("identifier"), list) else [])[:20]
+        if isinstance(entry, dict)
+        and isinstance(entry.get("value"), (str, int))
+        and isinstance(entry.get("system") or "", str)
+        and entry.get("value")
+    ]
     ours = None
     if identifiers:
         # One query for every identifier the EHR sent; the first identifier that matches wins.
         match = reduce(operator.or_, (Q(identifier_system=system, identifier=value) for system, value in identifiers))
-        found = {(row.identifier_system, row.identifier): row for row in
-                 Patient.objects.filter(match, clinic=client.clinic)}
+        found = {
+            (row.identifier_system, row.identifier): row for row in Patient.objects.filter(match, clinic=client.clinic)
+        }
         ours = next((found[key] for key in identifiers if key in found), None)
     if ours is None:
         return {"label": "Open the back numbness workup", "url": request.build_absolute_uri("/"), "type": "absolute"}
-    actor = Actor(user=SimpleNamespace(pk=None, username=f"ehr:{client.issuer}"), clinic=client.clinic,
-                  channel="cds", ip=request.META.get("REMOTE_ADDR"))
+    actor = Actor(
+        user=SimpleNamespace(pk=None, username=f"ehr:{client.issuer}"),
+        clinic=client.clinic,
+        channel="cds",
+        ip=request.META.get("REMOTE_ADDR"),
+    )
     audit_record(actor=actor, action="cds_link", object_type="patient", object_id=ours.pk, patient_id=ours.pk)
-    encounter = Encounter.objects.filter(patient=ours).order_by("-visit_date", "-id").values_list("pk", flat=True).first()
+    encounter = (
+        Encounter.objects.filter(patient=ours).order_by("-visit_date", "-id").values_list("pk", flat=True).first()
+    )
     path = f"/encounters/{encounter}/workup/" if encounter else f"/patients/{ours.pk}/"
-    return {"label": "Open the encounter in the workup app", "url": request.build_absolute_uri(path),
-            "type": "absolute"}
+    return {
+        "label": "Open the encounter in the workup app",
+        "url": request.build_absolute_uri(path),
+        "type": "absolute",
+    }
 
 
 @csrf_exempt
@@ -250,10 +279,8 @@ def _activate_clinic(request, client) -> None:
     header = request.META.get("HTTP_ACCEPT_LANGUAGE")
     if not header or translation.get_language() not in ("ru", "en"):
         translation.activate(supported_language(client.clinic.language) or translation.get_language())
-    try:
+    with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
         timezone.activate(zoneinfo.ZoneInfo(client.clinic.time_zone))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        pass
 
 
 def _fetch(url: str, headers: dict):
@@ -320,8 +347,16 @@ def _home(request) -> str:
 
 def _record(cards: list[dict], *, service: str, client: EhrClient) -> list[dict]:
     """Store each issued card (uuid, service, rule, summary: no patient data) so feedback can be related."""
-    rows = [IssuedCard(uuid=card["uuid"], service=service, rule=card.pop("_rule", "")[:150],
-                       summary=card["summary"][:140], client=client) for card in cards]
+    rows = [
+        IssuedCard(
+            uuid=card["uuid"],
+            service=service,
+            rule=card.pop("_rule", "")[:150],
+            summary=card["summary"][:140],
+            client=client,
+        )
+        for card in cards
+    ]
     if rows:
         IssuedCard.objects.bulk_create(rows)
     return cards
@@ -382,23 +417,32 @@ def _home_link(home: str) -> dict:
 
 @csrf_exempt
 def workup_service(request):
-    return _service(request, hook="patient-view", service=cds_hooks.WORKUP_SERVICE,
-                    cards_for=lambda case, context, notes, link, home: cds_hooks.workup_cards(
-                        case, patient_id=context["patientId"], notes=notes, link=link, home=home))
+    return _service(
+        request,
+        hook="patient-view",
+        service=cds_hooks.WORKUP_SERVICE,
+        cards_for=lambda case, context, notes, link, home: cds_hooks.workup_cards(
+            case, patient_id=context["patientId"], notes=notes, link=link, home=home
+        ),
+    )
 
 
 @csrf_exempt
 def imaging_service(request):
-    return _service(request, hook="order-select", service=cds_hooks.IMAGING_SERVICE,
-                    cards_for=lambda case, context, notes, link, home: cds_hooks.imaging_cards(
-                        case, context=context, link=link))
+    return _service(
+        request,
+        hook="order-select",
+        service=cds_hooks.IMAGING_SERVICE,
+        cards_for=lambda case, context, notes, link, home: cds_hooks.imaging_cards(case, context=context, link=link),
+    )
 
 
 # -- feedback (CDS Hooks 2.0) ----------------------------------------------------------------------
 
+
 def _feedback_rows(body, client: EhrClient, service: str) -> list[CardFeedback]:
     if not isinstance(body, dict) or not isinstance(body.get("feedback"), list) or not body["feedback"]:
-        raise cds_hooks.MalformedRequest("the body must be {\"feedback\": [...]}")
+        raise cds_hooks.MalformedRequest('the body must be {"feedback": [...]}')
     if len(body["feedback"]) > 100 or cds_hooks.too_deep(body, 12):
         raise cds_hooks.MalformedRequest("too much feedback in one request")
     items = []
@@ -421,11 +465,12 @@ def _feedback_rows(body, client: EhrClient, service: str) -> list[CardFeedback]:
         if outcome_at is None:
             raise cds_hooks.MalformedRequest(f"{where}.outcomeTimestamp must be a date-time")
         if timezone.is_naive(outcome_at):
-            outcome_at = timezone.make_aware(outcome_at, dt_timezone.utc)
+            outcome_at = timezone.make_aware(outcome_at, UTC)
         accepted = item.get("acceptedSuggestions", [])
-        if not isinstance(accepted, list) or not all(isinstance(row, dict) and isinstance(row.get("id"), str)
-                                                     for row in accepted):
-            raise cds_hooks.MalformedRequest(f"{where}.acceptedSuggestions must be a list of {{\"id\": ...}}")
+        if not isinstance(accepted, list) or not all(
+            isinstance(row, dict) and isinstance(row.get("id"), str) for row in accepted
+        ):
+            raise cds_hooks.MalformedRequest(f'{where}.acceptedSuggestions must be a list of {{"id": ...}}')
         reason = item.get("overrideReason") or {}
         if not isinstance(reason, dict):
             raise cds_hooks.MalformedRequest(f"{where}.overrideReason must be an object")
@@ -433,19 +478,40 @@ def _feedback_rows(body, client: EhrClient, service: str) -> list[CardFeedback]:
         comment = reason.get("userComment") or ""
         if not isinstance(coding, dict) or not isinstance(comment, str):
             raise cds_hooks.MalformedRequest(f"{where}.overrideReason is malformed")
-        items.append((card_uuid, outcome, outcome_at, [row["id"][:100] for row in accepted[:50]],
-                      str(coding.get("code") or "")[:200], str(coding.get("display") or "")[:500], comment[:2000]))
-    issued = {card.uuid: card for card in IssuedCard.objects.filter(
-        client=client, service=service, uuid__in=[row[0] for row in items])}
+        items.append(
+            (
+                card_uuid,
+                outcome,
+                outcome_at,
+                [row["id"][:100] for row in accepted[:50]],
+                str(coding.get("code") or "")[:200],
+                str(coding.get("display") or "")[:500],
+                comment[:2000],
+            )
+        )
+    issued = {
+        card.uuid: card
+        for card in IssuedCard.objects.filter(client=client, service=service, uuid__in=[row[0] for row in items])
+    }
     unknown = [str(row[0]) for row in items if row[0] not in issued]
     if unknown:
         raise cds_hooks.MalformedRequest(f"cards not issued by this service to this EHR: {', '.join(unknown[:5])}")
-    return [CardFeedback(card=issued[card_uuid], card_uuid=card_uuid, service=service, rule=issued[card_uuid].rule,
-                         outcome=outcome, outcome_at=outcome_at, accepted_suggestions=accepted,
-                         override_reason_code=code if outcome == "overridden" else "",
-                         override_reason_display=display if outcome == "overridden" else "",
-                         override_comment=comment if outcome == "overridden" else "", client=client)
-            for card_uuid, outcome, outcome_at, accepted, code, display, comment in items]
+    return [
+        CardFeedback(
+            card=issued[card_uuid],
+            card_uuid=card_uuid,
+            service=service,
+            rule=issued[card_uuid].rule,
+            outcome=outcome,
+            outcome_at=outcome_at,
+            accepted_suggestions=accepted,
+            override_reason_code=code if outcome == "overridden" else "",
+            override_reason_display=display if outcome == "overridden" else "",
+            override_comment=comment if outcome == "overridden" else "",
+            client=client,
+        )
+        for card_uuid, outcome, outcome_at, accepted, code, display, comment in items
+    ]
 
 
 @csrf_exempt

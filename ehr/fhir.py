@@ -5,6 +5,7 @@ before they leave. Every coded element carries the project's code system
 (settings.FHIR_CODE_SYSTEM_URL); a LOINC or SNOMED CT coding is added beside it only where
 workups/knowledge/standard_codes.yaml records a verified one.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -25,8 +26,8 @@ from pydantic import ValidationError as PydanticValidationError
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter, Patient
 from clinic.services import patient_create
-from workups.engine import get_knowledge_base
 from ehr.standard_codes import standard_codes
+from workups.engine import get_knowledge_base
 
 PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -58,19 +59,26 @@ def full_url(resource_type: str, pk) -> str:
 
 # -- export ------------------------------------------------------------------------------------------
 
+
 def patient_resource(patient: Patient) -> dict:
     resource = {
         "resourceType": "Patient",
         "id": str(patient.pk),
         "meta": {"versionId": str(patient.version), "lastUpdated": patient.updated_at.isoformat()},
-        "name": [{"family": patient.family_name, "given": [patient.given_name],
-                  "text": f"{patient.family_name} {patient.given_name}"}],
+        "name": [
+            {
+                "family": patient.family_name,
+                "given": [patient.given_name],
+                "text": f"{patient.family_name} {patient.given_name}",
+            }
+        ],
         "gender": patient.sex,
         "birthDate": patient.birth_date.isoformat(),
     }
     if patient.identifier:
-        resource["identifier"] = [{"system": patient.identifier_system or settings.FHIR_IDENTIFIER_SYSTEM,
-                                   "value": patient.identifier}]
+        resource["identifier"] = [
+            {"system": patient.identifier_system or settings.FHIR_IDENTIFIER_SYSTEM, "value": patient.identifier}
+        ]
     if patient.phone:
         resource["telecom"] = [{"system": "phone", "value": patient.phone}]
     return resource
@@ -83,11 +91,21 @@ def _observation(encounter, patient_ref, encounter_ref, code, key, value: dict) 
         "resourceType": "Observation",
         "id": resource_id,
         "status": "final",
-        "category": [{"coding": [
-            {"system": OBSERVATION_CATEGORY, "code": "exam" if code.startswith("ex_") else
-             "vital-signs" if code in VITALS or code == "blood_pressure" else "survey"},
-            coding(_group_of(code), get_knowledge_base().vocabulary.groups[_group_of(code)]),
-        ]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": OBSERVATION_CATEGORY,
+                        "code": "exam"
+                        if code.startswith("ex_")
+                        else "vital-signs"
+                        if code in VITALS or code == "blood_pressure"
+                        else "survey",
+                    },
+                    coding(_group_of(code), get_knowledge_base().vocabulary.groups[_group_of(code)]),
+                ]
+            }
+        ],
         "code": concept(code),
         "subject": {"reference": patient_ref},
         "encounter": {"reference": encounter_ref},
@@ -123,7 +141,9 @@ def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observ
         "intent": "order",
         "priority": PRIORITY[item.urgency],
         "category": [category],
-        "code": concept(item.code, extra=standard["items"].get(item.code, []), text=vocabulary.items[item.code]["name"]),
+        "code": concept(
+            item.code, extra=standard["items"].get(item.code, []), text=vocabulary.items[item.code]["name"]
+        ),
         "subject": {"reference": patient_ref},
         "encounter": {"reference": encounter_ref},
         "authoredOn": encounter.visit_date.isoformat(),
@@ -141,15 +161,23 @@ def _service_requests_item(item, *, encounter, patient_ref, encounter_ref, obser
     """One ServiceRequest per test an item orders: CRP and ESR, amylase and lipase are two orders each (a
     receiver that took them as alternative codings would order only one), grouped by a shared requisition."""
     standard = standard_codes()["items"].get(item.code, [])
-    base = _service_request_item(item, encounter=encounter, patient_ref=patient_ref, encounter_ref=encounter_ref,
-                                 observation_urls=observation_urls)
+    base = _service_request_item(
+        item,
+        encounter=encounter,
+        patient_ref=patient_ref,
+        encounter_ref=encounter_ref,
+        observation_urls=observation_urls,
+    )
     if len(standard) <= 1:
         return [("", base)]
     requests = []
     for index, standard_coding in enumerate(standard, start=1):
-        request = {**base, "id": f"item-{item.pk}-{index}",
-                   "code": concept(item.code, extra=[standard_coding], text=standard_coding["display"]),
-                   "requisition": {"system": f"{system()}/requisition", "value": f"item-{item.pk}"}}
+        request = {
+            **base,
+            "id": f"item-{item.pk}-{index}",
+            "code": concept(item.code, extra=[standard_coding], text=standard_coding["display"]),
+            "requisition": {"system": f"{system()}/requisition", "value": f"item-{item.pk}"},
+        }
         requests.append((f"-{index}", request))
     return requests
 
@@ -159,15 +187,33 @@ def _condition(referral, *, patient_ref, encounter_ref) -> dict:
     return {
         "resourceType": "Condition",
         "id": f"referral-{referral.pk}",
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                       "code": "active"}]},
-        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                                           "code": "provisional"}]},
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                                  "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}],
-        "code": {"coding": [{"system": ICD10, "code": referral.icd10,
-                             **({"display": referral.diagnosis} if referral.diagnosis else {})}],
-                 "text": referral.diagnosis or referral.icd10},
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        },
+        "verificationStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional"}]
+        },
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                        "code": "encounter-diagnosis",
+                        "display": "Encounter Diagnosis",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [
+                {
+                    "system": ICD10,
+                    "code": referral.icd10,
+                    **({"display": referral.diagnosis} if referral.diagnosis else {}),
+                }
+            ],
+            "text": referral.diagnosis or referral.icd10,
+        },
         "subject": {"reference": patient_ref},
         "encounter": {"reference": encounter_ref},
     }
@@ -186,8 +232,9 @@ def _vital_signs(encounter, patient_ref, encounter_ref) -> list[tuple[str, dict]
         value = getattr(encounter, name)
         if value is None:
             continue
-        url, resource = _observation(encounter, patient_ref, encounter_ref, name, name,
-                                     _quantity(value, vocabulary.case_fields[name]["unit"]))
+        url, resource = _observation(
+            encounter, patient_ref, encounter_ref, name, name, _quantity(value, vocabulary.case_fields[name]["unit"])
+        )
         if name in loinc:
             resource["code"]["coding"].append(loinc[name])
             resource["meta"] = {"profile": [VITAL_PROFILE]}
@@ -200,9 +247,12 @@ def _vital_signs(encounter, patient_ref, encounter_ref) -> list[tuple[str, dict]
             resource["code"]["coding"].append(loinc["blood_pressure"])
             resource["meta"] = {"profile": [VITAL_PROFILE]}
         resource["component"] = [
-            {"code": {"coding": [coding(name), *([loinc[name]] if name in loinc else [])]},
-             **_quantity(value, vocabulary.case_fields[name]["unit"])}
-            for name, value in (("systolic_bp", systolic), ("diastolic_bp", diastolic)) if value is not None
+            {
+                "code": {"coding": [coding(name), *([loinc[name]] if name in loinc else [])]},
+                **_quantity(value, vocabulary.case_fields[name]["unit"]),
+            }
+            for name, value in (("systolic_bp", systolic), ("diastolic_bp", diastolic))
+            if value is not None
         ]
         entries.append((url, resource))
     return entries
@@ -214,15 +264,18 @@ def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref
     category = {"coding": [{"system": system(), "code": "referral", "display": "Referral"}], "text": "Referral"}
     if "referral" in standard["categories"]:
         category["coding"].append(standard["categories"]["referral"])
-    specialty_extra = [standard["specialties"][referral.specialty]] if referral.specialty in standard["specialties"] else []
+    specialty_extra = (
+        [standard["specialties"][referral.specialty]] if referral.specialty in standard["specialties"] else []
+    )
     name = vocabulary.specialties[referral.specialty]
     resource = {
         "resourceType": "ServiceRequest",
         "id": f"referral-{referral.pk}",
         # FHIR request status: open while issued or booked, completed with the specialist's answer,
         # revoked when cancelled or declined by the patient.
-        "status": {"completed": "completed", "cancelled": "revoked",
-                   "declined_by_patient": "revoked"}.get(referral.status, "active"),
+        "status": {"completed": "completed", "cancelled": "revoked", "declined_by_patient": "revoked"}.get(
+            referral.status, "active"
+        ),
         "intent": "order",
         "priority": PRIORITY[referral.urgency],
         "category": [category],
@@ -243,8 +296,9 @@ def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref
     return resource
 
 
-def _document_reference(document, *, resource_id, title, url, patient_ref, encounter_ref, related=None,
-                        final=True) -> dict:
+def _document_reference(
+    document, *, resource_id, title, url, patient_ref, encounter_ref, related=None, final=True
+) -> dict:
     type_coding = [{"system": system(), "code": title[0], "display": title[1]}]
     if title[0] in standard_codes()["documents"]:
         type_coding.append(standard_codes()["documents"][title[0]])
@@ -257,8 +311,16 @@ def _document_reference(document, *, resource_id, title, url, patient_ref, encou
         "type": {"coding": type_coding, "text": title[1]},
         "subject": {"reference": patient_ref},
         "date": document.pdf_rendered_at.isoformat(),
-        "content": [{"attachment": {"contentType": "application/pdf", "url": url, "title": title[1],
-                                    "creation": document.pdf_rendered_at.isoformat()}}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "url": url,
+                    "title": title[1],
+                    "creation": document.pdf_rendered_at.isoformat(),
+                }
+            }
+        ],
         "context": {"encounter": [{"reference": encounter_ref}]},
     }
     if related:
@@ -267,9 +329,15 @@ def _document_reference(document, *, resource_id, title, url, patient_ref, encou
 
 
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-FLAG_INTERPRETATION = {"low": ("L", "Low"), "normal": ("N", "Normal"), "high": ("H", "High"),
-                       "positive": ("POS", "Positive"), "negative": ("NEG", "Negative"),
-                       "present": ("DET", "Detected"), "absent": ("ND", "Not detected")}
+FLAG_INTERPRETATION = {
+    "low": ("L", "Low"),
+    "normal": ("N", "Normal"),
+    "high": ("H", "High"),
+    "positive": ("POS", "Positive"),
+    "negative": ("NEG", "Negative"),
+    "present": ("DET", "Detected"),
+    "absent": ("ND", "Not detected"),
+}
 
 
 def _result_observation(result, *, encounter, patient_ref, encounter_ref) -> tuple[str, dict]:
@@ -281,16 +349,23 @@ def _result_observation(result, *, encounter, patient_ref, encounter_ref) -> tup
     laboratory = result.code.startswith("res_") and result.code != "res_aorta_diameter_cm"
     code, display = FLAG_INTERPRETATION[result.flag]
     if meta["type"] == "numeric":
-        value = {"valueQuantity": {"value": result.value_number, "unit": meta["unit"], "system": UCUM,
-                                   "code": meta["ucum"]}}
+        value = {
+            "valueQuantity": {"value": result.value_number, "unit": meta["unit"], "system": UCUM, "code": meta["ucum"]}
+        }
     else:
         value = {"valueBoolean": bool(result.value_bool)}
     resource = {
         "resourceType": "Observation",
         "id": resource_id,
         "status": "final",
-        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory" if laboratory else "imaging"},
-                                 coding("result", get_knowledge_base().vocabulary.groups["result"])]}],
+        "category": [
+            {
+                "coding": [
+                    {"system": OBSERVATION_CATEGORY, "code": "laboratory" if laboratory else "imaging"},
+                    coding("result", get_knowledge_base().vocabulary.groups["result"]),
+                ]
+            }
+        ],
         "code": concept(result.code),
         "subject": {"reference": patient_ref},
         "encounter": {"reference": encounter_ref},
@@ -306,8 +381,9 @@ def _result_observation(result, *, encounter, patient_ref, encounter_ref) -> tup
     return url, resource
 
 
-def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, absolute, results=(), leaflet=None,
-                     binary_url=None) -> dict:
+def encounter_bundle(
+    *, encounter: Encounter, workup, referrals, requisition, absolute, results=(), leaflet=None, binary_url=None
+) -> dict:
     """The encounter as a FHIR R4 collection Bundle. `absolute(path)` makes a link absolute;
     `binary_url(resource_id)`, when given, is where a document's PDF is (the FHIR server's Binary)."""
     vocabulary = get_knowledge_base().vocabulary
@@ -321,7 +397,9 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
         "class": {"system": V3_ACT_CODE, "code": "AMB", "display": "ambulatory"},
         "subject": {"reference": patient_url},
         "period": {"start": encounter.visit_date.isoformat()},
-        "participant": [{"individual": {"display": encounter.clinician.get_full_name() or encounter.clinician.get_username()}}],
+        "participant": [
+            {"individual": {"display": encounter.clinician.get_full_name() or encounter.clinician.get_username()}}
+        ],
     }
     if encounter.chief_complaint:
         encounter_resource["reasonCode"] = [{"text": encounter.chief_complaint}]
@@ -334,22 +412,38 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
             observation_urls[code] = url
             entries.append((url, resource))
     if patient.sex == "female" and encounter.pregnant is not None:
-        entries.append(_observation(encounter, patient_url, encounter_url, "pregnant", "pregnant",
-                                    {"valueBoolean": encounter.pregnant}))
-    entries.append(_observation(encounter, patient_url, encounter_url, "duration_days", "duration_days",
-                                _quantity(encounter.duration_days, "d")))
+        entries.append(
+            _observation(
+                encounter, patient_url, encounter_url, "pregnant", "pregnant", {"valueBoolean": encounter.pregnant}
+            )
+        )
+    entries.append(
+        _observation(
+            encounter,
+            patient_url,
+            encounter_url,
+            "duration_days",
+            "duration_days",
+            _quantity(encounter.duration_days, "d"),
+        )
+    )
     entries += _vital_signs(encounter, patient_url, encounter_url)
 
     for result in results:
-        entries.append(_result_observation(result, encounter=encounter, patient_ref=patient_url,
-                                           encounter_ref=encounter_url))
+        entries.append(
+            _result_observation(result, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url)
+        )
 
     if workup is not None:
         for item in workup.items.all():
             if item.decision == "accepted":
                 for suffix, request in _service_requests_item(
-                        item, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url,
-                        observation_urls=observation_urls):
+                    item,
+                    encounter=encounter,
+                    patient_ref=patient_url,
+                    encounter_ref=encounter_url,
+                    observation_urls=observation_urls,
+                ):
                     entries.append((full_url("ServiceRequest", f"item-{item.pk}{suffix}"), request))
     for referral in referrals:
         request_url = full_url("ServiceRequest", f"referral-{referral.pk}")
@@ -357,37 +451,77 @@ def encounter_bundle(*, encounter: Encounter, workup, referrals, requisition, ab
             condition_url = None
             if referral.icd10:
                 condition_url = full_url("Condition", f"referral-{referral.pk}")
-                entries.append((condition_url, _condition(referral, patient_ref=patient_url,
-                                                          encounter_ref=encounter_url)))
-            request = _service_request_referral(referral, encounter=encounter, patient_ref=patient_url,
-                                                encounter_ref=encounter_url, observation_urls=observation_urls)
+                entries.append(
+                    (condition_url, _condition(referral, patient_ref=patient_url, encounter_ref=encounter_url))
+                )
+            request = _service_request_referral(
+                referral,
+                encounter=encounter,
+                patient_ref=patient_url,
+                encounter_ref=encounter_url,
+                observation_urls=observation_urls,
+            )
             if condition_url:
                 request["reasonReference"] = [{"reference": condition_url}]
             entries.append((request_url, request))
-            entries.append((full_url("Task", f"referral-{referral.pk}"),
-                            task_resource(referral, request_ref=request_url, patient_ref=patient_url,
-                                          encounter_ref=encounter_url)))
+            entries.append(
+                (
+                    full_url("Task", f"referral-{referral.pk}"),
+                    task_resource(
+                        referral, request_ref=request_url, patient_ref=patient_url, encounter_ref=encounter_url
+                    ),
+                )
+            )
         if referral.pdf_status == "ready":
-            entries.append((full_url("DocumentReference", f"referral-{referral.pk}"), _document_reference(
-                referral, resource_id=f"referral-{referral.pk}",
-                title=("referral-letter", f"Referral letter to {vocabulary.specialties[referral.specialty]}"),
-                url=binary_url(f"referral-{referral.pk}") if binary_url else
-                absolute(reverse("api-referral-pdf", args=[referral.pk])), patient_ref=patient_url,
-                encounter_ref=encounter_url, related=request_url if referral.status != "draft" else None,
-                final=referral.status != "draft")))
+            entries.append(
+                (
+                    full_url("DocumentReference", f"referral-{referral.pk}"),
+                    _document_reference(
+                        referral,
+                        resource_id=f"referral-{referral.pk}",
+                        title=("referral-letter", f"Referral letter to {vocabulary.specialties[referral.specialty]}"),
+                        url=binary_url(f"referral-{referral.pk}")
+                        if binary_url
+                        else absolute(reverse("api-referral-pdf", args=[referral.pk])),
+                        patient_ref=patient_url,
+                        encounter_ref=encounter_url,
+                        related=request_url if referral.status != "draft" else None,
+                        final=referral.status != "draft",
+                    ),
+                )
+            )
     if requisition is not None and requisition.pdf_status == "ready":
-        entries.append((full_url("DocumentReference", f"requisition-{requisition.pk}"), _document_reference(
-            requisition, resource_id=f"requisition-{requisition.pk}",
-            title=("requisition", "Laboratory and imaging requisition"),
-            url=binary_url(f"requisition-{requisition.pk}") if binary_url else
-            absolute(reverse("api-encounter-requisition-pdf", args=[encounter.pk])), patient_ref=patient_url,
-            encounter_ref=encounter_url)))
+        entries.append(
+            (
+                full_url("DocumentReference", f"requisition-{requisition.pk}"),
+                _document_reference(
+                    requisition,
+                    resource_id=f"requisition-{requisition.pk}",
+                    title=("requisition", "Laboratory and imaging requisition"),
+                    url=binary_url(f"requisition-{requisition.pk}")
+                    if binary_url
+                    else absolute(reverse("api-encounter-requisition-pdf", args=[encounter.pk])),
+                    patient_ref=patient_url,
+                    encounter_ref=encounter_url,
+                ),
+            )
+        )
     if leaflet is not None and leaflet.pdf_status == "ready":
-        entries.append((full_url("DocumentReference", f"leaflet-{leaflet.pk}"), _document_reference(
-            leaflet, resource_id=f"leaflet-{leaflet.pk}", title=("leaflet", "Patient leaflet"),
-            url=binary_url(f"leaflet-{leaflet.pk}") if binary_url else
-            absolute(reverse("api-encounter-leaflet-pdf", args=[encounter.pk])), patient_ref=patient_url,
-            encounter_ref=encounter_url)))
+        entries.append(
+            (
+                full_url("DocumentReference", f"leaflet-{leaflet.pk}"),
+                _document_reference(
+                    leaflet,
+                    resource_id=f"leaflet-{leaflet.pk}",
+                    title=("leaflet", "Patient leaflet"),
+                    url=binary_url(f"leaflet-{leaflet.pk}")
+                    if binary_url
+                    else absolute(reverse("api-encounter-leaflet-pdf", args=[encounter.pk])),
+                    patient_ref=patient_url,
+                    encounter_ref=encounter_url,
+                ),
+            )
+        )
 
     bundle = {
         "resourceType": "Bundle",
@@ -405,8 +539,13 @@ def code_system_resource() -> dict:
     vocabulary = kb.vocabulary
     concepts = [{"code": code, "display": meta["name"]} for code, meta in vocabulary.findings.items()]
     concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.items.items()]
-    for table in (vocabulary.specialties, vocabulary.categories, vocabulary.urgencies, vocabulary.dispositions,
-                  vocabulary.warnings):
+    for table in (
+        vocabulary.specialties,
+        vocabulary.categories,
+        vocabulary.urgencies,
+        vocabulary.dispositions,
+        vocabulary.warnings,
+    ):
         concepts += [{"code": code, "display": name} for code, name in table.items()]
     concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.case_fields.items()]
     concepts += [{"code": code, "display": meta["name"]} for code, meta in vocabulary.results.items()]
@@ -449,6 +588,7 @@ EXTRA_CONCEPTS = {
 
 # -- import ------------------------------------------------------------------------------------------
 
+
 class FhirInvalid(Exception):
     """A FHIR resource that cannot be accepted; `issues` are OperationOutcome issues."""
 
@@ -489,9 +629,13 @@ def _modifier_extensions(value, path="Patient") -> list[str]:
 
 
 def _text_problems(fields: dict) -> list[dict]:
-    expressions = {"given_name": "Patient.name.given", "family_name": "Patient.name.family",
-                   "phone": "Patient.telecom.value", "identifier": "Patient.identifier.value",
-                   "identifier_system": "Patient.identifier.system"}
+    expressions = {
+        "given_name": "Patient.name.given",
+        "family_name": "Patient.name.family",
+        "phone": "Patient.telecom.value",
+        "identifier": "Patient.identifier.value",
+        "identifier_system": "Patient.identifier.system",
+    }
     issues = []
     for name, limit in FIELD_LIMITS.items():
         value = fields.get(name) or ""
@@ -508,15 +652,27 @@ def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
         raise FhirInvalid([_issue("Expected a FHIR Patient resource (resourceType Patient).", "Patient")])
     modifiers = _modifier_extensions(data)
     if modifiers:
-        raise FhirInvalid([_issue("An unknown modifierExtension changes the meaning of the resource: refused.", path,
-                                  code="not-supported") for path in modifiers])
+        raise FhirInvalid(
+            [
+                _issue(
+                    "An unknown modifierExtension changes the meaning of the resource: refused.",
+                    path,
+                    code="not-supported",
+                )
+                for path in modifiers
+            ]
+        )
     try:
         patient = FhirPatient.model_validate(data)
     except PydanticValidationError as error:
-        raise FhirInvalid([
-            _issue(problem["msg"], "Patient." + ".".join(str(part) for part in problem["loc"] if part != "__root__"))
-            for problem in error.errors()
-        ]) from None
+        raise FhirInvalid(
+            [
+                _issue(
+                    problem["msg"], "Patient." + ".".join(str(part) for part in problem["loc"] if part != "__root__")
+                )
+                for problem in error.errors()
+            ]
+        ) from None
     # fhir.resources coerces ("yes" becomes true); FHIR JSON does not, and fhirclient's R4 models check the
     # JSON types strictly, so a resource passes only when both agree it is valid.
     try:
@@ -538,16 +694,30 @@ def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
     # An identifier is matched by system and value: without a system it would match anybody's number.
     for index, entry in enumerate(patient.identifier or []):
         if entry.value and not entry.system:
-            issues.append(_issue("An identifier needs its system (the namespace of the value).",
-                                 f"Patient.identifier[{index}].system"))
+            issues.append(
+                _issue(
+                    "An identifier needs its system (the namespace of the value).",
+                    f"Patient.identifier[{index}].system",
+                )
+            )
     identifier = next((entry for entry in (patient.identifier or []) if entry.system and entry.value), None)
     if issues:
         raise FhirInvalid(issues)
     phone = next((entry.value for entry in (patient.telecom or []) if entry.system == "phone" and entry.value), "")
-    fields = {"given_name": " ".join(name.given), "family_name": name.family, "birth_date": patient.birthDate,
-              "sex": patient.gender, "phone": phone or ""}
-    problems = _text_problems({**fields, "identifier": identifier.value if identifier else "",
-                               "identifier_system": identifier.system if identifier else ""})
+    fields = {
+        "given_name": " ".join(name.given),
+        "family_name": name.family,
+        "birth_date": patient.birthDate,
+        "sex": patient.gender,
+        "phone": phone or "",
+    }
+    problems = _text_problems(
+        {
+            **fields,
+            "identifier": identifier.value if identifier else "",
+            "identifier_system": identifier.system if identifier else "",
+        }
+    )
     if problems:
         raise FhirInvalid(problems)
     return fields, ((identifier.system, identifier.value) if identifier else None)
@@ -574,21 +744,26 @@ def patient_import(*, actor: Actor, data) -> tuple[Patient, bool]:
     fields, identifier = _patient_fields(data)
     if identifier:
         system_, value = identifier
-        fields |= {"identifier_system": "" if system_ == settings.FHIR_IDENTIFIER_SYSTEM else system_,
-                   "identifier": value}
-        existing = Patient.objects.select_for_update().filter(
-            clinic=actor.clinic, identifier_system=fields["identifier_system"], identifier=value).first()
+        fields |= {
+            "identifier_system": "" if system_ == settings.FHIR_IDENTIFIER_SYSTEM else system_,
+            "identifier": value,
+        }
+        existing = (
+            Patient.objects.select_for_update()
+            .filter(clinic=actor.clinic, identifier_system=fields["identifier_system"], identifier=value)
+            .first()
+        )
     else:
         existing = None
     if existing is not None:
-        audit_record(actor=actor, action="view", object_type="patient", object_id=existing.pk,
-                     patient_id=existing.pk)
+        audit_record(actor=actor, action="view", object_type="patient", object_id=existing.pk, patient_id=existing.pk)
         return existing, False
     try:
         return patient_create(actor=actor, **fields), True
     except ValidationError as error:
-        raise FhirInvalid([_issue(" ".join(messages), f"Patient.{field}")
-                           for field, messages in error.message_dict.items()]) from None
+        raise FhirInvalid(
+            [_issue(" ".join(messages), f"Patient.{field}") for field, messages in error.message_dict.items()]
+        ) from None
 
 
 def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> dict:
@@ -596,20 +771,33 @@ def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> d
     from referrals.models import Leaflet, Referral, Requisition
 
     workup = encounter.workups.prefetch_related("items").order_by("-created_at", "-id").first()
-    referrals = list(Referral.objects.filter(encounter=encounter).select_related("recommendation")
-                     .prefetch_related("events").order_by("id"))
+    referrals = list(
+        Referral.objects.filter(encounter=encounter)
+        .select_related("recommendation")
+        .prefetch_related("events")
+        .order_by("id")
+    )
     requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     # The results that came back (the current value of each), also after the encounter was finalized.
     results = list(encounter.results.filter(superseded_at__isnull=True).order_by("code", "id"))
-    return encounter_bundle(encounter=encounter, workup=workup, referrals=referrals, requisition=requisition,
-                            absolute=absolute, results=results, leaflet=leaflet, binary_url=binary_url)
+    return encounter_bundle(
+        encounter=encounter,
+        workup=workup,
+        referrals=referrals,
+        requisition=requisition,
+        absolute=absolute,
+        results=results,
+        leaflet=leaflet,
+        binary_url=binary_url,
+    )
 
 
 def encounter_export(*, actor: Actor, encounter: Encounter, absolute) -> dict:
     bundle = encounter_resources(encounter=encounter, absolute=absolute)
-    audit_record(actor=actor, action="export", object_type="encounter", object_id=encounter.pk,
-                 patient_id=encounter.patient_id)
+    audit_record(
+        actor=actor, action="export", object_type="encounter", object_id=encounter.pk, patient_id=encounter.patient_id
+    )
     return bundle
 
 
@@ -617,8 +805,13 @@ def encounter_export(*, actor: Actor, encounter: Encounter, absolute) -> dict:
 
 # HL7 360X (closed-loop referral): the Task's status follows the referral's lifecycle.
 # https://build.fhir.org/ig/HL7/fhir-360x/ ; Task.status codes: https://hl7.org/fhir/R4/valueset-task-status.html
-TASK_STATUS = {"issued": "requested", "booked": "accepted", "completed": "completed", "cancelled": "cancelled",
-               "declined_by_patient": "rejected"}
+TASK_STATUS = {
+    "issued": "requested",
+    "booked": "accepted",
+    "completed": "completed",
+    "cancelled": "cancelled",
+    "declined_by_patient": "rejected",
+}
 TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
 
 
@@ -644,14 +837,16 @@ def task_resource(referral, *, request_ref, patient_ref, encounter_ref) -> dict:
         "encounter": {"reference": encounter_ref},
         "authoredOn": (referral.issued_at or referral.created_at).isoformat(),
         "lastModified": (events[-1].at if events else referral.issued_at or referral.created_at).isoformat(),
-        "requester": {"display": referral.encounter.clinician.get_full_name()
-                      or referral.encounter.clinician.get_username()},
+        "requester": {
+            "display": referral.encounter.clinician.get_full_name() or referral.encounter.clinician.get_username()
+        },
     }
     if referral.appointment_at:
         resource["restriction"] = {"period": {"start": referral.appointment_at.isoformat()}}
     if referral.status == "completed" and referral.conclusion:
-        resource["output"] = [{"type": concept("conclusion", text="Specialist's conclusion"),
-                               "valueString": referral.conclusion}]
+        resource["output"] = [
+            {"type": concept("conclusion", text="Specialist's conclusion"), "valueString": referral.conclusion}
+        ]
     if referral.status in ("cancelled", "declined_by_patient") and referral.close_reason:
         resource["statusReason"] = {"text": referral.close_reason}
     return resource
@@ -683,12 +878,21 @@ def write_checks(data, resource_type: str, model=None):
     """What every resource written to the server must pass: the right resourceType, no modifierExtension
     the app does not understand, no control characters or overlong strings, and the R4 model (R4B)."""
     if not isinstance(data, dict) or data.get("resourceType") != resource_type:
-        raise FhirInvalid([_issue(f"Expected a FHIR {resource_type} resource (resourceType {resource_type}).",
-                                  resource_type)])
+        raise FhirInvalid(
+            [_issue(f"Expected a FHIR {resource_type} resource (resourceType {resource_type}).", resource_type)]
+        )
     modifiers = _modifier_extensions(data, resource_type)
     if modifiers:
-        raise FhirInvalid([_issue("An unknown modifierExtension changes the meaning of the resource: refused.", path,
-                                  code="not-supported") for path in modifiers])
+        raise FhirInvalid(
+            [
+                _issue(
+                    "An unknown modifierExtension changes the meaning of the resource: refused.",
+                    path,
+                    code="not-supported",
+                )
+                for path in modifiers
+            ]
+        )
     problems = _string_problems(data, resource_type)
     if problems:
         raise FhirInvalid(problems)
@@ -696,11 +900,15 @@ def write_checks(data, resource_type: str, model=None):
         try:
             return model.model_validate(data)
         except PydanticValidationError as error:
-            raise FhirInvalid([
-                _issue(problem["msg"], resource_type + "." + ".".join(
-                    str(part) for part in problem["loc"] if part != "__root__"))
-                for problem in error.errors()
-            ]) from None
+            raise FhirInvalid(
+                [
+                    _issue(
+                        problem["msg"],
+                        resource_type + "." + ".".join(str(part) for part in problem["loc"] if part != "__root__"),
+                    )
+                    for problem in error.errors()
+                ]
+            ) from None
     return None
 
 
@@ -713,20 +921,32 @@ def patient_update_from_fhir(*, actor: Actor, patient: Patient, data) -> Patient
     fields, identifier = _patient_fields(data)
     if identifier:
         system_, value = identifier
-        fields |= {"identifier_system": "" if system_ == settings.FHIR_IDENTIFIER_SYSTEM else system_,
-                   "identifier": value}
+        fields |= {
+            "identifier_system": "" if system_ == settings.FHIR_IDENTIFIER_SYSTEM else system_,
+            "identifier": value,
+        }
     else:
         fields |= {"identifier_system": "", "identifier": ""}
     try:
         return patient_update(actor=actor, patient=patient, **fields)
     except ValidationError as error:
-        raise FhirInvalid([_issue(" ".join(messages), f"Patient.{PATIENT_EXPRESSIONS.get(field, field)}")
-                           for field, messages in error.message_dict.items()]) from None
+        raise FhirInvalid(
+            [
+                _issue(" ".join(messages), f"Patient.{PATIENT_EXPRESSIONS.get(field, field)}")
+                for field, messages in error.message_dict.items()
+            ]
+        ) from None
 
 
-PATIENT_EXPRESSIONS = {"given_name": "name.given", "family_name": "name.family", "birth_date": "birthDate",
-                       "sex": "gender", "phone": "telecom", "identifier": "identifier",
-                       "identifier_system": "identifier.system"}
+PATIENT_EXPRESSIONS = {
+    "given_name": "name.given",
+    "family_name": "name.family",
+    "birth_date": "birthDate",
+    "sex": "gender",
+    "phone": "telecom",
+    "identifier": "identifier",
+    "identifier_system": "identifier.system",
+}
 
 
 # -- a lab result posted as an Observation -----------------------------------------------------------
@@ -760,27 +980,40 @@ def _reference_id(reference, resource_type: str):
 def observation_result_fields(data) -> dict:
     """Validate a posted lab-result Observation; returns {"patient_id", "encounter_id", "code", "value",
     "performed_on", "note"} in the app's terms, or raises FhirInvalid naming the element."""
-    from ehr.terminology_in import LOINC, SNOMED
     from fhir.resources.R4B.observation import Observation
+
+    from ehr.terminology_in import LOINC, SNOMED
 
     write_checks(data, "Observation", Observation)
     issues = []
     if data.get("status") not in RESULT_OBSERVATION_STATUSES:
         issues.append(_issue("status must be final, amended, corrected or preliminary.", "Observation.status"))
     table = result_loinc_table()
-    loinc = [coding.get("code") for coding in (data.get("code") or {}).get("coding") or []
-             if isinstance(coding, dict) and coding.get("system") == LOINC]
+    loinc = [
+        coding.get("code")
+        for coding in (data.get("code") or {}).get("coding") or []
+        if isinstance(coding, dict) and coding.get("system") == LOINC
+    ]
     entry = next((table[code] for code in loinc if code in table), None)
     if entry is None:
-        issues.append(_issue("code must carry a LOINC coding of a supported result: " + ", ".join(sorted(table)) + ".",
-                             "Observation.code", code="code-invalid"))
+        issues.append(
+            _issue(
+                "code must carry a LOINC coding of a supported result: " + ", ".join(sorted(table)) + ".",
+                "Observation.code",
+                code="code-invalid",
+            )
+        )
     patient_id = _reference_id(data.get("subject"), "Patient")
     if patient_id is None:
         issues.append(_issue("subject must reference a Patient (Patient/<id>).", "Observation.subject"))
     encounter_id = _reference_id(data.get("encounter"), "Encounter")
     if encounter_id is None:
-        issues.append(_issue("encounter must reference the Encounter that ordered the test (Encounter/<id>).",
-                             "Observation.encounter"))
+        issues.append(
+            _issue(
+                "encounter must reference the Encounter that ordered the test (Encounter/<id>).",
+                "Observation.encounter",
+            )
+        )
     performed_on = None
     effective = data.get("effectiveDateTime")
     if effective is not None:
@@ -796,17 +1029,28 @@ def observation_result_fields(data) -> dict:
         if numeric:
             quantity = data.get("valueQuantity")
             if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), (int, float)):
-                issues.append(_issue("A valueQuantity (with a UCUM unit) is required for this code.",
-                                     "Observation.valueQuantity"))
+                issues.append(
+                    _issue("A valueQuantity (with a UCUM unit) is required for this code.", "Observation.valueQuantity")
+                )
             else:
                 unit = quantity.get("code") or quantity.get("unit")
                 factor = entry["units"].get(unit)
                 if quantity.get("code") and quantity.get("system") not in (None, UCUM):
-                    issues.append(_issue("The unit must be UCUM (system http://unitsofmeasure.org).",
-                                         "Observation.valueQuantity.system"))
+                    issues.append(
+                        _issue(
+                            "The unit must be UCUM (system http://unitsofmeasure.org).",
+                            "Observation.valueQuantity.system",
+                        )
+                    )
                 elif not isinstance(factor, (int, float)):
-                    issues.append(_issue(f"Unit {unit or '(none)'} is not understood for LOINC {entry['code']}: use "
-                                         + " or ".join(entry["units"]) + ".", "Observation.valueQuantity.code"))
+                    issues.append(
+                        _issue(
+                            f"Unit {unit or '(none)'} is not understood for LOINC {entry['code']}: use "
+                            + " or ".join(entry["units"])
+                            + ".",
+                            "Observation.valueQuantity.code",
+                        )
+                    )
                 else:
                     value = round(float(quantity["value"]) * factor, 6)
         else:
@@ -820,29 +1064,53 @@ def observation_result_fields(data) -> dict:
                         elif coding.get("code") == SNOMED_NEGATIVE:
                             value = False
                 if value is None:
-                    issues.append(_issue("valueBoolean, or valueCodeableConcept SNOMED CT 10828004 (Positive) or "
-                                         f"{SNOMED_NEGATIVE} (Negative), is required for this code.",
-                                         "Observation.value[x]"))
+                    issues.append(
+                        _issue(
+                            "valueBoolean, or valueCodeableConcept SNOMED CT 10828004 (Positive) or "
+                            f"{SNOMED_NEGATIVE} (Negative), is required for this code.",
+                            "Observation.value[x]",
+                        )
+                    )
     if issues:
         raise FhirInvalid(issues)
     notes = [note.get("text") for note in data.get("note") or [] if isinstance(note, dict) and note.get("text")]
-    return {"patient_id": patient_id, "encounter_id": encounter_id, "code": entry["target"], "value": value,
-            "performed_on": performed_on, "note": "\n".join(notes)}
+    return {
+        "patient_id": patient_id,
+        "encounter_id": encounter_id,
+        "code": entry["target"],
+        "value": value,
+        "performed_on": performed_on,
+        "note": "\n".join(notes),
+    }
 
 
-RESULT_EXPRESSIONS = {"code": "Observation.code", "value": "Observation.value[x]",
-                      "performed_on": "Observation.effectiveDateTime", "note": "Observation.note"}
+RESULT_EXPRESSIONS = {
+    "code": "Observation.code",
+    "value": "Observation.value[x]",
+    "performed_on": "Observation.effectiveDateTime",
+    "note": "Observation.note",
+}
 
 
 def result_from_fhir(*, actor: Actor, encounter: Encounter, fields: dict):
     from workups.services import result_enter
 
     try:
-        return result_enter(actor=actor, encounter=encounter, code=fields["code"], value=fields["value"],
-                            performed_on=fields["performed_on"], note=fields["note"])
+        return result_enter(
+            actor=actor,
+            encounter=encounter,
+            code=fields["code"],
+            value=fields["value"],
+            performed_on=fields["performed_on"],
+            note=fields["note"],
+        )
     except ValidationError as error:
-        raise FhirInvalid([_issue(" ".join(messages), RESULT_EXPRESSIONS.get(field, "Observation"))
-                           for field, messages in error.message_dict.items()]) from None
+        raise FhirInvalid(
+            [
+                _issue(" ".join(messages), RESULT_EXPRESSIONS.get(field, "Observation"))
+                for field, messages in error.message_dict.items()
+            ]
+        ) from None
 
 
 # -- the specialist's outcome, as an update of the Task ----------------------------------------------
@@ -867,22 +1135,28 @@ def task_change(data, referral) -> dict | None:
     write_checks(data, "Task", Task)
     status = TASK_TO_REFERRAL.get(data.get("status"))
     if status is None:
-        raise FhirInvalid([_issue("status must be one of " + ", ".join(TASK_TO_REFERRAL) + ".", "Task.status",
-                                  code="not-supported")])
+        raise FhirInvalid(
+            [_issue("status must be one of " + ", ".join(TASK_TO_REFERRAL) + ".", "Task.status", code="not-supported")]
+        )
     focus = (data.get("focus") or {}).get("reference", "")
     if focus and not focus.rstrip("/").endswith(f"ServiceRequest/referral-{referral.pk}"):
-        raise FhirInvalid([_issue("The focus of a referral's Task is its ServiceRequest and cannot change.",
-                                  "Task.focus")])
+        raise FhirInvalid(
+            [_issue("The focus of a referral's Task is its ServiceRequest and cannot change.", "Task.focus")]
+        )
     period = (data.get("restriction") or {}).get("period") or {}
     appointment = None
     if period.get("start") is not None:
         appointment = _instant(period["start"])
         if appointment is None:
-            raise FhirInvalid([_issue("The appointment must be a dateTime with a time zone.",
-                                      "Task.restriction.period.start")])
-    conclusion = "\n".join(output["valueString"] for output in data.get("output") or []
-                           if isinstance(output, dict) and isinstance(output.get("valueString"), str))
-    reason = ((data.get("statusReason") or {}).get("text") or "")
+            raise FhirInvalid(
+                [_issue("The appointment must be a dateTime with a time zone.", "Task.restriction.period.start")]
+            )
+    conclusion = "\n".join(
+        output["valueString"]
+        for output in data.get("output") or []
+        if isinstance(output, dict) and isinstance(output.get("valueString"), str)
+    )
+    reason = (data.get("statusReason") or {}).get("text") or ""
     if status == referral.status and (status != "booked" or appointment == referral.appointment_at):
         return None
     change = {"status": status}
@@ -897,6 +1171,10 @@ def task_change(data, referral) -> dict | None:
     return change
 
 
-TASK_EXPRESSIONS = {"status": "Task.status", "appointment_at": "Task.restriction.period.start",
-                    "conclusion": "Task.output.valueString", "reason": "Task.statusReason.text",
-                    "conclusion_pdf": "Task.output"}
+TASK_EXPRESSIONS = {
+    "status": "Task.status",
+    "appointment_at": "Task.restriction.period.start",
+    "conclusion": "Task.output.valueString",
+    "reason": "Task.statusReason.text",
+    "conclusion_pdf": "Task.output",
+}

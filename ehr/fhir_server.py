@@ -6,6 +6,7 @@ Resources are the encounter export's (same ids, same content), with references m
 whose scopes allow it (ehr.smart); another clinic's resource is a 404 like an unknown one. Errors are
 OperationOutcomes. Plain Django views (not DRF): FHIR decides the media types, statuses and error bodies.
 """
+
 from __future__ import annotations
 
 import base64
@@ -78,8 +79,9 @@ class FhirError(Exception):
 def respond(request, resource: dict, status: int = 200, **headers) -> HttpResponse:
     accept = request.META.get("HTTP_ACCEPT", "") if request is not None else ""
     media = "application/json" if "application/json" in accept and FHIR_JSON not in accept else FHIR_JSON
-    response = HttpResponse(json.dumps(resource, ensure_ascii=False), status=status,
-                            content_type=f"{media}; charset=utf-8")
+    response = HttpResponse(
+        json.dumps(resource, ensure_ascii=False), status=status, content_type=f"{media}; charset=utf-8"
+    )
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     response["Cache-Control"] = "private, no-store"
@@ -96,12 +98,14 @@ def etag(version) -> str:
 
 # -- the request: authentication, formats, bodies ---------------------------------------------------
 
+
 def _authenticate(request):
     try:
         found = smart.authenticate_fhir(Request(request))
     except AuthenticationFailed as error:
-        raise FhirError(401, str(error.detail), "login",
-                        headers={"WWW-Authenticate": smart.challenge(request)}) from None
+        raise FhirError(
+            401, str(error.detail), "login", headers={"WWW-Authenticate": smart.challenge(request)}
+        ) from None
     if found is None:
         raise FhirError(401, "Send Authorization: Token <key>.", "login", headers={"WWW-Authenticate": "Token"})
     request.user, request.smart_token = found
@@ -149,8 +153,12 @@ def fhir_endpoint(*methods, public=False):
         def wrapped(request, *args, **kwargs):
             try:
                 if request.method not in methods:
-                    raise FhirError(405, f"{request.method} is not supported here.", "not-supported",
-                                    headers={"Allow": ", ".join(methods)})
+                    raise FhirError(
+                        405,
+                        f"{request.method} is not supported here.",
+                        "not-supported",
+                        headers={"Allow": ", ".join(methods)},
+                    )
                 actor = None if public else _authenticate(request)
                 if request.method != "POST" or not request.path.endswith("/_search"):
                     _check_format(request)
@@ -167,16 +175,25 @@ def fhir_endpoint(*methods, public=False):
                 return respond(request, fhir.operation_outcome(invalid.issues), 400)
             except Http404:
                 return FhirError(404, "No such resource.", "not-found").response(request)
+
         return wrapped
+
     return decorate
 
 
 # -- resources as the export makes them -------------------------------------------------------------
 
+
 def _rewrite(value, references: dict):
     if isinstance(value, dict):
-        return {key: (references.get(inner, inner) if key == "reference" and isinstance(inner, str)
-                      else _rewrite(inner, references)) for key, inner in value.items()}
+        return {
+            key: (
+                references.get(inner, inner)
+                if key == "reference" and isinstance(inner, str)
+                else _rewrite(inner, references)
+            )
+            for key, inner in value.items()
+        }
     if isinstance(value, list):
         return [_rewrite(inner, references) for inner in value]
     return value
@@ -185,10 +202,14 @@ def _rewrite(value, references: dict):
 def encounter_resources(request, encounter: Encounter) -> list[dict]:
     """The encounter's resources, references relative, documents pointing to their Binary."""
     base = base_url(request)
-    bundle = fhir.encounter_resources(encounter=encounter, absolute=request.build_absolute_uri,
-                                      binary_url=lambda resource_id: f"{base}Binary/{resource_id}")
-    references = {entry["fullUrl"]: f"{entry['resource']['resourceType']}/{entry['resource']['id']}"
-                  for entry in bundle["entry"]}
+    bundle = fhir.encounter_resources(
+        encounter=encounter,
+        absolute=request.build_absolute_uri,
+        binary_url=lambda resource_id: f"{base}Binary/{resource_id}",
+    )
+    references = {
+        entry["fullUrl"]: f"{entry['resource']['resourceType']}/{entry['resource']['id']}" for entry in bundle["entry"]
+    }
     return [_rewrite(entry["resource"], references) for entry in bundle["entry"]]
 
 
@@ -204,17 +225,26 @@ def _encounter_id_of(resource_type: str, resource_id: str):
     if not found or len(resource_id) > 64:
         return None
     kind, pk = found.group(1), int(found.group(2))
-    allowed = {"Encounter": {None}, "Observation": {None, "result"}, "ServiceRequest": {"item", "referral"},
-               "Condition": {"referral"}, "Task": {"referral"},
-               "DocumentReference": {"referral", "requisition", "leaflet"},
-               "Binary": {"referral", "requisition", "leaflet"}}[resource_type]
+    allowed = {
+        "Encounter": {None},
+        "Observation": {None, "result"},
+        "ServiceRequest": {"item", "referral"},
+        "Condition": {"referral"},
+        "Task": {"referral"},
+        "DocumentReference": {"referral", "requisition", "leaflet"},
+        "Binary": {"referral", "requisition", "leaflet"},
+    }[resource_type]
     if kind not in allowed or (resource_type == "Encounter" and resource_id != str(pk)):
         return None
     if kind is None:
         return pk
-    model, field = {"result": (Result, "encounter_id"), "item": (WorkupItem, "workup__encounter_id"),
-                    "referral": (Referral, "encounter_id"), "requisition": (Requisition, "encounter_id"),
-                    "leaflet": (Leaflet, "encounter_id")}[kind]
+    model, field = {
+        "result": (Result, "encounter_id"),
+        "item": (WorkupItem, "workup__encounter_id"),
+        "referral": (Referral, "encounter_id"),
+        "requisition": (Requisition, "encounter_id"),
+        "leaflet": (Leaflet, "encounter_id"),
+    }[kind]
     return model.objects.filter(pk=pk).values_list(field, flat=True).first()
 
 
@@ -230,6 +260,7 @@ def _find(request, actor, resource_type: str, resource_id: str) -> dict:
 
 
 # -- search -----------------------------------------------------------------------------------------
+
 
 def _reference_value(value: str, resource_type: str):
     text = value.rstrip("/")
@@ -264,8 +295,14 @@ def _params(request, resource_type) -> dict:
     result = {}
     for name in params:
         if name not in known:
-            raise FhirError(400, f"Search parameter {name} is not supported for {resource_type}; supported: "
-                            + ", ".join(sorted(SEARCH_PARAMS[resource_type])) + ".", "not-supported", name)
+            raise FhirError(
+                400,
+                f"Search parameter {name} is not supported for {resource_type}; supported: "
+                + ", ".join(sorted(SEARCH_PARAMS[resource_type]))
+                + ".",
+                "not-supported",
+                name,
+            )
         values = params.getlist(name)
         if len(values) != 1 or len(values[0]) > 200:
             raise FhirError(400, f"Give {name} once (at most 200 characters).", "invalid", name)
@@ -290,8 +327,14 @@ def _searchset(request, resource_type, params, resources, total, offset, count) 
         "type": "searchset",
         "total": total,
         "link": links,
-        "entry": [{"fullUrl": f"{base}{resource['resourceType']}/{resource['id']}", "resource": resource,
-                   "search": {"mode": "match"}} for resource in resources],
+        "entry": [
+            {
+                "fullUrl": f"{base}{resource['resourceType']}/{resource['id']}",
+                "resource": resource,
+                "search": {"mode": "match"},
+            }
+            for resource in resources
+        ],
     }
 
 
@@ -329,15 +372,20 @@ def search(request, actor, resource_type):
     if resource_type == "Patient":
         patients = _patients(actor, criteria)
         total = patients.count()
-        page = list(patients[offset:offset + count]) if count else []
+        page = list(patients[offset : offset + count]) if count else []
         selectors.patients_listed(actor=actor, patients=page, searched=bool(criteria))
         resources = [fhir.patient_resource(patient) for patient in page]
         return respond(request, _searchset(request, resource_type, params, resources, total, offset, count))
     if resource_type == "Binary":
         raise FhirError(405, "Binary is read only (GET /fhir/Binary/<id>).", "not-supported")
     if not criteria:
-        raise FhirError(400, f"Search {resource_type} by " + ", ".join(sorted(SEARCH_PARAMS[resource_type]))
-                        + ": a search of the whole clinic is not offered.", "too-costly")
+        raise FhirError(
+            400,
+            f"Search {resource_type} by "
+            + ", ".join(sorted(SEARCH_PARAMS[resource_type]))
+            + ": a search of the whole clinic is not offered.",
+            "too-costly",
+        )
     encounters = Encounter.objects.filter(clinic=actor.clinic).order_by("-visit_date", "-id")
     for name in ("patient", "subject"):
         if name in criteria:
@@ -352,14 +400,19 @@ def search(request, actor, resource_type):
     found = []
     for encounter_id in encounters.values_list("pk", flat=True)[:1000]:
         encounter = selectors.encounter_get(actor=actor, encounter_id=encounter_id, action="search")
-        found += [resource for resource in encounter_resources(request, encounter)
-                  if resource["resourceType"] == resource_type
-                  and ("_id" not in criteria or resource["id"] == criteria["_id"])]
-    return respond(request, _searchset(request, resource_type, params, found[offset:offset + count], len(found),
-                                       offset, count))
+        found += [
+            resource
+            for resource in encounter_resources(request, encounter)
+            if resource["resourceType"] == resource_type
+            and ("_id" not in criteria or resource["id"] == criteria["_id"])
+        ]
+    return respond(
+        request, _searchset(request, resource_type, params, found[offset : offset + count], len(found), offset, count)
+    )
 
 
 # -- the views --------------------------------------------------------------------------------------
+
 
 @fhir_endpoint("GET", public=True)
 def metadata(request, actor):
@@ -371,8 +424,7 @@ def type_level(request, actor, resource_type):
     if request.method == "GET":
         return search(request, actor, resource_type)
     if "create" not in INTERACTIONS[resource_type]:
-        raise FhirError(405, f"{resource_type} cannot be created here.", "not-supported",
-                        headers={"Allow": "GET"})
+        raise FhirError(405, f"{resource_type} cannot be created here.", "not-supported", headers={"Allow": "GET"})
     if resource_type == "Patient":
         return patient_create(request, actor)
     return observation_create(request, actor)
@@ -414,8 +466,9 @@ def patient_create(request, actor):
     query = {name: query.getlist(name) for name in query if name != "_format"}
     if query:
         if set(query) - {"identifier"} or any(len(values) != 1 for values in query.values()):
-            raise FhirError(400, "If-None-Exist supports identifier=system|value (once).", "not-supported",
-                            "If-None-Exist")
+            raise FhirError(
+                400, "If-None-Exist supports identifier=system|value (once).", "not-supported", "If-None-Exist"
+            )
         matches = list(_identifier_filter(selectors.patient_queryset(actor=actor), query["identifier"][0])[:2])
         if len(matches) > 1:
             raise FhirError(412, "More than one patient matches If-None-Exist.", "multiple-matches")
@@ -429,20 +482,26 @@ def patient_create(request, actor):
 
 def _same_id(data, resource_id, resource_type):
     if not isinstance(data, dict) or data.get("id") != resource_id:
-        raise FhirError(400, f"The body's id must be {resource_id}, the id in the URL.", "invalid",
-                        f"{resource_type}.id")
+        raise FhirError(
+            400, f"The body's id must be {resource_id}, the id in the URL.", "invalid", f"{resource_type}.id"
+        )
 
 
 def patient_update(request, actor, resource_id):
     data = _body(request)
     expected = _if_match(request)
     with transaction.atomic():
-        patient = selectors.patient_get(actor=actor, patient_id=resource_id if resource_id.isdigit() else None,
-                                        action="open_for_update")
+        patient = selectors.patient_get(
+            actor=actor, patient_id=resource_id if resource_id.isdigit() else None, action="open_for_update"
+        )
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         if patient.version != expected:
-            raise FhirError(412, f"The patient is at version {patient.version}: read it again.", "conflict",
-                            headers={"ETag": etag(patient.version)})
+            raise FhirError(
+                412,
+                f"The patient is at version {patient.version}: read it again.",
+                "conflict",
+                headers={"ETag": etag(patient.version)},
+            )
         _same_id(data, resource_id, "Patient")
         fhir.write_checks(data, "Patient")
         patient = fhir.patient_update_from_fhir(actor=actor, patient=patient, data=data)
@@ -457,8 +516,12 @@ def observation_create(request, actor):
         raise FhirError(422, "No such Patient.", "not-found", "Observation.subject")
     encounter = Encounter.objects.filter(clinic=actor.clinic, pk=fields["encounter_id"], patient=patient).first()
     if encounter is None:
-        raise FhirError(422, "The encounter must be one of this patient's (the one that ordered the test).",
-                        "not-found", "Observation.encounter")
+        raise FhirError(
+            422,
+            "The encounter must be one of this patient's (the one that ordered the test).",
+            "not-found",
+            "Observation.encounter",
+        )
     with transaction.atomic():
         result = fhir.result_from_fhir(actor=actor, encounter=encounter, fields=fields)
     resource = _find(request, actor, "Observation", f"result-{result.pk}")
@@ -473,15 +536,20 @@ def task_update(request, actor, resource_id):
     expected = _if_match(request)
     found = re.fullmatch(r"referral-(\d+)", resource_id)
     with transaction.atomic():
-        referral = Referral.objects.select_for_update().filter(
-            pk=int(found.group(1)) if found else None, clinic=actor.clinic).exclude(status="draft").first()
+        referral = (
+            Referral.objects.select_for_update()
+            .filter(pk=int(found.group(1)) if found else None, clinic=actor.clinic)
+            .exclude(status="draft")
+            .first()
+        )
         if referral is None:
             raise Http404
         selectors.encounter_get(actor=actor, encounter_id=referral.encounter_id, action="open_for_update")
         version = fhir.referral_version(referral)
         if version != expected:
-            raise FhirError(412, f"The Task is at version {version}: read it again.", "conflict",
-                            headers={"ETag": etag(version)})
+            raise FhirError(
+                412, f"The Task is at version {version}: read it again.", "conflict", headers={"ETag": etag(version)}
+            )
         _same_id(data, resource_id, "Task")
         change = fhir.task_change(data, referral)
         if change is not None:
@@ -490,10 +558,17 @@ def task_update(request, actor, resource_id):
             except TransitionRefused as refused:
                 raise FhirError(409, str(refused.message), "business-rule", "Task.status") from None
             except ValidationError as error:
-                raise fhir.FhirInvalid([
-                    {"severity": "error", "code": "invalid", "diagnostics": " ".join(messages),
-                     "expression": [fhir.TASK_EXPRESSIONS.get(field, "Task")]}
-                    for field, messages in error.message_dict.items()]) from None
+                raise fhir.FhirInvalid(
+                    [
+                        {
+                            "severity": "error",
+                            "code": "invalid",
+                            "diagnostics": " ".join(messages),
+                            "expression": [fhir.TASK_EXPRESSIONS.get(field, "Task")],
+                        }
+                        for field, messages in error.message_dict.items()
+                    ]
+                ) from None
     resource = _find(request, actor, "Task", resource_id)
     return respond(request, resource, ETag=etag(resource["meta"]["versionId"]))
 
@@ -507,15 +582,27 @@ def binary_read(request, actor, resource_id):
     document = model.objects.get(pk=int(pk))
     if not document.pdf_file:
         raise Http404
-    audit_record(actor=actor, action="download", object_type=kind, object_id=document.pk,
-                 patient_id=document.encounter.patient_id)
+    audit_record(
+        actor=actor,
+        action="download",
+        object_type=kind,
+        object_id=document.pk,
+        patient_id=document.encounter.patient_id,
+    )
     accept = request.META.get("HTTP_ACCEPT", "")
     if request.GET.get("_format") or any(kind in accept for kind in JSON_TYPES):
         with document.pdf_file.open("rb") as stored:
             data = base64.b64encode(stored.read()).decode("ascii")
-        return respond(request, {"resourceType": "Binary", "id": resource_id, "contentType": "application/pdf",
-                                 "securityContext": {"reference": f"DocumentReference/{resource_id}"},
-                                 "data": data})
+        return respond(
+            request,
+            {
+                "resourceType": "Binary",
+                "id": resource_id,
+                "contentType": "application/pdf",
+                "securityContext": {"reference": f"DocumentReference/{resource_id}"},
+                "data": data,
+            },
+        )
     response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{resource_id}.pdf"'
     response["Cache-Control"] = "private, no-store"
@@ -556,20 +643,28 @@ def capability_statement(request) -> dict:
             "conditionalDelete": "not-supported",
         }
         if resource_type == "Observation":
-            entry["documentation"] = ("create: a lab result coded in LOINC (ehr/terminology_in.yaml), subject a "
-                                      "Patient and encounter the Encounter that ordered the test; UCUM units "
-                                      "converted, an unknown unit refused.")
+            entry["documentation"] = (
+                "create: a lab result coded in LOINC (ehr/terminology_in.yaml), subject a "
+                "Patient and encounter the Encounter that ordered the test; UCUM units "
+                "converted, an unknown unit refused."
+            )
         if resource_type == "Task":
-            entry["documentation"] = ("One Task per issued referral (HL7 360X): focus the referral's ServiceRequest, "
-                                      "status requested/accepted/completed/cancelled/rejected. update (If-Match) "
-                                      "records the specialist's outcome: completed with output.valueString.")
+            entry["documentation"] = (
+                "One Task per issued referral (HL7 360X): focus the referral's ServiceRequest, "
+                "status requested/accepted/completed/cancelled/rejected. update (If-Match) "
+                "records the specialist's outcome: completed with output.valueString."
+            )
         if resource_type == "Binary":
-            entry["documentation"] = ("A document's PDF: Accept application/pdf gives the bytes, "
-                                      "application/fhir+json a Binary with base64 data.")
+            entry["documentation"] = (
+                "A document's PDF: Accept application/pdf gives the bytes, "
+                "application/fhir+json a Binary with base64 data."
+            )
         if resource_type == "Patient":
-            entry["documentation"] = ("create: If-None-Exist identifier=system|value (or the same criteria as the "
-                                      "POST's query string, as fhirpy's get_or_create sends them): a match is "
-                                      "returned unchanged, several are 412. update: PUT with If-Match only.")
+            entry["documentation"] = (
+                "create: If-None-Exist identifier=system|value (or the same criteria as the "
+                "POST's query string, as fhirpy's get_or_create sends them): a match is "
+                "returned unchanged, several are 412. update: PUT with If-Match only."
+            )
         params = []
         for name, kind in SEARCH_PARAMS[resource_type].items():
             param = {"name": name, "type": kind}
@@ -590,33 +685,54 @@ def capability_statement(request) -> dict:
         "publisher": "Back numbness workup",
         "kind": "instance",
         "software": {"name": "Back numbness workup FHIR server"},
-        "implementation": {"description": "Back numbness workup: the clinic's encounters, results and referrals",
-                           "url": base.rstrip("/")},
+        "implementation": {
+            "description": "Back numbness workup: the clinic's encounters, results and referrals",
+            "url": base.rstrip("/"),
+        },
         "fhirVersion": "4.0.1",
         "format": [FHIR_JSON, "json"],
-        "rest": [{
-            "mode": "server",
-            "documentation": (f"Searches by GET or POST <type>/_search (form-encoded); searchset Bundles with "
-                              f"total and self/next/previous links; _count (default {COUNT_DEFAULT}, at most "
-                              f"{COUNT_MAX}) and _offset page. A search parameter not listed is refused (400). "
-                              "Another clinic's resources are 404."),
-            "security": {
-                "cors": False,
-                "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                               "extension": [{"url": "token", "valueUri": smart.token_endpoint(request)}]}],
-                "service": [{"text": "Token"}, {"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                    "code": "SMART-on-FHIR"}], "text": "SMART-on-FHIR"}],
-                "description": ("Authorization: Token <key> (the API token of a GP account; POST "
-                                "/api/v1/auth/token/) on every interaction except GET /fhir/metadata, or "
-                                "SMART Backend Services: Authorization: Bearer <access token> from the token "
-                                "endpoint (client_credentials with a private_key_jwt assertion; "
-                                ".well-known/smart-configuration) for a registered EHR, which may read with "
-                                "system/<type>.read (or .rs) and post lab Observations with "
-                                "system/Observation.write (or .c)."),
-            },
-            "resource": resources,
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    f"Searches by GET or POST <type>/_search (form-encoded); searchset Bundles with "
+                    f"total and self/next/previous links; _count (default {COUNT_DEFAULT}, at most "
+                    f"{COUNT_MAX}) and _offset page. A search parameter not listed is refused (400). "
+                    "Another clinic's resources are 404."
+                ),
+                "security": {
+                    "cors": False,
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [{"url": "token", "valueUri": smart.token_endpoint(request)}],
+                        }
+                    ],
+                    "service": [
+                        {"text": "Token"},
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ],
+                            "text": "SMART-on-FHIR",
+                        },
+                    ],
+                    "description": (
+                        "Authorization: Token <key> (the API token of a GP account; POST "
+                        "/api/v1/auth/token/) on every interaction except GET /fhir/metadata, or "
+                        "SMART Backend Services: Authorization: Bearer <access token> from the token "
+                        "endpoint (client_credentials with a private_key_jwt assertion; "
+                        ".well-known/smart-configuration) for a registered EHR, which may read with "
+                        "system/<type>.read (or .rs) and post lab Observations with "
+                        "system/Observation.write (or .c)."
+                    ),
+                },
+                "resource": resources,
+            }
+        ],
     }
     CapabilityStatement.model_validate(statement)
     return statement

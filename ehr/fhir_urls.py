@@ -1,4 +1,5 @@
 """The FHIR R4 base: /fhir/ (ehr.fhir_server)."""
+
 from django.urls import path
 
 from ehr import fhir_server, smart

@@ -1,4 +1,5 @@
 """FHIR R4 over HTTP: the encounter export, the Patient import and the project's CodeSystem."""
+
 import json
 
 from django.http import HttpResponse
@@ -9,8 +10,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from clinic import selectors
-from ehr import fhir
 from clinic.api_views import ApiActorMixin
+from ehr import fhir
 
 FHIR_JSON = "application/fhir+json"
 
@@ -20,17 +21,21 @@ class FhirJSONParser(JSONParser):
 
 
 def fhir_response(resource: dict, status: int = 200, **headers) -> HttpResponse:
-    response = HttpResponse(json.dumps(resource, ensure_ascii=False), status=status,
-                            content_type=f"{FHIR_JSON}; charset=utf-8")
+    response = HttpResponse(
+        json.dumps(resource, ensure_ascii=False), status=status, content_type=f"{FHIR_JSON}; charset=utf-8"
+    )
     for name, value in headers.items():
         response[name] = value
     return response
 
 
 class EncounterFhirView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="encounter_fhir_export",
-                   responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="A FHIR R4 collection Bundle "
-                                                   "(application/fhir+json)")})
+    @extend_schema(
+        operation_id="encounter_fhir_export",
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A FHIR R4 collection Bundle (application/fhir+json)")
+        },
+    )
     def get(self, request, pk):
         encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="view")
         bundle = fhir.encounter_export(actor=self.actor(), encounter=encounter, absolute=request.build_absolute_uri)
@@ -40,10 +45,17 @@ class EncounterFhirView(ApiActorMixin, APIView):
 class FhirPatientImportView(ApiActorMixin, APIView):
     parser_classes = [FhirJSONParser, JSONParser]
 
-    @extend_schema(operation_id="fhir_patient_import", request=OpenApiTypes.OBJECT,
-                   responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient, created"),
-                              200: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient already registered with that identifier, unchanged"),
-                              400: OpenApiResponse(OpenApiTypes.OBJECT, description="An OperationOutcome")})
+    @extend_schema(
+        operation_id="fhir_patient_import",
+        request=OpenApiTypes.OBJECT,
+        responses={
+            201: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient, created"),
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The Patient already registered with that identifier, unchanged"
+            ),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="An OperationOutcome"),
+        },
+    )
     def handle_exception(self, exc):
         # A FHIR client reads errors as an OperationOutcome, whatever went wrong with the body.
         if isinstance(exc, (ParseError, UnsupportedMediaType)):

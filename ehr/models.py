@@ -1,5 +1,6 @@
 """The EHRs a clinic lets in (CDS Hooks clients), the tokens they have used, the cards issued to them
 and what their users did with those cards, and the SMART Backend Services access tokens issued to them."""
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -14,23 +15,49 @@ class EhrClient(models.Model):
     (without a key set) the PEM `public_key`, as CDS Hooks 2.0 describes.
     """
 
-    clinic = models.ForeignKey("clinic.Clinic", on_delete=models.PROTECT, related_name="ehr_clients", verbose_name=_("clinic"))
+    clinic = models.ForeignKey(
+        "clinic.Clinic", on_delete=models.PROTECT, related_name="ehr_clients", verbose_name=_("clinic")
+    )
     name = models.CharField(_("name"), max_length=200)
-    issuer = models.CharField(_("issuer"), max_length=255, unique=True, help_text=_("The JWT `iss` claim the EHR signs with."))
-    client_id = models.CharField(_("client id"), max_length=255, blank=True,
-                                 help_text=_("Optional: when set, a token's `sub` claim, if present, must equal it."))
-    public_key = models.TextField(_("public key"), blank=True,
-                                  help_text=_("PEM public key (RSA or EC) that verifies the EHR's JWTs, if it has no JWKS."))
-    jwks_url = models.URLField(_("JWKS URL"), max_length=500, blank=True,
-                               help_text=_("The EHR's JSON Web Key Set; keys are chosen by `kid`, so they can rotate."))
-    jku_allowlist = models.JSONField(_("jku allow-list"), default=list, blank=True,
-                                     help_text=_("JWKS URLs a token may name in its `jku` header (a JSON list)."))
+    issuer = models.CharField(
+        _("issuer"), max_length=255, unique=True, help_text=_("The JWT `iss` claim the EHR signs with.")
+    )
+    client_id = models.CharField(
+        _("client id"),
+        max_length=255,
+        blank=True,
+        help_text=_("Optional: when set, a token's `sub` claim, if present, must equal it."),
+    )
+    public_key = models.TextField(
+        _("public key"),
+        blank=True,
+        help_text=_("PEM public key (RSA or EC) that verifies the EHR's JWTs, if it has no JWKS."),
+    )
+    jwks_url = models.URLField(
+        _("JWKS URL"),
+        max_length=500,
+        blank=True,
+        help_text=_("The EHR's JSON Web Key Set; keys are chosen by `kid`, so they can rotate."),
+    )
+    jku_allowlist = models.JSONField(
+        _("jku allow-list"),
+        default=list,
+        blank=True,
+        help_text=_("JWKS URLs a token may name in its `jku` header (a JSON list)."),
+    )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # SMART Backend Services: the account the EHR acts as on the FHIR server (ehr.smart), made at its first
     # access token: no usable password, a member of the EHR's clinic only.
-    service_user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                        editable=False, related_name="ehr_client", verbose_name=_("service user"))
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="ehr_client",
+        verbose_name=_("service user"),
+    )
 
     class Meta:
         # The table it had when it lived in the clinic app: moving the code moved no data.
@@ -53,6 +80,9 @@ class UsedToken(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["issuer", "jti"], name="ehr_usedtoken_issuer_jti")]
 
+    def __str__(self):
+        return f"{self.issuer} {self.jti}"
+
 
 class IssuedCard(models.Model):
     """A CDS Hooks card the service returned: its uuid, the service and the rule (or disposition) behind
@@ -62,7 +92,9 @@ class IssuedCard(models.Model):
     service = models.CharField(_("service"), max_length=100)
     rule = models.CharField(_("rule"), max_length=150, db_index=True)
     summary = models.CharField(_("summary"), max_length=140)
-    client = models.ForeignKey(EhrClient, on_delete=models.CASCADE, related_name="issued_cards", verbose_name=_("EHR client"))
+    client = models.ForeignKey(
+        EhrClient, on_delete=models.CASCADE, related_name="issued_cards", verbose_name=_("EHR client")
+    )
     issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
 
     class Meta:
@@ -79,8 +111,9 @@ class CardFeedback(models.Model):
 
     OUTCOMES = [("accepted", _("accepted")), ("overridden", _("overridden"))]
 
-    card = models.ForeignKey(IssuedCard, on_delete=models.SET_NULL, null=True, blank=True, related_name="feedback",
-                             verbose_name=_("card"))
+    card = models.ForeignKey(
+        IssuedCard, on_delete=models.SET_NULL, null=True, blank=True, related_name="feedback", verbose_name=_("card")
+    )
     card_uuid = models.UUIDField(_("card uuid"), db_index=True)
     service = models.CharField(_("service"), max_length=100)
     rule = models.CharField(_("rule"), max_length=150, blank=True, db_index=True)
@@ -89,7 +122,9 @@ class CardFeedback(models.Model):
     override_reason_code = models.CharField(_("override reason"), max_length=200, blank=True)
     override_reason_display = models.CharField(_("override reason text"), max_length=500, blank=True)
     override_comment = models.TextField(_("override comment"), blank=True, max_length=2000)
-    client = models.ForeignKey(EhrClient, on_delete=models.CASCADE, related_name="card_feedback", verbose_name=_("EHR client"))
+    client = models.ForeignKey(
+        EhrClient, on_delete=models.CASCADE, related_name="card_feedback", verbose_name=_("EHR client")
+    )
     outcome_at = models.DateTimeField(_("outcome time"))
     received_at = models.DateTimeField(_("received"), auto_now_add=True)
 
@@ -106,7 +141,9 @@ class SmartAccessToken(models.Model):
     the scopes granted and when it expires."""
 
     token_hash = models.CharField(_("token SHA-256"), max_length=64, unique=True)
-    client = models.ForeignKey(EhrClient, on_delete=models.CASCADE, related_name="smart_tokens", verbose_name=_("EHR client"))
+    client = models.ForeignKey(
+        EhrClient, on_delete=models.CASCADE, related_name="smart_tokens", verbose_name=_("EHR client")
+    )
     scope = models.TextField(_("scopes"), help_text=_("The granted scopes, separated by spaces."))
     issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
     expires_at = models.DateTimeField(_("expires"), db_index=True)

@@ -13,6 +13,7 @@ with the client-credentials grant and a signed JWT assertion, and reads (and pos
   the EHR's clinic, made at its first token, so the clinic scoping, the audit trail and the services that
   record who entered a result work unchanged. Each interaction needs a granted scope (`scope_problem`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,16 @@ logger = logging.getLogger(__name__)
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 LEEWAY = 30  # seconds of clock skew, as for CDS Hooks tokens
-READ_TYPES = ("Patient", "Encounter", "Observation", "ServiceRequest", "Condition", "DocumentReference", "Binary",
-              "Task")
+READ_TYPES = (
+    "Patient",
+    "Encounter",
+    "Observation",
+    "ServiceRequest",
+    "Condition",
+    "DocumentReference",
+    "Binary",
+    "Task",
+)
 # SMART v1 scopes granted as asked; the v2 forms (system/<type>.rs, system/Observation.c) are granted with
 # the permissions this server has.
 SCOPES_V1 = ["system/*.read", *(f"system/{kind}.read" for kind in READ_TYPES), "system/Observation.write"]
@@ -66,6 +75,7 @@ def token_endpoint(request) -> str:
 
 # -- scopes -----------------------------------------------------------------------------------------
 
+
 def _parse(scope: str):
     """(resource type or "*", permission letters) of a system scope, or None."""
     context, _, rest = scope.partition("/")
@@ -76,7 +86,11 @@ def _parse(scope: str):
         return kind, "rs"
     if permission == "write":
         return kind, "cud"
-    if permission and all(letter in PERMISSIONS_V2 for letter in permission) and len(set(permission)) == len(permission):
+    if (
+        permission
+        and all(letter in PERMISSIONS_V2 for letter in permission)
+        and len(set(permission)) == len(permission)
+    ):
         return kind, permission
     return None
 
@@ -134,11 +148,13 @@ def scope_problem(request, resource_type, *, instance: bool):
         permission, needs = "d", "write"
     if allows(token.scopes, resource_type, permission):
         return None
-    return (f"The access token's scopes ({token.scope}) do not include system/{resource_type}.{needs}"
-            + (" (this is done with the Token header)." if needs == "write" and resource_type != "Observation" else "."))
+    return f"The access token's scopes ({token.scope}) do not include system/{resource_type}.{needs}" + (
+        " (this is done with the Token header)." if needs == "write" and resource_type != "Observation" else "."
+    )
 
 
 # -- the discovery document -------------------------------------------------------------------------
+
 
 def _cors(response):
     response["Access-Control-Allow-Origin"] = "*"
@@ -150,17 +166,22 @@ def smart_configuration(request):
         response = JsonResponse({"error": "use GET"}, status=405)
         response["Allow"] = "GET"
         return response
-    return _cors(JsonResponse({
-        "token_endpoint": token_endpoint(request),
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": list(cds_views.ALGORITHMS),
-        "grant_types_supported": ["client_credentials"],
-        "scopes_supported": SCOPES_V1 + SCOPES_V2,
-        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
-    }))
+    return _cors(
+        JsonResponse(
+            {
+                "token_endpoint": token_endpoint(request),
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "token_endpoint_auth_signing_alg_values_supported": list(cds_views.ALGORITHMS),
+                "grant_types_supported": ["client_credentials"],
+                "scopes_supported": SCOPES_V1 + SCOPES_V2,
+                "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+            }
+        )
+    )
 
 
 # -- the token endpoint -----------------------------------------------------------------------------
+
 
 class OAuthError(Exception):
     def __init__(self, error: str, description: str, status: int = 400):
@@ -168,8 +189,7 @@ class OAuthError(Exception):
         self.error, self.description, self.status = error, description, status
 
     def response(self):
-        return _no_store(JsonResponse({"error": self.error, "error_description": self.description},
-                                      status=self.status))
+        return _no_store(JsonResponse({"error": self.error, "error_description": self.description}, status=self.status))
 
 
 def _no_store(response):
@@ -213,12 +233,21 @@ def authenticate_client(request, assertion: str) -> EhrClient:
     try:
         header = jwt.get_unverified_header(assertion)
         key = cds_views._verification_key(client, header)
-        claims = jwt.decode(assertion, key=key, algorithms=cds_views.ALGORITHMS, audience=token_endpoint(request),
-                            issuer=client.client_id, leeway=LEEWAY,
-                            options={"require": ["iss", "sub", "aud", "exp", "jti"]})
+        claims = jwt.decode(
+            assertion,
+            key=key,
+            algorithms=cds_views.ALGORITHMS,
+            audience=token_endpoint(request),
+            issuer=client.client_id,
+            leeway=LEEWAY,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+        )
         exp, iat = claims["exp"], claims.get("iat")
-        if not isinstance(exp, (int, float)) or exp - time.time() > cds_views.MAX_LIFETIME + LEEWAY \
-                or (iat is not None and (not isinstance(iat, (int, float)) or exp - iat > cds_views.MAX_LIFETIME)):
+        if (
+            not isinstance(exp, (int, float))
+            or exp - time.time() > cds_views.MAX_LIFETIME + LEEWAY
+            or (iat is not None and (not isinstance(iat, (int, float)) or exp - iat > cds_views.MAX_LIFETIME))
+        ):
             raise cds_views.Unauthorized("the assertion's lifetime is over 5 minutes")
         if not isinstance(claims["jti"], str) or not claims["jti"] or len(claims["jti"]) > 255:
             raise cds_views.Unauthorized("the assertion's jti must be a string")
@@ -239,8 +268,9 @@ def service_user(client: EhrClient):
     from clinic.models import Membership
 
     with transaction.atomic():
-        client = EhrClient.objects.select_for_update(of=("self",)).select_related("clinic", "service_user").get(
-            pk=client.pk)
+        client = (
+            EhrClient.objects.select_for_update(of=("self",)).select_related("clinic", "service_user").get(pk=client.pk)
+        )
         user = client.service_user
         if user is None:
             User = get_user_model()
@@ -270,8 +300,10 @@ def token(request):
     try:
         form = _form(request)
         if form.get("grant_type") != "client_credentials":
-            raise OAuthError("unsupported_grant_type" if form.get("grant_type") else "invalid_request",
-                             "grant_type must be client_credentials")
+            raise OAuthError(
+                "unsupported_grant_type" if form.get("grant_type") else "invalid_request",
+                "grant_type must be client_credentials",
+            )
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise OAuthError("invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
         if not form.get("client_assertion"):
@@ -290,12 +322,18 @@ def token(request):
     seconds = token_seconds()
     now = timezone.now()
     SmartAccessToken.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
-    SmartAccessToken.objects.create(token_hash=hash_token(raw), client=client, scope=" ".join(granted),
-                                    expires_at=now + timedelta(seconds=seconds))
-    audit_record(actor=Actor(user=user, clinic=client.clinic, channel="fhir", ip=request.META.get("REMOTE_ADDR")),
-                 action="smart_token", object_type="ehr_client", object_id=client.pk)
-    return _no_store(JsonResponse({"access_token": raw, "token_type": "bearer", "expires_in": seconds,
-                                   "scope": " ".join(granted)}))
+    SmartAccessToken.objects.create(
+        token_hash=hash_token(raw), client=client, scope=" ".join(granted), expires_at=now + timedelta(seconds=seconds)
+    )
+    audit_record(
+        actor=Actor(user=user, clinic=client.clinic, channel="fhir", ip=request.META.get("REMOTE_ADDR")),
+        action="smart_token",
+        object_type="ehr_client",
+        object_id=client.pk,
+    )
+    return _no_store(
+        JsonResponse({"access_token": raw, "token_type": "bearer", "expires_in": seconds, "scope": " ".join(granted)})
+    )
 
 
 def hash_token(raw: str) -> str:
@@ -303,6 +341,7 @@ def hash_token(raw: str) -> str:
 
 
 # -- the bearer token on the FHIR server ------------------------------------------------------------
+
 
 class SmartBearerAuthentication(BaseAuthentication):
     """`Authorization: Bearer <access token>` from the token endpoint: the EHR's service user, with the
@@ -318,15 +357,23 @@ class SmartBearerAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed("The access token is not valid.") from None
-        found = SmartAccessToken.objects.select_related("client__service_user__membership").filter(
-            token_hash=hash_token(raw)).first()
+        found = (
+            SmartAccessToken.objects.select_related("client__service_user__membership")
+            .filter(token_hash=hash_token(raw))
+            .first()
+        )
         if found is None or found.expires_at <= timezone.now():
             raise AuthenticationFailed("The access token is unknown or has expired.")
         client = found.client
         user = client.service_user
         membership = getattr(user, "membership", None) if user is not None else None
-        if not client.active or user is None or not user.is_active or membership is None \
-                or membership.clinic_id != client.clinic_id:
+        if (
+            not client.active
+            or user is None
+            or not user.is_active
+            or membership is None
+            or membership.clinic_id != client.clinic_id
+        ):
             raise AuthenticationFailed("The access token is no longer valid: ask for a new one.")
         from clinic.middleware import activate_for
 

@@ -1,6 +1,7 @@
 """Standard codes (LOINC, SNOMED CT) exported beside the project's own, each verified against a public
 source recorded in ehr/standard_codes.yaml. A code not listed there goes out with the
 project's code only. Validated once, at first use."""
+
 from __future__ import annotations
 
 import functools
@@ -38,15 +39,21 @@ def standard_codes() -> dict:
         if code not in vocabulary.specialties:
             raise KnowledgeBaseError(f"standard_codes.yaml snomed: unknown specialty {code!r}")
         specialties[code] = _coding(entry, SNOMED, f"snomed specialty {code}")
-    categories = {name: _coding(entry, SNOMED, f"snomed category {name}")
-                  for name, entry in (snomed.get("categories") or {}).items()}
-    vital_signs = {name: _coding(entry, LOINC, f"vital_signs {name}")
-                   for name, entry in ((data or {}).get("vital_signs") or {}).items()}
+    categories = {
+        name: _coding(entry, SNOMED, f"snomed category {name}")
+        for name, entry in (snomed.get("categories") or {}).items()
+    }
+    vital_signs = {
+        name: _coding(entry, LOINC, f"vital_signs {name}")
+        for name, entry in ((data or {}).get("vital_signs") or {}).items()
+    }
     unknown = sorted(set(vital_signs) - set(vocabulary.case_fields) - {"blood_pressure"})
     if unknown:
         raise KnowledgeBaseError(f"standard_codes.yaml vital_signs: unknown case field(s) {unknown!r}")
-    documents = {name: _coding(entry, LOINC, f"documents {name}")
-                 for name, entry in ((data or {}).get("documents") or {}).items()}
+    documents = {
+        name: _coding(entry, LOINC, f"documents {name}")
+        for name, entry in ((data or {}).get("documents") or {}).items()
+    }
     orders_in = {}
     systems = {"loinc": LOINC, "snomed": SNOMED}
     for code, entries in ((data or {}).get("orders_in") or {}).items():
@@ -56,8 +63,14 @@ def standard_codes() -> dict:
             if not isinstance(entry, dict) or entry.get("system") not in systems:
                 raise KnowledgeBaseError(f"standard_codes.yaml orders_in {code}: system must be loinc or snomed")
             orders_in.setdefault(code, []).append(_coding(entry, systems[entry["system"]], f"orders_in {code}"))
-    return {"items": items, "specialties": specialties, "categories": categories, "vital_signs": vital_signs,
-            "documents": documents, "orders_in": orders_in}
+    return {
+        "items": items,
+        "specialties": specialties,
+        "categories": categories,
+        "vital_signs": vital_signs,
+        "documents": documents,
+        "orders_in": orders_in,
+    }
 
 
 def item_for_coding(system: str, code: str) -> str | None:

@@ -4,6 +4,7 @@ The mapping is data (ehr/terminology_in.yaml, each entry with its source), valid
 an unknown vocabulary code, a missing source or an unknown unit refuses to load. Pure functions: no
 queries, no network. `read_chart` returns what it could read and notes on what it left out.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,7 +56,9 @@ def terminology_in() -> dict:
         if entry["finding"] not in findings or entry["finding"][:3] not in ("hx_", "rf_"):
             raise TerminologyError(f"terminology_in.yaml {where}: unknown hx_/rf_ finding {entry['finding']!r}")
         if entry["when"] not in WHEN or (entry["when"] != "history" and not isinstance(entry.get("within_days"), int)):
-            raise TerminologyError(f"terminology_in.yaml {where}: when must be history, or current/recent with within_days")
+            raise TerminologyError(
+                f"terminology_in.yaml {where}: when must be history, or current/recent with within_days"
+            )
         low, high = _icd_key(entry["from"]), _icd_key(entry["to"])
         if len(low) != len(high) or low > high:
             raise TerminologyError(f"terminology_in.yaml {where}: from and to must be a range of one length")
@@ -92,9 +95,14 @@ def terminology_in() -> dict:
         kind = _kind(vocabulary, target)
         if kind == "quantity":
             units = entry.get("units")
-            if not isinstance(units, dict) or not units or not all(
+            if (
+                not isinstance(units, dict)
+                or not units
+                or not all(
                     value == "degF" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
-                    for value in units.values()):
+                    for value in units.values()
+                )
+            ):
                 raise TerminologyError(f"terminology_in.yaml {where}: units must map UCUM codes to a factor or degF")
             plausible = entry.get("plausible") or (vocabulary.results.get(target) or {}).get("plausible")
             if not (isinstance(plausible, (list, tuple)) and len(plausible) == 2):
@@ -113,10 +121,18 @@ def terminology_in() -> dict:
     systems = data.get("icd10_systems") or []
     if not systems:
         raise TerminologyError("terminology_in.yaml: icd10_systems is required")
-    return {"icd10_systems": set(systems), "icd10": icd10, "snomed": snomed,
-            "location": {"prefixes": prefixes, "within_days": int(location.get("within_days") or 365),
-                         "body_sites": body_sites},
-            "observations": observations, "panels": panels}
+    return {
+        "icd10_systems": set(systems),
+        "icd10": icd10,
+        "snomed": snomed,
+        "location": {
+            "prefixes": prefixes,
+            "within_days": int(location.get("within_days") or 365),
+            "body_sites": body_sites,
+        },
+        "observations": observations,
+        "panels": panels,
+    }
 
 
 def _kind(vocabulary, target) -> str:
@@ -128,6 +144,7 @@ def _kind(vocabulary, target) -> str:
 
 
 # -- reading resources -----------------------------------------------------------------------------
+
 
 def _parse_when(value) -> datetime | None:
     if not isinstance(value, str) or len(value) > 40:
@@ -147,9 +164,13 @@ def _parse_when(value) -> datetime | None:
 def observation_time(resource: dict) -> datetime | None:
     """When the Observation was made: effective[x], else issued."""
     period = resource.get("effectivePeriod")
-    candidates = [resource.get("effectiveDateTime"), resource.get("effectiveInstant"),
-                  period.get("end") if isinstance(period, dict) else None,
-                  period.get("start") if isinstance(period, dict) else None, resource.get("issued")]
+    candidates = [
+        resource.get("effectiveDateTime"),
+        resource.get("effectiveInstant"),
+        period.get("end") if isinstance(period, dict) else None,
+        period.get("start") if isinstance(period, dict) else None,
+        resource.get("issued"),
+    ]
     for value in candidates:
         moment = _parse_when(value)
         if moment is not None:
@@ -159,8 +180,11 @@ def observation_time(resource: dict) -> datetime | None:
 
 def condition_time(resource: dict) -> datetime | None:
     period = resource.get("onsetPeriod")
-    for value in (resource.get("onsetDateTime"), period.get("start") if isinstance(period, dict) else None,
-                  resource.get("recordedDate")):
+    for value in (
+        resource.get("onsetDateTime"),
+        period.get("start") if isinstance(period, dict) else None,
+        resource.get("recordedDate"),
+    ):
         moment = _parse_when(value)
         if moment is not None:
             return moment
@@ -266,8 +290,10 @@ def read_observations(observations: list[dict], *, today: date) -> tuple[dict, l
             notes.append(f"LOINC {code} not used: the Observation has no date.")
             continue
         if (today - when.date()).days > entry["max_age_days"]:
-            notes.append(f"LOINC {code} not used: the latest is from {when.date().isoformat()}, "
-                         f"older than {entry['max_age_days']} days.")
+            notes.append(
+                f"LOINC {code} not used: the latest is from {when.date().isoformat()}, "
+                f"older than {entry['max_age_days']} days."
+            )
             continue
         value, problem = _read_value(entry, carrier)
         if problem:
@@ -302,7 +328,9 @@ def read_conditions(conditions: list[dict], *, today: date) -> tuple[dict, list[
             matches = []
             if system in table["icd10_systems"]:
                 key = _icd_key(code)
-                matches = [entry for entry in table["icd10"] if entry["from"] <= key[:len(entry["from"])] <= entry["to"]]
+                matches = [
+                    entry for entry in table["icd10"] if entry["from"] <= key[: len(entry["from"])] <= entry["to"]
+                ]
                 if any(key.startswith(prefix) for prefix in table["location"]["prefixes"]):
                     site = _location(resource, today)
                     if site:
@@ -333,4 +361,3 @@ def _location(resource: dict, today: date) -> str | None:
             if coding.get("system") == settings.FHIR_CODE_SYSTEM_URL and code in locations:
                 return code
     return None
-

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import selectors as record_selectors
-from clinic.parsers import StrictJSONParser
 from clinic.api_views import ApiActorMixin
+from clinic.parsers import StrictJSONParser
 from referrals import documents, selectors, services, worklist
 from referrals.models import PdfStatus
 from referrals.serializers import (
@@ -18,8 +18,8 @@ from referrals.serializers import (
     LeafletSerializer,
     ReferralCreateSerializer,
     ReferralDetailSerializer,
-    ReferralStatusSerializer,
     ReferralSerializer,
+    ReferralStatusSerializer,
     ReferralUpdateSerializer,
     RequisitionSerializer,
 )
@@ -51,8 +51,9 @@ def pdf_response(document, *, filename=None):
 
 
 class ReferralCreateView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="referral_create", request=ReferralCreateSerializer,
-                   responses={201: ReferralSerializer})
+    @extend_schema(
+        operation_id="referral_create", request=ReferralCreateSerializer, responses={201: ReferralSerializer}
+    )
     def post(self, request):
         data = ReferralCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -60,12 +61,15 @@ class ReferralCreateView(ApiActorMixin, APIView):
         actor = self.actor()
         recommendation = None
         if "recommendation" in values:
-            row = workup_selectors.recommendation_get(actor=actor, model=WorkupReferral, pk=values.pop("recommendation"))
+            row = workup_selectors.recommendation_get(
+                actor=actor, model=WorkupReferral, pk=values.pop("recommendation")
+            )
             recommendation, encounter = row, row.workup.encounter
             values.pop("encounter", None)
         else:
-            encounter = record_selectors.encounter_get(actor=actor, encounter_id=values.pop("encounter"),
-                                                       action="open_for_update")
+            encounter = record_selectors.encounter_get(
+                actor=actor, encounter_id=values.pop("encounter"), action="open_for_update"
+            )
         referral = services.referral_create(actor=actor, encounter=encounter, recommendation=recommendation, **values)
         referral.refresh_from_db()  # rendered already when tasks run in-process
         return Response(ReferralSerializer(referral).data, status=status.HTTP_201_CREATED)
@@ -77,8 +81,9 @@ class ReferralDetailView(ApiActorMixin, APIView):
         referral = selectors.referral_get(actor=self.actor(), referral_id=pk)
         return Response(ReferralDetailSerializer(referral).data)
 
-    @extend_schema(operation_id="referral_update", request=ReferralUpdateSerializer,
-                   responses={200: ReferralSerializer, 409: None})
+    @extend_schema(
+        operation_id="referral_update", request=ReferralUpdateSerializer, responses={200: ReferralSerializer, 409: None}
+    )
     def patch(self, request, pk):
         referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="open_for_update")
         data = ReferralUpdateSerializer(data=request.data)
@@ -125,8 +130,9 @@ def _document_request(request) -> dict:
 
 
 class EncounterRequisitionView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="requisition_request", request=DocumentRequestSerializer,
-                   responses={202: RequisitionSerializer})
+    @extend_schema(
+        operation_id="requisition_request", request=DocumentRequestSerializer, responses={202: RequisitionSerializer}
+    )
     def post(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
         values = _document_request(request)
@@ -154,8 +160,9 @@ class EncounterRequisitionPdfView(ApiActorMixin, APIView):
 
 
 class EncounterLeafletView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="leaflet_request", request=DocumentRequestSerializer,
-                   responses={202: LeafletSerializer})
+    @extend_schema(
+        operation_id="leaflet_request", request=DocumentRequestSerializer, responses={202: LeafletSerializer}
+    )
     def post(self, request, pk):
         """The patient leaflet (Памятка пациенту) of the latest workup: how to prepare for each accepted test,
         where to go and by when, and the warning signs. Rendered by a worker: fetch its PDF when ready."""
@@ -186,15 +193,18 @@ class EncounterLeafletPdfView(ApiActorMixin, APIView):
 
 # -- the loop after issue, and the worklist (GUIDANCE 7) -------------------------------------------
 
+
 class ReferralStatusView(ApiActorMixin, APIView):
     """Record what became of an issued referral: booked (appointment_at), completed (conclusion, and
     conclusion_pdf as multipart), cancelled or declined_by_patient (reason). An impossible transition is 409."""
 
     parser_classes = [StrictJSONParser, MultiPartParser]
 
-    @extend_schema(operation_id="referral_status", request={"application/json": ReferralStatusSerializer,
-                                                            "multipart/form-data": ReferralStatusSerializer},
-                   responses={200: ReferralDetailSerializer, 400: None, 404: None, 409: None})
+    @extend_schema(
+        operation_id="referral_status",
+        request={"application/json": ReferralStatusSerializer, "multipart/form-data": ReferralStatusSerializer},
+        responses={200: ReferralDetailSerializer, 400: None, 404: None, 409: None},
+    )
     def post(self, request, pk):
         referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="open_for_update")
         data = ReferralStatusSerializer(data=request.data)
@@ -208,8 +218,10 @@ class ReferralStatusView(ApiActorMixin, APIView):
 
 
 class ReferralConclusionPdfView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="referral_conclusion_pdf",
-                   responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="application/pdf"), 404: None})
+    @extend_schema(
+        operation_id="referral_conclusion_pdf",
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="application/pdf"), 404: None},
+    )
     def get(self, request, pk):
         referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="download")
         if not referral.conclusion_pdf:
@@ -224,8 +236,9 @@ class _WorklistRow(drf_serializers.Serializer):
     kind = drf_serializers.ChoiceField(choices=["result", "test", "referral"])
     id = drf_serializers.IntegerField()
     encounter = drf_serializers.IntegerField()
-    patient = inline_serializer("WorklistPatient", {"id": drf_serializers.IntegerField(),
-                                                    "name": drf_serializers.CharField()})
+    patient = inline_serializer(
+        "WorklistPatient", {"id": drf_serializers.IntegerField(), "name": drf_serializers.CharField()}
+    )
     code = drf_serializers.CharField(required=False, help_text="Results and tests.")
     specialty = drf_serializers.CharField(required=False, help_text="Referrals.")
     name = drf_serializers.CharField()
@@ -271,10 +284,19 @@ class WorklistView(ApiActorMixin, APIView):
 
 
 class WorklistCountsView(ApiActorMixin, APIView):
-    @extend_schema(operation_id="worklist_counts", responses=inline_serializer(
-        "WorklistCounts", {"overdue": drf_serializers.IntegerField(), "unacknowledged": drf_serializers.IntegerField(),
-                           "attention": drf_serializers.IntegerField(
-                               help_text="Rows overdue or unacknowledged, each counted once (the badge).")}))
+    @extend_schema(
+        operation_id="worklist_counts",
+        responses=inline_serializer(
+            "WorklistCounts",
+            {
+                "overdue": drf_serializers.IntegerField(),
+                "unacknowledged": drf_serializers.IntegerField(),
+                "attention": drf_serializers.IntegerField(
+                    help_text="Rows overdue or unacknowledged, each counted once (the badge)."
+                ),
+            },
+        ),
+    )
     def get(self, request):
         if request.query_params:
             raise ValidationError({name: ["Unknown parameter."] for name in request.query_params})

@@ -6,6 +6,7 @@ template), not from the gettext catalogue: a document must read the same whichev
 happen to be compiled. Clinical texts (findings, tests, specialties, diagnoses, warning signs) come
 from the knowledge base in the document's language (workups.localized.current_kb).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -38,26 +39,54 @@ TEST_STATUS = {
 }
 CATEGORY_ORDER = ("lab", "functional", "imaging")
 # The findings sections in clinical order: (key, finding group).
-SECTIONS = [("location", "loc"), ("pattern", "pattern"), ("symptoms", "sx"), ("red_flags", "rf"),
-            ("history", "hx"), ("examination", "ex")]
+SECTIONS = [
+    ("location", "loc"),
+    ("pattern", "pattern"),
+    ("symptoms", "sx"),
+    ("red_flags", "rf"),
+    ("history", "hx"),
+    ("examination", "ex"),
+]
 SECTION_TITLES = {
-    "ru": {"location": "Локализация онемения", "pattern": "Характер и длительность", "symptoms": "Симптомы",
-           "red_flags": "«Красные флаги»", "history": "Анамнез", "examination": "Объективный осмотр",
-           "vitals": "Витальные показатели", "plan": "План"},
-    "en": {"location": "Where the numbness is", "pattern": "Pattern and duration", "symptoms": "Symptoms",
-           "red_flags": "Red-flag screen", "history": "History", "examination": "Examination",
-           "vitals": "Vital signs", "plan": "Plan"},
+    "ru": {
+        "location": "Локализация онемения",
+        "pattern": "Характер и длительность",
+        "symptoms": "Симптомы",
+        "red_flags": "«Красные флаги»",
+        "history": "Анамнез",
+        "examination": "Объективный осмотр",
+        "vitals": "Витальные показатели",
+        "plan": "План",
+    },
+    "en": {
+        "location": "Where the numbness is",
+        "pattern": "Pattern and duration",
+        "symptoms": "Symptoms",
+        "red_flags": "Red-flag screen",
+        "history": "History",
+        "examination": "Examination",
+        "vitals": "Vital signs",
+        "plan": "Plan",
+    },
 }
 SEX = {"ru": {"female": "женский", "male": "мужской"}, "en": {"female": "Female", "male": "Male"}}
 # Form 057/у names the addressee in the dative: "к врачу-неврологу".
 ADDRESSEE_RU = {
-    "neurology": "врачу-неврологу", "neurosurgery": "врачу-нейрохирургу",
-    "orthopedics": "врачу — травматологу-ортопеду", "traumatology": "врачу-травматологу",
-    "cardiology": "врачу-кардиологу", "vascular_surgery": "врачу — сосудистому хирургу",
-    "pulmonology": "врачу-пульмонологу", "infectious_disease": "врачу-инфекционисту", "urology": "врачу-урологу",
-    "nephrology": "врачу-нефрологу", "gynecology": "врачу — акушеру-гинекологу",
-    "gastroenterology": "врачу-гастроэнтерологу", "proctology": "врачу-колопроктологу",
-    "oncology": "врачу-онкологу", "rheumatology": "врачу-ревматологу",
+    "neurology": "врачу-неврологу",
+    "neurosurgery": "врачу-нейрохирургу",
+    "orthopedics": "врачу — травматологу-ортопеду",
+    "traumatology": "врачу-травматологу",
+    "cardiology": "врачу-кардиологу",
+    "vascular_surgery": "врачу — сосудистому хирургу",
+    "pulmonology": "врачу-пульмонологу",
+    "infectious_disease": "врачу-инфекционисту",
+    "urology": "врачу-урологу",
+    "nephrology": "врачу-нефрологу",
+    "gynecology": "врачу — акушеру-гинекологу",
+    "gastroenterology": "врачу-гастроэнтерологу",
+    "proctology": "врачу-колопроктологу",
+    "oncology": "врачу-онкологу",
+    "rheumatology": "врачу-ревматологу",
 }
 DEFAULT_TITLE = "General practitioner"
 DEFAULT_POSITION_RU = "врач-терапевт участковый"
@@ -79,42 +108,108 @@ CITO = "cito!"
 
 LABELS = {
     "ru": {
-        "draft": "ЧЕРНОВИК", "number": "№", "from": "от", "form_code": "Учётная форма № 057/у",
-        "ogrn": "ОГРН", "phone": "тел.", "patient": "Пациент", "full_name": "Фамилия, имя, отчество",
-        "birth_date": "Дата рождения", "sex": "Пол", "address": "Адрес регистрации", "snils": "СНИЛС",
-        "oms": "Полис ОМС", "insurer": "СМО", "not_given": "не указан", "diagnosis": "Диагноз (предварительный)",
-        "icd10": "код по МКБ-10", "test": "Исследование", "biomaterial": "Биоматериал", "urgency": "Срочность",
-        "indication": "Обоснование (клинические данные)", "pregnancy": "Беременность",
-        "requested_by": "Направивший врач", "signature": "подпись", "date": "Дата", "seal": "М.П.",
-        "issued": "Дата и время выдачи", "page_of": ("стр. ", " из "), "age": "полных лет",
-        "title_leaflet": "ПАМЯТКА ПАЦИЕНТУ", "visit": "Приём", "your_tests": "Ваши обследования",
-        "how_to_prepare": "Как подготовиться", "where": "Куда обратиться", "by_when": "Когда",
-        "your_referrals": "Консультации специалистов", "specialist": "Специалист",
-        "warning_title": "Немедленно вызовите скорую помощь", "warning_intro": "Звоните {numbers} сейчас же, если появилось хотя бы одно из этого:",
-        "no_tests": "Обследования не назначены.", "no_referrals": "Направления к специалистам не выданы.",
-        "questions": "Если что-то непонятно, позвоните в поликлинику", "doctor": "Ваш врач",
-        "lab_place": "процедурный кабинет (лаборатория)", "functional_place": "кабинет функциональной диагностики",
-        "imaging_place": "отделение лучевой диагностики", "referral_place": "регистратура поликлиники: запись к специалисту по направлению",
-        "today": "сегодня", "no_later": "не позднее", "numbers_join": " или ",
+        "draft": "ЧЕРНОВИК",
+        "number": "№",
+        "from": "от",
+        "form_code": "Учётная форма № 057/у",
+        "ogrn": "ОГРН",
+        "phone": "тел.",
+        "patient": "Пациент",
+        "full_name": "Фамилия, имя, отчество",
+        "birth_date": "Дата рождения",
+        "sex": "Пол",
+        "address": "Адрес регистрации",
+        "snils": "СНИЛС",
+        "oms": "Полис ОМС",
+        "insurer": "СМО",
+        "not_given": "не указан",
+        "diagnosis": "Диагноз (предварительный)",
+        "icd10": "код по МКБ-10",
+        "test": "Исследование",
+        "biomaterial": "Биоматериал",
+        "urgency": "Срочность",
+        "indication": "Обоснование (клинические данные)",
+        "pregnancy": "Беременность",
+        "requested_by": "Направивший врач",
+        "signature": "подпись",
+        "date": "Дата",
+        "seal": "М.П.",
+        "issued": "Дата и время выдачи",
+        "page_of": ("стр. ", " из "),
+        "age": "полных лет",
+        "title_leaflet": "ПАМЯТКА ПАЦИЕНТУ",
+        "visit": "Приём",
+        "your_tests": "Ваши обследования",
+        "how_to_prepare": "Как подготовиться",
+        "where": "Куда обратиться",
+        "by_when": "Когда",
+        "your_referrals": "Консультации специалистов",
+        "specialist": "Специалист",
+        "warning_title": "Немедленно вызовите скорую помощь",
+        "warning_intro": "Звоните {numbers} сейчас же, если появилось хотя бы одно из этого:",
+        "no_tests": "Обследования не назначены.",
+        "no_referrals": "Направления к специалистам не выданы.",
+        "questions": "Если что-то непонятно, позвоните в поликлинику",
+        "doctor": "Ваш врач",
+        "lab_place": "процедурный кабинет (лаборатория)",
+        "functional_place": "кабинет функциональной диагностики",
+        "imaging_place": "отделение лучевой диагностики",
+        "referral_place": "регистратура поликлиники: запись к специалисту по направлению",
+        "today": "сегодня",
+        "no_later": "не позднее",
+        "numbers_join": " или ",
     },
     "en": {
-        "draft": "DRAFT", "number": "No.", "from": "of", "form_code": "",
-        "ogrn": "OGRN", "phone": "phone", "patient": "Patient", "full_name": "Name",
-        "birth_date": "Date of birth", "sex": "Sex", "address": "Address", "snils": "SNILS",
-        "oms": "OMS policy", "insurer": "insurer", "not_given": "not recorded", "diagnosis": "Provisional diagnosis",
-        "icd10": "ICD-10", "test": "Test", "biomaterial": "Specimen", "urgency": "Urgency",
-        "indication": "Clinical indication", "pregnancy": "Pregnancy status",
-        "requested_by": "Requested by", "signature": "signature", "date": "Date", "seal": "",
-        "issued": "Issued", "page_of": ("page ", " of "), "age": "years",
-        "title_leaflet": "PATIENT LEAFLET", "visit": "Visit", "your_tests": "Your tests",
-        "how_to_prepare": "How to prepare", "where": "Where to go", "by_when": "When",
-        "your_referrals": "Specialist appointments", "specialist": "Specialist",
-        "warning_title": "Call an ambulance now", "warning_intro": "Call {numbers} straight away if any of these happens:",
-        "no_tests": "No tests ordered.", "no_referrals": "No specialist referrals.",
-        "questions": "If anything is unclear, call the practice", "doctor": "Your doctor",
-        "lab_place": "the practice's blood-taking room (laboratory)", "functional_place": "the ECG room",
-        "imaging_place": "the imaging (X-ray) department", "referral_place": "reception: book the specialist appointment with this referral",
-        "today": "today", "no_later": "by", "numbers_join": " or ",
+        "draft": "DRAFT",
+        "number": "No.",
+        "from": "of",
+        "form_code": "",
+        "ogrn": "OGRN",
+        "phone": "phone",
+        "patient": "Patient",
+        "full_name": "Name",
+        "birth_date": "Date of birth",
+        "sex": "Sex",
+        "address": "Address",
+        "snils": "SNILS",
+        "oms": "OMS policy",
+        "insurer": "insurer",
+        "not_given": "not recorded",
+        "diagnosis": "Provisional diagnosis",
+        "icd10": "ICD-10",
+        "test": "Test",
+        "biomaterial": "Specimen",
+        "urgency": "Urgency",
+        "indication": "Clinical indication",
+        "pregnancy": "Pregnancy status",
+        "requested_by": "Requested by",
+        "signature": "signature",
+        "date": "Date",
+        "seal": "",
+        "issued": "Issued",
+        "page_of": ("page ", " of "),
+        "age": "years",
+        "title_leaflet": "PATIENT LEAFLET",
+        "visit": "Visit",
+        "your_tests": "Your tests",
+        "how_to_prepare": "How to prepare",
+        "where": "Where to go",
+        "by_when": "When",
+        "your_referrals": "Specialist appointments",
+        "specialist": "Specialist",
+        "warning_title": "Call an ambulance now",
+        "warning_intro": "Call {numbers} straight away if any of these happens:",
+        "no_tests": "No tests ordered.",
+        "no_referrals": "No specialist referrals.",
+        "questions": "If anything is unclear, call the practice",
+        "doctor": "Your doctor",
+        "lab_place": "the practice's blood-taking room (laboratory)",
+        "functional_place": "the ECG room",
+        "imaging_place": "the imaging (X-ray) department",
+        "referral_place": "reception: book the specialist appointment with this referral",
+        "today": "today",
+        "no_later": "by",
+        "numbers_join": " or ",
     },
 }
 # The days within which a test or a visit should happen, counted from the visit.
@@ -123,8 +218,20 @@ DUE_DAYS = {"emergency": 0, "urgent": 3, "routine": 14}
 # also works abroad). The clinic's language says nothing about its country, so it never changes them.
 EMERGENCY_NUMBERS = ("103", "112")
 PREGNANCY_TEST = "lab_pregnancy_test"
-EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-             "November", "December")
+EN_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def language_of(document) -> str:
@@ -132,6 +239,7 @@ def language_of(document) -> str:
 
 
 # -- formatting ------------------------------------------------------------------------------------
+
 
 def clinic_zone(clinic) -> zoneinfo.ZoneInfo:
     try:
@@ -188,12 +296,19 @@ def download_name(document) -> str:
         kind = "napravlenie" if language_of(document) == "ru" else "referral"
         day = local_moment(document.issued_at or document.created_at, document.clinic).date()
         return f"{kind}-{document_number(document)}-{day:%Y-%m-%d}-{_ascii_slug(document.specialty)}.pdf"
-    kind = "requisition" if isinstance(document, Requisition) else "leaflet" if isinstance(document, Leaflet) else "document"
+    kind = (
+        "requisition"
+        if isinstance(document, Requisition)
+        else "leaflet"
+        if isinstance(document, Leaflet)
+        else "document"
+    )
     day = local_moment(document.created_at, document.clinic).date()
     return f"{kind}-{document_number(document)}-{day:%Y-%m-%d}.pdf"
 
 
 # -- the record in words ---------------------------------------------------------------------------
+
 
 def findings_sections(encounter, language: str) -> list[dict]:
     """[{key, title, present: [names], absent: [negative phrases], note}] in the document's language."""
@@ -207,8 +322,9 @@ def findings_sections(encounter, language: str) -> list[dict]:
         present = [vocabulary.findings[code]["name"] for code in codes if findings.get(code) is True]
         absent = [vocabulary.findings[code]["negative"] for code in codes if findings.get(code) is False]
         if present or absent or notes.get(key):
-            sections.append({"key": key, "title": titles[key], "present": present, "absent": absent,
-                             "note": notes.get(key, "")})
+            sections.append(
+                {"key": key, "title": titles[key], "present": present, "absent": absent, "note": notes.get(key, "")}
+            )
     for key in ("vitals", "plan"):
         if notes.get(key):
             sections.append({"key": key, "title": titles[key], "present": [], "absent": [], "note": notes[key]})
@@ -230,15 +346,30 @@ def vital_signs(encounter, language: str) -> list[tuple[str, str]]:
     if encounter.temperature_c is not None:
         rows.append(("Температура тела" if ru else "Temperature", f"{decimal(encounter.temperature_c, language)} °C"))
     if encounter.heart_rate is not None:
-        rows.append(("ЧСС" if ru else "Heart rate", f"{encounter.heart_rate} уд/мин" if ru else f"{encounter.heart_rate} /min"))
+        rows.append(
+            ("ЧСС" if ru else "Heart rate", f"{encounter.heart_rate} уд/мин" if ru else f"{encounter.heart_rate} /min")
+        )
     if encounter.systolic_bp is not None and encounter.diastolic_bp is not None:
-        rows.append(("АД" if ru else "Blood pressure",
-                     f"{encounter.systolic_bp}/{encounter.diastolic_bp} {'мм рт. ст.' if ru else 'mmHg'}"))
+        rows.append(
+            (
+                "АД" if ru else "Blood pressure",
+                f"{encounter.systolic_bp}/{encounter.diastolic_bp} {'мм рт. ст.' if ru else 'mmHg'}",
+            )
+        )
     elif encounter.systolic_bp is not None:
-        rows.append(("Систолическое АД" if ru else "Systolic blood pressure",
-                     f"{encounter.systolic_bp} {'мм рт. ст.' if ru else 'mmHg'}"))
+        rows.append(
+            (
+                "Систолическое АД" if ru else "Systolic blood pressure",
+                f"{encounter.systolic_bp} {'мм рт. ст.' if ru else 'mmHg'}",
+            )
+        )
     if encounter.resp_rate is not None:
-        rows.append(("ЧДД" if ru else "Respiratory rate", f"{encounter.resp_rate} в мин" if ru else f"{encounter.resp_rate} /min"))
+        rows.append(
+            (
+                "ЧДД" if ru else "Respiratory rate",
+                f"{encounter.resp_rate} в мин" if ru else f"{encounter.resp_rate} /min",
+            )
+        )
     if encounter.spo2 is not None:
         rows.append(("Сатурация кислорода" if ru else "SpO₂", f"{encounter.spo2} %"))
     return rows
@@ -260,8 +391,11 @@ def pregnancy_line(encounter, language: str, *, workup=None) -> str:
     pending = "назначен тест на беременность, результат ожидается" if ru else "pregnancy test ordered, result pending"
     if encounter.pregnant is False:
         return pending if test_ordered else ("не беременна" if ru else "not pregnant")
-    unknown = "не указана: уточнить до исследований с ионизирующим излучением" if ru else (
-        "not recorded: confirm before ionising imaging")
+    unknown = (
+        "не указана: уточнить до исследований с ионизирующим излучением"
+        if ru
+        else ("not recorded: confirm before ionising imaging")
+    )
     return f"{unknown}; {pending}" if test_ordered else unknown
 
 
@@ -269,8 +403,7 @@ def gp_of(encounter, language: str) -> tuple[str, str]:
     user = encounter.clinician
     membership = getattr(user, "membership", None)
     if membership is None:
-        return (user.get_full_name() or user.get_username(),
-                DEFAULT_POSITION_RU if language == "ru" else DEFAULT_TITLE)
+        return (user.get_full_name() or user.get_username(), DEFAULT_POSITION_RU if language == "ru" else DEFAULT_TITLE)
     position = membership.display_position
     if language == "ru" and not membership.position and membership.title == DEFAULT_TITLE:
         position = DEFAULT_POSITION_RU
@@ -295,8 +428,10 @@ def _rationale(item, texts, language) -> str:
 
 def _workup_texts(workup, language) -> tuple[dict, dict]:
     result = workup_result(workup, language) if workup is not None else {}
-    return ({row["code"]: row["rationale"] for row in result.get("items", ())},
-            {row["specialty"]: row["reason"] for row in result.get("referrals", ())})
+    return (
+        {row["code"]: row["rationale"] for row in result.get("items", ())},
+        {row["specialty"]: row["reason"] for row in result.get("referrals", ())},
+    )
 
 
 def _common(document, encounter, language: str) -> dict:
@@ -316,8 +451,9 @@ def _common(document, encounter, language: str) -> dict:
         "date": created.date(),
         "date_text": format_date(created.date(), language),
         "visit_date_text": format_date(encounter.visit_date, language),
-        "birth_date_text": format_date(patient.birth_date, language) if language == "ru" else
-        patient.birth_date.strftime("%Y-%m-%d"),
+        "birth_date_text": format_date(patient.birth_date, language)
+        if language == "ru"
+        else patient.birth_date.strftime("%Y-%m-%d"),
         "sex_text": SEX[language].get(patient.sex, patient.sex),
         "snils_text": format_snils(patient.snils) if patient.snils else "",
         "gp_name": gp_name,
@@ -336,13 +472,21 @@ def _tests(workup, language, item_texts) -> list[dict]:
         status = TEST_STATUS[language][item.decision]
         if item.decision == "declined" and item.decision_reason:
             status = f"{status}: {item.decision_reason}"
-        tests.append({"code": item.code, "name": vocabulary.items[item.code]["name"], "category": item.category,
-                      "urgency": TEST_URGENCY[language].get(item.urgency, item.urgency) if language == "ru" else item.urgency,
-                      "status": status, "rationale": _rationale(item, item_texts, language)})
+        tests.append(
+            {
+                "code": item.code,
+                "name": vocabulary.items[item.code]["name"],
+                "category": item.category,
+                "urgency": TEST_URGENCY[language].get(item.urgency, item.urgency) if language == "ru" else item.urgency,
+                "status": status,
+                "rationale": _rationale(item, item_texts, language),
+            }
+        )
     return tests
 
 
 # -- the documents ---------------------------------------------------------------------------------
+
 
 def letter_context(referral, *, workup) -> dict:
     encounter = referral.encounter
@@ -371,7 +515,8 @@ def letter_context(referral, *, workup) -> dict:
         "icd10": referral.icd10,
         "diagnosis": referral.diagnosis,
         "duration_text": (days_ru(duration) if language == "ru" else f"{duration} day{'s' if duration != 1 else ''}")
-        if duration else "",
+        if duration
+        else "",
         "positives": [section for section in sections if section["present"]],
         "negatives": pertinent_negatives(encounter, language, sections),
         "notes": [{"title": section["title"], "text": section["note"]} for section in sections if section["note"]],
@@ -404,15 +549,29 @@ def requisition_context(requisition) -> dict:
             if item.category != key:
                 continue
             meta = vocabulary.items[item.code]
-            tests.append({
-                "code": item.code, "name": meta["name"], "biomaterial": meta.get("biomaterial", ""),
-                "urgency": TEST_URGENCY[language].get(item.urgency, item.urgency),
-                "cito": item.urgency in ("urgent", "emergency"), "rationale": _rationale(item, item_texts, language),
-            })
+            tests.append(
+                {
+                    "code": item.code,
+                    "name": meta["name"],
+                    "biomaterial": meta.get("biomaterial", ""),
+                    "urgency": TEST_URGENCY[language].get(item.urgency, item.urgency),
+                    "cito": item.urgency in ("urgent", "emergency"),
+                    "rationale": _rationale(item, item_texts, language),
+                }
+            )
         if tests:
             title, subtitle, kind = SHEETS[language][key]
-            sheets.append({"key": key, "title": title, "subtitle": subtitle, "kind": kind, "tests": tests,
-                           "head": tests[:-1], "tail_rows": tests[-1:]})
+            sheets.append(
+                {
+                    "key": key,
+                    "title": title,
+                    "subtitle": subtitle,
+                    "kind": kind,
+                    "tests": tests,
+                    "head": tests[:-1],
+                    "tail_rows": tests[-1:],
+                }
+            )
     female = encounter.patient.sex == "female"
     return {
         **_common(requisition, encounter, language),
@@ -424,8 +583,9 @@ def requisition_context(requisition) -> dict:
         "diagnosis": diagnosis,
         "imaging_requested": any(sheet["key"] == "imaging" for sheet in sheets),
         "pregnant": female and encounter.pregnant is True,
-        "pregnancy_status": pregnancy_line(encounter, language, workup=workup) if female else (
-            "" if language == "ru" else "not applicable (male)"),
+        "pregnancy_status": pregnancy_line(encounter, language, workup=workup)
+        if female
+        else ("" if language == "ru" else "not applicable (male)"),
     }
 
 
@@ -448,23 +608,34 @@ def leaflet_context(leaflet) -> dict:
     vocabulary = kb.vocabulary
     labels = LABELS[language]
     workup = leaflet.workup
-    places = {"lab": labels["lab_place"], "functional": labels["functional_place"],
-              "imaging": labels["imaging_place"]}
+    places = {"lab": labels["lab_place"], "functional": labels["functional_place"], "imaging": labels["imaging_place"]}
     tests = []
     for item in workup.items.all():
         if item.decision != "accepted":
             continue
         meta = vocabulary.items[item.code]
-        tests.append({"code": item.code, "name": meta["name"], "preparation": meta.get("preparation", ""),
-                      "place": places.get(item.category, ""), "due": due_text(encounter, item.urgency, language),
-                      "urgency": item.urgency})
+        tests.append(
+            {
+                "code": item.code,
+                "name": meta["name"],
+                "preparation": meta.get("preparation", ""),
+                "place": places.get(item.category, ""),
+                "due": due_text(encounter, item.urgency, language),
+                "urgency": item.urgency,
+            }
+        )
     referrals = []
     for row in workup.referrals.all():
         if row.decision != "accepted":
             continue
-        referrals.append({"specialty": row.specialty,
-                          "name": vocabulary.specialties.get(row.specialty, row.specialty),
-                          "due": due_text(encounter, row.urgency, language), "urgency": row.urgency})
+        referrals.append(
+            {
+                "specialty": row.specialty,
+                "name": vocabulary.specialties.get(row.specialty, row.specialty),
+                "due": due_text(encounter, row.urgency, language),
+                "urgency": row.urgency,
+            }
+        )
     numbers = EMERGENCY_NUMBERS
     numbers_text = labels["numbers_join"].join(numbers)
     return {

@@ -24,7 +24,9 @@ class RenderedDocument(models.Model):
     pdf_claimed_by = models.CharField(_("pdf claimed by"), max_length=200, blank=True)
     pdf_claimed_at = models.DateTimeField(_("pdf claimed at"), null=True, blank=True)
     pdf_rendered_at = models.DateTimeField(_("pdf rendered at"), null=True, blank=True)
-    pdf_renders = models.PositiveIntegerField(_("pdf renders"), default=0, help_text=_("Completed renders, for the record."))
+    pdf_renders = models.PositiveIntegerField(
+        _("pdf renders"), default=0, help_text=_("Completed renders, for the record.")
+    )
 
     class Meta:
         abstract = True
@@ -50,16 +52,25 @@ class DocumentLanguage(models.TextChoices):
 
 class Referral(RenderedDocument):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("clinic"))
-    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("encounter"))
+    encounter = models.ForeignKey(
+        Encounter, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("encounter")
+    )
     recommendation = models.ForeignKey(
-        "workups.WorkupReferral", on_delete=models.SET_NULL, null=True, blank=True, related_name="letters", verbose_name=_("recommendation"),
+        "workups.WorkupReferral",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="letters",
+        verbose_name=_("recommendation"),
     )
     specialty = models.CharField(_("specialty"), max_length=40)
     urgency = models.CharField(_("urgency"), max_length=10)
     reason = models.TextField(_("reason"))
     question = models.TextField(_("question"), blank=True, help_text=_("The clinical question for the specialist."))
     # The letter's language: Russian gives form 057/у, English the English letter. Default: the clinic's.
-    language = models.CharField(_("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN)
+    language = models.CharField(
+        _("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN
+    )
     # The provisional diagnosis: a WHO ICD-10 code, pre-filled from the rule that suspects it, and in words.
     icd10 = models.CharField(_("icd10"), max_length=8, blank=True)
     diagnosis = models.CharField(_("diagnosis"), max_length=300, blank=True)
@@ -67,13 +78,17 @@ class Referral(RenderedDocument):
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
     # The loop after issue (the latest of each; ReferralEvent keeps every change).
     appointment_at = models.DateTimeField(_("appointment at"), null=True, blank=True)
-    conclusion = models.TextField(_("conclusion"), blank=True, help_text=_("The specialist's conclusion, as recorded by the GP."))
+    conclusion = models.TextField(
+        _("conclusion"), blank=True, help_text=_("The specialist's conclusion, as recorded by the GP.")
+    )
     conclusion_pdf = models.FileField(_("conclusion pdf"), upload_to="conclusions/%Y/%m/", blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     close_reason = models.TextField(_("close reason"), blank=True)
     # When the periodic task found it open past its due date.
     overdue_at = models.DateTimeField(_("overdue at"), null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -96,7 +111,9 @@ class ReferralEvent(models.Model):
     appointment_at = models.DateTimeField(_("appointment at"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True)
     conclusion = models.TextField(_("conclusion"), blank=True)
-    conclusion_pdf = models.CharField(_("conclusion pdf"), max_length=300, blank=True, help_text=_("The stored file's name, if one came."))
+    conclusion_pdf = models.CharField(
+        _("conclusion pdf"), max_length=300, blank=True, help_text=_("The stored file's name, if one came.")
+    )
 
     class Meta:
         verbose_name = _("referral event")
@@ -111,10 +128,18 @@ class Requisition(RenderedDocument):
     """The lab and imaging requisition of an encounter: its accepted tests, as they were when requested."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("clinic"))
-    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("encounter"))
-    workup = models.ForeignKey("workups.Workup", on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("workup"))
-    language = models.CharField(_("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by"))
+    encounter = models.ForeignKey(
+        Encounter, on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("encounter")
+    )
+    workup = models.ForeignKey(
+        "workups.Workup", on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("workup")
+    )
+    language = models.CharField(
+        _("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -132,10 +157,18 @@ class Leaflet(RenderedDocument):
     where to go and by when, and the warning signs that mean calling an ambulance."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("clinic"))
-    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("encounter"))
-    workup = models.ForeignKey("workups.Workup", on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("workup"))
-    language = models.CharField(_("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by"))
+    encounter = models.ForeignKey(
+        Encounter, on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("encounter")
+    )
+    workup = models.ForeignKey(
+        "workups.Workup", on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("workup")
+    )
+    language = models.CharField(
+        _("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -5,11 +5,12 @@ Documents are rendered against a fixed, unroutable origin: `{% static %}`-style 
 every other URL (file:, http(s):, data:, anything else) is refused, so hostile text in a
 record can neither read the server's files nor make the renderer call out.
 """
+
 from __future__ import annotations
 
 import logging
-import re
 import mimetypes
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -55,7 +56,7 @@ class StaticOnlyFetcher(URLFetcher):
         parts = urlsplit(url)
         if not url.startswith(STATIC_PREFIX) or parts.query:
             return self._refuse(url)
-        name = unquote(parts.path[len("/static/"):])
+        name = unquote(parts.path[len("/static/") :])
         if not name or name.startswith("/") or "\\" in name or ".." in Path(name).parts:
             return self._refuse(url)
         path = _static_file(name)

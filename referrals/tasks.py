@@ -1,4 +1,5 @@
 """Celery tasks: they take ids, reload rows, guard on status and call a service; safe to run twice."""
+
 import os
 import socket
 

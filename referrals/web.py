@@ -1,12 +1,14 @@
 """Letters and the requisition in the browser: create, edit, issue, watch the render, download."""
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _, gettext_lazy, pgettext_lazy
-from django.views.decorators.http import require_POST, require_http_methods, require_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from clinic import selectors as record_selectors
 from clinic.audit import actor_from_request
@@ -27,17 +29,30 @@ LANGUAGE_CHOICES = [("ru", "Русский"), ("en", "English")]  # each in its 
 
 
 class ReferralEditForm(forms.Form):
-    urgency = forms.ChoiceField(choices=[("routine", pgettext_lazy("urgency", "Routine")),
-                                         ("urgent", pgettext_lazy("urgency", "Urgent")),
-                                         ("emergency", pgettext_lazy("urgency", "Emergency"))],
-                                label=gettext_lazy("Urgency"))
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
-                             label=gettext_lazy("Reason for referral"))
-    question = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
-                               label=gettext_lazy("Clinical question for the specialist"))
-    icd10 = forms.CharField(required=False, max_length=8, label=gettext_lazy("ICD-10 code"),
-                            help_text=gettext_lazy("A category like M54 or a subcategory with its dot, like M54.1."),
-                            widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    urgency = forms.ChoiceField(
+        choices=[
+            ("routine", pgettext_lazy("urgency", "Routine")),
+            ("urgent", pgettext_lazy("urgency", "Urgent")),
+            ("emergency", pgettext_lazy("urgency", "Emergency")),
+        ],
+        label=gettext_lazy("Urgency"),
+    )
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Reason for referral")
+    )
+    question = forms.CharField(
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=gettext_lazy("Clinical question for the specialist"),
+    )
+    icd10 = forms.CharField(
+        required=False,
+        max_length=8,
+        label=gettext_lazy("ICD-10 code"),
+        help_text=gettext_lazy("A category like M54 or a subcategory with its dot, like M54.1."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     diagnosis = forms.CharField(required=False, max_length=300, label=gettext_lazy("Provisional diagnosis"))
     language = forms.ChoiceField(choices=LANGUAGE_CHOICES, label=gettext_lazy("Language of the letter"))
 
@@ -47,9 +62,12 @@ class ReferralEditForm(forms.Form):
     def changes(self, referral) -> dict:
         """What the GP changed, for referral_update: an ICD-10 code changed without new words takes the
         knowledge base's words; a code cannot be removed (the letter needs one once it has one)."""
-        changed = {name: value for name, value in self.cleaned_data.items()
-                   if name in ("urgency", "reason", "question", "icd10", "diagnosis", "language")
-                   and (value or "").strip() != (getattr(referral, name) or "").strip()}
+        changed = {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if name in ("urgency", "reason", "question", "icd10", "diagnosis", "language")
+            and (value or "").strip() != (getattr(referral, name) or "").strip()
+        }
         if "icd10" in changed and not changed["icd10"]:
             raise ValidationError({"icd10": [_("Give the ICD-10 code of the provisional diagnosis.")]})
         return changed
@@ -66,7 +84,7 @@ class ReferralByHandForm(ReferralEditForm):
 
 
 def _messages_from(request, error):
-    for message in (error.messages if isinstance(error, ValidationError) else [error.message]):
+    for message in error.messages if isinstance(error, ValidationError) else [error.message]:
         messages.error(request, message)
 
 
@@ -74,7 +92,7 @@ def _apply_errors(form, error):
     if isinstance(error, RecordLocked):
         form.add_error(None, error.message)
         return
-    for field, problems in (error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]):
+    for field, problems in error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]:
         for message in problems:
             form.add_error(field if field in form.fields else None, message)
 
@@ -114,8 +132,9 @@ def letter_from_recommendation(request, pk):
 @require_http_methods(["GET", "POST"])
 def referral_by_hand(request, pk):
     actor = _actor(request)
-    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk,
-                                               action="view" if request.method == "GET" else "open_for_update")
+    encounter = record_selectors.encounter_get(
+        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     if request.method == "POST":
         refused = _refused_when_finalized(request, encounter)
         if refused:
@@ -129,8 +148,11 @@ def referral_by_hand(request, pk):
             _apply_errors(form, error)
         else:
             return redirect("referral-detail", pk=referral.pk)
-    return render(request, "referrals/by_hand.html", {"form": form, "encounter": encounter,
-                                                      "patient": encounter.patient, "error_links": _error_links(form)})
+    return render(
+        request,
+        "referrals/by_hand.html",
+        {"form": form, "encounter": encounter, "patient": encounter.patient, "error_links": _error_links(form)},
+    )
 
 
 def _letter_context(referral, **extra):
@@ -138,11 +160,17 @@ def _letter_context(referral, **extra):
 
     specialty_name = current_kb().vocabulary.specialties.get(referral.specialty, referral.specialty)
     encounter = referral.encounter
-    return {"referral": referral, "encounter": encounter, "patient": encounter.patient,
-            "specialty_name": specialty_name, "finalized": encounter.is_finalized,
-            "addressee": ADDRESSEE_RU.get(referral.specialty, "") if referral.language == "ru" else "",
-            "form_of_care": FORM_OF_CARE.get(referral.urgency, "") if referral.language == "ru" else "",
-            "letter_language": dict(LANGUAGE_CHOICES).get(referral.language, referral.language), **extra}
+    return {
+        "referral": referral,
+        "encounter": encounter,
+        "patient": encounter.patient,
+        "specialty_name": specialty_name,
+        "finalized": encounter.is_finalized,
+        "addressee": ADDRESSEE_RU.get(referral.specialty, "") if referral.language == "ru" else "",
+        "form_of_care": FORM_OF_CARE.get(referral.urgency, "") if referral.language == "ru" else "",
+        "letter_language": dict(LANGUAGE_CHOICES).get(referral.language, referral.language),
+        **extra,
+    }
 
 
 @login_required
@@ -151,15 +179,20 @@ def referral_detail(request, pk):
     """The letter: edit it (Save) or go on to issue it (Issue: what was typed is saved first, then the
     confirmation shows the letter as it will be issued)."""
     actor = _actor(request)
-    referral = selectors.referral_get(actor=actor, referral_id=pk,
-                                      action="view" if request.method == "GET" else "open_for_update")
+    referral = selectors.referral_get(
+        actor=actor, referral_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     if request.method == "POST":
         refused = _refused_when_finalized(request, referral.encounter)
         if refused:
             return refused
-    form = ReferralEditForm(request.POST or None, initial={name: getattr(referral, name) for name in
-                                                           ("urgency", "reason", "question", "icd10", "diagnosis",
-                                                            "language")})
+    form = ReferralEditForm(
+        request.POST or None,
+        initial={
+            name: getattr(referral, name)
+            for name in ("urgency", "reason", "question", "icd10", "diagnosis", "language")
+        },
+    )
     if request.method == "POST" and form.is_valid():
         try:
             changes = form.changes(referral)
@@ -172,9 +205,11 @@ def referral_detail(request, pk):
                 return redirect("referral-issue", pk=referral.pk)
             messages.success(request, _("Saved; the letter is being rendered again.") if changes else _("No changes."))
             return redirect("referral-detail", pk=referral.pk)
-    return render(request, "referrals/detail.html", _letter_context(referral, form=form,
-                                                                   error_links=_error_links(form),
-                                                                   **_tracking_context(referral)))
+    return render(
+        request,
+        "referrals/detail.html",
+        _letter_context(referral, form=form, error_links=_error_links(form), **_tracking_context(referral)),
+    )
 
 
 @login_required
@@ -183,8 +218,9 @@ def referral_issue(request, pk):
     """GET: the confirmation, with the letter as it will be issued; POST (Confirm): issue it. A letter
     changed since its preview is shown again rather than issued unseen."""
     actor = _actor(request)
-    referral = selectors.referral_get(actor=actor, referral_id=pk,
-                                      action="view" if request.method == "GET" else "open_for_update")
+    referral = selectors.referral_get(
+        actor=actor, referral_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     if referral.status != "draft":
         return redirect("referral-detail", pk=referral.pk)
     refused = _refused_when_finalized(request, referral.encounter)
@@ -221,8 +257,9 @@ def _download(document):
     if document.pdf_status != PdfStatus.READY or not document.pdf_file:
         raise Http404(_("The PDF is not ready."))
     # Named by kind, number, date and specialty: never by the patient's name.
-    response = FileResponse(document.pdf_file.open("rb"), content_type="application/pdf",
-                            filename=documents.download_name(document))
+    response = FileResponse(
+        document.pdf_file.open("rb"), content_type="application/pdf", filename=documents.download_name(document)
+    )
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -252,8 +289,9 @@ def requisition_status(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="status")
     requisition = selectors.requisition_latest(actor=actor, encounter=encounter, action="status")
-    return render(request, "referrals/_pdf_status.html", {"document": requisition, "kind": "requisition",
-                                                          "encounter": encounter})
+    return render(
+        request, "referrals/_pdf_status.html", {"document": requisition, "kind": "requisition", "encounter": encounter}
+    )
 
 
 @login_required
@@ -313,16 +351,22 @@ TRACKING_WORDS = {
 
 def _tracking_context(referral, *, errors=None, posted=None):
     events = list(referral.events.select_related("by"))
-    return {"events": events, "issued_without_event": not any(event.status == "issued" for event in events),
-            "trackable": referral.status in ("issued", "booked"),
-            "tracking_errors": errors or {}, "tracking_posted": posted or {}}
+    return {
+        "events": events,
+        "issued_without_event": not any(event.status == "issued" for event in events),
+        "trackable": referral.status in ("issued", "booked"),
+        "tracking_errors": errors or {},
+        "tracking_posted": posted or {},
+    }
 
 
 def _refused_words(referral, status):
     from clinic.templatetags.labels import status_label
 
     return _("A referral that is %(current)s cannot become %(status)s.") % {
-        "current": status_label(referral.status), "status": status_label(status)}
+        "current": status_label(referral.status),
+        "status": status_label(status),
+    }
 
 
 @login_required
@@ -338,8 +382,10 @@ def referral_track(request, pk):
     actor = _actor(request)
     referral = selectors.referral_get(actor=actor, referral_id=pk, action="open_for_update")
     status = request.POST.get("status", "")
-    posted = {"status": status, **{name: request.POST.get(name, "") for name in
-                                   ("appointment_at", "conclusion", "reason")}}
+    posted = {
+        "status": status,
+        **{name: request.POST.get(name, "") for name in ("appointment_at", "conclusion", "reason")},
+    }
     errors: dict = {}
     if status not in TRACKING_STATUSES:
         errors["status"] = [_("Choose what became of the referral.")]
@@ -374,10 +420,19 @@ def referral_track(request, pk):
 
             messages.success(request, _("Referral marked %(status)s.") % {"status": status_label(status)})
             return redirect("referral-detail", pk=referral.pk)
-    form = ReferralEditForm(initial={name: getattr(referral, name) for name in
-                                     ("urgency", "reason", "question", "icd10", "diagnosis", "language")})
-    return render(request, "referrals/detail.html", _letter_context(
-        referral, form=form, error_links=[], **_tracking_context(referral, errors=errors, posted=posted)))
+    form = ReferralEditForm(
+        initial={
+            name: getattr(referral, name)
+            for name in ("urgency", "reason", "question", "icd10", "diagnosis", "language")
+        }
+    )
+    return render(
+        request,
+        "referrals/detail.html",
+        _letter_context(
+            referral, form=form, error_links=[], **_tracking_context(referral, errors=errors, posted=posted)
+        ),
+    )
 
 
 @login_required
@@ -386,13 +441,15 @@ def referral_conclusion_pdf(request, pk):
     referral = selectors.referral_get(actor=_actor(request), referral_id=pk, action="download")
     if not referral.conclusion_pdf:
         raise Http404(_("No conclusion PDF."))
-    response = FileResponse(referral.conclusion_pdf.open("rb"), content_type="application/pdf",
-                            filename=f"conclusion-{referral.pk}.pdf")
+    response = FileResponse(
+        referral.conclusion_pdf.open("rb"), content_type="application/pdf", filename=f"conclusion-{referral.pk}.pdf"
+    )
     response["Cache-Control"] = "private, no-store"
     return response
 
 
 # -- the clinic's worklist -----------------------------------------------------------------------
+
 
 @login_required
 @require_safe
@@ -402,17 +459,34 @@ def worklist_page(request):
     from referrals.worklist import worklist_get
 
     rows = worklist_get(actor=_actor(request))
-    return render(request, "referrals/worklist.html", {
-        "sections": [
-            {"key": "unacknowledged", "title": _("Abnormal results not acknowledged"),
-             "rows": rows["unacknowledged_results"], "empty": _("No abnormal result awaits acknowledgement.")},
-            {"key": "awaited", "title": _("Awaited results"), "rows": rows["awaited_results"],
-             "empty": _("No accepted test awaits its result.")},
-            {"key": "referrals", "title": _("Open referrals"), "rows": rows["open_referrals"],
-             "empty": _("No open referral.")},
-        ],
-        "total": sum(len(group) for group in rows.values()),
-        "overdue": sum(row["overdue"] for group in rows.values() for row in group)})
+    return render(
+        request,
+        "referrals/worklist.html",
+        {
+            "sections": [
+                {
+                    "key": "unacknowledged",
+                    "title": _("Abnormal results not acknowledged"),
+                    "rows": rows["unacknowledged_results"],
+                    "empty": _("No abnormal result awaits acknowledgement."),
+                },
+                {
+                    "key": "awaited",
+                    "title": _("Awaited results"),
+                    "rows": rows["awaited_results"],
+                    "empty": _("No accepted test awaits its result."),
+                },
+                {
+                    "key": "referrals",
+                    "title": _("Open referrals"),
+                    "rows": rows["open_referrals"],
+                    "empty": _("No open referral."),
+                },
+            ],
+            "total": sum(len(group) for group in rows.values()),
+            "overdue": sum(row["overdue"] for group in rows.values() for row in group),
+        },
+    )
 
 
 @login_required

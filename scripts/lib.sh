@@ -43,6 +43,10 @@ ensure_venv() {
   fi
   stamp="$VENV/.installed-$extra"
   want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+  # The test install (dev) is a superset of the app's: serving after testing installs nothing.
+  if [ -z "$extra" ] && [ -f "$VENV/.installed-dev" ] && [ "$(cat "$VENV/.installed-dev")" = "$want" ]; then
+    stamp="$VENV/.installed-dev"
+  fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing Python dependencies${extra:+ ($extra)}"
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null

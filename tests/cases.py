@@ -1,4 +1,5 @@
 """Building cases for the engine and bodies for the API, the way the vignettes describe them."""
+
 from workups.engine import Case, get_knowledge_base
 
 
@@ -17,7 +18,9 @@ def body(*, sex="male", age=40, duration_days=7, findings=None, screen="absent",
 
 def case(**kwargs) -> Case:
     data = body(**kwargs)
-    vitals = {k: data.pop(k) for k in list(data) if k in ("heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")}
+    vitals = {
+        k: data.pop(k) for k in list(data) if k in ("heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
+    }
     return Case(vitals=vitals, **data)
 
 

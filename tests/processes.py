@@ -2,6 +2,7 @@
 
 Everything listens on 127.0.0.1 at free ports and is stopped by the fixture that started it.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,9 +47,21 @@ class RedisServer:
 
     def start(self):
         self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(self._answers, timeout=10, what="redis")
 
@@ -95,17 +108,47 @@ class Stack:
         self.logs = []
 
     def _spawn(self, name, args):
-        log = open(self.directory / f"{name}.log", "wb")
+        log = open(self.directory / f"{name}.log", "wb")  # noqa: SIM115 - held open for the process's life
         self.logs.append(log)
-        return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start(self):
-        self.web = self._spawn("web", [sys.executable, "-m", "gunicorn", "clinic.wsgi", "--bind",
-                                       f"127.0.0.1:{self.port}", "--workers", "2", "--log-level", "warning"])
+        self.web = self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "clinic.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+            ],
+        )
         for number in range(1, self.worker_count + 1):
-            args = [sys.executable, "-m", "celery", "-A", "clinic", "worker", "--pool", "prefork", "--concurrency", "1",
-                    "--hostname", f"w{number}@%h", "--without-gossip", "--without-mingle", "--loglevel", "info"]
+            args = [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "clinic",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "--hostname",
+                f"w{number}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "info",
+            ]
             if number == 1:
                 args += ["--beat", "--schedule", str(self.directory / "beat-schedule")]
             self.workers.append(self._spawn(f"worker{number}", args))

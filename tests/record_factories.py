@@ -3,6 +3,7 @@
 Rows are made directly (no audit events), with `name_search` kept the way clinic.services keeps it,
 so tests of the audit trail only see what the request under test recorded.
 """
+
 import datetime
 
 import factory

@@ -1,4 +1,5 @@
 """Token authentication of the API: a GP gets a token; nobody else gets in."""
+
 import pytest
 
 from tests.cases import body
@@ -19,7 +20,9 @@ def test_a_gp_exchanges_credentials_for_a_token_that_opens_the_api(anonymous, gp
     assert anonymous.post("/api/v1/workup/evaluate/", body(), format="json").status_code == 200
 
 
-@pytest.mark.parametrize("credentials", [{"username": "gp_anna", "password": "wrong"}, {"username": "nobody", "password": "x"}, {}])
+@pytest.mark.parametrize(
+    "credentials", [{"username": "gp_anna", "password": "wrong"}, {"username": "nobody", "password": "x"}, {}]
+)
 def test_wrong_credentials_are_a_400(anonymous, gp, credentials):
     response = anonymous.post("/api/v1/auth/token/", credentials, format="json")
     assert response.status_code == 400

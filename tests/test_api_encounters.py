@@ -1,4 +1,5 @@
 """Encounters and their stored workups over the API: record, validate, generate, decide, finalize."""
+
 import datetime
 
 import pytest
@@ -36,7 +37,9 @@ def referral_url(referral_id):
 
 @pytest.fixture
 def patient(gp):
-    return patient_of(gp, given_name="Мария", family_name="Иванова", sex="female", birth_date=datetime.date(1980, 5, 17))
+    return patient_of(
+        gp, given_name="Мария", family_name="Иванова", sex="female", birth_date=datetime.date(1980, 5, 17)
+    )
 
 
 @pytest.fixture
@@ -70,8 +73,11 @@ def by_specialty(workup):
 
 
 def test_a_gp_records_an_encounter_for_a_patient_of_their_clinic(gp, gp_api, patient):
-    response = gp_api.post(URL, encounter_body(patient, pregnant=False, heart_rate=80, systolic_bp=125,
-                                               diastolic_bp=80, resp_rate=14, spo2=98), format="json")
+    response = gp_api.post(
+        URL,
+        encounter_body(patient, pregnant=False, heart_rate=80, systolic_bp=125, diastolic_bp=80, resp_rate=14, spo2=98),
+        format="json",
+    )
 
     assert response.status_code == 201
     data = response.json()
@@ -81,7 +87,12 @@ def test_a_gp_records_an_encounter_for_a_patient_of_their_clinic(gp, gp_api, pat
     assert data["status"] == "draft" and data["finalized_at"] is None
     assert (data["duration_days"], data["temperature_c"], data["pregnant"]) == (10, 36.8, False)
     assert (data["heart_rate"], data["systolic_bp"], data["diastolic_bp"], data["resp_rate"], data["spo2"]) == (
-        80, 125, 80, 14, 98)
+        80,
+        125,
+        80,
+        14,
+        98,
+    )
     assert data["findings"] == screened(URINARY)
     assert data["notes"] == {"location": "Lumbar, both sides", "plan": "Urinalysis first"}
     assert data["chief_complaint"] == "Numbness in the lower back"
@@ -166,8 +177,9 @@ def test_a_male_patient_cannot_be_pregnant(gp_api, male):
 
 
 def test_a_female_only_finding_is_refused_for_a_male_patient(gp_api, male):
-    response = gp_api.post(URL, encounter_body(male, findings=screened({"loc_lumbar": True, "sx_missed_period": True})),
-                           format="json")
+    response = gp_api.post(
+        URL, encounter_body(male, findings=screened({"loc_lumbar": True, "sx_missed_period": True})), format="json"
+    )
 
     assert response.status_code == 400
     assert "sx_missed_period" in response.json()["findings"]
@@ -191,13 +203,19 @@ def test_an_unknown_patient_is_a_404(gp_api, patient):
 
 
 def test_patch_changes_the_fields_given(gp_api, encounter):
-    response = gp_api.patch(detail(encounter.pk), {"duration_days": 30, "notes": {"plan": "MRI lumbar"},
-                                                   "chief_complaint": "Worse at night"}, format="json")
+    response = gp_api.patch(
+        detail(encounter.pk),
+        {"duration_days": 30, "notes": {"plan": "MRI lumbar"}, "chief_complaint": "Worse at night"},
+        format="json",
+    )
 
     assert response.status_code == 200
     data = response.json()
-    assert (data["duration_days"], data["notes"], data["chief_complaint"]) == (30, {"plan": "MRI lumbar"},
-                                                                              "Worse at night")
+    assert (data["duration_days"], data["notes"], data["chief_complaint"]) == (
+        30,
+        {"plan": "MRI lumbar"},
+        "Worse at night",
+    )
     assert data["findings"] == screened(URINARY) and data["temperature_c"] == 36.8
     encounter.refresh_from_db()
     assert encounter.duration_days == 30
@@ -236,7 +254,9 @@ def _snapshot(encounter):
     ],
 )
 def test_an_invalid_patch_is_a_400_and_leaves_the_encounter_as_it_was(gp_api, patient, changes, field):
-    encounter_id = gp_api.post(URL, encounter_body(patient, systolic_bp=120, diastolic_bp=80), format="json").json()["id"]
+    encounter_id = gp_api.post(URL, encounter_body(patient, systolic_bp=120, diastolic_bp=80), format="json").json()[
+        "id"
+    ]
     encounter = Encounter.objects.get(pk=encounter_id)
     before = _snapshot(encounter)
 
@@ -309,9 +329,17 @@ def test_there_is_no_workup_before_one_is_generated(gp_api, encounter):
 def test_a_generated_workup_is_stored_in_the_evaluate_shape_with_ids_and_decisions(gp, gp_api, encounter):
     workup = generate(gp_api, encounter)
 
-    preview = gp_api.post("/api/v1/workup/evaluate/", {
-        "sex": "female", "age": 43, "duration_days": 10, "temperature_c": 36.8, "findings": screened(URINARY),
-    }, format="json").json()
+    preview = gp_api.post(
+        "/api/v1/workup/evaluate/",
+        {
+            "sex": "female",
+            "age": 43,
+            "duration_days": 10,
+            "temperature_c": 36.8,
+            "findings": screened(URINARY),
+        },
+        format="json",
+    ).json()
     for key in preview:
         if key not in ("items", "referrals"):
             assert workup[key] == preview[key], key
@@ -325,7 +353,11 @@ def test_a_generated_workup_is_stored_in_the_evaluate_shape_with_ids_and_decisio
     for row in workup["items"] + workup["referrals"]:
         assert isinstance(row["id"], int)
         assert (row["decision"], row["decision_reason"], row["decided_at"], row["added_by_clinician"]) == (
-            "pending", "", None, False)
+            "pending",
+            "",
+            None,
+            False,
+        )
     assert gp_api.get(workup_url(encounter.pk)).json() == workup
 
 
@@ -368,8 +400,11 @@ def test_declining_needs_a_reason(gp_api, encounter):
     item, referral = workup["items"][0], workup["referrals"][0]
 
     for url in (item_url(item["id"]), referral_url(referral["id"])):
-        for body in ({"decision": "declined"}, {"decision": "declined", "reason": ""},
-                     {"decision": "declined", "reason": "   "}):
+        for body in (
+            {"decision": "declined"},
+            {"decision": "declined", "reason": ""},
+            {"decision": "declined", "reason": "   "},
+        ):
             response = gp_api.patch(url, body, format="json")
             assert response.status_code == 400, body
             assert "reason" in response.json()
@@ -382,10 +417,12 @@ def test_a_declined_item_and_referral_keep_their_reason(gp_api, encounter):
     workup = generate(gp_api, encounter)
     item, referral = workup["items"][0], workup["referrals"][0]
 
-    item_response = gp_api.patch(item_url(item["id"]), {"decision": "declined", "reason": "Done last week"},
-                                 format="json")
-    referral_response = gp_api.patch(referral_url(referral["id"]),
-                                     {"decision": "declined", "reason": "Seen by a neurologist in May"}, format="json")
+    item_response = gp_api.patch(
+        item_url(item["id"]), {"decision": "declined", "reason": "Done last week"}, format="json"
+    )
+    referral_response = gp_api.patch(
+        referral_url(referral["id"]), {"decision": "declined", "reason": "Seen by a neurologist in May"}, format="json"
+    )
 
     assert item_response.status_code == 200 and referral_response.status_code == 200
     assert (item_response.json()["decision"], item_response.json()["decision_reason"]) == ("declined", "Done last week")
@@ -401,15 +438,21 @@ def test_setting_a_decision_back_to_pending_clears_it(gp_api, encounter):
 
     assert response.status_code == 200
     assert (response.json()["decision"], response.json()["decision_reason"], response.json()["decided_at"]) == (
-        "pending", "", None)
+        "pending",
+        "",
+        None,
+    )
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"decision": "maybe"}, "decision"),
-    ({"decision": True}, "decision"),
-    ({}, "decision"),
-    ({"decision": "accepted", "urgency": "emergency"}, "urgency"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"decision": "maybe"}, "decision"),
+        ({"decision": True}, "decision"),
+        ({}, "decision"),
+        ({"decision": "accepted", "urgency": "emergency"}, "urgency"),
+    ],
+)
 def test_an_invalid_decision_is_a_400_and_changes_nothing(gp_api, encounter, body, field):
     item = generate(gp_api, encounter)["items"][0]
 
@@ -437,18 +480,29 @@ def test_a_gp_adds_a_test_and_a_referral_by_hand(gp, gp_api, encounter):
     workup = generate(gp_api, encounter)
     assert "mri_lumbar_spine" not in by_code(workup) and "orthopedics" not in by_specialty(workup)
 
-    item = gp_api.post("/api/v1/workup-items/", {"workup": workup["id"], "code": "mri_lumbar_spine",
-                                                 "urgency": "urgent", "rationale": "Persistent numbness"},
-                       format="json")
-    referral = gp_api.post("/api/v1/workup-referrals/", {"workup": workup["id"], "specialty": "orthopedics"},
-                           format="json")
+    item = gp_api.post(
+        "/api/v1/workup-items/",
+        {"workup": workup["id"], "code": "mri_lumbar_spine", "urgency": "urgent", "rationale": "Persistent numbness"},
+        format="json",
+    )
+    referral = gp_api.post(
+        "/api/v1/workup-referrals/", {"workup": workup["id"], "specialty": "orthopedics"}, format="json"
+    )
 
     assert item.status_code == 201 and referral.status_code == 201
     assert {k: item.json()[k] for k in ("code", "urgency", "rationale", "added_by_clinician", "decision")} == {
-        "code": "mri_lumbar_spine", "urgency": "urgent", "rationale": "Persistent numbness",
-        "added_by_clinician": True, "decision": "accepted"}
+        "code": "mri_lumbar_spine",
+        "urgency": "urgent",
+        "rationale": "Persistent numbness",
+        "added_by_clinician": True,
+        "decision": "accepted",
+    }
     assert {k: referral.json()[k] for k in ("specialty", "urgency", "added_by_clinician", "decision")} == {
-        "specialty": "orthopedics", "urgency": "routine", "added_by_clinician": True, "decision": "accepted"}
+        "specialty": "orthopedics",
+        "urgency": "routine",
+        "added_by_clinician": True,
+        "decision": "accepted",
+    }
     assert referral.json()["reason"]
     latest = gp_api.get(workup_url(encounter.pk)).json()
     assert by_code(latest)["mri_lumbar_spine"]["id"] == item.json()["id"]
@@ -456,15 +510,18 @@ def test_a_gp_adds_a_test_and_a_referral_by_hand(gp, gp_api, encounter):
     assert WorkupItem.objects.get(pk=item.json()["id"]).decided_by == gp
 
 
-@pytest.mark.parametrize("url, body, field", [
-    ("/api/v1/workup-items/", {"code": "mri_knee"}, "code"),
-    ("/api/v1/workup-items/", {"code": "lab_cbc"}, "code"),  # already in the workup
-    ("/api/v1/workup-items/", {"code": "ecg", "urgency": "asap"}, "urgency"),
-    ("/api/v1/workup-items/", {"code": "ecg", "decision": "declined"}, "decision"),
-    ("/api/v1/workup-items/", {"code": "ecg", "workup": "1"}, "workup"),
-    ("/api/v1/workup-referrals/", {"specialty": "astrology"}, "specialty"),
-    ("/api/v1/workup-referrals/", {"specialty": "neurology"}, "specialty"),  # already in the workup
-])
+@pytest.mark.parametrize(
+    "url, body, field",
+    [
+        ("/api/v1/workup-items/", {"code": "mri_knee"}, "code"),
+        ("/api/v1/workup-items/", {"code": "lab_cbc"}, "code"),  # already in the workup
+        ("/api/v1/workup-items/", {"code": "ecg", "urgency": "asap"}, "urgency"),
+        ("/api/v1/workup-items/", {"code": "ecg", "decision": "declined"}, "decision"),
+        ("/api/v1/workup-items/", {"code": "ecg", "workup": "1"}, "workup"),
+        ("/api/v1/workup-referrals/", {"specialty": "astrology"}, "specialty"),
+        ("/api/v1/workup-referrals/", {"specialty": "neurology"}, "specialty"),  # already in the workup
+    ],
+)
 def test_an_invalid_addition_is_a_400_and_adds_nothing(gp_api, encounter, url, body, field):
     workup = generate(gp_api, encounter)
     before = (WorkupItem.objects.count(), WorkupReferral.objects.count())
@@ -500,29 +557,46 @@ def test_regenerating_after_an_edit_keeps_decisions_and_additions(gp_api, encoun
     first = generate(gp_api, encounter)
     items, referrals = by_code(first), by_specialty(first)
     gp_api.patch(item_url(items["lab_urinalysis"]["id"]), {"decision": "accepted"}, format="json")
-    gp_api.patch(item_url(items["lab_nechiporenko"]["id"]), {"decision": "declined", "reason": "Done in March"},
-                 format="json")
-    gp_api.patch(referral_url(referrals["nephrology"]["id"]), {"decision": "declined", "reason": "Under a nephrologist"},
-                 format="json")
-    gp_api.post("/api/v1/workup-items/", {"workup": first["id"], "code": "mri_lumbar_spine", "urgency": "urgent"},
-                format="json")
+    gp_api.patch(
+        item_url(items["lab_nechiporenko"]["id"]), {"decision": "declined", "reason": "Done in March"}, format="json"
+    )
+    gp_api.patch(
+        referral_url(referrals["nephrology"]["id"]),
+        {"decision": "declined", "reason": "Under a nephrologist"},
+        format="json",
+    )
+    gp_api.post(
+        "/api/v1/workup-items/", {"workup": first["id"], "code": "mri_lumbar_spine", "urgency": "urgent"}, format="json"
+    )
     gp_api.post("/api/v1/workup-referrals/", {"workup": first["id"], "specialty": "rheumatology"}, format="json")
 
-    assert gp_api.patch(detail(encounter.pk), {"duration_days": 20, "temperature_c": 37.2},
-                        format="json").status_code == 200
+    assert (
+        gp_api.patch(detail(encounter.pk), {"duration_days": 20, "temperature_c": 37.2}, format="json").status_code
+        == 200
+    )
     second = generate(gp_api, encounter)
 
     assert second["id"] != first["id"]
     items, referrals = by_code(second), by_specialty(second)
     assert items["lab_urinalysis"]["decision"] == "accepted"
     assert (items["lab_nechiporenko"]["decision"], items["lab_nechiporenko"]["decision_reason"]) == (
-        "declined", "Done in March")
+        "declined",
+        "Done in March",
+    )
     assert (referrals["nephrology"]["decision"], referrals["nephrology"]["decision_reason"]) == (
-        "declined", "Under a nephrologist")
+        "declined",
+        "Under a nephrologist",
+    )
     assert items["lab_cbc"]["decision"] == "pending"
-    assert (items["mri_lumbar_spine"]["added_by_clinician"], items["mri_lumbar_spine"]["decision"],
-            items["mri_lumbar_spine"]["urgency"]) == (True, "accepted", "urgent")
-    assert (referrals["rheumatology"]["added_by_clinician"], referrals["rheumatology"]["decision"]) == (True, "accepted")
+    assert (
+        items["mri_lumbar_spine"]["added_by_clinician"],
+        items["mri_lumbar_spine"]["decision"],
+        items["mri_lumbar_spine"]["urgency"],
+    ) == (True, "accepted", "urgent")
+    assert (referrals["rheumatology"]["added_by_clinician"], referrals["rheumatology"]["decision"]) == (
+        True,
+        "accepted",
+    )
     assert gp_api.get(workup_url(encounter.pk)).json()["id"] == second["id"]
 
 
@@ -539,7 +613,9 @@ def test_additions_by_hand_survive_when_the_engine_stops_recommending_everything
 
 
 def test_a_test_added_by_hand_survives_being_issued_by_the_engine_in_between(gp_api, patient):
-    encounter_id = gp_api.post(URL, encounter_body(patient, findings=screened(LOCATION_ONLY)), format="json").json()["id"]
+    encounter_id = gp_api.post(URL, encounter_body(patient, findings=screened(LOCATION_ONLY)), format="json").json()[
+        "id"
+    ]
     first = gp_api.post(workup_url(encounter_id)).json()
     assert "us_kidneys" not in by_code(first)
     gp_api.post("/api/v1/workup-items/", {"workup": first["id"], "code": "us_kidneys"}, format="json")
@@ -565,8 +641,9 @@ def test_the_workup_is_stale_once_the_case_changes_and_fresh_once_regenerated(gp
     assert gp_api.get(workup_url(encounter.pk)).json()["stale"] is False
 
 
-@pytest.mark.parametrize("changes", [{"duration_days": 11}, {"temperature_c": 38.2}, {"heart_rate": 90},
-                                     {"visit_date": "2023-03-01"}])
+@pytest.mark.parametrize(
+    "changes", [{"duration_days": 11}, {"temperature_c": 38.2}, {"heart_rate": 90}, {"visit_date": "2023-03-01"}]
+)
 def test_any_change_to_the_case_makes_the_workup_stale(gp_api, encounter, changes):
     generate(gp_api, encounter)
 
@@ -633,9 +710,14 @@ def finalized(gp_api, encounter):
 def _state(encounter):
     encounter.refresh_from_db()
     rows = lambda model: sorted(  # noqa: E731
-        model.objects.filter(workup__encounter=encounter).values_list("id", "decision", "decision_reason", "urgency"))
-    return (_snapshot(encounter), Workup.objects.filter(encounter=encounter).count(), rows(WorkupItem),
-            rows(WorkupReferral))
+        model.objects.filter(workup__encounter=encounter).values_list("id", "decision", "decision_reason", "urgency")
+    )
+    return (
+        _snapshot(encounter),
+        Workup.objects.filter(encounter=encounter).count(),
+        rows(WorkupItem),
+        rows(WorkupReferral),
+    )
 
 
 def _changes_after_finalize(encounter):
@@ -673,7 +755,9 @@ def test_a_finalized_record_can_still_be_read(gp_api, finalized):
     assert workup.status_code == 200 and workup.json()["stale"] is False
     assert gp_api.get(detail(finalized.pk)).json()["status"] == "finalized"
     assert gp_api.get(item_url(item_id)).status_code == 200
-    assert gp_api.get(f"/api/v1/patients/{finalized.patient_id}/encounters/").json()["results"][0]["status"] == "finalized"
+    assert (
+        gp_api.get(f"/api/v1/patients/{finalized.patient_id}/encounters/").json()["results"][0]["status"] == "finalized"
+    )
 
 
 def test_a_finalized_encounter_keeps_the_sex_and_age_it_was_seen_with(gp, gp_api):
@@ -684,8 +768,9 @@ def test_a_finalized_encounter_keeps_the_sex_and_age_it_was_seen_with(gp, gp_api
     gp_api.post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
     before = gp_api.get(f"/api/v1/encounters/{encounter.pk}/").json()
 
-    changed = gp_api.patch(f"/api/v1/patients/{patient.pk}/", {"birth_date": "1950-01-01", "sex": "female"},
-                           format="json")
+    changed = gp_api.patch(
+        f"/api/v1/patients/{patient.pk}/", {"birth_date": "1950-01-01", "sex": "female"}, format="json"
+    )
     after = gp_api.get(f"/api/v1/encounters/{encounter.pk}/").json()
 
     assert changed.status_code == 200

@@ -1,4 +1,5 @@
 """The stateless evaluate endpoint: answers, and a clear 400 for every kind of bad input."""
+
 import pytest
 
 from tests.cases import body
@@ -11,13 +12,34 @@ def post(client, data, **kwargs):
 
 
 def test_a_valid_case_gets_the_whole_workup_shape(gp_api, kb):
-    response = post(gp_api, body(findings={"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True},
-                                 sex="female", age=38, pregnant=False, temperature_c=37.0, heart_rate=80,
-                                 systolic_bp=120, diastolic_bp=80, resp_rate=14, spo2=98))
+    response = post(
+        gp_api,
+        body(
+            findings={"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True},
+            sex="female",
+            age=38,
+            pregnant=False,
+            temperature_c=37.0,
+            heart_rate=80,
+            systolic_bp=120,
+            diastolic_bp=80,
+            resp_rate=14,
+            spo2=98,
+        ),
+    )
     assert response.status_code == 200
     data = response.json()
-    assert set(data) >= {"disposition", "red_flags", "items", "referrals", "deferred", "withheld", "not_indicated",
-                         "warnings", "knowledge_base_version"}
+    assert set(data) >= {
+        "disposition",
+        "red_flags",
+        "items",
+        "referrals",
+        "deferred",
+        "withheld",
+        "not_indicated",
+        "warnings",
+        "knowledge_base_version",
+    }
     assert data["knowledge_base_version"] == kb.version
     for item in data["items"]:
         assert set(item) >= {"code", "name", "category", "urgency", "rationale", "triggered_by", "sources"}
@@ -110,8 +132,18 @@ def test_a_finding_of_the_other_sex_may_be_recorded_absent(gp_api):
 
 
 def test_every_problem_in_one_body_is_reported_together(gp_api):
-    response = post(gp_api, {"sex": "male", "age": 500, "pregnant": True, "duration_days": -3, "temperature_c": 50,
-                             "findings": {"nope": True, "hx_gyn_disease": True}, "extra": 1})
+    response = post(
+        gp_api,
+        {
+            "sex": "male",
+            "age": 500,
+            "pregnant": True,
+            "duration_days": -3,
+            "temperature_c": 50,
+            "findings": {"nope": True, "hx_gyn_disease": True},
+            "extra": 1,
+        },
+    )
     assert response.status_code == 400
     problems = response.json()
     assert {"age", "pregnant", "duration_days", "temperature_c", "findings", "extra"} <= set(problems)
@@ -120,11 +152,20 @@ def test_every_problem_in_one_body_is_reported_together(gp_api):
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"null", b"[]", b"42", b'"text"', b"{", b'{"age": NaN}', b'{"findings": {"loc_lumbar": true}}',
-     b'{"sex": "male", "age": 1e999, "duration_days": 1, "findings": {"loc_lumbar": true}}',
-     b'{"sex": "male", "age": 40, "duration_days": 1, "temperature_c": 1e400, "findings": {"loc_lumbar": true}}',
-     b'{"sex": "male", "age": 40, "duration_days": 99999999999999999999999, "findings": {"loc_lumbar": true}}',
-     b'{"sex": "male", "age": 40, "duration_days": 1, "findings": {"loc_lumbar": {"nested": true}}}'],
+    [
+        b"",
+        b"null",
+        b"[]",
+        b"42",
+        b'"text"',
+        b"{",
+        b'{"age": NaN}',
+        b'{"findings": {"loc_lumbar": true}}',
+        b'{"sex": "male", "age": 1e999, "duration_days": 1, "findings": {"loc_lumbar": true}}',
+        b'{"sex": "male", "age": 40, "duration_days": 1, "temperature_c": 1e400, "findings": {"loc_lumbar": true}}',
+        b'{"sex": "male", "age": 40, "duration_days": 99999999999999999999999, "findings": {"loc_lumbar": true}}',
+        b'{"sex": "male", "age": 40, "duration_days": 1, "findings": {"loc_lumbar": {"nested": true}}}',
+    ],
 )
 def test_no_body_ever_causes_a_server_error(gp_api, raw):
     response = gp_api.generic("POST", URL, raw, content_type="application/json")

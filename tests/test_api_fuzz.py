@@ -3,6 +3,7 @@
 The bodies and parameters are generated from the OpenAPI schema, valid and invalid alike, and sent
 through the WSGI application as a GP of one clinic with a patient, an encounter and a workup.
 """
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -36,8 +37,12 @@ def authorization(gp, keep_test_connection):
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 @pytest.mark.django_db
 def test_no_request_is_answered_with_a_server_error(case, authorization):
     response = case.call(headers=authorization)

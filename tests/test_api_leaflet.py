@@ -1,4 +1,5 @@
 """The patient leaflet over the API, and the referral's language and provisional diagnosis (ICD-10)."""
+
 import pytest
 
 from clinic.models import AuditEvent
@@ -11,8 +12,12 @@ from workups.services import recommendation_decide
 
 pytestmark = pytest.mark.django_db
 
-RADICULAR = {"loc_lumbar": True, "sx_leg_pain": True, "ex_straight_leg_raise_positive": True,
-             "ex_reflexes_reduced": True}
+RADICULAR = {
+    "loc_lumbar": True,
+    "sx_leg_pain": True,
+    "ex_straight_leg_raise_positive": True,
+    "ex_reflexes_reduced": True,
+}
 
 
 @pytest.fixture
@@ -34,8 +39,9 @@ def radicular(ru_gp):
     actor = actor_for(ru_gp)
     neurology = workup.referrals.get(specialty="neurology")
     recommendation_decide(actor=actor, recommendation=neurology, decision=Decision.ACCEPTED)
-    recommendation_decide(actor=actor, recommendation=workup.items.get(code="mri_lumbar_spine"),
-                          decision=Decision.ACCEPTED)
+    recommendation_decide(
+        actor=actor, recommendation=workup.items.get(code="mri_lumbar_spine"), decision=Decision.ACCEPTED
+    )
     return encounter, workup, neurology
 
 
@@ -44,6 +50,7 @@ def render(kind, pk):
 
 
 # -- referrals: language and ICD-10 ----------------------------------------------------------------
+
 
 def test_a_referral_takes_the_clinic_language_and_the_diagnosis_of_the_rule_behind_it(ru_api, radicular):
     response = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk}, format="json")
@@ -55,23 +62,34 @@ def test_a_referral_takes_the_clinic_language_and_the_diagnosis_of_the_rule_behi
 
 
 def test_a_referral_in_english_and_one_by_hand_with_the_fallback_code(ru_api, radicular):
-    english = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk, "language": "en"},
-                          format="json").json()
+    english = ru_api.post(
+        "/api/v1/referrals/", {"recommendation": radicular[2].pk, "language": "en"}, format="json"
+    ).json()
     assert english["language"] == "en" and english["diagnosis"] == "Radiculopathy"
     assert "neurological deficit" in english["reason"].lower()
-    by_hand = ru_api.post("/api/v1/referrals/", {"encounter": radicular[0].pk, "specialty": "rheumatology",
-                                                 "urgency": "routine", "reason": "Утренняя скованность"},
-                          format="json").json()
+    by_hand = ru_api.post(
+        "/api/v1/referrals/",
+        {
+            "encounter": radicular[0].pk,
+            "specialty": "rheumatology",
+            "urgency": "routine",
+            "reason": "Утренняя скованность",
+        },
+        format="json",
+    ).json()
     assert by_hand["icd10"] == "R20.2" and by_hand["diagnosis"] == "Парестезия кожи"
 
 
 def test_the_gp_may_give_their_own_code_and_words_and_the_code_is_upper_cased(ru_api, radicular):
-    body = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk, "icd10": "m51.1",
-                                              "diagnosis": "Грыжа диска L4–L5 с радикулопатией"},
-                       format="json").json()
+    body = ru_api.post(
+        "/api/v1/referrals/",
+        {"recommendation": radicular[2].pk, "icd10": "m51.1", "diagnosis": "Грыжа диска L4–L5 с радикулопатией"},
+        format="json",
+    ).json()
     assert body["icd10"] == "M51.1" and body["diagnosis"] == "Грыжа диска L4–L5 с радикулопатией"
-    category = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk, "icd10": "M45"},
-                           format="json").json()
+    category = ru_api.post(
+        "/api/v1/referrals/", {"recommendation": radicular[2].pk, "icd10": "M45"}, format="json"
+    ).json()
     assert category["icd10"] == "M45" and category["diagnosis"] == "Анкилозирующий спондилит"
 
 
@@ -86,8 +104,9 @@ def test_an_invalid_icd10_code_is_a_400_naming_icd10(ru_api, radicular, code):
 def test_a_valid_code_the_base_does_not_name_needs_words_in_russian(ru_api, radicular):
     response = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk, "icd10": "G57.3"}, format="json")
     assert response.status_code == 400 and "diagnosis" in response.json()
-    english = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk, "icd10": "G57.3",
-                                                 "language": "en"}, format="json")
+    english = ru_api.post(
+        "/api/v1/referrals/", {"recommendation": radicular[2].pk, "icd10": "G57.3", "language": "en"}, format="json"
+    )
     assert english.status_code == 201 and english.json()["diagnosis"]  # WHO's title
 
 
@@ -95,11 +114,11 @@ def test_a_draft_changes_language_and_code_and_an_issued_one_is_re_rendered_with
     referral = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk}, format="json").json()
     changed = ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"language": "en"}, format="json").json()
     assert changed["diagnosis"] == "Radiculopathy" and "neurological deficit" in changed["reason"].lower()
-    assert ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"icd10": "nonsense"},
-                        format="json").status_code == 400
+    assert ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"icd10": "nonsense"}, format="json").status_code == 400
     assert ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"language": "de"}, format="json").status_code == 400
-    recoded = ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"icd10": "M51.1", "language": "ru"},
-                           format="json").json()
+    recoded = ru_api.patch(
+        f"/api/v1/referrals/{referral['id']}/", {"icd10": "M51.1", "language": "ru"}, format="json"
+    ).json()
     assert recoded["icd10"] == "M51.1" and recoded["diagnosis"].startswith("Поражения межпозвоночных дисков")
     render("referral", referral["id"])
     issued = ru_api.post(f"/api/v1/referrals/{referral['id']}/issue/").json()
@@ -111,14 +130,17 @@ def test_a_draft_changes_language_and_code_and_an_issued_one_is_re_rendered_with
     saved = Referral.objects.get(pk=referral["id"])
     day = saved.issued_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Yekaterinburg")).date()
     assert download["Content-Disposition"] == (
-        f'inline; filename="napravlenie-{saved.pk:06d}-{day:%Y-%m-%d}-neurology.pdf"')
+        f'inline; filename="napravlenie-{saved.pk:06d}-{day:%Y-%m-%d}-neurology.pdf"'
+    )
     assert saved.pdf_renders == 2
 
 
 def test_the_requisition_takes_a_language(ru_api, radicular):
     encounter = radicular[0]
-    assert ru_api.post(f"/api/v1/encounters/{encounter.pk}/requisition/", {"language": "xx"},
-                       format="json").status_code == 400
+    assert (
+        ru_api.post(f"/api/v1/encounters/{encounter.pk}/requisition/", {"language": "xx"}, format="json").status_code
+        == 400
+    )
     response = ru_api.post(f"/api/v1/encounters/{encounter.pk}/requisition/", {"language": "en"}, format="json")
     assert response.status_code == 202 and response.json()["language"] == "en"
     render("requisition", response.json()["id"])
@@ -129,6 +151,7 @@ def test_the_requisition_takes_a_language(ru_api, radicular):
 
 
 # -- the leaflet -----------------------------------------------------------------------------------
+
 
 def test_the_leaflet_answers_202_then_409_while_pending_then_the_pdf(ru_api, ru_gp, radicular):
     encounter = radicular[0]
@@ -159,12 +182,15 @@ def test_the_leaflet_in_english_on_request(ru_api, radicular):
     assert response.status_code == 202 and response.json()["language"] == "en"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"language": "de"}, "language"),
-    ({"language": 1}, "language"),
-    ({"language": None}, "language"),
-    ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"language": "de"}, "language"),
+        ({"language": 1}, "language"),
+        ({"language": None}, "language"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_bad_leaflet_input_is_a_400_naming_the_field(ru_api, radicular, body, field):
     response = ru_api.post(f"/api/v1/encounters/{radicular[0].pk}/leaflet/", body, format="json")
     assert response.status_code == 400 and field in response.json(), response.content

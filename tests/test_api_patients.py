@@ -1,4 +1,5 @@
 """Patients over the API: create, validate, list, search, filter and edit, within the GP's clinic."""
+
 import datetime
 
 import pytest
@@ -21,8 +22,14 @@ def detail(patient_id):
 
 
 def new_patient(**changes):
-    data = {"given_name": "Anna", "family_name": "Smirnova", "birth_date": "1980-05-17", "sex": "female",
-            "identifier": "MRN-001", "phone": "+7 (912) 345-67-89"}
+    data = {
+        "given_name": "Anna",
+        "family_name": "Smirnova",
+        "birth_date": "1980-05-17",
+        "sex": "female",
+        "identifier": "MRN-001",
+        "phone": "+7 (912) 345-67-89",
+    }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not ...}
 
@@ -36,8 +43,12 @@ def test_a_gp_creates_a_patient_of_their_clinic_and_reads_it_back(gp, gp_api):
     assert response.status_code == 201
     created = response.json()
     assert {key: created[key] for key in ("given_name", "family_name", "birth_date", "sex", "identifier", "phone")} == {
-        "given_name": "Anna", "family_name": "Smirnova", "birth_date": "1980-05-17", "sex": "female",
-        "identifier": "MRN-001", "phone": "+7 (912) 345-67-89",
+        "given_name": "Anna",
+        "family_name": "Smirnova",
+        "birth_date": "1980-05-17",
+        "sex": "female",
+        "identifier": "MRN-001",
+        "phone": "+7 (912) 345-67-89",
     }
     patient = Patient.objects.get(pk=created["id"])
     assert patient.clinic == clinic_of(gp)
@@ -45,8 +56,9 @@ def test_a_gp_creates_a_patient_of_their_clinic_and_reads_it_back(gp, gp_api):
 
 
 def test_cyrillic_names_are_stored_as_written_and_trimmed(gp_api):
-    response = gp_api.post(URL, new_patient(given_name="  Мария ", family_name="Иванова-Семёнова", identifier=""),
-                           format="json")
+    response = gp_api.post(
+        URL, new_patient(given_name="  Мария ", family_name="Иванова-Семёнова", identifier=""), format="json"
+    )
 
     assert response.status_code == 201
     assert (response.json()["given_name"], response.json()["family_name"]) == ("Мария", "Иванова-Семёнова")
@@ -116,8 +128,9 @@ def test_a_patient_born_today_is_accepted(gp_api):
 
 
 def test_every_problem_is_named_at_once(gp_api):
-    response = gp_api.post(URL, {"given_name": 1, "birth_date": "yesterday", "sex": "x", "shoe_size": 42},
-                           format="json")
+    response = gp_api.post(
+        URL, {"given_name": 1, "birth_date": "yesterday", "sex": "x", "shoe_size": 42}, format="json"
+    )
 
     assert response.status_code == 400
     assert set(response.json()) >= {"given_name", "family_name", "birth_date", "sex", "shoe_size"}
@@ -169,9 +182,22 @@ def test_the_list_is_paginated_with_count_next_previous_and_results(gp, gp_api):
     assert [row["family_name"] for row in first["results"]] == ["Alekseeva", "Borisova"]
     assert second["count"] == 3 and second["next"] is None and second["previous"]
     assert [row["family_name"] for row in second["results"]] == ["Vasilieva"]
-    assert set(first["results"][0]) == {"id", "given_name", "family_name", "middle_name", "birth_date", "sex",
-                                        "snils", "oms_policy", "insurer", "address", "identifier", "phone",
-                                        "created_at", "updated_at"}
+    assert set(first["results"][0]) == {
+        "id",
+        "given_name",
+        "family_name",
+        "middle_name",
+        "birth_date",
+        "sex",
+        "snils",
+        "oms_policy",
+        "insurer",
+        "address",
+        "identifier",
+        "phone",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_the_default_page_holds_25_patients(gp, gp_api):
@@ -189,8 +215,14 @@ def test_an_empty_clinic_lists_no_patients(gp_api):
 
 @pytest.fixture
 def named_patients(gp):
-    names = [("Мария", "Иванова"), ("Пётр", "Семёнов"), ("Anna", "Petrova"), ("Jürgen", "Müller"),
-             ("Karl", "Großmann"), ("Ivan", "Sidorov")]
+    names = [
+        ("Мария", "Иванова"),
+        ("Пётр", "Семёнов"),
+        ("Anna", "Petrova"),
+        ("Jürgen", "Müller"),
+        ("Karl", "Großmann"),
+        ("Ivan", "Sidorov"),
+    ]
     return {f"{family} {given}": patient_of(gp, given_name=given, family_name=family) for given, family in names}
 
 
@@ -266,7 +298,11 @@ def test_patch_changes_only_the_fields_given_and_renames_for_search(gp, gp_api):
     assert response.status_code == 200
     data = response.json()
     assert (data["given_name"], data["family_name"], data["phone"], data["identifier"]) == (
-        "Мария", "Петрова", "+7 900 000-00-00", "A-1")
+        "Мария",
+        "Петрова",
+        "+7 900 000-00-00",
+        "A-1",
+    )
     assert found(gp_api, search="петров") == ["Петрова Мария"]
     assert found(gp_api, search="иванова") == []
 

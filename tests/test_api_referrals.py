@@ -1,4 +1,5 @@
 """Referrals and the requisition over the API: creation, validation, the 409-until-ready contract, scoping."""
+
 import pytest
 
 from clinic.models import AuditEvent
@@ -24,8 +25,9 @@ def render(referral_id):
 
 def test_a_referral_from_an_accepted_recommendation_answers_409_until_its_pdf_is_ready(gp_api, accepted):
     encounter, _, recommendation = accepted
-    response = gp_api.post("/api/v1/referrals/", {"recommendation": recommendation.pk, "question": "Stone?"},
-                           format="json")
+    response = gp_api.post(
+        "/api/v1/referrals/", {"recommendation": recommendation.pk, "question": "Stone?"}, format="json"
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["specialty"] == "nephrology" and body["urgency"] == recommendation.urgency
@@ -44,12 +46,23 @@ def test_a_referral_by_hand_needs_its_fields(gp_api, accepted):
     encounter = accepted[0]
     response = gp_api.post("/api/v1/referrals/", {"encounter": encounter.pk}, format="json")
     assert response.status_code == 400 and {"specialty", "urgency", "reason"} <= set(response.json())
-    response = gp_api.post("/api/v1/referrals/", {"encounter": encounter.pk, "specialty": "astrology",
-                                                  "urgency": "soon", "reason": "x"}, format="json")
+    response = gp_api.post(
+        "/api/v1/referrals/",
+        {"encounter": encounter.pk, "specialty": "astrology", "urgency": "soon", "reason": "x"},
+        format="json",
+    )
     assert {"specialty", "urgency"} <= set(response.json())
-    made = gp_api.post("/api/v1/referrals/", {"encounter": encounter.pk, "specialty": "rheumatology",
-                                              "urgency": "routine", "reason": "Morning stiffness",
-                                              "question": "Axial spondyloarthritis?"}, format="json")
+    made = gp_api.post(
+        "/api/v1/referrals/",
+        {
+            "encounter": encounter.pk,
+            "specialty": "rheumatology",
+            "urgency": "routine",
+            "reason": "Morning stiffness",
+            "question": "Axial spondyloarthritis?",
+        },
+        format="json",
+    )
     assert made.status_code == 201
 
 
@@ -81,8 +94,9 @@ def test_the_requisition_needs_an_accepted_test_then_answers_409_until_ready(gp_
     encounter, workup, _ = accepted
     assert gp_api.post(f"/api/v1/encounters/{encounter.pk}/requisition/").status_code == 400
     assert gp_api.get(f"/api/v1/encounters/{encounter.pk}/requisition/pdf/").status_code == 404
-    recommendation_decide(actor=actor_for(gp), recommendation=workup.items.get(code="lab_urinalysis"),
-                          decision=Decision.ACCEPTED)
+    recommendation_decide(
+        actor=actor_for(gp), recommendation=workup.items.get(code="lab_urinalysis"), decision=Decision.ACCEPTED
+    )
     requested = gp_api.post(f"/api/v1/encounters/{encounter.pk}/requisition/")
     assert requested.status_code == 202 and requested.json()["pdf_status"] == PdfStatus.PENDING
     pending = gp_api.get(f"/api/v1/encounters/{encounter.pk}/requisition/pdf/")
@@ -91,22 +105,33 @@ def test_the_requisition_needs_an_accepted_test_then_answers_409_until_ready(gp_
     assert gp_api.get(f"/api/v1/encounters/{encounter.pk}/requisition/pdf/")["Content-Type"] == "application/pdf"
 
 
-def test_letters_and_requisitions_are_a_404_for_another_clinic_and_a_401_for_nobody(gp_api, other_gp, anonymous,
-                                                                                     accepted):
+def test_letters_and_requisitions_are_a_404_for_another_clinic_and_a_401_for_nobody(
+    gp_api, other_gp, anonymous, accepted
+):
     encounter, _, recommendation = accepted
     referral = gp_api.post("/api/v1/referrals/", {"recommendation": recommendation.pk}, format="json").json()
     other = api_client_for(other_gp)
-    urls = [f"/api/v1/referrals/{referral['id']}/", f"/api/v1/referrals/{referral['id']}/pdf/",
-            f"/api/v1/encounters/{encounter.pk}/referrals/", f"/api/v1/encounters/{encounter.pk}/requisition/",
-            f"/api/v1/encounters/{encounter.pk}/requisition/pdf/"]
+    urls = [
+        f"/api/v1/referrals/{referral['id']}/",
+        f"/api/v1/referrals/{referral['id']}/pdf/",
+        f"/api/v1/encounters/{encounter.pk}/referrals/",
+        f"/api/v1/encounters/{encounter.pk}/requisition/",
+        f"/api/v1/encounters/{encounter.pk}/requisition/pdf/",
+    ]
     for url in urls:
         response = other.get(url)
         assert response.status_code == 404, url
         assert "nephrology" not in response.content.decode().lower()
         assert anonymous.get(url).status_code == 401, url
     assert other.post("/api/v1/referrals/", {"recommendation": recommendation.pk}, format="json").status_code == 404
-    assert other.post("/api/v1/referrals/", {"encounter": encounter.pk, "specialty": "neurology", "urgency": "routine",
-                                             "reason": "x"}, format="json").status_code == 404
+    assert (
+        other.post(
+            "/api/v1/referrals/",
+            {"encounter": encounter.pk, "specialty": "neurology", "urgency": "routine", "reason": "x"},
+            format="json",
+        ).status_code
+        == 404
+    )
     assert other.post(f"/api/v1/referrals/{referral['id']}/issue/").status_code == 404
     assert Referral.objects.count() == 1
 
@@ -124,8 +149,11 @@ def test_a_finalized_encounters_letters_are_locked_with_it(gp, gp_api, accepted)
     draft = gp_api.post("/api/v1/referrals/", {"recommendation": recommendation.pk}, format="json").json()
     gp_api.post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
 
-    created = gp_api.post("/api/v1/referrals/", {"encounter": encounter.pk, "specialty": "rheumatology",
-                                                 "urgency": "routine", "reason": "Morning stiffness"}, format="json")
+    created = gp_api.post(
+        "/api/v1/referrals/",
+        {"encounter": encounter.pk, "specialty": "rheumatology", "urgency": "routine", "reason": "Morning stiffness"},
+        format="json",
+    )
     changed = gp_api.patch(f"/api/v1/referrals/{draft['id']}/", {"question": "Later?"}, format="json")
     issued = gp_api.post(f"/api/v1/referrals/{draft['id']}/issue/", format="json")
 

@@ -1,5 +1,6 @@
 """API tokens (django-rest-knox): stored as a digest, expire after API_TOKEN_HOURS (8 h), end at logout
 (the token used), logout-all and a password change (all of the user's). The clock is driven, never slept on."""
+
 import datetime as dt
 from unittest import mock
 
@@ -21,7 +22,7 @@ def clock():
     """django.utils.timezone.now (which knox reads too), moved by hand: clock.advance(hours=…)."""
 
     class Clock:
-        now = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.timezone.utc)
+        now = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
 
         def advance(self, **delta):
             self.now += dt.timedelta(**delta)
@@ -123,9 +124,10 @@ def test_a_save_that_keeps_the_password_keeps_the_tokens(gp):
 
 def test_the_admins_password_form_revokes_the_tokens(gp, admin_client):
     client = client_with(issue(gp)["token"])
-    response = admin_client.post(f"/admin/auth/user/{gp.pk}/password/",
-                                 {"password1": "another-password-7", "password2": "another-password-7",
-                                  "usable_password": "true"})
+    response = admin_client.post(
+        f"/admin/auth/user/{gp.pk}/password/",
+        {"password1": "another-password-7", "password2": "another-password-7", "usable_password": "true"},
+    )
     assert response.status_code == 302, response.content[:500]
     assert client.get(PING).status_code == 401
 

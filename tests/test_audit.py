@@ -1,6 +1,7 @@
 """The audit trail: every API read and write of patient data is recorded with who, which clinic,
 which channel, from where and which patient; lists and searches name the patients shown, never the
 search text; the trail itself cannot be changed or deleted."""
+
 import datetime
 import json
 
@@ -184,8 +185,9 @@ def test_a_workup_row_is_named_the_same_when_read_and_when_decided(gp, client, p
     client.patch(f"/api/v1/workup-referrals/{referral.pk}/", {"decision": "accepted"}, format="json")
 
     rows = mark()
-    assert [row.object_type for row in rows if row.object_id == str(item.pk) and "referral" not in row.object_type] \
-        == ["workup_item"] * 3
+    assert [row.object_type for row in rows if row.object_id == str(item.pk) and "referral" not in row.object_type] == [
+        "workup_item"
+    ] * 3
     assert [row.object_type for row in rows if "referral" in row.object_type] == ["workup_referral"] * 3
 
 
@@ -193,8 +195,11 @@ def test_a_workup_row_is_named_the_same_when_read_and_when_decided(gp, client, p
 
 
 def test_creating_and_editing_a_patient_is_recorded(gp, client, mark):
-    response = client.post("/api/v1/patients/", {"given_name": "Олег", "family_name": "Орлов",
-                                                 "birth_date": "1975-01-03", "sex": "male"}, format="json")
+    response = client.post(
+        "/api/v1/patients/",
+        {"given_name": "Олег", "family_name": "Орлов", "birth_date": "1975-01-03", "sex": "male"},
+        format="json",
+    )
     patient_id = response.json()["id"]
     client.patch(f"/api/v1/patients/{patient_id}/", {"phone": "+7 900 123-45-67"}, format="json")
 
@@ -210,8 +215,11 @@ def test_creating_and_editing_a_patient_is_recorded(gp, client, mark):
 
 
 def test_a_refused_create_records_no_patient(client, mark):
-    response = client.post("/api/v1/patients/", {"given_name": "Олег", "family_name": "Орлов",
-                                                 "birth_date": "1975-13-03", "sex": "male"}, format="json")
+    response = client.post(
+        "/api/v1/patients/",
+        {"given_name": "Олег", "family_name": "Орлов", "birth_date": "1975-13-03", "sex": "male"},
+        format="json",
+    )
 
     assert response.status_code == 400
     assert mark() == []
@@ -244,17 +252,22 @@ def test_generating_deciding_adding_and_finalizing_are_recorded(gp, client, pati
 
     workup = client.post(f"/api/v1/encounters/{encounter.pk}/workup/").json()
     item, referral = workup["items"][0], workup["referrals"][0]
-    client.patch(f"/api/v1/workup-items/{item['id']}/", {"decision": "declined", "reason": "Private reason"},
-                 format="json")
+    client.patch(
+        f"/api/v1/workup-items/{item['id']}/", {"decision": "declined", "reason": "Private reason"}, format="json"
+    )
     client.patch(f"/api/v1/workup-referrals/{referral['id']}/", {"decision": "accepted"}, format="json")
     added = client.post("/api/v1/workup-items/", {"workup": workup["id"], "code": "ecg"}, format="json").json()
-    added_referral = client.post("/api/v1/workup-referrals/", {"workup": workup["id"], "specialty": "oncology"},
-                                 format="json").json()
+    added_referral = client.post(
+        "/api/v1/workup-referrals/", {"workup": workup["id"], "specialty": "oncology"}, format="json"
+    ).json()
     client.post(f"/api/v1/encounters/{encounter.pk}/finalize/")
 
     rows = mark()
-    writes = [(row.action, row.object_type, row.object_id, row.patient_id) for row in rows
-              if row.action not in ("view", "open_for_update")]
+    writes = [
+        (row.action, row.object_type, row.object_id, row.patient_id)
+        for row in rows
+        if row.action not in ("view", "open_for_update")
+    ]
     assert writes == [
         ("generate", "workup", str(workup["id"]), patient.pk),
         ("decide_declined", "workup_item", str(item["id"]), patient.pk),
@@ -281,7 +294,8 @@ def test_each_clinic_records_its_own_clinic(gp, other_gp, client, mark):
 
     rows = mark()
     assert [(row.actor, row.clinic_id, row.patient_id) for row in rows] == [
-        (other_gp, clinic_of(other_gp).pk, theirs.pk)]
+        (other_gp, clinic_of(other_gp).pk, theirs.pk)
+    ]
 
 
 def test_another_clinics_list_does_not_name_this_clinics_patients(gp, other_gp, client, patient, mark):
@@ -300,9 +314,8 @@ def recorded(client, patient, mark):
 
 
 def test_audit_rows_cannot_be_updated(recorded):
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(pk=recorded.pk).update(actor_username="someone-else")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=recorded.pk).update(actor_username="someone-else")
 
     recorded.refresh_from_db()
     assert recorded.actor_username == "gp_anna"
@@ -310,20 +323,17 @@ def test_audit_rows_cannot_be_updated(recorded):
 
 def test_an_audit_row_cannot_be_saved_over(recorded):
     recorded.action = "nothing"
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            recorded.save()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        recorded.save()
 
     assert AuditEvent.objects.get(pk=recorded.pk).action == "view"
 
 
 def test_audit_rows_cannot_be_deleted(recorded):
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(pk=recorded.pk).delete()
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.all().delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=recorded.pk).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.all().delete()
 
     assert AuditEvent.objects.filter(pk=recorded.pk).exists()
 

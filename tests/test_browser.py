@@ -2,13 +2,13 @@
 
 Set SCREENSHOT_DIR to keep page images (docs/screenshots/ holds the committed ones).
 """
+
 import os
-from datetime import date
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
-
 from playwright import sync_api as playwright_api
 
 from tests.factories import PASSWORD, MembershipFactory
@@ -30,8 +30,15 @@ def browser():
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()
@@ -40,8 +47,10 @@ def browser():
 @pytest.fixture(autouse=True)
 def plain_static_files(settings):
     # The live server serves static files from the finders, which know the plain names only.
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -85,9 +94,19 @@ def answer(page, code, value):
     page.click(f"label[for=id_f_{code}_{index}]")
 
 
-RED_FLAGS = ["rf_saddle_anesthesia", "rf_bladder_dysfunction", "rf_bowel_incontinence", "rf_progressive_leg_weakness",
-             "rf_fever", "rf_weight_loss", "rf_cancer_history", "rf_major_trauma", "rf_immunosuppression",
-             "rf_night_pain", "rf_sudden_severe_pain"]
+RED_FLAGS = [
+    "rf_saddle_anesthesia",
+    "rf_bladder_dysfunction",
+    "rf_bowel_incontinence",
+    "rf_progressive_leg_weakness",
+    "rf_fever",
+    "rf_weight_loss",
+    "rf_cancer_history",
+    "rf_major_trauma",
+    "rf_immunosuppression",
+    "rf_night_pain",
+    "rf_sudden_severe_pain",
+]
 
 
 def test_a_gp_runs_a_whole_consultation_in_the_browser(page, live_server, db):
@@ -190,8 +209,13 @@ def test_a_gp_of_another_clinic_cannot_see_the_patient(page, live_server, db):
 
     gp = MembershipFactory(user__username="dr_one").user
     other = MembershipFactory(user__username="dr_two").user
-    patient = patient_create(actor=Actor(user=gp, clinic=gp.membership.clinic, channel="web"),
-                             given_name="Пётр", family_name="Смирнов", birth_date=date(1970, 1, 1), sex="male")
+    patient = patient_create(
+        actor=Actor(user=gp, clinic=gp.membership.clinic, channel="web"),
+        given_name="Пётр",
+        family_name="Смирнов",
+        birth_date=date(1970, 1, 1),
+        sex="male",
+    )
     log_in(page, live_server, other.username)
     response = page.goto(f"{live_server.url}/patients/{patient.pk}/")
     assert response.status == 404
@@ -206,8 +230,13 @@ def test_an_invalid_field_keeps_everything_else_entered(page, live_server, db):
     from clinic.services import patient_create
 
     gp = MembershipFactory(user__username="dr_three").user
-    patient = patient_create(actor=Actor(user=gp, clinic=gp.membership.clinic, channel="web"),
-                             given_name="Олег", family_name="Кузнецов", birth_date=date(1980, 2, 2), sex="male")
+    patient = patient_create(
+        actor=Actor(user=gp, clinic=gp.membership.clinic, channel="web"),
+        given_name="Олег",
+        family_name="Кузнецов",
+        birth_date=date(1980, 2, 2),
+        sex="male",
+    )
     log_in(page, live_server, gp.username)
     page.goto(f"{live_server.url}/patients/{patient.pk}/encounters/new/")
     assert page.locator("#id_pregnant_1").count() == 0  # pregnancy is not asked of a man

@@ -5,6 +5,7 @@ phone (375 px) no page scrolls sideways and the disposition stays in sight.
 
 SCREENSHOT_DIR=docs/screenshots keeps images of the Russian interface (ru-*.png).
 """
+
 import os
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright import sync_api as playwright_api
 
-from tests.factories import ClinicFactory, MembershipFactory, PASSWORD
+from tests.factories import PASSWORD, ClinicFactory, MembershipFactory
 from tests.record_factories import encounter_of, screened, workup_for
 from tests.test_browser import (  # noqa: F401  (fixtures)
     RED_FLAGS,
@@ -38,9 +39,11 @@ def shot(page, name, *, full_page=True):
 
 def no_axe_violations(page, where):
     violations = AXE.run(page).response["violations"]
-    report = [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] if isinstance(n["target"][0], str)
-                                                                      else str(n["target"]) for n in v["nodes"][:5])
-              for v in violations]
+    report = [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"]) for n in v["nodes"][:5])
+        for v in violations
+    ]
     assert not report, f"{where}: " + "\n".join(report)
 
 
@@ -58,6 +61,7 @@ def context_for(browser):  # noqa: F811
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()
+
     yield make
     for context in contexts:
         context.close()
@@ -154,8 +158,7 @@ def test_a_whole_consultation_with_issue_confirmation_and_finalize_checklist(con
         shot(page, "ru-referral-preview")
     page.click("#confirm-issue")
     page.wait_for_selector("h1 .badge.finalized")
-    referral = Referral.objects.get(encounter__patient__family_name="Иванова", specialty="nephrology",
-                                    created_by=gp)
+    referral = Referral.objects.get(encounter__patient__family_name="Иванова", specialty="nephrology", created_by=gp)
     assert referral.status == "issued" and referral.question == question
 
     page.goto(page.url.split("/referrals/")[0] + f"/encounters/{referral.encounter_id}/referrals/new/")
@@ -242,16 +245,30 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_disposition_stays_in_sight(
     gp = gp_of("ru", "dr_phone")
     encounter = encounter_of(gp, findings=screened({"loc_lumbar": True, "sx_urinary_frequency": True}))
     workup = workup_for(gp, encounter)
-    letter = referral_services.referral_create(actor=actor_for(gp, channel="web"), encounter=encounter,
-                                               specialty="neurology", urgency="urgent", reason="Онемение")
+    letter = referral_services.referral_create(
+        actor=actor_for(gp, channel="web"),
+        encounter=encounter,
+        specialty="neurology",
+        urgency="urgent",
+        reason="Онемение",
+    )
     page = context_for(viewport=PHONE, locale="ru-RU")
     page.goto(f"{live_server.url}/accounts/login/")
     no_sideways_scroll(page, "login")
     log_in(page, live_server, gp.username)
-    pages = ["/", "/patients/new/", f"/patients/{encounter.patient_id}/", f"/patients/{encounter.patient_id}/encounters/new/",
-             f"/encounters/{encounter.pk}/", f"/encounters/{encounter.pk}/workup/", f"/referrals/{letter.pk}/",
-             f"/referrals/{letter.pk}/issue/", f"/encounters/{encounter.pk}/referrals/new/",
-             f"/encounters/{encounter.pk}/finalize/", f"/encounters/{encounter.pk}/workup/print/"]
+    pages = [
+        "/",
+        "/patients/new/",
+        f"/patients/{encounter.patient_id}/",
+        f"/patients/{encounter.patient_id}/encounters/new/",
+        f"/encounters/{encounter.pk}/",
+        f"/encounters/{encounter.pk}/workup/",
+        f"/referrals/{letter.pk}/",
+        f"/referrals/{letter.pk}/issue/",
+        f"/encounters/{encounter.pk}/referrals/new/",
+        f"/encounters/{encounter.pk}/finalize/",
+        f"/encounters/{encounter.pk}/workup/print/",
+    ]
     for url in pages:
         page.goto(f"{live_server.url}{url}")
         page.wait_for_load_state("networkidle")

@@ -5,6 +5,7 @@ badge in the navigation falling; referral tracking; axe-core finds no violation 
 
 SCREENSHOT_DIR=docs/screenshots keeps ru-worklist.png (1280 px wide).
 """
+
 import datetime
 import os
 
@@ -26,14 +27,16 @@ def finalized_with_letter(gp):
     """A woman with lumbar numbness and urinary symptoms seen two days ago: every recommendation
     accepted, a referral to neurology issued, the encounter finalized."""
     patient = patient_of(gp, family_name="Иванова", given_name="Мария", birth_date=datetime.date(1987, 5, 14))
-    encounter = encounter_of(gp, patient=patient, findings=screened(URINARY),
-                             visit_date=timezone.localdate() - datetime.timedelta(days=2))
+    encounter = encounter_of(
+        gp, patient=patient, findings=screened(URINARY), visit_date=timezone.localdate() - datetime.timedelta(days=2)
+    )
     workup = workup_for(gp, encounter)
     actor = actor_for(gp)
     for row in [*workup.items.all(), *workup.referrals.all()]:
         recommendation_decide(actor=actor, recommendation=row, decision=Decision.ACCEPTED)
-    referral = referral_services.referral_create(actor=actor, encounter=encounter, specialty="neurology",
-                                                 urgency="routine", reason="Numbness")
+    referral = referral_services.referral_create(
+        actor=actor, encounter=encounter, specialty="neurology", urgency="routine", reason="Numbness"
+    )
     referral = referral_services.referral_issue(actor=actor, referral=referral)
     assert api_client_for(gp).post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json").status_code == 200
     return encounter, referral
@@ -47,7 +50,7 @@ def badge(page):
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])
-def test_results_after_finalizing_review_acknowledge_and_the_badge_falls(context_for, live_server, language):
+def test_results_after_finalizing_review_acknowledge_and_the_badge_falls(context_for, live_server, language):  # noqa: F811 (the fixture)
     russian = language == "ru"
     gp = gp_of(language, f"dr_results_{language}")
     encounter, referral = finalized_with_letter(gp)
@@ -123,17 +126,19 @@ def test_results_after_finalizing_review_acknowledge_and_the_badge_falls(context
     no_axe_violations(page, f"worklist ({language})")
 
 
-def test_the_worklist_in_russian_screenshot(context_for, live_server):
+def test_the_worklist_in_russian_screenshot(context_for, live_server):  # noqa: F811 (the fixture)
     gp = gp_of("ru", "dr_worklist")
     encounter, _ = finalized_with_letter(gp)
     from workups.services import result_enter
 
     result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=96)
-    other = encounter_of(gp, patient=patient_of(gp, family_name="Петров", given_name="Сергей", sex="male"),
-                         findings=screened(URINARY))
+    other = encounter_of(
+        gp, patient=patient_of(gp, family_name="Петров", given_name="Сергей", sex="male"), findings=screened(URINARY)
+    )
     workup = workup_for(gp, other)
-    workup.items.update(decision=Decision.ACCEPTED, decided_at=timezone.now() - datetime.timedelta(days=30),
-                        decided_by=gp)
+    workup.items.update(
+        decision=Decision.ACCEPTED, decided_at=timezone.now() - datetime.timedelta(days=30), decided_by=gp
+    )
     page = context_for(locale="ru-RU", viewport={"width": 1280, "height": 900})
     log_in(page, live_server, gp.username)
     page.goto(f"{live_server.url}/worklist/")

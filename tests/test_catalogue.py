@@ -1,5 +1,6 @@
 """The Russian interface catalogue is complete and its compiled form is current: a fresh checkout shows
 Russian with no extra step, and no string falls back to English unnoticed."""
+
 import ast
 import gettext
 import re

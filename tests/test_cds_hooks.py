@@ -3,6 +3,7 @@
 An EHR (clinic.models.EhrClient) calls the services with a JWT it signs with its private key; the
 prefetched Patient and Observations (coded in settings.FHIR_CODE_SYSTEM_URL) are the case.
 """
+
 import datetime
 import time
 import uuid
@@ -37,9 +38,13 @@ MINOR_TRAUMA = {"loc_lumbar": True, "hx_minor_trauma": True, "ex_paravertebral_t
 
 # -- keys, clients, tokens -------------------------------------------------------------------------
 
+
 def _public_pem(private_key) -> str:
-    return private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +69,26 @@ def clinic(db):
 
 @pytest.fixture
 def ehr(clinic, rsa_key):
-    return EhrClient.objects.create(clinic=clinic, name="Hospital EHR", issuer=ISSUER, client_id=CLIENT_ID,
-                                    public_key=_public_pem(rsa_key), active=True)
+    return EhrClient.objects.create(
+        clinic=clinic,
+        name="Hospital EHR",
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        public_key=_public_pem(rsa_key),
+        active=True,
+    )
 
 
 @pytest.fixture
 def ec_ehr(clinic, ec_key):
-    return EhrClient.objects.create(clinic=clinic, name="EC EHR", issuer="https://ec-ehr.example.org",
-                                    client_id="ec-client", public_key=_public_pem(ec_key), active=True)
+    return EhrClient.objects.create(
+        clinic=clinic,
+        name="EC EHR",
+        issuer="https://ec-ehr.example.org",
+        client_id="ec-client",
+        public_key=_public_pem(ec_key),
+        active=True,
+    )
 
 
 def url_of(service: str) -> str:
@@ -80,8 +97,14 @@ def url_of(service: str) -> str:
 
 def claims_for(service: str, **changes) -> dict:
     now = int(time.time())
-    claims = {"iss": ISSUER, "sub": CLIENT_ID, "aud": url_of(service), "iat": now, "exp": now + 300,
-              "jti": str(uuid.uuid4())}
+    claims = {
+        "iss": ISSUER,
+        "sub": CLIENT_ID,
+        "aud": url_of(service),
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+    }
     for name, value in changes.items():
         if value is None:
             claims.pop(name, None)
@@ -96,20 +119,31 @@ def sign(claims: dict, key, algorithm="RS256") -> str:
 
 # -- prefetch ------------------------------------------------------------------------------------
 
+
 def fhir_patient(*, patient_id="ehr-42", gender="male", age=40, identifiers=()) -> dict:
     today = datetime.date.today()
-    resource = {"resourceType": "Patient", "id": patient_id, "gender": gender,
-                "birthDate": datetime.date(today.year - age, 1, 1).isoformat()}
+    resource = {
+        "resourceType": "Patient",
+        "id": patient_id,
+        "gender": gender,
+        "birthDate": datetime.date(today.year - age, 1, 1).isoformat(),
+    }
     if identifiers:
         resource["identifier"] = [{"system": system, "value": value} for system, value in identifiers]
     return resource
 
 
 def observation(code: str, value: dict, index: int) -> dict:
-    return {"resource": {
-        "resourceType": "Observation", "id": f"obs-{index}", "status": "final",
-        "code": {"coding": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": code}]},
-        "subject": {"reference": "Patient/ehr-42"}, **value}}
+    return {
+        "resource": {
+            "resourceType": "Observation",
+            "id": f"obs-{index}",
+            "status": "final",
+            "code": {"coding": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": code}]},
+            "subject": {"reference": "Patient/ehr-42"},
+            **value,
+        }
+    }
 
 
 def findings_bundle(findings: dict, *, screen=True, pregnant=None, duration_days=None) -> dict:
@@ -117,13 +151,26 @@ def findings_bundle(findings: dict, *, screen=True, pregnant=None, duration_days
     if screen:
         for code, value in red_flags_absent().items():
             all_findings.setdefault(code, value)
-    entries = [observation(code, {"valueBoolean": value}, index) for index, (code, value) in
-               enumerate(all_findings.items())]
+    entries = [
+        observation(code, {"valueBoolean": value}, index) for index, (code, value) in enumerate(all_findings.items())
+    ]
     if pregnant is not None:
         entries.append(observation("pregnant", {"valueBoolean": pregnant}, len(entries)))
     if duration_days is not None:
-        entries.append(observation("duration_days", {"valueQuantity": {
-            "value": duration_days, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}}, len(entries)))
+        entries.append(
+            observation(
+                "duration_days",
+                {
+                    "valueQuantity": {
+                        "value": duration_days,
+                        "unit": "d",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "d",
+                    }
+                },
+                len(entries),
+            )
+        )
     return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
 
 
@@ -137,9 +184,15 @@ def patient_view(findings=ROUTINE, *, patient=None, **bundle_options) -> dict:
 
 
 def service_request(order_id: str, code: str, priority="routine") -> dict:
-    return {"resourceType": "ServiceRequest", "id": order_id, "status": "draft", "intent": "proposal",
-            "priority": priority, "subject": {"reference": "Patient/ehr-42"},
-            "code": {"coding": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": code}]}}
+    return {
+        "resourceType": "ServiceRequest",
+        "id": order_id,
+        "status": "draft",
+        "intent": "proposal",
+        "priority": priority,
+        "subject": {"reference": "Patient/ehr-42"},
+        "code": {"coding": [{"system": settings.FHIR_CODE_SYSTEM_URL, "code": code}]},
+    }
 
 
 def order_select(findings, orders: dict, *, selected=None, patient=None, **bundle_options) -> dict:
@@ -152,9 +205,11 @@ def order_select(findings, orders: dict, *, selected=None, patient=None, **bundl
             "userId": "Practitioner/7",
             "patientId": "ehr-42",
             "selections": [f"ServiceRequest/{order_id}" for order_id in selected],
-            "draftOrders": {"resourceType": "Bundle", "type": "collection",
-                            "entry": [{"resource": service_request(order_id, code)}
-                                      for order_id, code in orders.items()]},
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": service_request(order_id, code)} for order_id, code in orders.items()],
+            },
         },
         "prefetch": {"patient": patient or fhir_patient(), "findings": findings_bundle(findings, **bundle_options)},
     }
@@ -163,12 +218,14 @@ def order_select(findings, orders: dict, *, selected=None, patient=None, **bundl
 @pytest.fixture
 def call(client, ehr, rsa_key):
     """POST a hook request with a valid RS256 token (unless `token=` or `raw=` says otherwise)."""
+
     def _call(service, body, *, token=None, raw=None, authorization=None):
         if authorization is None:
             authorization = f"Bearer {token or sign(claims_for(service), rsa_key)}"
         headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
         data = raw if raw is not None else body
         return client.post(f"/cds-services/{service}", data=data, content_type="application/json", **headers)
+
     return _call
 
 
@@ -209,8 +266,12 @@ def assert_card_shape(card: dict):
 
 
 def created(card: dict) -> list[dict]:
-    return [action["resource"] for suggestion in card.get("suggestions", []) for action in suggestion["actions"]
-            if action["type"] == "create"]
+    return [
+        action["resource"]
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+        if action["type"] == "create"
+    ]
 
 
 def our_code(resource: dict):
@@ -225,6 +286,7 @@ def by_indicator(cards, indicator) -> list[dict]:
 
 
 # -- discovery -------------------------------------------------------------------------------------
+
 
 def test_discovery_lists_both_services_without_authentication(client, db):
     response = client.get("/cds-services")
@@ -252,8 +314,14 @@ def test_discovery_refuses_post(client, db):
 
 # -- authentication --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("service, body", [(WORKUP, lambda: patient_view(ROUTINE)),
-                                           (IMAGING, lambda: order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"}))])
+
+@pytest.mark.parametrize(
+    "service, body",
+    [
+        (WORKUP, lambda: patient_view(ROUTINE)),
+        (IMAGING, lambda: order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"})),
+    ],
+)
 def test_a_registered_ehr_with_an_rs256_token_gets_cards(call, service, body):
     cards = cards_of(call(service, body()))
     assert cards
@@ -262,8 +330,12 @@ def test_a_registered_ehr_with_an_rs256_token_gets_cards(call, service, body):
 def test_a_registered_ehr_with_an_es384_token_gets_cards(client, ec_ehr, ec_key):
     token = sign(claims_for(WORKUP, iss=ec_ehr.issuer, sub=ec_ehr.client_id), ec_key, "ES384")
 
-    response = client.post(f"/cds-services/{WORKUP}", data=patient_view(ROUTINE), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post(
+        f"/cds-services/{WORKUP}",
+        data=patient_view(ROUTINE),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
 
     assert [card["indicator"] for card in cards_of(response)] == ["info"]
 
@@ -271,8 +343,12 @@ def test_a_registered_ehr_with_an_es384_token_gets_cards(client, ec_ehr, ec_key)
 def test_es384_token_works_for_the_imaging_service_too(client, ec_ehr, ec_key):
     token = sign(claims_for(IMAGING, iss=ec_ehr.issuer, sub=ec_ehr.client_id), ec_key, "ES384")
 
-    response = client.post(f"/cds-services/{IMAGING}", data=order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"}),
-                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post(
+        f"/cds-services/{IMAGING}",
+        data=order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
 
     assert [card["indicator"] for card in cards_of(response)] == ["warning"]
 
@@ -288,7 +364,8 @@ AUTH_FAILURES = {
     "expired": lambda keys: sign(claims_for(WORKUP, **_expired()), keys["rsa"]),
     "other service's audience": lambda keys: sign(claims_for(WORKUP, aud=url_of(IMAGING)), keys["rsa"]),
     "audience of another host": lambda keys: sign(
-        claims_for(WORKUP, aud=f"https://elsewhere.example.org/cds-services/{WORKUP}"), keys["rsa"]),
+        claims_for(WORKUP, aud=f"https://elsewhere.example.org/cds-services/{WORKUP}"), keys["rsa"]
+    ),
     "wrong sub": lambda keys: sign(claims_for(WORKUP, sub="someone-else"), keys["rsa"]),
     "missing jti": lambda keys: sign(claims_for(WORKUP, jti=None), keys["rsa"]),
     "missing aud": lambda keys: sign(claims_for(WORKUP, aud=None), keys["rsa"]),
@@ -311,8 +388,9 @@ def test_every_authentication_failure_is_401(call, rsa_key, other_rsa_key, failu
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("authorization", ["", "Token abc", "Bearer ", "Bearer not-a-jwt", "Bearer a.b.c",
-                                           "Basic dXNlcjpwYXNz"])
+@pytest.mark.parametrize(
+    "authorization", ["", "Token abc", "Bearer ", "Bearer not-a-jwt", "Bearer a.b.c", "Basic dXNlcjpwYXNz"]
+)
 def test_a_missing_or_malformed_authorization_header_is_401(call, authorization):
     response = call(WORKUP, patient_view(ROUTINE), authorization=authorization or "")
     assert response.status_code == 401
@@ -349,6 +427,7 @@ def test_authentication_comes_before_reading_the_body(client, ehr):
 
 # -- patient-view cards ----------------------------------------------------------------------------
 
+
 def test_an_emergency_gets_a_critical_card_ordering_an_mri_and_an_info_card(call):
     cards = cards_of(call(WORKUP, patient_view(EMERGENCY)))
 
@@ -364,8 +443,9 @@ def test_an_emergency_gets_a_critical_card_ordering_an_mri_and_an_info_card(call
     mri = [resource for resource in resources if our_code(resource) == "mri_lumbar_spine"]
     assert len(mri) == 1 and mri[0]["priority"] == "stat"
     referrals = [resource for resource in resources if "performerType" in resource]
-    assert any(coding["code"] == "neurosurgery" for resource in referrals
-               for coding in resource["performerType"]["coding"])
+    assert any(
+        coding["code"] == "neurosurgery" for resource in referrals for coding in resource["performerType"]["coding"]
+    )
 
     info = by_indicator(cards, "info")
     assert len(info) == 1
@@ -432,6 +512,7 @@ def test_every_card_links_to_the_app_with_an_absolute_url(call):
 
 # -- the link to the patient in the app ------------------------------------------------------------
 
+
 def _ehr_patient(identifier="MRN-001", system=EHR_MRN):
     return fhir_patient(identifiers=[(system, identifier)])
 
@@ -470,12 +551,14 @@ def test_a_patient_of_another_clinic_with_the_same_identifier_is_never_linked(ca
     stranger = PatientFactory(clinic=ClinicFactory(), identifier="MRN-001", identifier_system=EHR_MRN)
     theirs = EncounterFactory(patient=stranger)
 
-    for service, body in ((WORKUP, patient_view(ROUTINE, patient=_ehr_patient())),
-                          (IMAGING, order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"},
-                                                 patient=_ehr_patient()))):
+    for service, body in (
+        (WORKUP, patient_view(ROUTINE, patient=_ehr_patient())),
+        (IMAGING, order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"}, patient=_ehr_patient())),
+    ):
         cards = cards_of(call(service, body))
         urls = {link["url"] for card in cards for link in card["links"]} | {
-            card["source"].get("url") for card in cards if card["source"].get("url")}
+            card["source"].get("url") for card in cards if card["source"].get("url")
+        }
         assert urls == {f"{BASE}/"}, urls
         assert not any(f"/encounters/{theirs.pk}/" in url or f"/patients/{stranger.pk}/" in url for url in urls)
     assert not AuditEvent.objects.filter(action="cds_link").exists()
@@ -502,6 +585,7 @@ def test_the_same_value_under_another_identifier_system_is_not_linked(call, clin
 
 
 # -- order-select cards ----------------------------------------------------------------------------
+
 
 def test_an_indicated_mri_gets_no_card(call):
     body = order_select(RADICULAR, {"sr-1": "mri_lumbar_spine"}, duration_days=60)
@@ -541,8 +625,9 @@ def test_a_lumbar_xray_for_a_pregnant_patient_is_replaced_by_an_mri(call):
     assert "ACOG" in card["source"]["label"]
     [suggestion] = card["suggestions"]
     deletes = [action for action in suggestion["actions"] if action["type"] == "delete"]
-    assert deletes == [{"type": "delete", "description": deletes[0]["description"],
-                        "resourceId": "ServiceRequest/sr-9"}]
+    assert deletes == [
+        {"type": "delete", "description": deletes[0]["description"], "resourceId": "ServiceRequest/sr-9"}
+    ]
     creates = created(card)
     assert [our_code(resource) for resource in creates] == ["mri_lumbar_spine"]
     assert creates[0]["status"] == "draft" and creates[0]["subject"] == {"reference": "Patient/ehr-42"}
@@ -578,8 +663,9 @@ def test_no_mri_is_suggested_for_a_pregnant_patient_who_cannot_have_one(call, kb
     from workups.engine import evaluate
 
     findings = {**MINOR_TRAUMA, "hx_mri_contraindication": True}
-    issued = {row["code"] for row in evaluate(kb, case(sex="female", age=29, pregnant=True,
-                                                        findings=findings))["items"]}
+    issued = {
+        row["code"] for row in evaluate(kb, case(sex="female", age=29, pregnant=True, findings=findings))["items"]
+    }
     assert "mri_lumbar_spine" not in issued  # the workup itself withholds the MRI
     patient = fhir_patient(gender="female", age=29)
     body = order_select(findings, {"sr-9": order}, patient=patient, pregnant=True)
@@ -591,6 +677,7 @@ def test_no_mri_is_suggested_for_a_pregnant_patient_who_cannot_have_one(call, kb
 
 
 # -- data missing: a card that says so, not a 412 ------------------------------------------------------
+
 
 def assert_data_unavailable(response):
     cards = cards_of(response)
@@ -659,6 +746,7 @@ def test_order_select_without_prefetch_gets_the_data_unavailable_card(call):
 
 # -- malformed requests: 400 -----------------------------------------------------------------------
 
+
 def test_a_body_that_is_not_json_is_400(call):
     assert call(WORKUP, None, raw="{not json").status_code == 400
 
@@ -668,19 +756,23 @@ def test_a_body_that_is_not_a_json_object_is_400(call, raw):
     assert call(WORKUP, None, raw=raw).status_code == 400
 
 
-@pytest.mark.parametrize("service, body, hook", [
-    (WORKUP, lambda: patient_view(ROUTINE), "order-select"),
-    (WORKUP, lambda: patient_view(ROUTINE), "patient-views"),
-    (IMAGING, lambda: order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"}), "patient-view"),
-])
+@pytest.mark.parametrize(
+    "service, body, hook",
+    [
+        (WORKUP, lambda: patient_view(ROUTINE), "order-select"),
+        (WORKUP, lambda: patient_view(ROUTINE), "patient-views"),
+        (IMAGING, lambda: order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"}), "patient-view"),
+    ],
+)
 def test_the_wrong_hook_is_400(call, service, body, hook):
     request = body()
     request["hook"] = hook
     assert call(service, request).status_code == 400
 
 
-@pytest.mark.parametrize("change", ["no hookInstance", "empty hookInstance", "no context", "no patientId",
-                                    "numeric patientId"])
+@pytest.mark.parametrize(
+    "change", ["no hookInstance", "empty hookInstance", "no context", "no patientId", "numeric patientId"]
+)
 def test_missing_required_fields_are_400(call, change):
     body = patient_view(ROUTINE)
     if change == "no hookInstance":
@@ -728,6 +820,7 @@ def test_the_405_response_says_which_methods_are_allowed(client, ehr, service):
 
 # -- queries ---------------------------------------------------------------------------------------
 
+
 def test_a_patient_view_call_makes_few_queries(call, clinic, django_assert_max_num_queries):
     ours = PatientFactory(clinic=clinic, identifier="MRN-001", identifier_system=EHR_MRN)
     EncounterFactory(patient=ours)
@@ -763,6 +856,7 @@ def test_a_token_is_accepted_once(call, rsa_key):
 
 # -- results in the prefetch ------------------------------------------------------------------------
 
+
 def _with_results(body: dict, results: dict) -> dict:
     entries = body["prefetch"]["findings"]["entry"]
     for code, value in results.items():
@@ -775,8 +869,9 @@ def _with_results(body: dict, results: dict) -> dict:
 
 def test_a_result_in_the_prefetch_is_used_by_the_rules(call):
     # Lumbar numbness and nothing else is routine; a 6.1 cm aorta makes it an urgent vascular referral (N3).
-    body = _with_results(patient_view({"loc_lumbar": True}, patient=fhir_patient(age=71)),
-                         {"res_aorta_diameter_cm": (6.1, "cm")})
+    body = _with_results(
+        patient_view({"loc_lumbar": True}, patient=fhir_patient(age=71)), {"res_aorta_diameter_cm": (6.1, "cm")}
+    )
 
     cards = cards_of(call(WORKUP, body))
 
@@ -794,8 +889,13 @@ def test_a_result_outside_its_plausible_range_is_left_out_with_a_note(call):
 
 def test_cards_follow_the_callers_language(client, ehr, rsa_key):
     token = sign(claims_for(WORKUP), rsa_key)
-    response = client.post(f"/cds-services/{WORKUP}", data=patient_view(EMERGENCY), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE="ru")
+    response = client.post(
+        f"/cds-services/{WORKUP}",
+        data=patient_view(EMERGENCY),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
 
     cards = cards_of(response)
     critical = next(card for card in cards if card["indicator"] == "critical")

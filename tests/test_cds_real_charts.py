@@ -2,6 +2,7 @@
 rotated key and FHIR searchset Bundles of Patient, Condition (ICD-10, SNOMED CT) and Observation (LOINC,
 °F, stale values, entered-in-error), called with signed JWTs, with prefetch, without, and with the
 server down. Also feedback, the acceptance page, JWT rules and client registration."""
+
 import datetime
 import json
 import socket
@@ -36,55 +37,107 @@ def ago(**delta) -> str:
 
 
 def bundle(resources) -> dict:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": resource} for resource in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": resource} for resource in resources],
+    }
 
 
 def temperature(obs_id, value, unit, when, status="final"):
-    return {"resourceType": "Observation", "id": obs_id, "status": status,
-            "category": [{"coding": [{"code": "vital-signs"}]}],
-            "code": {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]},
-            "subject": {"reference": f"Patient/{PATIENT_ID}"}, "effectiveDateTime": when,
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "id": obs_id,
+        "status": status,
+        "category": [{"coding": [{"code": "vital-signs"}]}],
+        "code": {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
 
 
 def chart(*, latest_f=98.6) -> dict:
     patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": "1964-05-02"}
     conditions = [
-        {"resourceType": "Condition", "id": "c-1", "clinicalStatus": {"coding": [{"code": "active"}]},
-         "verificationStatus": {"coding": [{"code": "confirmed"}]},
-         "code": {"coding": [{"system": ICD10, "code": "R20.2", "display": "Paraesthesia of skin"}]},
-         "bodySite": [{"coding": [{"system": SNOMED, "code": "1141985005"}]}], "onsetDateTime": ago(days=12),
-         "subject": {"reference": f"Patient/{PATIENT_ID}"}},
-        {"resourceType": "Condition", "id": "c-2", "clinicalStatus": {"coding": [{"code": "resolved"}]},
-         "verificationStatus": {"coding": [{"code": "confirmed"}]},
-         "code": {"coding": [{"system": ICD10, "code": "C61", "display": "Malignant neoplasm of prostate"}]},
-         "onsetDateTime": "2015-02-01", "subject": {"reference": f"Patient/{PATIENT_ID}"}},
-        {"resourceType": "Condition", "id": "c-3", "verificationStatus": {"coding": [{"code": "confirmed"}]},
-         "code": {"coding": [{"system": SNOMED, "code": "709044004", "display": "Chronic kidney disease"}]},
-         "subject": {"reference": f"Patient/{PATIENT_ID}"}},
-        {"resourceType": "Condition", "id": "c-4", "verificationStatus": {"coding": [{"code": "entered-in-error"}]},
-         "code": {"coding": [{"system": ICD10, "code": "M41.2"}]}, "subject": {"reference": f"Patient/{PATIENT_ID}"}},
+        {
+            "resourceType": "Condition",
+            "id": "c-1",
+            "clinicalStatus": {"coding": [{"code": "active"}]},
+            "verificationStatus": {"coding": [{"code": "confirmed"}]},
+            "code": {"coding": [{"system": ICD10, "code": "R20.2", "display": "Paraesthesia of skin"}]},
+            "bodySite": [{"coding": [{"system": SNOMED, "code": "1141985005"}]}],
+            "onsetDateTime": ago(days=12),
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c-2",
+            "clinicalStatus": {"coding": [{"code": "resolved"}]},
+            "verificationStatus": {"coding": [{"code": "confirmed"}]},
+            "code": {"coding": [{"system": ICD10, "code": "C61", "display": "Malignant neoplasm of prostate"}]},
+            "onsetDateTime": "2015-02-01",
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c-3",
+            "verificationStatus": {"coding": [{"code": "confirmed"}]},
+            "code": {"coding": [{"system": SNOMED, "code": "709044004", "display": "Chronic kidney disease"}]},
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c-4",
+            "verificationStatus": {"coding": [{"code": "entered-in-error"}]},
+            "code": {"coding": [{"system": ICD10, "code": "M41.2"}]},
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        },
     ]
     vitals = [
         temperature("t-old", 101.3, "[degF]", "2019-03-04T08:00:00"),  # stale fever
         temperature("t-new", latest_f, "[degF]", ago(hours=2)),  # today's value
         temperature("t-err", 104.0, "[degF]", ago(hours=1), status="entered-in-error"),
-        {"resourceType": "Observation", "id": "bp-1", "status": "final",
-         "code": {"coding": [{"system": LOINC, "code": "85354-9"}]}, "effectiveDateTime": ago(hours=2),
-         "component": [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-                        "valueQuantity": {"value": 132, "code": "mm[Hg]"}},
-                       {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-                        "valueQuantity": {"value": 84, "code": "mm[Hg]"}}]},
+        {
+            "resourceType": "Observation",
+            "id": "bp-1",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+            "effectiveDateTime": ago(hours=2),
+            "component": [
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                    "valueQuantity": {"value": 132, "code": "mm[Hg]"},
+                },
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                    "valueQuantity": {"value": 84, "code": "mm[Hg]"},
+                },
+            ],
+        },
     ]
-    labs = [{"resourceType": "Observation", "id": "hb-1", "status": "final", "effectiveDateTime": ago(days=3),
-             "code": {"coding": [{"system": LOINC, "code": "718-7"}]},
-             "valueQuantity": {"value": 14.1, "unit": "g/dL", "code": "g/dL"}}]
-    return {"patient": patient, "conditions": bundle(conditions), "vitals": bundle(vitals), "labs": bundle(labs),
-            "findings": bundle([])}
+    labs = [
+        {
+            "resourceType": "Observation",
+            "id": "hb-1",
+            "status": "final",
+            "effectiveDateTime": ago(days=3),
+            "code": {"coding": [{"system": LOINC, "code": "718-7"}]},
+            "valueQuantity": {"value": 14.1, "unit": "g/dL", "code": "g/dL"},
+        }
+    ]
+    return {
+        "patient": patient,
+        "conditions": bundle(conditions),
+        "vitals": bundle(vitals),
+        "labs": bundle(labs),
+        "findings": bundle([]),
+    }
 
 
 # -- the stand-in EHR ------------------------------------------------------------------------------
+
 
 def _jwk(private_key, kid):
     public = jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key())
@@ -114,8 +167,9 @@ class StandIn:
             return self.chart["conditions"]
         if path == "/fhir/Observation":
             category = (query.get("category") or [""])[0]
-            return {"vital-signs": self.chart["vitals"], "laboratory": self.chart["labs"]}.get(category,
-                                                                                           self.chart["findings"])
+            return {"vital-signs": self.chart["vitals"], "laboratory": self.chart["labs"]}.get(
+                category, self.chart["findings"]
+            )
         return None
 
 
@@ -162,8 +216,9 @@ def clinic(db):
 @pytest.fixture
 def ehr(clinic, stand_in):
     stand_in.requests.clear()
-    return EhrClient.objects.create(clinic=clinic, name="Stand-in EHR", issuer=ISSUER,
-                                    jwks_url=f"{stand_in.base}/jwks.json", active=True)
+    return EhrClient.objects.create(
+        clinic=clinic, name="Stand-in EHR", issuer=ISSUER, jwks_url=f"{stand_in.base}/jwks.json", active=True
+    )
 
 
 def token(stand_in, audience, *, kid="key-1", lifetime=300, headers=None, **claims):
@@ -174,19 +229,26 @@ def token(stand_in, audience, *, kid="key-1", lifetime=300, headers=None, **clai
 
 def post(client, stand_in, service, body, *, scheme="Bearer", **token_options):
     auth = f"{scheme} {token(stand_in, f'{BASE}/cds-services/{service}', **token_options)}"
-    return client.post(f"/cds-services/{service}", data=body, content_type="application/json",
-                       HTTP_AUTHORIZATION=auth)
+    return client.post(f"/cds-services/{service}", data=body, content_type="application/json", HTTP_AUTHORIZATION=auth)
 
 
 def hook_body(hook, *, prefetch=None, fhir_server=None, context=None):
-    body = {"hook": hook, "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": "Practitioner/1", "patientId": PATIENT_ID, **(context or {})}}
+    body = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": PATIENT_ID, **(context or {})},
+    }
     if prefetch is not None:
         body["prefetch"] = prefetch
     if fhir_server:
         body["fhirServer"] = fhir_server
-        body["fhirAuthorization"] = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 300,
-                                     "scope": "patient/*.read", "subject": "cds-service"}
+        body["fhirAuthorization"] = {
+            "access_token": "tok-123",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds-service",
+        }
     return body
 
 
@@ -200,11 +262,17 @@ def summaries(cards):
 
 
 def creates(cards):
-    return [action["resource"] for card in cards for suggestion in card.get("suggestions", [])
-            for action in suggestion["actions"] if action["type"] == "create"]
+    return [
+        action["resource"]
+        for card in cards
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+        if action["type"] == "create"
+    ]
 
 
 # -- patient-view on a real chart ------------------------------------------------------------------
+
 
 def test_patient_view_with_prefetch_reads_icd10_snomed_and_loinc(client, ehr, stand_in):
     cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
@@ -236,14 +304,19 @@ def test_patient_view_without_prefetch_fetches_from_the_fhir_server(client, ehr,
 
 def test_a_null_prefetch_entry_is_fetched(client, ehr, stand_in):
     prefetch = {**chart(), "conditions": None}
-    cards = cards_of(post(client, stand_in, WORKUP,
-                          hook_body("patient-view", prefetch=prefetch, fhir_server=f"{stand_in.base}/fhir")))
+    cards = cards_of(
+        post(
+            client, stand_in, WORKUP, hook_body("patient-view", prefetch=prefetch, fhir_server=f"{stand_in.base}/fhir")
+        )
+    )
     assert "cancer" in summaries(cards)
     assert [path for path, _ in stand_in.requests if path.startswith("/fhir/")] == ["/fhir/Condition"]
 
 
 def test_with_the_fhir_server_down_the_answer_is_a_data_unavailable_card(client, ehr, stand_in, closed_port):
-    response = post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"http://127.0.0.1:{closed_port}/fhir"))
+    response = post(
+        client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"http://127.0.0.1:{closed_port}/fhir")
+    )
 
     cards = cards_of(response)
     assert [card["indicator"] for card in cards] == ["warning"]
@@ -252,12 +325,20 @@ def test_with_the_fhir_server_down_the_answer_is_a_data_unavailable_card(client,
 
 
 def test_order_select_without_prefetch_fetches_too(client, ehr, stand_in):
-    order = {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "proposal",
-             "code": {"coding": [{"system": SNOMED, "code": "32962002"}]}}
-    context = {"selections": ["ServiceRequest/sr-1"],
-               "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}}
-    response = post(client, stand_in, IMAGING, hook_body("order-select", fhir_server=f"{stand_in.base}/fhir",
-                                                         context=context))
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "sr-1",
+        "status": "draft",
+        "intent": "proposal",
+        "code": {"coding": [{"system": SNOMED, "code": "32962002"}]},
+    }
+    context = {
+        "selections": ["ServiceRequest/sr-1"],
+        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]},
+    }
+    response = post(
+        client, stand_in, IMAGING, hook_body("order-select", fhir_server=f"{stand_in.base}/fhir", context=context)
+    )
     assert response.status_code == 200
     assert any(path == "/fhir/Condition" for path, _ in stand_in.requests)
 
@@ -291,8 +372,12 @@ JUNK = {
     "bodySite a string": lambda body: body["prefetch"]["conditions"]["entry"][0]["resource"].update(bodySite="back"),
     "identifier a dict": lambda body: body["prefetch"]["patient"].update(identifier={"value": "x"}),
     "birthDate a number": lambda body: body["prefetch"]["patient"].update(birthDate=1964),
-    "deep nesting": lambda body: body["prefetch"].update(findings={"resourceType": "Bundle", "entry": [
-        {"resource": {"resourceType": "Observation", "x": json.loads("[" * 500 + "]" * 500)}}]}),
+    "deep nesting": lambda body: body["prefetch"].update(
+        findings={
+            "resourceType": "Bundle",
+            "entry": [{"resource": {"resourceType": "Observation", "x": json.loads("[" * 500 + "]" * 500)}}],
+        }
+    ),
     "fhirServer a number": lambda body: body.update(fhirServer=5),
     "fhirAuthorization a string": lambda body: body.update(fhirAuthorization="tok"),
 }
@@ -308,12 +393,15 @@ def test_junk_is_400_never_500(client, ehr, stand_in, junk):
         assert response.status_code == 400, (junk, response.content)
 
 
-@pytest.mark.parametrize("orders", [
-    {"selections": "ServiceRequest/sr-1", "draftOrders": {"resourceType": "Bundle", "entry": []}},
-    {"selections": [{"x": 1}], "draftOrders": {"resourceType": "Bundle", "entry": []}},
-    {"selections": [], "draftOrders": {"resourceType": "Bundle", "entry": ["x"]}},
-    {"selections": [], "draftOrders": "Bundle"},
-])
+@pytest.mark.parametrize(
+    "orders",
+    [
+        {"selections": "ServiceRequest/sr-1", "draftOrders": {"resourceType": "Bundle", "entry": []}},
+        {"selections": [{"x": 1}], "draftOrders": {"resourceType": "Bundle", "entry": []}},
+        {"selections": [], "draftOrders": {"resourceType": "Bundle", "entry": ["x"]}},
+        {"selections": [], "draftOrders": "Bundle"},
+    ],
+)
 def test_junk_orders_are_400(client, ehr, stand_in, orders):
     response = post(client, stand_in, IMAGING, hook_body("order-select", prefetch=chart(), context=orders))
     assert response.status_code == 400
@@ -321,13 +409,15 @@ def test_junk_orders_are_400(client, ehr, stand_in, orders):
 
 # -- cards: no duplicates, no patient ids in source.url, recorded ----------------------------------
 
+
 def test_no_item_is_suggested_twice_and_source_urls_are_not_patient_specific(client, ehr, stand_in):
     cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
 
     keys = []
     for resource in creates(cards):
-        codes = [coding["code"] for coding in resource.get("code", {}).get("coding", [])][:1] or \
-                [coding["code"] for coding in resource["performerType"]["coding"]][:1]
+        codes = [coding["code"] for coding in resource.get("code", {}).get("coding", [])][:1] or [
+            coding["code"] for coding in resource["performerType"]["coding"]
+        ][:1]
         keys.append(codes[0])
     assert keys and len(keys) == len(set(keys))
     for card in cards:
@@ -341,22 +431,39 @@ def test_no_item_is_suggested_twice_and_source_urls_are_not_patient_specific(cli
 
 # -- feedback --------------------------------------------------------------------------------------
 
+
 def _feedback(client, stand_in, service, items):
     auth = f"Bearer {token(stand_in, f'{BASE}/cds-services/{service}/feedback')}"
-    return client.post(f"/cds-services/{service}/feedback", data={"feedback": items}, content_type="application/json",
-                       HTTP_AUTHORIZATION=auth)
+    return client.post(
+        f"/cds-services/{service}/feedback",
+        data={"feedback": items},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=auth,
+    )
 
 
 def test_feedback_is_stored_and_the_acceptance_rate_is_shown_per_rule(client, ehr, stand_in, admin_client):
     cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
     warning = next(card for card in cards if card["indicator"] == "warning")
     info = next(card for card in cards if card["indicator"] == "info")
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    items = [{"card": warning["uuid"], "outcome": "accepted", "outcomeTimestamp": now,
-              "acceptedSuggestions": [{"id": warning["suggestions"][0]["uuid"]}]},
-             {"card": info["uuid"], "outcome": "overridden", "outcomeTimestamp": now,
-              "overrideReason": {"reason": {"code": "override-clinical-judgement", "display": "Clinical judgement"},
-                                 "userComment": "seen by oncology last week"}}]
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    items = [
+        {
+            "card": warning["uuid"],
+            "outcome": "accepted",
+            "outcomeTimestamp": now,
+            "acceptedSuggestions": [{"id": warning["suggestions"][0]["uuid"]}],
+        },
+        {
+            "card": info["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": now,
+            "overrideReason": {
+                "reason": {"code": "override-clinical-judgement", "display": "Clinical judgement"},
+                "userComment": "seen by oncology last week",
+            },
+        },
+    ]
 
     response = _feedback(client, stand_in, WORKUP, items)
 
@@ -377,13 +484,18 @@ def test_the_acceptance_page_is_staff_only(client, db):
     assert response.status_code == 302 and "/login" in response["Location"]
 
 
-@pytest.mark.parametrize("items", [
-    [{"card": "not-a-uuid", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],
-    [{"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],  # never issued
-    [{"card": str(uuid.uuid4()), "outcome": "maybe", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],
-    ["x"],
-    [],
-])
+@pytest.mark.parametrize(
+    "items",
+    [
+        [{"card": "not-a-uuid", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],
+        [
+            {"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}
+        ],  # never issued
+        [{"card": str(uuid.uuid4()), "outcome": "maybe", "outcomeTimestamp": "2026-01-01T00:00:00Z"}],
+        ["x"],
+        [],
+    ],
+)
 def test_bad_feedback_is_400(client, ehr, stand_in, items):
     assert _feedback(client, stand_in, WORKUP, items).status_code == 400
 
@@ -394,6 +506,7 @@ def test_feedback_needs_a_valid_token(client, ehr, stand_in):
 
 
 # -- JWT -------------------------------------------------------------------------------------------
+
 
 def test_a_rotated_key_is_found_by_kid(client, ehr, stand_in):
     assert post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())).status_code == 200
@@ -407,19 +520,33 @@ def test_a_rotated_key_is_found_by_kid(client, ehr, stand_in):
 def test_an_unknown_kid_is_401(client, ehr, stand_in):
     stand_in.keys["stray"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     try:
-        forged = jwt.encode({"iss": ISSUER, "aud": f"{BASE}/cds-services/{WORKUP}", "iat": int(time.time()),
-                             "exp": int(time.time()) + 60, "jti": str(uuid.uuid4())},
-                            stand_in.keys["stray"], algorithm="RS256", headers={"kid": "not-published"})
+        forged = jwt.encode(
+            {
+                "iss": ISSUER,
+                "aud": f"{BASE}/cds-services/{WORKUP}",
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+                "jti": str(uuid.uuid4()),
+            },
+            stand_in.keys["stray"],
+            algorithm="RS256",
+            headers={"kid": "not-published"},
+        )
     finally:
         del stand_in.keys["stray"]
-    response = client.post(f"/cds-services/{WORKUP}", data=hook_body("patient-view", prefetch=chart()),
-                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {forged}")
+    response = client.post(
+        f"/cds-services/{WORKUP}",
+        data=hook_body("patient-view", prefetch=chart()),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {forged}",
+    )
     assert response.status_code == 401
 
 
 def test_jku_on_the_allow_list_is_used_and_any_other_refused(client, clinic, stand_in):
-    EhrClient.objects.create(clinic=clinic, name="jku EHR", issuer=ISSUER, active=True,
-                             jku_allowlist=[f"{stand_in.base}/jwks.json"])
+    EhrClient.objects.create(
+        clinic=clinic, name="jku EHR", issuer=ISSUER, active=True, jku_allowlist=[f"{stand_in.base}/jwks.json"]
+    )
     body = lambda: hook_body("patient-view", prefetch=chart())  # noqa: E731
     ok = post(client, stand_in, WORKUP, body(), headers={"jku": f"{stand_in.base}/jwks.json"})
     other = post(client, stand_in, WORKUP, body(), headers={"jku": f"{stand_in.base}/other-jwks.json"})
@@ -440,8 +567,12 @@ def test_the_bearer_scheme_is_case_insensitive(client, ehr, stand_in, scheme):
 def test_replay_protection_lives_in_the_database(client, ehr, stand_in, settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # no cache at all
     signed = token(stand_in, f"{BASE}/cds-services/{WORKUP}")
-    send = lambda: client.post(f"/cds-services/{WORKUP}", data=hook_body("patient-view", prefetch=chart()),  # noqa: E731
-                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {signed}")
+    send = lambda: client.post(  # noqa: E731
+        f"/cds-services/{WORKUP}",
+        data=hook_body("patient-view", prefetch=chart()),  # noqa: E731
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {signed}",
+    )
     assert send().status_code == 200
     assert UsedToken.objects.filter(issuer=ISSUER).count() == 1
     replay = send()
@@ -449,28 +580,48 @@ def test_replay_protection_lives_in_the_database(client, ehr, stand_in, settings
 
 
 def test_expired_used_tokens_are_pruned(client, ehr, stand_in):
-    UsedToken.objects.create(issuer=ISSUER, jti="old", expires_at=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
+    UsedToken.objects.create(issuer=ISSUER, jti="old", expires_at=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
     assert post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())).status_code == 200
     assert not UsedToken.objects.filter(jti="old").exists()
 
 
 # -- registration ----------------------------------------------------------------------------------
 
+
 def test_register_a_client_with_a_jwks_url_for_the_only_clinic(clinic):
-    call_command("ehr_client_register", "--name", "City EHR", "--issuer", "https://city.example.org",
-                 "--jwks-url", "https://city.example.org/.well-known/jwks.json")
+    call_command(
+        "ehr_client_register",
+        "--name",
+        "City EHR",
+        "--issuer",
+        "https://city.example.org",
+        "--jwks-url",
+        "https://city.example.org/.well-known/jwks.json",
+    )
     registered = EhrClient.objects.get(issuer="https://city.example.org")
     assert registered.clinic == clinic and registered.jwks_url.endswith("jwks.json") and not registered.public_key
 
 
 def test_register_with_a_public_key_file_and_a_named_clinic(clinic, tmp_path):
     ClinicFactory(name="Second practice")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     path = tmp_path / "ehr.pem"
     path.write_bytes(key)
-    call_command("ehr_client_register", "--name", "PEM EHR", "--issuer", "https://pem.example.org",
-                 "--public-key", str(path), "--clinic", "Second practice")
+    call_command(
+        "ehr_client_register",
+        "--name",
+        "PEM EHR",
+        "--issuer",
+        "https://pem.example.org",
+        "--public-key",
+        str(path),
+        "--clinic",
+        "Second practice",
+    )
     registered = EhrClient.objects.get(issuer="https://pem.example.org")
     assert registered.clinic.name == "Second practice" and "BEGIN PUBLIC KEY" in registered.public_key
 
@@ -478,8 +629,15 @@ def test_register_with_a_public_key_file_and_a_named_clinic(clinic, tmp_path):
 def test_register_without_clinic_when_there_are_several_names_the_choices(clinic):
     ClinicFactory(name="Second practice")
     with pytest.raises(CommandError) as error:
-        call_command("ehr_client_register", "--name", "X", "--issuer", "https://x.example.org",
-                     "--jwks-url", "https://x.example.org/jwks.json")
+        call_command(
+            "ehr_client_register",
+            "--name",
+            "X",
+            "--issuer",
+            "https://x.example.org",
+            "--jwks-url",
+            "https://x.example.org/jwks.json",
+        )
     assert "Second practice" in str(error.value) and clinic.name in str(error.value)
     assert Clinic.objects.count() == 2 and not EhrClient.objects.exists()
 

@@ -3,6 +3,7 @@
 The web side is gunicorn and the workers are `celery worker` processes, all on this test's own
 Redis (which the tests stop and start) and on the test database.
 """
+
 import io
 import os
 import signal
@@ -28,8 +29,10 @@ pytestmark = [
 
 def database_url():
     settings = connection.settings_dict
-    return (f"postgres://{settings['USER']}:{settings['PASSWORD'] or ''}@{settings['HOST'] or '127.0.0.1'}:"
-            f"{settings['PORT'] or 5432}/{settings['NAME']}")
+    return (
+        f"postgres://{settings['USER']}:{settings['PASSWORD'] or ''}@{settings['HOST'] or '127.0.0.1'}:"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
 
 
 @pytest.fixture
@@ -67,6 +70,7 @@ def fetch_pdf(session, url, *, timeout=90):
         assert response.status_code == 409, response.text
         assert response.json()["pdf_status"] != "failed", response.text
         return None
+
     return wait_for(ready, timeout=timeout, interval=0.5, what=f"the PDF at {url}")
 
 
@@ -82,8 +86,11 @@ def test_a_letter_requested_over_the_api_is_rendered_by_a_worker_and_downloaded(
     stack = make_stack(tmp_path, redis)
     try:
         session = case["session"]
-        created = session.post(f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk,
-                                                                          "question": "Pyelonephritis?"}, timeout=10)
+        created = session.post(
+            f"{stack.url}/api/v1/referrals/",
+            json={"recommendation": case["recommendation"].pk, "question": "Pyelonephritis?"},
+            timeout=10,
+        )
         assert created.status_code == 201, created.text
         referral = created.json()
         assert referral["pdf_status"] in ("pending", "rendering", "ready")
@@ -93,9 +100,17 @@ def test_a_letter_requested_over_the_api_is_rendered_by_a_worker_and_downloaded(
         response = fetch_pdf(session, f"{stack.url}/api/v1/referrals/{referral['id']}/pdf/")
         assert response.headers["Content-Type"] == "application/pdf"
         text = pdf_text(response.content)
-        for expected in ["Соколова Вера", "Nephrology", "Routine referral", case["recommendation"].reason,
-                         "Pyelonephritis?", "No saddle anaesthesia", "No fever", "No significant trauma",
-                         "No constant night pain"]:
+        for expected in [
+            "Соколова Вера",
+            "Nephrology",
+            "Routine referral",
+            case["recommendation"].reason,
+            "Pyelonephritis?",
+            "No saddle anaesthesia",
+            "No fever",
+            "No significant trauma",
+            "No constant night pain",
+        ]:
             assert " ".join(expected.split()) in text, expected
         assert Referral.objects.get(pk=referral["id"]).pdf_renders == 1
 
@@ -113,8 +128,9 @@ def test_a_letter_requested_while_redis_is_down_is_saved_and_rendered_once_when_
         session = case["session"]
         redis.stop()
         started = time.monotonic()
-        created = session.post(f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk},
-                               timeout=30)
+        created = session.post(
+            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=30
+        )
         elapsed = time.monotonic() - started
         assert created.status_code == 201, created.text
         assert elapsed < 10, f"the request waited {elapsed:.1f}s on a dead Redis"
@@ -137,13 +153,17 @@ def test_a_worker_killed_mid_render_leaves_the_letter_to_another_which_renders_i
     stack = make_stack(tmp_path, redis, extra_env={"DOCUMENT_RENDER_PAUSE_SECONDS": "4"})
     try:
         session = case["session"]
-        created = session.post(f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk},
-                               timeout=10)
+        created = session.post(
+            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
+        )
         referral_id = created.json()["id"]
 
         def claimed():
-            row = Referral.objects.filter(pk=referral_id, pdf_status=PdfStatus.RENDERING).values_list(
-                "pdf_claimed_by", flat=True).first()
+            row = (
+                Referral.objects.filter(pk=referral_id, pdf_status=PdfStatus.RENDERING)
+                .values_list("pdf_claimed_by", flat=True)
+                .first()
+            )
             return row or None
 
         claimant = wait_for(claimed, timeout=60, interval=0.1, what="a worker to claim the render")

@@ -1,5 +1,6 @@
 """Patient data never crosses clinics: another clinic's record is a 404 exactly like a missing one,
 the body says nothing about it, and nothing is changed; without credentials everything is a 401."""
+
 import datetime
 import json
 
@@ -22,18 +23,32 @@ MISSING = 987_654_321
 @pytest.fixture
 def theirs(other_gp):
     """The other clinic's record: a patient, an encounter with a workup, an item and a referral."""
-    patient = patient_of(other_gp, given_name="Зинаида", family_name="Тайнова", identifier="SECRET-42",
-                         phone="+7 999 111-22-33", birth_date=datetime.date(1961, 7, 8))
-    encounter = encounter_of(other_gp, patient=patient, chief_complaint="Confidential complaint",
-                             notes={"history": "Confidential history"})
+    patient = patient_of(
+        other_gp,
+        given_name="Зинаида",
+        family_name="Тайнова",
+        identifier="SECRET-42",
+        phone="+7 999 111-22-33",
+        birth_date=datetime.date(1961, 7, 8),
+    )
+    encounter = encounter_of(
+        other_gp, patient=patient, chief_complaint="Confidential complaint", notes={"history": "Confidential history"}
+    )
     workup = workup_for(other_gp, encounter)
-    return {"patient": patient, "encounter": encounter, "workup": workup, "item": workup.items.all()[0],
-            "referral": workup.referrals.all()[0]}
+    return {
+        "patient": patient,
+        "encounter": encounter,
+        "workup": workup,
+        "item": workup.items.all()[0],
+        "referral": workup.referrals.all()[0],
+    }
 
 
 def requests_for(ids):
     """Every patient-data request of the API, aimed at the given record ids."""
-    patient, encounter, workup, item, referral = (ids[k] for k in ("patient", "encounter", "workup", "item", "referral"))
+    patient, encounter, workup, item, referral = (
+        ids[k] for k in ("patient", "encounter", "workup", "item", "referral")
+    )
     return [
         ("get", f"/api/v1/patients/{patient}/", None),
         ("patch", f"/api/v1/patients/{patient}/", {"phone": "+7 000"}),
@@ -72,8 +87,15 @@ def state(record):
 
 def secrets_in(record):
     patient = record["patient"]
-    return [patient.given_name, patient.family_name, patient.identifier, patient.phone, "1961-07-08",
-            "Confidential", "SECRET"]
+    return [
+        patient.given_name,
+        patient.family_name,
+        patient.identifier,
+        patient.phone,
+        "1961-07-08",
+        "Confidential",
+        "SECRET",
+    ]
 
 
 @pytest.mark.parametrize("index", range(15))
@@ -100,7 +122,9 @@ def test_another_clinics_record_answers_exactly_like_a_missing_one(gp, gp_api, t
     missing_response = getattr(gp_api, missing_method)(missing_url, missing_body, format="json")
 
     assert (theirs_response.status_code, theirs_response.json()) == (
-        missing_response.status_code, missing_response.json())
+        missing_response.status_code,
+        missing_response.json(),
+    )
 
 
 def test_another_clinics_patient_is_a_404_even_with_an_invalid_encounter_body(gp_api, theirs):
@@ -115,7 +139,7 @@ def test_another_clinics_patient_is_a_404_even_with_an_invalid_encounter_body(gp
 def test_the_owning_clinic_still_reads_its_record(other_gp, theirs):
     client = api_client_for(other_gp)
 
-    for method, url, body in requests_for(ids_of(theirs)):
+    for method, url, _body in requests_for(ids_of(theirs)):
         if method == "get":
             assert client.get(url).status_code == 200, url
 
@@ -134,11 +158,18 @@ def test_an_anonymous_caller_gets_a_401_and_changes_nothing(anonymous, theirs, i
     assert state(theirs) == before
 
 
-@pytest.mark.parametrize("method, url, body", [
-    ("get", "/api/v1/patients/", None),
-    ("get", "/api/v1/patients/?search=тайн", None),
-    ("post", "/api/v1/patients/", {"given_name": "A", "family_name": "B", "birth_date": "1990-01-01", "sex": "male"}),
-])
+@pytest.mark.parametrize(
+    "method, url, body",
+    [
+        ("get", "/api/v1/patients/", None),
+        ("get", "/api/v1/patients/?search=тайн", None),
+        (
+            "post",
+            "/api/v1/patients/",
+            {"given_name": "A", "family_name": "B", "birth_date": "1990-01-01", "sex": "male"},
+        ),
+    ],
+)
 def test_an_anonymous_caller_can_neither_list_nor_create_patients(anonymous, theirs, method, url, body):
     response = getattr(anonymous, method)(url, body, format="json")
 
@@ -167,8 +198,12 @@ def test_a_search_for_another_clinics_patient_finds_nothing(gp, gp_api, theirs):
     patient_of(gp, given_name="Anna", family_name="Petrova")
 
     for params in ({"search": "тайн"}, {"search": "Зинаида Тайнова"}, {"birth_date": "1961-07-08"}):
-        assert gp_api.get("/api/v1/patients/", params).json() == {"count": 0, "next": None, "previous": None,
-                                                                 "results": []}
+        assert gp_api.get("/api/v1/patients/", params).json() == {
+            "count": 0,
+            "next": None,
+            "previous": None,
+            "results": [],
+        }
 
 
 def test_another_clinics_encounters_are_not_listed_under_an_own_patient(gp, gp_api, theirs):
@@ -182,8 +217,17 @@ def test_another_clinics_encounters_are_not_listed_under_an_own_patient(gp, gp_a
 
 
 def test_a_new_patient_joins_the_creators_clinic_whatever_the_body_says(gp, gp_api, theirs):
-    response = gp_api.post("/api/v1/patients/", {"given_name": "A", "family_name": "B", "birth_date": "1990-01-01",
-                                                 "sex": "male", "clinic": theirs["patient"].clinic_id}, format="json")
+    response = gp_api.post(
+        "/api/v1/patients/",
+        {
+            "given_name": "A",
+            "family_name": "B",
+            "birth_date": "1990-01-01",
+            "sex": "male",
+            "clinic": theirs["patient"].clinic_id,
+        },
+        format="json",
+    )
 
     assert response.status_code == 400
     assert "clinic" in response.json()
@@ -205,8 +249,10 @@ def test_an_own_decision_body_cannot_reach_another_clinics_workup(gp, gp_api, th
     own = encounter_of(gp, findings=screened({"loc_lumbar": True}))
     workup_for(gp, own)
 
-    for url, body in (("/api/v1/workup-items/", {"workup": theirs["workup"].pk, "code": "mri_brain"}),
-                      ("/api/v1/workup-referrals/", {"workup": theirs["workup"].pk, "specialty": "oncology"})):
+    for url, body in (
+        ("/api/v1/workup-items/", {"workup": theirs["workup"].pk, "code": "mri_brain"}),
+        ("/api/v1/workup-referrals/", {"workup": theirs["workup"].pk, "specialty": "oncology"}),
+    ):
         assert gp_api.post(url, body, format="json").status_code == 404
     assert not WorkupItem.objects.filter(code="mri_brain").exists()
     assert not WorkupReferral.objects.filter(specialty="oncology").exists()

@@ -1,5 +1,6 @@
 """The Russian documents, rendered in-process and read back with pypdf: the referral on form 057/у,
 the requisition (one направление per kind of study), the patient leaflet; drafts and issued letters."""
+
 import datetime
 import io
 import os
@@ -24,8 +25,14 @@ pytestmark = pytest.mark.django_db
 VISIT = datetime.date(2026, 11, 30)
 # Latin words a Russian document may carry: "cito" and the units it prints.
 LATIN_ALLOWED = {"cito"}
-DEMO_FINDINGS = {"loc_lumbar": True, "sx_leg_pain": True, "sx_tingling": True, "ex_straight_leg_raise_positive": True,
-                 "ex_reflexes_reduced": True, "hx_osteochondrosis": False}
+DEMO_FINDINGS = {
+    "loc_lumbar": True,
+    "sx_leg_pain": True,
+    "sx_tingling": True,
+    "ex_straight_leg_raise_positive": True,
+    "ex_reflexes_reduced": True,
+    "hx_osteochondrosis": False,
+}
 
 
 def pdf_pages(document) -> list[str]:
@@ -60,11 +67,17 @@ def keep_page_images(document, name):
 def ru_gp(db):
     """A участковый терапевт of a Russian polyclinic in Moscow time."""
     clinic = ClinicFactory(
-        name="Поликлиника № 3", language="ru", time_zone="Europe/Moscow",
+        name="Поликлиника № 3",
+        language="ru",
+        time_zone="Europe/Moscow",
         legal_name="ГБУЗ «Городская поликлиника № 3 Департамента здравоохранения города Москвы»",
-        ogrn="1027700132195", address="г. Москва, ул. Садовая, д. 12", phone="+7 495 123-45-67")
-    membership = MembershipFactory(clinic=clinic, user__username="gp_olga", full_name="Петрова Анна Сергеевна",
-                                   position="врач-терапевт участковый")
+        ogrn="1027700132195",
+        address="г. Москва, ул. Садовая, д. 12",
+        phone="+7 495 123-45-67",
+    )
+    membership = MembershipFactory(
+        clinic=clinic, user__username="gp_olga", full_name="Петрова Анна Сергеевна", position="врач-терапевт участковый"
+    )
     return membership.user
 
 
@@ -72,13 +85,31 @@ def ru_gp(db):
 def demo(ru_gp):
     """Иванова Мария Петровна, 45: lumbar numbness with leg pain, positive Lasègue, reduced reflexes;
     every red flag answered "no"; an accepted (urgent) neurology referral."""
-    patient = patient_of(ru_gp, family_name="Иванова", given_name="Мария", middle_name="Петровна", sex="female",
-                         birth_date=datetime.date(1981, 3, 12), address="г. Москва, ул. Ленина, д. 1, кв. 5",
-                         snils="11223344595", oms_policy="7712345678901234", insurer="АО «СОГАЗ-Мед»")
-    encounter = encounter_of(ru_gp, patient=patient, visit_date=VISIT, duration_days=14, pregnant=False,
-                             chief_complaint="Онемение в пояснице, боль отдаёт в левую ногу",
-                             temperature_c=37.8, heart_rate=78, systolic_bp=128, diastolic_bp=82,
-                             findings=screened(DEMO_FINDINGS))
+    patient = patient_of(
+        ru_gp,
+        family_name="Иванова",
+        given_name="Мария",
+        middle_name="Петровна",
+        sex="female",
+        birth_date=datetime.date(1981, 3, 12),
+        address="г. Москва, ул. Ленина, д. 1, кв. 5",
+        snils="11223344595",
+        oms_policy="7712345678901234",
+        insurer="АО «СОГАЗ-Мед»",
+    )
+    encounter = encounter_of(
+        ru_gp,
+        patient=patient,
+        visit_date=VISIT,
+        duration_days=14,
+        pregnant=False,
+        chief_complaint="Онемение в пояснице, боль отдаёт в левую ногу",
+        temperature_c=37.8,
+        heart_rate=78,
+        systolic_bp=128,
+        diastolic_bp=82,
+        findings=screened(DEMO_FINDINGS),
+    )
     workup = workup_for(ru_gp, encounter)
     actor = actor_for(ru_gp)
     neurology = workup.referrals.get(specialty="neurology")
@@ -89,29 +120,55 @@ def demo(ru_gp):
 
 
 def test_a_russian_referral_follows_form_057u_with_every_field_and_no_english_word(demo):
-    referral = services.referral_create(actor=demo["actor"], encounter=demo["encounter"],
-                                        recommendation=demo["neurology"],
-                                        question="Радикулопатия L5? Показано ли оперативное лечение?")
+    referral = services.referral_create(
+        actor=demo["actor"],
+        encounter=demo["encounter"],
+        recommendation=demo["neurology"],
+        question="Радикулопатия L5? Показано ли оперативное лечение?",
+    )
     assert referral.language == "ru" and referral.icd10 == "M54.1" and referral.diagnosis == "Радикулопатия"
     assert render(referral) == "rendered"
     pages = pdf_pages(referral)
     text = flat(pages)
     number = f"{referral.pk:06d}"
     for expected in [
-        "ГБУЗ «Городская поликлиника № 3", "ОГРН 1027700132195", "г. Москва, ул. Садовая, д. 12",
-        "Учётная форма № 057/у", f"НАПРАВЛЕНИЕ № {number}", f"от {referral.created_at:%d.%m.%Y}",
-        "Форма оказания медицинской помощи неотложная", "к врачу-неврологу",
-        "Иванова Мария Петровна", "12.03.1981", "женский", "г. Москва, ул. Ленина, д. 1, кв. 5",
-        "112-233-445 95", "7712345678901234", "АО «СОГАЗ-Мед»", "M54.1 — Радикулопатия",
-        referral.reason, "Радикулопатия L5? Показано ли оперативное лечение?",
-        "Онемение в пояснице, боль отдаёт в левую ногу", "длительность: 14 дней",
-        "Положительный симптом Ласега", "Снижение коленного или ахиллова рефлекса",
+        "ГБУЗ «Городская поликлиника № 3",
+        "ОГРН 1027700132195",
+        "г. Москва, ул. Садовая, д. 12",
+        "Учётная форма № 057/у",
+        f"НАПРАВЛЕНИЕ № {number}",
+        f"от {referral.created_at:%d.%m.%Y}",
+        "Форма оказания медицинской помощи неотложная",
+        "к врачу-неврологу",
+        "Иванова Мария Петровна",
+        "12.03.1981",
+        "женский",
+        "г. Москва, ул. Ленина, д. 1, кв. 5",
+        "112-233-445 95",
+        "7712345678901234",
+        "АО «СОГАЗ-Мед»",
+        "M54.1 — Радикулопатия",
+        referral.reason,
+        "Радикулопатия L5? Показано ли оперативное лечение?",
+        "Онемение в пояснице, боль отдаёт в левую ногу",
+        "длительность: 14 дней",
+        "Положительный симптом Ласега",
+        "Снижение коленного или ахиллова рефлекса",
         "Боль, отдающая в одну или обе ноги",
-        "Седловидной анестезии нет", "Задержки и недержания мочи нет", "Лихорадки нет",
+        "Седловидной анестезии нет",
+        "Задержки и недержания мочи нет",
+        "Лихорадки нет",
         "Остеохондроз",  # answered "no": a pertinent negative from the history
-        "Температура тела 37,8 °C", "ЧСС 78 уд/мин", "АД 128/82 мм рт. ст.",
-        "МРТ", "назначено", "Беременность: не беременна",
-        "врач-терапевт участковый", "Петрова Анна Сергеевна", "М.П.", "ЧЕРНОВИК",
+        "Температура тела 37,8 °C",
+        "ЧСС 78 уд/мин",
+        "АД 128/82 мм рт. ст.",
+        "МРТ",
+        "назначено",
+        "Беременность: не беременна",
+        "врач-терапевт участковый",
+        "Петрова Анна Сергеевна",
+        "М.П.",
+        "ЧЕРНОВИК",
     ]:
         assert " ".join(expected.split()) in text, expected
     # The reason is the recommendation's, in Russian.
@@ -121,15 +178,17 @@ def test_a_russian_referral_follows_form_057u_with_every_field_and_no_english_wo
 
 
 def test_an_issued_referral_carries_its_number_and_time_of_issue_in_the_clinic_zone_and_no_watermark(demo):
-    referral = services.referral_create(actor=demo["actor"], encounter=demo["encounter"],
-                                        recommendation=demo["neurology"])
+    referral = services.referral_create(
+        actor=demo["actor"], encounter=demo["encounter"], recommendation=demo["neurology"]
+    )
     render(referral)
     assert "ЧЕРНОВИК" in flat(pdf_pages(referral))
     issued = services.referral_issue(actor=demo["actor"], referral=referral)
     assert issued.status == "issued" and issued.pdf_status == PdfStatus.PENDING and issued.pdf_generation == 2
     # 22:30 UTC on the 29th is 01:30 on the 30th in Moscow.
     Referral.objects.filter(pk=referral.pk).update(
-        issued_at=datetime.datetime(2026, 11, 29, 22, 30, tzinfo=datetime.timezone.utc))
+        issued_at=datetime.datetime(2026, 11, 29, 22, 30, tzinfo=datetime.UTC)
+    )
     assert render(referral) == "rendered"
     text = flat(pdf_pages(referral))
     assert "ЧЕРНОВИК" not in text
@@ -140,8 +199,9 @@ def test_an_issued_referral_carries_its_number_and_time_of_issue_in_the_clinic_z
 
 
 def test_an_english_letter_is_watermarked_draft_until_issued_and_names_its_icd10_code(demo):
-    referral = services.referral_create(actor=demo["actor"], encounter=demo["encounter"],
-                                        recommendation=demo["neurology"], language="en")
+    referral = services.referral_create(
+        actor=demo["actor"], encounter=demo["encounter"], recommendation=demo["neurology"], language="en"
+    )
     assert referral.diagnosis == "Radiculopathy"
     render(referral)
     text = flat(pdf_pages(referral))
@@ -154,12 +214,24 @@ def test_an_english_letter_is_watermarked_draft_until_issued_and_names_its_icd10
     assert documents.download_name(referral).startswith(f"referral-{referral.pk:06d}-")
 
 
-def test_a_russian_requisition_has_one_sheet_per_kind_of_study_with_biomaterials_cito_and_a_pending_pregnancy_test(demo):
+def test_a_russian_requisition_has_one_sheet_per_kind_of_study_with_biomaterials_cito_and_a_pending_pregnancy_test(
+    demo,
+):
     actor, workup = demo["actor"], demo["workup"]
-    workup_item_add(actor=actor, workup=workup, code="lab_nechiporenko", urgency="urgent",
-                    rationale="Исключить инфекцию мочевых путей")
-    workup_item_add(actor=actor, workup=workup, code="lab_pregnancy_test", urgency="urgent",
-                    rationale="Перед исследованиями уточнить беременность")
+    workup_item_add(
+        actor=actor,
+        workup=workup,
+        code="lab_nechiporenko",
+        urgency="urgent",
+        rationale="Исключить инфекцию мочевых путей",
+    )
+    workup_item_add(
+        actor=actor,
+        workup=workup,
+        code="lab_pregnancy_test",
+        urgency="urgent",
+        rationale="Перед исследованиями уточнить беременность",
+    )
     workup_item_add(actor=actor, workup=workup, code="ecg", urgency="routine")
     requisition = services.requisition_request(actor=actor, encounter=demo["encounter"])
     assert requisition.language == "ru"
@@ -177,9 +249,16 @@ def test_a_russian_requisition_has_one_sheet_per_kind_of_study_with_biomaterials
     assert "МРТ" not in lab_text and "МРТ" in imaging_text and "cito!" in imaging_text  # the MRI is urgent
     assert "ЭКГ в 12 отведениях" in flat(functional) and "Назначено врачом" in flat(functional)
     for sheet in (lab_text, imaging_text):
-        for expected in ["ОГРН 1027700132195", "Иванова Мария Петровна", "12.03.1981", "112-233-445 95",
-                         "M54.1", "назначен тест на беременность, результат ожидается", "М.П.",
-                         "Петрова Анна Сергеевна"]:
+        for expected in [
+            "ОГРН 1027700132195",
+            "Иванова Мария Петровна",
+            "12.03.1981",
+            "112-233-445 95",
+            "M54.1",
+            "назначен тест на беременность, результат ожидается",
+            "М.П.",
+            "Петрова Анна Сергеевна",
+        ]:
             assert expected in sheet, expected
     assert "не беременна" not in flat(pages)
     assert latin_words(flat(pages)) == set(), latin_words(flat(pages))
@@ -189,8 +268,14 @@ def test_a_russian_requisition_has_one_sheet_per_kind_of_study_with_biomaterials
 def test_the_signature_keeps_with_the_last_row_of_a_long_requisition(demo):
     actor, workup = demo["actor"], demo["workup"]
     long_reason = "Длинное обоснование исследования. " * 25
-    for code in ("lab_biochemistry", "lab_crp_esr", "lab_urinalysis", "lab_nechiporenko", "lab_troponin",
-                 "lab_pancreatic_enzymes"):
+    for code in (
+        "lab_biochemistry",
+        "lab_crp_esr",
+        "lab_urinalysis",
+        "lab_nechiporenko",
+        "lab_troponin",
+        "lab_pancreatic_enzymes",
+    ):
         if workup.items.filter(code=code).exists():
             recommendation_decide(actor=actor, recommendation=workup.items.get(code=code), decision=Decision.ACCEPTED)
         else:
@@ -210,12 +295,26 @@ def test_the_leaflet_in_russian_has_the_preparation_the_due_dates_and_the_ambula
     assert leaflet.language == "ru"
     assert render(leaflet) == "rendered"
     text = flat(pdf_pages(leaflet))
-    for expected in ["ПАМЯТКА ПАЦИЕНТУ", "Иванова Мария Петровна", "Анализ мочи по Нечипоренко",
-                     "Собрать первую утреннюю мочу", "среднюю порцию", "не позднее 03.12.2026",  # urgent: 3 days
-                     "Общий (клинический) анализ крови", "не позднее 14.12.2026",  # routine: 14 days
-                     "Утром натощак", "МРТ", "отделение лучевой диагностики", "г. Москва, ул. Садовая, д. 12",
-                     "+7 495 123-45-67", "Невролог", "103", "112", "Немедленно вызовите скорую помощь",
-                     "Не получается помочиться"]:
+    for expected in [
+        "ПАМЯТКА ПАЦИЕНТУ",
+        "Иванова Мария Петровна",
+        "Анализ мочи по Нечипоренко",
+        "Собрать первую утреннюю мочу",
+        "среднюю порцию",
+        "не позднее 03.12.2026",  # urgent: 3 days
+        "Общий (клинический) анализ крови",
+        "не позднее 14.12.2026",  # routine: 14 days
+        "Утром натощак",
+        "МРТ",
+        "отделение лучевой диагностики",
+        "г. Москва, ул. Садовая, д. 12",
+        "+7 495 123-45-67",
+        "Невролог",
+        "103",
+        "112",
+        "Немедленно вызовите скорую помощь",
+        "Не получается помочиться",
+    ]:
         assert " ".join(expected.split()) in text, expected
     assert latin_words(text) == set(), latin_words(text)
     keep_page_images(leaflet, "leaflet-ru")
@@ -227,13 +326,27 @@ def test_the_leaflet_in_english_for_a_patient_of_a_russian_clinic(demo):
     leaflet = services.leaflet_request(actor=actor, encounter=demo["encounter"], language="en")
     render(leaflet)
     text = flat(pdf_pages(leaflet))
-    for expected in ["PATIENT LEAFLET", "Nechiporenko urine test", "Collect the first urine of the morning",
-                     "collect the middle portion", "today, 30 November 2026", "by 3 December 2026",
-                     "by 14 December 2026", "Neurology", "Call 103 or 112", "Unable to pass urine"]:
+    for expected in [
+        "PATIENT LEAFLET",
+        "Nechiporenko urine test",
+        "Collect the first urine of the morning",
+        "collect the middle portion",
+        "today, 30 November 2026",
+        "by 3 December 2026",
+        "by 14 December 2026",
+        "Neurology",
+        "Call 103 or 112",
+        "Unable to pass urine",
+    ]:
         assert " ".join(expected.split()) in text, expected
     # Only what the record holds in Russian (names, the address, the GP's position) stays Cyrillic.
-    for record_text in ("Иванова Мария Петровна", "Поликлиника", "г. Москва, ул. Садовая, д.",
-                        "врач-терапевт участковый", "Петрова Анна Сергеевна"):
+    for record_text in (
+        "Иванова Мария Петровна",
+        "Поликлиника",
+        "г. Москва, ул. Садовая, д.",
+        "врач-терапевт участковый",
+        "Петрова Анна Сергеевна",
+    ):
         text = text.replace(record_text, "")
     assert not re.search("[а-яё]{3,}", text), text
     assert documents.download_name(leaflet) == f"leaflet-{leaflet.pk:06d}-{leaflet.created_at:%Y-%m-%d}.pdf"
@@ -252,8 +365,9 @@ def test_an_english_leaflet_gives_the_same_ambulance_numbers(gp):
 def test_a_document_renders_in_its_language_and_zone_whatever_the_worker_uses(demo, settings):
     from django.utils import translation
 
-    referral = services.referral_create(actor=demo["actor"], encounter=demo["encounter"],
-                                        recommendation=demo["neurology"])
+    referral = services.referral_create(
+        actor=demo["actor"], encounter=demo["encounter"], recommendation=demo["neurology"]
+    )
     with translation.override("en"):
         render(referral)
     text = flat(pdf_pages(referral))

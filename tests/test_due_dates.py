@@ -1,4 +1,5 @@
 """Due dates (GUIDANCE 7): working days with weekends and the clinic's holidays left out. Fixed dates only."""
+
 from datetime import UTC, date, datetime
 
 import pytest

@@ -5,6 +5,7 @@ only for a woman, a duration that fits the age, an optional temperature, and a r
 subset of the findings answered present or absent, with at least one location present
 and no finding of the other sex present.
 """
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,15 +25,26 @@ URGENCIES = {"routine", "urgent", "emergency"}
 RULE_IDS = {rule.id for rule in KB.rules} | {rule.id for rule in KB.safety}
 FORBIDDEN_IN_PREGNANCY = {"xray_lumbar_spine", "xray_thoracic_spine", "ct_spine", "ct_abdomen"}
 RESULT_KEYS = {
-    "knowledge_base_version", "disposition", "red_flags", "items", "referrals", "deferred", "withheld",
-    "not_indicated", "warnings", "advice", "review", "fired_rules", "results",
+    "knowledge_base_version",
+    "disposition",
+    "red_flags",
+    "items",
+    "referrals",
+    "deferred",
+    "withheld",
+    "not_indicated",
+    "warnings",
+    "advice",
+    "review",
+    "fired_rules",
+    "results",
 }
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
 
 def test_the_strategy_covers_the_vocabulary():
-    assert FEMALE_ONLY | MALE_ONLY == {code for code, meta in VOCABULARY.findings.items() if meta.get("sex")}
+    assert {code for code, meta in VOCABULARY.findings.items() if meta.get("sex")} == FEMALE_ONLY | MALE_ONLY
     assert len(LOCATIONS) == 5
     assert len(RED_FLAGS) == 11
 
@@ -62,13 +74,21 @@ def cases(draw):
         st.none() | st.sampled_from([37.9, 38.0]) | st.floats(min_value=30, max_value=45, allow_nan=False)
     )
     findings = draw(findings_for(sex))
-    return Case(sex=sex, age=age, duration_days=duration_days, findings=findings, pregnant=pregnant,
-                temperature_c=temperature_c)
+    return Case(
+        sex=sex, age=age, duration_days=duration_days, findings=findings, pregnant=pregnant, temperature_c=temperature_c
+    )
 
 
 def rebuild(case, findings):
-    return Case(sex=case.sex, age=case.age, duration_days=case.duration_days, findings=findings,
-                pregnant=case.pregnant, temperature_c=case.temperature_c, vitals=case.vitals)
+    return Case(
+        sex=case.sex,
+        age=case.age,
+        duration_days=case.duration_days,
+        findings=findings,
+        pregnant=case.pregnant,
+        temperature_c=case.temperature_c,
+        vitals=case.vitals,
+    )
 
 
 def present_findings(case):
@@ -222,8 +242,9 @@ def test_no_code_appears_twice(case):
     assert not set(deferred_referrals) & set(specialties)
 
 
-RESULT_VALUES = {code: (True if meta["type"] == "boolean" else meta["plausible"][1])
-                 for code, meta in KB.vocabulary.results.items()}
+RESULT_VALUES = {
+    code: (True if meta["type"] == "boolean" else meta["plausible"][1]) for code, meta in KB.vocabulary.results.items()
+}
 
 
 @given(cases(), st.sets(st.sampled_from(sorted(RESULT_VALUES)), max_size=5))
@@ -233,10 +254,15 @@ def test_the_rule_index_never_skips_a_rule_that_would_fire(case, result_codes):
     # condition directly must fire exactly the same rules.
     from workups.engine.evaluate import _Evaluation
 
-    case = Case(sex=case.sex, age=case.age, duration_days=case.duration_days, findings=case.findings,
-                pregnant=case.pregnant, temperature_c=case.temperature_c,
-                results={code: RESULT_VALUES[code] for code in result_codes
-                         if code != "res_hcg" or case.sex == "female"})
+    case = Case(
+        sex=case.sex,
+        age=case.age,
+        duration_days=case.duration_days,
+        findings=case.findings,
+        pregnant=case.pregnant,
+        temperature_c=case.temperature_c,
+        results={code: RESULT_VALUES[code] for code in result_codes if code != "res_hcg" or case.sex == "female"},
+    )
     evaluation = _Evaluation(KB, case)
     evaluation.run()
     indexed = {rule.id for rule in KB.rules if not rule.after_triage} & evaluation.ctx.fired

@@ -1,4 +1,5 @@
 """FHIR R4: the encounter exported as a Bundle (validated by fhir.resources R4B and fhirclient), Patient import."""
+
 import json
 
 import fhirclient.models.bundle as fc_bundle
@@ -19,16 +20,19 @@ FHIR = "application/fhir+json"
 @pytest.fixture
 def full_encounter(gp):
     """A finalized encounter with accepted tests, an issued referral with its letter, and a requisition."""
-    patient = patient_of(gp, family_name="Иванова", given_name="Анна", sex="female", identifier="MRN-5",
-                         phone="+7 900 000-00-00")
-    encounter = encounter_of(gp, patient=patient, pregnant=False, temperature_c=37.2, heart_rate=80, systolic_bp=120,
-                             diastolic_bp=80)
+    patient = patient_of(
+        gp, family_name="Иванова", given_name="Анна", sex="female", identifier="MRN-5", phone="+7 900 000-00-00"
+    )
+    encounter = encounter_of(
+        gp, patient=patient, pregnant=False, temperature_c=37.2, heart_rate=80, systolic_bp=120, diastolic_bp=80
+    )
     workup = workup_for(gp, encounter)
     actor = actor_for(gp)
     for code in ("lab_urinalysis", "lab_nechiporenko", "us_kidneys", "lab_cbc"):
         recommendation_decide(actor=actor, recommendation=workup.items.get(code=code), decision=Decision.ACCEPTED)
-    recommendation_decide(actor=actor, recommendation=workup.items.get(code="lab_biochemistry"),
-                          decision=Decision.DECLINED, reason="done")
+    recommendation_decide(
+        actor=actor, recommendation=workup.items.get(code="lab_biochemistry"), decision=Decision.DECLINED, reason="done"
+    )
     nephrology = workup.referrals.get(specialty="nephrology")
     recommendation_decide(actor=actor, recommendation=nephrology, decision=Decision.ACCEPTED)
     referral = referral_services.referral_create(actor=actor, encounter=encounter, recommendation=nephrology)
@@ -77,15 +81,24 @@ def test_every_recorded_finding_is_an_observation_in_the_project_code_system(gp_
 
 def test_accepted_tests_are_orders_with_priority_category_and_their_reasons(gp_api, full_encounter):
     bundle = export(gp_api, full_encounter)
-    observation_urls = {entry["resource"]["code"]["coding"][0]["code"]: entry["fullUrl"] for entry in bundle["entry"]
-                        if entry["resource"]["resourceType"] == "Observation"}
-    orders = {request["code"]["coding"][0]["code"]: request for request in resources(bundle, "ServiceRequest")
-              if request["category"][0]["coding"][0]["code"] != "referral"}
+    observation_urls = {
+        entry["resource"]["code"]["coding"][0]["code"]: entry["fullUrl"]
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "Observation"
+    }
+    orders = {
+        request["code"]["coding"][0]["code"]: request
+        for request in resources(bundle, "ServiceRequest")
+        if request["category"][0]["coding"][0]["code"] != "referral"
+    }
     assert set(orders) == {"lab_urinalysis", "lab_nechiporenko", "us_kidneys", "lab_cbc"}  # declined: not ordered
     urinalysis = orders["lab_urinalysis"]
     assert urinalysis["intent"] == "order" and urinalysis["priority"] == "routine"
-    assert {"system": "http://loinc.org", "code": "24356-8", "display": "Urinalysis complete panel - Urine"} in \
-        urinalysis["code"]["coding"]
+    assert {
+        "system": "http://loinc.org",
+        "code": "24356-8",
+        "display": "Urinalysis complete panel - Urine",
+    } in urinalysis["code"]["coding"]
     assert {coding["code"] for coding in urinalysis["category"][0]["coding"]} >= {"lab", "108252007"}
     assert {coding["code"] for coding in orders["us_kidneys"]["category"][0]["coding"]} >= {"imaging", "363679005"}
     reasons = {coding["code"] for coding in urinalysis["reasonCode"][0]["coding"]}
@@ -96,13 +109,18 @@ def test_accepted_tests_are_orders_with_priority_category_and_their_reasons(gp_a
 
 def test_an_issued_referral_is_a_referral_order_with_the_specialty_as_performer_type(gp_api, full_encounter):
     bundle = export(gp_api, full_encounter)
-    referrals = [request for request in resources(bundle, "ServiceRequest")
-                 if request["category"][0]["coding"][0]["code"] == "referral"]
+    referrals = [
+        request
+        for request in resources(bundle, "ServiceRequest")
+        if request["category"][0]["coding"][0]["code"] == "referral"
+    ]
     assert len(referrals) == 1
     performer = {(coding["system"], coding["code"]) for coding in referrals[0]["performerType"]["coding"]}
     assert (settings.FHIR_CODE_SYSTEM_URL, "nephrology") in performer
     assert ("http://snomed.info/sct", "394589003") in performer
-    assert ("http://snomed.info/sct", "3457005") in {(c["system"], c["code"]) for c in referrals[0]["category"][0]["coding"]}
+    assert ("http://snomed.info/sct", "3457005") in {
+        (c["system"], c["code"]) for c in referrals[0]["category"][0]["coding"]
+    }
 
 
 def test_each_ready_pdf_is_a_document_reference_linking_to_it(gp_api, full_encounter):
@@ -166,8 +184,9 @@ def test_posting_the_same_identifier_again_returns_that_patient_and_never_change
     encounter = encounter_of(gp, patient=Patient.objects.get())
     gp_api.post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
 
-    response = post_patient(gp_api, {**FHIR_PATIENT, "gender": "female",
-                                     "name": [{"family": "Петров-Водкин", "given": ["Илья"]}]})
+    response = post_patient(
+        gp_api, {**FHIR_PATIENT, "gender": "female", "name": [{"family": "Петров-Водкин", "given": ["Илья"]}]}
+    )
 
     assert response.status_code == 200
     assert json.loads(response.content)["id"] == first["id"]
@@ -182,16 +201,30 @@ def test_an_identifier_without_a_system_is_refused_rather_than_matched_to_anybod
     assert not Patient.objects.exists()
 
 
-@pytest.mark.parametrize("change, where", [
-    ({"modifierExtension": [{"url": "https://ehr.example.org/not-a-real-patient", "valueBoolean": True}]},
-     "Patient.modifierExtension"),
-    ({"name": [{"family": "Петров", "given": ["Илья"],
-                "modifierExtension": [{"url": "https://ehr.example.org/x", "valueBoolean": True}]}]},
-     "Patient.name[0].modifierExtension"),
-    ({"name": [{"family": "П" * 151, "given": ["Илья"]}]}, "Patient.name.family"),
-    ({"name": [{"family": "Пет\u0000ров", "given": ["Илья"]}]}, "Patient.name.family"),
-    ({"identifier": [{"system": "https://ehr.example.org/mrn", "value": "A" * 65}]}, "Patient.identifier.value"),
-])
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        (
+            {"modifierExtension": [{"url": "https://ehr.example.org/not-a-real-patient", "valueBoolean": True}]},
+            "Patient.modifierExtension",
+        ),
+        (
+            {
+                "name": [
+                    {
+                        "family": "Петров",
+                        "given": ["Илья"],
+                        "modifierExtension": [{"url": "https://ehr.example.org/x", "valueBoolean": True}],
+                    }
+                ]
+            },
+            "Patient.name[0].modifierExtension",
+        ),
+        ({"name": [{"family": "П" * 151, "given": ["Илья"]}]}, "Patient.name.family"),
+        ({"name": [{"family": "Пет\u0000ров", "given": ["Илья"]}]}, "Patient.name.family"),
+        ({"identifier": [{"system": "https://ehr.example.org/mrn", "value": "A" * 65}]}, "Patient.identifier.value"),
+    ],
+)
 def test_modifier_extensions_overlong_and_control_characters_are_refused(gp_api, change, where):
     response = post_patient(gp_api, {**FHIR_PATIENT, **change})
 
@@ -207,16 +240,19 @@ def test_the_same_identifier_in_another_clinic_is_another_patient(gp_api, other_
     assert Patient.objects.count() == 2
 
 
-@pytest.mark.parametrize("change, where", [
-    ({"resourceType": "Observation"}, "Patient"),
-    ({"gender": "unknown"}, "Patient.gender"),
-    ({"birthDate": "03/04/1975"}, "Patient.birthDate"),
-    ({"birthDate": "2999-01-01"}, "Patient.birthDate"),
-    ({"name": []}, "Patient.name"),
-    ({"name": "Petrov"}, "Patient.name"),
-    ({"identifier": [{"system": 5, "value": "x"}]}, "Patient.identifier"),
-    ({"active": "yes"}, "Patient.active"),
-])
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        ({"resourceType": "Observation"}, "Patient"),
+        ({"gender": "unknown"}, "Patient.gender"),
+        ({"birthDate": "03/04/1975"}, "Patient.birthDate"),
+        ({"birthDate": "2999-01-01"}, "Patient.birthDate"),
+        ({"name": []}, "Patient.name"),
+        ({"name": "Petrov"}, "Patient.name"),
+        ({"identifier": [{"system": 5, "value": "x"}]}, "Patient.identifier"),
+        ({"active": "yes"}, "Patient.active"),
+    ],
+)
 def test_an_invalid_patient_is_refused_with_an_operation_outcome_and_nothing_saved(gp_api, change, where):
     response = post_patient(gp_api, {**FHIR_PATIENT, **change})
     assert response.status_code == 400
@@ -233,7 +269,6 @@ def test_a_refused_post_leaves_the_existing_patient_as_it_was(gp_api):
     assert Patient.objects.get().birth_date.isoformat() == "1975-04-03"
 
 
-
 def test_results_that_came_back_are_exported_as_observations_with_their_interpretation(gp, gp_api, full_encounter):
     from workups.services import result_enter
 
@@ -245,8 +280,12 @@ def test_results_that_came_back_are_exported_as_observations_with_their_interpre
 
     observations = {obs["code"]["coding"][0]["code"]: obs for obs in resources(bundle, "Observation")}
     leukocytes = observations["res_nech_leukocytes"]
-    assert leukocytes["valueQuantity"] == {"value": 6500, "unit": "/mL", "system": "http://unitsofmeasure.org",
-                                           "code": "/mL"}
+    assert leukocytes["valueQuantity"] == {
+        "value": 6500,
+        "unit": "/mL",
+        "system": "http://unitsofmeasure.org",
+        "code": "/mL",
+    }
     assert leukocytes["interpretation"][0]["coding"][0]["code"] == "H"
     assert leukocytes["category"][0]["coding"][0]["code"] == "laboratory"
     assert observations["res_ua_nitrite"]["valueBoolean"] is True
@@ -254,17 +293,21 @@ def test_results_that_came_back_are_exported_as_observations_with_their_interpre
 
 
 def test_vital_signs_follow_the_r4_vital_signs_profile_with_loinc(gp_api, full_encounter):
-    observations = {obs["code"]["coding"][0]["code"]: obs for obs in resources(export(gp_api, full_encounter),
-                                                                               "Observation")}
+    observations = {
+        obs["code"]["coding"][0]["code"]: obs for obs in resources(export(gp_api, full_encounter), "Observation")
+    }
 
     temperature = observations["temperature_c"]
-    assert {"system": "http://loinc.org", "code": "8310-5", "display": "Body temperature"} in \
-        temperature["code"]["coding"]
+    assert {"system": "http://loinc.org", "code": "8310-5", "display": "Body temperature"} in temperature["code"][
+        "coding"
+    ]
     assert temperature["meta"]["profile"] == ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]
     pressure = observations["blood_pressure"]
     assert "85354-9" in {coding["code"] for coding in pressure["code"]["coding"]}
-    components = {component["code"]["coding"][1]["code"]: component["valueQuantity"]["value"]
-                  for component in pressure["component"]}
+    components = {
+        component["code"]["coding"][1]["code"]: component["valueQuantity"]["value"]
+        for component in pressure["component"]
+    }
     assert components == {"8480-6": 120, "8462-4": 80}
     assert "systolic_bp" not in observations and "diastolic_bp" not in observations
 
@@ -274,39 +317,57 @@ def test_crp_and_esr_are_two_orders_not_two_codings_of_one(gp, gp_api):
 
     encounter = encounter_of(gp, findings=screened({"loc_lumbar": True, "rf_night_pain": True}))
     workup = workup_for(gp, encounter)
-    recommendation_decide(actor=actor_for(gp), recommendation=workup.items.get(code="lab_crp_esr"),
-                          decision=Decision.ACCEPTED)
+    recommendation_decide(
+        actor=actor_for(gp), recommendation=workup.items.get(code="lab_crp_esr"), decision=Decision.ACCEPTED
+    )
 
-    requests = [request for request in resources(export(gp_api, encounter), "ServiceRequest")
-                if request["code"]["coding"][0]["code"] == "lab_crp_esr"]
+    requests = [
+        request
+        for request in resources(export(gp_api, encounter), "ServiceRequest")
+        if request["code"]["coding"][0]["code"] == "lab_crp_esr"
+    ]
 
-    loinc = sorted(coding["code"] for request in requests for coding in request["code"]["coding"]
-                   if coding["system"] == "http://loinc.org")
+    loinc = sorted(
+        coding["code"]
+        for request in requests
+        for coding in request["code"]["coding"]
+        if coding["system"] == "http://loinc.org"
+    )
     assert loinc == ["1988-5", "30341-2"] and len(requests) == 2
-    assert all(len([c for c in request["code"]["coding"] if c["system"] == "http://loinc.org"]) == 1
-               for request in requests)
+    assert all(
+        len([c for c in request["code"]["coding"] if c["system"] == "http://loinc.org"]) == 1 for request in requests
+    )
     assert len({request["requisition"]["value"] for request in requests}) == 1
 
 
 def test_an_issued_referral_carries_its_icd10_diagnosis_as_a_condition(gp_api, full_encounter):
     bundle = export(gp_api, full_encounter)
     conditions = resources(bundle, "Condition")
-    referral = next(request for request in resources(bundle, "ServiceRequest")
-                    if request["category"][0]["coding"][0]["code"] == "referral")
+    referral = next(
+        request
+        for request in resources(bundle, "ServiceRequest")
+        if request["category"][0]["coding"][0]["code"] == "referral"
+    )
 
     assert len(conditions) == 1
     condition = conditions[0]
     assert condition["code"]["coding"][0]["system"] == "http://hl7.org/fhir/sid/icd-10"
     assert condition["code"]["coding"][0]["code"] == full_encounter.referrals.get().icd10
     assert condition["verificationStatus"]["coding"][0]["code"] == "provisional"
-    condition_url = next(entry["fullUrl"] for entry in bundle["entry"] if entry["resource"] is condition
-                         or entry["resource"] == condition)
+    condition_url = next(
+        entry["fullUrl"]
+        for entry in bundle["entry"]
+        if entry["resource"] is condition or entry["resource"] == condition
+    )
     assert referral["reasonReference"] == [{"reference": condition_url}]
 
 
 def test_the_letter_is_a_loinc_referral_note_and_a_draft_one_is_preliminary(gp, gp_api, full_encounter):
-    letters = [document for document in resources(export(gp_api, full_encounter), "DocumentReference")
-               if document["type"]["coding"][0]["code"] == "referral-letter"]
+    letters = [
+        document
+        for document in resources(export(gp_api, full_encounter), "DocumentReference")
+        if document["type"]["coding"][0]["code"] == "referral-letter"
+    ]
     assert letters and all(document["docStatus"] == "final" for document in letters)
     assert {"system": "http://loinc.org", "code": "57133-1", "display": "Referral note"} in letters[0]["type"]["coding"]
 
@@ -323,13 +384,18 @@ def test_a_draft_letter_is_preliminary_and_orders_nothing(gp, gp_api):
 
     letters = resources(bundle, "DocumentReference")
     assert [document["docStatus"] for document in letters] == ["preliminary"]
-    assert not [request for request in resources(bundle, "ServiceRequest")
-                if request["category"][0]["coding"][0]["code"] == "referral"]
+    assert not [
+        request
+        for request in resources(bundle, "ServiceRequest")
+        if request["category"][0]["coding"][0]["code"] == "referral"
+    ]
     assert not resources(bundle, "Condition")
 
 
 def test_a_body_that_is_not_json_gets_an_operation_outcome(gp_api):
-    response = gp_api.generic("POST", "/api/v1/fhir/Patient", '{"resourceType": "Patient", "name": [', content_type=FHIR)
+    response = gp_api.generic(
+        "POST", "/api/v1/fhir/Patient", '{"resourceType": "Patient", "name": [', content_type=FHIR
+    )
 
     assert response.status_code == 400
     assert json.loads(response.content)["resourceType"] == "OperationOutcome"

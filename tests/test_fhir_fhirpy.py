@@ -1,5 +1,6 @@
 """A FHIR client no one here wrote (fhirpy) against the server over real HTTP: read, search, conditional
 create and a lab result posted as an Observation."""
+
 import pytest
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import AuthorizationError, OperationOutcome, ResourceNotFound
@@ -24,8 +25,7 @@ def client(live_server, gp_live):
 
 
 def test_fhirpy_reads_searches_creates_conditionally_and_posts_a_result(client, gp_live, live_server):
-    patient = patient_of(gp_live, family_name="Иванова", given_name="Анна", identifier="A-1",
-                         identifier_system=MRN)
+    patient = patient_of(gp_live, family_name="Иванова", given_name="Анна", identifier="A-1", identifier_system=MRN)
     encounter = encounter_of(gp_live, patient=patient)
 
     read = client.reference("Patient", str(patient.pk)).to_resource()
@@ -38,9 +38,13 @@ def test_fhirpy_reads_searches_creates_conditionally_and_posts_a_result(client, 
     assert [resource.id for resource in encounters] == [str(encounter.pk)]
 
     # Conditional create: the match comes back unchanged; without one, the patient is created.
-    newcomer = client.resource("Patient", identifier=[{"system": MRN, "value": "A-1"}],
-                               name=[{"family": "Другая", "given": ["Анна"]}], gender="female",
-                               birthDate="1980-05-17")
+    newcomer = client.resource(
+        "Patient",
+        identifier=[{"system": MRN, "value": "A-1"}],
+        name=[{"family": "Другая", "given": ["Анна"]}],
+        gender="female",
+        birthDate="1980-05-17",
+    )
     same, created = client.resources("Patient").search(identifier=f"{MRN}|A-1").get_or_create(newcomer)
     assert (same.id, created) == (str(patient.pk), False) and same["name"][0]["family"] == "Иванова"
     newcomer["identifier"] = [{"system": MRN, "value": "A-2"}]
@@ -48,19 +52,26 @@ def test_fhirpy_reads_searches_creates_conditionally_and_posts_a_result(client, 
     assert created and other.id != str(patient.pk)
 
     observation = client.resource(
-        "Observation", status="final", code={"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
-        subject={"reference": f"Patient/{patient.pk}"}, encounter={"reference": f"Encounter/{encounter.pk}"},
-        valueQuantity={"value": 13.2, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"})
+        "Observation",
+        status="final",
+        code={"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+        subject={"reference": f"Patient/{patient.pk}"},
+        encounter={"reference": f"Encounter/{encounter.pk}"},
+        valueQuantity={"value": 13.2, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"},
+    )
     observation.save()
     assert observation.id.startswith("result-")
     assert observation["valueQuantity"]["value"] == 132.0 and observation["interpretation"]
     assert client.resources("Observation").search(patient=str(patient.pk), _id=observation.id).count() == 1
 
-    bad = client.resource("Observation", status="final",
-                          code={"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
-                          subject={"reference": f"Patient/{patient.pk}"},
-                          encounter={"reference": f"Encounter/{encounter.pk}"},
-                          valueQuantity={"value": 13.2, "unit": "furlong", "code": "furlong"})
+    bad = client.resource(
+        "Observation",
+        status="final",
+        code={"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+        subject={"reference": f"Patient/{patient.pk}"},
+        encounter={"reference": f"Encounter/{encounter.pk}"},
+        valueQuantity={"value": 13.2, "unit": "furlong", "code": "furlong"},
+    )
     with pytest.raises(OperationOutcome):
         bad.save()
     with pytest.raises(ResourceNotFound):

@@ -1,6 +1,7 @@
 """The FHIR R4 server at /fhir/: metadata, Patient (read, search, conditional create, versioned update),
 the encounter's resources read and searched, lab results posted as Observations, the referral's Task
 updated with the specialist's outcome, documents as Binary; errors as OperationOutcome."""
+
 import base64
 import json
 from urllib.parse import urlencode
@@ -44,6 +45,7 @@ def outcome(response, status, where=None):
 
 # -- metadata and authorization ---------------------------------------------------------------------
 
+
 def test_metadata_is_public_and_tells_exactly_what_is_implemented(anonymous, db):
     response = anonymous.get("/fhir/metadata")
     assert response.status_code == 200 and response["Content-Type"].startswith(FHIR)
@@ -53,8 +55,16 @@ def test_metadata_is_public_and_tells_exactly_what_is_implemented(anonymous, db)
     rest = statement["rest"][0]
     assert rest["security"]["service"][0]["text"] == "Token"
     resources = {entry["type"]: entry for entry in rest["resource"]}
-    assert set(resources) == {"Patient", "Encounter", "Observation", "ServiceRequest", "Condition",
-                              "DocumentReference", "Binary", "Task"}
+    assert set(resources) == {
+        "Patient",
+        "Encounter",
+        "Observation",
+        "ServiceRequest",
+        "Condition",
+        "DocumentReference",
+        "Binary",
+        "Task",
+    }
     assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "search-type", "create", "update"]
     assert {p["name"] for p in resources["Patient"]["searchParam"]} == {"_id", "identifier", "name", "birthdate"}
     assert resources["Patient"]["conditionalCreate"] is True
@@ -62,8 +72,9 @@ def test_metadata_is_public_and_tells_exactly_what_is_implemented(anonymous, db)
     assert [i["code"] for i in resources["Observation"]["interaction"]] == ["read", "search-type", "create"]
 
 
-@pytest.mark.parametrize("path", ["/fhir/Patient/1", "/fhir/Patient?name=x", "/fhir/Observation?patient=1",
-                                  "/fhir/Binary/referral-1"])
+@pytest.mark.parametrize(
+    "path", ["/fhir/Patient/1", "/fhir/Patient?name=x", "/fhir/Observation?patient=1", "/fhir/Binary/referral-1"]
+)
 def test_everything_but_metadata_needs_the_token(anonymous, db, path):
     response = anonymous.get(path)
     outcome(response, 401)
@@ -73,6 +84,7 @@ def test_everything_but_metadata_needs_the_token(anonymous, db, path):
 
 
 # -- Patient ----------------------------------------------------------------------------------------
+
 
 def test_patient_read_has_version_and_etag_and_another_clinics_is_a_404(gp, gp_api, other_gp):
     patient = patient_of(gp, family_name="Иванова", given_name="Анна", identifier="A-1", identifier_system=MRN)
@@ -100,8 +112,12 @@ def test_patient_search_by_identifier_name_and_birthdate_by_get_and_post(gp, gp_
     assert body(gp_api.get("/fhir/Patient", {"birthdate": "1990-01-01"}))["total"] == 0
 
     # POST _search: the name travels in the body, never in the URL.
-    response = gp_api.generic("POST", "/fhir/Patient/_search", urlencode({"name": "Иванова"}),
-                              content_type="application/x-www-form-urlencoded")
+    response = gp_api.generic(
+        "POST",
+        "/fhir/Patient/_search",
+        urlencode({"name": "Иванова"}),
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 200, response.content
     assert [entry["resource"]["id"] for entry in body(response)["entry"]] == [str(anna.pk)]
 
@@ -118,14 +134,22 @@ def test_search_pages_with_count_and_next_links(gp, gp_api):
     next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
     second = body(gp_api.get(next_url.removeprefix("http://testserver")))
     assert {entry["resource"]["id"] for entry in second["entry"]}.isdisjoint(
-        {entry["resource"]["id"] for entry in first["entry"]})
+        {entry["resource"]["id"] for entry in first["entry"]}
+    )
     assert len(body(gp_api.get("/fhir/Patient", {"_count": 1000}))["entry"]) == 5  # capped at 200
-    assert "entry" not in body(gp_api.get("/fhir/Patient", {"_count": 0})) or \
-        body(gp_api.get("/fhir/Patient", {"_count": 0}))["entry"] == []
+    assert (
+        "entry" not in body(gp_api.get("/fhir/Patient", {"_count": 0}))
+        or body(gp_api.get("/fhir/Patient", {"_count": 0}))["entry"] == []
+    )
 
 
-NEW_PATIENT = {"resourceType": "Patient", "identifier": [{"system": MRN, "value": "B-7"}],
-               "name": [{"family": "Сидорова", "given": ["Мария"]}], "gender": "female", "birthDate": "1970-02-03"}
+NEW_PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": MRN, "value": "B-7"}],
+    "name": [{"family": "Сидорова", "given": ["Мария"]}],
+    "gender": "female",
+    "birthDate": "1970-02-03",
+}
 
 
 def test_conditional_create_returns_one_match_unchanged_refuses_several_and_creates_when_none(gp, gp_api):
@@ -147,17 +171,28 @@ def test_conditional_create_returns_one_match_unchanged_refuses_several_and_crea
 
 
 def test_create_refuses_modifier_extensions_control_characters_and_other_media_types(gp_api):
-    outcome(post(gp_api, "/fhir/Patient", {**NEW_PATIENT, "modifierExtension": [{"url": "https://x.org/y",
-                                                                                   "valueBoolean": True}]}),
-            400, "Patient.modifierExtension")
-    outcome(post(gp_api, "/fhir/Patient", {**NEW_PATIENT, "address": [{"text": "a\u0001b"}]}), 400,
-            "Patient.address[0].text")
+    outcome(
+        post(
+            gp_api,
+            "/fhir/Patient",
+            {**NEW_PATIENT, "modifierExtension": [{"url": "https://x.org/y", "valueBoolean": True}]},
+        ),
+        400,
+        "Patient.modifierExtension",
+    )
+    outcome(
+        post(gp_api, "/fhir/Patient", {**NEW_PATIENT, "address": [{"text": "a\u0001b"}]}),
+        400,
+        "Patient.address[0].text",
+    )
     outcome(gp_api.generic("POST", "/fhir/Patient", json.dumps(NEW_PATIENT), content_type="text/plain"), 415)
     outcome(gp_api.generic("POST", "/fhir/Patient", "{not json", content_type=FHIR), 400)
     assert not Patient.objects.exists()
     # application/json is accepted too.
-    assert gp_api.generic("POST", "/fhir/Patient", json.dumps(NEW_PATIENT),
-                          content_type="application/json").status_code == 201
+    assert (
+        gp_api.generic("POST", "/fhir/Patient", json.dumps(NEW_PATIENT), content_type="application/json").status_code
+        == 201
+    )
 
 
 def test_update_only_with_if_match_and_the_version_moves(gp, gp_api, other_gp):
@@ -168,8 +203,9 @@ def test_update_only_with_if_match_and_the_version_moves(gp, gp_api, other_gp):
     outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", resource), 428)
     outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"7"'), 412)
     outcome(put(api_client_for(other_gp), f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"1"'), 404)
-    outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", {**resource, "id": "999"}, HTTP_IF_MATCH='W/"1"'), 400,
-            "Patient.id")
+    outcome(
+        put(gp_api, f"/fhir/Patient/{patient.pk}", {**resource, "id": "999"}, HTTP_IF_MATCH='W/"1"'), 400, "Patient.id"
+    )
 
     response = put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"1"')
     assert response.status_code == 200, response.content
@@ -202,8 +238,12 @@ def test_unsupported_methods_and_types(gp, gp_api):
 
 # -- the encounter's resources ----------------------------------------------------------------------
 
-def test_the_encounters_resources_are_searchable_and_readable_by_the_exports_ids(gp_api, full_encounter,  # noqa: F811
-                                                                                   other_gp):
+
+def test_the_encounters_resources_are_searchable_and_readable_by_the_exports_ids(
+    gp_api,
+    full_encounter,  # noqa: F811
+    other_gp,
+):
     patient_id = full_encounter.patient_id
     referral = Referral.objects.get(encounter=full_encounter)
     expected = {
@@ -239,8 +279,11 @@ def test_the_encounters_resources_are_searchable_and_readable_by_the_exports_ids
     outcome(gp_api.get("/fhir/Observation/999999-ex-cva-tenderness"), 404)
 
 
-def test_the_referral_is_a_service_request_a_task_and_a_letter_whose_pdf_is_a_binary(gp_api, full_encounter,  # noqa: F811
-                                                                                     other_gp):
+def test_the_referral_is_a_service_request_a_task_and_a_letter_whose_pdf_is_a_binary(
+    gp_api,
+    full_encounter,  # noqa: F811
+    other_gp,
+):
     referral = Referral.objects.get(encounter=full_encounter)
     task = body(gp_api.get(f"/fhir/Task/referral-{referral.pk}"))
     Task.model_validate(task)
@@ -250,7 +293,8 @@ def test_the_referral_is_a_service_request_a_task_and_a_letter_whose_pdf_is_a_bi
 
     letter = body(gp_api.get(f"/fhir/DocumentReference/referral-{referral.pk}"))
     assert {"system": "http://loinc.org", "code": "57133-1"} in [
-        {key: coding[key] for key in ("system", "code")} for coding in letter["type"]["coding"]]
+        {key: coding[key] for key in ("system", "code")} for coding in letter["type"]["coding"]
+    ]
     assert letter["docStatus"] == "final"
     url = letter["content"][0]["attachment"]["url"]
     assert url == f"http://testserver/fhir/Binary/referral-{referral.pk}"
@@ -268,14 +312,18 @@ def test_the_referral_is_a_service_request_a_task_and_a_letter_whose_pdf_is_a_bi
 
 # -- results in -------------------------------------------------------------------------------------
 
+
 def hemoglobin(encounter, /, **changes):
-    return {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
-            "subject": {"reference": f"Patient/{encounter.patient_id}"},
-            "encounter": {"reference": f"Encounter/{encounter.pk}"},
-            "effectiveDateTime": "2024-03-05",
-            "valueQuantity": {"value": 9.1, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"},
-            **changes}
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+        "subject": {"reference": f"Patient/{encounter.patient_id}"},
+        "encounter": {"reference": f"Encounter/{encounter.pk}"},
+        "effectiveDateTime": "2024-03-05",
+        "valueQuantity": {"value": 9.1, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"},
+        **changes,
+    }
 
 
 def test_a_loinc_lab_result_becomes_a_result_flagged_like_any_other(gp, gp_api):
@@ -295,28 +343,51 @@ def test_a_loinc_lab_result_becomes_a_result_flagged_like_any_other(gp, gp_api):
 
 def test_a_coded_positive_answer_is_a_true_result(gp, gp_api):
     encounter = encounter_of(gp)
-    resource = hemoglobin(encounter, code={"coding": [{"system": "http://loinc.org", "code": "5802-4"}]},
-                          valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]})
+    resource = hemoglobin(
+        encounter,
+        code={"coding": [{"system": "http://loinc.org", "code": "5802-4"}]},
+        valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]},
+    )
     del resource["valueQuantity"]
     response = post(gp_api, "/fhir/Observation", resource)
     assert response.status_code == 201, response.content
     assert encounter.results.get().value_bool is True
 
 
-@pytest.mark.parametrize("changes, status, where", [
-    ({"valueQuantity": {"value": 9.1, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}},
-     400, "Observation.valueQuantity.code"),
-    ({"valueQuantity": {"value": 900, "unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"}},
-     400, "Observation.value"),
-    ({"code": {"coding": [{"system": "http://loinc.org", "code": "0000-0"}]}}, 400, "Observation.code"),
-    ({"encounter": None}, 400, "Observation.encounter"),
-    ({"status": "entered-in-error"}, 400, "Observation.status"),
-    ({"note": [{"text": "bad\u0000note"}]}, 400, "Observation.note[0].text"),
-    ({"modifierExtension": [{"url": "https://x.org/y", "valueBoolean": True}]}, 400, "Observation.modifierExtension"),
-    ({"effectiveDateTime": "2999-01-01"}, 400, "Observation.effectiveDateTime"),
-    ({"encounter": {"reference": "Encounter/999999"}}, 422, "Observation.encounter"),
-    ({"subject": {"reference": "Patient/999999"}}, 422, "Observation.subject"),
-])
+@pytest.mark.parametrize(
+    "changes, status, where",
+    [
+        (
+            {
+                "valueQuantity": {
+                    "value": 9.1,
+                    "unit": "mmol/L",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mmol/L",
+                }
+            },
+            400,
+            "Observation.valueQuantity.code",
+        ),
+        (
+            {"valueQuantity": {"value": 900, "unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"}},
+            400,
+            "Observation.value",
+        ),
+        ({"code": {"coding": [{"system": "http://loinc.org", "code": "0000-0"}]}}, 400, "Observation.code"),
+        ({"encounter": None}, 400, "Observation.encounter"),
+        ({"status": "entered-in-error"}, 400, "Observation.status"),
+        ({"note": [{"text": "bad\u0000note"}]}, 400, "Observation.note[0].text"),
+        (
+            {"modifierExtension": [{"url": "https://x.org/y", "valueBoolean": True}]},
+            400,
+            "Observation.modifierExtension",
+        ),
+        ({"effectiveDateTime": "2999-01-01"}, 400, "Observation.effectiveDateTime"),
+        ({"encounter": {"reference": "Encounter/999999"}}, 422, "Observation.encounter"),
+        ({"subject": {"reference": "Patient/999999"}}, 422, "Observation.subject"),
+    ],
+)
 def test_an_invalid_observation_is_refused_naming_the_element(gp, gp_api, changes, status, where):
     encounter = encounter_of(gp)
     resource = {key: value for key, value in hemoglobin(encounter, **changes).items() if value is not None}
@@ -332,13 +403,20 @@ def test_a_result_for_another_clinics_patient_is_refused(gp, other_gp):
 
 # -- the specialist's outcome -----------------------------------------------------------------------
 
-def test_the_task_updated_completed_with_the_conclusion_completes_the_referral(gp_api, full_encounter,  # noqa: F811
-                                                                              other_gp):
+
+def test_the_task_updated_completed_with_the_conclusion_completes_the_referral(
+    gp_api,
+    full_encounter,  # noqa: F811
+    other_gp,
+):
     referral = Referral.objects.get(encounter=full_encounter)
     path = f"/fhir/Task/referral-{referral.pk}"
     task = body(gp_api.get(path))
-    done = {**task, "status": "completed",
-            "output": [{"type": {"text": "Specialist's conclusion"}, "valueString": "Chronic pyelonephritis."}]}
+    done = {
+        **task,
+        "status": "completed",
+        "output": [{"type": {"text": "Specialist's conclusion"}, "valueString": "Chronic pyelonephritis."}],
+    }
 
     outcome(put(gp_api, path, done), 428)
     outcome(put(gp_api, path, done, HTTP_IF_MATCH='W/"5"'), 412)
@@ -355,8 +433,11 @@ def test_the_task_updated_completed_with_the_conclusion_completes_the_referral(g
     assert body(gp_api.get(f"/fhir/ServiceRequest/referral-{referral.pk}"))["status"] == "completed"
 
     # Impossible transitions are a conflict.
-    outcome(put(gp_api, path, {**updated, "status": "cancelled", "statusReason": {"text": "x"}},
-                HTTP_IF_MATCH='W/"2"'), 409, "Task.status")
+    outcome(
+        put(gp_api, path, {**updated, "status": "cancelled", "statusReason": {"text": "x"}}, HTTP_IF_MATCH='W/"2"'),
+        409,
+        "Task.status",
+    )
 
 
 def test_the_task_follows_booking_and_the_patients_refusal(gp_api, full_encounter):  # noqa: F811
@@ -385,14 +466,21 @@ def test_a_draft_letter_is_preliminary_and_has_no_task_yet(gp, gp_api):
     workup = workup_for(gp, encounter)
     recommendation = workup.referrals.first()
     recommendation_decide(actor=actor_for(gp), recommendation=recommendation, decision=Decision.ACCEPTED)
-    referral = referral_services.referral_create(actor=actor_for(gp), encounter=encounter,
-                                                 recommendation=recommendation)
+    referral = referral_services.referral_create(
+        actor=actor_for(gp), encounter=encounter, recommendation=recommendation
+    )
     referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:draft:fhir")
 
     letter = body(gp_api.get(f"/fhir/DocumentReference/referral-{referral.pk}"))
     assert letter["docStatus"] == "preliminary"
     outcome(gp_api.get(f"/fhir/Task/referral-{referral.pk}"), 404)
-    outcome(put(gp_api, f"/fhir/Task/referral-{referral.pk}", {"resourceType": "Task", "id": f"referral-{referral.pk}",
-                                                               "status": "completed", "intent": "order"},
-                HTTP_IF_MATCH='W/"1"'), 404)
+    outcome(
+        put(
+            gp_api,
+            f"/fhir/Task/referral-{referral.pk}",
+            {"resourceType": "Task", "id": f"referral-{referral.pk}", "status": "completed", "intent": "order"},
+            HTTP_IF_MATCH='W/"1"',
+        ),
+        404,
+    )
     assert body(gp_api.get("/fhir/Task", {"encounter": encounter.pk}))["total"] == 0

@@ -1,5 +1,6 @@
 """Finalizing asks about what is unfinished, and an untouched emergency needs a reason; "accept all
 recommended" accepts what is pending and leaves what the GP declined."""
+
 from clinic.models import Encounter
 from referrals import services as referral_services
 from tests.record_factories import actor_for, api_client_for, encounter_of, screened, workup_for
@@ -35,8 +36,11 @@ def test_an_emergency_is_finalized_with_the_reason_recorded(gp):
     encounter = encounter_of(gp, findings=screened(CAUDA_EQUINA))
     workup_for(gp, encounter)
 
-    response = api_client_for(gp).post(f"/api/v1/encounters/{encounter.pk}/finalize/",
-                                       {"reason": "Sent by ambulance to the neurosurgical unit"}, format="json")
+    response = api_client_for(gp).post(
+        f"/api/v1/encounters/{encounter.pk}/finalize/",
+        {"reason": "Sent by ambulance to the neurosurgical unit"},
+        format="json",
+    )
 
     assert response.status_code == 200
     encounter = Encounter.objects.get(pk=encounter.pk)
@@ -47,8 +51,11 @@ def test_an_emergency_is_finalized_with_the_reason_recorded(gp):
 def test_once_an_emergency_row_is_acted_on_no_reason_is_needed(gp):
     encounter = encounter_of(gp, findings=screened(CAUDA_EQUINA))
     workup = workup_for(gp, encounter)
-    recommendation_decide(actor=actor_for(gp), recommendation=workup.referrals.filter(urgency="emergency").first(),
-                          decision=Decision.ACCEPTED)
+    recommendation_decide(
+        actor=actor_for(gp),
+        recommendation=workup.referrals.filter(urgency="emergency").first(),
+        decision=Decision.ACCEPTED,
+    )
 
     response = api_client_for(gp).post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
 
@@ -88,8 +95,9 @@ def test_accept_all_accepts_what_is_pending_and_keeps_what_was_declined(gp):
     encounter = encounter_of(gp, findings=screened(URINARY))
     workup = workup_for(gp, encounter)
     declined = workup.items.first()
-    recommendation_decide(actor=actor_for(gp), recommendation=declined, decision=Decision.DECLINED,
-                          reason="Done last week")
+    recommendation_decide(
+        actor=actor_for(gp), recommendation=declined, decision=Decision.DECLINED, reason="Done last week"
+    )
 
     response = api_client_for(gp).post(f"/api/v1/encounters/{encounter.pk}/workup/accept-all/", format="json")
 

@@ -1,5 +1,6 @@
 """An integrator's view of the API: a client generated from /api/schema/ by openapi-python-client (a
 generator nobody here wrote) registers a patient, records an encounter and gets its workup over HTTP."""
+
 import datetime
 import importlib
 import json
@@ -20,11 +21,15 @@ def generated_client(tmp_path, anonymous):
     assert schema.status_code == 200
     (tmp_path / "schema.json").write_text(json.dumps(schema.json()))
     # No post-hooks: the generated code is used as generated, not reformatted by tools that may be absent.
-    (tmp_path / "config.yaml").write_text("post_hooks: []\nproject_name_override: backnumb-client\n"
-                                          "package_name_override: backnumb_client\n")
+    (tmp_path / "config.yaml").write_text(
+        "post_hooks: []\nproject_name_override: backnumb-client\npackage_name_override: backnumb_client\n"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "openapi_python_client", "generate", "--path", "schema.json", "--config", "config.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     sys.path.insert(0, str(tmp_path / "backnumb-client"))
@@ -42,17 +47,29 @@ def test_a_generated_client_creates_a_patient_an_encounter_and_a_workup(generate
     from backnumb_client.models import EncounterWriteRequest, FindingsRequest, PatientWriteRequest
 
     token = api_token_for(gp)
-    client = AuthenticatedClient(base_url=live_server.url, token=token, prefix="Token",
-                                 headers={"Accept-Language": "en"})
+    client = AuthenticatedClient(
+        base_url=live_server.url, token=token, prefix="Token", headers={"Accept-Language": "en"}
+    )
 
-    patient = v1_patients_create.sync(client=client, body=PatientWriteRequest.from_dict({
-        "family_name": "Smirnova", "given_name": "Anna", "birth_date": "1980-05-17", "sex": "female"}))
+    patient = v1_patients_create.sync(
+        client=client,
+        body=PatientWriteRequest.from_dict(
+            {"family_name": "Smirnova", "given_name": "Anna", "birth_date": "1980-05-17", "sex": "female"}
+        ),
+    )
     assert patient.id and patient.family_name == "Smirnova"
 
     findings = {"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True, **red_flags_absent()}
-    encounter = v1_encounters_create.sync(client=client, body=EncounterWriteRequest(
-        patient=patient.id, visit_date=datetime.date.today(), duration_days=10, temperature_c=36.8,
-        findings=FindingsRequest.from_dict(findings)))
+    encounter = v1_encounters_create.sync(
+        client=client,
+        body=EncounterWriteRequest(
+            patient=patient.id,
+            visit_date=datetime.date.today(),
+            duration_days=10,
+            temperature_c=36.8,
+            findings=FindingsRequest.from_dict(findings),
+        ),
+    )
     assert encounter.id and encounter.patient == patient.id
 
     workup = encounter_workup_generate.sync(encounter.id, client=client)

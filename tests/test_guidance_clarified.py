@@ -1,12 +1,17 @@
 """The first-visit rules as clarified (GUIDANCE 0.2, 0.6 and U6): the safety rules apply to what waits
 behind an emergency, stewardship never contradicts a red flag, and immunosuppression is a reason of its own."""
+
 from tests.cases import case, items, referrals
 from workups.engine import evaluate, get_knowledge_base
 
 KB = get_knowledge_base()
 # A heart attack (E2) in a woman with thoracic numbness and weight loss: U2's thoracic X-ray waits behind it.
-CARDIAC_WITH_WEIGHT_LOSS = {"loc_interscapular": True, "sx_chest_heaviness": True, "sx_pain_radiating_heart": True,
-                            "rf_weight_loss": True}
+CARDIAC_WITH_WEIGHT_LOSS = {
+    "loc_interscapular": True,
+    "sx_chest_heaviness": True,
+    "sx_pain_radiating_heart": True,
+    "rf_weight_loss": True,
+}
 
 
 def deferred(result, kind="item"):
@@ -53,16 +58,19 @@ def test_a_deferred_ionising_study_for_a_woman_of_reproductive_age_brings_a_defe
 
 def test_no_deferred_pregnancy_test_for_a_man_or_a_woman_over_50():
     for sex, age in (("male", 30), ("female", 51)):
-        result = evaluate(KB, case(sex=sex, age=age, pregnant=None if sex == "male" else False,
-                                   findings=CARDIAC_WITH_WEIGHT_LOSS))
+        result = evaluate(
+            KB, case(sex=sex, age=age, pregnant=None if sex == "male" else False, findings=CARDIAC_WITH_WEIGHT_LOSS)
+        )
         assert "lab_pregnancy_test" not in deferred(result)
 
 
 def test_stewardship_says_nothing_about_spine_imaging_when_a_red_flag_is_present():
     # Night pain alone fires U2 with an X-ray; with the X-ray declined by the guidance elsewhere this still
     # must hold: any red flag present means "no red flags" would be false.
-    for findings in ({"loc_lumbar": True, "rf_fever": True, "sx_dysuria": True},
-                     {"loc_lumbar": True, "rf_bowel_incontinence": False, "rf_immunosuppression": True}):
+    for findings in (
+        {"loc_lumbar": True, "rf_fever": True, "sx_dysuria": True},
+        {"loc_lumbar": True, "rf_bowel_incontinence": False, "rf_immunosuppression": True},
+    ):
         result = evaluate(KB, case(sex="female", age=40, pregnant=False, findings=findings))
         assert not any(KB.vocabulary.is_spine_imaging(row["code"]) for row in result["not_indicated"])
 
@@ -84,7 +92,9 @@ def test_u6_immunosuppression_fires_by_itself_even_when_a_kidney_infection_expla
 
 
 def test_u6_a_fever_explained_by_a_kidney_infection_alone_is_still_not_a_spinal_infection():
-    result = evaluate(KB, case(sex="female", age=40, pregnant=False,
-                               findings={"loc_lumbar": True, "rf_fever": True, "sx_dysuria": True}))
+    result = evaluate(
+        KB,
+        case(sex="female", age=40, pregnant=False, findings={"loc_lumbar": True, "rf_fever": True, "sx_dysuria": True}),
+    )
 
     assert "U6" not in result["fired_rules"]

@@ -5,6 +5,7 @@ with their urgency and the findings that triggered them) and one where a key
 condition is missing and it does not. The cases are built with tests.cases.case:
 every red flag is answered absent unless a test says otherwise.
 """
+
 import pytest
 
 from tests.cases import case, items, referrals
@@ -19,14 +20,27 @@ REGION_XRAY = {
     "loc_right_scapular": {"xray_thoracic_spine"},
     "loc_whole_spine": {"xray_thoracic_spine", "xray_lumbar_spine"},
 }
-REGION_MRI = {
-    location: {code.replace("xray_", "mri_") for code in codes} for location, codes in REGION_XRAY.items()
+REGION_MRI = {location: {code.replace("xray_", "mri_") for code in codes} for location, codes in REGION_XRAY.items()}
+SPINE_IMAGING = {
+    "xray_thoracic_spine",
+    "xray_lumbar_spine",
+    "mri_thoracic_spine",
+    "mri_lumbar_spine",
+    "ct_spine",
+    "us_spine",
 }
-SPINE_IMAGING = {"xray_thoracic_spine", "xray_lumbar_spine", "mri_thoracic_spine", "mri_lumbar_spine", "ct_spine", "us_spine"}
 RED_FLAGS = [
-    "rf_saddle_anesthesia", "rf_bladder_dysfunction", "rf_bowel_incontinence", "rf_progressive_leg_weakness",
-    "rf_fever", "rf_weight_loss", "rf_cancer_history", "rf_major_trauma", "rf_immunosuppression",
-    "rf_night_pain", "rf_sudden_severe_pain",
+    "rf_saddle_anesthesia",
+    "rf_bladder_dysfunction",
+    "rf_bowel_incontinence",
+    "rf_progressive_leg_weakness",
+    "rf_fever",
+    "rf_weight_loss",
+    "rf_cancer_history",
+    "rf_major_trauma",
+    "rf_immunosuppression",
+    "rf_night_pain",
+    "rf_sudden_severe_pain",
 ]
 
 
@@ -110,13 +124,24 @@ def test_disposition_is_the_highest_tier_that_fires(kb, codes, disposition):
 
 def test_emergency_issues_only_emergency_rules_and_defers_the_rest(kb):
     # Saddle anaesthesia with frequent urination: hospital MRI, not a urology letter.
-    result = run(kb, "loc_lumbar", "sx_leg_pain", "sx_urinary_frequency", "rf_saddle_anesthesia",
-                 "rf_bladder_dysfunction", sex="male", age=52, duration_days=3)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "sx_leg_pain",
+        "sx_urinary_frequency",
+        "rf_saddle_anesthesia",
+        "rf_bladder_dysfunction",
+        sex="male",
+        age=52,
+        duration_days=3,
+    )
     assert result["disposition"] == "emergency"
     assert items(result) == {"mri_lumbar_spine": "emergency"}
     assert referrals(result) == {"neurosurgery": "emergency"}
     assert {"urology", "neurology"} <= deferred_codes(result, "referral")
-    assert {"lab_urinalysis", "us_prostate", "us_kidneys", "lab_cbc", "lab_biochemistry"} <= deferred_codes(result, "item")
+    assert {"lab_urinalysis", "us_prostate", "us_kidneys", "lab_cbc", "lab_biochemistry"} <= deferred_codes(
+        result, "item"
+    )
     for entry in result["deferred"]:
         assert entry["reason"]
         assert entry["sources"]
@@ -295,7 +320,11 @@ def test_no_aortic_emergency_without_sudden_severe_pain(kb):
 @pytest.mark.parametrize(
     "codes, pregnant, expected_triggers",
     [
-        (("sx_missed_period", "sx_abnormal_vaginal_bleeding"), False, {"sx_missed_period", "sx_abnormal_vaginal_bleeding"}),
+        (
+            ("sx_missed_period", "sx_abnormal_vaginal_bleeding"),
+            False,
+            {"sx_missed_period", "sx_abnormal_vaginal_bleeding"},
+        ),
         (("sx_missed_period", "sx_dizziness_on_standing"), None, {"sx_missed_period", "sx_dizziness_on_standing"}),
         (("sx_abnormal_vaginal_bleeding",), True, {"pregnant", "sx_abnormal_vaginal_bleeding"}),
         (("sx_dizziness_on_standing",), True, {"pregnant", "sx_dizziness_on_standing"}),
@@ -585,7 +614,9 @@ def test_deficit_with_cauda_equina_or_major_trauma_is_not_the_urgent_deficit_rul
 
 
 def test_no_deficit_rule_without_a_deficit(kb):
-    result = run(kb, "loc_lumbar", "sx_tingling", absent=["ex_leg_weakness", "ex_reflexes_reduced", "ex_sensory_deficit"])
+    result = run(
+        kb, "loc_lumbar", "sx_tingling", absent=["ex_leg_weakness", "ex_reflexes_reduced", "ex_sensory_deficit"]
+    )
     assert not fired(result, "U10")
     assert referrals(result)["neurology"] == "routine"
 
@@ -633,8 +664,16 @@ def test_abnormal_bleeding_at_49_is_not_the_urgent_bleeding_rule(kb):
 
 
 def test_abnormal_bleeding_with_an_ectopic_picture_is_the_emergency_not_u12(kb):
-    result = run(kb, "loc_lumbar", "sx_abnormal_vaginal_bleeding", "sx_pelvic_pain", "sx_missed_period",
-                 sex="female", age=50, pregnant=False)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "sx_abnormal_vaginal_bleeding",
+        "sx_pelvic_pain",
+        "sx_missed_period",
+        sex="female",
+        age=50,
+        pregnant=False,
+    )
     assert fired(result, "E4")
     assert not fired(result, "U12")
     assert referrals(result) == {"gynecology": "emergency"}
@@ -659,7 +698,8 @@ def test_no_baseline_blood_tests_when_observing(kb):
 
 
 @pytest.mark.parametrize(
-    "finding", ["pattern_recurrent", "sx_pain_with_movement", "sx_tingling", "sx_dizziness_on_standing", "sx_urinary_frequency"]
+    "finding",
+    ["pattern_recurrent", "sx_pain_with_movement", "sx_tingling", "sx_dizziness_on_standing", "sx_urinary_frequency"],
 )
 def test_reasons_to_see_a_neurologist_give_a_routine_neurology_referral(kb, finding):
     result = run(kb, "loc_interscapular", finding)
@@ -829,8 +869,15 @@ def test_radicular_symptoms_with_only_thoracic_numbness_give_no_lumbar_mri(kb):
 
 @pytest.mark.parametrize("duration", [0, 10, 41])
 def test_early_radicular_symptoms_without_a_deficit_are_no_imaging(kb, duration):
-    result = run(kb, "loc_lumbar", "sx_leg_pain", "ex_straight_leg_raise_positive", "sx_pain_with_movement",
-                 age=35, duration_days=duration)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "sx_leg_pain",
+        "ex_straight_leg_raise_positive",
+        "sx_pain_with_movement",
+        age=35,
+        duration_days=duration,
+    )
     assert fired(result, "R9-early")
     assert result["disposition"] == "routine"
     assert referrals(result) == {"neurology": "routine"}
@@ -898,8 +945,16 @@ def test_dizziness_on_standing_gives_neck_doppler_and_ecg(kb):
 
 
 def test_dizziness_in_an_ectopic_pregnancy_is_not_the_dizziness_pathway(kb):
-    result = run(kb, "loc_lumbar", "sx_dizziness_on_standing", "sx_pelvic_pain", "sx_missed_period",
-                 sex="female", age=28, pregnant=False)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "sx_dizziness_on_standing",
+        "sx_pelvic_pain",
+        "sx_missed_period",
+        sex="female",
+        age=28,
+        pregnant=False,
+    )
     assert fired(result, "E4")
     assert not fired(result, "R12")
     assert "doppler_neck_vessels" not in items(result)
@@ -1037,8 +1092,16 @@ def test_no_traumatology_without_trauma(kb):
 
 
 def test_a_single_episode_after_a_static_posture_is_observed_with_advice(kb):
-    result = run(kb, "loc_lumbar", "pattern_positional", "hx_prolonged_static_posture",
-                 sex="female", age=34, pregnant=False, duration_days=2)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "pattern_positional",
+        "hx_prolonged_static_posture",
+        sex="female",
+        age=34,
+        pregnant=False,
+        duration_days=2,
+    )
     assert result["disposition"] == "observe"
     assert result["items"] == []
     assert result["referrals"] == []
@@ -1061,8 +1124,18 @@ def test_a_single_episode_after_a_static_posture_is_observed_with_advice(kb):
 def test_not_observed_when_recurrent_unscreened_or_a_rule_fires(kb, change):
     change = dict(change)
     codes = change.pop("codes", ())
-    result = run(kb, "loc_lumbar", "pattern_positional", "hx_prolonged_static_posture", *codes,
-                 sex="female", age=34, pregnant=False, duration_days=2, **change)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "pattern_positional",
+        "hx_prolonged_static_posture",
+        *codes,
+        sex="female",
+        age=34,
+        pregnant=False,
+        duration_days=2,
+        **change,
+    )
     assert result["disposition"] != "observe"
     assert result["advice"] == []
     assert result["review"] is None
@@ -1080,8 +1153,16 @@ def test_not_observed_when_recurrent_unscreened_or_a_rule_fires(kb, change):
     ],
 )
 def test_pregnancy_replaces_a_spine_xray_by_the_mri(kb, location, xray, mri):
-    result = run(kb, location, "hx_minor_trauma", "ex_paravertebral_tenderness",
-                 sex="female", age=29, pregnant=True, duration_days=5)
+    result = run(
+        kb,
+        location,
+        "hx_minor_trauma",
+        "ex_paravertebral_tenderness",
+        sex="female",
+        age=29,
+        pregnant=True,
+        duration_days=5,
+    )
     assert fired(result, "S1")
     assert xray not in items(result)
     assert_item(result, mri, "routine", "hx_minor_trauma", "ex_paravertebral_tenderness")
@@ -1128,8 +1209,16 @@ def test_pregnancy_keeps_a_chest_xray_with_a_warning(kb):
 
 
 def test_no_pregnancy_replacements_when_not_pregnant(kb):
-    result = run(kb, "loc_lumbar", "hx_minor_trauma", "ex_paravertebral_tenderness",
-                 "ex_abdominal_mass", sex="female", age=29, pregnant=False)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "hx_minor_trauma",
+        "ex_paravertebral_tenderness",
+        "ex_abdominal_mass",
+        sex="female",
+        age=29,
+        pregnant=False,
+    )
     assert {"xray_lumbar_spine", "ct_abdomen"} <= set(items(result))
     assert result["withheld"] == []
     assert "ionising_imaging_in_pregnancy" not in warning_codes(result)
@@ -1205,8 +1294,9 @@ def test_mri_contraindication_in_pregnancy_withholds_the_mri_without_a_substitut
 
 def test_mri_contraindication_in_pregnancy_with_no_other_referral_falls_back_to_neurology(kb):
     # U2 orders an X-ray (S1: replaced by the MRI, S3-pregnant: withheld) and no referral.
-    result = run(kb, "loc_interscapular", "rf_weight_loss", "hx_mri_contraindication",
-                 sex="female", age=30, pregnant=True)
+    result = run(
+        kb, "loc_interscapular", "rf_weight_loss", "hx_mri_contraindication", sex="female", age=30, pregnant=True
+    )
     assert not {"xray_thoracic_spine", "mri_thoracic_spine", "ct_spine"} & set(items(result))
     assert withheld(result, "xray_thoracic_spine")["replaced_by"] == "mri_thoracic_spine"
     assert withheld(result, "mri_thoracic_spine")["replaced_by"] is None
@@ -1306,8 +1396,16 @@ def test_withheld_mri_in_pregnancy_is_decided_by_a_specialist_as_urgently_as_it_
 
 
 def test_no_fallback_referral_when_a_specialist_already_decides_as_soon(kb):
-    result = run(kb, "loc_lumbar", "rf_saddle_anesthesia", "pattern_recurrent", "hx_mri_contraindication",
-                 sex="female", age=30, pregnant=True)
+    result = run(
+        kb,
+        "loc_lumbar",
+        "rf_saddle_anesthesia",
+        "pattern_recurrent",
+        "hx_mri_contraindication",
+        sex="female",
+        age=30,
+        pregnant=True,
+    )
     assert "mri_lumbar_spine" in {row["code"] for row in result["withheld"]}
     assert referrals(result) == {"neurosurgery": "emergency"}
     assert "neurology" in {row["code"] for row in result["deferred"] if row["kind"] == "referral"}

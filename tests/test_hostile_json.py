@@ -1,6 +1,7 @@
 """JSON that is not JSON or is nested absurdly deep gets a clear 400 from every JSON endpoint, also before
 anyone is authenticated; a NUL is refused by the field that would hold it, and nothing reaches the database
 that it would refuse."""
+
 import pytest
 
 from clinic.models import Encounter, Patient
@@ -14,14 +15,17 @@ def post_raw(client, url, text):
     return client.generic("POST", url, text, content_type="application/json")
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ('{"sex": "male", "age": NaN}', "NaN"),
-    ('{"sex": "male", "age": Infinity}', "Infinity"),
-    ('{"sex": "male", "age": -Infinity}', "Infinity"),
-    ('{"sex": "male", "temperature_c": 1e400}', "too large"),
-    ("[" * 5000 + "]" * 5000, "nested deeper"),
-    ('{"a": ' * 3000 + "1" + "}" * 3000, "nested deeper"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('{"sex": "male", "age": NaN}', "NaN"),
+        ('{"sex": "male", "age": Infinity}', "Infinity"),
+        ('{"sex": "male", "age": -Infinity}', "Infinity"),
+        ('{"sex": "male", "temperature_c": 1e400}', "too large"),
+        ("[" * 5000 + "]" * 5000, "nested deeper"),
+        ('{"a": ' * 3000 + "1" + "}" * 3000, "nested deeper"),
+    ],
+)
 def test_a_gp_gets_a_400_naming_the_problem(gp_api, text, fragment):
     response = post_raw(gp_api, EVALUATE, text)
 
@@ -43,9 +47,11 @@ def test_the_token_endpoint_refuses_deep_nesting_with_a_400(anonymous, db):
 
 
 def test_a_nul_in_a_patients_name_is_refused_and_nothing_is_saved(gp_api):
-    response = post_raw(gp_api, "/api/v1/patients/",
-                        '{"family_name": "Ива\\u0000нова", "given_name": "Мария", "birth_date": "1981-03-02", '
-                        '"sex": "female"}')
+    response = post_raw(
+        gp_api,
+        "/api/v1/patients/",
+        '{"family_name": "Ива\\u0000нова", "given_name": "Мария", "birth_date": "1981-03-02", "sex": "female"}',
+    )
 
     assert response.status_code == 400 and "family_name" in response.json()
     assert not Patient.objects.exists()
@@ -95,6 +101,9 @@ def test_a_record_page_answers_405_to_delete(gp, client):
     workup_for(gp, encounter)
     client.force_login(gp)
 
-    for url in (f"/patients/{encounter.patient_id}/", f"/encounters/{encounter.pk}/workup/",
-                f"/encounters/{encounter.pk}/workup/print/"):
+    for url in (
+        f"/patients/{encounter.patient_id}/",
+        f"/encounters/{encounter.pk}/workup/",
+        f"/encounters/{encounter.pk}/workup/print/",
+    ):
         assert client.delete(url).status_code == 405, url

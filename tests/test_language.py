@@ -1,5 +1,6 @@
 """Russian and English, both first-class: the knowledge base's texts, the API's answers, the GP's
 interface language and the clinic's time zone. Codes and clinical answers never depend on the language."""
+
 import datetime
 import shutil
 from pathlib import Path
@@ -8,7 +9,8 @@ from unittest import mock
 import pytest
 import yaml
 from django.utils import translation
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from clinic.models import Encounter
@@ -22,8 +24,12 @@ TERMS = yaml.safe_load((Path(__file__).parent / "data" / "terms-ru.yaml").read_t
 EVALUATE = "/api/v1/workup/evaluate/"
 # Texts in an answer; everything else (codes, urgencies, triggers, rule ids) must be the same in any language.
 TEXT_KEYS = {"name", "rationale", "reason", "message", "sources", "advice", "review"}
-RADICULAR = {"loc_lumbar": True, "sx_leg_pain": True, "ex_straight_leg_raise_positive": True,
-             "ex_reflexes_reduced": True}
+RADICULAR = {
+    "loc_lumbar": True,
+    "sx_leg_pain": True,
+    "ex_straight_leg_raise_positive": True,
+    "ex_reflexes_reduced": True,
+}
 
 
 def without_texts(value):
@@ -39,13 +45,19 @@ def without_texts(value):
 
 def test_the_russian_name_of_every_code_is_the_one_a_russian_gp_expects():
     vocabulary = get_knowledge_base("ru").vocabulary
-    tables = {"findings": {code: meta["name"] for code, meta in vocabulary.findings.items()},
-              "items": {code: meta["name"] for code, meta in vocabulary.items.items()},
-              "specialties": vocabulary.specialties, "dispositions": vocabulary.dispositions,
-              "warnings": vocabulary.warnings}
-    mismatches = [(table, code, ours, TERMS[table][code])
-                  for table, names in tables.items() for code, ours in names.items()
-                  if code in TERMS.get(table, {}) and ours != TERMS[table][code]]
+    tables = {
+        "findings": {code: meta["name"] for code, meta in vocabulary.findings.items()},
+        "items": {code: meta["name"] for code, meta in vocabulary.items.items()},
+        "specialties": vocabulary.specialties,
+        "dispositions": vocabulary.dispositions,
+        "warnings": vocabulary.warnings,
+    }
+    mismatches = [
+        (table, code, ours, TERMS[table][code])
+        for table, names in tables.items()
+        for code, ours in names.items()
+        if code in TERMS.get(table, {}) and ours != TERMS[table][code]
+    ]
     assert mismatches == []
 
 
@@ -60,7 +72,7 @@ def test_every_code_of_the_vocabulary_has_a_russian_name_that_is_not_the_english
 
 def test_every_rule_has_its_texts_and_sources_in_both_languages_and_names_its_icd10_code():
     english, russian = get_knowledge_base("en"), get_knowledge_base("ru")
-    for ours, theirs in zip(english.rules, russian.rules):
+    for ours, theirs in zip(english.rules, russian.rules, strict=True):
         assert ours.id == theirs.id and ours.icd10 == theirs.icd10 and ours.icd10
         assert ours.rationale != theirs.rationale, ours.id
         assert len(ours.sources) == len(theirs.sources)
@@ -127,8 +139,14 @@ def test_the_clinical_answer_is_the_same_in_russian_and_english(present, absent,
     findings = {code: True for code in present if meta[code].get("sex") in (None, sex)}
     findings.update({code: False for code in absent - present})
     findings["loc_lumbar"] = True
-    case = make_case(sex=sex, age=age, findings=findings, screen="asked",
-                     pregnant=pregnant if sex == "female" else None, temperature_c=temperature)
+    case = make_case(
+        sex=sex,
+        age=age,
+        findings=findings,
+        screen="asked",
+        pregnant=pregnant if sex == "female" else None,
+        temperature_c=temperature,
+    )
 
     english, russian = evaluate(get_knowledge_base("en"), case), evaluate(get_knowledge_base("ru"), case)
 
@@ -151,8 +169,9 @@ def test_the_evaluate_endpoint_answers_in_the_accept_language_with_the_same_code
 
 
 def test_validation_errors_come_in_russian_too(gp_api):
-    response = gp_api.post(EVALUATE, {**case_body(), "age": 130, "pregnant": True}, format="json",
-                           HTTP_ACCEPT_LANGUAGE="ru")
+    response = gp_api.post(
+        EVALUATE, {**case_body(), "age": 130, "pregnant": True}, format="json", HTTP_ACCEPT_LANGUAGE="ru"
+    )
 
     assert response.status_code == 400
     errors = response.json()
@@ -164,8 +183,9 @@ def test_validation_errors_come_in_russian_too(gp_api):
 
 
 def test_the_vocabulary_names_follow_the_accept_language(gp_api):
-    codes = {row["code"]: row["name"] for row in
-             gp_api.get("/api/v1/vocabulary/", HTTP_ACCEPT_LANGUAGE="ru").json()["codes"]}
+    codes = {
+        row["code"]: row["name"] for row in gp_api.get("/api/v1/vocabulary/", HTTP_ACCEPT_LANGUAGE="ru").json()["codes"]
+    }
 
     assert codes["lab_nechiporenko"] == "Анализ мочи по Нечипоренко"
     assert codes["ex_cva_tenderness"].startswith("Болезненность в рёберно-позвоночном углу")
@@ -184,8 +204,9 @@ def test_a_gp_who_chose_russian_gets_russian_from_the_api_unless_the_caller_asks
 
 
 def test_a_stored_workup_reads_in_either_language(gp):
-    encounter = EncounterFactory(patient=PatientFactory(clinic=clinic_of(gp), sex="female"), clinician=gp,
-                                 findings=screened(RADICULAR))
+    encounter = EncounterFactory(
+        patient=PatientFactory(clinic=clinic_of(gp), sex="female"), clinician=gp, findings=screened(RADICULAR)
+    )
     api = api_client_for(gp)
     url = f"/api/v1/encounters/{encounter.pk}/workup/"
     api.post(url, format="json")
@@ -263,11 +284,12 @@ def test_a_visit_at_0130_moscow_time_is_dated_today_not_yesterday(gp):
     clinic.save()
     patient = PatientFactory(clinic=clinic)
     # 01:30 in Moscow on 1 December is still 30 November in UTC.
-    moment = datetime.datetime(2026, 11, 30, 22, 30, tzinfo=datetime.timezone.utc)
+    moment = datetime.datetime(2026, 11, 30, 22, 30, tzinfo=datetime.UTC)
 
     with mock.patch("django.utils.timezone.now", return_value=moment):
-        response = api_client_for(gp).post("/api/v1/encounters/", {
-            "patient": patient.pk, "duration_days": 3, "findings": screened()}, format="json")
+        response = api_client_for(gp).post(
+            "/api/v1/encounters/", {"patient": patient.pk, "duration_days": 3, "findings": screened()}, format="json"
+        )
 
     assert response.status_code == 201, response.json()
     assert Encounter.objects.get(pk=response.json()["id"]).visit_date == datetime.date(2026, 12, 1)

@@ -1,6 +1,7 @@
 """Login lockout (django-axes, clinic.lockout): 5 failures for one username or 20 from one address within
 15 minutes lock the login page and the token endpoint for 15 minutes: 429 with Retry-After, even with the
 right password, audited. The clock is driven, never slept on."""
+
 import datetime as dt
 import logging
 from unittest import mock
@@ -21,7 +22,7 @@ def clock():
     """django.utils.timezone.now, moved by hand: clock.advance(minutes=…)."""
 
     class Clock:
-        now = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.timezone.utc)
+        now = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
 
         def advance(self, **delta):
             self.now += dt.timedelta(**delta)

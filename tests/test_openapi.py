@@ -11,12 +11,22 @@ def test_the_schema_describes_the_evaluate_request_and_response(anonymous, db):
     components = schema["components"]["schemas"]
     request = components[request_ref]
     assert set(request["required"]) >= {"sex", "age", "duration_days", "findings"}
-    findings_ref = request["properties"]["findings"].get("$ref") or request["properties"]["findings"]["allOf"][0]["$ref"]
+    findings_ref = (
+        request["properties"]["findings"].get("$ref") or request["properties"]["findings"]["allOf"][0]["$ref"]
+    )
     findings = components[findings_ref.rsplit("/", 1)[-1]]
     assert findings["properties"]["rf_saddle_anesthesia"]["type"] == "boolean"
     result = components[response_ref]
-    assert {"disposition", "items", "referrals", "deferred", "withheld", "not_indicated", "warnings",
-            "knowledge_base_version"} <= set(result["properties"])
+    assert {
+        "disposition",
+        "items",
+        "referrals",
+        "deferred",
+        "withheld",
+        "not_indicated",
+        "warnings",
+        "knowledge_base_version",
+    } <= set(result["properties"])
     assert "400" in operation["responses"] and "401" in operation["responses"]
 
 
@@ -33,7 +43,8 @@ def test_a_generated_client_sees_every_field_an_encounter_takes(anonymous, db):
         operation = schema["paths"][path][method]
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
         assert {"patient", "visit_date", "duration_days", "findings", "temperature_c", "notes"} <= set(
-            components[ref]["properties"]), (path, method)
+            components[ref]["properties"]
+        ), (path, method)
 
 
 def test_the_evaluate_request_documents_results(anonymous, db):

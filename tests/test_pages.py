@@ -1,4 +1,5 @@
 """The browser pages without a browser: scoping, validation, read-only records and query counts."""
+
 import datetime
 
 import pytest
@@ -28,14 +29,26 @@ def other_web(other_gp):
 def page_urls(encounter, item, referral):
     patient = encounter.patient_id
     return {
-        "get": [f"/patients/{patient}/", f"/patients/{patient}/edit/", f"/patients/{patient}/encounters/new/",
-                f"/encounters/{encounter.pk}/", f"/encounters/{encounter.pk}/workup/",
-                f"/encounters/{encounter.pk}/workup/print/"],
-        "post": [f"/patients/{patient}/edit/", f"/patients/{patient}/encounters/new/",
-                 f"/patients/{patient}/encounters/preview/", f"/encounters/{encounter.pk}/",
-                 f"/encounters/{encounter.pk}/workup/generate/", f"/encounters/{encounter.pk}/workup/add-item/",
-                 f"/encounters/{encounter.pk}/workup/add-referral/", f"/encounters/{encounter.pk}/finalize/",
-                 f"/workup-items/{item.pk}/decide/", f"/workup-referrals/{referral.pk}/decide/"],
+        "get": [
+            f"/patients/{patient}/",
+            f"/patients/{patient}/edit/",
+            f"/patients/{patient}/encounters/new/",
+            f"/encounters/{encounter.pk}/",
+            f"/encounters/{encounter.pk}/workup/",
+            f"/encounters/{encounter.pk}/workup/print/",
+        ],
+        "post": [
+            f"/patients/{patient}/edit/",
+            f"/patients/{patient}/encounters/new/",
+            f"/patients/{patient}/encounters/preview/",
+            f"/encounters/{encounter.pk}/",
+            f"/encounters/{encounter.pk}/workup/generate/",
+            f"/encounters/{encounter.pk}/workup/add-item/",
+            f"/encounters/{encounter.pk}/workup/add-referral/",
+            f"/encounters/{encounter.pk}/finalize/",
+            f"/workup-items/{item.pk}/decide/",
+            f"/workup-referrals/{referral.pk}/decide/",
+        ],
     }
 
 
@@ -70,6 +83,7 @@ def test_search_finds_part_of_a_name_in_any_case_and_script(gp_web, gp, other_gp
     patient_of(gp, family_name="Иванова", given_name="Анна")
     patient_of(gp, family_name="Petrov", given_name="Ivan")
     patient_of(other_gp, family_name="Иванов", given_name="Другой")
+
     def search(query):
         return gp_web.post("/", {"q": query}, HTTP_HX_REQUEST="true").content.decode()
 
@@ -87,8 +101,10 @@ def test_search_is_answered_as_a_fragment_for_htmx(gp_web, gp):
 
 def test_registration_shows_problems_beside_the_fields_and_keeps_the_entries(gp_web):
     tomorrow = datetime.date.today() + datetime.timedelta(days=2)
-    response = gp_web.post("/patients/new/", {"family_name": "Орлова", "given_name": "", "birth_date": tomorrow.isoformat(),
-                                              "sex": "female"})
+    response = gp_web.post(
+        "/patients/new/",
+        {"family_name": "Орлова", "given_name": "", "birth_date": tomorrow.isoformat(), "sex": "female"},
+    )
     page = response.content.decode()
     assert response.status_code == 200
     assert "The birth date is in the future." in page or "This field is required." in page
@@ -104,7 +120,7 @@ def test_a_finalized_encounter_is_read_only(gp_web, gp, record):
     item.refresh_from_db()
     assert item.decision == "pending"
     page = gp_web.get(f"/encounters/{encounter.pk}/workup/").content.decode()
-    assert "finalized" in page and "button class=\"accept\"" not in page
+    assert "finalized" in page and 'button class="accept"' not in page
     encounter.refresh_from_db()
     assert encounter.duration_days == 10
 
@@ -156,13 +172,24 @@ def test_the_workup_page_costs_the_same_queries_however_many_recommendations(gp_
         workup_referral_add(actor=actor, workup=workup, specialty=specialty)
     assert queries(gp_web, "get", f"/encounters/{encounter.pk}/workup/") == few
     assert queries(gp_web, "get", f"/encounters/{encounter.pk}/workup/print/") == queries(
-        gp_web, "get", f"/encounters/{encounter.pk}/workup/print/")
+        gp_web, "get", f"/encounters/{encounter.pk}/workup/print/"
+    )
 
 
 def test_the_encounter_form_costs_the_same_queries_however_many_findings(gp_web, gp):
     sparse = encounter_of(gp, findings={"loc_lumbar": True})
-    full = encounter_of(gp, findings=screened({"loc_lumbar": True, "sx_tingling": True, "sx_cough": False,
-                                               "ex_muscle_spasm": True, "hx_osteoporosis": False}))
+    full = encounter_of(
+        gp,
+        findings=screened(
+            {
+                "loc_lumbar": True,
+                "sx_tingling": True,
+                "sx_cough": False,
+                "ex_muscle_spasm": True,
+                "hx_osteoporosis": False,
+            }
+        ),
+    )
     assert queries(gp_web, "get", f"/encounters/{sparse.pk}/") == queries(gp_web, "get", f"/encounters/{full.pk}/")
 
 
@@ -171,8 +198,9 @@ def test_the_live_panel_follows_the_unsaved_form(gp_web, gp):
     data = {"visit_date": "2024-03-01", "duration_days": "3", "f_loc_lumbar": "yes"}
     routine = gp_web.post(f"/patients/{patient.pk}/encounters/preview/", data).content.decode()
     assert 'data-disposition="routine"' in routine and "Red-flag screen incomplete" in routine
-    emergency = gp_web.post(f"/patients/{patient.pk}/encounters/preview/",
-                            {**data, "f_rf_saddle_anesthesia": "yes"}).content.decode()
+    emergency = gp_web.post(
+        f"/patients/{patient.pk}/encounters/preview/", {**data, "f_rf_saddle_anesthesia": "yes"}
+    ).content.decode()
     assert 'data-disposition="emergency"' in emergency
     missing = gp_web.post(f"/patients/{patient.pk}/encounters/preview/", {**data, "f_loc_lumbar": ""}).content.decode()
     assert "Record where the numbness is" in missing
@@ -183,8 +211,13 @@ def test_the_letter_shows_progress_while_rendering_and_a_link_when_ready(gp_web,
     from referrals.models import PdfStatus, Referral
 
     encounter = record[0]
-    referral = referral_services.referral_create(actor=actor_for(gp, channel="web"), encounter=encounter,
-                                                 specialty="neurology", urgency="urgent", reason="Persistent numbness")
+    referral = referral_services.referral_create(
+        actor=actor_for(gp, channel="web"),
+        encounter=encounter,
+        specialty="neurology",
+        urgency="urgent",
+        reason="Persistent numbness",
+    )
     Referral.objects.filter(pk=referral.pk).update(pdf_status=PdfStatus.PENDING)
     status = gp_web.get(f"/referrals/{referral.pk}/status/").content.decode()
     assert "Rendering the PDF" in status and 'hx-trigger="every 1s"' in status
@@ -198,9 +231,19 @@ def test_the_letter_shows_progress_while_rendering_and_a_link_when_ready(gp_web,
 def test_letters_are_a_404_for_a_gp_of_another_clinic(other_web, gp, record):
     from referrals import services as referral_services
 
-    referral = referral_services.referral_create(actor=actor_for(gp, channel="web"), encounter=record[0],
-                                                 specialty="neurology", urgency="urgent", reason="Persistent numbness")
-    for url in (f"/referrals/{referral.pk}/", f"/referrals/{referral.pk}/status/", f"/referrals/{referral.pk}/pdf/",
-                f"/encounters/{record[0].pk}/requisition/status/", f"/encounters/{record[0].pk}/requisition/pdf/"):
+    referral = referral_services.referral_create(
+        actor=actor_for(gp, channel="web"),
+        encounter=record[0],
+        specialty="neurology",
+        urgency="urgent",
+        reason="Persistent numbness",
+    )
+    for url in (
+        f"/referrals/{referral.pk}/",
+        f"/referrals/{referral.pk}/status/",
+        f"/referrals/{referral.pk}/pdf/",
+        f"/encounters/{record[0].pk}/requisition/status/",
+        f"/encounters/{record[0].pk}/requisition/pdf/",
+    ):
         assert other_web.get(url).status_code == 404, url
     assert other_web.post(f"/referrals/{referral.pk}/issue/").status_code == 404

@@ -1,4 +1,5 @@
 """The browser pages in Russian and English: translated text, local dates and numbers, the switch."""
+
 import re
 
 import pytest
@@ -34,9 +35,16 @@ def test_the_pages_speak_the_language_asked_for(gp_web, gp):
         f"/encounters/{encounter.pk}/workup/": "Завершить приём",
         f"/encounters/{encounter.pk}/workup/print/": "Анамнез и объективный осмотр",
     }
-    english = ["Register a patient", "Patronymic (middle name)", "New encounter", "Vital signs", "Save draft",
-               "Finalize encounter", "History and examination"]
-    for (url, text), english_text in zip(russian.items(), english):
+    english = [
+        "Register a patient",
+        "Patronymic (middle name)",
+        "New encounter",
+        "Vital signs",
+        "Save draft",
+        "Finalize encounter",
+        "History and examination",
+    ]
+    for (url, text), english_text in zip(russian.items(), english, strict=True):
         ru = page(gp_web, url, "ru")
         assert '<html lang="ru">' in ru and text in ru and english_text not in ru, url
         en = page(gp_web, url, "en")
@@ -45,8 +53,9 @@ def test_the_pages_speak_the_language_asked_for(gp_web, gp):
     assert "01.03.2024" in record and "21 день" in record  # DD.MM.YYYY and a Russian plural
 
 
-@pytest.mark.parametrize(("days", "words"), [(1, "1 день"), (3, "3 дня"), (5, "5 дней"), (11, "11 дней"),
-                                             (21, "21 день"), (22, "22 дня")])
+@pytest.mark.parametrize(
+    ("days", "words"), [(1, "1 день"), (3, "3 дня"), (5, "5 дней"), (11, "11 дней"), (21, "21 день"), (22, "22 дня")]
+)
 def test_a_duration_in_days_has_the_russian_plural(gp_web, gp, days, words):
     encounter = encounter_of(gp, duration_days=days)
     workup_for(gp, encounter)  # the print view shows the record with its workup
@@ -55,8 +64,13 @@ def test_a_duration_in_days_has_the_russian_plural(gp_web, gp, days, words):
 
 def test_a_decimal_comma_is_a_decimal_in_russian_and_shown_back_with_a_comma(gp_web, gp):
     patient = patient_of(gp)
-    body = {"visit_date": "2024-03-01", "duration_days": "3", "temperature_c": "37,8", "heart_rate": "88",
-            **{f"f_{code}": "yes" if value else "no" for code, value in screened().items()}}
+    body = {
+        "visit_date": "2024-03-01",
+        "duration_days": "3",
+        "temperature_c": "37,8",
+        "heart_rate": "88",
+        **{f"f_{code}": "yes" if value else "no" for code, value in screened().items()},
+    }
     response = gp_web.post(f"/patients/{patient.pk}/encounters/new/", body, HTTP_ACCEPT_LANGUAGE="ru")
     assert response.status_code == 302
     encounter = Encounter.objects.get(patient=patient)
@@ -68,15 +82,37 @@ def test_a_decimal_comma_is_a_decimal_in_russian_and_shown_back_with_a_comma(gp_
 
 def test_the_patient_form_takes_the_russian_record_fields_in_russian_order(gp_web, gp):
     form = page(gp_web, "/patients/new/", "ru")
-    names = re.findall(r'name="(family_name|given_name|middle_name|birth_date|sex|snils|oms_policy|insurer|address|'
-                       r'phone|identifier)"', form)
+    names = re.findall(
+        r'name="(family_name|given_name|middle_name|birth_date|sex|snils|oms_policy|insurer|address|'
+        r'phone|identifier)"',
+        form,
+    )
     order = list(dict.fromkeys(names))
-    assert order == ["family_name", "given_name", "middle_name", "birth_date", "sex", "snils", "oms_policy", "insurer",
-                     "address", "phone", "identifier"]
+    assert order == [
+        "family_name",
+        "given_name",
+        "middle_name",
+        "birth_date",
+        "sex",
+        "snils",
+        "oms_policy",
+        "insurer",
+        "address",
+        "phone",
+        "identifier",
+    ]
     assert re.search(r"<fieldset[^>]*>\s*<legend>Пол</legend>", form)
-    body = {"family_name": "Петров", "given_name": "Иван", "middle_name": "Сергеевич", "birth_date": "1970-01-01",
-            "sex": "male", "snils": "112-233-445 95", "oms_policy": "1234 5678 9012 3456", "insurer": "СОГАЗ-Мед",
-            "address": "г. Тверь, ул. Советская, д. 1"}
+    body = {
+        "family_name": "Петров",
+        "given_name": "Иван",
+        "middle_name": "Сергеевич",
+        "birth_date": "1970-01-01",
+        "sex": "male",
+        "snils": "112-233-445 95",
+        "oms_policy": "1234 5678 9012 3456",
+        "insurer": "СОГАЗ-Мед",
+        "address": "г. Тверь, ул. Советская, д. 1",
+    }
     refused = gp_web.post("/patients/new/", {**body, "snils": "112-233-445 96"}, HTTP_ACCEPT_LANGUAGE="ru")
     assert refused.status_code == 200 and "Контрольное число СНИЛС" in refused.content.decode()
     assert gp_web.post("/patients/new/", body, HTTP_ACCEPT_LANGUAGE="ru").status_code == 302
@@ -101,8 +137,10 @@ def test_the_login_page_has_the_switch_too(client):
     assert "<h1>Вход</h1>" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
 
-@pytest.mark.parametrize(("days", "words"), [(14, "14 дней (2 недели)"), (21, "21 день (3 недели)"),
-                                             (35, "35 дней (5 недель)"), (10, "10 дней")])
+@pytest.mark.parametrize(
+    ("days", "words"),
+    [(14, "14 дней (2 недели)"), (21, "21 день (3 недели)"), (35, "35 дней (5 недель)"), (10, "10 дней")],
+)
 def test_a_long_duration_is_also_given_in_weeks_with_the_russian_plural(gp_web, gp, days, words):
     encounter = encounter_of(gp, duration_days=days)
     workup_for(gp, encounter)
@@ -113,8 +151,9 @@ def test_a_long_duration_is_also_given_in_weeks_with_the_russian_plural(gp_web, 
 
 
 def test_registering_a_likely_duplicate_shows_the_existing_patient_first(gp_web, gp):
-    existing = patient_of(gp, family_name="Петров", given_name="Иван", birth_date="1970-01-01",
-                          name_search="петров иван")
+    existing = patient_of(
+        gp, family_name="Петров", given_name="Иван", birth_date="1970-01-01", name_search="петров иван"
+    )
     body = {"family_name": "Петров", "given_name": "Иван", "birth_date": "1970-01-01", "sex": "male"}
 
     warned = gp_web.post("/patients/new/", body, HTTP_ACCEPT_LANGUAGE="ru")
@@ -134,9 +173,11 @@ def test_downloads_are_named_by_kind_number_date_and_specialty_never_the_patient
     from workups.models import Decision
     from workups.services import recommendation_decide
 
-    encounter = encounter_of(gp, patient=patient_of(gp, family_name="Сидорова"),
-                             findings=screened({"loc_lumbar": True, "sx_urinary_frequency": True,
-                                                "ex_cva_tenderness": True}))
+    encounter = encounter_of(
+        gp,
+        patient=patient_of(gp, family_name="Сидорова"),
+        findings=screened({"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True}),
+    )
     workup = workup_for(gp, encounter)
     row = workup.referrals.first()
     recommendation_decide(actor=actor_for(gp), recommendation=row, decision=Decision.ACCEPTED)

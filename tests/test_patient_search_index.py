@@ -1,4 +1,5 @@
 """On PostgreSQL the patient name search is served by a trigram index, not a scan."""
+
 import datetime
 
 import pytest
@@ -20,8 +21,14 @@ def test_a_clinic_sized_name_search_uses_the_trigram_index(gp):
         return "".join(letters[(n * 7 + k * 13 + n // (k + 1)) % len(letters)] for k in range(8)).capitalize()
 
     Patient.objects.bulk_create(
-        Patient(clinic=clinic, family_name=name(n), given_name="Имя", birth_date=datetime.date(1970, 1, 1),
-                sex="male", name_search=search_key(f"{name(n)} Имя"))
+        Patient(
+            clinic=clinic,
+            family_name=name(n),
+            given_name="Имя",
+            birth_date=datetime.date(1970, 1, 1),
+            sex="male",
+            name_search=search_key(f"{name(n)} Имя"),
+        )
         for n in range(5000)
     )
     wanted = name(1234)

@@ -1,4 +1,5 @@
 """Referral letters and requisitions as PDFs, rendered in-process: content, pages, hostile input, the claim."""
+
 import http.server
 import io
 import os
@@ -44,8 +45,14 @@ def render(document):
 @pytest.fixture
 def consultation(gp):
     patient = patient_of(gp, family_name="Иванова", given_name="Мария", sex="female", identifier="MRN-77")
-    encounter = encounter_of(gp, patient=patient, pregnant=False, temperature_c=37.1, heart_rate=78,
-                             chief_complaint="Numbness in the lower back for ten days")
+    encounter = encounter_of(
+        gp,
+        patient=patient,
+        pregnant=False,
+        temperature_c=37.1,
+        heart_rate=78,
+        chief_complaint="Numbness in the lower back for ten days",
+    )
     workup = workup_for(gp, encounter)
     return gp, encounter, workup
 
@@ -56,16 +63,31 @@ def test_a_letter_holds_the_patient_the_specialty_the_urgency_the_reason_and_eac
     nephrology = workup.referrals.get(specialty="nephrology")
     recommendation_decide(actor=actor, recommendation=nephrology, decision=Decision.ACCEPTED)
     recommendation_decide(actor=actor, recommendation=workup.items.get(code="us_kidneys"), decision=Decision.ACCEPTED)
-    referral = services.referral_create(actor=actor, encounter=encounter, recommendation=nephrology,
-                                        question="Pyelonephritis or a stone?")
+    referral = services.referral_create(
+        actor=actor, encounter=encounter, recommendation=nephrology, question="Pyelonephritis or a stone?"
+    )
     assert render(referral) == "rendered"
     text = "\n".join(pdf_text(referral))
     keep_page_images(referral, "letter")
     flat = " ".join(text.split())
-    for expected in ["Иванова Мария", "Nephrology", "Routine referral", nephrology.reason, "Pyelonephritis or a stone?",
-                     "No saddle anaesthesia", "No urinary retention or incontinence", "No fever",
-                     "No history of cancer", "No sudden tearing pain", "Frequent urination", "Heart rate 78 /min",
-                     "Ultrasound of the kidneys and bladder", "ordered", "MRN-77", "Not pregnant"]:
+    for expected in [
+        "Иванова Мария",
+        "Nephrology",
+        "Routine referral",
+        nephrology.reason,
+        "Pyelonephritis or a stone?",
+        "No saddle anaesthesia",
+        "No urinary retention or incontinence",
+        "No fever",
+        "No history of cancer",
+        "No sudden tearing pain",
+        "Frequent urination",
+        "Heart rate 78 /min",
+        "Ultrasound of the kidneys and bladder",
+        "ordered",
+        "MRN-77",
+        "Not pregnant",
+    ]:
         assert " ".join(expected.split()) in flat, expected
 
 
@@ -73,8 +95,9 @@ def test_every_page_carries_the_patient_and_its_number(consultation):
     gp, encounter, workup = consultation
     encounter.notes = {"history": "Long history. " * 400}
     encounter.save()
-    referral = services.referral_create(actor=actor_for(gp), encounter=encounter, specialty="neurology",
-                                        urgency="urgent", reason="Persistent numbness")
+    referral = services.referral_create(
+        actor=actor_for(gp), encounter=encounter, specialty="neurology", urgency="urgent", reason="Persistent numbness"
+    )
     render(referral)
     pages = pdf_text(referral)
     assert len(pages) >= 2
@@ -84,14 +107,19 @@ def test_every_page_carries_the_patient_and_its_number(consultation):
 
 
 def test_the_requisition_groups_the_accepted_tests_with_their_indication_and_pregnancy_status(gp):
-    patient = patient_of(gp, family_name="Орлова", given_name="Ольга", sex="female", birth_date=__import__("datetime").date(1995, 1, 1))
-    encounter = encounter_of(gp, patient=patient, findings=screened({"loc_interscapular": True, "hx_scoliosis_kyphosis": True}))
+    patient = patient_of(
+        gp, family_name="Орлова", given_name="Ольга", sex="female", birth_date=__import__("datetime").date(1995, 1, 1)
+    )
+    encounter = encounter_of(
+        gp, patient=patient, findings=screened({"loc_interscapular": True, "hx_scoliosis_kyphosis": True})
+    )
     workup = workup_for(gp, encounter)
     actor = actor_for(gp)
     for code in ("lab_cbc", "xray_thoracic_spine", "lab_pregnancy_test"):
         recommendation_decide(actor=actor, recommendation=workup.items.get(code=code), decision=Decision.ACCEPTED)
-    recommendation_decide(actor=actor, recommendation=workup.items.get(code="lab_biochemistry"),
-                          decision=Decision.DECLINED, reason="done")
+    recommendation_decide(
+        actor=actor, recommendation=workup.items.get(code="lab_biochemistry"), decision=Decision.DECLINED, reason="done"
+    )
     requisition = services.requisition_request(actor=actor, encounter=encounter)
     assert render(requisition) == "rendered"
     flat = " ".join("\n".join(pdf_text(requisition)).split())
@@ -105,8 +133,9 @@ def test_the_requisition_groups_the_accepted_tests_with_their_indication_and_pre
 
 def test_a_document_is_rendered_once_however_often_its_task_runs(consultation):
     gp, encounter, _ = consultation
-    referral = services.referral_create(actor=actor_for(gp), encounter=encounter, specialty="neurology",
-                                        urgency="routine", reason="Recurrent numbness")
+    referral = services.referral_create(
+        actor=actor_for(gp), encounter=encounter, specialty="neurology", urgency="routine", reason="Recurrent numbness"
+    )
     assert services.document_render(kind="referral", pk=referral.pk, claimant="host:1:a") == "rendered"
     assert services.document_render(kind="referral", pk=referral.pk, claimant="host:2:b") == "skipped"
     referral.refresh_from_db()
@@ -117,17 +146,21 @@ def test_a_render_abandoned_by_a_dead_process_is_taken_over(consultation):
     import socket
 
     gp, encounter, _ = consultation
-    referral = services.referral_create(actor=actor_for(gp), encounter=encounter, specialty="neurology",
-                                        urgency="routine", reason="Recurrent numbness")
+    referral = services.referral_create(
+        actor=actor_for(gp), encounter=encounter, specialty="neurology", urgency="routine", reason="Recurrent numbness"
+    )
     dead = f"{socket.gethostname()}:999999:lost"  # no such process
     Referral.objects.filter(pk=referral.pk).update(pdf_status=PdfStatus.RENDERING, pdf_claimed_by=dead)
     assert services.document_render(kind="referral", pk=referral.pk, claimant="host:3:c") == "rendered"
     alive = f"{socket.gethostname()}:1:busy"  # init: alive, and claimed just now
-    other = services.referral_create(actor=actor_for(gp), encounter=encounter, specialty="oncology",
-                                     urgency="routine", reason="Weight loss")
+    other = services.referral_create(
+        actor=actor_for(gp), encounter=encounter, specialty="oncology", urgency="routine", reason="Weight loss"
+    )
     from django.utils import timezone
-    Referral.objects.filter(pk=other.pk).update(pdf_status=PdfStatus.RENDERING, pdf_claimed_by=alive,
-                                                pdf_claimed_at=timezone.now())
+
+    Referral.objects.filter(pk=other.pk).update(
+        pdf_status=PdfStatus.RENDERING, pdf_claimed_by=alive, pdf_claimed_at=timezone.now()
+    )
     assert services.document_render(kind="referral", pk=other.pk, claimant="host:4:d") == "skipped"
 
 
@@ -172,10 +205,17 @@ def test_hostile_text_in_a_record_is_printed_not_obeyed(gp, spy_server):
     port, hits = spy_server
     hostile = [line.replace("{port}", str(port)) for line in HOSTILE]
     patient = patient_of(gp, family_name=hostile[0], given_name=hostile[1])
-    encounter = encounter_of(gp, patient=patient, chief_complaint=hostile[2],
-                             notes={"history": hostile[3], "examination": hostile[4]})
-    referral = services.referral_create(actor=actor_for(gp), encounter=encounter, specialty="neurology",
-                                        urgency="routine", reason=hostile[3], question=hostile[4])
+    encounter = encounter_of(
+        gp, patient=patient, chief_complaint=hostile[2], notes={"history": hostile[3], "examination": hostile[4]}
+    )
+    referral = services.referral_create(
+        actor=actor_for(gp),
+        encounter=encounter,
+        specialty="neurology",
+        urgency="routine",
+        reason=hostile[3],
+        question=hostile[4],
+    )
     render(referral)
     flat = " ".join("\n".join(pdf_text(referral)).split())
     with referral.pdf_file.open("rb") as handle:

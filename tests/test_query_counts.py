@@ -1,4 +1,5 @@
 """The API's reads take a fixed number of queries, however many rows they show."""
+
 import datetime
 
 from django.db import connection

@@ -1,5 +1,6 @@
 """The referral after `issued` (GUIDANCE 7): booked, completed with the specialist's conclusion (and its
 PDF), cancelled or declined by the patient; impossible transitions are 409; every change is kept."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -13,8 +14,13 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 def issued_referral(gp, *, issue=True):
     actor = actor_for(gp)
-    referral = referral_services.referral_create(actor=actor, encounter=encounter_of(gp), specialty="neurology",
-                                                 urgency="routine", reason="Numbness of the lower back")
+    referral = referral_services.referral_create(
+        actor=actor,
+        encounter=encounter_of(gp),
+        specialty="neurology",
+        urgency="routine",
+        reason="Numbness of the lower back",
+    )
     if issue:
         referral_services.referral_issue(actor=actor, referral=referral)
     referral.refresh_from_db()
@@ -42,15 +48,22 @@ def test_booked_rebooked_then_completed_with_the_history_kept(gp):
     assert body["appointment_at"].startswith("2024-03-12")
     assert [event["status"] for event in body["history"]] == ["issued", "booked", "booked", "completed"]
     assert body["history"][1]["by"] == gp.username
-    assert AuditEvent.objects.filter(object_type="referral", object_id=str(referral.pk),
-                                     action__startswith="status_").count() == 3
+    assert (
+        AuditEvent.objects.filter(
+            object_type="referral", object_id=str(referral.pk), action__startswith="status_"
+        ).count()
+        == 3
+    )
 
 
-@pytest.mark.parametrize("status, extra", [
-    ("cancelled", {"reason": "The specialist retired"}),
-    ("declined_by_patient", {"reason": "The patient prefers to wait"}),
-    ("completed", {"conclusion": "Nothing neurological."}),
-])
+@pytest.mark.parametrize(
+    "status, extra",
+    [
+        ("cancelled", {"reason": "The specialist retired"}),
+        ("declined_by_patient", {"reason": "The patient prefers to wait"}),
+        ("completed", {"conclusion": "Nothing neurological."}),
+    ],
+)
 def test_an_issued_referral_can_be_closed(gp, status, extra):
     referral = issued_referral(gp)
 
@@ -61,12 +74,15 @@ def test_an_issued_referral_can_be_closed(gp, status, extra):
     assert response.json()["closed_at"] is not None
 
 
-@pytest.mark.parametrize("first, then", [
-    ({"status": "completed", "conclusion": "Done"}, {"status": "booked", "appointment_at": "2024-03-10T10:00:00Z"}),
-    ({"status": "cancelled", "reason": "x"}, {"status": "completed", "conclusion": "Done"}),
-    ({"status": "declined_by_patient", "reason": "x"}, {"status": "cancelled", "reason": "y"}),
-    ({"status": "completed", "conclusion": "Done"}, {"status": "completed", "conclusion": "Again"}),
-])
+@pytest.mark.parametrize(
+    "first, then",
+    [
+        ({"status": "completed", "conclusion": "Done"}, {"status": "booked", "appointment_at": "2024-03-10T10:00:00Z"}),
+        ({"status": "cancelled", "reason": "x"}, {"status": "completed", "conclusion": "Done"}),
+        ({"status": "declined_by_patient", "reason": "x"}, {"status": "cancelled", "reason": "y"}),
+        ({"status": "completed", "conclusion": "Done"}, {"status": "completed", "conclusion": "Again"}),
+    ],
+)
 def test_impossible_transitions_are_409(gp, first, then):
     referral = issued_referral(gp)
     api = api_client_for(gp)
@@ -87,22 +103,25 @@ def test_a_draft_cannot_be_booked(gp):
     assert Referral.objects.get(pk=referral.pk).status == "draft"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"status": "booked"}, "appointment_at"),
-    ({"status": "booked", "appointment_at": "tomorrow"}, "appointment_at"),
-    ({"status": "booked", "appointment_at": 5}, "appointment_at"),
-    ({"status": "completed"}, "conclusion"),
-    ({"status": "completed", "conclusion": "  "}, "conclusion"),
-    ({"status": "cancelled"}, "reason"),
-    ({"status": "declined_by_patient", "reason": ""}, "reason"),
-    ({"status": "cancelled", "reason": "a\x00b"}, "reason"),
-    ({"status": "cancelled", "reason": "x" * 2001}, "reason"),
-    ({"status": "cancelled", "reason": "x", "conclusion": "y"}, "conclusion"),
-    ({"status": "issued"}, "status"),
-    ({"status": "lost"}, "status"),
-    ({}, "status"),
-    ({"status": "cancelled", "reason": "x", "when": 1}, "when"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"status": "booked"}, "appointment_at"),
+        ({"status": "booked", "appointment_at": "tomorrow"}, "appointment_at"),
+        ({"status": "booked", "appointment_at": 5}, "appointment_at"),
+        ({"status": "completed"}, "conclusion"),
+        ({"status": "completed", "conclusion": "  "}, "conclusion"),
+        ({"status": "cancelled"}, "reason"),
+        ({"status": "declined_by_patient", "reason": ""}, "reason"),
+        ({"status": "cancelled", "reason": "a\x00b"}, "reason"),
+        ({"status": "cancelled", "reason": "x" * 2001}, "reason"),
+        ({"status": "cancelled", "reason": "x", "conclusion": "y"}, "conclusion"),
+        ({"status": "issued"}, "status"),
+        ({"status": "lost"}, "status"),
+        ({}, "status"),
+        ({"status": "cancelled", "reason": "x", "when": 1}, "when"),
+    ],
+)
 def test_bad_status_changes_are_named(gp, body, field):
     referral = issued_referral(gp)
 
@@ -117,9 +136,15 @@ def test_a_conclusion_pdf_is_uploaded_checked_and_served(gp):
     referral = issued_referral(gp)
     api = api_client_for(gp)
 
-    response = api.post(f"/api/v1/referrals/{referral.pk}/status/", {
-        "status": "completed", "conclusion": "See the letter",
-        "conclusion_pdf": SimpleUploadedFile("letter.pdf", PDF, content_type="application/pdf")}, format="multipart")
+    response = api.post(
+        f"/api/v1/referrals/{referral.pk}/status/",
+        {
+            "status": "completed",
+            "conclusion": "See the letter",
+            "conclusion_pdf": SimpleUploadedFile("letter.pdf", PDF, content_type="application/pdf"),
+        },
+        format="multipart",
+    )
 
     assert response.status_code == 200, response.json()
     url = response.json()["conclusion_pdf_url"]
@@ -134,10 +159,15 @@ def test_a_conclusion_pdf_is_uploaded_checked_and_served(gp):
 def test_a_conclusion_that_is_not_a_pdf_or_too_big_is_refused(gp, content):
     referral = issued_referral(gp)
 
-    response = api_client_for(gp).post(f"/api/v1/referrals/{referral.pk}/status/", {
-        "status": "completed", "conclusion": "See the letter",
-        "conclusion_pdf": SimpleUploadedFile("letter.pdf", content, content_type="application/pdf")},
-        format="multipart")
+    response = api_client_for(gp).post(
+        f"/api/v1/referrals/{referral.pk}/status/",
+        {
+            "status": "completed",
+            "conclusion": "See the letter",
+            "conclusion_pdf": SimpleUploadedFile("letter.pdf", content, content_type="application/pdf"),
+        },
+        format="multipart",
+    )
 
     assert response.status_code == 400 and "conclusion_pdf" in response.json()
     assert Referral.objects.get(pk=referral.pk).status == "issued"
@@ -146,9 +176,15 @@ def test_a_conclusion_that_is_not_a_pdf_or_too_big_is_refused(gp, content):
 def test_a_pdf_with_another_status_is_refused(gp):
     referral = issued_referral(gp)
 
-    response = api_client_for(gp).post(f"/api/v1/referrals/{referral.pk}/status/", {
-        "status": "cancelled", "reason": "x",
-        "conclusion_pdf": SimpleUploadedFile("letter.pdf", PDF, content_type="application/pdf")}, format="multipart")
+    response = api_client_for(gp).post(
+        f"/api/v1/referrals/{referral.pk}/status/",
+        {
+            "status": "cancelled",
+            "reason": "x",
+            "conclusion_pdf": SimpleUploadedFile("letter.pdf", PDF, content_type="application/pdf"),
+        },
+        format="multipart",
+    )
 
     assert response.status_code == 400 and "conclusion_pdf" in response.json()
 

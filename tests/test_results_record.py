@@ -1,5 +1,6 @@
 """Results in the record (GUIDANCE 6): entered after finalizing too, interpreted and flagged, refused
 when implausible; the follow-up review; acknowledgement of abnormal results."""
+
 import datetime
 
 import pytest
@@ -31,8 +32,14 @@ def enter(api, encounter, **body):
 def test_a_result_is_entered_after_finalizing_flagged_and_linked_to_the_accepted_test(gp):
     encounter, workup = finalized_urinary(gp)
 
-    response = enter(api_client_for(gp), encounter, code="res_nech_leukocytes", value=5000,
-                     performed_on="2024-03-04", note="Morning sample")
+    response = enter(
+        api_client_for(gp),
+        encounter,
+        code="res_nech_leukocytes",
+        value=5000,
+        performed_on="2024-03-04",
+        note="Morning sample",
+    )
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -64,22 +71,25 @@ def test_a_test_not_accepted_is_not_linked(gp):
     assert response.status_code == 201 and response.json()["item"] is None
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"code": "res_hemoglobin", "value": 13.2}, "value"),  # g/dL typed into a g/L field: refused, not flagged
-    ({"code": "res_hemoglobin", "value": True}, "value"),
-    ({"code": "res_ua_nitrite", "value": 1}, "value"),
-    ({"code": "res_nonsense", "value": 1}, "code"),
-    ({"code": 5, "value": 1}, "code"),
-    ({"value": 120}, "code"),
-    ({"code": "res_hemoglobin"}, "value"),
-    ({"code": "res_hemoglobin", "value": "120"}, "value"),
-    ({"code": "res_hemoglobin", "value": 120, "note": "a\x00b"}, "note"),
-    ({"code": "res_hemoglobin", "value": 120, "note": "a\x07b"}, "note"),
-    ({"code": "res_hemoglobin", "value": 120, "note": "x" * 2001}, "note"),
-    ({"code": "res_hemoglobin", "value": 120, "performed_on": "2024-02-28"}, "performed_on"),  # before the visit
-    ({"code": "res_hemoglobin", "value": 120, "performed_on": "04.03.2024"}, "performed_on"),
-    ({"code": "res_hemoglobin", "value": 120, "unit": "g/L"}, "unit"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"code": "res_hemoglobin", "value": 13.2}, "value"),  # g/dL typed into a g/L field: refused, not flagged
+        ({"code": "res_hemoglobin", "value": True}, "value"),
+        ({"code": "res_ua_nitrite", "value": 1}, "value"),
+        ({"code": "res_nonsense", "value": 1}, "code"),
+        ({"code": 5, "value": 1}, "code"),
+        ({"value": 120}, "code"),
+        ({"code": "res_hemoglobin"}, "value"),
+        ({"code": "res_hemoglobin", "value": "120"}, "value"),
+        ({"code": "res_hemoglobin", "value": 120, "note": "a\x00b"}, "note"),
+        ({"code": "res_hemoglobin", "value": 120, "note": "a\x07b"}, "note"),
+        ({"code": "res_hemoglobin", "value": 120, "note": "x" * 2001}, "note"),
+        ({"code": "res_hemoglobin", "value": 120, "performed_on": "2024-02-28"}, "performed_on"),  # before the visit
+        ({"code": "res_hemoglobin", "value": 120, "performed_on": "04.03.2024"}, "performed_on"),
+        ({"code": "res_hemoglobin", "value": 120, "unit": "g/L"}, "unit"),
+    ],
+)
 def test_bad_results_are_refused_naming_the_problem(gp, body, field):
     encounter, _ = finalized_urinary(gp, accept=False)
 
@@ -144,10 +154,12 @@ def test_the_review_stores_a_follow_up_workup_whose_new_rows_are_decided_after_f
     referrals = {row["specialty"]: row for row in body["referrals"]}
     assert referrals["nephrology"]["urgency"] == "urgent"
 
-    accepted = api.patch(f"/api/v1/workup-items/{rows['lab_urine_culture']['id']}/", {"decision": "accepted"},
-                         format="json")
-    locked = api.patch(f"/api/v1/workup-items/{initial.items.first().pk}/", {"decision": "declined",
-                                                                           "reason": "x"}, format="json")
+    accepted = api.patch(
+        f"/api/v1/workup-items/{rows['lab_urine_culture']['id']}/", {"decision": "accepted"}, format="json"
+    )
+    locked = api.patch(
+        f"/api/v1/workup-items/{initial.items.first().pk}/", {"decision": "declined", "reason": "x"}, format="json"
+    )
 
     assert accepted.status_code == 200 and accepted.json()["decision"] == "accepted"
     assert locked.status_code == 409
@@ -213,8 +225,7 @@ def test_an_abnormal_result_is_acknowledged_once_with_a_note(gp):
 
     no_note = api.post(f"/api/v1/results/{abnormal['id']}/acknowledge/", {}, format="json")
     blank = api.post(f"/api/v1/results/{abnormal['id']}/acknowledge/", {"note": "  "}, format="json")
-    done = api.post(f"/api/v1/results/{abnormal['id']}/acknowledge/", {"note": "Called the patient in"},
-                    format="json")
+    done = api.post(f"/api/v1/results/{abnormal['id']}/acknowledge/", {"note": "Called the patient in"}, format="json")
     twice = api.post(f"/api/v1/results/{abnormal['id']}/acknowledge/", {"note": "Again"}, format="json")
 
     assert no_note.status_code == 400 and "note" in no_note.json()
@@ -223,8 +234,10 @@ def test_an_abnormal_result_is_acknowledged_once_with_a_note(gp):
     assert done.json()["acknowledged"] is True and done.json()["acknowledgement_note"] == "Called the patient in"
     assert done.json()["acknowledged_by"] == gp.username
     assert twice.status_code == 409
-    assert AuditEvent.objects.filter(action="acknowledge", object_type="result",
-                                     object_id=str(abnormal["id"])).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="acknowledge", object_type="result", object_id=str(abnormal["id"])).count()
+        == 1
+    )
 
 
 def test_a_normal_or_superseded_result_cannot_be_acknowledged(gp):
@@ -258,8 +271,9 @@ def test_another_clinic_gets_404_on_every_results_endpoint(gp, other_gp):
     assert enter(stranger, encounter, code="res_crp", value=3).status_code == 404
     assert stranger.post(f"/api/v1/encounters/{encounter.pk}/results/review/").status_code == 404
     assert stranger.get(f"/api/v1/results/{result['id']}/").status_code == 404
-    assert stranger.post(f"/api/v1/results/{result['id']}/acknowledge/", {"note": "x"},
-                         format="json").status_code == 404
+    assert (
+        stranger.post(f"/api/v1/results/{result['id']}/acknowledge/", {"note": "x"}, format="json").status_code == 404
+    )
     assert Result.objects.count() == 1 and Result.objects.get().acknowledged_at is None
 
 

@@ -1,8 +1,10 @@
 """Results and next steps (GUIDANCE section 6): each result interpreted against its reference, rules
 N1-N14 at their boundaries, results that raise the disposition and re-run the safety rules, and the
 evaluate endpoint refusing what cannot be a result."""
+
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.cases import body, case, items, referrals
@@ -25,19 +27,30 @@ def flag_of(result, code):
 # -- interpretation ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sex, pregnant, value, flag", [
-    ("male", None, 129, "low"), ("male", None, 130, "normal"),
-    ("female", False, 119, "low"), ("female", False, 120, "normal"),
-    ("female", True, 109, "low"), ("female", True, 115, "normal"),
-])
+@pytest.mark.parametrize(
+    "sex, pregnant, value, flag",
+    [
+        ("male", None, 129, "low"),
+        ("male", None, 130, "normal"),
+        ("female", False, 119, "low"),
+        ("female", False, 120, "normal"),
+        ("female", True, 109, "low"),
+        ("female", True, 115, "normal"),
+    ],
+)
 def test_haemoglobin_is_judged_by_sex_and_pregnancy(sex, pregnant, value, flag):
     assert flag_of(run({"res_hemoglobin": value}, sex=sex, pregnant=pregnant), "res_hemoglobin") == flag
 
 
-@pytest.mark.parametrize("sex, age, value, flag", [
-    ("male", 60, 30, "normal"), ("male", 60, 31, "high"),        # age/2 = 30
-    ("female", 60, 35, "normal"), ("female", 60, 36, "high"),    # (age + 10)/2 = 35
-])
+@pytest.mark.parametrize(
+    "sex, age, value, flag",
+    [
+        ("male", 60, 30, "normal"),
+        ("male", 60, 31, "high"),  # age/2 = 30
+        ("female", 60, 35, "normal"),
+        ("female", 60, 36, "high"),  # (age + 10)/2 = 35
+    ],
+)
 def test_the_esr_reference_grows_with_age_and_is_higher_for_women(sex, age, value, flag):
     assert flag_of(run({"res_esr": value}, sex=sex, age=age), "res_esr") == flag
 
@@ -53,7 +66,10 @@ def test_true_false_results_read_positive_negative_or_present_absent():
     result = run({"res_ua_nitrite": False, "img_vertebral_fracture": False, "res_troponin_above_url": True})
 
     assert [(row["code"], row["flag"]) for row in result["results"]] == [
-        ("res_ua_nitrite", "negative"), ("res_troponin_above_url", "positive"), ("img_vertebral_fracture", "absent")]
+        ("res_ua_nitrite", "negative"),
+        ("res_troponin_above_url", "positive"),
+        ("img_vertebral_fracture", "absent"),
+    ]
 
 
 def test_in_russian_the_reference_has_a_decimal_comma_and_russian_units():
@@ -67,7 +83,10 @@ def test_normal_results_change_nothing():
     with_normal = run({"res_hemoglobin": 140, "res_wbc": 6.0, "res_crp": 1, "res_egfr": 95, "res_esr": 5})
 
     assert (items(with_normal), referrals(with_normal), with_normal["disposition"]) == (
-        items(without), referrals(without), without["disposition"])
+        items(without),
+        referrals(without),
+        without["disposition"],
+    )
 
 
 # -- the rules --------------------------------------------------------------------------------------
@@ -86,8 +105,9 @@ def test_n2_compression_on_imaging_is_an_emergency_neurosurgery_referral():
     assert result["disposition"] == "emergency" and referrals(result) == {"neurosurgery": "emergency"}
 
 
-@pytest.mark.parametrize("diameter, urgency", [(2.9, None), (3.0, "routine"), (5.4, "routine"), (5.5, "urgent"),
-                                               (6.1, "urgent")])
+@pytest.mark.parametrize(
+    "diameter, urgency", [(2.9, None), (3.0, "routine"), (5.4, "routine"), (5.5, "urgent"), (6.1, "urgent")]
+)
 def test_n3_the_aneurysm_size_sets_the_vascular_referral(diameter, urgency):
     result = run({"res_aorta_diameter_cm": diameter}, age=70)
 
@@ -108,8 +128,10 @@ def test_n4_pyuria_without_fever_or_cva_tenderness_gets_a_routine_culture_only()
     assert "nephrology" not in referrals(result)
 
 
-@pytest.mark.parametrize("age, extra, urgency", [(59, {"sx_dysuria": True}, "routine"), (60, {}, "routine"),
-                                                 (60, {"sx_dysuria": True}, "urgent")])
+@pytest.mark.parametrize(
+    "age, extra, urgency",
+    [(59, {"sx_dysuria": True}, "routine"), (60, {}, "routine"), (60, {"sx_dysuria": True}, "urgent")],
+)
 def test_n5_haematuria_at_60_with_dysuria_is_an_urgent_urology_referral(age, extra, urgency):
     result = run({"res_nech_erythrocytes": 5000}, findings={**LUMBAR, **extra}, age=age)
 
@@ -217,11 +239,25 @@ def test_every_results_rule_names_its_icd10_code_and_sources_in_both_languages()
 # -- properties -------------------------------------------------------------------------------------
 
 ABNORMAL = {
-    "res_hemoglobin": 80, "res_wbc": 20, "res_esr": 90, "res_crp": 80, "res_egfr": 20, "res_nech_leukocytes": 9000,
-    "res_nech_erythrocytes": 9000, "res_nech_casts": 100, "res_ua_nitrite": True, "res_troponin_above_url": True,
-    "res_lipase_above_3x_uln": True, "res_aorta_diameter_cm": 6.0, "img_cauda_or_cord_compression": True,
-    "img_root_compression": True, "img_vertebral_fracture": True, "img_suspected_malignancy": True,
-    "img_suspected_infection": True, "img_urolithiasis_or_hydronephrosis": True, "dop_significant_stenosis": True,
+    "res_hemoglobin": 80,
+    "res_wbc": 20,
+    "res_esr": 90,
+    "res_crp": 80,
+    "res_egfr": 20,
+    "res_nech_leukocytes": 9000,
+    "res_nech_erythrocytes": 9000,
+    "res_nech_casts": 100,
+    "res_ua_nitrite": True,
+    "res_troponin_above_url": True,
+    "res_lipase_above_3x_uln": True,
+    "res_aorta_diameter_cm": 6.0,
+    "img_cauda_or_cord_compression": True,
+    "img_root_compression": True,
+    "img_vertebral_fracture": True,
+    "img_suspected_malignancy": True,
+    "img_suspected_infection": True,
+    "img_urolithiasis_or_hydronephrosis": True,
+    "dop_significant_stenosis": True,
     "ecg_acute_ischaemia": True,
 }
 FINDINGS = sorted(KB.vocabulary.findings)
@@ -229,9 +265,12 @@ PROPERTY = hypothesis_settings(max_examples=150, deadline=None, suppress_health_
 
 
 @PROPERTY
-@given(present=st.sets(st.sampled_from(FINDINGS), max_size=6), sex=st.sampled_from(["female", "male"]),
-       age=st.integers(min_value=18, max_value=90), added=st.sets(st.sampled_from(sorted(ABNORMAL)), min_size=1,
-                                                                   max_size=4))
+@given(
+    present=st.sets(st.sampled_from(FINDINGS), max_size=6),
+    sex=st.sampled_from(["female", "male"]),
+    age=st.integers(min_value=18, max_value=90),
+    added=st.sets(st.sampled_from(sorted(ABNORMAL)), min_size=1, max_size=4),
+)
 def test_adding_an_abnormal_result_never_lowers_the_disposition(present, sex, age, added):
     meta = KB.vocabulary.findings
     findings = {code: True for code in present if meta[code].get("sex") in (None, sex)} | LUMBAR
@@ -256,25 +295,37 @@ def test_a_positive_hcg_never_leaves_an_ionising_item_that_has_an_alternative(pr
 
 
 def test_the_endpoint_takes_results_beside_findings_and_echoes_them_interpreted(gp_api):
-    response = gp_api.post(EVALUATE, body(sex="female", age=38, findings={**LUMBAR, "ex_cva_tenderness": True},
-                                          results={"res_nech_leukocytes": 6500, "res_ua_nitrite": True}),
-                           format="json")
+    response = gp_api.post(
+        EVALUATE,
+        body(
+            sex="female",
+            age=38,
+            findings={**LUMBAR, "ex_cva_tenderness": True},
+            results={"res_nech_leukocytes": 6500, "res_ua_nitrite": True},
+        ),
+        format="json",
+    )
 
     assert response.status_code == 200, response.json()
     assert {row["code"]: row["flag"] for row in response.json()["results"]} == {
-        "res_nech_leukocytes": "high", "res_ua_nitrite": "positive"}
+        "res_nech_leukocytes": "high",
+        "res_ua_nitrite": "positive",
+    }
     assert response.json()["disposition"] == "urgent"
 
 
-@pytest.mark.parametrize("results, code, fragment", [
-    ({"res_hemoglobn": 120}, "res_hemoglobn", "Unknown result code"),
-    ({"res_ua_nitrite": 1}, "res_ua_nitrite", "true or false"),
-    ({"res_hemoglobin": True}, "res_hemoglobin", "must be a number"),
-    ({"res_hemoglobin": "130"}, "res_hemoglobin", "must be a number"),
-    ({"res_hemoglobin": 13.2}, "res_hemoglobin", "check the unit"),
-    ({"res_aorta_diameter_cm": 61}, "res_aorta_diameter_cm", "check the unit"),
-    ({"res_egfr": -5}, "res_egfr", "check the unit"),
-])
+@pytest.mark.parametrize(
+    "results, code, fragment",
+    [
+        ({"res_hemoglobn": 120}, "res_hemoglobn", "Unknown result code"),
+        ({"res_ua_nitrite": 1}, "res_ua_nitrite", "true or false"),
+        ({"res_hemoglobin": True}, "res_hemoglobin", "must be a number"),
+        ({"res_hemoglobin": "130"}, "res_hemoglobin", "must be a number"),
+        ({"res_hemoglobin": 13.2}, "res_hemoglobin", "check the unit"),
+        ({"res_aorta_diameter_cm": 61}, "res_aorta_diameter_cm", "check the unit"),
+        ({"res_egfr": -5}, "res_egfr", "check the unit"),
+    ],
+)
 def test_a_bad_result_is_refused_naming_its_code(gp_api, results, code, fragment):
     response = gp_api.post(EVALUATE, body(results=results), format="json")
 
@@ -283,8 +334,12 @@ def test_a_bad_result_is_refused_naming_its_code(gp_api, results, code, fragment
 
 
 def test_nan_and_a_non_object_are_refused(gp_api):
-    nan = gp_api.generic("POST", EVALUATE, '{"sex": "male", "age": 40, "duration_days": 1, '
-                         '"findings": {"loc_lumbar": true}, "results": {"res_crp": NaN}}', content_type="application/json")
+    nan = gp_api.generic(
+        "POST",
+        EVALUATE,
+        '{"sex": "male", "age": 40, "duration_days": 1, "findings": {"loc_lumbar": true}, "results": {"res_crp": NaN}}',
+        content_type="application/json",
+    )
     listed = gp_api.post(EVALUATE, body(results=[1, 2]), format="json")
 
     assert nan.status_code == 400
@@ -300,6 +355,12 @@ def test_a_pregnancy_test_is_refused_for_a_man(gp_api):
 def test_the_vocabulary_lists_each_result_with_its_unit_and_plausible_range(gp_api):
     codes = {row["code"]: row for row in gp_api.get("/api/v1/vocabulary/").json()["codes"]}
 
-    assert codes["res_hemoglobin"] | {} == {"code": "res_hemoglobin", "name": "Haemoglobin", "group": "result",
-                                           "type": "numeric", "unit": "g/L", "plausible": [20, 250]}
+    assert codes["res_hemoglobin"] | {} == {
+        "code": "res_hemoglobin",
+        "name": "Haemoglobin",
+        "group": "result",
+        "type": "numeric",
+        "unit": "g/L",
+        "plausible": [20, 250],
+    }
     assert codes["res_hcg"]["type"] == "boolean" and "unit" not in codes["res_hcg"]

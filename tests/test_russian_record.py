@@ -1,5 +1,6 @@
 """The Russian record: patronymic, registration address, SNILS, OMS policy and insurer on the patient;
 OGRN, legal name and time zone on the clinic; likely duplicates caught before registering."""
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -11,9 +12,17 @@ URL = "/api/v1/patients/"
 
 
 def russian_patient(**changes):
-    data = {"family_name": "Иванова", "given_name": "Мария", "middle_name": "Петровна", "birth_date": "1981-03-02",
-            "sex": "female", "snils": "112-233-445 95", "oms_policy": "7700 0000 0000 0001",
-            "insurer": "АО «СОГАЗ-Мед»", "address": "г. Москва, ул. Ленина, д. 5, кв. 12"}
+    data = {
+        "family_name": "Иванова",
+        "given_name": "Мария",
+        "middle_name": "Петровна",
+        "birth_date": "1981-03-02",
+        "sex": "female",
+        "snils": "112-233-445 95",
+        "oms_policy": "7700 0000 0000 0001",
+        "insurer": "АО «СОГАЗ-Мед»",
+        "address": "г. Москва, ул. Ленина, д. 5, кв. 12",
+    }
     data.update(changes)
     return data
 
@@ -93,8 +102,9 @@ def test_a_gp_registers_a_russian_patient_with_patronymic_snils_and_oms(gp_api):
 
 
 def test_the_russian_fields_are_optional_for_an_english_patient(gp_api):
-    response = gp_api.post(URL, {"family_name": "Smith", "given_name": "John", "birth_date": "1970-01-01",
-                                 "sex": "male"}, format="json")
+    response = gp_api.post(
+        URL, {"family_name": "Smith", "given_name": "John", "birth_date": "1970-01-01", "sex": "male"}, format="json"
+    )
 
     assert response.status_code == 201
     assert {response.json()[key] for key in ("middle_name", "snils", "oms_policy", "insurer", "address")} == {""}
@@ -109,8 +119,13 @@ def test_a_bad_snils_and_oms_policy_are_each_named(gp_api):
 
 
 def test_a_likely_duplicate_by_name_and_birth_date_is_shown_before_registering(gp, gp_api):
-    existing = PatientFactory(clinic=clinic_of(gp), family_name="Иванова", given_name="Мария",
-                              birth_date="1981-03-02", name_search="иванова мария")
+    existing = PatientFactory(
+        clinic=clinic_of(gp),
+        family_name="Иванова",
+        given_name="Мария",
+        birth_date="1981-03-02",
+        name_search="иванова мария",
+    )
 
     response = gp_api.post(URL, russian_patient(snils="", oms_policy=""), format="json")
 
@@ -129,8 +144,13 @@ def test_a_likely_duplicate_by_snils_is_shown_even_under_another_name(gp, gp_api
 
 
 def test_the_gp_can_register_anyway_after_seeing_the_duplicate(gp, gp_api):
-    PatientFactory(clinic=clinic_of(gp), family_name="Иванова", given_name="Мария", birth_date="1981-03-02",
-                   name_search="иванова мария")
+    PatientFactory(
+        clinic=clinic_of(gp),
+        family_name="Иванова",
+        given_name="Мария",
+        birth_date="1981-03-02",
+        name_search="иванова мария",
+    )
 
     response = gp_api.post(URL, russian_patient(snils="", oms_policy="", allow_duplicate=True), format="json")
 
@@ -148,8 +168,14 @@ def test_the_same_snils_twice_in_one_clinic_is_refused_even_when_allowed_as_a_du
 
 
 def test_another_clinics_patient_is_never_offered_as_a_duplicate(gp_api, other_gp):
-    PatientFactory(clinic=clinic_of(other_gp), snils="11223344595", family_name="Иванова", given_name="Мария",
-                   birth_date="1981-03-02", name_search="иванова мария")
+    PatientFactory(
+        clinic=clinic_of(other_gp),
+        snils="11223344595",
+        family_name="Иванова",
+        given_name="Мария",
+        birth_date="1981-03-02",
+        name_search="иванова мария",
+    )
 
     response = gp_api.post(URL, russian_patient(), format="json")
 
@@ -192,10 +218,17 @@ def test_another_clinics_gp_cannot_read_the_russian_fields(gp_api, other_gp):
     assert api_client_for(other_gp).get(f"{URL}{created['id']}/").status_code == 404
 
 
-@pytest.mark.parametrize("field, value", [
-    ("middle_name", "x" * 151), ("address", "x" * 301), ("insurer", "x" * 201), ("snils", 11223344595),
-    ("middle_name", "Пет\x00ровна"), ("oms_policy", ["7700000000000001"]),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("middle_name", "x" * 151),
+        ("address", "x" * 301),
+        ("insurer", "x" * 201),
+        ("snils", 11223344595),
+        ("middle_name", "Пет\x00ровна"),
+        ("oms_policy", ["7700000000000001"]),
+    ],
+)
 def test_bad_russian_fields_get_a_400_naming_them(gp_api, field, value):
     response = gp_api.post(URL, russian_patient(**{field: value}), format="json")
 

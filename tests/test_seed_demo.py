@@ -1,4 +1,5 @@
 """`seed_demo` makes the demo clinic and GP, and can be run again safely."""
+
 from io import StringIO
 
 from django.contrib.auth import authenticate

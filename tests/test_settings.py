@@ -1,4 +1,5 @@
 """Settings come from the environment, and a bad value stops start-up naming the variable."""
+
 import os
 import subprocess
 import sys
@@ -10,7 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def check(env_changes):
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
     env.update({"DJANGO_SECRET_KEY": "x" * 50, **env_changes})
     env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)

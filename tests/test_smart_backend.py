@@ -1,6 +1,7 @@
 """SMART Backend Services on the FHIR server: a registered EHR signs a JWT assertion, gets an access token
 at POST /fhir/auth/token (client_credentials, private_key_jwt) and reads, or posts lab results, with it
 as far as its scopes go; errors are RFC 6749 §5.2 JSON; tokens are stored hashed and expire."""
+
 import json
 import threading
 import time
@@ -33,8 +34,11 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def _public_pem(private_key) -> str:
-    return private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +53,14 @@ def other_rsa_key():
 
 @pytest.fixture
 def ehr(gp, rsa_key):
-    return EhrClient.objects.create(clinic=clinic_of(gp), name="Hospital EHR", issuer="https://ehr.example.org",
-                                    client_id=CLIENT_ID, public_key=_public_pem(rsa_key), active=True)
+    return EhrClient.objects.create(
+        clinic=clinic_of(gp),
+        name="Hospital EHR",
+        issuer="https://ehr.example.org",
+        client_id=CLIENT_ID,
+        public_key=_public_pem(rsa_key),
+        active=True,
+    )
 
 
 def assertion(key, algorithm="RS384", headers=None, **changes) -> str:
@@ -62,8 +72,13 @@ def assertion(key, algorithm="RS384", headers=None, **changes) -> str:
 
 
 def token_request(client, signed=None, *, key=None, scope="system/*.read", **form):
-    data = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": signed if signed is not None else assertion(key), "scope": scope, **form}
+    data = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": signed if signed is not None else assertion(key),
+        "scope": scope,
+        **form,
+    }
     data = {name: value for name, value in data.items() if value is not None}
     return client.generic("POST", "/fhir/auth/token", urlencode(data), content_type=FORM)
 
@@ -91,6 +106,7 @@ def oauth_error(response, status, error):
 
 # -- discovery --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/.well-known/smart-configuration", "/fhir/.well-known/smart-configuration"])
 def test_the_smart_configuration_is_served(anonymous, db, path):
     response = anonymous.get(path)
@@ -100,8 +116,9 @@ def test_the_smart_configuration_is_served(anonymous, db, path):
     assert document["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
     assert {"RS384", "ES384", "RS256", "ES256"} <= set(document["token_endpoint_auth_signing_alg_values_supported"])
     assert document["grant_types_supported"] == ["client_credentials"]
-    assert {"system/*.read", "system/Observation.write", "system/*.rs", "system/Patient.read"} \
-        <= set(document["scopes_supported"])
+    assert {"system/*.read", "system/Observation.write", "system/*.rs", "system/Patient.read"} <= set(
+        document["scopes_supported"]
+    )
     assert "client-confidential-asymmetric" in document["capabilities"]
 
 
@@ -109,14 +126,16 @@ def test_the_capability_statement_names_the_smart_service_and_the_token_endpoint
     statement = json.loads(anonymous.get("/fhir/metadata").content)
     CapabilityStatement.model_validate(statement)
     security = statement["rest"][0]["security"]
-    assert [coding["code"] for service in security["service"] for coding in service.get("coding", [])] \
-        == ["SMART-on-FHIR"]
+    assert [coding["code"] for service in security["service"] for coding in service.get("coding", [])] == [
+        "SMART-on-FHIR"
+    ]
     uris = security["extension"][0]
     assert uris["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
     assert uris["extension"] == [{"url": "token", "valueUri": TOKEN_URL}]
 
 
 # -- the token --------------------------------------------------------------------------------------
+
 
 def test_a_registered_ehr_gets_a_token_and_reads_with_it(gp, ehr, rsa_key, full_encounter):  # noqa: F811
     client = APIClient()
@@ -144,8 +163,12 @@ def test_a_registered_ehr_gets_a_token_and_reads_with_it(gp, ehr, rsa_key, full_
 
 
 def test_an_ehr_with_a_jwks_on_a_local_server_gets_a_token_by_kid(gp, rsa_key, other_rsa_key):
-    keys = {"keys": [dict(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(other_rsa_key.public_key())), kid="old"),
-                     dict(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())), kid="current")]}
+    keys = {
+        "keys": [
+            dict(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(other_rsa_key.public_key())), kid="old"),
+            dict(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())), kid="current"),
+        ]
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -163,8 +186,13 @@ def test_an_ehr_with_a_jwks_on_a_local_server_gets_a_token_by_kid(gp, rsa_key, o
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        EhrClient.objects.create(clinic=clinic_of(gp), name="JWKS EHR", issuer="https://jwks-ehr.example.org",
-                                 client_id=CLIENT_ID, jwks_url=f"http://127.0.0.1:{server.server_port}/jwks.json")
+        EhrClient.objects.create(
+            clinic=clinic_of(gp),
+            name="JWKS EHR",
+            issuer="https://jwks-ehr.example.org",
+            client_id=CLIENT_ID,
+            jwks_url=f"http://127.0.0.1:{server.server_port}/jwks.json",
+        )
         client = APIClient()
         response = token_request(client, assertion(rsa_key, headers={"kid": "current"}))
         assert response.status_code == 200, response.content
@@ -176,8 +204,13 @@ def test_an_ehr_with_a_jwks_on_a_local_server_gets_a_token_by_kid(gp, rsa_key, o
 
 def test_an_es384_assertion_is_accepted(gp):
     key = ec.generate_private_key(ec.SECP384R1())
-    EhrClient.objects.create(clinic=clinic_of(gp), name="EC EHR", issuer="https://ec.example.org",
-                             client_id=CLIENT_ID, public_key=_public_pem(key))
+    EhrClient.objects.create(
+        clinic=clinic_of(gp),
+        name="EC EHR",
+        issuer="https://ec.example.org",
+        client_id=CLIENT_ID,
+        public_key=_public_pem(key),
+    )
     assert token_request(APIClient(), assertion(key, algorithm="ES384")).status_code == 200
 
 
@@ -196,25 +229,28 @@ def test_the_v2_scope_forms_are_granted_with_what_the_server_has(ehr, rsa_key):
     assert issued["scope"] == "system/*.rs system/Observation.c system/Patient.rs"
 
 
-@pytest.mark.parametrize("failure, status, error", [
-    ("wrong aud", 401, "invalid_client"),
-    ("expired", 401, "invalid_client"),
-    ("lifetime over 5 minutes", 401, "invalid_client"),
-    ("iat to exp over 5 minutes", 401, "invalid_client"),
-    ("unknown client", 401, "invalid_client"),
-    ("inactive client", 401, "invalid_client"),
-    ("sub is not iss", 401, "invalid_client"),
-    ("wrong signature", 401, "invalid_client"),
-    ("missing jti", 401, "invalid_client"),
-    ("not a jwt", 401, "invalid_client"),
-    ("client_id of another", 401, "invalid_client"),
-    ("wrong grant_type", 400, "unsupported_grant_type"),
-    ("no grant_type", 400, "invalid_request"),
-    ("wrong assertion type", 400, "invalid_request"),
-    ("no assertion", 400, "invalid_request"),
-    ("missing scope", 400, "invalid_scope"),
-    ("only unknown scopes", 400, "invalid_scope"),
-])
+@pytest.mark.parametrize(
+    "failure, status, error",
+    [
+        ("wrong aud", 401, "invalid_client"),
+        ("expired", 401, "invalid_client"),
+        ("lifetime over 5 minutes", 401, "invalid_client"),
+        ("iat to exp over 5 minutes", 401, "invalid_client"),
+        ("unknown client", 401, "invalid_client"),
+        ("inactive client", 401, "invalid_client"),
+        ("sub is not iss", 401, "invalid_client"),
+        ("wrong signature", 401, "invalid_client"),
+        ("missing jti", 401, "invalid_client"),
+        ("not a jwt", 401, "invalid_client"),
+        ("client_id of another", 401, "invalid_client"),
+        ("wrong grant_type", 400, "unsupported_grant_type"),
+        ("no grant_type", 400, "invalid_request"),
+        ("wrong assertion type", 400, "invalid_request"),
+        ("no assertion", 400, "invalid_request"),
+        ("missing scope", 400, "invalid_scope"),
+        ("only unknown scopes", 400, "invalid_scope"),
+    ],
+)
 def test_a_bad_token_request_gets_the_oauth_error(ehr, rsa_key, other_rsa_key, failure, status, error):
     now = int(time.time())
     client = APIClient()
@@ -224,8 +260,10 @@ def test_a_bad_token_request_gets_the_oauth_error(ehr, rsa_key, other_rsa_key, f
         "lifetime over 5 minutes": lambda: token_request(client, assertion(rsa_key, exp=now + 600)),
         "iat to exp over 5 minutes": lambda: token_request(client, assertion(rsa_key, iat=now - 300, exp=now + 60)),
         "unknown client": lambda: token_request(client, assertion(rsa_key, iss="stranger", sub="stranger")),
-        "inactive client": lambda: (EhrClient.objects.filter(pk=ehr.pk).update(active=False),
-                                    token_request(client, key=rsa_key))[1],
+        "inactive client": lambda: (
+            EhrClient.objects.filter(pk=ehr.pk).update(active=False),
+            token_request(client, key=rsa_key),
+        )[1],
         "sub is not iss": lambda: token_request(client, assertion(rsa_key, sub="someone-else")),
         "wrong signature": lambda: token_request(client, assertion(other_rsa_key)),
         "missing jti": lambda: token_request(client, assertion(rsa_key, jti=None)),
@@ -258,6 +296,7 @@ def test_the_token_endpoint_takes_only_a_form_post(ehr, rsa_key):
 
 # -- the bearer token on the FHIR server ------------------------------------------------------------
 
+
 def test_posting_an_observation_needs_observation_write(gp, ehr, rsa_key):
     encounter = encounter_of(gp)
     client = APIClient()
@@ -286,11 +325,21 @@ def test_patient_create_update_and_task_update_stay_with_the_token_header(gp, eh
     patient = patient_of(gp)
     ehr_api = bearer(access_token(APIClient(), rsa_key, scope="system/*.read system/Observation.write")["access_token"])
     outcome(post(ehr_api, "/fhir/Patient", {"resourceType": "Patient"}), 403)
-    response = ehr_api.generic("PUT", f"/fhir/Patient/{patient.pk}", json.dumps({"resourceType": "Patient"}),
-                               content_type="application/fhir+json", HTTP_IF_MATCH='W/"1"')
+    response = ehr_api.generic(
+        "PUT",
+        f"/fhir/Patient/{patient.pk}",
+        json.dumps({"resourceType": "Patient"}),
+        content_type="application/fhir+json",
+        HTTP_IF_MATCH='W/"1"',
+    )
     outcome(response, 403)
-    response = ehr_api.generic("PUT", "/fhir/Task/referral-1", json.dumps({"resourceType": "Task"}),
-                               content_type="application/fhir+json", HTTP_IF_MATCH='W/"1"')
+    response = ehr_api.generic(
+        "PUT",
+        "/fhir/Task/referral-1",
+        json.dumps({"resourceType": "Task"}),
+        content_type="application/fhir+json",
+        HTTP_IF_MATCH='W/"1"',
+    )
     outcome(response, 403)
 
 
@@ -301,8 +350,9 @@ def test_another_clinics_patient_is_a_404(gp, other_gp, ehr, rsa_key):
     assert ehr_api.get(f"/fhir/Patient/{ours.pk}").status_code == 200
     outcome(ehr_api.get(f"/fhir/Patient/{theirs.pk}"), 404)
     assert json.loads(ehr_api.get("/fhir/Patient", {"_id": theirs.pk}).content)["total"] == 0
-    assert json.loads(ehr_api.get("/fhir/Encounter", {"patient": encounter_of(other_gp).patient_id}).content)[
-        "total"] == 0
+    assert (
+        json.loads(ehr_api.get("/fhir/Encounter", {"patient": encounter_of(other_gp).patient_id}).content)["total"] == 0
+    )
 
 
 def test_an_expired_or_unknown_access_token_is_a_401_invalid_token(ehr, rsa_key, gp):

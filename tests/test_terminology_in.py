@@ -1,13 +1,15 @@
 """Terminology In (ehr/terminology_in.yaml): ICD-10 / SNOMED CT Conditions and LOINC Observations read
 into the workup vocabulary: units converted, most recent value, entered-in-error and refuted ignored,
 implausible values refused with a note."""
+
 import datetime
 
 import pytest
 import yaml
 
 from ehr import terminology_in
-from ehr.terminology_in import read_conditions, read_observations, terminology_in as table
+from ehr.terminology_in import read_conditions, read_observations
+from ehr.terminology_in import terminology_in as table
 
 TODAY = datetime.date.today()
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
@@ -21,9 +23,12 @@ def days_ago(days: int) -> str:
 
 
 def condition(code, system=ICD10, *, clinical="active", verification="confirmed", onset=None, body_site=None):
-    resource = {"resourceType": "Condition", "code": {"coding": [{"system": system, "code": code}]},
-                "clinicalStatus": {"coding": [{"code": clinical}]},
-                "verificationStatus": {"coding": [{"code": verification}]}}
+    resource = {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "clinicalStatus": {"coding": [{"code": clinical}]},
+        "verificationStatus": {"coding": [{"code": verification}]},
+    }
     if onset:
         resource["onsetDateTime"] = onset
     if body_site:
@@ -32,20 +37,30 @@ def condition(code, system=ICD10, *, clinical="active", verification="confirmed"
 
 
 def vital(code, value, unit, *, when=None, status="final"):
-    return {"resourceType": "Observation", "status": status,
-            "code": {"coding": [{"system": LOINC, "code": code}]},
-            "effectiveDateTime": when or days_ago(0),
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "status": status,
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "effectiveDateTime": when or days_ago(0),
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
 
 
 # -- the table -------------------------------------------------------------------------------------
+
 
 def test_the_table_loads_and_every_entry_has_a_source():
     loaded = table()
     assert loaded["icd10"] and loaded["snomed"] and loaded["observations"]
     raw = yaml.safe_load(terminology_in.PATH.read_text(encoding="utf-8"))
-    entries = (raw["conditions"]["icd10"] + raw["conditions"]["snomed"] + raw["observations"] + raw["panels"]
-               + raw["location"]["body_sites"] + raw["location"]["icd10_prefixes"])
+    entries = (
+        raw["conditions"]["icd10"]
+        + raw["conditions"]["snomed"]
+        + raw["observations"]
+        + raw["panels"]
+        + raw["location"]["body_sites"]
+        + raw["location"]["icd10_prefixes"]
+    )
     assert all(entry.get("source") for entry in entries)
 
 
@@ -54,14 +69,25 @@ def test_every_hx_and_rf_finding_mapped_is_a_vocabulary_code(kb):
         assert entry["finding"] in kb.vocabulary.findings
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda data: data["conditions"]["icd10"].append({"from": "X00", "to": "X01", "finding": "hx_made_up",
-                                                      "when": "history", "source": "s"}), "unknown"),
-    (lambda data: data["conditions"]["icd10"][0].pop("source"), "source"),
-    (lambda data: data["observations"].append({"code": "1-1", "target": "res_made_up", "max_age_days": 1,
-                                               "source": "s"}), "unknown target"),
-    (lambda data: data["observations"][0]["units"].update({"K": "kelvin"}), "units"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda data: data["conditions"]["icd10"].append(
+                {"from": "X00", "to": "X01", "finding": "hx_made_up", "when": "history", "source": "s"}
+            ),
+            "unknown",
+        ),
+        (lambda data: data["conditions"]["icd10"][0].pop("source"), "source"),
+        (
+            lambda data: data["observations"].append(
+                {"code": "1-1", "target": "res_made_up", "max_age_days": 1, "source": "s"}
+            ),
+            "unknown target",
+        ),
+        (lambda data: data["observations"][0]["units"].update({"K": "kelvin"}), "units"),
+    ],
+)
 def test_a_bad_table_refuses_to_load(tmp_path, monkeypatch, change, message):
     data = yaml.safe_load(terminology_in.PATH.read_text(encoding="utf-8"))
     change(data)
@@ -79,15 +105,29 @@ def test_a_bad_table_refuses_to_load(tmp_path, monkeypatch, change, message):
 
 # -- conditions ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("code, system, finding", [
-    ("C50.9", ICD10, "rf_cancer_history"), ("C97", ICD10, "rf_cancer_history"), ("N18.3", ICD10, "hx_kidney_disease"),
-    ("M81.0", ICD10, "hx_osteoporosis"), ("M80", ICD10, "hx_osteoporosis"), ("M51.1", ICD10, "hx_disc_herniation"),
-    ("M51.16", ICD10CM, "hx_disc_herniation"), ("M41.2", ICD10, "hx_scoliosis_kyphosis"),
-    ("M42.1", ICD10, "hx_osteochondrosis"), ("K86.1", ICD10, "hx_pancreatic_disease"),
-    ("N41.1", ICD10, "hx_prostate_disease"), ("I21.9", ICD10, "hx_heart_disease"), ("I50.0", ICD10, "hx_heart_disease"),
-    ("N80.0", ICD10, "hx_gyn_disease"), ("Z95.0", ICD10, "hx_mri_contraindication"),
-    ("363346000", SNOMED, "rf_cancer_history"), ("709044004", SNOMED, "hx_kidney_disease"),
-])
+
+@pytest.mark.parametrize(
+    "code, system, finding",
+    [
+        ("C50.9", ICD10, "rf_cancer_history"),
+        ("C97", ICD10, "rf_cancer_history"),
+        ("N18.3", ICD10, "hx_kidney_disease"),
+        ("M81.0", ICD10, "hx_osteoporosis"),
+        ("M80", ICD10, "hx_osteoporosis"),
+        ("M51.1", ICD10, "hx_disc_herniation"),
+        ("M51.16", ICD10CM, "hx_disc_herniation"),
+        ("M41.2", ICD10, "hx_scoliosis_kyphosis"),
+        ("M42.1", ICD10, "hx_osteochondrosis"),
+        ("K86.1", ICD10, "hx_pancreatic_disease"),
+        ("N41.1", ICD10, "hx_prostate_disease"),
+        ("I21.9", ICD10, "hx_heart_disease"),
+        ("I50.0", ICD10, "hx_heart_disease"),
+        ("N80.0", ICD10, "hx_gyn_disease"),
+        ("Z95.0", ICD10, "hx_mri_contraindication"),
+        ("363346000", SNOMED, "rf_cancer_history"),
+        ("709044004", SNOMED, "hx_kidney_disease"),
+    ],
+)
 def test_history_conditions_map_to_their_finding(code, system, finding):
     found, _ = read_conditions([condition(code, system)], today=TODAY)
     assert found == {finding: True}
@@ -122,10 +162,15 @@ def test_a_recent_viral_infection_counts_within_six_weeks_even_resolved():
     assert read_conditions([old], today=TODAY)[0] == {}
 
 
-@pytest.mark.parametrize("code, site, location", [
-    ("R20.2", "1141985005", "loc_lumbar"), ("R20.0", "1017210004", "loc_lumbar"),
-    ("M54.5", "122496007", "loc_lumbar"), ("R20.2", "1141986006", "loc_interscapular"),
-])
+@pytest.mark.parametrize(
+    "code, site, location",
+    [
+        ("R20.2", "1141985005", "loc_lumbar"),
+        ("R20.0", "1017210004", "loc_lumbar"),
+        ("M54.5", "122496007", "loc_lumbar"),
+        ("R20.2", "1141986006", "loc_interscapular"),
+    ],
+)
 def test_numbness_or_back_pain_with_a_body_site_gives_the_location(code, site, location):
     found, _ = read_conditions([condition(code, onset=days_ago(5), body_site=site)], today=TODAY)
     assert found == {location: True}
@@ -136,6 +181,7 @@ def test_numbness_without_a_body_site_gives_no_location():
 
 
 # -- observations ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("value, unit, celsius", [(98.6, "[degF]", 37.0), (101.3, "[degF]", 38.5), (37.4, "Cel", 37.4)])
 def test_temperature_is_converted_to_celsius(value, unit, celsius):
@@ -162,11 +208,14 @@ def test_entered_in_error_and_cancelled_observations_are_ignored(status):
     assert read_observations([wrong, right], today=TODAY)[0] == {"temperature_c": 37.0}
 
 
-@pytest.mark.parametrize("observation", [
-    vital("8310-5", 98.6, "Cel"),  # °F sent as °C: implausible
-    vital("8310-5", 37.0, "K"),  # a unit not understood
-    vital("718-7", 13.2, "g/L"),  # g/dL sent as g/L: below the plausible range
-])
+@pytest.mark.parametrize(
+    "observation",
+    [
+        vital("8310-5", 98.6, "Cel"),  # °F sent as °C: implausible
+        vital("8310-5", 37.0, "K"),  # a unit not understood
+        vital("718-7", 13.2, "g/L"),  # g/dL sent as g/L: below the plausible range
+    ],
+)
 def test_an_implausible_value_or_unknown_unit_is_refused_with_a_note(observation):
     values, notes = read_observations([observation], today=TODAY)
     assert values == {} and len(notes) == 1 and "not used" in notes[0]
@@ -177,28 +226,45 @@ def test_haemoglobin_in_g_per_dl_is_converted():
 
 
 def test_the_blood_pressure_panel_gives_systolic_and_diastolic():
-    panel = {"resourceType": "Observation", "status": "final", "effectiveDateTime": days_ago(0),
-             "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
-             "component": [
-                 {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-                  "valueQuantity": {"value": 128, "code": "mm[Hg]"}},
-                 {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-                  "valueQuantity": {"value": 82, "code": "mm[Hg]"}}]}
+    panel = {
+        "resourceType": "Observation",
+        "status": "final",
+        "effectiveDateTime": days_ago(0),
+        "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+        "component": [
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                "valueQuantity": {"value": 128, "code": "mm[Hg]"},
+            },
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                "valueQuantity": {"value": 82, "code": "mm[Hg]"},
+            },
+        ],
+    }
     assert read_observations([panel], today=TODAY)[0] == {"systolic_bp": 128, "diastolic_bp": 82}
 
 
 @pytest.mark.parametrize("answer, pregnant", [("LA15173-0", True), ("LA26683-5", False)])
 def test_pregnancy_status(answer, pregnant):
-    observation = {"resourceType": "Observation", "status": "final", "effectiveDateTime": days_ago(1),
-                   "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
-                   "valueCodeableConcept": {"coding": [{"system": LOINC, "code": answer}]}}
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "effectiveDateTime": days_ago(1),
+        "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": answer}]},
+    }
     assert read_observations([observation], today=TODAY)[0] == {"pregnant": pregnant}
 
 
 def test_a_positive_urine_nitrite_coded_in_snomed():
-    observation = {"resourceType": "Observation", "status": "final", "effectiveDateTime": days_ago(1),
-                   "code": {"coding": [{"system": LOINC, "code": "5802-4"}]},
-                   "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "10828004"}]}}
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "effectiveDateTime": days_ago(1),
+        "code": {"coding": [{"system": LOINC, "code": "5802-4"}]},
+        "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "10828004"}]},
+    }
     assert read_observations([observation], today=TODAY)[0] == {"res_ua_nitrite": True}
 
 

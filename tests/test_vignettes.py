@@ -4,6 +4,7 @@ The vignettes are copied into tests/data (the project never reads ../shared).
 The checking logic mirrors the public checker: listed items and referrals
 must be there (with their urgency when given), `no_*` ones must not.
 """
+
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,11 @@ def problems(expect, got):
         have = {row["code"] for row in got[field]}
         found += [f"{field}: missing {code}" for code in expect.get(field, []) if code not in have]
     flags = {row["code"]: row["flag"] for row in got.get("results", [])}
-    found += [f"results: {code} is {flags.get(code)}, want {flag}"
-              for code, flag in (expect.get("flags") or {}).items() if flags.get(code) != flag]
+    found += [
+        f"results: {code} is {flags.get(code)}, want {flag}"
+        for code, flag in (expect.get("flags") or {}).items()
+        if flags.get(code) != flag
+    ]
     return found
 
 

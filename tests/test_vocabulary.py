@@ -1,4 +1,5 @@
 """The vocabulary is a public contract: every published code is known, named and served."""
+
 from pathlib import Path
 
 import yaml

@@ -1,5 +1,6 @@
 """The clinic's worklist (GUIDANCE 7): unacknowledged abnormal results, awaited tests, open referrals, with
 due dates and overdue status under a controlled clock; the overdue task; scoping and query counts."""
+
 import datetime
 
 import pytest
@@ -22,6 +23,7 @@ MONDAY = datetime.datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def clock(monkeypatch):
     """timezone.now() under the test's control: clock.set(datetime)."""
+
     class Clock:
         now = MONDAY
 
@@ -45,8 +47,9 @@ def accepted_encounter(gp, *, at=MONDAY, urgencies=None):
 
 def issued_referral(gp, encounter, *, urgency="urgent"):
     actor = actor_for(gp)
-    referral = referral_services.referral_create(actor=actor, encounter=encounter, specialty="neurology",
-                                                 urgency=urgency, reason="Numbness")
+    referral = referral_services.referral_create(
+        actor=actor, encounter=encounter, specialty="neurology", urgency=urgency, reason="Numbness"
+    )
     return referral_services.referral_issue(actor=actor, referral=referral)
 
 
@@ -73,7 +76,8 @@ def test_the_worklist_lists_what_is_awaited_open_and_unacknowledged(gp, clock):
     assert awaited == {"lab_cbc", "lab_biochemistry", "lab_urinalysis", "us_kidneys"}  # crp answers no test here
     assert all(row["due"] == "2024-03-22" and row["urgency"] == "routine" for row in body["awaited_results"])
     assert [(row["id"], row["specialty"], row["due"]) for row in body["open_referrals"]] == [
-        (referral.pk, "neurology", "2024-03-07")]
+        (referral.pk, "neurology", "2024-03-07")
+    ]
     event = AuditEvent.objects.get(action="list", object_type="worklist")
     assert event.patient_ids == [encounter.patient_id]
 
@@ -84,10 +88,16 @@ def test_done_things_leave_the_worklist(gp, clock):
     abnormal = result_enter(actor=actor, encounter=encounter, code="res_hemoglobin", value=90)
     referral = issued_referral(gp, encounter)
     api = api_client_for(gp)
-    assert api.post(f"/api/v1/results/{abnormal.pk}/acknowledge/", {"note": "Iron started"},
-                    format="json").status_code == 200
-    assert api.post(f"/api/v1/referrals/{referral.pk}/status/", {"status": "completed", "conclusion": "ok"},
-                    format="json").status_code == 200
+    assert (
+        api.post(f"/api/v1/results/{abnormal.pk}/acknowledge/", {"note": "Iron started"}, format="json").status_code
+        == 200
+    )
+    assert (
+        api.post(
+            f"/api/v1/referrals/{referral.pk}/status/", {"status": "completed", "conclusion": "ok"}, format="json"
+        ).status_code
+        == 200
+    )
 
     body = worklist(api)
 
@@ -98,8 +108,9 @@ def test_done_things_leave_the_worklist(gp, clock):
 def test_a_booked_referral_stays_open(gp, clock):
     encounter, _ = accepted_encounter(gp)
     referral = issued_referral(gp, encounter)
-    referral_services.referral_status_change(actor=actor_for(gp), referral=referral, status="booked",
-                                             appointment_at=MONDAY + datetime.timedelta(days=2))
+    referral_services.referral_status_change(
+        actor=actor_for(gp), referral=referral, status="booked", appointment_at=MONDAY + datetime.timedelta(days=2)
+    )
 
     body = worklist(api_client_for(gp))
 

@@ -23,5 +23,13 @@ class WorkupReferralInline(admin.TabularInline):
 class WorkupAdmin(admin.ModelAdmin):
     list_display = ["id", "encounter", "disposition", "knowledge_base_version", "created_at", "created_by"]
     list_select_related = ["encounter", "created_by"]
-    readonly_fields = ["encounter", "disposition", "knowledge_base_version", "case", "result", "created_at", "created_by"]
+    readonly_fields = [
+        "encounter",
+        "disposition",
+        "knowledge_base_version",
+        "case",
+        "result",
+        "created_at",
+        "created_by",
+    ]
     inlines = [WorkupItemInline, WorkupReferralInline]

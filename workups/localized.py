@@ -3,6 +3,7 @@
 The engine knows nothing of Django; this is where the active Django language picks which of its
 texts a page, an API answer or a PDF shows. Codes and clinical answers are the same in every language.
 """
+
 from django.utils import translation
 
 from workups.engine import KnowledgeBase, get_knowledge_base

@@ -29,7 +29,9 @@ class Workup(models.Model):
     and changes). `follow_up`: computed from the same findings plus the results entered since
     (GUIDANCE 6); its `case` holds the results it was computed from. Neither is ever rewritten."""
 
-    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="workups", verbose_name=_("encounter"))
+    encounter = models.ForeignKey(
+        Encounter, on_delete=models.PROTECT, related_name="workups", verbose_name=_("encounter")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=WorkupKind.choices, default=WorkupKind.INITIAL)
     knowledge_base_version = models.CharField(_("knowledge base version"), max_length=32)
     disposition = models.CharField(_("disposition"), max_length=10)
@@ -40,7 +42,9 @@ class Workup(models.Model):
     # workup reads the same in Russian and English whenever it is looked at, whatever the base is by then.
     translations = models.JSONField(_("translations"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
 
     class Meta:
         verbose_name = _("workup")
@@ -62,7 +66,14 @@ class Recommendation(models.Model):
     added_by_clinician = models.BooleanField(_("added by clinician"), default=False)
     decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
     decision_reason = models.TextField(_("decision reason"), blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("decided by"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     # In a follow-up workup: not in the workup it follows (what the results brought).
@@ -116,7 +127,9 @@ class Result(models.Model):
     the knowledge base's default language. An abnormal current result stays unacknowledged until a GP
     signs it off with the action taken."""
 
-    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="results", verbose_name=_("encounter"))
+    encounter = models.ForeignKey(
+        Encounter, on_delete=models.PROTECT, related_name="results", verbose_name=_("encounter")
+    )
     code = models.CharField(_("code"), max_length=40)
     value_number = models.FloatField(_("value number"), null=True, blank=True)
     value_bool = models.BooleanField(_("value bool"), null=True, blank=True)
@@ -127,14 +140,26 @@ class Result(models.Model):
     # The same reference worded in each other language ({"ru": "≥ 120 г/л"}).
     reference_translations = models.JSONField(_("reference translations"), default=dict, blank=True)
     # The accepted workup item it answers, when the encounter's latest workup has one.
-    item = models.ForeignKey(WorkupItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="results", verbose_name=_("item"))
-    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("entered by"))
+    item = models.ForeignKey(
+        WorkupItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="results", verbose_name=_("item")
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("entered by")
+    )
     entered_at = models.DateTimeField(_("entered at"))
     superseded_at = models.DateTimeField(_("superseded at"), null=True, blank=True)
-    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("superseded by"))
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("superseded by")
+    )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                        related_name="+", verbose_name=_("acknowledged by"))
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acknowledged by"),
+    )
     acknowledgement_note = models.TextField(_("acknowledgement note"), blank=True)
     # When the periodic task found its acknowledgement past due.
     overdue_at = models.DateTimeField(_("overdue at"), null=True, blank=True)
@@ -145,8 +170,9 @@ class Result(models.Model):
         ordering = ["-entered_at", "-id"]
         indexes = [models.Index(fields=["encounter", "code"], name="result_encounter_code")]
         constraints = [
-            models.UniqueConstraint(fields=["encounter", "code"], condition=models.Q(superseded_at__isnull=True),
-                                    name="result_current_once"),
+            models.UniqueConstraint(
+                fields=["encounter", "code"], condition=models.Q(superseded_at__isnull=True), name="result_current_once"
+            ),
         ]
 
     def __str__(self):

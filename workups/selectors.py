@@ -20,11 +20,17 @@ def vocabulary_list(*, language: str | None = None) -> dict:
         if meta.get("sex"):
             entry["sex"] = meta["sex"]
         codes.append(entry)
-    codes += [{"code": code, "name": meta["name"], "group": "item", "category": meta["category"]}
-              for code, meta in vocabulary.items.items()]
-    for group, table in (("specialty", vocabulary.specialties), ("category", vocabulary.categories),
-                         ("urgency", vocabulary.urgencies), ("disposition", vocabulary.dispositions),
-                         ("warning", vocabulary.warnings)):
+    codes += [
+        {"code": code, "name": meta["name"], "group": "item", "category": meta["category"]}
+        for code, meta in vocabulary.items.items()
+    ]
+    for group, table in (
+        ("specialty", vocabulary.specialties),
+        ("category", vocabulary.categories),
+        ("urgency", vocabulary.urgencies),
+        ("disposition", vocabulary.dispositions),
+        ("warning", vocabulary.warnings),
+    ):
         codes += [{"code": code, "name": name, "group": group} for code, name in table.items()]
     codes += [{"code": code, "name": meta["name"], "group": "case"} for code, meta in vocabulary.case_fields.items()]
     for code, meta in vocabulary.results.items():
@@ -48,8 +54,9 @@ def workup_latest(*, actor, encounter):
         .first()
     )
     if workup is not None:
-        audit_record(actor=actor, action="view", object_type="workup", object_id=workup.pk,
-                     patient_id=encounter.patient_id)
+        audit_record(
+            actor=actor, action="view", object_type="workup", object_id=workup.pk, patient_id=encounter.patient_id
+        )
     return workup
 
 
@@ -68,8 +75,9 @@ def recommendation_get(*, actor, model, pk):
     except (model.DoesNotExist, ValueError, TypeError):
         raise Http404("Not found.") from None
     kind = "workup_item" if model._meta.model_name == "workupitem" else "workup_referral"
-    audit_record(actor=actor, action="view", object_type=kind, object_id=row.pk,
-                 patient_id=row.workup.encounter.patient_id)
+    audit_record(
+        actor=actor, action="view", object_type=kind, object_id=row.pk, patient_id=row.workup.encounter.patient_id
+    )
     return row
 
 
@@ -92,8 +100,10 @@ def workup_result(workup, language: str | None = None) -> dict:
 
 
 def _engine_texts(result: dict) -> tuple[dict, dict]:
-    return ({row["code"]: row["rationale"] for row in result.get("items", ())},
-            {row["specialty"]: row["reason"] for row in result.get("referrals", ())})
+    return (
+        {row["code"]: row["rationale"] for row in result.get("items", ())},
+        {row["specialty"]: row["reason"] for row in result.get("referrals", ())},
+    )
 
 
 def row_text(row, texts: dict | None) -> str:
@@ -159,10 +169,11 @@ def workup_representation(*, workup, encounter, language: str | None = None) -> 
         "created_by": workup.created_by.get_username(),
         "knowledge_base_version": workup.knowledge_base_version,
         "stale": (not encounter.is_finalized) and workup_is_stale(workup, encounter),
-        "items": [_with_new(item_row(item, vocabulary, item_texts), item, workup)
-                  for item in workup.items.all()],
-        "referrals": [_with_new(referral_row(referral, vocabulary, referral_texts), referral, workup)
-                      for referral in workup.referrals.all()],
+        "items": [_with_new(item_row(item, vocabulary, item_texts), item, workup) for item in workup.items.all()],
+        "referrals": [
+            _with_new(referral_row(referral, vocabulary, referral_texts), referral, workup)
+            for referral in workup.referrals.all()
+        ],
     }
 
 
@@ -204,6 +215,7 @@ def icd10_name(code: str, *, language: str | None = None) -> str:
 
 # -- results (GUIDANCE 6) --------------------------------------------------------------------------
 
+
 def results_of_encounter(*, actor, encounter):
     """Every result of the encounter, current ones first (by the vocabulary's order), then what they
     superseded, newest first. Audit-logged."""
@@ -212,8 +224,15 @@ def results_of_encounter(*, actor, encounter):
 
     rows = list(Result.objects.filter(encounter=encounter).select_related("entered_by", "acknowledged_by"))
     order = get_knowledge_base().vocabulary.order
-    rows.sort(key=lambda row: (row.superseded_at is not None, order.get(row.code, 10**6), row.code,
-                               -row.entered_at.timestamp(), -row.pk))
+    rows.sort(
+        key=lambda row: (
+            row.superseded_at is not None,
+            order.get(row.code, 10**6),
+            row.code,
+            -row.entered_at.timestamp(),
+            -row.pk,
+        )
+    )
     audit_record(actor=actor, action="list", object_type="result", patient_id=encounter.patient_id)
     return rows
 
@@ -229,11 +248,13 @@ def result_get(*, actor, result_id, action: str = "view"):
         raise Http404("No such result.")
     try:
         result = Result.objects.select_related("encounter__patient", "entered_by", "acknowledged_by").get(
-            pk=result_id, encounter__clinic=actor.clinic)
+            pk=result_id, encounter__clinic=actor.clinic
+        )
     except (Result.DoesNotExist, ValueError, TypeError):
         raise Http404("No such result.") from None
-    audit_record(actor=actor, action=action, object_type="result", object_id=result.pk,
-                 patient_id=result.encounter.patient_id)
+    audit_record(
+        actor=actor, action=action, object_type="result", object_id=result.pk, patient_id=result.encounter.patient_id
+    )
     return result
 
 
@@ -275,5 +296,10 @@ def workup_initial(*, encounter):
     """The encounter's latest initial workup (what a follow-up is shown beside), or None."""
     from workups.models import Workup, WorkupKind
 
-    return (Workup.objects.filter(encounter=encounter, kind=WorkupKind.INITIAL).select_related("created_by")
-            .prefetch_related("items", "referrals").order_by("-created_at", "-id").first())
+    return (
+        Workup.objects.filter(encounter=encounter, kind=WorkupKind.INITIAL)
+        .select_related("created_by")
+        .prefetch_related("items", "referrals")
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -4,15 +4,17 @@ Validation is strict on purpose: in a clinical record "1" is not `true` and
 "34" is not an age. Every problem in a body is reported at once, named by its
 field (and, for findings, by its code), so an integrator fixes them in one go.
 """
+
 from __future__ import annotations
 
 import copy
 
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinLengthValidator, MinValueValidator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MaxValueValidator, MinLengthValidator, MinValueValidator
-from django.utils.translation import gettext as _, gettext_lazy
 from rest_framework.fields import SkipField
 
 from workups.engine import Case, get_knowledge_base
@@ -107,7 +109,9 @@ def _findings_doc_serializer():
 class FindingsField(serializers.Field):
     """`{"<finding code>": true | false}`: present, absent; a missing code was not recorded."""
 
-    default_error_messages = {"not_an_object": gettext_lazy("Must be an object mapping finding codes to true or false.")}
+    default_error_messages = {
+        "not_an_object": gettext_lazy("Must be an object mapping finding codes to true or false.")
+    }
 
     def to_internal_value(self, data):
         # Codes and values are checked with the rest of the case (check_case), so that
@@ -120,12 +124,14 @@ class FindingsField(serializers.Field):
         return dict(value)
 
 
-@extend_schema_field({
-    "type": "object",
-    "additionalProperties": {"oneOf": [{"type": "number"}, {"type": "boolean"}]},
-    "description": "Result code → value: a number in the code's unit (vocabulary `unit`, within its `plausible` "
-                   "range) or true/false. Codes from GET /api/v1/vocabulary/ (group `result`).",
-})
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"oneOf": [{"type": "number"}, {"type": "boolean"}]},
+        "description": "Result code → value: a number in the code's unit (vocabulary `unit`, within its `plausible` "
+        "range) or true/false. Codes from GET /api/v1/vocabulary/ (group `result`).",
+    }
+)
 class ResultsField(serializers.Field):
     """`{"<result code>": number | true | false}`: what came back (GUIDANCE section 6)."""
 
@@ -210,19 +216,28 @@ def check_case(values: dict, errors: dict, *, sex: str | None, age: int | None) 
             elif not isinstance(present, bool):
                 add_error(errors, "findings", _("%(code)s must be true or false.") % {"code": code}, code=code)
             elif present and sex is not None and meta.get("sex") not in (None, sex):
-                message = (_("%(code)s applies to female patients only.") if meta["sex"] == "female"
-                           else _("%(code)s applies to male patients only."))
+                message = (
+                    _("%(code)s applies to female patients only.")
+                    if meta["sex"] == "female"
+                    else _("%(code)s applies to male patients only.")
+                )
                 add_error(errors, "findings", message % {"code": code}, code=code)
         if not any(findings.get(code) is True for code in vocabulary.findings_in_group("loc")):
             locations = ", ".join(vocabulary.findings_in_group("loc"))
-            add_error(errors, "findings",
-                      _("At least one location finding must be present: one of %(codes)s.") % {"codes": locations},
-                      code="loc")
+            add_error(
+                errors,
+                "findings",
+                _("At least one location finding must be present: one of %(codes)s.") % {"codes": locations},
+                code="loc",
+            )
     check_results(values, errors, sex=sex)
     duration = values.get("duration_days")
     if duration is not None and age is not None and duration > (age + 1) * 366:
-        add_error(errors, "duration_days",
-                  _("%(days)s days is longer than the patient's life (age %(age)s).") % {"days": duration, "age": age})
+        add_error(
+            errors,
+            "duration_days",
+            _("%(days)s days is longer than the patient's life (age %(age)s).") % {"days": duration, "age": age},
+        )
     systolic, diastolic = values.get("systolic_bp"), values.get("diastolic_bp")
     if systolic is not None and diastolic is not None and diastolic >= systolic:
         add_error(errors, "diastolic_bp", _("Diastolic pressure must be lower than systolic."))
@@ -243,19 +258,29 @@ def check_results(values: dict, errors: dict, *, sex: str | None) -> None:
             if not isinstance(value, bool):
                 add_error(errors, "results", _("%(code)s must be true or false.") % {"code": code}, code=code)
             elif code == "res_hcg" and sex == "male":
-                add_error(errors, "results", _("%(code)s applies to female patients only.") % {"code": code},
-                          code=code)
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-                or value in (float("inf"), float("-inf")):
-            add_error(errors, "results", _("%(code)s must be a number in %(unit)s.") % {"code": code,
-                                                                                    "unit": meta["unit"]}, code=code)
+                add_error(errors, "results", _("%(code)s applies to female patients only.") % {"code": code}, code=code)
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value != value
+            or value in (float("inf"), float("-inf"))
+        ):
+            add_error(
+                errors,
+                "results",
+                _("%(code)s must be a number in %(unit)s.") % {"code": code, "unit": meta["unit"]},
+                code=code,
+            )
         else:
             low, high = meta["plausible"]
             if not low <= value <= high:
-                add_error(errors, "results",
-                          _("%(value)s is not a possible %(name)s in %(unit)s (%(low)s–%(high)s): check the unit.")
-                          % {"value": value, "name": meta["name"], "unit": meta["unit"], "low": low, "high": high},
-                          code=code)
+                add_error(
+                    errors,
+                    "results",
+                    _("%(value)s is not a possible %(name)s in %(unit)s (%(low)s–%(high)s): check the unit.")
+                    % {"value": value, "name": meta["name"], "unit": meta["unit"], "low": low, "high": high},
+                    code=code,
+                )
 
 
 class CaseFieldsSerializer(StrictSerializer):
@@ -264,7 +289,10 @@ class CaseFieldsSerializer(StrictSerializer):
     pregnant = StrictBooleanField(required=False, allow_null=True, help_text="Only meaningful for female patients.")
     duration_days = StrictIntegerField(min_value=0, help_text="Days since the numbness first appeared (0 = today).")
     temperature_c = StrictNumberField(
-        required=False, allow_null=True, min_value=30, max_value=45,
+        required=False,
+        allow_null=True,
+        min_value=30,
+        max_value=45,
         help_text="Body temperature in °C; 38.0 or above makes rf_fever present.",
     )
     heart_rate = StrictIntegerField(required=False, allow_null=True, min_value=20, max_value=300, help_text="beats/min")
@@ -310,6 +338,7 @@ def case_from_values(values: dict, *, sex: str, age: int) -> Case:
 
 # -- response description (documentation only: the engine's dict is returned as it is) ------------
 
+
 def _codes(table):
     return sorted(table)
 
@@ -333,7 +362,9 @@ class WorkupItemSerializer(serializers.Serializer):
     category = serializers.ChoiceField(choices=["lab", "functional", "imaging"])
     urgency = serializers.ChoiceField(choices=["emergency", "urgent", "routine"])
     rationale = serializers.CharField(help_text="One line in plain clinical language.")
-    triggered_by = serializers.ListField(child=serializers.CharField(), help_text="Finding codes (and `pregnant`) that triggered it.")
+    triggered_by = serializers.ListField(
+        child=serializers.CharField(), help_text="Finding codes (and `pregnant`) that triggered it."
+    )
     sources = serializers.ListField(child=serializers.CharField())
     rules = serializers.ListField(child=serializers.CharField(), help_text="Knowledge-base rule ids.")
 
@@ -366,7 +397,9 @@ class WithheldSerializer(serializers.Serializer):
     name = serializers.CharField()
     reason = serializers.CharField()
     replaced_by = serializers.CharField(allow_null=True, help_text="The alternative issued instead, or null when none.")
-    replacements = serializers.ListField(child=serializers.CharField(), help_text="Every alternative (whole spine: both regions).")
+    replacements = serializers.ListField(
+        child=serializers.CharField(), help_text="Every alternative (whole spine: both regions)."
+    )
     urgency = serializers.CharField()
     triggered_by = serializers.ListField(child=serializers.CharField())
     sources = serializers.ListField(child=serializers.CharField())
@@ -422,8 +455,11 @@ class VocabularyEntrySerializer(serializers.Serializer):
     negative = serializers.CharField(required=False, help_text="How an absent finding reads in a letter.")
     type = serializers.CharField(required=False, help_text="Results: numeric or boolean.")
     unit = serializers.CharField(required=False, help_text="Results: the unit a numeric value is in.")
-    plausible = serializers.ListField(child=serializers.FloatField(), required=False,
-                                      help_text="Results: the range a value must be in to be accepted.")
+    plausible = serializers.ListField(
+        child=serializers.FloatField(),
+        required=False,
+        help_text="Results: the range a value must be in to be accepted.",
+    )
 
 
 class VocabularySerializer(serializers.Serializer):
@@ -440,8 +476,9 @@ class ValidationErrorSerializer(serializers.Serializer):
 
 class DecisionSerializer(StrictSerializer):
     decision = StrictChoiceField(choices=["pending", "accepted", "declined"])
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000,
-                                   help_text="Required when declining.")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Required when declining."
+    )
 
 
 class ItemAddSerializer(StrictSerializer):
@@ -466,8 +503,9 @@ class _StoredDecision(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
     decision_reason = serializers.CharField(allow_blank=True)
     decided_at = serializers.DateTimeField(allow_null=True)
-    new = serializers.BooleanField(required=False,
-                                   help_text="Follow-up workups: the row was not in the workup before it.")
+    new = serializers.BooleanField(
+        required=False, help_text="Follow-up workups: the row was not in the workup before it."
+    )
 
 
 class StoredItemSerializer(WorkupItemSerializer, _StoredDecision):
@@ -484,19 +522,25 @@ class StoredWorkupSerializer(WorkupResultSerializer):
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField()
     stale = serializers.BooleanField(help_text="The encounter changed since: generate again.")
-    kind = serializers.ChoiceField(choices=["initial", "follow_up"], required=False,
-                                   help_text="initial: from the history and examination; follow_up: with the results.")
+    kind = serializers.ChoiceField(
+        choices=["initial", "follow_up"],
+        required=False,
+        help_text="initial: from the history and examination; follow_up: with the results.",
+    )
     items = StoredItemSerializer(many=True)
     referrals = StoredReferralSerializer(many=True)
 
 
 # -- results, the follow-up review and acknowledgement (GUIDANCE 6 and 7) --------------------------
 
+
 class NoteField(serializers.CharField):
     """Free text from the GP: a string, no control characters but line breaks and tabs."""
 
-    default_error_messages = {"invalid": gettext_lazy("Must be text."),
-                              "control": gettext_lazy("Control characters are not allowed.")}
+    default_error_messages = {
+        "invalid": gettext_lazy("Must be text."),
+        "control": gettext_lazy("Control characters are not allowed."),
+    }
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -513,18 +557,25 @@ class ResultValueField(serializers.JSONField):
 class ResultEnterSerializer(StrictSerializer):
     code = serializers.CharField(max_length=40, help_text="A result code (vocabulary group `result`).")
     value = ResultValueField(help_text="A number in the code's unit (within its plausible range) or true/false.")
-    performed_on = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d"],
-                                             help_text="When the test was done: not in the future, not before "
-                                                       "the visit.")
+    performed_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        input_formats=["%Y-%m-%d"],
+        help_text="When the test was done: not in the future, not before the visit.",
+    )
     note = NoteField(required=False, allow_blank=True, max_length=2000)
 
     def check(self, values, errors):
         from workups.services import result_problems
 
         encounter = self.context["encounter"]
-        problems = result_problems(encounter=encounter, code=values.get("code"),
-                                            value=values.get("value"), performed_on=values.get("performed_on"),
-                                            note=values.get("note", ""))
+        problems = result_problems(
+            encounter=encounter,
+            code=values.get("code"),
+            value=values.get("value"),
+            performed_on=values.get("performed_on"),
+            note=values.get("note", ""),
+        )
         for name, messages in problems.items():
             errors.setdefault(name, []).extend(messages)
 

@@ -1,4 +1,5 @@
 """Writes of workups: generating them from an encounter, and the GP's decisions."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,8 @@ from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
 from clinic.models import Encounter
 from workups.engine import Case, evaluate, get_knowledge_base
-from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
 from workups.engine.case import VITAL_SIGNS
+from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
 from workups.models import ABNORMAL_FLAGS, Decision, Result, Urgency, Workup, WorkupItem, WorkupKind, WorkupReferral
 
 
@@ -31,17 +32,26 @@ def encounter_case(encounter: Encounter) -> Case:
 
 def case_from_snapshot(snapshot: dict) -> Case:
     return Case(
-        sex=snapshot["sex"], age=snapshot["age"], duration_days=snapshot["duration_days"],
-        pregnant=snapshot["pregnant"], temperature_c=snapshot["temperature_c"],
-        vitals=dict(snapshot.get("vitals") or {}), findings=dict(snapshot.get("findings") or {}),
+        sex=snapshot["sex"],
+        age=snapshot["age"],
+        duration_days=snapshot["duration_days"],
+        pregnant=snapshot["pregnant"],
+        temperature_c=snapshot["temperature_c"],
+        vitals=dict(snapshot.get("vitals") or {}),
+        findings=dict(snapshot.get("findings") or {}),
         results=dict(snapshot.get("results") or {}),
     )
 
 
 def case_snapshot(case: Case) -> dict:
     return {
-        "sex": case.sex, "age": case.age, "duration_days": case.duration_days, "pregnant": case.pregnant,
-        "temperature_c": case.temperature_c, "vitals": dict(case.vitals), "findings": dict(case.findings),
+        "sex": case.sex,
+        "age": case.age,
+        "duration_days": case.duration_days,
+        "pregnant": case.pregnant,
+        "temperature_c": case.temperature_c,
+        "vitals": dict(case.vitals),
+        "findings": dict(case.findings),
     }
 
 
@@ -72,8 +82,12 @@ def _decision_fields(row):
         return {}
     carried = {"added_by_clinician": row.added_by_clinician}
     if row.decision != Decision.PENDING:
-        carried |= {"decision": row.decision, "decision_reason": row.decision_reason,
-                    "decided_by_id": row.decided_by_id, "decided_at": row.decided_at}
+        carried |= {
+            "decision": row.decision,
+            "decision_reason": row.decision_reason,
+            "decided_by_id": row.decided_by_id,
+            "decided_at": row.decided_at,
+        }
     return carried
 
 
@@ -84,12 +98,29 @@ def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
     issued_specialties = {referral.specialty for referral in referrals}
     for row in old_items.values():
         if row.added_by_clinician and row.code not in issued_codes:
-            items.append(WorkupItem(workup=workup, code=row.code, category=row.category, urgency=row.urgency,
-                                    rationale=row.rationale, position=len(items), **_decision_fields(row)))
+            items.append(
+                WorkupItem(
+                    workup=workup,
+                    code=row.code,
+                    category=row.category,
+                    urgency=row.urgency,
+                    rationale=row.rationale,
+                    position=len(items),
+                    **_decision_fields(row),
+                )
+            )
     for row in old_referrals.values():
         if row.added_by_clinician and row.specialty not in issued_specialties:
-            referrals.append(WorkupReferral(workup=workup, specialty=row.specialty, urgency=row.urgency,
-                                            reason=row.reason, position=len(referrals), **_decision_fields(row)))
+            referrals.append(
+                WorkupReferral(
+                    workup=workup,
+                    specialty=row.specialty,
+                    urgency=row.urgency,
+                    reason=row.reason,
+                    position=len(referrals),
+                    **_decision_fields(row),
+                )
+            )
     WorkupItem.objects.bulk_create(items)
     WorkupReferral.objects.bulk_create(referrals)
 
@@ -100,32 +131,60 @@ def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
     case = encounter_case(encounter)
     # The stored rows keep the base's default language; the other languages' texts are kept beside it.
     result = evaluate(get_knowledge_base(DEFAULT_LANGUAGE), case)
-    translations = {language: evaluate(get_knowledge_base(language), case)
-                    for language in LANGUAGES if language != DEFAULT_LANGUAGE}
-    previous = (encounter.workups.filter(kind=WorkupKind.INITIAL).prefetch_related("items", "referrals")
-                .order_by("-created_at", "-id").first())
+    translations = {
+        language: evaluate(get_knowledge_base(language), case) for language in LANGUAGES if language != DEFAULT_LANGUAGE
+    }
+    previous = (
+        encounter.workups.filter(kind=WorkupKind.INITIAL)
+        .prefetch_related("items", "referrals")
+        .order_by("-created_at", "-id")
+        .first()
+    )
     workup = Workup.objects.create(
-        encounter=encounter, kind=WorkupKind.INITIAL, knowledge_base_version=result["knowledge_base_version"],
-        disposition=result["disposition"], case=case_snapshot(case), result=result, translations=translations,
+        encounter=encounter,
+        kind=WorkupKind.INITIAL,
+        knowledge_base_version=result["knowledge_base_version"],
+        disposition=result["disposition"],
+        case=case_snapshot(case),
+        result=result,
+        translations=translations,
         created_by=actor.user,
     )
     old_items, old_referrals = _carried(previous, "code"), _carried(previous, "specialty")
     items = [
-        WorkupItem(workup=workup, code=row["code"], category=row["category"], urgency=row["urgency"],
-                   rationale=row["rationale"], triggered_by=row["triggered_by"], sources=row["sources"],
-                   rules=row["rules"], position=position, **_decision_fields(old_items.get(row["code"])))
+        WorkupItem(
+            workup=workup,
+            code=row["code"],
+            category=row["category"],
+            urgency=row["urgency"],
+            rationale=row["rationale"],
+            triggered_by=row["triggered_by"],
+            sources=row["sources"],
+            rules=row["rules"],
+            position=position,
+            **_decision_fields(old_items.get(row["code"])),
+        )
         for position, row in enumerate(result["items"])
     ]
     referrals = [
-        WorkupReferral(workup=workup, specialty=row["specialty"], urgency=row["urgency"], reason=row["reason"],
-                       triggered_by=row["triggered_by"], sources=row["sources"], rules=row["rules"],
-                       position=position, **_decision_fields(old_referrals.get(row["specialty"])))
+        WorkupReferral(
+            workup=workup,
+            specialty=row["specialty"],
+            urgency=row["urgency"],
+            reason=row["reason"],
+            triggered_by=row["triggered_by"],
+            sources=row["sources"],
+            rules=row["rules"],
+            position=position,
+            **_decision_fields(old_referrals.get(row["specialty"])),
+        )
         for position, row in enumerate(result["referrals"])
     ]
     # What the GP added by hand stays, whatever the engine now says.
     _store_rows(workup, items, referrals, old_items, old_referrals)
-    audit_record(actor=actor, action="generate", object_type="workup", object_id=workup.pk,
-                 patient_id=encounter.patient_id)
+    audit_record(
+        actor=actor, action="generate", object_type="workup", object_id=workup.pk, patient_id=encounter.patient_id
+    )
     return workup
 
 
@@ -139,13 +198,16 @@ def workup_current(*, actor: Actor, encounter: Encounter) -> Workup:
 
 
 @transaction.atomic
-def recommendation_decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str,
-                          reason: str = "") -> WorkupItem | WorkupReferral:
+def recommendation_decide(
+    *, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str, reason: str = ""
+) -> WorkupItem | WorkupReferral:
     encounter = recommendation.workup.encounter
     _latest_check(recommendation.workup)
     reason = (reason or "").strip()
     if decision not in Decision.values:
-        raise ValidationError({"decision": [_("Must be one of %(choices)s.") % {"choices": ", ".join(Decision.values)}]})
+        raise ValidationError(
+            {"decision": [_("Must be one of %(choices)s.") % {"choices": ", ".join(Decision.values)}]}
+        )
     if decision == Decision.DECLINED and not reason:
         raise ValidationError({"reason": [_("Give a reason for declining.")]})
     recommendation.decision = decision
@@ -154,8 +216,13 @@ def recommendation_decide(*, actor: Actor, recommendation: WorkupItem | WorkupRe
     recommendation.decided_at = timezone.now() if decision != Decision.PENDING else None
     recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at"])
     kind = "workup_item" if isinstance(recommendation, WorkupItem) else "workup_referral"
-    audit_record(actor=actor, action=f"decide_{decision}", object_type=kind, object_id=recommendation.pk,
-                 patient_id=encounter.patient_id)
+    audit_record(
+        actor=actor,
+        action=f"decide_{decision}",
+        object_type=kind,
+        object_id=recommendation.pk,
+        patient_id=encounter.patient_id,
+    )
     return recommendation
 
 
@@ -169,8 +236,9 @@ def _latest_check(workup: Workup) -> None:
         raise ValidationError({"workup": [_("Only the latest workup of an encounter can be changed.")]})
 
 
-def _hand_add(*, actor: Actor, workup: Workup, model, key: str, value: str, known, what: str, urgency: str,
-              fields: dict):
+def _hand_add(
+    *, actor: Actor, workup: Workup, model, key: str, value: str, known, what: str, urgency: str, fields: dict
+):
     """Add a recommendation the GP chose by hand (an item or a referral): accepted by that very act."""
     _latest_check(workup)
     rows = model.objects.filter(workup=workup)
@@ -184,8 +252,15 @@ def _hand_add(*, actor: Actor, workup: Workup, model, key: str, value: str, know
     if errors:
         raise ValidationError(errors)
     row = model.objects.create(
-        workup=workup, urgency=urgency, added_by_clinician=True, decision=Decision.ACCEPTED, decided_by=actor.user,
-        decided_at=timezone.now(), position=rows.count(), **{key: value}, **fields,
+        workup=workup,
+        urgency=urgency,
+        added_by_clinician=True,
+        decision=Decision.ACCEPTED,
+        decided_by=actor.user,
+        decided_at=timezone.now(),
+        position=rows.count(),
+        **{key: value},
+        **fields,
     )
     kind = "workup_item" if model is WorkupItem else "workup_referral"
     audit_record(actor=actor, action="add", object_type=kind, object_id=row.pk, patient_id=workup.encounter.patient_id)
@@ -193,23 +268,43 @@ def _hand_add(*, actor: Actor, workup: Workup, model, key: str, value: str, know
 
 
 @transaction.atomic
-def workup_item_add(*, actor: Actor, workup: Workup, code: str, urgency: str = Urgency.ROUTINE,
-                    rationale: str = "") -> WorkupItem:
+def workup_item_add(
+    *, actor: Actor, workup: Workup, code: str, urgency: str = Urgency.ROUTINE, rationale: str = ""
+) -> WorkupItem:
     """A catalogue test the GP orders by hand."""
     items = get_knowledge_base().vocabulary.items
-    return _hand_add(actor=actor, workup=workup, model=WorkupItem, key="code", value=code, known=items,
-                     what="test code", urgency=urgency,
-                     fields={"category": items[code]["category"] if code in items else "",
-                             "rationale": rationale.strip() or "Added by the clinician"})
+    return _hand_add(
+        actor=actor,
+        workup=workup,
+        model=WorkupItem,
+        key="code",
+        value=code,
+        known=items,
+        what="test code",
+        urgency=urgency,
+        fields={
+            "category": items[code]["category"] if code in items else "",
+            "rationale": rationale.strip() or "Added by the clinician",
+        },
+    )
 
 
 @transaction.atomic
-def workup_referral_add(*, actor: Actor, workup: Workup, specialty: str, urgency: str = Urgency.ROUTINE,
-                        reason: str = "") -> WorkupReferral:
+def workup_referral_add(
+    *, actor: Actor, workup: Workup, specialty: str, urgency: str = Urgency.ROUTINE, reason: str = ""
+) -> WorkupReferral:
     """A specialist the GP refers to by hand."""
-    return _hand_add(actor=actor, workup=workup, model=WorkupReferral, key="specialty", value=specialty,
-                     known=get_knowledge_base().vocabulary.specialties, what="specialty", urgency=urgency,
-                     fields={"reason": reason.strip() or "Added by the clinician"})
+    return _hand_add(
+        actor=actor,
+        workup=workup,
+        model=WorkupReferral,
+        key="specialty",
+        value=specialty,
+        known=get_knowledge_base().vocabulary.specialties,
+        what="specialty",
+        urgency=urgency,
+        fields={"reason": reason.strip() or "Added by the clinician"},
+    )
 
 
 @transaction.atomic
@@ -226,6 +321,7 @@ def workup_accept_all(*, actor: Actor, workup: Workup) -> int:
 
 
 # -- results and the follow-up workup (GUIDANCE 6) -------------------------------------------------
+
 
 def _control_characters(text: str) -> bool:
     return any(ord(char) < 32 and char not in "\n\r\t" or ord(char) == 127 for char in text)
@@ -244,15 +340,15 @@ def _result_pregnant(encounter: Encounter, current: dict, code: str, value) -> b
     return True if hcg is True else encounter.pregnant
 
 
-def result_interpret(*, encounter: Encounter, code: str, value, pregnant: bool | None,
-                     language: str | None = None) -> tuple[str, str]:
+def result_interpret(
+    *, encounter: Encounter, code: str, value, pregnant: bool | None, language: str | None = None
+) -> tuple[str, str]:
     """(flag, reference) of one value for this patient, as the engine reads it."""
     from workups.engine.results import interpret
 
     language = language or DEFAULT_LANGUAGE
     meta = get_knowledge_base(language).vocabulary.results[code]
-    return interpret(meta, value, sex=encounter.sex, age=encounter.age, pregnant=pregnant,
-                     language=language)
+    return interpret(meta, value, sex=encounter.sex, age=encounter.age, pregnant=pregnant, language=language)
 
 
 def _answered_item(encounter: Encounter, code: str) -> WorkupItem | None:
@@ -261,12 +357,11 @@ def _answered_item(encounter: Encounter, code: str) -> WorkupItem | None:
     if latest is None:
         return None
     items = get_knowledge_base().vocabulary.results[code]["items"]
-    return (latest.items.filter(decision=Decision.ACCEPTED, code__in=items).order_by("position", "id").first())
+    return latest.items.filter(decision=Decision.ACCEPTED, code__in=items).order_by("position", "id").first()
 
 
 @transaction.atomic
-def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, performed_on=None,
-                 note: str = "") -> Result:
+def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, performed_on=None, note: str = "") -> Result:
     """Record a result that came back, also after the encounter is finalized (finalizing locks the
     first visit, not what comes back). A new value for a code supersedes the current one (kept).
 
@@ -282,25 +377,41 @@ def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, perfor
     current = results_current(encounter)
     pregnant = _result_pregnant(encounter, current, code, value)
     flag, reference = result_interpret(encounter=encounter, code=code, value=value, pregnant=pregnant)
-    translations = {language: result_interpret(encounter=encounter, code=code, value=value, pregnant=pregnant,
-                                               language=language)[1]
-                    for language in LANGUAGES if language != DEFAULT_LANGUAGE}
+    translations = {
+        language: result_interpret(encounter=encounter, code=code, value=value, pregnant=pregnant, language=language)[1]
+        for language in LANGUAGES
+        if language != DEFAULT_LANGUAGE
+    }
     now = timezone.now()
     previous = current.get(code)
     if previous is not None:
         Result.objects.filter(pk=previous.pk).update(superseded_at=now)
     result = Result.objects.create(
-        encounter=encounter, code=code, value_bool=value if isinstance(value, bool) else None,
-        value_number=None if isinstance(value, bool) else float(value), performed_on=performed_on, note=note,
-        flag=flag, reference=reference, reference_translations=translations, item=_answered_item(encounter, code), entered_by=actor.user,
+        encounter=encounter,
+        code=code,
+        value_bool=value if isinstance(value, bool) else None,
+        value_number=None if isinstance(value, bool) else float(value),
+        performed_on=performed_on,
+        note=note,
+        flag=flag,
+        reference=reference,
+        reference_translations=translations,
+        item=_answered_item(encounter, code),
+        entered_by=actor.user,
         entered_at=now,
     )
     if previous is not None:
         Result.objects.filter(pk=previous.pk).update(superseded_by=result)
-        audit_record(actor=actor, action="supersede", object_type="result", object_id=previous.pk,
-                     patient_id=encounter.patient_id)
-    audit_record(actor=actor, action="create", object_type="result", object_id=result.pk,
-                 patient_id=encounter.patient_id)
+        audit_record(
+            actor=actor,
+            action="supersede",
+            object_type="result",
+            object_id=previous.pk,
+            patient_id=encounter.patient_id,
+        )
+    audit_record(
+        actor=actor, action="create", object_type="result", object_id=result.pk, patient_id=encounter.patient_id
+    )
     return result
 
 
@@ -358,8 +469,13 @@ def result_acknowledge(*, actor: Actor, result: Result, note: str) -> Result:
     result.acknowledged_by = actor.user
     result.acknowledgement_note = note
     result.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_note"])
-    audit_record(actor=actor, action="acknowledge", object_type="result", object_id=result.pk,
-                 patient_id=result.encounter.patient_id)
+    audit_record(
+        actor=actor,
+        action="acknowledge",
+        object_type="result",
+        object_id=result.pk,
+        patient_id=result.encounter.patient_id,
+    )
     return result
 
 
@@ -394,29 +510,53 @@ def workup_review(*, actor: Actor, encounter: Encounter) -> tuple[Workup, bool]:
     if previous is not None and previous.kind == WorkupKind.FOLLOW_UP and previous.case == snapshot:
         return previous, False
     result = evaluate(get_knowledge_base(DEFAULT_LANGUAGE), case)
-    translations = {language: evaluate(get_knowledge_base(language), case)
-                    for language in LANGUAGES if language != DEFAULT_LANGUAGE}
+    translations = {
+        language: evaluate(get_knowledge_base(language), case) for language in LANGUAGES if language != DEFAULT_LANGUAGE
+    }
     workup = Workup.objects.create(
-        encounter=encounter, kind=WorkupKind.FOLLOW_UP, knowledge_base_version=result["knowledge_base_version"],
-        disposition=result["disposition"], case=snapshot, result=result, translations=translations,
+        encounter=encounter,
+        kind=WorkupKind.FOLLOW_UP,
+        knowledge_base_version=result["knowledge_base_version"],
+        disposition=result["disposition"],
+        case=snapshot,
+        result=result,
+        translations=translations,
         created_by=actor.user,
     )
     old_items, old_referrals = _carried(previous, "code"), _carried(previous, "specialty")
     items = [
-        WorkupItem(workup=workup, code=row["code"], category=row["category"], urgency=row["urgency"],
-                   rationale=row["rationale"], triggered_by=row["triggered_by"], sources=row["sources"],
-                   rules=row["rules"], position=position, is_new=row["code"] not in old_items,
-                   **_follow_up_decision(old_items.get(row["code"]), row["urgency"]))
+        WorkupItem(
+            workup=workup,
+            code=row["code"],
+            category=row["category"],
+            urgency=row["urgency"],
+            rationale=row["rationale"],
+            triggered_by=row["triggered_by"],
+            sources=row["sources"],
+            rules=row["rules"],
+            position=position,
+            is_new=row["code"] not in old_items,
+            **_follow_up_decision(old_items.get(row["code"]), row["urgency"]),
+        )
         for position, row in enumerate(result["items"])
     ]
     referrals = [
-        WorkupReferral(workup=workup, specialty=row["specialty"], urgency=row["urgency"], reason=row["reason"],
-                       triggered_by=row["triggered_by"], sources=row["sources"], rules=row["rules"],
-                       position=position, is_new=row["specialty"] not in old_referrals,
-                       **_follow_up_decision(old_referrals.get(row["specialty"]), row["urgency"]))
+        WorkupReferral(
+            workup=workup,
+            specialty=row["specialty"],
+            urgency=row["urgency"],
+            reason=row["reason"],
+            triggered_by=row["triggered_by"],
+            sources=row["sources"],
+            rules=row["rules"],
+            position=position,
+            is_new=row["specialty"] not in old_referrals,
+            **_follow_up_decision(old_referrals.get(row["specialty"]), row["urgency"]),
+        )
         for position, row in enumerate(result["referrals"])
     ]
     _store_rows(workup, items, referrals, old_items, old_referrals)
-    audit_record(actor=actor, action="review", object_type="workup", object_id=workup.pk,
-                 patient_id=encounter.patient_id)
+    audit_record(
+        actor=actor, action="review", object_type="workup", object_id=workup.pk, patient_id=encounter.patient_id
+    )
     return workup, True

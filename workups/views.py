@@ -10,13 +10,13 @@ from workups import selectors, services
 from workups.models import Workup, WorkupItem, WorkupReferral
 from workups.serializers import (
     AcknowledgeSerializer,
-    ResultEnterSerializer,
-    StoredResultSerializer,
     DecisionSerializer,
     ItemAddSerializer,
     ReferralAddSerializer,
+    ResultEnterSerializer,
     StoredItemSerializer,
     StoredReferralSerializer,
+    StoredResultSerializer,
     StoredWorkupSerializer,
     VocabularySerializer,
     WorkupEvaluateSerializer,
@@ -57,9 +57,11 @@ class WorkupEvaluateView(APIView):
             OpenApiExample("Lumbar numbness with urinary symptoms", value=_EXAMPLE_CASE, request_only=True),
             OpenApiExample(
                 "Problems",
-                value={"age": ["Ensure this value is less than or equal to 120."],
-                       "pregnant": ["A male patient cannot be pregnant."],
-                       "findings": {"rf_fevr": ["Unknown finding code 'rf_fevr'."]}},
+                value={
+                    "age": ["Ensure this value is less than or equal to 120."],
+                    "pregnant": ["A male patient cannot be pregnant."],
+                    "findings": {"rf_fevr": ["Unknown finding code 'rf_fevr'."]},
+                },
                 response_only=True,
                 status_codes=["400"],
             ),
@@ -74,7 +76,9 @@ class WorkupEvaluateView(APIView):
 
 
 class VocabularyView(APIView):
-    @extend_schema(operation_id="vocabulary", summary="Every code with its name and group", responses=VocabularySerializer)
+    @extend_schema(
+        operation_id="vocabulary", summary="Every code with its name and group", responses=VocabularySerializer
+    )
     def get(self, request):
         return Response(selectors.vocabulary_list())
 
@@ -91,21 +95,26 @@ class EncounterWorkupView(ApiActorMixin, APIView):
             raise Http404("No workup has been generated for this encounter yet.")
         return Response(selectors.workup_representation(workup=workup, encounter=encounter))
 
-    @extend_schema(operation_id="encounter_workup_generate", request=None,
-                   responses={201: StoredWorkupSerializer, 409: None})
+    @extend_schema(
+        operation_id="encounter_workup_generate", request=None, responses={201: StoredWorkupSerializer, 409: None}
+    )
     def post(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
         services.workup_generate(actor=self.actor(), encounter=encounter)
         workup = selectors.workup_latest(actor=self.actor(), encounter=encounter)
-        return Response(selectors.workup_representation(workup=workup, encounter=encounter),
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            selectors.workup_representation(workup=workup, encounter=encounter), status=status.HTTP_201_CREATED
+        )
 
 
 class EncounterWorkupAcceptAllView(ApiActorMixin, APIView):
     """Accept every recommendation of the latest workup still pending; declined ones stay declined."""
 
-    @extend_schema(operation_id="encounter_workup_accept_all", request=None,
-                   responses={200: StoredWorkupSerializer, 404: None, 409: None})
+    @extend_schema(
+        operation_id="encounter_workup_accept_all",
+        request=None,
+        responses={200: StoredWorkupSerializer, 404: None, 409: None},
+    )
     def post(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
         workup = selectors.workup_latest(actor=self.actor(), encounter=encounter)
@@ -133,9 +142,12 @@ class _RecommendationView(ApiActorMixin, APIView):
         row = self._row(pk)
         data = DecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        row = services.recommendation_decide(actor=self.actor(), recommendation=row,
-                                             decision=data.validated_data["decision"],
-                                             reason=data.validated_data.get("reason", ""))
+        row = services.recommendation_decide(
+            actor=self.actor(),
+            recommendation=row,
+            decision=data.validated_data["decision"],
+            reason=data.validated_data.get("reason", ""),
+        )
         return Response(self._out(row))
 
 
@@ -146,8 +158,9 @@ class WorkupItemDetailView(_RecommendationView):
     def get(self, request, pk):
         return super().get(request, pk)
 
-    @extend_schema(operation_id="workup_item_decide", request=DecisionSerializer,
-                   responses={200: StoredItemSerializer, 409: None})
+    @extend_schema(
+        operation_id="workup_item_decide", request=DecisionSerializer, responses={200: StoredItemSerializer, 409: None}
+    )
     def patch(self, request, pk):
         return super().patch(request, pk)
 
@@ -159,8 +172,11 @@ class WorkupReferralDetailView(_RecommendationView):
     def get(self, request, pk):
         return super().get(request, pk)
 
-    @extend_schema(operation_id="workup_referral_decide", request=DecisionSerializer,
-                   responses={200: StoredReferralSerializer, 409: None})
+    @extend_schema(
+        operation_id="workup_referral_decide",
+        request=DecisionSerializer,
+        responses={200: StoredReferralSerializer, 409: None},
+    )
     def patch(self, request, pk):
         return super().patch(request, pk)
 
@@ -177,35 +193,49 @@ def _workup_of_clinic(actor, workup_id):
 class WorkupItemAddView(ApiActorMixin, APIView):
     """Order a catalogue test by hand (accepted by the act of adding it)."""
 
-    @extend_schema(operation_id="workup_item_add", request=ItemAddSerializer,
-                   responses={201: StoredItemSerializer, 409: None})
+    @extend_schema(
+        operation_id="workup_item_add", request=ItemAddSerializer, responses={201: StoredItemSerializer, 409: None}
+    )
     def post(self, request):
         data = ItemAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         workup = _workup_of_clinic(self.actor(), values["workup"])
-        item = services.workup_item_add(actor=self.actor(), workup=workup, code=values["code"],
-                                        urgency=values.get("urgency", "routine"), rationale=values.get("rationale", ""))
+        item = services.workup_item_add(
+            actor=self.actor(),
+            workup=workup,
+            code=values["code"],
+            urgency=values.get("urgency", "routine"),
+            rationale=values.get("rationale", ""),
+        )
         return Response(selectors.recommendation_row(item), status=status.HTTP_201_CREATED)
 
 
 class WorkupReferralAddView(ApiActorMixin, APIView):
     """Refer to a specialist by hand (accepted by the act of adding it)."""
 
-    @extend_schema(operation_id="workup_referral_add", request=ReferralAddSerializer,
-                   responses={201: StoredReferralSerializer, 409: None})
+    @extend_schema(
+        operation_id="workup_referral_add",
+        request=ReferralAddSerializer,
+        responses={201: StoredReferralSerializer, 409: None},
+    )
     def post(self, request):
         data = ReferralAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         workup = _workup_of_clinic(self.actor(), values["workup"])
-        referral = services.workup_referral_add(actor=self.actor(), workup=workup, specialty=values["specialty"],
-                                                urgency=values.get("urgency", "routine"),
-                                                reason=values.get("reason", ""))
+        referral = services.workup_referral_add(
+            actor=self.actor(),
+            workup=workup,
+            specialty=values["specialty"],
+            urgency=values.get("urgency", "routine"),
+            reason=values.get("reason", ""),
+        )
         return Response(selectors.recommendation_row(referral), status=status.HTTP_201_CREATED)
 
 
 # -- results, the follow-up review and acknowledgement (GUIDANCE 6 and 7) --------------------------
+
 
 class EncounterResultsView(ApiActorMixin, APIView):
     """The results of an encounter: entered at any time, also after it is finalized."""
@@ -216,35 +246,51 @@ class EncounterResultsView(ApiActorMixin, APIView):
         rows = selectors.results_of_encounter(actor=self.actor(), encounter=encounter)
         return Response([selectors.result_row(row) for row in rows])
 
-    @extend_schema(operation_id="encounter_result_enter", request=ResultEnterSerializer,
-                   responses={201: StoredResultSerializer, 400: None, 404: None})
+    @extend_schema(
+        operation_id="encounter_result_enter",
+        request=ResultEnterSerializer,
+        responses={201: StoredResultSerializer, 400: None, 404: None},
+    )
     def post(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
         data = ResultEnterSerializer(data=request.data, context={"encounter": encounter})
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        result = services.result_enter(actor=self.actor(), encounter=encounter, code=values["code"],
-                                       value=values["value"], performed_on=values.get("performed_on"),
-                                       note=values.get("note", ""))
+        result = services.result_enter(
+            actor=self.actor(),
+            encounter=encounter,
+            code=values["code"],
+            value=values["value"],
+            performed_on=values.get("performed_on"),
+            note=values.get("note", ""),
+        )
         return Response(selectors.result_row(result), status=status.HTTP_201_CREATED)
 
 
 class EncounterResultsReviewView(ApiActorMixin, APIView):
     """Store the follow-up workup: the encounter's findings plus its current results."""
 
-    @extend_schema(operation_id="encounter_results_review", request=None,
-                   responses={201: StoredWorkupSerializer, 200: StoredWorkupSerializer, 400: None, 404: None})
+    @extend_schema(
+        operation_id="encounter_results_review",
+        request=None,
+        responses={201: StoredWorkupSerializer, 200: StoredWorkupSerializer, 400: None, 404: None},
+    )
     def post(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
         if request.data:
             from rest_framework.exceptions import ValidationError
 
-            raise ValidationError({name: ["Unknown field."] for name in request.data}
-                                  if isinstance(request.data, dict) else {"non_field_errors": ["Send no body."]})
+            raise ValidationError(
+                {name: ["Unknown field."] for name in request.data}
+                if isinstance(request.data, dict)
+                else {"non_field_errors": ["Send no body."]}
+            )
         workup, created = services.workup_review(actor=self.actor(), encounter=encounter)
         workup = selectors.workup_latest(actor=self.actor(), encounter=encounter)
-        return Response(selectors.workup_representation(workup=workup, encounter=encounter),
-                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            selectors.workup_representation(workup=workup, encounter=encounter),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class ResultDetailView(ApiActorMixin, APIView):
@@ -257,8 +303,11 @@ class ResultAcknowledgeView(ApiActorMixin, APIView):
     """A GP signs an abnormal result off with the action taken. A normal, superseded or already
     acknowledged result is a 409: the body is fine, the result's state makes the act impossible."""
 
-    @extend_schema(operation_id="result_acknowledge", request=AcknowledgeSerializer,
-                   responses={200: StoredResultSerializer, 400: None, 404: None, 409: None})
+    @extend_schema(
+        operation_id="result_acknowledge",
+        request=AcknowledgeSerializer,
+        responses={200: StoredResultSerializer, 400: None, 404: None, 409: None},
+    )
     def post(self, request, pk):
         result = selectors.result_get(actor=self.actor(), result_id=pk, action="open_for_update")
         data = AcknowledgeSerializer(data=request.data)

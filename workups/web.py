@@ -1,12 +1,14 @@
 """The workup page in the browser: recommendations, decisions, additions, finalizing, printing."""
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django import forms
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _, gettext_lazy, ngettext
-from django.views.decorators.http import require_POST, require_http_methods, require_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from clinic import selectors as record_selectors
 from clinic import services as record_services
@@ -18,8 +20,11 @@ from workups import selectors, services
 from workups.localized import current_kb
 from workups.models import WorkupItem, WorkupReferral
 
-GROUPS = [("lab", gettext_lazy("Laboratory")), ("functional", gettext_lazy("Functional diagnostics")),
-          ("imaging", gettext_lazy("Imaging"))]
+GROUPS = [
+    ("lab", gettext_lazy("Laboratory")),
+    ("functional", gettext_lazy("Functional diagnostics")),
+    ("imaging", gettext_lazy("Imaging")),
+]
 
 
 def _actor(request):
@@ -45,16 +50,36 @@ def _context(actor, encounter, **extra):
     if result:
         for row in result["referrals"]:
             row["has_letter"] = row["id"] in lettered
-    panel = results_context(actor, encounter, workup, errors=extra.pop("result_errors", None),
-                            posted=extra.pop("result_posted", None),
-                            acknowledge_errors=extra.pop("acknowledge_errors", None))
-    return {"encounter": encounter, "patient": encounter.patient, "workup": workup, "result": result, **panel,
-            "letters": letters, "requisition": requisition, "leaflet": leaflet,
-            "pending": any(row["decision"] == "pending" for row in (result["items"] + result["referrals"]) if result)
-            if result else False, **record_context(encounter),
-            "groups": grouped, "vocabulary": current_kb().vocabulary,
-            "add_item_form": AddItemForm(), "add_referral_form": AddReferralForm(),
-            "editable": not encounter.is_finalized, "summary": findings_summary(encounter), "vitals": vital_signs(encounter), **extra}
+    panel = results_context(
+        actor,
+        encounter,
+        workup,
+        errors=extra.pop("result_errors", None),
+        posted=extra.pop("result_posted", None),
+        acknowledge_errors=extra.pop("acknowledge_errors", None),
+    )
+    return {
+        "encounter": encounter,
+        "patient": encounter.patient,
+        "workup": workup,
+        "result": result,
+        **panel,
+        "letters": letters,
+        "requisition": requisition,
+        "leaflet": leaflet,
+        "pending": any(row["decision"] == "pending" for row in (result["items"] + result["referrals"]) if result)
+        if result
+        else False,
+        **record_context(encounter),
+        "groups": grouped,
+        "vocabulary": current_kb().vocabulary,
+        "add_item_form": AddItemForm(),
+        "add_referral_form": AddReferralForm(),
+        "editable": not encounter.is_finalized,
+        "summary": findings_summary(encounter),
+        "vitals": vital_signs(encounter),
+        **extra,
+    }
 
 
 @login_required
@@ -95,45 +120,58 @@ def workup_generate(request, pk):
 
 def _add_by_hand(request, pk, form_class, add, problem):
     """Add a test or a referral the GP chose from the catalogue to the current workup."""
+
     def action(actor, encounter):
         form = form_class(request.POST)
         if not form.is_valid():
             raise ValidationError(problem)
         add(actor=actor, workup=services.workup_current(actor=actor, encounter=encounter), **form.cleaned_data)
+
     return _guarded(request, pk, action)
 
 
 @login_required
 @require_POST
 def workup_add_item(request, pk):
-    return _add_by_hand(request, pk, AddItemForm, services.workup_item_add,
-                        gettext_lazy("Choose a test and an urgency."))
+    return _add_by_hand(
+        request, pk, AddItemForm, services.workup_item_add, gettext_lazy("Choose a test and an urgency.")
+    )
 
 
 @login_required
 @require_POST
 def workup_add_referral(request, pk):
-    return _add_by_hand(request, pk, AddReferralForm, services.workup_referral_add,
-                        gettext_lazy("Choose a specialty and an urgency."))
+    return _add_by_hand(
+        request, pk, AddReferralForm, services.workup_referral_add, gettext_lazy("Choose a specialty and an urgency.")
+    )
 
 
 @login_required
 @require_POST
 def workup_accept_all(request, pk):
     """Accept every recommendation still pending ("accept all recommended"); declined ones stay declined."""
+
     def accept_all(actor, encounter):
         workup = selectors.workup_latest(actor=actor, encounter=encounter)
         if workup is None:
             raise ValidationError(_("No workup has been generated yet."))
         count = services.workup_accept_all(actor=actor, workup=workup)
-        messages.success(request, ngettext("Accepted %(count)s recommendation.", "Accepted %(count)s recommendations.",
-                                           count) % {"count": count})
+        messages.success(
+            request,
+            ngettext("Accepted %(count)s recommendation.", "Accepted %(count)s recommendations.", count)
+            % {"count": count},
+        )
+
     return _guarded(request, pk, accept_all)
 
 
 class FinalizeForm(forms.Form):
-    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-                             label=gettext_lazy("Reason for finalizing now"))
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=gettext_lazy("Reason for finalizing now"),
+    )
 
 
 @login_required
@@ -142,8 +180,9 @@ def encounter_finalize(request, pk):
     """GET: the confirmation, with what is still unfinished; POST: finalize (a reason is needed when an
     emergency's emergency work is all still pending: the service says so, and the form shows it)."""
     actor = _actor(request)
-    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk,
-                                               action="view" if request.method == "GET" else "open_for_update")
+    encounter = record_selectors.encounter_get(
+        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     if encounter.is_finalized:
         messages.error(request, _("This encounter is finalized and can no longer be changed."))
         return redirect("encounter-workup", pk=encounter.pk)
@@ -155,8 +194,9 @@ def encounter_finalize(request, pk):
             messages.error(request, error.message)
             return redirect("encounter-workup", pk=encounter.pk)
         except ValidationError as error:
-            for field, problems in (error.message_dict.items() if hasattr(error, "error_dict")
-                                    else [(None, error.messages)]):
+            for field, problems in (
+                error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+            ):
                 for message in problems:
                     form.add_error("reason" if field == "reason" else None, message)
         else:
@@ -165,11 +205,20 @@ def encounter_finalize(request, pk):
     unfinished = record_selectors.encounter_unfinished(encounter=encounter)
     workup = selectors.workup_latest(actor=actor, encounter=encounter)
     links = form_error_links(form) if form.is_bound else []
-    return render(request, "encounters/finalize.html", {
-        "encounter": encounter, "patient": encounter.patient, "form": form, "unfinished": unfinished,
-        "disposition": workup.disposition if workup else "", "error_links": links,
-        "stale": workup is None or services.workup_is_stale(workup, encounter),
-        "reason_required": unfinished["emergency_untouched"]})
+    return render(
+        request,
+        "encounters/finalize.html",
+        {
+            "encounter": encounter,
+            "patient": encounter.patient,
+            "form": form,
+            "unfinished": unfinished,
+            "disposition": workup.disposition if workup else "",
+            "error_links": links,
+            "stale": workup is None or services.workup_is_stale(workup, encounter),
+            "reason_required": unfinished["emergency_untouched"],
+        },
+    )
 
 
 def _decide(request, pk, model, template):
@@ -183,14 +232,24 @@ def _decide(request, pk, model, template):
         try:
             row = services.recommendation_decide(actor=actor, recommendation=row, **form.cleaned_data)
         except (ValidationError, RecordLocked) as problem:
-            error = problem.message if isinstance(problem, RecordLocked) else " ".join(_words(m) for m in problem.messages)
+            error = (
+                problem.message if isinstance(problem, RecordLocked) else " ".join(_words(m) for m in problem.messages)
+            )
     vocabulary = current_kb().vocabulary
     rendered = selectors.recommendation_row(row)
     if request.htmx:
-        return render(request, template, {"row": rendered, "error": error, "editable": True,
-                                          "encounter": row.workup.encounter,
-                                          "next": "review" if request.POST.get("next") == "review" else "",
-                                          "vocabulary": vocabulary})
+        return render(
+            request,
+            template,
+            {
+                "row": rendered,
+                "error": error,
+                "editable": True,
+                "encounter": row.workup.encounter,
+                "next": "review" if request.POST.get("next") == "review" else "",
+                "vocabulary": vocabulary,
+            },
+        )
     if error:
         messages.error(request, _words(error))
     if request.POST.get("next") == "review":
@@ -216,19 +275,24 @@ def referral_decide(request, pk):
 PROBLEM_WORDS = {
     "The date is in the future.": gettext_lazy("The date is in the future."),
     "The date is before the visit that ordered the test.": gettext_lazy(
-        "The date is before the visit that ordered the test."),
+        "The date is before the visit that ordered the test."
+    ),
     "Ensure this field has no more than 2000 characters.": gettext_lazy(
-        "Ensure this field has no more than 2000 characters."),
+        "Ensure this field has no more than 2000 characters."
+    ),
     "Control characters are not allowed.": gettext_lazy("Control characters are not allowed."),
     "Say what was done about this result.": gettext_lazy("Say what was done about this result."),
     "Enter at least one result before reviewing.": gettext_lazy("Enter at least one result before reviewing."),
     "This result has been acknowledged already.": gettext_lazy("This result has been acknowledged already."),
     "This result has been superseded by a newer value: acknowledge that one.": gettext_lazy(
-        "This result has been superseded by a newer value: acknowledge that one."),
+        "This result has been superseded by a newer value: acknowledge that one."
+    ),
     "This result is within its reference: there is nothing to acknowledge.": gettext_lazy(
-        "This result is within its reference: there is nothing to acknowledge."),
+        "This result is within its reference: there is nothing to acknowledge."
+    ),
     "Only the latest workup of an encounter can be changed.": gettext_lazy(
-        "Only the latest workup of an encounter can be changed."),
+        "Only the latest workup of an encounter can be changed."
+    ),
 }
 
 
@@ -284,7 +348,7 @@ def results_context(actor, encounter, workup, *, errors=None, posted=None, ackno
     current = {result.code: result for result in stored if result.superseded_at is None}
     posted_test = (posted or {}).get("test")
     tests = []
-    for item in (workup.items.all() if workup else []):
+    for item in workup.items.all() if workup else []:
         if item.decision != "accepted" or item.code not in answers:
             continue
         mine = posted_test == item.code
@@ -292,35 +356,59 @@ def results_context(actor, encounter, workup, *, errors=None, posted=None, ackno
         for code in answers[item.code]:
             meta = vocabulary.results[code]
             true_word, false_word = _boolean_words(meta) if meta["type"] == "boolean" else ("", "")
-            analytes.append({
-                "code": code, "name": meta["name"], "unit": meta.get("unit", ""), "type": meta["type"],
-                "true_word": true_word, "false_word": false_word, "current": current.get(code),
-                "posted": (posted or {}).get(code, "") if mine else "",
-                "errors": (errors or {}).get(code, []) if mine else [],
-            })
-        tests.append({"code": item.code, "name": vocabulary.items[item.code]["name"], "urgency": item.urgency,
-                      "analytes": analytes, "mine": mine,
-                      "errors": [message for field in (None, "code", "__all__") for message in
-                                 (errors or {}).get(field, [])] if mine else [],
-                      "performed_on_errors": (errors or {}).get("performed_on", []) if mine else [],
-                      "note_errors": (errors or {}).get("note", []) if mine else [],
-                      "performed_on": (posted or {}).get("performed_on", "") if mine else "",
-                      "note": (posted or {}).get("note", "") if mine else ""})
+            analytes.append(
+                {
+                    "code": code,
+                    "name": meta["name"],
+                    "unit": meta.get("unit", ""),
+                    "type": meta["type"],
+                    "true_word": true_word,
+                    "false_word": false_word,
+                    "current": current.get(code),
+                    "posted": (posted or {}).get(code, "") if mine else "",
+                    "errors": (errors or {}).get(code, []) if mine else [],
+                }
+            )
+        tests.append(
+            {
+                "code": item.code,
+                "name": vocabulary.items[item.code]["name"],
+                "urgency": item.urgency,
+                "analytes": analytes,
+                "mine": mine,
+                "errors": [message for field in (None, "code", "__all__") for message in (errors or {}).get(field, [])]
+                if mine
+                else [],
+                "performed_on_errors": (errors or {}).get("performed_on", []) if mine else [],
+                "note_errors": (errors or {}).get("note", []) if mine else [],
+                "performed_on": (posted or {}).get("performed_on", "") if mine else "",
+                "note": (posted or {}).get("note", "") if mine else "",
+            }
+        )
     rows = []
     for result in stored:
         meta = vocabulary.results.get(result.code, {})
         row = selectors.result_row(result)
-        row.update({"object": result, "type": meta.get("type"),
-                    "acknowledge_errors": (acknowledge_errors or {}).get(result.pk, ([], ""))[0],
-                    "acknowledge_note": (acknowledge_errors or {}).get(result.pk, ([], ""))[1],
-                    "can_acknowledge": result.abnormal and result.current and not result.acknowledged})
+        row.update(
+            {
+                "object": result,
+                "type": meta.get("type"),
+                "acknowledge_errors": (acknowledge_errors or {}).get(result.pk, ([], ""))[0],
+                "acknowledge_note": (acknowledge_errors or {}).get(result.pk, ([], ""))[1],
+                "can_acknowledge": result.abnormal and result.current and not result.acknowledged,
+            }
+        )
         rows.append(row)
     panel_errors = []
     if posted_test and not any(test["mine"] for test in tests):
         panel_errors = [message for messages_ in (errors or {}).values() for message in messages_]
-    return {"result_tests": tests, "results": rows, "has_current_results": bool(current),
-            "result_panel_errors": panel_errors,
-            "follow_up": workup is not None and workup.kind == "follow_up"}
+    return {
+        "result_tests": tests,
+        "results": rows,
+        "has_current_results": bool(current),
+        "result_panel_errors": panel_errors,
+        "follow_up": workup is not None and workup.kind == "follow_up",
+    }
 
 
 def _workup_page(request, actor, encounter, **extra):
@@ -352,8 +440,12 @@ def results_check(request, pk):
                 from django.utils.translation import get_language
 
                 context["flag"], context["reference"] = services.result_interpret(
-                    encounter=encounter, code=code, value=value, pregnant=pregnant,
-                    language=(get_language() or "ru")[:2])
+                    encounter=encounter,
+                    code=code,
+                    value=value,
+                    pregnant=pregnant,
+                    language=(get_language() or "ru")[:2],
+                )
     return render(request, "workups/_result_flag.html", context)
 
 
@@ -371,8 +463,7 @@ def results_enter(request, pk):
     vocabulary = current_kb().vocabulary
     test = request.POST.get("test", "")
     codes = _answers_by_item(vocabulary).get(test, [])
-    posted = {"test": test, "performed_on": request.POST.get("performed_on", ""),
-              "note": request.POST.get("note", "")}
+    posted = {"test": test, "performed_on": request.POST.get("performed_on", ""), "note": request.POST.get("note", "")}
     errors: dict = {}
     values = {}
     for code in codes:
@@ -393,9 +484,9 @@ def results_enter(request, pk):
     elif not values and not errors:
         errors[None] = [_("Enter at least one value.")]
     for code, value in values.items():
-        for field, messages_ in services.result_problems(encounter=encounter, code=code, value=value,
-                                                         performed_on=performed_on,
-                                                         note=posted["note"].strip()).items():
+        for field, messages_ in services.result_problems(
+            encounter=encounter, code=code, value=value, performed_on=performed_on, note=posted["note"].strip()
+        ).items():
             key = code if field in ("value", "code") else field
             errors.setdefault(key, [])
             errors[key].extend(_words(m) for m in messages_ if _words(m) not in errors[key])
@@ -403,14 +494,22 @@ def results_enter(request, pk):
         try:
             with transaction.atomic():
                 for code, value in values.items():
-                    services.result_enter(actor=actor, encounter=encounter, code=code, value=value,
-                                          performed_on=performed_on, note=posted["note"])
+                    services.result_enter(
+                        actor=actor,
+                        encounter=encounter,
+                        code=code,
+                        value=value,
+                        performed_on=performed_on,
+                        note=posted["note"],
+                    )
         except ValidationError as error:
             errors = _problems(error)
     if errors:
         return _workup_page(request, actor, encounter, result_errors=errors, result_posted=posted)
-    messages.success(request, ngettext("Entered %(count)s result.", "Entered %(count)s results.",
-                                       len(values)) % {"count": len(values)})
+    messages.success(
+        request,
+        ngettext("Entered %(count)s result.", "Entered %(count)s results.", len(values)) % {"count": len(values)},
+    )
     return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
 
 
@@ -425,8 +524,9 @@ def result_acknowledge(request, pk):
         services.result_acknowledge(actor=actor, result=result, note=request.POST.get("note", ""))
     except ValidationError as error:
         problems = [message for messages_ in _problems(error).values() for message in messages_]
-        return _workup_page(request, actor, encounter,
-                            acknowledge_errors={result.pk: (problems, request.POST.get("note", ""))})
+        return _workup_page(
+            request, actor, encounter, acknowledge_errors={result.pk: (problems, request.POST.get("note", ""))}
+        )
     except services.NotAcknowledgeable as error:
         messages.error(request, _words(error.message))
     else:
@@ -449,8 +549,9 @@ def workup_review_page(request, pk):
     """POST: store the follow-up workup (findings plus results); GET: it beside the first workup, new
     rows marked, its rows decidable (after finalizing too: only the follow-up's)."""
     actor = _actor(request)
-    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk,
-                                               action="view" if request.method == "GET" else "open_for_update")
+    encounter = record_selectors.encounter_get(
+        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
     if request.method == "POST":
         try:
             created = services.workup_review(actor=actor, encounter=encounter)[1]
@@ -462,8 +563,12 @@ def workup_review_page(request, pk):
         except RecordLocked as error:
             messages.error(request, error.message)
             return redirect("encounter-workup", pk=encounter.pk)
-        messages.success(request, _("Follow-up recommendations stored with the results.") if created
-                         else _("Nothing changed since the last review."))
+        messages.success(
+            request,
+            _("Follow-up recommendations stored with the results.")
+            if created
+            else _("Nothing changed since the last review."),
+        )
         return redirect("encounter-review", pk=encounter.pk)
     latest = selectors.workup_latest(actor=actor, encounter=encounter)
     follow_up = latest if latest is not None and latest.kind == "follow_up" else None
@@ -472,9 +577,20 @@ def workup_review_page(request, pk):
     second = selectors.workup_representation(workup=follow_up, encounter=encounter) if follow_up else None
     stored = selectors.results_of_encounter(actor=actor, encounter=encounter)
     current = [selectors.result_row(result) for result in stored if result.superseded_at is None]
-    return render(request, "workups/review.html", {
-        "encounter": encounter, "patient": encounter.patient, "initial": initial, "first": first,
-        "follow_up": follow_up, "second": second, "current_results": current,
-        "first_groups": _representation_groups(first) if first else [],
-        "second_groups": _representation_groups(second) if second else [],
-        "vocabulary": current_kb().vocabulary, "editable": follow_up is not None})
+    return render(
+        request,
+        "workups/review.html",
+        {
+            "encounter": encounter,
+            "patient": encounter.patient,
+            "initial": initial,
+            "first": first,
+            "follow_up": follow_up,
+            "second": second,
+            "current_results": current,
+            "first_groups": _representation_groups(first) if first else [],
+            "second_groups": _representation_groups(second) if second else [],
+            "vocabulary": current_kb().vocabulary,
+            "editable": follow_up is not None,
+        },
+    )

@@ -3,6 +3,7 @@
 The models' choice labels are English-only and owned elsewhere; the pages translate the code here, so a
 badge reads "срочно" in Russian and "urgent" in English. Unknown codes are shown as they are.
 """
+
 from django import template
 from django.utils.translation import pgettext_lazy
 

@@ -4,9 +4,17 @@
 `evaluate(kb, case)` turns a Case into a workup dict. Neither touches the
 database, the clock or anything outside its arguments.
 """
+
 from workups.engine.case import Case
 from workups.engine.evaluate import evaluate, order_check
 from workups.engine.loader import KnowledgeBase, KnowledgeBaseError, get_knowledge_base, load_knowledge_base
 
-__all__ = ["Case", "KnowledgeBase", "KnowledgeBaseError", "evaluate", "get_knowledge_base", "load_knowledge_base",
-           "order_check"]
+__all__ = [
+    "Case",
+    "KnowledgeBase",
+    "KnowledgeBaseError",
+    "evaluate",
+    "get_knowledge_base",
+    "load_knowledge_base",
+    "order_check",
+]

@@ -1,6 +1,6 @@
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 VITAL_SIGNS = ("heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
 

@@ -20,9 +20,11 @@ A compiled condition is a function of the evaluation context that returns
 None when it does not hold, or the set of recorded codes that made it hold
 (its triggers) when it does. Nothing is looked up by name at evaluation time.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 EMPTY: frozenset[str] = frozenset()
 PREGNANT = frozenset({"pregnant"})
@@ -69,7 +71,7 @@ class ConditionCompiler:
     def compile(self, raw) -> Condition:
         if not isinstance(raw, dict) or len(raw) != 1:
             raise self.error(f"a condition is a mapping with exactly one operator, got {raw!r}")
-        (operator, argument), = raw.items()
+        ((operator, argument),) = raw.items()
         method = getattr(self, f"_op_{operator}", None)
         if method is None:
             raise self.error(f"unknown operator {operator!r}")
@@ -156,7 +158,7 @@ class ConditionCompiler:
     def _comparison(self, argument, attribute):
         if not isinstance(argument, dict) or len(argument) != 1:
             raise self.error(f"{attribute} takes one comparison: gte, gt, lte, lt or between")
-        (operator, limit), = argument.items()
+        ((operator, limit),) = argument.items()
         if operator == "between":
             if not (isinstance(limit, list) and len(limit) == 2 and all(map(_number, limit)) and limit[0] <= limit[1]):
                 raise self.error(f"{attribute} between takes [low, high]")
@@ -222,7 +224,7 @@ def requirements(raw, vocabulary) -> frozenset[str] | None:
     rules that cannot fire, so a rule is never skipped wrongly."""
     if not isinstance(raw, dict) or len(raw) != 1:
         return None
-    (operator, argument), = raw.items()
+    ((operator, argument),) = raw.items()
     if operator == "present":
         return frozenset({argument})
     if operator == "any_present":

