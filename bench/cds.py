@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 WORK = Path(tempfile.mkdtemp(prefix="bench-cds-"))
 os.environ.update(
     {
-        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "bench-only-secret",
         "DATABASE_URL": f"sqlite:///{WORK / 'bench.sqlite3'}",

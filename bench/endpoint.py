@@ -60,7 +60,7 @@ def main():
     ).stdout
     token = next(line.split(": ", 1)[1] for line in seeded.splitlines() if line.startswith("api token"))
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from bench.engine import cases  # noqa: E402  (sets up Django for the knowledge base)
     from workups.engine import get_knowledge_base  # noqa: E402
 
@@ -71,7 +71,7 @@ def main():
             python,
             "-m",
             "gunicorn",
-            "clinic.wsgi",
+            "config.wsgi",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 WORK = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
 os.environ.update(
     {
-        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "1",
         "DATABASE_URL": f"sqlite:///{WORK / 'bench.sqlite3'}",
         "MEDIA_ROOT": str(WORK / "media"),
@@ -138,7 +138,7 @@ def main():
                 "-m",
                 "celery",
                 "-A",
-                "clinic",
+                "config",
                 "worker",
                 "--pool",
                 "prefork",

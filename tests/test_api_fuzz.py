@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from clinic.wsgi import application
+from config.wsgi import application
 from tests.record_factories import api_token_for, encounter_of, patient_of, workup_for
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)

@@ -57,7 +57,7 @@ def plain_static_files(settings):
 def documents_render_in_process():
     # The live server runs in this process; with no worker here, render letters in-process as the
     # embedded default does (workers are exercised in test_celery_workers).
-    from clinic.celery import app
+    from config.celery import app
 
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True

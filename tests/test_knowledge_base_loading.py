@@ -142,7 +142,7 @@ def test_the_app_does_not_start_with_a_broken_knowledge_base(tmp_path):
     )
     shim = tmp_path / "broken_kb_settings.py"
     shim.write_text(
-        "from clinic.settings import *  # noqa\n"
+        "from config.settings import *  # noqa\n"
         "import workups.engine.loader as loader\n"
         f"loader.KNOWLEDGE_DIR = __import__('pathlib').Path({str(knowledge)!r})\n"
         "loader.load_knowledge_base.__defaults__ = (loader.KNOWLEDGE_DIR, loader.DEFAULT_LANGUAGE)\n"

@@ -1,6 +1,6 @@
 """Settings for the back-numbness workup service, read from the environment.
 
-Every variable is read through clinic.env so a bad value stops start-up with
+Every variable is read through config.env so a bad value stops start-up with
 a message naming it. Nothing secret lives in this file.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from clinic.env import env_bool, env_choice, env_int, env_list, env_str, env_time_zone, env_url
+from config.env import env_bool, env_choice, env_int, env_list, env_str, env_time_zone, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -65,9 +65,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "clinic.urls"
-WSGI_APPLICATION = "clinic.wsgi.application"
-ASGI_APPLICATION = "clinic.asgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
