@@ -10,7 +10,7 @@ from django.utils.translation import pgettext_lazy
 
 from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
 from clinic.models import NOTE_SECTIONS, Patient
-from workups.localized import current_kb
+from clinic.vocabulary import current_kb
 
 TRI_STATE = [("", _("Not recorded")), ("yes", _("Yes")), ("no", _("No"))]
 

@@ -19,6 +19,7 @@ from clinic.errors import RecordLocked
 from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
 from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
 from clinic.text import search_key
+from clinic.vocabulary import current_kb
 
 PATIENT_FIELDS = (
     "given_name",
@@ -225,8 +226,6 @@ def patient_update(*, actor: Actor, patient: Patient, **changes) -> Patient:
 
 def _patient_against_encounters(patient: Patient) -> None:
     """A change to birth date or sex must leave every recorded encounter a possible one."""
-    from workups.localized import current_kb
-
     vocabulary = current_kb().vocabulary
     errors: dict[str, list[str]] = {}
     for visit_date, pregnant, findings in patient.encounters.values_list("visit_date", "pregnant", "findings"):

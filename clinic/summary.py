@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from clinic.forms import SECTIONS
-from workups.localized import current_kb
+from clinic.vocabulary import current_kb
 
 
 def findings_summary(encounter) -> list[dict]:

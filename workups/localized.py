@@ -1,19 +1,9 @@
 """The knowledge base in the language of the request (or of the document being rendered).
 
-The engine knows nothing of Django; this is where the active Django language picks which of its
-texts a page, an API answer or a PDF shows. Codes and clinical answers are the same in every language.
+The record reads the engine's vocabulary in clinic.vocabulary (the layer below the workups); the layers
+above it use the same two functions from here.
 """
 
-from django.utils import translation
+from clinic.vocabulary import current_kb, kb_language
 
-from workups.engine import KnowledgeBase, get_knowledge_base
-from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
-
-
-def kb_language(language: str | None = None) -> str:
-    code = (language or translation.get_language() or DEFAULT_LANGUAGE).split("-")[0]
-    return code if code in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def current_kb(language: str | None = None) -> KnowledgeBase:
-    return get_knowledge_base(kb_language(language))
+__all__ = ["current_kb", "kb_language"]
