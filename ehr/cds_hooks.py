@@ -24,6 +24,12 @@ from workups.localized import current_kb
 WORKUP_SERVICE = "back-numbness-workup"
 IMAGING_SERVICE = "imaging-appropriateness"
 PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
+# What each prefetch key holds, as a GP reads it in the "Not available from the EHR" note.
+CHART_PARTS = {
+    "conditions": gettext_lazy("diagnoses (Conditions)"),
+    "vitals": gettext_lazy("vital signs"),
+    "labs": gettext_lazy("laboratory results"),
+}
 URGENCY_WORDS = {
     "emergency": gettext_lazy("emergency"),
     "urgent": gettext_lazy("urgent"),
@@ -258,7 +264,7 @@ def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case,
         (results if target in vocabulary.results else values)[target] = value
     for key in ("conditions", "vitals", "labs"):
         if chart.get(key) is None:
-            notes.append(_("Not available from the EHR: %(what)s.") % {"what": key})
+            notes.append(_("Not available from the EHR: %(what)s.") % {"what": CHART_PARTS[key]})
     if not any(findings.get(code) for code in vocabulary.findings_in_group("loc")):
         raise DataUnavailable(
             _(
@@ -267,7 +273,7 @@ def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case,
             )
         )
     if "duration_days" not in values:
-        notes.append("Duration not recorded: taken as 0 days.")
+        notes.append(_("Duration not recorded: taken as 0 days."))
     sex = patient["gender"]
     pregnant = values.get("pregnant") if sex == "female" else None
     case = Case(
@@ -302,14 +308,19 @@ def _result_value(meta: dict, resource: dict):
     if meta["type"] == "boolean":
         if isinstance(resource.get("valueBoolean"), bool):
             return resource["valueBoolean"], None
-        return None, "valueBoolean expected"
+        return None, _("valueBoolean expected")
     quantity = resource.get("valueQuantity") or {}
     number = quantity.get("value") if isinstance(quantity, dict) else None
     if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number:
-        return None, "valueQuantity expected"
+        return None, _("valueQuantity expected")
     low, high = meta["plausible"]
     if not low <= number <= high:
-        return None, f"{number} is outside {low}–{high} {meta['unit']}"
+        return None, _("%(value)s is outside %(low)s–%(high)s %(unit)s") % {
+            "value": number,
+            "low": low,
+            "high": high,
+            "unit": meta["unit"],
+        }
     return number, None
 
 

@@ -238,7 +238,11 @@ def _link(request, client: EhrClient, patient: dict) -> dict:
         }
         ours = next((found[key] for key in identifiers if key in found), None)
     if ours is None:
-        return {"label": "Open the back numbness workup", "url": request.build_absolute_uri("/"), "type": "absolute"}
+        return {
+            "label": gettext("Open the back numbness workup"),
+            "url": request.build_absolute_uri("/"),
+            "type": "absolute",
+        }
     actor = Actor(
         user=SimpleNamespace(pk=None, username=f"ehr:{client.issuer}"),
         clinic=client.clinic,
@@ -251,7 +255,7 @@ def _link(request, client: EhrClient, patient: dict) -> dict:
     )
     path = f"/encounters/{encounter}/workup/" if encounter else f"/patients/{ours.pk}/"
     return {
-        "label": "Open the encounter in the workup app",
+        "label": gettext("Open the encounter in the workup app"),
         "url": request.build_absolute_uri(path),
         "type": "absolute",
     }
@@ -412,7 +416,7 @@ def _service(request, *, hook, service, cards_for):
 
 
 def _home_link(home: str) -> dict:
-    return {"label": "Open the back numbness workup", "url": home, "type": "absolute"}
+    return {"label": gettext("Open the back numbness workup"), "url": home, "type": "absolute"}
 
 
 @csrf_exempt

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import yaml
+from django.utils.translation import gettext as _
 
 from workups.engine import KnowledgeBaseError, get_knowledge_base
 
@@ -231,20 +232,21 @@ def _quantity(value) -> tuple[float | None, str | None]:
 
 
 def _read_value(entry: dict, carrier: dict):
-    """(value, problem) for one Observation (or component) against its table entry."""
+    """(value, problem) for one Observation (or component) against its table entry. The problem is shown on
+    a CDS card, so it is translated (in the language active for the request)."""
     kind = entry["kind"]
     if kind == "quantity":
         number, unit = _quantity(carrier.get("valueQuantity"))
         if number is None:
-            return None, "valueQuantity expected"
+            return None, _("valueQuantity expected")
         factor = entry["units"].get(unit) if unit else None
         if factor is None:
-            return None, f"unit {unit or '(none)'} not understood"
+            return None, _("unit %(unit)s not understood") % {"unit": unit or _("(none)")}
         value = (number - 32) * 5 / 9 if factor == "degF" else number * factor
         value = round(value, 2)
         low, high = entry["plausible"]
         if not low <= value <= high:
-            return None, f"{number} {unit} is implausible"
+            return None, _("%(value)s %(unit)s is implausible") % {"value": number, "unit": unit}
         return value, None
     if kind == "answer":
         for coding in _codings(carrier.get("valueCodeableConcept")):
@@ -252,13 +254,13 @@ def _read_value(entry: dict, carrier: dict):
                 return bool(entry["answers"][coding["code"]]), None
         if isinstance(carrier.get("valueBoolean"), bool):
             return carrier["valueBoolean"], None
-        return None, "answer not understood"
+        return None, _("answer not understood")
     if isinstance(carrier.get("valueBoolean"), bool):
         return carrier["valueBoolean"], None
     for coding in _codings(carrier.get("valueCodeableConcept")):
         if coding.get("system") == SNOMED and coding.get("code") in entry.get("positive", ()):
             return True, None
-    return None, "valueBoolean or a positive coded answer expected"
+    return None, _("valueBoolean or a positive coded answer expected")
 
 
 def read_observations(observations: list[dict], *, today: date) -> tuple[dict, list[str]]:
@@ -287,17 +289,20 @@ def read_observations(observations: list[dict], *, today: date) -> tuple[dict, l
         rows.sort(key=lambda row: row[0] or datetime.min, reverse=True)
         when, entry, carrier, code = rows[0]
         if when is None:
-            notes.append(f"LOINC {code} not used: the Observation has no date.")
+            notes.append(_("LOINC %(code)s not used: the Observation has no date.") % {"code": code})
             continue
         if (today - when.date()).days > entry["max_age_days"]:
             notes.append(
-                f"LOINC {code} not used: the latest is from {when.date().isoformat()}, "
-                f"older than {entry['max_age_days']} days."
+                _("LOINC %(code)s not used: the latest is from %(date)s, older than %(days)s days.")
+                % {"code": code, "date": when.date().isoformat(), "days": entry["max_age_days"]}
             )
             continue
         value, problem = _read_value(entry, carrier)
         if problem:
-            notes.append(f"LOINC {code} ({target}) not used: {problem}.")
+            notes.append(
+                _("LOINC %(code)s (%(target)s) not used: %(problem)s.")
+                % {"code": code, "target": target, "problem": problem}
+            )
             continue
         values[target] = value
     return values, notes

@@ -351,6 +351,28 @@ def test_a_snomed_coded_order_is_recognised(client, ehr, stand_in):
     assert _item_of_order({"code": {"coding": [{"system": SNOMED, "code": "0000"}]}}) is None
 
 
+def test_a_russian_ehr_gets_the_notes_on_unusable_values_in_russian(client, ehr, stand_in):
+    prefetch = chart()
+    # The newest temperature is 98.6 sent as Cel (a °F reading mislabelled): implausible, so it is left out.
+    prefetch["vitals"]["entry"].append({"resource": temperature("t-cel", 98.6, "Cel", ago(minutes=30))})
+    body = hook_body("patient-view", prefetch=prefetch)
+    auth = f"Bearer {token(stand_in, f'{BASE}/cds-services/{WORKUP}')}"
+
+    response = client.post(
+        f"/cds-services/{WORKUP}",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=auth,
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+
+    info = next(card for card in cards_of(response) if card["indicator"] == "info")
+    assert "LOINC 8310-5 (temperature_c) не учтён: 98.6 Cel — неправдоподобное значение." in info["detail"]
+    assert "Длительность не указана: принята за 0 дней." in info["detail"]
+    assert "not used" not in info["detail"] and "Duration not recorded" not in info["detail"]
+    assert info["links"][0]["label"].startswith("Открыть")
+
+
 def test_the_prefetched_patient_must_be_context_patient_id(client, ehr, stand_in):
     body = hook_body("patient-view", prefetch=chart())
     body["context"]["patientId"] = "someone-else"

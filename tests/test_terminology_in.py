@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 import yaml
+from django.utils import translation
 
 from ehr import terminology_in
 from ehr.terminology_in import read_conditions, read_observations
@@ -16,6 +17,13 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The notes go on CDS cards in the caller's language (Russian by default); these tests read the English."""
+    with translation.override("en"):
+        yield
 
 
 def days_ago(days: int) -> str:
@@ -273,3 +281,17 @@ def test_an_undated_observation_is_not_used():
     del observation["effectiveDateTime"]
     values, notes = read_observations([observation], today=TODAY)
     assert values == {} and "no date" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("observation", "russian"),
+    [
+        (vital("8310-5", 98.6, "Cel"), "98.6 Cel — неправдоподобное значение"),
+        (vital("8310-5", 37.0, "K"), "единица K не распознана"),
+        (vital("8310-5", 39.5, "Cel", when="2019-01-10T10:00:00"), "последнее значение от 2019-01-10"),
+    ],
+)
+def test_the_notes_are_in_the_language_of_the_request(observation, russian):
+    with translation.override("ru"):
+        _, notes = read_observations([observation], today=TODAY)
+    assert len(notes) == 1 and russian in notes[0] and "не учтён" in notes[0]
