@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from clinic.identifiers import validate_oms_policy, validate_snils
 from clinic.models import NOTE_SECTIONS, Encounter, Patient, Sex
-from workups.serializers import (
+from clinic.validation import (
     CaseFieldsSerializer,
     LocalizedLimitsMixin,
     StrictBooleanField,

@@ -1,11 +1,12 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from clinic.validation import StrictChoiceField, StrictIntegerField, StrictSerializer, add_error
 from referrals import documents
 from referrals.models import DocumentLanguage, Leaflet, Referral, Requisition
 from workups.engine import get_knowledge_base
 from workups.localized import current_kb
-from workups.serializers import NoteField, StrictChoiceField, StrictIntegerField, StrictSerializer, add_error
+from workups.serializers import NoteField
 
 
 class ReferralCreateSerializer(StrictSerializer):

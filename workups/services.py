@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
 from clinic.models import Encounter
+from clinic.validation import check_results
 from workups.engine import Case, evaluate, get_knowledge_base
 from workups.engine.case import VITAL_SIGNS
 from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
@@ -228,12 +229,14 @@ def recommendation_decide(
 
 def _latest_check(workup: Workup) -> None:
     """Only the latest workup is decided. Finalizing locks the first visit's decisions, not what the
-    results brought: a follow-up workup is decided after finalizing too."""
+    results brought: a follow-up workup is decided after finalizing too. A superseded workup is a
+    conflict with the record's state (HTTP 409, like a finalized one), not bad input: the same request
+    is fine on the latest workup."""
     if workup.kind != WorkupKind.FOLLOW_UP:
         _locked_check(workup.encounter)
     latest = workup.encounter.workups.order_by("-created_at", "-id").values_list("pk", flat=True).first()
     if latest != workup.pk:
-        raise ValidationError({"workup": [_("Only the latest workup of an encounter can be changed.")]})
+        raise RecordLocked(_("Only the latest workup of an encounter can be changed."))
 
 
 def _hand_add(
@@ -417,8 +420,6 @@ def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, perfor
 
 def result_problems(*, encounter: Encounter, code, value, performed_on=None, note: str = "") -> dict:
     """Every problem with a result to enter, by field (`code`, `value`, `performed_on`, `note`)."""
-    from workups.serializers import check_results
-
     errors: dict = {}
     if isinstance(code, str):
         found: dict = {}
