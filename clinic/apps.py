@@ -25,3 +25,10 @@ class ClinicConfig(AppConfig):
             sender=get_user_model(),
             dispatch_uid="clinic.credentials.revoke_tokens_on_password_change",
         )
+
+        # The absolute session timeout counts from each login (clinic.middleware).
+        from django.contrib.auth.signals import user_logged_in
+
+        from clinic.middleware import stamp_session_start
+
+        user_logged_in.connect(stamp_session_start, dispatch_uid="clinic.middleware.stamp_session_start")

@@ -9,10 +9,15 @@ today, not yesterday.
 from __future__ import annotations
 
 import zoneinfo
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
+from django.contrib import auth, messages
+from django.http import HttpResponse
+from django.shortcuts import resolve_url
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_lazy as _
 
 SUPPORTED = tuple(code for code, _ in settings.LANGUAGES)
 # Machine callers: their Accept-Language outranks the profile of the GP whose token they use.
@@ -30,7 +35,7 @@ def _accept_language(request) -> str | None:
     header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
     if not header:
         return None
-    for accepted, _ in translation.trans_real.parse_accept_lang_header(header):
+    for accepted, _quality in translation.trans_real.parse_accept_lang_header(header):
         language = supported_language(accepted)
         if language:
             return language
@@ -116,3 +121,68 @@ class PrivateResponseMiddleware:
             response["Cache-Control"] = "private, no-store"
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
+
+
+# Web sessions: when the session was signed in, and when it was last used (POSIX seconds, by
+# django.utils.timezone.now, so tests can drive the clock).
+SESSION_STARTED = "signed_in_at"
+SESSION_SEEN = "last_seen_at"
+
+
+def stamp_session_start(sender, request, user, **kwargs):
+    """user_logged_in receiver (ClinicConfig.ready): the absolute timeout counts from each login. Django's
+    login() has already given the session a new id by now (no fixation)."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        now = timezone.now().timestamp()
+        session[SESSION_STARTED] = now
+        session[SESSION_SEEN] = now
+
+
+def session_expired(session, now: float) -> str | None:
+    """Why a signed-in session is over ("idle", "absolute"), or None while it may go on."""
+    started, seen = session.get(SESSION_STARTED), session.get(SESSION_SEEN)
+    if started is None or seen is None:
+        return None
+    if now - started >= settings.SESSION_ABSOLUTE_SECONDS:
+        return "absolute"
+    if now - seen >= settings.SESSION_IDLE_SECONDS:
+        return "idle"
+    return None
+
+
+class SessionTimeoutMiddleware:
+    """A web session ends after SESSION_IDLE_SECONDS without a request (30 minutes) and, however busy,
+    SESSION_ABSOLUTE_SECONDS after the login (12 hours): the GP is signed out (the session is flushed) and the
+    request goes on as an anonymous one, so a page sends them to the login page with `next`, an API call
+    made with the session answers 401/403, and an htmx request redirects the whole page (HX-Redirect)
+    instead of swapping the login form into a fragment. Token (API) callers have no session: their
+    tokens expire on their own (API_TOKEN_HOURS)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = request.session
+        if session.get(auth.SESSION_KEY) is not None:
+            now = timezone.now().timestamp()
+            reason = session_expired(session, now)
+            if reason is not None:
+                auth.logout(request)
+                if reason == "absolute":
+                    message = _("You were signed out: a session lasts at most %(hours)s hours. Please log in again.")
+                    messages.info(request, message % {"hours": round(settings.SESSION_ABSOLUTE_SECONDS / 3600)})
+                else:
+                    message = _("You were signed out after %(minutes)s minutes without activity. Please log in again.")
+                    messages.info(request, message % {"minutes": round(settings.SESSION_IDLE_SECONDS / 60)})
+                if request.headers.get("HX-Request") == "true":
+                    # Back to the page the GP was on (its path only: a query string may hold a search term).
+                    page = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': page})}"
+                    return response
+            else:
+                # A session from before these timeouts existed starts counting now.
+                session.setdefault(SESSION_STARTED, now)
+                session[SESSION_SEEN] = now
+        return self.get_response(request)

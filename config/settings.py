@@ -57,6 +57,8 @@ MIDDLEWARE = [
     # After authentication: the language comes from the GP's profile first (clinic.middleware).
     "clinic.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages: signs out a session idle too long or too old, with a message (clinic.middleware).
+    "clinic.middleware.SessionTimeoutMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.PrivateResponseMiddleware",
@@ -151,9 +153,13 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Never the username or the address in axes' log lines (the audit trail has the address).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
 
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Cookies: never readable by script (the CSRF token reaches htmx and forms through the templates), sent on
+# same-site navigation only, and over HTTPS only when debug is off (DJANGO_SECURE_COOKIES=0 for a plain-HTTP
+# demo on a machine of one's own).
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = LANGUAGE_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -178,9 +184,12 @@ CONTENT_SECURITY_POLICY = {
 # HTTPS deployments: tell browsers to come back over HTTPS only (0 leaves the header out).
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-# A consultation is a working session, not a fortnight: sessions end after this many seconds of no use.
-SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_SECONDS", 8 * 3600, minimum=300)
-SESSION_SAVE_EVERY_REQUEST = True
+# A web session ends after SESSION_IDLE_MINUTES without a request and SESSION_MAX_HOURS after the login,
+# however busy (clinic.middleware.SessionTimeoutMiddleware); Django's login() gives it a new id.
+SESSION_IDLE_SECONDS = 60 * env_int("SESSION_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60)
+SESSION_ABSOLUTE_SECONDS = 3600 * env_int("SESSION_MAX_HOURS", 12, minimum=1, maximum=7 * 24)
+# The cookie and the stored session never outlive the absolute limit.
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -35,6 +35,9 @@ def test_the_embedded_default_starts_with_no_services():
         ({"CELERY_TASK_TIME_LIMIT": "soon"}, "CELERY_TASK_TIME_LIMIT"),
         ({"DJANGO_LANGUAGE_CODE": "de"}, "DJANGO_LANGUAGE_CODE"),
         ({"DJANGO_TIME_ZONE": "Moscow/Nowhere"}, "DJANGO_TIME_ZONE"),
+        ({"SESSION_IDLE_MINUTES": "half an hour"}, "SESSION_IDLE_MINUTES"),
+        ({"SESSION_MAX_HOURS": "0"}, "SESSION_MAX_HOURS"),
+        ({"DJANGO_SECURE_COOKIES": "maybe"}, "DJANGO_SECURE_COOKIES"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_it(env, named):
@@ -60,7 +63,8 @@ def test_patient_pages_and_api_answers_are_never_cached_and_features_are_off(cli
 
 
 def test_a_session_lasts_a_working_day_not_two_weeks(settings):
-    assert settings.SESSION_COOKIE_AGE == 8 * 3600 and settings.SESSION_SAVE_EVERY_REQUEST
+    assert settings.SESSION_IDLE_SECONDS == 30 * 60 and settings.SESSION_ABSOLUTE_SECONDS == 12 * 3600
+    assert settings.SESSION_COOKIE_AGE == 12 * 3600
 
 
 def test_pages_carry_a_content_security_policy_that_allows_no_inline_script(client, gp):
