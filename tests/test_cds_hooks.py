@@ -315,16 +315,65 @@ def test_discovery_refuses_post(client, db):
 # -- authentication --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "service, body",
-    [
-        (WORKUP, lambda: patient_view(ROUTINE)),
-        (IMAGING, lambda: order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"})),
-    ],
-)
-def test_a_registered_ehr_with_an_rs256_token_gets_cards(call, service, body):
-    cards = cards_of(call(service, body()))
-    assert cards
+OPEN_THE_APP = [{"label": "Open the back numbness workup", "url": f"{BASE}/", "type": "absolute"}]
+
+
+def test_a_registered_ehr_with_an_rs256_token_gets_the_workup_to_order(call, kb):
+    cards = cards_of(call(WORKUP, patient_view(ROUTINE)))
+
+    assert len(cards) == 1
+    card = cards[0]
+    assert (card["summary"], card["indicator"]) == ("Back numbness: Routine workup", "info")
+    assert card["source"] == {"label": f"{kb.title} (knowledge base {kb.version})", "url": f"{BASE}/"}
+    # A patient the clinic does not know: the link opens the app, not somebody's record.
+    assert card["links"] == OPEN_THE_APP
+    assert card["selectionBehavior"] == "any"
+    [suggestion] = card["suggestions"]
+    assert (suggestion["label"], suggestion["isRecommended"]) == ("Order the recommended workup", True)
+    assert all(action["type"] == "create" for action in suggestion["actions"])
+    resources = created(card)
+    assert all(
+        (resource["resourceType"], resource["status"], resource["intent"], resource["priority"], resource["subject"])
+        == ("ServiceRequest", "draft", "proposal", "routine", {"reference": "Patient/ehr-42"})
+        for resource in resources
+    )
+    tests = [our_code(resource) for resource in resources if "performerType" not in resource]
+    specialists = [
+        coding["code"]
+        for resource in resources
+        if "performerType" in resource
+        for coding in resource["performerType"]["coding"]
+        if coding["system"] == settings.FHIR_CODE_SYSTEM_URL
+    ]
+    assert tests == ["lab_cbc", "lab_biochemistry", "lab_urinalysis", "lab_nechiporenko", "us_kidneys", "us_prostate"]
+    assert specialists == ["neurology", "urology", "nephrology"]
+    descriptions = [action["description"] for action in suggestion["actions"]]
+    assert "Order Urinalysis (routine)" in descriptions and "Refer to Urology (routine)" in descriptions
+    urinalysis = next(resource for resource in resources if our_code(resource) == "lab_urinalysis")
+    assert {"system": "http://loinc.org", "code": "24356-8", "display": "Urinalysis complete panel - Urine"} in (
+        urinalysis["code"]["coding"]
+    )
+    assert "exclude a kidney cause" in urinalysis["reasonCode"][0]["text"]
+    assert "- **Urinalysis** (routine)" in card["detail"] and "- Refer to **Nephrology** (routine)" in card["detail"]
+
+
+def test_a_registered_ehr_with_an_rs256_token_is_warned_off_an_mri_not_indicated(call):
+    cards = cards_of(call(IMAGING, order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"})))
+
+    assert len(cards) == 1
+    card = cards[0]
+    assert (card["summary"], card["indicator"]) == ("MRI of the lumbar spine is not indicated now", "warning")
+    assert card["source"] == {"label": "NICE NG59 1.1.4: do not routinely offer imaging in a non-specialist setting"}
+    assert card["links"] == OPEN_THE_APP
+    # Nothing to order instead: the GP either cancels the order or says why it stands.
+    assert "suggestions" not in card
+    assert [reason["code"] for reason in card["overrideReasons"]] == [
+        "override-clinical-judgement",
+        "override-red-flag",
+        "override-specialist-request",
+    ]
+    assert card["detail"].startswith("Nothing in this presentation calls for spine imaging")
+    assert "Choosing Wisely" in card["detail"]
 
 
 def test_a_registered_ehr_with_an_es384_token_gets_cards(client, ec_ehr, ec_key):
