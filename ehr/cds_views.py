@@ -4,7 +4,7 @@ Each service call carries `Authorization: Bearer <JWT>` signed by an EHR registe
 (ehr.models.EhrClient): the issuer must be known and active, the signature must verify with a key from
 its JWKS (by `kid`; `jku` only if allow-listed) or its PEM key, `aud` must be this service's URL, the
 token unexpired and valid for at most 5 minutes, and its `jti` unused. `sub` is optional.
-What the prefetch lacks is fetched from `fhirServer` with `fhirAuthorization` (3 s timeout).
+What the prefetch lacks is fetched from `fhirServer` with `fhirAuthorization`, concurrently, within 3 s.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import operator
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from functools import reduce
 from types import SimpleNamespace
@@ -71,7 +72,8 @@ def _service_url(request) -> str:
 BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 MAX_LIFETIME = 300  # seconds: CDS Hooks clients sign a fresh token per call
 JWKS_TTL = 300
-FETCH_TIMEOUT = 3
+FETCH_TIMEOUT = 3  # seconds for one key set fetch
+FETCH_BUDGET = 3  # seconds for all the chart queries of one CDS call together
 _jwks_memory: dict[str, tuple[float, dict]] = {}
 
 
@@ -287,17 +289,43 @@ def _activate_clinic(request, client) -> None:
         timezone.activate(zoneinfo.ZoneInfo(client.clinic.time_zone))
 
 
-def _fetch(url: str, headers: dict):
-    response = requests.get(url, headers=headers, timeout=FETCH_TIMEOUT, allow_redirects=False)
+class FetchTimedOut(Exception):
+    """The chart fetch's overall budget ran out before this request could be sent or answered."""
+
+
+def _fetch(url: str, headers: dict, deadline: float):
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchTimedOut
+    response = requests.get(url, headers=headers, timeout=remaining, allow_redirects=False)
     if response.status_code != 200:
         return None
     data = response.json()
     return None if cds_hooks.too_deep(data) else data
 
 
+def _fetch_part(key: str, url: str, base: str, headers: dict, deadline: float):
+    """One prefetch key from the EHR (a Patient, or a searchset Bundle with up to 5 pages), or None when
+    the EHR answered with something unusable. Runs in a worker thread: no database, no gettext."""
+    data = _fetch(url, headers, deadline)
+    if key == "patient":
+        return data if isinstance(data, dict) and data.get("resourceType") == "Patient" else None
+    cds_hooks.check_bundle(data, key)
+    pages = 1
+    next_url = _next_link(data)
+    while next_url and next_url.startswith(base + "/") and pages < 5:
+        page = _fetch(next_url, headers, deadline)
+        cds_hooks.check_bundle(page, key)
+        data["entry"] = (data.get("entry") or []) + (page.get("entry") or [])
+        next_url, pages = _next_link(page), pages + 1
+    return data
+
+
 def fetch_chart(body: dict, chart: dict, patient_id: str) -> tuple[dict, list[str]]:
     """Fill what the prefetch lacks (missing or null) from `fhirServer` with `fhirAuthorization`, using the
-    same queries as the prefetch templates. What cannot be had stays None; notes say why."""
+    same queries as the prefetch templates. The queries run at once in a thread pool within one budget of
+    FETCH_BUDGET seconds (one slow EHR costs one timeout, not one per query). What cannot be had stays
+    None; notes say why."""
     missing = [key for key in cds_hooks.PREFETCH_KEYS if chart.get(key) is None]
     base = body.get("fhirServer")
     if not missing or not base:
@@ -311,27 +339,36 @@ def fetch_chart(body: dict, chart: dict, patient_id: str) -> tuple[dict, list[st
     base = base.rstrip("/")
     chart = dict(chart)
     templates = cds_hooks.prefetch_templates()
-    for key in missing:
-        url = f"{base}/" + templates[key].replace("{{context.patientId}}", quote(patient_id, safe=""))
+    deadline = time.monotonic() + FETCH_BUDGET
+    pool = ThreadPoolExecutor(max_workers=len(missing), thread_name_prefix="cds-fetch")
+    try:
+        futures = {
+            pool.submit(
+                _fetch_part,
+                key,
+                f"{base}/" + templates[key].replace("{{context.patientId}}", quote(patient_id, safe="")),
+                base,
+                headers,
+                deadline,
+            ): key
+            for key in missing
+        }
+        done, late = wait(futures, timeout=max(deadline - time.monotonic(), 0))
+    finally:
+        # Don't wait for a late request: each has a timeout within the budget and ends by itself.
+        pool.shutdown(wait=False, cancel_futures=True)
+    unreachable = bool(late)
+    for future in done:
+        key = futures[future]
         try:
-            data = _fetch(url, headers)
-            if key == "patient":
-                chart[key] = data if isinstance(data, dict) and data.get("resourceType") == "Patient" else None
-                continue
-            cds_hooks.check_bundle(data, key)
-            pages = 1
-            next_url = _next_link(data)
-            while next_url and next_url.startswith(base + "/") and pages < 5:
-                page = _fetch(next_url, headers)
-                cds_hooks.check_bundle(page, key)
-                data["entry"] = (data.get("entry") or []) + (page.get("entry") or [])
-                next_url, pages = _next_link(page), pages + 1
-            chart[key] = data
-        except (requests.ConnectionError, requests.Timeout):
-            logger.info("CDS Hooks: the EHR's FHIR server is unreachable")
-            return chart, [gettext("The EHR's FHIR server could not be reached.")]
+            chart[key] = future.result()
+        except (requests.ConnectionError, requests.Timeout, FetchTimedOut):
+            unreachable = True
         except (requests.RequestException, ValueError, cds_hooks.MalformedRequest):
             chart[key] = None
+    if unreachable:
+        logger.info("CDS Hooks: the EHR's FHIR server is unreachable or did not answer in time")
+        return chart, [gettext("The EHR's FHIR server could not be reached.")]
     return chart, []
 
 

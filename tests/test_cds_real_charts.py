@@ -149,6 +149,22 @@ class StandIn:
         self.keys = {"key-1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
         self.chart = chart()
         self.requests = []  # (path, Authorization header)
+        self.barrier = None  # when set, every FHIR request waits here for the others
+        self.barrier_broken = False
+        self.held = set()  # FHIR paths that get no answer until `release` is set
+        self.release = threading.Event()
+
+    def gate(self, path) -> bool:
+        """Hold a FHIR request as a test asks; False when the barrier broke (a request came alone)."""
+        if self.barrier is not None:
+            try:
+                self.barrier.wait()
+            except threading.BrokenBarrierError:
+                self.barrier_broken = True
+                return False
+        if path in self.held:
+            self.release.wait(timeout=30)
+        return True
 
     def rotate(self, kid):
         self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -181,9 +197,10 @@ def stand_in():
         def do_GET(self):  # noqa: N802
             parts = urlsplit(self.path)
             state.requests.append((parts.path, self.headers.get("Authorization")))
-            data = state.answer(parts.path, parse_qs(parts.query))
+            passed = not parts.path.startswith("/fhir/") or state.gate(parts.path)
+            data = state.answer(parts.path, parse_qs(parts.query)) if passed else None
             body = json.dumps(data or {"resourceType": "OperationOutcome"}).encode()
-            self.send_response(200 if data is not None else 404)
+            self.send_response(200 if data is not None else 404 if passed else 503)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -216,6 +233,8 @@ def clinic(db):
 @pytest.fixture
 def ehr(clinic, stand_in):
     stand_in.requests.clear()
+    stand_in.barrier, stand_in.barrier_broken, stand_in.held = None, False, set()
+    stand_in.release = threading.Event()
     return EhrClient.objects.create(
         clinic=clinic, name="Stand-in EHR", issuer=ISSUER, jwks_url=f"{stand_in.base}/jwks.json", active=True
     )
@@ -322,6 +341,42 @@ def test_with_the_fhir_server_down_the_answer_is_a_data_unavailable_card(client,
     assert [card["indicator"] for card in cards] == ["warning"]
     assert "not enough data" in cards[0]["summary"]
     assert "could not be reached" in cards[0]["detail"]
+
+
+def test_the_missing_chart_is_fetched_with_concurrent_queries(client, ehr, stand_in):
+    # Each of the five FHIR queries waits at a barrier for all five. Sent one after another, the first would
+    # wait alone until the barrier broke (its timeout is within the fetch budget) and the chart would be lost.
+    stand_in.barrier = threading.Barrier(5, timeout=2.5)
+
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"{stand_in.base}/fhir")))
+
+    assert not stand_in.barrier_broken
+    assert len([path for path, _ in stand_in.requests if path.startswith("/fhir/")]) == 5
+    assert "cancer" in summaries(cards) and "not enough data" not in summaries(cards)
+
+
+def test_a_query_that_outlasts_the_budget_gives_the_data_unavailable_card(client, ehr, stand_in, monkeypatch):
+    from ehr import cds_views
+
+    monkeypatch.setattr(cds_views, "FETCH_BUDGET", 0.5)  # the EHR's Condition search never answers in time
+    stand_in.held = {"/fhir/Condition"}
+    try:
+        response = post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"{stand_in.base}/fhir"))
+    finally:
+        stand_in.release.set()
+
+    cards = cards_of(response)
+    assert [card["indicator"] for card in cards] == ["warning"]
+    assert "not enough data" in cards[0]["summary"] and "could not be reached" in cards[0]["detail"]
+
+
+def test_no_query_is_sent_once_the_budget_is_spent(stand_in):
+    from ehr.cds_views import FetchTimedOut, _fetch
+
+    stand_in.requests.clear()
+    with pytest.raises(FetchTimedOut):
+        _fetch(f"{stand_in.base}/fhir/Condition?patient={PATIENT_ID}", {}, deadline=time.monotonic())
+    assert stand_in.requests == []
 
 
 def test_order_select_without_prefetch_fetches_too(client, ehr, stand_in):
