@@ -6,7 +6,7 @@ subset of the findings answered present or absent, with at least one location pr
 and no finding of the other sex present.
 """
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings, target
 from hypothesis import strategies as st
 
 from workups.engine import Case, evaluate, get_knowledge_base
@@ -65,10 +65,13 @@ def findings_for(draw, sex):
 
 
 @st.composite
-def cases(draw):
-    sex = draw(st.sampled_from(["female", "male"]))
+def cases(draw, *, pregnant_only=False):
+    sex = "female" if pregnant_only else draw(st.sampled_from(["female", "male"]))
     age = draw(st.integers(min_value=0, max_value=120))
-    pregnant = draw(st.sampled_from([True, False, None])) if sex == "female" else None
+    if pregnant_only:
+        pregnant = True
+    else:
+        pregnant = draw(st.sampled_from([True, False, None])) if sex == "female" else None
     duration_days = draw(st.integers(min_value=0, max_value=(age + 1) * 366))
     temperature_c = draw(
         st.none() | st.sampled_from([37.9, 38.0]) | st.floats(min_value=30, max_value=45, allow_nan=False)
@@ -185,45 +188,140 @@ def test_a_present_red_flag_never_lowers_the_disposition(case, data):
     assert DISPOSITION_ORDER.index(after) >= DISPOSITION_ORDER.index(before), (flag, before, after)
 
 
-@given(cases())
-@SETTINGS
-def test_an_emergency_issues_only_emergency_items_and_referrals(case):
-    result = evaluate(KB, case)
-    if result["disposition"] == "emergency":
+# -- properties that hold inside one branch: strategies built to reach it --------------------------
+#
+# A random case is an emergency, a pregnancy or an observe-only case in roughly one draw in eight, so
+# a property of that branch alone would be checked a few dozen times out of 200. Each branch gets its
+# own strategy (and `assume` for the rare draw that misses), and each test counts the cases it checked.
+
+BRANCH_EXAMPLES = 300
+BRANCH_SETTINGS = settings(max_examples=BRANCH_EXAMPLES, deadline=None)
+
+
+def _disposition_alone(findings):
+    """The disposition of a lumbar case with a complete red-flag screen and these findings."""
+    screen = {code: False for code in RED_FLAGS}
+    case = Case(sex="male", age=40, duration_days=7, findings={**screen, "loc_lumbar": True, **findings})
+    return evaluate(KB, case)["disposition"]
+
+
+# Red flags that make an emergency on their own (cauda equina, a vascular catastrophe).
+EMERGENCY_FLAGS = [code for code in RED_FLAGS if _disposition_alone({code: True}) == "emergency"]
+# Findings that on their own leave a screened case to watchful waiting; the others call for a workup.
+BENIGN_FINDINGS = [
+    code for code in OTHER_FINDINGS if code not in RED_FLAGS and _disposition_alone({code: True}) == "observe"
+]
+WORKUP_FINDINGS = [code for code in OTHER_FINDINGS if code not in RED_FLAGS and code not in BENIGN_FINDINGS]
+
+
+def test_the_branch_strategies_have_something_to_draw_from():
+    assert set(EMERGENCY_FLAGS) >= {"rf_saddle_anesthesia", "rf_bladder_dysfunction"}
+    assert "rf_fever" not in EMERGENCY_FLAGS
+    assert len(BENIGN_FINDINGS) >= 10 and len(WORKUP_FINDINGS) >= 10
+
+
+@st.composite
+def emergency_cases(draw):
+    """Any valid case with at least one emergency red flag present."""
+    case = draw(cases())
+    flags = draw(st.sets(st.sampled_from(EMERGENCY_FLAGS), min_size=1, max_size=3))
+    return rebuild(case, {**case.findings, **dict.fromkeys(flags, True)})
+
+
+@st.composite
+def observe_cases(draw):
+    """A case with a complete, negative red-flag screen, no fever and no pregnancy, and only findings
+    that leave it to watchful waiting present (those that call for a workup answered absent at most)."""
+    sex = draw(st.sampled_from(["female", "male"]))
+    age = draw(st.integers(min_value=0, max_value=120))
+    findings = dict.fromkeys(RED_FLAGS, False)
+    findings.update(draw(st.dictionaries(st.sampled_from(BENIGN_FINDINGS), st.booleans())))
+    findings.update(draw(st.dictionaries(st.sampled_from(WORKUP_FINDINGS), st.just(False))))
+    findings.update(draw(st.dictionaries(st.sampled_from(LOCATIONS), st.booleans())))
+    findings[draw(st.sampled_from(LOCATIONS))] = True
+    for code in OTHER_SEX_ONLY[sex]:
+        if findings.get(code):
+            findings[code] = False
+    return Case(
+        sex=sex,
+        age=age,
+        duration_days=draw(st.integers(min_value=0, max_value=(age + 1) * 366)),
+        findings=findings,
+        pregnant=draw(st.sampled_from([False, None])) if sex == "female" else None,
+        temperature_c=draw(st.none() | st.floats(min_value=30, max_value=KB.fever_threshold_c, exclude_max=True)),
+    )
+
+
+def _run(strategy, check, *, keep=lambda case, result: True):
+    """Check `check(case, result)` on cases of `strategy` that `keep` accepts; the number checked."""
+    checked = []
+
+    @given(strategy)
+    @BRANCH_SETTINGS
+    def run(case):
+        result = evaluate(KB, case)
+        assume(keep(case, result))
+        check(case, result)
+        checked.append(case)
+
+    run()
+    return len(checked)
+
+
+def test_an_emergency_issues_only_emergency_items_and_referrals():
+    def check(case, result):
         # Items may all be withheld (MRI contraindicated in pregnancy); the emergency referral stays.
         assert result["referrals"]
         assert {row["urgency"] for row in result["items"]} <= {"emergency"}
         assert {row["urgency"] for row in result["referrals"]} == {"emergency"}
-    else:
+        target(float(len(result["deferred"])), label="deferred while the emergency is handled")
+
+    emergency = lambda case, result: result["disposition"] == "emergency"  # noqa: E731
+    assert _run(emergency_cases(), check, keep=emergency) >= BRANCH_EXAMPLES
+
+
+def test_short_of_an_emergency_nothing_is_emergency_and_nothing_deferred():
+    def check(case, result):
         assert all(row["urgency"] != "emergency" for row in result["items"] + result["referrals"])
         assert result["deferred"] == []
 
+    not_emergency = lambda case, result: result["disposition"] != "emergency"  # noqa: E731
+    assert _run(cases(), check, keep=not_emergency) >= BRANCH_EXAMPLES
 
-@given(cases())
-@SETTINGS
-def test_a_pregnant_patient_never_gets_replaceable_ionising_imaging(case):
-    result = evaluate(KB, case)
-    if case.pregnant is True:
+
+def test_a_pregnant_patient_never_gets_replaceable_ionising_imaging():
+    def check(case, result):
         issued = {row["code"] for row in result["items"]}
         deferred = {entry["code"] for entry in result["deferred"] if entry["kind"] == "item"}
         assert not FORBIDDEN_IN_PREGNANCY & issued
         assert not FORBIDDEN_IN_PREGNANCY & deferred
         assert "lab_pregnancy_test" not in issued or case.findings.get("sx_pelvic_pain")
+        # Steer towards the cases the rule is for: imaging that would have been ordered but was withheld.
+        withheld = {entry["code"] for entry in result["withheld"]}
+        target(float(len(withheld & FORBIDDEN_IN_PREGNANCY)), label="ionising imaging withheld")
+
+    assert _run(cases(pregnant_only=True), check) >= BRANCH_EXAMPLES
 
 
-@given(cases())
-@SETTINGS
-def test_observe_means_no_tests_and_no_referrals(case):
-    result = evaluate(KB, case)
-    if result["disposition"] == "observe":
+def test_observe_means_no_tests_and_no_referrals():
+    def check(case, result):
         assert result["items"] == []
         assert result["referrals"] == []
         assert result["deferred"] == []
         assert result["advice"] and result["review"]
-    else:
+
+    observe = lambda case, result: result["disposition"] == "observe"  # noqa: E731
+    assert _run(observe_cases(), check, keep=observe) >= BRANCH_EXAMPLES
+
+
+def test_beyond_observing_there_is_no_advice_and_a_workup_has_the_baseline_bloods():
+    def check(case, result):
         assert result["advice"] == [] and result["review"] is None
         if result["disposition"] != "emergency":
             assert {"lab_cbc", "lab_biochemistry"} <= {row["code"] for row in result["items"]}
+
+    not_observe = lambda case, result: result["disposition"] != "observe"  # noqa: E731
+    assert _run(cases(), check, keep=not_observe) >= BRANCH_EXAMPLES
 
 
 @given(cases())
