@@ -7,11 +7,10 @@ class ClinicConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # The OpenAPI schema's security schemes for the API's authentication classes (clinic.schema).
         # django-axes' integration point: every login refused by the lockout is audited (clinic.lockout).
         from axes.signals import user_locked_out
 
-        import clinic.schema  # noqa: F401
+        import clinic.schema  # noqa: F401 - registers the OpenAPI security schemes of our authentication
         from clinic.lockout import audit_lockout
 
         user_locked_out.connect(audit_lockout, dispatch_uid="clinic.lockout.audit_lockout")
