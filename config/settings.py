@@ -100,6 +100,13 @@ except ValueError as error:
     raise ImproperlyConfigured(f"DATABASE_URL is not usable: {error}") from None
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+else:
+    # Server-side parameter binding (psycopg 3): values travel apart from the SQL, so a failed statement
+    # that PostgreSQL writes to its log reads `... WHERE family_name = $1`, never a patient's name.
+    # Django's caveats: expressions with parameters repeated in SELECT and GROUP BY are not recognised as
+    # the same (ticket #34255; the app has none), at most 65,535 parameters per statement, and statements
+    # are not prepared (prepare_threshold stays None), so a transaction-pooling PgBouncer still works.
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
