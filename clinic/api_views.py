@@ -15,11 +15,9 @@ from clinic.filters import PatientFilter
 from clinic.serializers import (
     EncounterSerializer,
     EncounterWriteSerializer,
-    FinalizeSerializer,
     PatientDuplicatesSerializer,
     PatientSerializer,
     PatientWriteSerializer,
-    UnfinishedSerializer,
     encounter_primitive,
 )
 
@@ -165,28 +163,3 @@ class EncounterDetailView(ApiActorMixin, generics.RetrieveUpdateAPIView):
         with transaction.atomic():
             encounter = services.encounter_update(actor=self.actor(), encounter=encounter, data=changes)
         return Response(EncounterSerializer(encounter).data)
-
-
-class EncounterFinalizeView(ApiActorMixin, generics.GenericAPIView):
-    serializer_class = EncounterSerializer
-
-    @extend_schema(request=FinalizeSerializer, responses={200: EncounterSerializer, 400: None, 409: None})
-    def post(self, request, pk):
-        encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
-        data = FinalizeSerializer(data=request.data if request.data else {})
-        data.is_valid(raise_exception=True)
-        encounter = services.encounter_finalize(
-            actor=self.actor(), encounter=encounter, reason=data.validated_data.get("reason", "")
-        )
-        return Response(EncounterSerializer(encounter).data)
-
-
-class EncounterUnfinishedView(ApiActorMixin, generics.GenericAPIView):
-    """What is still open before finalizing: the same list the browser asks the GP to confirm."""
-
-    serializer_class = EncounterSerializer
-
-    @extend_schema(operation_id="encounter_unfinished", responses={200: UnfinishedSerializer})
-    def get(self, request, pk):
-        encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk)
-        return Response(selectors.encounter_unfinished(encounter=encounter))

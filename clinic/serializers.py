@@ -211,36 +211,6 @@ def encounter_primitive(encounter: Encounter) -> dict:
     return data
 
 
-class FinalizeSerializer(StrictSerializer):
-    reason = StrictCharField(
-        max_length=2000,
-        required=False,
-        allow_blank=True,
-        help_text="Required when an emergency's emergency work is all still pending.",
-    )
-
-
-class _UnfinishedRow(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    urgency = serializers.CharField(required=False)
-    kind = serializers.CharField(required=False)
-
-
-class _UnfinishedFlag(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
-
-
-class UnfinishedSerializer(serializers.Serializer):
-    pending_urgent = _UnfinishedRow(many=True, help_text="Emergency and urgent recommendations not yet decided.")
-    referrals_without_letter = _UnfinishedRow(many=True, help_text="Accepted referrals with no issued letter.")
-    draft_letters = _UnfinishedRow(many=True, help_text="Referral letters written but not issued.")
-    red_flags_not_asked = _UnfinishedFlag(many=True)
-    emergency_untouched = serializers.BooleanField(help_text="Finalizing needs a reason.")
-    anything = serializers.BooleanField()
-
-
 class PatientDuplicatesSerializer(serializers.Serializer):
     """409 on registering: the patients already registered who are likely the same person."""
 

@@ -257,7 +257,7 @@ def _locked_check(encounter: Encounter) -> None:
 
 @transaction.atomic
 def encounter_create(*, actor: Actor, patient: Patient, data: dict) -> Encounter:
-    """`data` is validated already (workups.serializers.EncounterSerializer or the browser form)."""
+    """`data` is validated already (clinic.serializers.EncounterWriteSerializer or the browser form)."""
     encounter = Encounter(
         clinic=patient.clinic,
         patient=patient,
@@ -292,35 +292,18 @@ def encounter_update(*, actor: Actor, encounter: Encounter, data: dict) -> Encou
 
 
 @transaction.atomic
-def encounter_finalize(*, actor: Actor, encounter: Encounter, reason: str = "") -> Encounter:
-    """Lock the encounter with its latest workup (generated now if missing or out of date).
-
-    An emergency whose emergency work is all still pending is finalized only with a reason: the GP
-    must say why nothing was acted on (sent by ambulance, refused, ...), so it is never by accident."""
-    from clinic.selectors import encounter_unfinished
-    from workups.services import workup_current
-
+def encounter_lock(*, actor: Actor, encounter: Encounter, reason: str = "") -> Encounter:
+    """Lock the encounter as finalized: the patient's sex and age as they were on the visit, who and when,
+    and the GP's reason. Only the record: the workup it is finalized with, and whether it needs a reason,
+    are the workups' (workups.services.encounter_finalize, which calls this)."""
     encounter = Encounter.objects.select_for_update().select_related("patient").get(pk=encounter.pk)
     _locked_check(encounter)
-    workup_current(actor=actor, encounter=encounter)
-    reason = (reason or "").strip()
-    if encounter_unfinished(encounter=encounter)["emergency_untouched"] and not reason:
-        raise ValidationError(
-            {
-                "reason": [
-                    _(
-                        "This is an emergency and none of its emergency tests or referrals "
-                        "has been acted on: give the reason for finalizing now."
-                    )
-                ]
-            }
-        )
     encounter.patient_sex = encounter.patient.sex
     encounter.patient_age = encounter.patient.age_on(encounter.visit_date)
     encounter.status = EncounterStatus.FINALIZED
     encounter.finalized_at = timezone.now()
     encounter.finalized_by = actor.user
-    encounter.finalize_reason = reason
+    encounter.finalize_reason = (reason or "").strip()
     encounter.save(
         update_fields=[
             "status",

@@ -1,12 +1,19 @@
 from django.urls import path
 
-from clinic import web
+from clinic import password_reset, web
 from referrals import web as referral_web
 from workups import web as workup_web
 
 urlpatterns = [
     path("", web.patient_list, name="patient-list"),
     path("language/", web.language_switch, name="language-switch"),
+    # Before django.contrib.auth.urls (config.urls): the throttled, audited password reset (clinic.password_reset).
+    path("accounts/password_reset/", password_reset.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        password_reset.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     path("patients/new/", web.patient_create, name="patient-create"),
     path("patients/<int:pk>/", web.patient_detail, name="patient-detail"),
     path("patients/<int:pk>/edit/", web.patient_edit, name="patient-edit"),
@@ -21,7 +28,7 @@ urlpatterns = [
     ),
     path("encounters/<int:pk>/workup/accept-all/", workup_web.workup_accept_all, name="encounter-workup-accept-all"),
     path("encounters/<int:pk>/workup/print/", workup_web.workup_print, name="encounter-workup-print"),
-    path("encounters/<int:pk>/finalize/", workup_web.encounter_finalize, name="encounter-finalize"),
+    path("encounters/<int:pk>/finalize/", referral_web.encounter_finalize, name="encounter-finalize"),
     path("encounters/<int:pk>/results/check/", workup_web.results_check, name="encounter-results-check"),
     path("encounters/<int:pk>/results/enter/", workup_web.results_enter, name="encounter-results-enter"),
     path("encounters/<int:pk>/review/", workup_web.workup_review_page, name="encounter-review"),

@@ -27,9 +27,11 @@ api_v1 = [
         workup_views.EncounterWorkupAcceptAllView.as_view(),
         name="api-encounter-workup-accept-all",
     ),
-    path("encounters/<int:pk>/finalize/", api_views.EncounterFinalizeView.as_view(), name="api-encounter-finalize"),
+    path("encounters/<int:pk>/finalize/", workup_views.EncounterFinalizeView.as_view(), name="api-encounter-finalize"),
     path(
-        "encounters/<int:pk>/unfinished/", api_views.EncounterUnfinishedView.as_view(), name="api-encounter-unfinished"
+        "encounters/<int:pk>/unfinished/",
+        referral_api.EncounterUnfinishedView.as_view(),
+        name="api-encounter-unfinished",
     ),
     path("workup-items/", workup_views.WorkupItemAddView.as_view(), name="api-workup-items"),
     path("workup-items/<int:pk>/", workup_views.WorkupItemDetailView.as_view(), name="api-workup-item"),

@@ -1,8 +1,8 @@
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
-from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from clinic import selectors as record_selectors
 from clinic.api_views import ApiActorMixin
 from clinic.parsers import StrictJSONParser
+from clinic.serializers import EncounterSerializer
 from referrals import documents, selectors, services, worklist
 from referrals.models import PdfStatus
 from referrals.serializers import (
@@ -22,6 +23,7 @@ from referrals.serializers import (
     ReferralStatusSerializer,
     ReferralUpdateSerializer,
     RequisitionSerializer,
+    UnfinishedSerializer,
 )
 from workups import selectors as workup_selectors
 from workups.models import WorkupReferral
@@ -302,3 +304,14 @@ class WorklistCountsView(ApiActorMixin, APIView):
             raise ValidationError({name: ["Unknown parameter."] for name in request.query_params})
         services.overdue_mark_in_process()
         return Response(worklist.worklist_counts(actor=self.actor()))
+
+
+class EncounterUnfinishedView(ApiActorMixin, generics.GenericAPIView):
+    """What is still open before finalizing: the same list the browser asks the GP to confirm."""
+
+    serializer_class = EncounterSerializer
+
+    @extend_schema(operation_id="encounter_unfinished", responses={200: UnfinishedSerializer})
+    def get(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
+        return Response(selectors.encounter_unfinished(encounter=encounter))

@@ -3,7 +3,9 @@
 from django.http import Http404
 
 from clinic.audit import Actor, audit_record
-from referrals.models import Leaflet, Referral, Requisition
+from clinic.models import Encounter
+from referrals.models import Leaflet, Referral, ReferralStatus, Requisition
+from workups.localized import current_kb
 
 
 def referral_get(*, actor: Actor, referral_id, action: str = "view") -> Referral:
@@ -50,3 +52,48 @@ def leaflet_latest(*, actor: Actor, encounter, action: str = "view") -> Leaflet 
             actor=actor, action=action, object_type="leaflet", object_id=leaflet.pk, patient_id=encounter.patient_id
         )
     return leaflet
+
+
+def encounter_unfinished(*, encounter: Encounter) -> dict:
+    """What is still open before the encounter is finalized, for the GP's confirmation:
+    pending emergency/urgent recommendations, accepted referrals without an issued letter, draft
+    letters, and red flags not asked. `emergency_untouched`: an emergency none of whose emergency
+    rows has been decided."""
+    kb = current_kb()
+    workup = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
+    rows = [*workup.items.all(), *workup.referrals.all()] if workup else []
+    pending = [row for row in rows if row.decision == "pending" and row.urgency in ("emergency", "urgent")]
+    letters = list(Referral.objects.filter(encounter=encounter).only("recommendation_id", "status", "specialty"))
+    # A referral with a draft letter is listed once, under the draft letters.
+    lettered = {letter.recommendation_id for letter in letters}
+    referrals = workup.referrals.all() if workup else []
+    without_letter = [row for row in referrals if row.decision == "accepted" and row.pk not in lettered]
+    drafts = [letter for letter in letters if letter.status == ReferralStatus.DRAFT]
+    unasked = [code for code in kb.red_flags if code not in (encounter.findings or {})]
+    untouched = bool(workup and workup.emergency_untouched())
+    vocabulary = kb.vocabulary
+
+    def name(row):
+        return vocabulary.items[row.code]["name"] if hasattr(row, "code") else vocabulary.specialties[row.specialty]
+
+    return {
+        "pending_urgent": [
+            {
+                "kind": "item" if hasattr(row, "code") else "referral",
+                "id": row.pk,
+                "name": name(row),
+                "urgency": row.urgency,
+            }
+            for row in pending
+        ],
+        "referrals_without_letter": [
+            {"id": row.pk, "name": name(row), "urgency": row.urgency} for row in without_letter
+        ],
+        "draft_letters": [
+            {"id": letter.pk, "name": vocabulary.specialties.get(letter.specialty, letter.specialty)}
+            for letter in drafts
+        ],
+        "red_flags_not_asked": [{"code": code, "name": vocabulary.findings[code]["name"]} for code in unasked],
+        "emergency_untouched": untouched,
+        "anything": bool(pending or without_letter or drafts or unasked),
+    }

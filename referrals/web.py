@@ -1,4 +1,5 @@
-"""Letters and the requisition in the browser: create, edit, issue, watch the render, download."""
+"""Letters and the requisition in the browser: create, edit, issue, watch the render, download; and the
+confirmation before finalizing an encounter, which lists the letters still to write or issue."""
 
 from django import forms
 from django.contrib import messages
@@ -17,6 +18,7 @@ from clinic.forms import form_error_links
 from referrals import documents, selectors, services
 from referrals.models import PdfStatus
 from workups import selectors as workup_selectors
+from workups import services as workup_services
 from workups.localized import current_kb
 from workups.models import WorkupReferral
 
@@ -501,3 +503,62 @@ def worklist_badge(request):
     response = render(request, "_worklist_badge.html", {"count": counts["attention"]})
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# -- finalizing: the confirmation lists what is still open, the letters among it, so it lives with the letters --
+
+
+class FinalizeForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=gettext_lazy("Reason for finalizing now"),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encounter_finalize(request, pk):
+    """GET: the confirmation, with what is still unfinished; POST: finalize (a reason is needed when an
+    emergency's emergency work is all still pending: the service says so, and the form shows it)."""
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(
+        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+    )
+    if encounter.is_finalized:
+        messages.error(request, _("This encounter is finalized and can no longer be changed."))
+        return redirect("encounter-workup", pk=encounter.pk)
+    form = FinalizeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workup_services.encounter_finalize(actor=actor, encounter=encounter, reason=form.cleaned_data["reason"])
+        except RecordLocked as error:
+            messages.error(request, error.message)
+            return redirect("encounter-workup", pk=encounter.pk)
+        except ValidationError as error:
+            for field, problems in (
+                error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+            ):
+                for message in problems:
+                    form.add_error("reason" if field == "reason" else None, message)
+        else:
+            messages.success(request, _("Encounter finalized."))
+            return redirect("encounter-workup", pk=encounter.pk)
+    unfinished = selectors.encounter_unfinished(encounter=encounter)
+    workup = workup_selectors.workup_latest(actor=actor, encounter=encounter)
+    links = form_error_links(form) if form.is_bound else []
+    return render(
+        request,
+        "encounters/finalize.html",
+        {
+            "encounter": encounter,
+            "patient": encounter.patient,
+            "form": form,
+            "unfinished": unfinished,
+            "disposition": workup.disposition if workup else "",
+            "error_links": links,
+            "stale": workup is None or workup_services.workup_is_stale(workup, encounter),
+            "reason_required": unfinished["emergency_untouched"],
+        },
+    )

@@ -55,6 +55,16 @@ class Workup(models.Model):
     def __str__(self):
         return f"Workup {self.pk} for encounter {self.encounter_id}"
 
+    def emergency_untouched(self) -> bool:
+        """An emergency none of whose emergency rows has been decided: finalizing it needs the GP's reason
+        (sent by ambulance, refused, ...), so it is never by accident. Uses prefetched rows when there are."""
+        emergency_rows = [row for row in (*self.items.all(), *self.referrals.all()) if row.urgency == "emergency"]
+        return (
+            self.disposition == "emergency"
+            and bool(emergency_rows)
+            and all(row.decision == "pending" for row in emergency_rows)
+        )
+
 
 class Recommendation(models.Model):
     """What an item and a referral share: urgency, why, and the GP's decision."""

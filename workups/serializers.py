@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
+from clinic.serializers import StrictCharField
 from clinic.validation import (
     CaseFieldsSerializer,
     ResultsField,
@@ -191,6 +192,15 @@ class ValidationErrorSerializer(serializers.Serializer):
     """Field name → messages; `findings` → finding code → messages."""
 
     field_name = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class FinalizeSerializer(StrictSerializer):
+    reason = StrictCharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        help_text="Required when an emergency's emergency work is all still pending.",
+    )
 
 
 class DecisionSerializer(StrictSerializer):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
 from clinic.models import Encounter
+from clinic.services import encounter_lock
 from clinic.validation import check_results
 from workups.engine import Case, evaluate, get_knowledge_base
 from workups.engine.case import VITAL_SIGNS
@@ -196,6 +197,30 @@ def workup_current(*, actor: Actor, encounter: Encounter) -> Workup:
     if initial is None or (not encounter.is_finalized and workup_is_stale(initial, encounter)):
         return workup_generate(actor=actor, encounter=encounter)
     return encounter.workups.order_by("-created_at", "-id").first()
+
+
+@transaction.atomic
+def encounter_finalize(*, actor: Actor, encounter: Encounter, reason: str = "") -> Encounter:
+    """Lock the encounter with its latest workup (generated now if missing or out of date).
+
+    An emergency whose emergency work is all still pending is finalized only with a reason: the GP
+    must say why nothing was acted on (sent by ambulance, refused, ...), so it is never by accident."""
+    encounter = Encounter.objects.select_for_update().select_related("patient").get(pk=encounter.pk)
+    _locked_check(encounter)
+    workup = workup_current(actor=actor, encounter=encounter)
+    reason = (reason or "").strip()
+    if workup.emergency_untouched() and not reason:
+        raise ValidationError(
+            {
+                "reason": [
+                    _(
+                        "This is an emergency and none of its emergency tests or referrals "
+                        "has been acted on: give the reason for finalizing now."
+                    )
+                ]
+            }
+        )
+    return encounter_lock(actor=actor, encounter=encounter, reason=reason)
 
 
 @transaction.atomic

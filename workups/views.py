@@ -1,16 +1,18 @@
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import selectors as record_selectors
 from clinic.api_views import ApiActorMixin
+from clinic.serializers import EncounterSerializer
 from workups import selectors, services
 from workups.models import Workup, WorkupItem, WorkupReferral
 from workups.serializers import (
     AcknowledgeSerializer,
     DecisionSerializer,
+    FinalizeSerializer,
     ItemAddSerializer,
     ReferralAddSerializer,
     ResultEnterSerializer,
@@ -317,3 +319,17 @@ class ResultAcknowledgeView(ApiActorMixin, APIView):
         except services.NotAcknowledgeable as error:
             return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
         return Response(selectors.result_row(result))
+
+
+class EncounterFinalizeView(ApiActorMixin, generics.GenericAPIView):
+    serializer_class = EncounterSerializer
+
+    @extend_schema(request=FinalizeSerializer, responses={200: EncounterSerializer, 400: None, 409: None})
+    def post(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        data = FinalizeSerializer(data=request.data if request.data else {})
+        data.is_valid(raise_exception=True)
+        encounter = services.encounter_finalize(
+            actor=self.actor(), encounter=encounter, reason=data.validated_data.get("reason", "")
+        )
+        return Response(EncounterSerializer(encounter).data)

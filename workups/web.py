@@ -1,6 +1,5 @@
-"""The workup page in the browser: recommendations, decisions, additions, finalizing, printing."""
+"""The workup page in the browser: recommendations, decisions, additions, results, printing."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -11,10 +10,9 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from clinic import selectors as record_selectors
-from clinic import services as record_services
 from clinic.audit import actor_from_request
 from clinic.errors import RecordLocked
-from clinic.forms import AddItemForm, AddReferralForm, DecisionForm, form_error_links
+from clinic.forms import AddItemForm, AddReferralForm, DecisionForm
 from clinic.summary import findings_summary, vital_signs
 from workups import selectors, services
 from workups.localized import current_kb
@@ -163,62 +161,6 @@ def workup_accept_all(request, pk):
         )
 
     return _guarded(request, pk, accept_all)
-
-
-class FinalizeForm(forms.Form):
-    reason = forms.CharField(
-        required=False,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        label=gettext_lazy("Reason for finalizing now"),
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def encounter_finalize(request, pk):
-    """GET: the confirmation, with what is still unfinished; POST: finalize (a reason is needed when an
-    emergency's emergency work is all still pending: the service says so, and the form shows it)."""
-    actor = _actor(request)
-    encounter = record_selectors.encounter_get(
-        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
-    )
-    if encounter.is_finalized:
-        messages.error(request, _("This encounter is finalized and can no longer be changed."))
-        return redirect("encounter-workup", pk=encounter.pk)
-    form = FinalizeForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            record_services.encounter_finalize(actor=actor, encounter=encounter, reason=form.cleaned_data["reason"])
-        except RecordLocked as error:
-            messages.error(request, error.message)
-            return redirect("encounter-workup", pk=encounter.pk)
-        except ValidationError as error:
-            for field, problems in (
-                error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
-            ):
-                for message in problems:
-                    form.add_error("reason" if field == "reason" else None, message)
-        else:
-            messages.success(request, _("Encounter finalized."))
-            return redirect("encounter-workup", pk=encounter.pk)
-    unfinished = record_selectors.encounter_unfinished(encounter=encounter)
-    workup = selectors.workup_latest(actor=actor, encounter=encounter)
-    links = form_error_links(form) if form.is_bound else []
-    return render(
-        request,
-        "encounters/finalize.html",
-        {
-            "encounter": encounter,
-            "patient": encounter.patient,
-            "form": form,
-            "unfinished": unfinished,
-            "disposition": workup.disposition if workup else "",
-            "error_links": links,
-            "stale": workup is None or services.workup_is_stale(workup, encounter),
-            "reason_required": unfinished["emergency_untouched"],
-        },
-    )
 
 
 def _decide(request, pk, model, template):
