@@ -3,15 +3,15 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from clinic import selectors, services
 from clinic.audit import actor_from_request
-from clinic.filters import PatientFilter
+from clinic.filters import PatientFilter, PatientSearchSerializer
 from clinic.serializers import (
     EncounterSerializer,
     EncounterWriteSerializer,
@@ -83,6 +83,39 @@ class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
                 )
         patient = services.patient_create(actor=actor, **values)
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientSearchView(ApiActorMixin, generics.GenericAPIView):
+    """The search of `GET /patients/` with the terms in a JSON body, so no name or SNILS is ever in a URL."""
+
+    serializer_class = PatientSerializer
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="patients_search",
+        request=PatientSearchSerializer,
+        responses={
+            200: inline_serializer(
+                "PatientSearchPage",
+                {
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True, help_text="POST the same body to it."),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": PatientSerializer(many=True),
+                },
+            ),
+            400: None,
+        },
+        description="Patients of the GP's clinic matching every term given (none: everyone), 25 a page; "
+        "`?page=N` (and `page_size`) in the URL, the terms only in the body.",
+    )
+    def post(self, request):
+        data = PatientSearchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        terms = data.validated_data
+        page = self.paginate_queryset(selectors.patient_search(actor=self.actor(), **terms))
+        selectors.patients_listed(actor=self.actor(), patients=page, searched=any(terms.values()))
+        return self.get_paginated_response(PatientSerializer(page, many=True).data)
 
 
 @extend_schema_view(patch=extend_schema(request=PatientWriteSerializer, responses=PatientSerializer))

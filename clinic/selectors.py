@@ -6,7 +6,7 @@ so nothing (not even its existence) leaks across clinics.
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from clinic.audit import Actor, audit_record
@@ -38,6 +38,17 @@ def patient_queryset(*, actor: Actor, search: str | None = None, birth_date=None
     return patients
 
 
+def patient_search(*, actor: Actor, search: str = "", birth_date=None, snils: str = "", oms_policy: str = ""):
+    """Patients of the actor's clinic matching every term given: parts of names (or a SNILS or policy typed as
+    the search), the birth date, and the SNILS and OMS policy as digits."""
+    patients = patient_queryset(actor=actor, search=search, birth_date=birth_date)
+    if snils:
+        patients = patients.filter(snils=snils)
+    if oms_policy:
+        patients = patients.filter(oms_policy=oms_policy)
+    return patients
+
+
 def patients_listed(*, actor: Actor, patients, searched: bool) -> None:
     """Record that a list (or search result) of patients was shown."""
     audit_record(
@@ -58,14 +69,11 @@ def patient_get(*, actor: Actor, patient_id, action: str = "view") -> Patient:
 
 
 def encounters_of_patient(*, actor: Actor, patient: Patient) -> QuerySet[Encounter]:
-    """The patient's encounters, newest first, each with the disposition of its latest workup."""
-    from workups.models import Workup
-
-    latest = Workup.objects.filter(encounter=OuterRef("pk")).order_by("-created_at", "-id")
+    """The patient's encounters, newest first (the patient's page adds each one's latest disposition:
+    workups.selectors.encounters_with_disposition)."""
     encounters = (
         Encounter.objects.filter(clinic=actor.clinic, patient=patient)
         .select_related("clinician")
-        .annotate(latest_disposition=Subquery(latest.values("disposition")[:1]))
         .order_by("-visit_date", "-id")
     )
     audit_record(actor=actor, action="list", object_type="encounter", patient_id=patient.pk)

@@ -17,6 +17,7 @@ api_v1 = [
     path("workup/evaluate/", WorkupEvaluateView.as_view(), name="api-workup-evaluate"),
     path("vocabulary/", VocabularyView.as_view(), name="api-vocabulary"),
     path("patients/", api_views.PatientListCreateView.as_view(), name="api-patients"),
+    path("patients/search/", api_views.PatientSearchView.as_view(), name="api-patients-search"),
     path("patients/<int:pk>/", api_views.PatientDetailView.as_view(), name="api-patient"),
     path("patients/<int:pk>/encounters/", api_views.PatientEncountersView.as_view(), name="api-patient-encounters"),
     path("encounters/", api_views.EncounterCreateView.as_view(), name="api-encounters"),
