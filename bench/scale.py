@@ -183,12 +183,16 @@ class Cluster:
             sys.exit("PostgreSQL is not installed (apt-get install postgresql), and DATABASE_URL is not set.")
         self.bin = bins[-1]
         self.keep = pgdata is not None
-        self.dir = Path(pgdata) if pgdata else Path(tempfile.mkdtemp(prefix="backnumb-scale.")) / "pg"
+        if pgdata:
+            self.dir = Path(pgdata).resolve()
+        else:
+            own = Path(tempfile.mkdtemp(prefix="backnumb-scale."))
+            own.chmod(0o755)  # our own directory: the postgres user must reach the cluster inside it
+            self.dir = own / "pg"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
-            shutil.chown(self.dir.parent, "postgres")
         self.port = free_port()
         if not (self.dir / "PG_VERSION").exists():
             subprocess.run(
