@@ -70,6 +70,7 @@ def _service_url(request) -> str:
 
 
 BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_LIFETIME = 300  # seconds: CDS Hooks clients sign a fresh token per call
 JWKS_TTL = 300
 FETCH_TIMEOUT = 3  # seconds for one key set fetch
@@ -163,10 +164,12 @@ def authenticate_ehr(request, *, also_audience: str | None = None) -> EhrClient:
         issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
     except jwt.PyJWTError:
         raise Unauthorized("the token is not a JWT") from None
-    if not isinstance(issuer, str) or not issuer:
-        raise Unauthorized("unknown issuer")
-    client = EhrClient.objects.select_related("clinic").filter(issuer=issuer, active=True).first()
+    # An issuer no client could have (not a string, too long, control characters: PostgreSQL refuses a NUL)
+    # is unknown without a query.
+    known = isinstance(issuer, str) and 0 < len(issuer) <= 255 and not CONTROL.search(issuer)
+    client = EhrClient.objects.select_related("clinic").filter(issuer=issuer, active=True).first() if known else None
     if client is None:
+        audit_unmatched(request, issuer=issuer, clinic=None, action="cds_unknown_issuer")
         raise Unauthorized("unknown issuer")
     key = _verification_key(client, header)
     try:
@@ -218,8 +221,36 @@ def _refuse_replay(client, claims) -> None:
         raise Unauthorized("the token has been used already")
 
 
-def _link(request, client: EhrClient, patient: dict) -> dict:
-    """Open the patient in the app: their latest encounter's workup when the EHR's identifier is known."""
+def _caller(issuer) -> str:
+    """The EHR as the audit trail names it: its issuer, printable and bounded (it is the caller's text)."""
+    if not isinstance(issuer, str) or not issuer:
+        return "ehr:?"
+    return "ehr:" + CONTROL.sub("?", issuer)[:146]
+
+
+def audit_unmatched(request, *, issuer, clinic, action: str) -> None:
+    """An AuditEvent for a CDS call that matched no registered EHR (`cds_unknown_issuer`) or no patient of
+    the EHR's clinic (`cds_no_patient_match`): who (the issuer) and where (the address and the service);
+    nothing of the patient, since no patient of ours is involved."""
+    audit_record(
+        actor=Actor(
+            user=SimpleNamespace(pk=None, username=_caller(issuer)),
+            clinic=clinic,
+            channel="cds",
+            ip=request.META.get("REMOTE_ADDR"),
+        ),
+        action=action,
+        object_type="cds_service",
+        object_id=request.path[:64],
+    )
+
+
+def _link(request, client: EhrClient, patient: dict | None) -> dict:
+    """Open the patient in the app: their latest encounter's workup when the EHR's identifier is known.
+    A call for a patient we can't match (no Patient, or no identifier of this clinic's) is audited."""
+    if not isinstance(patient, dict):
+        audit_unmatched(request, issuer=client.issuer, clinic=client.clinic, action="cds_no_patient_match")
+        return _home_link(request.build_absolute_uri("/"))
     identifiers = [
         (
             "" if entry.get("system") == settings.FHIR_IDENTIFIER_SYSTEM else entry.get("system") or "",
@@ -240,13 +271,10 @@ def _link(request, client: EhrClient, patient: dict) -> dict:
         }
         ours = next((found[key] for key in identifiers if key in found), None)
     if ours is None:
-        return {
-            "label": gettext("Open the back numbness workup"),
-            "url": request.build_absolute_uri("/"),
-            "type": "absolute",
-        }
+        audit_unmatched(request, issuer=client.issuer, clinic=client.clinic, action="cds_no_patient_match")
+        return _home_link(request.build_absolute_uri("/"))
     actor = Actor(
-        user=SimpleNamespace(pk=None, username=f"ehr:{client.issuer}"),
+        user=SimpleNamespace(pk=None, username=_caller(client.issuer)),
         clinic=client.clinic,
         channel="cds",
         ip=request.META.get("REMOTE_ADDR"),
@@ -440,7 +468,7 @@ def _service(request, *, hook, service, cards_for):
             cds_hooks.selected_orders(context)  # junk in the orders is a 400 before any fetching
         chart = cds_hooks.check_prefetch(body.get("prefetch"))
         chart, fetch_notes = fetch_chart(body, chart, patient_id)
-        link = _link(request, client, chart["patient"]) if isinstance(chart.get("patient"), dict) else _home_link(home)
+        link = _link(request, client, chart.get("patient"))
         try:
             case, notes = cds_hooks.case_from_chart(chart, patient_id=patient_id, today=timezone.localdate())
         except cds_hooks.DataUnavailable as unavailable:

@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import CommandError, call_command
 
-from clinic.models import Clinic
+from clinic.models import AuditEvent, Clinic
 from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
 from tests.factories import ClinicFactory
+from tests.record_factories import PatientFactory
 
 BASE = "http://testserver"
 WORKUP = "back-numbness-workup"
@@ -660,6 +661,78 @@ def test_expired_used_tokens_are_pruned(client, ehr, stand_in):
     UsedToken.objects.create(issuer=ISSUER, jti="old", expires_at=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
     assert post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())).status_code == 200
     assert not UsedToken.objects.filter(jti="old").exists()
+
+
+# -- audit of unmatched calls ----------------------------------------------------------------------
+
+
+def _unknown_issuer_call(client, stand_in, issuer, path=f"/cds-services/{WORKUP}"):
+    signed = token(stand_in, f"{BASE}{path}", iss=issuer)
+    return client.post(
+        path,
+        data=hook_body("patient-view", prefetch=chart()),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {signed}",
+    )
+
+
+def test_a_call_from_an_unregistered_ehr_is_refused_and_audited_with_its_issuer(client, ehr, stand_in):
+    response = _unknown_issuer_call(client, stand_in, "https://unknown-ehr.example.org")
+
+    assert response.status_code == 401
+    event = AuditEvent.objects.get(action="cds_unknown_issuer")
+    assert event.actor_username == "ehr:https://unknown-ehr.example.org"
+    assert (event.clinic_id, event.channel, event.ip_address) == (None, "cds", "127.0.0.1")
+    assert (event.object_type, event.object_id) == ("cds_service", f"/cds-services/{WORKUP}")
+    assert event.patient_id is None and event.patient_ids == []
+
+
+def test_an_issuer_with_a_nul_is_refused_not_500_and_audited_printable(client, ehr, stand_in):
+    response = _unknown_issuer_call(client, stand_in, "https://ehr.example.org\x00admin")
+
+    assert response.status_code == 401
+    assert AuditEvent.objects.get(action="cds_unknown_issuer").actor_username == "ehr:https://ehr.example.org?admin"
+
+
+def test_feedback_from_an_unregistered_ehr_is_audited_too(client, ehr, stand_in):
+    path = f"/cds-services/{WORKUP}/feedback"
+    assert _unknown_issuer_call(client, stand_in, "https://unknown-ehr.example.org", path).status_code == 401
+    assert AuditEvent.objects.get(action="cds_unknown_issuer").object_id == path
+
+
+def test_a_call_for_a_patient_of_no_record_here_is_audited_without_patient_data(client, ehr, stand_in, clinic):
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
+
+    assert cards and {link["url"] for card in cards for link in card["links"]} == {f"{BASE}/"}
+    event = AuditEvent.objects.get(action="cds_no_patient_match")
+    assert (event.actor_username, event.clinic_id, event.channel) == (f"ehr:{ISSUER}", clinic.pk, "cds")
+    assert (event.object_type, event.object_id, event.ip_address) == (
+        "cds_service",
+        f"/cds-services/{WORKUP}",
+        "127.0.0.1",
+    )
+    assert event.patient_id is None and event.patient_ids == []
+    assert PATIENT_ID not in str(event) and PATIENT_ID not in event.object_id
+
+
+def test_a_call_whose_patient_could_not_be_had_is_audited_as_unmatched(client, ehr, stand_in, closed_port):
+    response = post(
+        client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"http://127.0.0.1:{closed_port}/fhir")
+    )
+
+    assert response.status_code == 200
+    assert AuditEvent.objects.filter(action="cds_no_patient_match", clinic_id=ehr.clinic_id).count() == 1
+
+
+def test_a_matched_patient_is_not_audited_as_unmatched(client, ehr, stand_in, clinic):
+    ours = PatientFactory(clinic=clinic, identifier="MRN-9", identifier_system="urn:oid:1.2.3.4.5")
+    prefetch = chart()
+    prefetch["patient"]["identifier"] = [{"system": "urn:oid:1.2.3.4.5", "value": "MRN-9"}]
+
+    cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=prefetch)))
+
+    assert not AuditEvent.objects.filter(action="cds_no_patient_match").exists()
+    assert AuditEvent.objects.get(action="cds_link").patient_id == ours.pk
 
 
 # -- registration ----------------------------------------------------------------------------------
