@@ -284,6 +284,7 @@ def showcase() -> dict:
     from clinic.audit import Actor
     from clinic.models import Clinic, Membership, Patient
     from referrals import services as referral_services
+    from workups import services as workup_services
     from workups.models import Decision
     from workups.services import recommendation_decide, result_enter, workup_generate
 
@@ -351,7 +352,8 @@ def showcase() -> dict:
         referral_services.referral_issue(actor=actor, referral=referral)
     referral_services.requisition_request(actor=actor, encounter=finalized)
     result_enter(actor=actor, encounter=finalized, code="res_hemoglobin", value=118)
-    services.encounter_finalize(actor=actor, encounter=finalized, reason="Bench")
+    finalize = getattr(workup_services, "encounter_finalize", None) or services.encounter_finalize
+    finalize(actor=actor, encounter=finalized, reason="Bench")
     draft = services.encounter_create(
         actor=actor,
         patient=one,
