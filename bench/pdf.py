@@ -1,9 +1,13 @@
-"""PDF rendering: a letter against a trivial page in-process, and letters per second through two workers.
+"""PDF rendering: a letter against WeasyPrint's floor in-process, and letters per second through two workers.
 
     python bench/pdf.py [--letters 40] [--seconds 5] [--skip-workers]
 
-Part 1 renders, in this process, a full referral letter and, as the baseline, a one-paragraph
-page through the same html_to_pdf (same fonts and CSS machinery), and prints the ratio.
+Part 1 renders, in this process, the referral letter in both languages (Russian on form 057/у, and
+English) as the workers do (html_to_pdf with the app's stylesheets and fonts), against WeasyPrint's
+floor: a one-paragraph page with none of the app's stylesheets or fonts, rendered with WeasyPrint's
+defaults. Floor and letter samples alternate, so a busy machine slows both alike; the ratio is of the
+medians. For orientation it also times the one-paragraph page with the app's stylesheets (what the
+cached stylesheets and fonts leave of the app's fixed cost).
 Part 2 starts its own Redis on loopback and two `celery worker` processes (concurrency 1 each)
 on a throwaway SQLite database, creates N referrals, and times until every letter is ready; it
 prints letters per second, against the in-process rate of part 1 (the speed-up of two workers).
@@ -40,14 +44,18 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 
 
-def timed(function, seconds):
-    samples = []
+def alternating(baseline, function, seconds):
+    """Median times of the baseline and the function, sampled in turn for about `seconds`."""
+    base, samples = [], []
     deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(samples) < 3:
+    while time.perf_counter() < deadline or len(samples) < 5:
         start = time.perf_counter()
+        baseline()
+        middle = time.perf_counter()
         function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        base.append(middle - start)
+        samples.append(time.perf_counter() - middle)
+    return statistics.median(base), statistics.median(samples)
 
 
 def sample_case():
@@ -84,34 +92,47 @@ def main():
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
 
+    from weasyprint import HTML
+
     from referrals import documents
     from referrals.models import Referral
     from referrals.pdf import html_to_pdf, render_pdf
-    from referrals.services import referral_create
+    from referrals.services import LETTER_TEMPLATES, referral_create
 
     actor, encounter = sample_case()
-    referral = Referral(
-        clinic=encounter.clinic,
-        encounter=encounter,
-        specialty="nephrology",
-        urgency="urgent",
-        reason="Exclude pyelonephritis",
-        question="Pyelonephritis or a stone?",
-        created_by=actor.user,
-    )
     workup = encounter.workups.prefetch_related("items").first()
-    context = documents.letter_context(referral, workup=workup)
-    trivial = (
+    letters = {}
+    for language in ("ru", "en"):
+        referral = Referral(
+            clinic=encounter.clinic,
+            encounter=encounter,
+            specialty="nephrology",
+            urgency="urgent",
+            reason="Exclude pyelonephritis",
+            question="Pyelonephritis or a stone?",
+            language=language,
+            created_by=actor.user,
+        )
+        context = documents.letter_context(referral, workup=workup)
+        template = LETTER_TEMPLATES[language]
+        letters[f"letter ({language})"] = lambda template=template, context=context: render_pdf(template, context)
+    app_page = (
         '<html><head><link rel="stylesheet" href="/static/pdf/document.css"></head>'
         "<body><p>One paragraph.</p></body></html>"
     )
-    html_to_pdf(trivial), render_pdf("referrals/letter.html", context)  # warm up fonts and templates
-    baseline = timed(lambda: html_to_pdf(trivial), args.seconds)
-    letter = timed(lambda: render_pdf("referrals/letter.html", context), args.seconds)
-    print(
-        f"trivial page: {baseline * 1000:7.1f} ms   letter: {letter * 1000:7.1f} ms   "
-        f"ratio letter/trivial: {letter / baseline:.2f}x"
-    )
+    letters["one paragraph, app's CSS"] = lambda: html_to_pdf(app_page)
+    floor = lambda: HTML(string="<html><body><p>One paragraph.</p></body></html>").write_pdf()  # noqa: E731
+    for function in (floor, *letters.values()):  # warm up: fonts, templates, parsed stylesheets
+        function()
+    rates = {}
+    for name, function in letters.items():
+        floor_time, time_taken = alternating(floor, function, args.seconds)
+        rates[name] = 1 / time_taken
+        print(
+            f"{name:26s} {time_taken * 1000:7.1f} ms   WeasyPrint floor: {floor_time * 1000:6.1f} ms   "
+            f"ratio to the floor: {time_taken / floor_time:.2f}x"
+        )
+    letter = 1 / rates["letter (ru)"]
     if args.skip_workers:
         return
 
@@ -186,7 +207,7 @@ def main():
     rate = args.letters / elapsed
     print(
         f"two workers: {args.letters} letters in {elapsed:.1f} s = {rate:.1f} letters/s   "
-        f"in-process: {1 / letter:.1f} letters/s   ratio two workers/in-process: {rate * letter:.2f}x"
+        f"in-process (Russian letter): {1 / letter:.1f} letters/s   ratio two workers/in-process: {rate * letter:.2f}x"
     )
 
 

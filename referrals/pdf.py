@@ -4,13 +4,20 @@ Documents are rendered against a fixed, unroutable origin: `{% static %}`-style 
 (`/static/...`) resolve to it and are served from the static files (fonts, CSS, logo);
 every other URL (file:, http(s):, data:, anything else) is refused, so hostile text in a
 record can neither read the server's files nor make the renderer call out.
+
+Parsing the app's print stylesheets and loading their fonts cost more than laying out a short page, so
+each thread keeps one FontConfiguration and the parsed stylesheets (built once, through the same
+static-only fetcher) and hands them to every render; a template's `<link>` to one of them is swapped for
+the parsed copy. A stylesheet is parsed again when its file changes.
 """
 
 from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import re
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -18,7 +25,8 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import SuspiciousFileOperation
 from django.template.loader import render_to_string
-from weasyprint import HTML
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 logger = logging.getLogger(__name__)
@@ -78,10 +86,72 @@ class StaticOnlyFetcher(URLFetcher):
 BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+# How the document templates link the print stylesheets. A link written any other way still works: it
+# goes through the fetcher and is parsed at every render, like any other.
+STYLESHEET_LINK = re.compile(r'<link rel="stylesheet" href="/static/(pdf/[A-Za-z0-9_-]+\.css)">')
+
+
+class _Parsed(threading.local):
+    """Per thread (Pango's font map is not shared between threads) and per process: one font
+    configuration, and the stylesheets parsed against it, by static name, with the file's modification
+    time. A forked worker builds its own: the font configuration's folder of fonts is removed when the
+    process that made it lets it go, which must not pull the fonts from under a sibling."""
+
+    pid: int | None = None
+    font_config: FontConfiguration
+    stylesheets: dict[str, tuple[int, CSS]]
+
+
+_parsed = _Parsed()
+
+
+def _state() -> _Parsed:
+    if _parsed.pid != os.getpid():
+        _parsed.font_config = FontConfiguration()
+        _parsed.stylesheets = {}
+        _parsed.pid = os.getpid()
+    return _parsed
+
+
+def _stylesheet(name: str) -> CSS | None:
+    path = _static_file(name)
+    if path is None:
+        return None
+    state = _state()
+    modified = path.stat().st_mtime_ns
+    cached = state.stylesheets.get(name)
+    if cached is None or cached[0] != modified:
+        css = CSS(
+            string=path.read_text(encoding="utf-8"),
+            base_url=f"{STATIC_PREFIX}{name}",
+            url_fetcher=StaticOnlyFetcher(),
+            font_config=state.font_config,
+        )
+        cached = state.stylesheets[name] = (modified, css)
+    return cached[1]
+
+
+def _take_stylesheets(html: str) -> tuple[str, list[CSS]]:
+    """The page without its links to the app's print stylesheets, and those stylesheets parsed, in order.
+    WeasyPrint takes them as user stylesheets, which rank below the page's own styles: the templates' own
+    are style attributes, which outranked the linked sheets before too."""
+    sheets = []
+
+    def take(match):
+        css = _stylesheet(match.group(1))
+        if css is None:
+            return match.group(0)  # not ours: left for the fetcher to refuse
+        sheets.append(css)
+        return ""
+
+    return STYLESHEET_LINK.sub(take, html), sheets
+
+
 def html_to_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None) -> bytes:
     """The one place HTML becomes PDF bytes. Pages, margins, headers and numbers come from CSS @page."""
-    html = BIDI_CONTROLS.sub("", html)
-    return HTML(string=html, base_url=f"{ORIGIN}/", url_fetcher=fetcher or StaticOnlyFetcher()).write_pdf()
+    html, stylesheets = _take_stylesheets(BIDI_CONTROLS.sub("", html))
+    document = HTML(string=html, base_url=f"{ORIGIN}/", url_fetcher=fetcher or StaticOnlyFetcher())
+    return document.write_pdf(stylesheets=stylesheets, font_config=_state().font_config)
 
 
 def render_pdf(template: str, context: dict, *, fetcher: StaticOnlyFetcher | None = None) -> bytes:
