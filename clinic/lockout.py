@@ -21,7 +21,14 @@ import math
 from axes.backends import AxesBackend, AxesStandaloneBackend
 from axes.handlers.base import AbstractAxesHandler, AxesBaseHandler
 from axes.handlers.proxy import AxesProxyHandler
-from axes.helpers import get_cache, get_client_username, get_cool_off, get_failure_limit, get_lockout_message
+from axes.helpers import (
+    get_cache,
+    get_client_ip_address,
+    get_client_username,
+    get_cool_off,
+    get_failure_limit,
+    get_lockout_message,
+)
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -41,6 +48,11 @@ def _digest(value) -> str:
     return hashlib.sha256(str(value).encode()).hexdigest()
 
 
+def _generation() -> int:
+    """Bumped by a reset of everything (axes.utils.reset, `manage.py axes_reset`): old keys are then ignored."""
+    return get_cache().get_or_set(GENERATION_KEY, 0, timeout=None)
+
+
 def _both(request):
     """The request and, for a DRF Request, the Django request under it (the one middleware sees)."""
     inner = getattr(request, "_request", None)
@@ -58,7 +70,7 @@ class LockoutHandler(AbstractAxesHandler, AxesBaseHandler):
         return get_cool_off(request).total_seconds()
 
     def _generation(self) -> int:
-        return self.cache.get_or_set(GENERATION_KEY, 0, timeout=None)
+        return _generation()
 
     def _username_key(self, username, generation) -> str:
         return f"lockout:{generation}:username:{_digest(username)}"
@@ -192,29 +204,58 @@ def lockout_response(request, original_response=None, credentials=None):
     until = getattr(request, "lockout_until", None)
     now = timezone.now().timestamp()
     retry_after = max(1, math.ceil(until - now)) if until else max(1, int(get_cool_off(request).total_seconds()))
-    message = str(get_lockout_message())
+    return refusal_response(request, retry_after=retry_after, message=str(get_lockout_message()))
+
+
+def refusal_response(request, *, retry_after: int, message: str, title: str | None = None):
+    """429 with Retry-After: JSON {"detail"} for the API, the lockout page (`title` its heading, "Log in"
+    unless said) for the browser."""
     status = settings.AXES_HTTP_RESPONSE_CODE
     if request.path.startswith(API_PREFIXES):
         response = JsonResponse({"detail": message}, status=status)
     else:
-        response = render(
-            request,
-            "registration/lockout.html",
-            {"message": message, "minutes": math.ceil(retry_after / 60)},
-            status=status,
-        )
+        context = {"message": message, "minutes": math.ceil(retry_after / 60)}
+        if title:
+            context["title"] = title
+        response = render(request, "registration/lockout.html", context, status=status)
     response["Retry-After"] = str(retry_after)
     return response
 
 
-def audit_lockout(sender, request, username=None, ip_address=None, **kwargs):
-    """user_locked_out receiver (connected in ClinicConfig.ready): one AuditEvent per refusal. The user is
-    named only when the username is an account; a made-up one (perhaps a password typed in the wrong
-    field) is not written down."""
+def throttle(request, *, scope: str, subjects: dict[str, tuple[str, int]]) -> tuple[int | None, list[str]]:
+    """A request throttle beside the login lockout, on the same cache and clock: each subject (kind ->
+    (value, limit)) allows `limit` requests within AXES_COOLOFF_TIME, counted from each request's own time.
+    A request over any limit is refused and not counted. Answers (seconds until a request would be allowed,
+    the kinds over their limit), or (None, []) when the request may go ahead (it has been counted). Values
+    are kept only as digests."""
+    cache = get_cache()
+    window = get_cool_off(request).total_seconds()
+    now = timezone.now().timestamp()
+    generation = _generation()
+    counted, waits = [], {}
+    for kind, (value, limit) in subjects.items():
+        key = f"throttle:{generation}:{scope}:{kind}:{_digest(value)}"
+        times = sorted(at for at in (cache.get(key) or []) if at > now - window)
+        if len(times) >= limit:
+            # Allowed again once enough of the counted requests have left the window.
+            waits[kind] = times[len(times) - limit] + window - now
+        counted.append((key, times))
+    if waits:
+        return max(1, math.ceil(max(waits.values()))), sorted(waits)
+    for key, times in counted:
+        cache.set(key, [*times, now], timeout=int(window) + 60)
+    return None, []
+
+
+def client_address(request) -> str | None:
+    """The caller's address as axes sees it (REMOTE_ADDR, or the trusted proxies' X-Forwarded-For)."""
+    return get_client_ip_address(request)
+
+
+def audit_refusal(request, *, user, object_type: str, kinds, ip_address=None) -> None:
+    """One AuditEvent for a refused login or throttled request, naming the user only when there is one."""
     from clinic.audit import Actor, audit_record
 
-    User = get_user_model()
-    user = User.objects.filter(**{User.USERNAME_FIELD: username}).first() if username else None
     membership = getattr(user, "membership", None) if user is not None else None
     path = getattr(request, "path", "") or ""
     actor = Actor(
@@ -223,5 +264,14 @@ def audit_lockout(sender, request, username=None, ip_address=None, **kwargs):
         channel="api" if path.startswith(API_PREFIXES) else "web",
         ip=ip_address or None,
     )
+    audit_record(actor=actor, action="lockout", object_type=object_type, object_id=",".join(kinds))
+
+
+def audit_lockout(sender, request, username=None, ip_address=None, **kwargs):
+    """user_locked_out receiver (connected in ClinicConfig.ready): one AuditEvent per refusal. The user is
+    named only when the username is an account; a made-up one (perhaps a password typed in the wrong
+    field) is not written down."""
+    User = get_user_model()
+    user = User.objects.filter(**{User.USERNAME_FIELD: username}).first() if username else None
     kinds = getattr(request, "lockout_kinds", None) or []
-    audit_record(actor=actor, action="lockout", object_type="login", object_id=",".join(kinds))
+    audit_refusal(request, user=user, object_type="login", kinds=kinds, ip_address=ip_address)

@@ -143,6 +143,25 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 
+# Password reset by email (clinic.password_reset): the link works once, for PASSWORD_RESET_HOURS; requests are
+# throttled with the login's limits. Email goes to the console (the server's log) unless EMAIL_BACKEND=smtp.
+PASSWORD_RESET_TIMEOUT = 3600 * env_int("PASSWORD_RESET_HOURS", 1, minimum=1, maximum=72)
+EMAIL_BACKEND = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}[env_choice("EMAIL_BACKEND", "console", choices=("console", "smtp"))]
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+# STARTTLS (port 587) unless implicit TLS (EMAIL_USE_SSL, port 465) is asked for; never both.
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=120)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "backnumb@localhost")
+
 # Login lockout (django-axes, clinic.lockout): after LOGIN_FAILURE_LIMIT failed logins for one username,
 # or LOGIN_ADDRESS_FAILURE_LIMIT from one address, within LOGIN_LOCKOUT_MINUTES, the login page and the
 # token endpoint answer 429 with Retry-After until that long after the last counted failure, even with

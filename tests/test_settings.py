@@ -38,6 +38,9 @@ def test_the_embedded_default_starts_with_no_services():
         ({"SESSION_IDLE_MINUTES": "half an hour"}, "SESSION_IDLE_MINUTES"),
         ({"SESSION_MAX_HOURS": "0"}, "SESSION_MAX_HOURS"),
         ({"DJANGO_SECURE_COOKIES": "maybe"}, "DJANGO_SECURE_COOKIES"),
+        ({"EMAIL_BACKEND": "sendmail"}, "EMAIL_BACKEND"),
+        ({"EMAIL_USE_SSL": "1", "EMAIL_USE_TLS": "1"}, "EMAIL_USE_SSL"),
+        ({"PASSWORD_RESET_HOURS": "0"}, "PASSWORD_RESET_HOURS"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_it(env, named):
