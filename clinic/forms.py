@@ -16,11 +16,6 @@ TRI_STATE = [("", _("Not recorded")), ("yes", _("Yes")), ("no", _("No"))]
 
 # The order of Sex.choices (female first); the labels in the request's language.
 SEX_CHOICES = [("female", pgettext_lazy("sex", "Female")), ("male", pgettext_lazy("sex", "Male"))]
-URGENCY_CHOICES = [
-    ("routine", pgettext_lazy("urgency", "Routine")),
-    ("urgent", pgettext_lazy("urgency", "Urgent")),
-    ("emergency", pgettext_lazy("urgency", "Emergency")),
-]
 
 # The encounter form's sections, in clinical order: (key, title, finding group, note section).
 SECTIONS = [
@@ -337,39 +332,3 @@ def subfebrile_without_fever(temperature, fever_answer) -> bool:
         return SUBFEBRILE_LOW <= round(float(temperature), 1) < FEVER_FROM
     except (TypeError, ValueError):
         return False
-
-
-class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=[("accepted", _("Accept")), ("declined", _("Decline")), ("pending", _("Undo"))], label=_("Decision")
-    )
-    reason = forms.CharField(required=False, max_length=2000, label=_("Reason to decline"))
-
-
-class AddItemForm(forms.Form):
-    # Shown with visible labels; ids of their own, as both catalogue forms are on the workup page.
-    code = forms.ChoiceField(label=_("Test"))
-    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"))
-    rationale = forms.CharField(
-        required=False,
-        max_length=2000,
-        label=_("Indication"),
-        widget=forms.TextInput(attrs={"placeholder": _("Clinical indication")}),
-    )
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("auto_id", "add_item_%s")
-        super().__init__(*args, **kwargs)
-        items = current_kb().vocabulary.items
-        self.fields["code"].choices = [(code, meta["name"]) for code, meta in items.items()]
-
-
-class AddReferralForm(forms.Form):
-    specialty = forms.ChoiceField(label=_("Specialty"))
-    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, label=_("Urgency"))
-    reason = forms.CharField(required=False, max_length=2000, label=_("Reason for referral"))
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("auto_id", "add_referral_%s")
-        super().__init__(*args, **kwargs)
-        self.fields["specialty"].choices = list(current_kb().vocabulary.specialties.items())

@@ -6,7 +6,7 @@ so nothing (not even its existence) leaks across clinics.
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from clinic.audit import Actor, audit_record
@@ -69,14 +69,11 @@ def patient_get(*, actor: Actor, patient_id, action: str = "view") -> Patient:
 
 
 def encounters_of_patient(*, actor: Actor, patient: Patient) -> QuerySet[Encounter]:
-    """The patient's encounters, newest first, each with the disposition of its latest workup."""
-    from workups.models import Workup
-
-    latest = Workup.objects.filter(encounter=OuterRef("pk")).order_by("-created_at", "-id")
+    """The patient's encounters, newest first (the patient's page adds each one's latest disposition:
+    workups.selectors.encounters_with_disposition)."""
     encounters = (
         Encounter.objects.filter(clinic=actor.clinic, patient=patient)
         .select_related("clinician")
-        .annotate(latest_disposition=Subquery(latest.values("disposition")[:1]))
         .order_by("-visit_date", "-id")
     )
     audit_record(actor=actor, action="list", object_type="encounter", patient_id=patient.pk)

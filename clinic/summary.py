@@ -1,11 +1,12 @@
-"""An encounter's findings in words, by section, in the request's language: for the record and the print
+"""An encounter's findings in words, by section, in the request's language, and what the record shows beside
+them (red flags not asked, a subfebrile temperature against a No to fever): for the record and the print
 view in the browser (the PDF documents have their own, in the document's language: referrals.documents)."""
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from clinic.forms import SECTIONS
+from clinic.forms import SECTIONS, subfebrile_without_fever
 from clinic.vocabulary import current_kb
 
 
@@ -50,3 +51,19 @@ def vital_signs(encounter) -> list[tuple[str, str]]:
     if encounter.spo2 is not None:
         rows.append(("SpO₂", f"{encounter.spo2} %"))
     return rows
+
+
+def record_context(encounter) -> dict:
+    """What the record (finalized page, print view) shows beside the findings: red flags not asked, and a
+    subfebrile temperature recorded against a No to fever."""
+    kb = current_kb()
+    findings = encounter.findings or {}
+    applicable = [
+        code for code in kb.red_flags if kb.vocabulary.findings[code].get("sex") in (None, encounter.patient.sex)
+    ]
+    return {
+        "not_asked": [kb.vocabulary.findings[code]["name"] for code in applicable if code not in findings],
+        "has_red_flags_section": any(code in findings for code in kb.vocabulary.findings_in_group("rf"))
+        or bool((encounter.notes or {}).get("red_flags")),
+        "subfebrile": subfebrile_without_fever(encounter.temperature_c, findings.get("rf_fever")),
+    }

@@ -83,7 +83,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The browser pages, by layer: the record, the consultation and workups, the letters.
     path("", include("clinic.urls_web")),
+    path("", include("workups.urls_web")),
+    path("", include("referrals.urls_web")),
     path("admin/", admin.site.urls),
     path("cds-services", cds_views.discovery, name="cds-discovery"),
     path(f"cds-services/{cds_hooks.WORKUP_SERVICE}", cds_views.workup_service, name="cds-workup"),

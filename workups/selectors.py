@@ -60,6 +60,17 @@ def workup_latest(*, actor, encounter):
     return workup
 
 
+def encounters_with_disposition(encounters):
+    """The record's encounters (a queryset), each with the disposition of its latest workup as
+    `latest_disposition` (None before any), in the same query."""
+    from django.db.models import OuterRef, Subquery
+
+    from workups.models import Workup
+
+    latest = Workup.objects.filter(encounter=OuterRef("pk")).order_by("-created_at", "-id")
+    return encounters.annotate(latest_disposition=Subquery(latest.values("disposition")[:1]))
+
+
 def recommendation_get(*, actor, model, pk):
     """A workup item or referral of the actor's clinic, or 404."""
     from django.http import Http404

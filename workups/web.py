@@ -12,9 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from clinic import selectors as record_selectors
 from clinic.audit import actor_from_request
 from clinic.errors import RecordLocked
-from clinic.forms import AddItemForm, AddReferralForm, DecisionForm
-from clinic.summary import findings_summary, vital_signs
+from clinic.summary import findings_summary, record_context, vital_signs
 from workups import selectors, services
+from workups.forms import AddItemForm, AddReferralForm, DecisionForm
 from workups.localized import current_kb
 from workups.models import WorkupItem, WorkupReferral
 
@@ -38,7 +38,6 @@ def _context(actor, encounter, **extra):
             rows = [item for item in result["items"] if item["category"] == key]
             if rows:
                 grouped.append({"key": key, "title": title, "items": rows})
-    from clinic.web import record_context
     from referrals.models import Leaflet, Referral, Requisition
 
     letters = list(Referral.objects.filter(encounter=encounter).order_by("-created_at", "-id"))
