@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = "Referrals and letters"
+
+    def ready(self):
+        # The workup page shows the encounter's letters and documents: the letters add them to it (the
+        # workups, a layer below, must not import the letters).
+        from referrals.selectors import workup_page_documents
+        from workups.web import WORKUP_PAGE_SECTIONS
+
+        if workup_page_documents not in WORKUP_PAGE_SECTIONS:
+            WORKUP_PAGE_SECTIONS.append(workup_page_documents)

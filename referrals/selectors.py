@@ -54,6 +54,19 @@ def leaflet_latest(*, actor: Actor, encounter, action: str = "view") -> Leaflet 
     return leaflet
 
 
+def workup_page_documents(*, encounter: Encounter, result: dict | None) -> dict:
+    """The workup page's letters, requisition and leaflet of the encounter (registered as one of its sections:
+    workups.web.WORKUP_PAGE_SECTIONS); each recommended referral row says whether it has a letter."""
+    letters = list(Referral.objects.filter(encounter=encounter).order_by("-created_at", "-id"))
+    requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
+    leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
+    lettered = {letter.recommendation_id for letter in letters}
+    if result:
+        for row in result["referrals"]:
+            row["has_letter"] = row["id"] in lettered
+    return {"letters": letters, "requisition": requisition, "leaflet": leaflet}
+
+
 def encounter_unfinished(*, encounter: Encounter) -> dict:
     """What is still open before the encounter is finalized, for the GP's confirmation:
     pending emergency/urgent recommendations, accepted referrals without an issued letter, draft

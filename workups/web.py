@@ -1,5 +1,7 @@
 """The workup page in the browser: recommendations, decisions, additions, results, printing."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -25,6 +27,13 @@ GROUPS = [
 ]
 
 
+# What the layers above add to the workup page: referrals registers the encounter's letters, requisition
+# and leaflet (referrals.apps), so the page shows them while the workups import nothing of the letters.
+# Each is called with the encounter and the workup as the page shows it (None before any; a section may
+# mark its rows) and returns more context for the template.
+WORKUP_PAGE_SECTIONS: list[Callable[..., dict]] = []
+
+
 def _actor(request):
     return actor_from_request(request, channel="web")
 
@@ -38,15 +47,9 @@ def _context(actor, encounter, **extra):
             rows = [item for item in result["items"] if item["category"] == key]
             if rows:
                 grouped.append({"key": key, "title": title, "items": rows})
-    from referrals.models import Leaflet, Referral, Requisition
-
-    letters = list(Referral.objects.filter(encounter=encounter).order_by("-created_at", "-id"))
-    requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
-    leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
-    lettered = {letter.recommendation_id for letter in letters}
-    if result:
-        for row in result["referrals"]:
-            row["has_letter"] = row["id"] in lettered
+    sections = {}
+    for section in WORKUP_PAGE_SECTIONS:
+        sections.update(section(encounter=encounter, result=result))
     panel = results_context(
         actor,
         encounter,
@@ -61,9 +64,7 @@ def _context(actor, encounter, **extra):
         "workup": workup,
         "result": result,
         **panel,
-        "letters": letters,
-        "requisition": requisition,
-        "leaflet": leaflet,
+        **sections,
         "pending": any(row["decision"] == "pending" for row in (result["items"] + result["referrals"]) if result)
         if result
         else False,
