@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from clinic.serializers import StrictCharField
 from clinic.validation import (
@@ -39,8 +40,25 @@ class WorkupEvaluateSerializer(CaseFieldsSerializer):
         fields = super().get_fields()
         return {name: fields[name] for name in self.Meta.fields}
 
+    @property
+    def fields(self):
+        # Every evaluation builds a serializer, and binding its thirteen fields again each time cost more
+        # than the engine. The fields keep no per-request state (StrictSerializer.get_fields), so they are
+        # bound once per process, to a blank instance (never to a request's, which would keep its body),
+        # and every serializer of this class reads them from there.
+        bound = _BOUND_FIELDS.get(type(self))
+        if bound is None:
+            bound = BindingDict(type(self)())
+            for name, field in self.get_fields().items():
+                bound[name] = field
+            bound = _BOUND_FIELDS.setdefault(type(self), bound)
+        return bound
+
     def check(self, values, errors):
         check_case(values, errors, sex=values.get("sex"), age=values.get("age"))
+
+
+_BOUND_FIELDS: dict[type, BindingDict] = {}
 
 
 def case_from_values(values: dict, *, sex: str, age: int) -> Case:
