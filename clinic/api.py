@@ -1,7 +1,8 @@
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.models import get_token_model
 from knox.settings import knox_settings
 from rest_framework import serializers, status
@@ -73,7 +74,9 @@ class TokenView(APIView):
         auth=[],
         responses={
             200: _TOKEN_ANSWER,
-            400: _DETAIL,
+            # DRF's validation answer: the problems by field (`username`, `password`, `non_field_errors`
+            # for wrong credentials), or `detail` for a body that is not JSON.
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="What is wrong, by field"),
             429: inline_serializer("LockedOut", {"detail": serializers.CharField()}),
         },
         description="A new API token and its expiry. 400 for a wrong username or password; 429 (with "

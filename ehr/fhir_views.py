@@ -29,12 +29,15 @@ def fhir_response(resource: dict, status: int = 200, **headers) -> HttpResponse:
     return response
 
 
+def fhir_json(description: str) -> OpenApiResponse:
+    """A documented answer in FHIR's own media type, as fhir_response sends it."""
+    return OpenApiResponse(OpenApiTypes.OBJECT, description=description)
+
+
 class EncounterFhirView(ApiActorMixin, APIView):
     @extend_schema(
         operation_id="encounter_fhir_export",
-        responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A FHIR R4 collection Bundle (application/fhir+json)")
-        },
+        responses={(200, FHIR_JSON): fhir_json("A FHIR R4 collection Bundle")},
     )
     def get(self, request, pk):
         encounter = selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="view")
@@ -45,17 +48,6 @@ class EncounterFhirView(ApiActorMixin, APIView):
 class FhirPatientImportView(ApiActorMixin, APIView):
     parser_classes = [FhirJSONParser, JSONParser]
 
-    @extend_schema(
-        operation_id="fhir_patient_import",
-        request=OpenApiTypes.OBJECT,
-        responses={
-            201: OpenApiResponse(OpenApiTypes.OBJECT, description="The Patient, created"),
-            200: OpenApiResponse(
-                OpenApiTypes.OBJECT, description="The Patient already registered with that identifier, unchanged"
-            ),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="An OperationOutcome"),
-        },
-    )
     def handle_exception(self, exc):
         # A FHIR client reads errors as an OperationOutcome, whatever went wrong with the body.
         if isinstance(exc, (ParseError, UnsupportedMediaType)):
@@ -63,6 +55,16 @@ class FhirPatientImportView(ApiActorMixin, APIView):
             return fhir_response(fhir.operation_outcome([issue]), status=exc.status_code)
         return super().handle_exception(exc)
 
+    @extend_schema(
+        operation_id="fhir_patient_import",
+        request={FHIR_JSON: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+        responses={
+            (201, FHIR_JSON): fhir_json("The Patient, created"),
+            (200, FHIR_JSON): fhir_json("The Patient already registered with that identifier, unchanged"),
+            (400, FHIR_JSON): fhir_json("An OperationOutcome: what is wrong with the Patient"),
+            (415, FHIR_JSON): fhir_json("An OperationOutcome: the body is not FHIR JSON"),
+        },
+    )
     def post(self, request):
         try:
             patient, created = fhir.patient_import(actor=self.actor(), data=request.data)
@@ -78,6 +80,6 @@ class FhirCodeSystemView(APIView):
     authentication_classes = []
     permission_classes = []
 
-    @extend_schema(operation_id="fhir_code_system", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="fhir_code_system", responses={(200, FHIR_JSON): fhir_json("The CodeSystem")})
     def get(self, request):
         return fhir_response(fhir.code_system_resource())
