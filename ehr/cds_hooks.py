@@ -332,6 +332,7 @@ def _draft_service_request(patient_id: str, code: str, urgency: str, reason: str
     coding = [
         {"system": settings.FHIR_CODE_SYSTEM_URL, "code": code, "display": vocabulary.items[code]["name"]},
         *standard_codes()["items"].get(code, []),
+        *standard_codes()["imaging"].get(code, []),
     ]
     return {
         "resourceType": "ServiceRequest",

@@ -142,7 +142,9 @@ def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observ
         "priority": PRIORITY[item.urgency],
         "category": [category],
         "code": concept(
-            item.code, extra=standard["items"].get(item.code, []), text=vocabulary.items[item.code]["name"]
+            item.code,
+            extra=[*standard["items"].get(item.code, []), *standard["imaging"].get(item.code, [])],
+            text=vocabulary.items[item.code]["name"],
         ),
         "subject": {"reference": patient_ref},
         "encounter": {"reference": encounter_ref},

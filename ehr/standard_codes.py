@@ -22,9 +22,28 @@ def _coding(entry, system, where):
     return {"system": system, "code": str(entry["code"]), "display": str(entry["display"])}
 
 
+def _unconfirmed(entry, where) -> bool:
+    """True for an entry marked `verified: false` (kept on record, never sent or recognised); it must say why."""
+    if not isinstance(entry, dict) or "verified" not in entry:
+        return False
+    if entry["verified"] is not False:
+        raise KnowledgeBaseError(f"standard_codes.yaml {where}: verified may only be false (omit it when confirmed)")
+    if not entry.get("note"):
+        raise KnowledgeBaseError(f"standard_codes.yaml {where}: an unconfirmed code needs a note saying what was tried")
+    return True
+
+
+def _system_coding(entry, where):
+    systems = {"loinc": LOINC, "snomed": SNOMED}
+    if not isinstance(entry, dict) or entry.get("system") not in systems:
+        raise KnowledgeBaseError(f"standard_codes.yaml {where}: system must be loinc or snomed")
+    return _coding(entry, systems[entry["system"]], where)
+
+
 @functools.cache
 def standard_codes() -> dict:
-    """{"items": {item: [codings]}, "specialties": {specialty: coding}, "categories": {name: coding}}."""
+    """{"items": {item: [codings, one per test]}, "imaging": {item: [equivalent codings of one study]},
+    "unconfirmed": [entries marked verified: false], "specialties": {specialty: coding}, "categories": ...}."""
     data = yaml.safe_load(PATH.read_text(encoding="utf-8")) if PATH.exists() else {}
     vocabulary = get_knowledge_base().vocabulary
     items = {}
@@ -54,17 +73,28 @@ def standard_codes() -> dict:
         name: _coding(entry, LOINC, f"documents {name}")
         for name, entry in ((data or {}).get("documents") or {}).items()
     }
+    imaging, unconfirmed = {}, []
+    for code, entries in ((data or {}).get("imaging") or {}).items():
+        if code not in vocabulary.items or vocabulary.items[code]["category"] != "imaging":
+            raise KnowledgeBaseError(f"standard_codes.yaml imaging: unknown imaging item {code!r}")
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if _unconfirmed(entry, f"imaging {code}"):
+                unconfirmed.append({"item": code, **entry})
+                continue
+            imaging.setdefault(code, []).append(_system_coding(entry, f"imaging {code}"))
     orders_in = {}
-    systems = {"loinc": LOINC, "snomed": SNOMED}
     for code, entries in ((data or {}).get("orders_in") or {}).items():
         if code not in vocabulary.items:
             raise KnowledgeBaseError(f"standard_codes.yaml orders_in: unknown item code {code!r}")
         for entry in entries if isinstance(entries, list) else [entries]:
-            if not isinstance(entry, dict) or entry.get("system") not in systems:
-                raise KnowledgeBaseError(f"standard_codes.yaml orders_in {code}: system must be loinc or snomed")
-            orders_in.setdefault(code, []).append(_coding(entry, systems[entry["system"]], f"orders_in {code}"))
+            if _unconfirmed(entry, f"orders_in {code}"):
+                unconfirmed.append({"item": code, **entry})
+                continue
+            orders_in.setdefault(code, []).append(_system_coding(entry, f"orders_in {code}"))
     return {
         "items": items,
+        "imaging": imaging,
+        "unconfirmed": unconfirmed,
         "specialties": specialties,
         "categories": categories,
         "vital_signs": vital_signs,
@@ -75,7 +105,8 @@ def standard_codes() -> dict:
 
 def item_for_coding(system: str, code: str) -> str | None:
     """The project's item code for a standard coding the project exports, if any."""
-    for item, codings in standard_codes()["items"].items():
+    table = standard_codes()
+    for item, codings in [*table["items"].items(), *table["imaging"].items()]:
         if any(coding["system"] == system and coding["code"] == code for coding in codings):
             return item
     return None
