@@ -337,10 +337,19 @@ CELERY_BEAT_SCHEDULE = {
     "mark-overdue": {"task": "referrals.mark_overdue", "schedule": float(OVERDUE_SWEEP_SECONDS)},
 }
 
+# No patient data in error reports or logs (config.reporting): no frame's variables, no POST parameter and no
+# query string in a report, and a database error's message (PostgreSQL quotes values in it) withheld in both.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.PatientDataReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.reporting.PatientDataExceptionReporter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "config.reporting.PatientDataFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
