@@ -135,10 +135,36 @@ def _key_from_jwks(url: str, kid) -> object:
             raise Unauthorized("the token has no kid and the key set has several keys")
         if keys:
             try:
-                return jwt.PyJWK.from_dict(keys[0]).key
+                return _parsed(json.dumps(keys[0], sort_keys=True), lambda text: jwt.PyJWK.from_json(text).key)
             except (jwt.PyJWTError, ValueError, TypeError, KeyError):
                 raise Unauthorized("the key in the EHR's key set is not usable") from None
     raise Unauthorized("no key in the EHR's key set has this kid")
+
+
+# Verification keys once parsed, by what they were parsed from (a JWK's JSON, or the algorithm and a PEM):
+# parsing cost more than checking the signature, and an EHR signs every call with the same key. A rotated
+# key has other text and is parsed afresh; the table is emptied when it fills.
+_parsed_keys: dict = {}
+PARSED_KEYS_MAX = 256
+
+
+def _parsed(source, parse):
+    key = _parsed_keys.get(source)
+    if key is None:
+        key = parse(source)
+        if len(_parsed_keys) >= PARSED_KEYS_MAX:
+            _parsed_keys.clear()
+        _parsed_keys[source] = key
+    return key
+
+
+def _pem_key(pem: str, algorithm):
+    """The PEM parsed as PyJWT would parse it for the token's algorithm; the text itself if it can't be, so
+    that verifying fails as it always did."""
+    try:
+        return _parsed((algorithm, pem), lambda source: jwt.get_algorithm_by_name(source[0]).prepare_key(source[1]))
+    except (jwt.PyJWTError, ValueError, TypeError, NotImplementedError):
+        return pem
 
 
 def _verification_key(client: EhrClient, header: dict):
@@ -150,7 +176,7 @@ def _verification_key(client: EhrClient, header: dict):
     if client.jwks_url:
         return _key_from_jwks(client.jwks_url, kid)
     if client.public_key:
-        return client.public_key
+        return _pem_key(client.public_key, header.get("alg"))
     raise Unauthorized("no key is registered for this EHR")
 
 
@@ -160,8 +186,9 @@ def authenticate_ehr(request, *, also_audience: str | None = None) -> EhrClient:
         raise Unauthorized("a Bearer JWT is required")
     token = match.group(1)
     try:
-        header = jwt.get_unverified_header(token)
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        # Header and issuer from one reading of the token (each reading checks every character in Python).
+        unverified = jwt.decode_complete(token, options={"verify_signature": False})
+        header, issuer = unverified["header"], unverified["payload"].get("iss")
     except jwt.PyJWTError:
         raise Unauthorized("the token is not a JWT") from None
     # An issuer no client could have (not a string, too long, control characters: PostgreSQL refuses a NUL)
