@@ -6,6 +6,9 @@ class ReferralsConfig(AppConfig):
     verbose_name = "Referrals and letters"
 
     def ready(self):
+        # Registers the referrals' Celery tasks, which the services look up by name (referrals.dispatch).
+        from referrals import tasks  # noqa: F401
+
         # The workup page shows the encounter's letters and documents: the letters add them to it (the
         # workups, a layer below, must not import the letters).
         from referrals.selectors import workup_page_documents

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter
-from referrals import documents
+from referrals import dispatch, documents
 from referrals.models import DocumentLanguage, Leaflet, PdfStatus, Referral, ReferralStatus, Requisition
 from referrals.pdf import render_pdf
 from workups.engine import get_knowledge_base
@@ -103,10 +103,9 @@ def diagnosis_words(code: str, language: str) -> str:
 
 def document_enqueue(document) -> bool:
     """Hand the render to the broker; False (and the row left pending for the sweep) when it is down."""
-    from referrals.tasks import render_document
-
     kind = _kind_of(document)
     model = KINDS[kind]
+    render_document = dispatch.task(dispatch.RENDER_DOCUMENT)
     try:
         render_document.delay(kind, document.pk)
     except Exception as error:  # the broker is unreachable: the sweep will pick the row up
@@ -696,6 +695,4 @@ def overdue_mark_in_process(*, now=None) -> None:
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         return
     if cache.add("overdue-mark", 1, timeout=settings.OVERDUE_SWEEP_SECONDS):
-        from referrals.tasks import mark_overdue
-
-        mark_overdue.apply()
+        dispatch.task(dispatch.MARK_OVERDUE).apply()
