@@ -33,3 +33,8 @@ class ClinicConfig(AppConfig):
         from clinic.middleware import stamp_session_start
 
         user_logged_in.connect(stamp_session_start, dispatch_uid="clinic.middleware.stamp_session_start")
+
+        # What a login still owes (a two-factor code, or turning two-factor on) is noted in the session.
+        from clinic.two_factor import mark_login
+
+        user_logged_in.connect(mark_login, dispatch_uid="clinic.two_factor.mark_login")

@@ -27,6 +27,12 @@ class Clinic(models.Model):
     due_emergency_days = models.PositiveSmallIntegerField(_("emergency: due within, working days"), default=0)
     due_urgent_days = models.PositiveSmallIntegerField(_("urgent: due within, working days"), default=3)
     due_routine_days = models.PositiveSmallIntegerField(_("routine: due within, working days"), default=14)
+    # Every GP of the clinic logs in with a code from an authenticator app too (clinic.two_factor).
+    two_factor_required = models.BooleanField(
+        _("two-step login required"),
+        default=False,
+        help_text=_("Every GP of the clinic enters a code from an authenticator app after the password."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinic import password_reset, web
+from clinic import password_reset, two_factor, web
 
 urlpatterns = [
     path("", web.patient_list, name="patient-list"),
@@ -12,6 +12,11 @@ urlpatterns = [
         password_reset.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
+    path("accounts/two-factor/", two_factor.status, name="two-factor"),
+    path("accounts/two-factor/setup/", two_factor.setup, name="two-factor-setup"),
+    path("accounts/two-factor/verify/", two_factor.verify, name="two-factor-verify"),
+    path("accounts/two-factor/recovery-codes/", two_factor.recovery_codes, name="two-factor-recovery-codes"),
+    path("accounts/two-factor/off/", two_factor.turn_off, name="two-factor-off"),
     path("patients/new/", web.patient_create, name="patient-create"),
     path("patients/<int:pk>/edit/", web.patient_edit, name="patient-edit"),
 ]

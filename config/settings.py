@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_filters",
     "django_htmx",
     "drf_spectacular",
@@ -54,11 +57,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session gave a two-factor code (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     # After authentication: the language comes from the GP's profile first (clinic.middleware).
     "clinic.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After messages: signs out a session idle too long or too old, with a message (clinic.middleware).
     "clinic.middleware.SessionTimeoutMiddleware",
+    # A session that owes its two-factor code reaches only the code page (clinic.two_factor).
+    "clinic.two_factor.TwoFactorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.PrivateResponseMiddleware",
@@ -142,6 +149,9 @@ STORAGES = {
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
+
+# Two-step login (clinic.two_factor, django-otp): the name authenticator apps show for this service's codes.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Back numbness workup")
 
 # Password reset by email (clinic.password_reset): the link works once, for PASSWORD_RESET_HOURS; requests are
 # throttled with the login's limits. Email goes to the console (the server's log) unless EMAIL_BACKEND=smtp.
