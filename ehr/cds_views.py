@@ -14,13 +14,11 @@ import hashlib
 import ipaddress
 import json
 import logging
-import operator
 import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from functools import reduce
 from types import SimpleNamespace
 from urllib.parse import quote, urlsplit
 
@@ -29,15 +27,14 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Q
 from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from clinic.audit import Actor, audit_record
-from clinic.models import Encounter, Patient
-from ehr import cds_hooks
+from clinic.models import Encounter
+from ehr import cds_hooks, identifier_systems
 from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
 
 logger = logging.getLogger(__name__)
@@ -273,30 +270,23 @@ def audit_unmatched(request, *, issuer, clinic, action: str) -> None:
 
 
 def _link(request, client: EhrClient, patient: dict | None) -> dict:
-    """Open the patient in the app: their latest encounter's workup when the EHR's identifier is known.
-    A call for a patient we can't match (no Patient, or no identifier of this clinic's) is audited."""
+    """Open the patient in the app: their latest encounter's workup when one of the EHR's identifiers is
+    known: the EHR's number, the SNILS or the OMS policy. A call for a patient we can't match (no Patient, or
+    no identifier of this clinic's) is audited."""
     if not isinstance(patient, dict):
         audit_unmatched(request, issuer=client.issuer, clinic=client.clinic, action="cds_no_patient_match")
         return _home_link(request.build_absolute_uri("/"))
     identifiers = [
-        (
-            "" if entry.get("system") == settings.FHIR_IDENTIFIER_SYSTEM else entry.get("system") or "",
-            str(entry["value"]),
-        )
+        (entry.get("system") or "", str(entry["value"]))
         for entry in (patient.get("identifier") if isinstance(patient.get("identifier"), list) else [])[:20]
         if isinstance(entry, dict)
         and isinstance(entry.get("value"), (str, int))
         and isinstance(entry.get("system") or "", str)
         and entry.get("value")
     ]
-    ours = None
-    if identifiers:
-        # One query for every identifier the EHR sent; the first identifier that matches wins.
-        match = reduce(operator.or_, (Q(identifier_system=system, identifier=value) for system, value in identifiers))
-        found = {
-            (row.identifier_system, row.identifier): row for row in Patient.objects.filter(match, clinic=client.clinic)
-        }
-        ours = next((found[key] for key in identifiers if key in found), None)
+    # One query for every identifier the EHR sent (its own number, SNILS and the OMS policy in RuCoreIG's
+    # systems or their synonyms); the first identifier that matches wins.
+    ours = identifier_systems.patient_matching(clinic=client.clinic, identifiers=identifiers)
     if ours is None:
         audit_unmatched(request, issuer=client.issuer, clinic=client.clinic, action="cds_no_patient_match")
         return _home_link(request.build_absolute_uri("/"))

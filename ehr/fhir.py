@@ -8,8 +8,10 @@ workups/knowledge/standard_codes.yaml records a verified one.
 
 from __future__ import annotations
 
+import operator
 import uuid
 from datetime import date
+from functools import reduce
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,8 +26,18 @@ from fhirclient.models.fhirabstractbase import FHIRValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 from clinic.audit import Actor, audit_record
+from clinic.identifiers import validate_oms_policy, validate_snils
 from clinic.models import Encounter, Patient
 from clinic.services import patient_create
+from ehr.identifier_systems import (
+    CORE_PATIENT_PROFILE,
+    DIGITS,
+    LABELS,
+    field_of,
+    identifier_q_of_key,
+    national_digits,
+    record_identifiers,
+)
 from ehr.standard_codes import standard_codes
 from workups.engine import get_knowledge_base
 
@@ -61,24 +73,30 @@ def full_url(resource_type: str, pk) -> str:
 
 
 def patient_resource(patient: Patient) -> dict:
+    """The patient on the HL7 FHIR Russia Core_Patient profile (ehr.identifier_systems): the patronymic is the
+    second given name, SNILS and the OMS policy are identifiers of the guide's systems and types."""
     resource = {
         "resourceType": "Patient",
         "id": str(patient.pk),
-        "meta": {"versionId": str(patient.version), "lastUpdated": patient.updated_at.isoformat()},
+        "meta": {
+            "versionId": str(patient.version),
+            "lastUpdated": patient.updated_at.isoformat(),
+            "profile": [CORE_PATIENT_PROFILE],
+        },
         "name": [
             {
+                "use": "official",
                 "family": patient.family_name,
-                "given": [patient.given_name],
-                "text": f"{patient.family_name} {patient.given_name}",
+                "given": [patient.given_name, *([patient.middle_name] if patient.middle_name else [])],
+                "text": patient.full_name,
             }
         ],
         "gender": patient.sex,
         "birthDate": patient.birth_date.isoformat(),
     }
-    if patient.identifier:
-        resource["identifier"] = [
-            {"system": patient.identifier_system or settings.FHIR_IDENTIFIER_SYSTEM, "value": patient.identifier}
-        ]
+    identifiers = record_identifiers(patient)
+    if identifiers:
+        resource["identifier"] = identifiers
     if patient.phone:
         resource["telecom"] = [{"system": "phone", "value": patient.phone}]
     return resource
@@ -594,9 +612,9 @@ EXTRA_CONCEPTS = {
 class FhirInvalid(Exception):
     """A FHIR resource that cannot be accepted; `issues` are OperationOutcome issues."""
 
-    def __init__(self, issues: list[dict]):
+    def __init__(self, issues: list[dict], status: int = 400):
         super().__init__("; ".join(issue["diagnostics"] for issue in issues))
-        self.issues = issues
+        self.issues, self.status = issues, status
 
 
 def operation_outcome(issues: list[dict]) -> dict:
@@ -611,7 +629,14 @@ def _issue(diagnostics, expression=None, code="invalid"):
 
 
 # What the record can hold, and what a FHIR string may never carry into it.
-FIELD_LIMITS = {"given_name": 150, "family_name": 150, "phone": 32, "identifier": 64, "identifier_system": 255}
+FIELD_LIMITS = {
+    "given_name": 150,
+    "family_name": 150,
+    "middle_name": 150,
+    "phone": 32,
+    "identifier": 64,
+    "identifier_system": 255,
+}
 
 
 def _modifier_extensions(value, path="Patient") -> list[str]:
@@ -634,6 +659,7 @@ def _text_problems(fields: dict) -> list[dict]:
     expressions = {
         "given_name": "Patient.name.given",
         "family_name": "Patient.name.family",
+        "middle_name": "Patient.name.given",
         "phone": "Patient.telecom.value",
         "identifier": "Patient.identifier.value",
         "identifier_system": "Patient.identifier.system",
@@ -648,8 +674,37 @@ def _text_problems(fields: dict) -> list[dict]:
     return issues
 
 
-def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
-    """Validate a FHIR R4 Patient and take what the record needs from it."""
+def _national_identifiers(entries) -> tuple[dict, dict, list[dict]]:
+    """SNILS and the OMS policy from the Patient's identifiers (RuCoreIG's systems or their synonyms):
+    ({field: digits}, {field: the identifier's path}, issues). Each is validated as the record validates it
+    (the SNILS checksum, the policy's 16 digits); an issue names the identifier."""
+    found, where, issues = {}, {}, []
+    for index, entry in enumerate(entries):
+        field = field_of(entry.system)
+        if field is None or not entry.value:
+            continue
+        path = f"Patient.identifier[{index}].value"
+        label = f"{LABELS[field]} ({entry.system})"
+        try:
+            (validate_snils if field == "snils" else validate_oms_policy)(entry.value)
+        except ValidationError as error:
+            issues.append(_issue(f"{label}: " + " ".join(error.messages), path))
+            continue
+        digits = national_digits(field, entry.value)
+        if digits is None:
+            issues.append(_issue(f"{label}: {DIGITS[field]} digits are expected.", path))
+        elif found.get(field, digits) != digits:
+            issues.append(_issue(f"{label}: a patient has one; this is another.", path))
+        else:
+            found[field] = digits
+            where.setdefault(field, f"Patient.identifier[{index}]")
+    return found, where, issues
+
+
+def _patient_fields(data) -> tuple[dict, tuple[str, str] | None, dict]:
+    """Validate a FHIR R4 Patient and take what the record needs from it: (fields, the EHR's own identifier as
+    (system, value), where each field came from for an error to name it). SNILS and the OMS policy are
+    fields; a resource on RuCoreIG's Core_Patient profile gives the patronymic as its second given name."""
     if not isinstance(data, dict) or data.get("resourceType") != "Patient":
         raise FhirInvalid([_issue("Expected a FHIR Patient resource (resourceType Patient).", "Patient")])
     modifiers = _modifier_extensions(data)
@@ -702,17 +757,32 @@ def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
                     f"Patient.identifier[{index}].system",
                 )
             )
-    identifier = next((entry for entry in (patient.identifier or []) if entry.system and entry.value), None)
+    # The EHR's own number: the first identifier with a system that is not SNILS or the OMS policy.
+    identifier = next(
+        (entry for entry in (patient.identifier or []) if entry.system and entry.value and not field_of(entry.system)),
+        None,
+    )
+    national, where, national_issues = _national_identifiers(patient.identifier or [])
+    issues += national_issues
     if issues:
         raise FhirInvalid(issues)
     phone = next((entry.value for entry in (patient.telecom or []) if entry.system == "phone" and entry.value), "")
+    profiles = [str(profile).split("|")[0] for profile in ((patient.meta.profile or []) if patient.meta else [])]
+    if CORE_PATIENT_PROFILE in profiles:
+        # Core_Patient: "the first element is the given name, the second the patronymic".
+        given, middle = name.given[0], " ".join(name.given[1:])
+    else:
+        given, middle = " ".join(name.given), None
     fields = {
-        "given_name": " ".join(name.given),
+        "given_name": given,
         "family_name": name.family,
         "birth_date": patient.birthDate,
         "sex": patient.gender,
         "phone": phone or "",
+        **national,
     }
+    if middle is not None:
+        fields["middle_name"] = middle
     problems = _text_problems(
         {
             **fields,
@@ -722,7 +792,7 @@ def _patient_fields(data) -> tuple[dict, tuple[str, str] | None]:
     )
     if problems:
         raise FhirInvalid(problems)
-    return fields, ((identifier.system, identifier.value) if identifier else None)
+    return fields, ((identifier.system, identifier.value) if identifier else None), where
 
 
 def _fhirclient_path(error) -> str:
@@ -737,35 +807,53 @@ def _fhirclient_path(error) -> str:
     return ".".join(part for part in parts if part and part != "{root}")
 
 
+def _service_problems(error: ValidationError, where: dict) -> list[dict]:
+    """The record's refusal as OperationOutcome issues, each naming the element it came from."""
+    return [
+        _issue(" ".join(messages), where.get(field) or f"Patient.{PATIENT_EXPRESSIONS.get(field, field)}")
+        for field, messages in error.message_dict.items()
+    ]
+
+
 @transaction.atomic
 def patient_import(*, actor: Actor, data) -> tuple[Patient, bool]:
-    """Create the patient in the actor's clinic, unless one with the same identifier (system and value) is
-    already there: then that one is returned as it is (FHIR conditional create). A POST never modifies a
+    """Create the patient in the actor's clinic, unless one with the same identifier is already there: the
+    EHR's number (system and value), the SNILS or the OMS policy. Then that one is returned as it is (FHIR
+    conditional create); identifiers naming two different patients are a 409. A POST never modifies a
     patient: the record of a finalized encounter keeps the name and sex it was seen with. Returns
     (patient, created). All or nothing."""
-    fields, identifier = _patient_fields(data)
+    fields, identifier, where = _patient_fields(data)
+    keys = [(field, fields[field]) for field in ("snils", "oms_policy") if fields.get(field)]
     if identifier:
         system_, value = identifier
         fields |= {
             "identifier_system": "" if system_ == settings.FHIR_IDENTIFIER_SYSTEM else system_,
             "identifier": value,
         }
-        existing = (
-            Patient.objects.select_for_update()
-            .filter(clinic=actor.clinic, identifier_system=fields["identifier_system"], identifier=value)
-            .first()
+        keys.insert(0, ("identifier", fields["identifier_system"], value))
+    matches = []
+    if keys:
+        match = reduce(operator.or_, (identifier_q_of_key(key) for key in keys))
+        matches = list(Patient.objects.select_for_update().filter(match, clinic=actor.clinic).order_by("pk")[:2])
+    if len(matches) > 1:
+        raise FhirInvalid(
+            [
+                _issue(
+                    "The identifiers (the EHR's number, SNILS, OMS policy) name different patients of this clinic.",
+                    "Patient.identifier",
+                    code="multiple-matches",
+                )
+            ],
+            status=409,
         )
-    else:
-        existing = None
-    if existing is not None:
+    if matches:
+        existing = matches[0]
         audit_record(actor=actor, action="view", object_type="patient", object_id=existing.pk, patient_id=existing.pk)
         return existing, False
     try:
         return patient_create(actor=actor, **fields), True
     except ValidationError as error:
-        raise FhirInvalid(
-            [_issue(" ".join(messages), f"Patient.{field}") for field, messages in error.message_dict.items()]
-        ) from None
+        raise FhirInvalid(_service_problems(error, where)) from None
 
 
 def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> dict:
@@ -916,11 +1004,13 @@ def write_checks(data, resource_type: str, model=None):
 
 def patient_update_from_fhir(*, actor: Actor, patient: Patient, data) -> Patient:
     """PUT: the patient as the Patient resource says, for what the resource carries (names, sex, birth
-    date, phone, identifier); what it does not carry (patronymic, SNILS, address...) is kept. A change the
-    patient's encounters make impossible is the service's ValidationError (FhirInvalid here)."""
+    date, phone, the EHR's identifier, SNILS and the OMS policy, the patronymic on the Core_Patient profile);
+    what it does not carry (a SNILS or policy left out, the patronymic without the profile, the address,
+    the insurer) is kept. A change the patient's encounters make impossible, or a SNILS another patient has,
+    is the service's ValidationError (FhirInvalid here)."""
     from clinic.services import patient_update
 
-    fields, identifier = _patient_fields(data)
+    fields, identifier, where = _patient_fields(data)
     if identifier:
         system_, value = identifier
         fields |= {
@@ -932,12 +1022,7 @@ def patient_update_from_fhir(*, actor: Actor, patient: Patient, data) -> Patient
     try:
         return patient_update(actor=actor, patient=patient, **fields)
     except ValidationError as error:
-        raise FhirInvalid(
-            [
-                _issue(" ".join(messages), f"Patient.{PATIENT_EXPRESSIONS.get(field, field)}")
-                for field, messages in error.message_dict.items()
-            ]
-        ) from None
+        raise FhirInvalid(_service_problems(error, where)) from None
 
 
 PATIENT_EXPRESSIONS = {
@@ -946,8 +1031,11 @@ PATIENT_EXPRESSIONS = {
     "birth_date": "birthDate",
     "sex": "gender",
     "phone": "telecom",
+    "middle_name": "name.given",
     "identifier": "identifier",
     "identifier_system": "identifier.system",
+    "snils": "identifier",
+    "oms_policy": "identifier",
 }
 
 

@@ -15,7 +15,6 @@ import re
 from functools import wraps
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, QueryDict
@@ -29,7 +28,7 @@ from rest_framework.request import Request
 from clinic import selectors
 from clinic.audit import actor_from_request, audit_record
 from clinic.models import Encounter, Patient
-from ehr import fhir, smart
+from ehr import fhir, identifier_systems, smart
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json")
@@ -172,7 +171,7 @@ def fhir_endpoint(*methods, public=False):
             except FhirError as error:
                 return error.response(request)
             except fhir.FhirInvalid as invalid:
-                return respond(request, fhir.operation_outcome(invalid.issues), 400)
+                return respond(request, fhir.operation_outcome(invalid.issues), invalid.status)
             except Http404:
                 return FhirError(404, "No such resource.", "not-found").response(request)
 
@@ -339,12 +338,11 @@ def _searchset(request, resource_type, params, resources, total, offset, count) 
 
 
 def _identifier_filter(patients, value: str):
-    if "|" in value:
-        system, _, identifier = value.partition("|")
-        if system == settings.FHIR_IDENTIFIER_SYSTEM:
-            system = ""
-        return patients.filter(identifier_system=system, identifier=identifier) if identifier else patients.none()
-    return patients.filter(identifier=value) if value else patients.none()
+    """`identifier=system|value` (the EHR's number, or SNILS and the OMS policy in RuCoreIG's systems or their
+    synonyms, written with or without separators), `|value` (the clinic's own number) or a bare value (any)."""
+    system, _, identifier = value.partition("|") if "|" in value else (None, None, value)
+    match = identifier_systems.identifier_q(system, identifier)
+    return patients.filter(match) if match is not None else patients.none()
 
 
 def _patients(actor, params):
@@ -618,7 +616,14 @@ SEARCH_DEFINITIONS = {
     "birthdate": "http://hl7.org/fhir/SearchParameter/individual-birthdate",
 }
 SEARCH_DOCUMENTATION = {
-    "identifier": "system|value (the system is required to match one patient; a bare value matches any system)",
+    "identifier": (
+        "system|value (the system is required to match one patient; a bare value matches any system). "
+        f"SNILS: {identifier_systems.SNILS_SYSTEM}|<11 digits, separators allowed>; OMS policy: "
+        f"{identifier_systems.OMS_SYSTEM}|<16 digits> (HL7 FHIR Russia RuCoreIG, NamingSystem core-ns-rf-snils "
+        "and core-ns-rf-oms). Also accepted: "
+        + ", ".join(system for systems in identifier_systems.SYSTEMS.values() for system in systems[1:])
+        + "."
+    ),
     "name": "Any part of the family or given name, in any script and case",
     "birthdate": "YYYY-MM-DD, equality only",
     "patient": "Patient/<id> or <id>",
@@ -660,10 +665,17 @@ def capability_statement(request) -> dict:
                 "application/fhir+json a Binary with base64 data."
             )
         if resource_type == "Patient":
+            entry["supportedProfile"] = [identifier_systems.CORE_PATIENT_PROFILE]
             entry["documentation"] = (
                 "create: If-None-Exist identifier=system|value (or the same criteria as the "
                 "POST's query string, as fhirpy's get_or_create sends them): a match is "
-                "returned unchanged, several are 412. update: PUT with If-Match only."
+                "returned unchanged, several are 412. Without criteria, a patient whose number, SNILS "
+                "or OMS policy the resource carries is returned unchanged. update: PUT with If-Match "
+                "only. Patients are sent on HL7 FHIR Russia Core_Patient: SNILS as "
+                f"{identifier_systems.SNILS_SYSTEM} (type core-cs-semd-identifier-type#snils, value "
+                f"123-456-789-01), the OMS policy as {identifier_systems.OMS_SYSTEM} (type "
+                "core-cs-semd-identifier-type#oms-policy, 16 digits), the patronymic as the second given "
+                "name. A SNILS failing its checksum or a policy not of 16 digits is a 400 naming the identifier."
             )
         params = []
         for name, kind in SEARCH_PARAMS[resource_type].items():

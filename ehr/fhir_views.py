@@ -62,6 +62,7 @@ class FhirPatientImportView(ApiActorMixin, APIView):
             (201, FHIR_JSON): fhir_json("The Patient, created"),
             (200, FHIR_JSON): fhir_json("The Patient already registered with that identifier, unchanged"),
             (400, FHIR_JSON): fhir_json("An OperationOutcome: what is wrong with the Patient"),
+            (409, FHIR_JSON): fhir_json("An OperationOutcome: the Patient's identifiers name different patients"),
             (415, FHIR_JSON): fhir_json("An OperationOutcome: the body is not FHIR JSON"),
         },
     )
@@ -69,7 +70,7 @@ class FhirPatientImportView(ApiActorMixin, APIView):
         try:
             patient, created = fhir.patient_import(actor=self.actor(), data=request.data)
         except fhir.FhirInvalid as invalid:
-            return fhir_response(fhir.operation_outcome(invalid.issues), status=400)
+            return fhir_response(fhir.operation_outcome(invalid.issues), status=invalid.status)
         location = request.build_absolute_uri(f"/api/v1/patients/{patient.pk}/")
         return fhir_response(fhir.patient_resource(patient), status=201 if created else 200, Location=location)
 
