@@ -6,8 +6,9 @@ database, the clock or anything outside its arguments.
 """
 
 from workups.engine.case import Case
+from workups.engine.errors import KnowledgeBaseError
 from workups.engine.evaluate import evaluate, order_check
-from workups.engine.loader import KnowledgeBase, KnowledgeBaseError, get_knowledge_base, load_knowledge_base
+from workups.engine.loader import KnowledgeBase, get_knowledge_base, load_knowledge_base
 
 __all__ = [
     "Case",

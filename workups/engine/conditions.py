@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from workups.engine.errors import KnowledgeBaseError
+
 EMPTY: frozenset[str] = frozenset()
 PREGNANT = frozenset({"pregnant"})
 
@@ -57,6 +59,11 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is(raw, operator) -> bool:
+    """Is this raw condition a one-key mapping with this operator?"""
+    return isinstance(raw, dict) and len(raw) == 1 and operator in raw
+
+
 class ConditionCompiler:
     def __init__(self, vocabulary, *, known_rules: frozenset[str], where: str):
         self.vocabulary = vocabulary
@@ -64,8 +71,6 @@ class ConditionCompiler:
         self.where = where
 
     def error(self, message):
-        from workups.engine.loader import KnowledgeBaseError
-
         return KnowledgeBaseError(f"{self.where}: {message}")
 
     def compile(self, raw) -> Condition:
@@ -88,15 +93,23 @@ class ConditionCompiler:
         return argument
 
     def _op_all(self, argument):
-        parts = tuple(self.compile(part) for part in self._list(argument, "all"))
+        # The findings that must all be present are checked at once, as one subset test, before the other
+        # parts (conditions have no side effects, so the order does not change the answer).
+        required = frozenset(
+            self._finding(part["present"]) for part in self._list(argument, "all") if _is(part, "present")
+        )
+        parts = tuple(self.compile(part) for part in argument if not _is(part, "present"))
 
         def condition(ctx):
-            triggers = EMPTY
+            if not required <= ctx.present:
+                return None
+            triggers = required
             for part in parts:
                 found = part(ctx)
                 if found is None:
                     return None
-                triggers = triggers | found
+                if found:
+                    triggers = triggers | found
             return triggers
 
         return condition
@@ -116,6 +129,9 @@ class ConditionCompiler:
 
     def _op_not(self, argument):
         inner = self.compile(argument)
+        if _is(argument, "fired"):  # the most common negation: checked without calling the inner condition
+            rule_id = argument["fired"]
+            return lambda ctx: None if rule_id in ctx.fired else EMPTY
         return lambda ctx: EMPTY if inner(ctx) is None else None
 
     def _op_present(self, argument):

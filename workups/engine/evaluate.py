@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from workups.engine.case import Case
 from workups.engine.conditions import EMPTY
 from workups.engine.loader import (
-    CATEGORY_ORDER,
     DISPOSITION_RANK,
     URGENCY_RANK,
     KnowledgeBase,
@@ -22,7 +21,6 @@ from workups.engine.loader import (
 from workups.engine.results import interpret
 
 _LAST = 10**6
-CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
 
 
 @dataclass(slots=True)
@@ -83,11 +81,12 @@ def _unique(values) -> list:
     return result
 
 
-def _effective_findings(kb: KnowledgeBase, case: Case) -> dict[str, bool]:
-    findings = dict(case.findings)
+def _effective_findings(kb: KnowledgeBase, case: Case):
+    """The case's findings, with fever present when the temperature says so (a copy only then: the case's
+    own mapping is read-only)."""
     if case.temperature_c is not None and case.temperature_c >= kb.fever_threshold_c:
-        findings["rf_fever"] = True
-    return findings
+        return {**case.findings, "rf_fever": True}
+    return case.findings
 
 
 def _region_codes(kb: KnowledgeBase, regions: list[str], modality: str) -> list[str]:
@@ -98,40 +97,49 @@ def _targets(kb, regions, code, region_modality) -> list[str]:
     return [code] if code is not None else _region_codes(kb, regions, region_modality)
 
 
-def _merge(entries: list[_Entry]) -> dict[str, _Entry]:
-    # Each entry is made fresh by _issue for one evaluation and used once: the first of a code becomes the
-    # merged one (no copy), the others are absorbed into it.
-    merged: dict[str, _Entry] = {}
+def _merge(entries: list[_Entry], *, emergency: bool) -> tuple[dict[str, _Entry], ...]:
+    """Items, referrals, postponed items and postponed referrals (those below the emergency tier during an
+    emergency), each merged by code in one pass. Each entry is made fresh by _issue for one evaluation and
+    used once: the first of a code becomes the merged one (no copy), the others are absorbed into it."""
+    items: dict[str, _Entry] = {}
+    referrals: dict[str, _Entry] = {}
+    postponed_items: dict[str, _Entry] = {}
+    postponed_referrals: dict[str, _Entry] = {}
     for entry in entries:
+        if emergency and entry.tier != "emergency":
+            merged = postponed_items if entry.kind == "item" else postponed_referrals
+        else:
+            merged = items if entry.kind == "item" else referrals
         existing = merged.get(entry.code)
         if existing is None:
             merged[entry.code] = entry
         else:
             existing.absorb(entry)
-    return merged
+    return items, referrals, postponed_items, postponed_referrals
 
 
 class _Evaluation:
     def __init__(self, kb: KnowledgeBase, case: Case):
         self.kb = kb
-        self.vocabulary = kb.vocabulary
+        vocabulary = self.vocabulary = kb.vocabulary
         self.case = case
         self.findings = _effective_findings(kb, case)
-        present = frozenset(code for code, value in self.findings.items() if value)
+        present = frozenset([code for code, value in self.findings.items() if value])
         # A positive hCG makes the patient pregnant for every rule (N12).
-        pregnant = True if case.sex == "female" and case.results.get("res_hcg") is True else case.pregnant
-        self.interpreted = self._interpret(case, pregnant)
+        results = case.results
+        pregnant = True if results and case.sex == "female" and results.get("res_hcg") is True else case.pregnant
+        self.interpreted = self._interpret(case, pregnant) if results else []
         self.ctx = _Context(
             present,
             case.sex,
             case.age,
             case.duration_days,
             pregnant,
-            results=dict(case.results),
+            results=dict(results),
             flags={row["code"]: row["flag"] for row in self.interpreted},
         )
         self.regions = [
-            region for region in self.vocabulary.region_studies if self.vocabulary.region_locations(region) & present
+            region for region, locations in vocabulary.locations_by_region.items() if not locations.isdisjoint(present)
         ]
         self.withheld: list[dict] = []
         self.warnings: list[dict] = []
@@ -162,22 +170,28 @@ class _Evaluation:
     def _issue(self, rule: Rule, triggers: frozenset[str]) -> list[_Entry]:
         entries = []
         for recommendation in rule.recommendations:
-            extra = EMPTY
+            found = triggers
             if recommendation.when is not None:
                 extra = recommendation.when(self.ctx)
                 if extra is None:
                     continue
-            for code in _targets(self.kb, self.regions, recommendation.code, recommendation.region_modality):
+                if extra:
+                    found = triggers | extra
+            code = recommendation.code
+            targets = (
+                (code,) if code is not None else _region_codes(self.kb, self.regions, recommendation.region_modality)
+            )
+            for target in targets:
                 entries.append(
                     _Entry(
-                        kind=recommendation.kind,
-                        code=code,
-                        urgency=recommendation.urgency,
-                        tier=rule.tier,
-                        triggers=set(triggers | extra),
-                        rationales=[recommendation.rationale],
-                        sources=list(rule.sources),
-                        rules=[rule.id],
+                        recommendation.kind,
+                        target,
+                        recommendation.urgency,
+                        rule.tier,
+                        set(found),
+                        [recommendation.rationale],
+                        list(rule.sources),
+                        [rule.id],
                     )
                 )
         return entries
@@ -186,21 +200,25 @@ class _Evaluation:
         proposals: list[_Entry] = []
         contributing: list[tuple[Rule, frozenset[str]]] = []
         rule_not_indicated: list[tuple[str, str, tuple[str, ...]]] = []
-        kb = self.kb
+        kb, ctx = self.kb, self.ctx
         # Only the rules the recorded findings and results can make fire, in the base's order.
         candidates = set(kb.unindexed_rules)
         index = kb.rule_index
-        for code in self.ctx.present:
-            candidates.update(index.get(code, ()))
-        for code in self.ctx.results:
-            candidates.update(index.get(code, ()))
-        rules = kb.rules
+        for code in ctx.present:
+            positions = index.get(code)
+            if positions:
+                candidates.update(positions)
+        for code in ctx.results:
+            positions = index.get(code)
+            if positions:
+                candidates.update(positions)
+        rules, fired = kb.rules, ctx.fired
         for position in sorted(candidates):
             rule = rules[position]
-            triggers = rule.when(self.ctx)
+            triggers = rule.when(ctx)
             if triggers is None:
                 continue
-            self.ctx.fired.add(rule.id)
+            fired.add(rule.id)
             entries = self._issue(rule, triggers)
             if entries:
                 contributing.append((rule, triggers))
@@ -328,6 +346,8 @@ class _Evaluation:
         """Safety rules in order, on what is issued and on what waits behind an emergency (GUIDANCE 0.2); a rule
         counts as fired only when it changed or flagged something."""
         for rule in self.kb.safety:
+            if rule.touches.isdisjoint(items) and rule.touches.isdisjoint(deferred_items):
+                continue  # nothing it replaces or looks for is recommended: it would change nothing
             triggers = rule.when(self.ctx)
             if triggers is None:
                 continue
@@ -344,8 +364,9 @@ class _Evaluation:
                 self._fallback(rule, triggers, deferred_changes, deferred_referrals, referrals)
             if rule.select is None:
                 continue
-            matching = [code for code in items if rule.select(code)]
-            waiting = [code for code in deferred_items if rule.select(code)]
+            selected = rule.selected
+            matching = [code for code in items if code in selected]
+            waiting = [code for code in deferred_items if code in selected]
             if not (matching or waiting):
                 continue
             if rule.warn:
@@ -373,11 +394,11 @@ class _Evaluation:
         withheld_codes = {entry["code"] for entry in self.withheld}
         considered = set(items) | set(deferred_items) | withheld_codes
         result: dict[str, dict] = {}
-        if any(vocabulary.is_spine_imaging(code) for code in considered):
+        if not vocabulary.spine_imaging.isdisjoint(considered):
             # Spine imaging is part of this workup: saying some other study is "not indicated"
             # would contradict it.
             return []
-        if self.ctx.present & set(self.kb.red_flags):
+        if not self.kb.red_flag_codes.isdisjoint(self.ctx.present):
             # "No red flags" would be false (GUIDANCE 0.6).
             return []
         for region in self.regions:
@@ -402,12 +423,10 @@ class _Evaluation:
                 }
             else:
                 _extend_unique(entry["sources"], sources)
-        return sorted(result.values(), key=lambda entry: self._rank(entry["code"]))
+        order = vocabulary.order
+        return sorted(result.values(), key=lambda entry: order[entry["code"]])
 
     # -- output ----------------------------------------------------------------------------------
-    def _rank(self, code):
-        return self.vocabulary.order[code]
-
     def _ordered(self, codes) -> list[str]:
         return sorted(codes, key=self.vocabulary.order.__getitem__)
 
@@ -436,17 +455,15 @@ class _Evaluation:
         }
 
     def _items_sorted(self, entries) -> list[_Entry]:
-        order, items = self.vocabulary.order, self.vocabulary.items
-        return sorted(
-            entries,
-            key=lambda entry: (
-                -URGENCY_RANK[entry.urgency],
-                CATEGORY_RANK[items[entry.code]["category"]],
-                order[entry.code],
-            ),
-        )
+        if not entries:
+            return []
+        # Most urgent first, then by category, then in the clinical order (the last two precomputed per code).
+        places = self.vocabulary.item_places
+        return sorted(entries, key=lambda entry: (-URGENCY_RANK[entry.urgency], places[entry.code]))
 
     def _referrals_sorted(self, entries) -> list[_Entry]:
+        if not entries:
+            return []
         order = self.vocabulary.order
         return sorted(entries, key=lambda entry: (-URGENCY_RANK[entry.urgency], order[entry.code]))
 
@@ -455,15 +472,10 @@ class _Evaluation:
         disposition, unscreened = self.triage(contributing)
         if disposition != "observe":
             proposals.extend(self.baseline(contributing))
-        if disposition == "emergency":
-            issued = [entry for entry in proposals if entry.tier == "emergency"]
-            postponed = [entry for entry in proposals if entry.tier != "emergency"]
-        else:
-            issued, postponed = proposals, []
-        items = _merge([entry for entry in issued if entry.kind == "item"])
-        referrals = _merge([entry for entry in issued if entry.kind == "referral"])
-        deferred_items = self._defer(_merge([e for e in postponed if e.kind == "item"]), items)
-        deferred_referrals = self._defer(_merge([e for e in postponed if e.kind == "referral"]), referrals)
+        # During an emergency only its own proposals are issued; the rest wait (deferred).
+        items, referrals, postponed_items, postponed_referrals = _merge(proposals, emergency=disposition == "emergency")
+        deferred_items = self._defer(postponed_items, items)
+        deferred_referrals = self._defer(postponed_referrals, referrals)
         self.apply_safety(items, referrals, deferred_items, deferred_referrals)
         # Safety may issue what was deferred (a replacement, a fallback referral): it is issued, then.
         deferred_items = self._defer(deferred_items, items)

