@@ -735,6 +735,83 @@ def test_a_matched_patient_is_not_audited_as_unmatched(client, ehr, stand_in, cl
     assert AuditEvent.objects.get(action="cds_link").patient_id == ours.pk
 
 
+SNILS = "11223344595"  # passes the Pension Fund checksum
+
+
+def linked_patient_id():
+    return AuditEvent.objects.get(action="cds_link").patient_id
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        {"system": "https://fhir.ru/ig/core/systems/snils", "value": "112-233-445-95"},
+        {"system": "https://fhir.ru/ig/core/systems/snils", "value": SNILS},
+        {"system": "http://fhir.ru/ig/RuSEMD/systems/snils", "value": "112-233-445 95"},
+        {"system": "https://fhir.ru/ig/core/systems/oms", "value": "7700000000000001"},
+        {"system": "http://fhir.ru/ig/RuSEMD/systems/OMS", "value": "7700 0000 0000 0001"},
+    ],
+)
+def test_the_ehrs_patient_is_matched_by_snils_or_policy(client, ehr, stand_in, clinic, identifier):
+    ours = PatientFactory(clinic=clinic, snils=SNILS, oms_policy="7700000000000001")
+    PatientFactory(snils=SNILS, oms_policy="7700000000000001")  # another clinic's, with the same numbers
+    prefetch = chart()
+    prefetch["patient"]["identifier"] = [{"system": "urn:oid:1.2.3.4.5", "value": "not-ours"}, identifier]
+
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=prefetch)))
+
+    assert linked_patient_id() == ours.pk
+    assert f"{BASE}/patients/{ours.pk}/" in {link["url"] for card in cards for link in card["links"]}
+    assert not AuditEvent.objects.filter(action="cds_no_patient_match").exists()
+
+
+def test_a_fetched_patient_is_matched_by_snils(client, ehr, stand_in, clinic, monkeypatch):
+    ours = PatientFactory(clinic=clinic, snils=SNILS)
+    snils = {"system": "https://fhir.ru/ig/core/systems/snils", "value": SNILS}
+    patient = {**chart()["patient"], "identifier": [snils]}
+    monkeypatch.setitem(stand_in.chart, "patient", patient)
+
+    cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"{stand_in.base}/fhir")))
+
+    assert (f"/fhir/Patient/{PATIENT_ID}", "Bearer tok-123") in stand_in.requests
+    assert linked_patient_id() == ours.pk
+
+
+def test_the_ehrs_own_number_comes_first_when_it_names_another_patient(client, ehr, stand_in, clinic):
+    by_number = PatientFactory(clinic=clinic, identifier="MRN-9", identifier_system="urn:oid:1.2.3.4.5")
+    PatientFactory(clinic=clinic, snils=SNILS)
+    prefetch = chart()
+    prefetch["patient"]["identifier"] = [
+        {"system": "urn:oid:1.2.3.4.5", "value": "MRN-9"},
+        {"system": "https://fhir.ru/ig/core/systems/snils", "value": SNILS},
+    ]
+
+    cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=prefetch)))
+
+    assert linked_patient_id() == by_number.pk  # the EHR's order: its first identifier that matches wins
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        {"system": "https://fhir.ru/ig/core/systems/snils", "value": SNILS},  # only another clinic has it
+        {"system": "https://fhir.ru/ig/core/systems/snils", "value": "112-233-445"},  # too short
+        {"system": "https://fhir.ru/ig/core/systems/snils", "value": "112\u0000233"},
+        {"system": "https://fhir.ru/ig/core/systems/oms", "value": SNILS},  # a SNILS is not a policy
+    ],
+)
+def test_a_snils_of_no_patient_here_is_unmatched_and_audited(client, ehr, stand_in, identifier):
+    PatientFactory(snils=SNILS)  # another clinic's
+    prefetch = chart()
+    prefetch["patient"]["identifier"] = [identifier]
+
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=prefetch)))
+
+    assert {link["url"] for card in cards for link in card["links"]} == {f"{BASE}/"}
+    assert AuditEvent.objects.filter(action="cds_no_patient_match").count() == 1
+    assert not AuditEvent.objects.filter(action="cds_link").exists()
+
+
 # -- registration ----------------------------------------------------------------------------------
 
 

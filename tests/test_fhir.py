@@ -140,6 +140,41 @@ def test_the_patient_carries_name_identifier_and_birth_date(gp_api, full_encount
     assert patient["gender"] == "female"
 
 
+def test_the_exported_patient_carries_snils_and_policy_as_rucore_identifiers(gp, gp_api, full_encounter):
+    patient = full_encounter.patient
+    patient.snils, patient.oms_policy, patient.middle_name = "11223344595", "7700000000000001", "Сергеевна"
+    patient.save()
+
+    bundle = export(gp_api, full_encounter)
+    Bundle.model_validate(bundle)
+    fc_bundle.Bundle(bundle, strict=True)
+    resource = resources(bundle, "Patient")[0]
+    assert resource["meta"]["profile"] == ["https://fhir.ru/ig/core/StructureDefinition/core-patient"]
+    assert resource["name"][0]["given"] == ["Анна", "Сергеевна"]
+    assert resource["identifier"][0] == {"system": settings.FHIR_IDENTIFIER_SYSTEM, "value": "MRN-5"}
+    snils, policy = resource["identifier"][1:]
+    assert (snils["system"], snils["value"]) == ("https://fhir.ru/ig/core/systems/snils", "112-233-445-95")
+    assert snils["type"]["coding"][0] == {
+        "system": "https://fhir.ru/ig/core/CodeSystem/core-cs-semd-identifier-type",
+        "code": "snils",
+        "display": "СНИЛС",
+    }
+    assert (policy["system"], policy["value"]) == ("https://fhir.ru/ig/core/systems/oms", "7700000000000001")
+    assert policy["type"]["coding"][:2] == [
+        {
+            "system": "https://fhir.ru/ig/core/CodeSystem/core-cs-semd-identifier-type",
+            "code": "oms-policy",
+            "display": "Полис ОМС",
+        },
+        # Core_Patient's omsPolicy slice also requires the coverage document "Полис ОМС".
+        {
+            "system": "https://fhir.ru/ig/core/CodeSystem/core-cs-nsi-coverage-document",
+            "code": "1",
+            "display": "Полис ОМС",
+        },
+    ]
+
+
 def test_another_clinics_encounter_is_a_404(other_gp, full_encounter, anonymous):
     response = api_client_for(other_gp).get(f"/api/v1/encounters/{full_encounter.pk}/fhir/")
     assert response.status_code == 404 and "Иванова" not in response.content.decode()
@@ -231,6 +266,43 @@ def test_modifier_extensions_overlong_and_control_characters_are_refused(gp_api,
     assert response.status_code == 400, response.content
     outcome = json.loads(response.content)
     assert any(where in " ".join(issue.get("expression", [])) for issue in outcome["issue"]), outcome
+    assert not Patient.objects.exists()
+
+
+def test_an_imported_patient_keeps_the_snils_and_policy_of_its_identifiers(gp_api):
+    identifiers = [
+        *FHIR_PATIENT["identifier"],
+        {"system": "http://fhir.ru/core/systems/snils", "value": "112 233 445 95"},
+        {"system": "https://fhir.ru/ig/core/systems/OMS", "value": "7700-0000-0000-0001"},
+    ]
+    response = post_patient(gp_api, {**FHIR_PATIENT, "identifier": identifiers})
+
+    assert response.status_code == 201, response.content
+    patient = Patient.objects.get()
+    assert (patient.identifier, patient.snils, patient.oms_policy) == ("A-1001", "11223344595", "7700000000000001")
+    systems = [entry["system"] for entry in json.loads(response.content)["identifier"]]
+    assert systems == [
+        "https://ehr.example.org/mrn",
+        "https://fhir.ru/ig/core/systems/snils",
+        "https://fhir.ru/ig/core/systems/oms",
+    ]
+    # Posted again with only the SNILS, it is the same patient, unchanged.
+    again = post_patient(
+        gp_api,
+        {**FHIR_PATIENT, "name": [{"family": "Другой", "given": ["Пётр"]}], "identifier": identifiers[1:2]},
+    )
+    assert again.status_code == 200 and json.loads(again.content)["id"] == str(patient.pk)
+    assert Patient.objects.get().family_name == "Петров"
+
+
+def test_an_imported_patient_with_a_bad_snils_is_a_400_naming_it(gp_api):
+    bad = {"system": "https://fhir.ru/ig/core/systems/snils", "value": "11223344596"}
+    identifiers = [*FHIR_PATIENT["identifier"], bad]
+    response = post_patient(gp_api, {**FHIR_PATIENT, "identifier": identifiers})
+
+    assert response.status_code == 400
+    issue = json.loads(response.content)["issue"][0]
+    assert issue["expression"] == ["Patient.identifier[1].value"] and "SNILS" in issue["diagnostics"]
     assert not Patient.objects.exists()
 
 

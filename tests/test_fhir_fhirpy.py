@@ -78,3 +78,32 @@ def test_fhirpy_reads_searches_creates_conditionally_and_posts_a_result(client, 
         client.reference("Patient", "999999").to_resource()
     with pytest.raises(AuthorizationError):
         SyncFHIRClient(url=f"{live_server.url}/fhir").reference("Patient", str(patient.pk)).to_resource()
+
+
+def test_fhirpy_finds_and_conditionally_creates_by_snils(client, gp_live):
+    snils = "https://fhir.ru/ig/core/systems/snils"
+    patient = patient_of(gp_live, family_name="Иванова", given_name="Анна", snils="11223344595")
+
+    for value in ("11223344595", "112-233-445 95", "112-233-445-95"):
+        found = client.resources("Patient").search(identifier=f"{snils}|{value}").fetch()
+        assert [resource.id for resource in found] == [str(patient.pk)]
+    found = client.resources("Patient").search(identifier="http://fhir.ru/ig/RuSEMD/systems/snils|11223344595")
+    assert found.count() == 1
+    read = client.reference("Patient", str(patient.pk)).to_resource()
+    assert {"system": snils, "value": "112-233-445-95"}.items() <= read["identifier"][0].items()
+
+    # get_or_create by SNILS: the match comes back unchanged.
+    newcomer = client.resource(
+        "Patient",
+        identifier=[{"system": snils, "value": "112-233-445 95"}],
+        name=[{"family": "Другая", "given": ["Анна"]}],
+        gender="female",
+        birthDate="1980-05-17",
+    )
+    same, created = client.resources("Patient").search(identifier=f"{snils}|112-233-445-95").get_or_create(newcomer)
+    assert (same.id, created) == (str(patient.pk), False) and same["name"][0]["family"] == "Иванова"
+
+    # A bad checksum is refused with an OperationOutcome.
+    newcomer["identifier"] = [{"system": snils, "value": "112-233-445 96"}]
+    with pytest.raises(OperationOutcome):
+        client.resources("Patient").search(identifier=f"{snils}|11223344596").get_or_create(newcomer)

@@ -131,6 +131,38 @@ def test_every_resource_the_fhir_server_reads_and_searches_is_r4(gp_api, full_en
     assert kinds == {"Patient", "Encounter", "Observation", "ServiceRequest", "Condition", "DocumentReference", "Task"}
 
 
+def test_a_patient_with_snils_policy_and_patronymic_is_r4_read_searched_and_exported(
+    gp,
+    gp_api,
+    full_encounter,  # noqa: F811
+):
+    patient = full_encounter.patient
+    patient.snils, patient.oms_policy, patient.middle_name = "11223344595", "7700000000000001", "Сергеевна"
+    patient.save()
+
+    read = body(gp_api.get(f"/fhir/Patient/{patient.pk}"))
+    assert {entry["system"] for entry in read["identifier"]} >= {
+        "https://fhir.ru/ig/core/systems/snils",
+        "https://fhir.ru/ig/core/systems/oms",
+    }
+    assert_r4(read)
+    assert_r4(body(gp_api.get("/fhir/Patient", {"identifier": "https://fhir.ru/ig/core/systems/snils|11223344595"})))
+    assert_r4(export(gp_api, full_encounter))
+
+
+def test_a_bad_snils_outcome_is_r4(gp_api):
+    resource = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "https://fhir.ru/ig/core/systems/snils", "value": "112-233-445 96"}],
+        "name": [{"family": "Петров", "given": ["Илья"]}],
+        "gender": "male",
+        "birthDate": "1975-04-03",
+    }
+    response = gp_api.generic("POST", "/fhir/Patient", json.dumps(resource), content_type=FHIR)
+    assert response.status_code == 400
+    assert_r4(body(response))
+
+
 def test_the_capability_statement_is_r4(anonymous, db):
     statement = body(anonymous.get("/fhir/metadata"))
     assert_r4(statement)

@@ -236,6 +236,210 @@ def test_unsupported_methods_and_types(gp, gp_api):
     outcome(gp_api.get(f"/fhir/Patient/{patient.pk}", {"_format": "xml"}), 406)
 
 
+# -- SNILS and the OMS policy (HL7 FHIR Russia RuCoreIG) ---------------------------------------------
+
+SNILS_SYSTEM = "https://fhir.ru/ig/core/systems/snils"
+OMS_SYSTEM = "https://fhir.ru/ig/core/systems/oms"
+IDENTIFIER_TYPE = "https://fhir.ru/ig/core/CodeSystem/core-cs-semd-identifier-type"
+CORE_PATIENT = "https://fhir.ru/ig/core/StructureDefinition/core-patient"
+SNILS = "11223344595"  # passes the Pension Fund checksum
+POLICY = "7700000000000001"
+
+
+def national(resource) -> dict:
+    """{system: value} of the Patient's SNILS and OMS identifiers."""
+    return {
+        entry["system"]: entry["value"]
+        for entry in resource.get("identifier", [])
+        if entry["system"].startswith(("https://fhir.ru/", "http://fhir.ru/"))
+    }
+
+
+def test_a_patient_is_sent_with_snils_and_policy_in_rucore_systems_and_types(gp, gp_api):
+    patient = patient_of(
+        gp, family_name="Иванова", given_name="Анна", middle_name="Сергеевна", snils=SNILS, oms_policy=POLICY
+    )
+
+    for resource in (
+        body(gp_api.get(f"/fhir/Patient/{patient.pk}")),
+        body(gp_api.get("/fhir/Patient", {"name": "Иванова"}))["entry"][0]["resource"],
+    ):
+        assert national(resource) == {SNILS_SYSTEM: "112-233-445-95", OMS_SYSTEM: POLICY}
+        by_system = {entry["system"]: entry for entry in resource["identifier"]}
+        snils, policy = by_system[SNILS_SYSTEM], by_system[OMS_SYSTEM]
+        assert {"system": IDENTIFIER_TYPE, "code": "snils", "display": "СНИЛС"} in snils["type"]["coding"]
+        assert {"system": IDENTIFIER_TYPE, "code": "oms-policy", "display": "Полис ОМС"} in policy["type"]["coding"]
+        assert resource["meta"]["profile"] == [CORE_PATIENT]
+        assert resource["name"][0]["given"] == ["Анна", "Сергеевна"]  # Core_Patient: the patronymic second
+
+    # A patient without them carries neither.
+    assert national(body(gp_api.get(f"/fhir/Patient/{patient_of(gp).pk}"))) == {}
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        f"{SNILS_SYSTEM}|{SNILS}",
+        f"{SNILS_SYSTEM}|112-233-445 95",
+        f"{SNILS_SYSTEM}|112-233-445-95",
+        "http://fhir.ru/ig/RuSEMD/systems/snils|112 233 445 95",  # RuSEMD's system, a synonym
+        "http://fhir.ru/core/systems/snils|11223344595",
+        "112-233-445 95",  # a bare value matches any system
+        f"{OMS_SYSTEM}|{POLICY}",
+        f"{OMS_SYSTEM}|7700 0000 0000 0001",
+        "http://fhir.ru/ig/RuSEMD/systems/OMS|7700000000000001",
+    ],
+)
+def test_a_gp_finds_a_patient_by_snils_or_policy_however_written_and_never_another_clinics(
+    gp, gp_api, other_gp, identifier
+):
+    ours = patient_of(gp, family_name="Иванова", snils=SNILS, oms_policy=POLICY)
+    patient_of(gp, family_name="Петров", snils="12345678964", oms_policy="7700000000000002")
+    theirs = patient_of(other_gp, family_name="Иванова", snils=SNILS, oms_policy=POLICY)
+
+    found = body(gp_api.get("/fhir/Patient", {"identifier": identifier}))
+    assert [entry["resource"]["id"] for entry in found["entry"]] == [str(ours.pk)]
+    by_post = gp_api.generic(
+        "POST",
+        "/fhir/Patient/_search",
+        urlencode({"identifier": identifier}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert [entry["resource"]["id"] for entry in body(by_post)["entry"]] == [str(ours.pk)]
+    # The GP of another clinic finds their own patient with the same SNILS, never ours.
+    found = body(api_client_for(other_gp).get("/fhir/Patient", {"identifier": identifier}))
+    assert [entry["resource"]["id"] for entry in found["entry"]] == [str(theirs.pk)]
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [f"{SNILS_SYSTEM}|1122334459", f"{SNILS_SYSTEM}|abc", f"{OMS_SYSTEM}|{SNILS}", f"{SNILS_SYSTEM}|", "|" + SNILS],
+)
+def test_a_search_by_a_number_that_cannot_be_that_identifier_finds_nobody(gp, gp_api, identifier):
+    patient_of(gp, snils=SNILS, oms_policy=POLICY)
+    found = body(gp_api.get("/fhir/Patient", {"identifier": identifier}))
+    assert found["total"] == 0
+
+
+def test_a_created_patient_stores_snils_and_policy_from_its_identifiers(gp, gp_api):
+    resource = {
+        **NEW_PATIENT,
+        "meta": {"profile": [CORE_PATIENT]},
+        "name": [{"family": "Сидорова", "given": ["Мария", "Ивановна"]}],
+        "identifier": [
+            {"system": MRN, "value": "B-8"},
+            {"system": "http://fhir.ru/ig/RuSEMD/systems/snils", "value": "112-233-445 95"},
+            {"system": OMS_SYSTEM, "value": "7700 0000 0000 0001"},
+        ],
+    }
+    response = post(gp_api, "/fhir/Patient", resource, HTTP_IF_NONE_EXIST=f"identifier={MRN}|B-8")
+    assert response.status_code == 201, response.content
+    patient = Patient.objects.get(pk=body(response)["id"])
+    assert (patient.snils, patient.oms_policy, patient.identifier) == (SNILS, POLICY, "B-8")
+    assert (patient.given_name, patient.middle_name) == ("Мария", "Ивановна")
+    # Sent back in RuCoreIG's own systems only, never the synonym it came in.
+    assert national(body(response)) == {SNILS_SYSTEM: "112-233-445-95", OMS_SYSTEM: POLICY}
+
+
+def test_conditional_create_matches_on_snils_and_never_modifies_the_match(gp, gp_api, other_gp):
+    ours = patient_of(gp, family_name="Иванова", given_name="Анна", sex="female", snils=SNILS)
+    theirs = patient_of(other_gp, family_name="Иванова", snils=SNILS)
+    stranger = {
+        **NEW_PATIENT,
+        "name": [{"family": "Другая", "given": ["Мария"]}],
+        "identifier": [{"system": SNILS_SYSTEM, "value": "112-233-445-95"}],
+    }
+
+    for criteria in (f"identifier={SNILS_SYSTEM}|112-233-445 95", f"identifier={SNILS_SYSTEM}|{SNILS}"):
+        response = post(gp_api, "/fhir/Patient", stranger, HTTP_IF_NONE_EXIST=criteria)
+        assert response.status_code == 200 and body(response)["id"] == str(ours.pk)
+    # Without criteria too: the SNILS in the resource finds the patient, returned as they are.
+    response = post(gp_api, "/fhir/Patient", stranger)
+    assert response.status_code == 200 and body(response)["id"] == str(ours.pk)
+    ours.refresh_from_db()
+    assert (ours.family_name, ours.given_name, ours.version) == ("Иванова", "Анна", 1)
+    assert Patient.objects.filter(clinic=ours.clinic).count() == 1
+    theirs.refresh_from_db()
+    assert theirs.family_name == "Иванова"
+
+    # The EHR's number names one patient and the SNILS another: refused, nothing made or changed.
+    patient_of(gp, identifier="B-9", identifier_system=MRN)
+    both = {**stranger, "identifier": [{"system": MRN, "value": "B-9"}, *stranger["identifier"]]}
+    outcome(post(gp_api, "/fhir/Patient", both), 409, "Patient.identifier")
+    assert Patient.objects.filter(clinic=ours.clinic).count() == 2
+
+
+def test_a_gp_of_another_clinic_creates_their_own_patient_with_the_same_snils(gp, gp_api, other_gp):
+    ours = patient_of(gp, snils=SNILS)
+    resource = {**NEW_PATIENT, "identifier": [{"system": SNILS_SYSTEM, "value": SNILS}]}
+    criteria = f"identifier={SNILS_SYSTEM}|{SNILS}"
+    response = post(api_client_for(other_gp), "/fhir/Patient", resource, HTTP_IF_NONE_EXIST=criteria)
+    assert response.status_code == 201, response.content
+    assert body(response)["id"] != str(ours.pk)
+    assert Patient.objects.filter(snils=SNILS).count() == 2
+
+
+@pytest.mark.parametrize(
+    "identifiers, where, words",
+    [
+        ([{"system": SNILS_SYSTEM, "value": "112-233-445 96"}], "Patient.identifier[1].value", "checksum"),
+        ([{"system": "http://fhir.ru/ig/RuSEMD/systems/snils", "value": "1122334459"}], "Patient.identifier[1]", "11"),
+        ([{"system": SNILS_SYSTEM, "value": "abc"}], "Patient.identifier[1].value", "11"),
+        ([{"system": OMS_SYSTEM, "value": "770000000000001"}], "Patient.identifier[1].value", "16"),
+        ([{"system": "http://fhir.ru/ig/RuSEMD/systems/OMS", "value": "7700-0000-0000-000X"}], "identifier[1]", "16"),
+        (
+            [{"system": SNILS_SYSTEM, "value": SNILS}, {"system": SNILS_SYSTEM, "value": "12345678964"}],
+            "Patient.identifier[2].value",
+            "SNILS",
+        ),
+    ],
+)
+def test_a_bad_snils_or_policy_is_a_400_naming_the_identifier(gp_api, identifiers, where, words):
+    resource = {**NEW_PATIENT, "identifier": [*NEW_PATIENT["identifier"], *identifiers]}
+    result = outcome(post(gp_api, "/fhir/Patient", resource), 400, where)
+    assert words in " ".join(issue["diagnostics"] for issue in result["issue"])
+    assert not Patient.objects.exists()
+
+
+def test_an_update_carries_snils_and_a_snils_another_patient_has_is_refused(gp, gp_api):
+    patient = patient_of(gp, family_name="Иванова", snils=SNILS, oms_policy=POLICY)
+    patient_of(gp, snils="12345678964")
+    resource = body(gp_api.get(f"/fhir/Patient/{patient.pk}"))
+
+    taken = [{"system": SNILS_SYSTEM, "value": "123-456-789-64"}]
+    response = put(gp_api, f"/fhir/Patient/{patient.pk}", {**resource, "identifier": taken}, HTTP_IF_MATCH='W/"1"')
+    outcome(response, 400, "Patient.identifier[0]")
+
+    # Read, changed and written back: the SNILS and the policy travel with it and stay.
+    resource["name"][0]["family"] = "Смирнова"
+    response = put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"1"')
+    assert response.status_code == 200, response.content
+    patient.refresh_from_db()
+    assert (patient.family_name, patient.snils, patient.oms_policy) == ("Смирнова", SNILS, POLICY)
+
+    # A new SNILS is stored; one left out is kept (the EHR may not know it).
+    fresh = [{"system": SNILS_SYSTEM, "value": "200-300-400 48"}]
+    response = put(gp_api, f"/fhir/Patient/{patient.pk}", {**resource, "identifier": fresh}, HTTP_IF_MATCH='W/"2"')
+    assert response.status_code == 200, response.content
+    patient.refresh_from_db()
+    assert (patient.snils, patient.oms_policy) == ("20030040048", POLICY)
+
+
+def test_the_capability_statement_documents_the_identifier_systems(anonymous, db):
+    statement = body(anonymous.get("/fhir/metadata"))
+    patient = next(entry for entry in statement["rest"][0]["resource"] if entry["type"] == "Patient")
+    documentation = next(p for p in patient["searchParam"] if p["name"] == "identifier")["documentation"]
+    for system in (
+        SNILS_SYSTEM,
+        OMS_SYSTEM,
+        "http://fhir.ru/ig/RuSEMD/systems/snils",
+        "http://fhir.ru/ig/RuSEMD/systems/OMS",
+    ):
+        assert system in documentation
+    assert patient["supportedProfile"] == [CORE_PATIENT]
+    assert SNILS_SYSTEM in patient["documentation"] and "core-cs-semd-identifier-type" in patient["documentation"]
+
+
 # -- the encounter's resources ----------------------------------------------------------------------
 
 
