@@ -1,15 +1,232 @@
-from django.contrib import admin
+"""The admin, scoped to the clinic and audited.
 
+Staff who are not superusers see and edit only their own clinic's objects: every ModelAdmin and inline of
+a model that reaches a clinic filters its queryset, its foreign-key and many-to-many choices and its
+related-object filters to the clinic of the staff member's membership (none without one). Superusers see
+everything. Credentials (TOTP devices) and the lockout's records are for superusers only, and only a
+superuser can make someone a superuser or grant permissions.
+
+Every admin read of patient data is audited like a read in the app (channel "admin"): a list or search
+(`list` / `search`, with the patients shown, never the search text) and each object opened (`view`: its
+change, history or delete page), and each write (`create`, `update`, `delete`).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Q
+
+from clinic.audit import Actor, audit_record
 from clinic.models import AuditEvent, Clinic, ClinicHoliday, Encounter, Membership, Patient
 
+# How each model with clinic data reaches its clinic (a lookup that takes the clinic's id).
+CLINIC_LOOKUPS = {
+    "clinic.clinic": "pk",
+    "clinic.clinicholiday": "clinic",
+    "clinic.membership": "clinic",
+    "clinic.patient": "clinic",
+    "clinic.encounter": "clinic",
+    "clinic.auditevent": "clinic_id",
+    "auth.user": "membership__clinic",
+    "knox.authtoken": "user__membership__clinic",
+    "workups.workup": "encounter__clinic",
+    "workups.workupitem": "workup__encounter__clinic",
+    "workups.workupreferral": "workup__encounter__clinic",
+    "workups.result": "encounter__clinic",
+    "referrals.referral": "clinic",
+    "referrals.referralevent": "referral__clinic",
+    "referrals.requisition": "clinic",
+    "referrals.leaflet": "clinic",
+    "ehr.ehrclient": "clinic",
+    "ehr.issuedcard": "client__clinic",
+    "ehr.cardfeedback": "client__clinic",
+    "ehr.smartaccesstoken": "client__clinic",
+}
+# How each model with patient data reaches its patient's id (for the audit trail).
+PATIENT_LOOKUPS = {
+    "clinic.patient": "pk",
+    "clinic.encounter": "patient_id",
+    "workups.workup": "encounter__patient_id",
+    "workups.result": "encounter__patient_id",
+    "referrals.referral": "encounter__patient_id",
+    "referrals.requisition": "encounter__patient_id",
+    "referrals.leaflet": "encounter__patient_id",
+}
 
-class MembershipInline(admin.TabularInline):
+
+def staff_clinic(request) -> Clinic | None:
+    membership = getattr(request.user, "membership", None)
+    return membership.clinic if membership is not None else None
+
+
+def scoped(queryset, request):
+    """The queryset as this staff member may see it: all of it for a superuser, their clinic's part for
+    anyone else (nothing without a clinic); a model with no clinic data is left as it is."""
+    if request.user.is_superuser:
+        return queryset
+    lookup = CLINIC_LOOKUPS.get(queryset.model._meta.label_lower)
+    if lookup is None:
+        return queryset
+    clinic = staff_clinic(request)
+    if clinic is None:
+        return queryset.none()
+    if queryset.model is get_user_model():
+        # Their clinic's accounts and accounts in no clinic yet (to give them a membership), never a superuser.
+        return queryset.filter(Q(membership__clinic=clinic) | Q(membership__isnull=True), is_superuser=False)
+    return queryset.filter(**{lookup: clinic.pk})
+
+
+class ClinicScoped:
+    """For a ModelAdmin or an inline: the queryset and every choice of a related object, scoped."""
+
+    def get_queryset(self, request):
+        return scoped(super().get_queryset(request), request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = scoped(field.queryset, request)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = scoped(field.queryset, request)
+        return field
+
+
+def _actor(request) -> Actor:
+    from clinic.lockout import client_address
+
+    return Actor(user=request.user, clinic=staff_clinic(request), channel="admin", ip=client_address(request))
+
+
+def _patient_ids(model, pks) -> list[int]:
+    lookup = PATIENT_LOOKUPS[model._meta.label_lower]
+    return list(model._default_manager.filter(pk__in=list(pks)).values_list(lookup, flat=True))
+
+
+class AuditedReads(ClinicScoped):
+    """A ModelAdmin of patient data: its lists, the objects it opens and its writes are audited."""
+
+    def _object_type(self):
+        return self.model._meta.model_name
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        shown = [obj.pk for obj in changelist.result_list]
+        audit_record(
+            actor=_actor(request),
+            action="search" if changelist.query else "list",
+            object_type=self._object_type(),
+            patient_ids=sorted(set(_patient_ids(self.model, shown))) if shown else [],
+        )
+        return changelist
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            self._audit(request, "view", obj)
+        return obj
+
+    def _audit(self, request, action, obj):
+        (patient_id,) = _patient_ids(self.model, [obj.pk]) or [None]
+        audit_record(
+            actor=_actor(request),
+            action=action,
+            object_type=self._object_type(),
+            object_id=obj.pk,
+            patient_id=patient_id,
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._audit(request, "update" if change else "create", obj)
+
+    def delete_model(self, request, obj):
+        self._audit(request, "delete", obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, "delete", obj)
+        super().delete_queryset(request, queryset)
+
+
+class SuperusersOnly:
+    """Records no staff member of a clinic has any business with (credentials, other clinics' logins)."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+def _rescope(model, mixin):
+    """Re-register another app's ModelAdmin of `model` with `mixin` in front of it."""
+    if not admin.site.is_registered(model):
+        return
+    original = type(admin.site._registry[model])
+    admin.site.unregister(model)
+    admin.site.register(model, type(original.__name__, (mixin, original), {"__module__": __name__}))
+
+
+# -- users and the other apps' admins ---------------------------------------------------------------
+
+
+User = get_user_model()
+
+
+class ScopedUserAdmin(ClinicScoped, UserAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            # Only a superuser gives powers: nobody makes themselves (or a colleague) more than they are.
+            fields += ["is_superuser", "is_staff", "groups", "user_permissions"]
+        return fields
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, ScopedUserAdmin)
+
+
+def _rescope_installed_apps():
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from knox.models import AuthToken
+
+    _rescope(AuthToken, ClinicScoped)
+    for model in (TOTPDevice, StaticDevice, AccessAttempt, AccessLog, AccessFailureLog):
+        _rescope(model, SuperusersOnly)
+
+
+_rescope_installed_apps()
+
+
+# -- the clinic's own models ------------------------------------------------------------------------
+
+
+class MembershipInline(ClinicScoped, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
-class ClinicHolidayInline(admin.TabularInline):
+class ClinicHolidayInline(ClinicScoped, admin.TabularInline):
     """Days not counted as working days for due dates (GUIDANCE 7)."""
 
     model = ClinicHoliday
@@ -17,39 +234,46 @@ class ClinicHolidayInline(admin.TabularInline):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "legal_name", "ogrn", "phone", "language", "time_zone", "created_at"]
+class ClinicAdmin(ClinicScoped, admin.ModelAdmin):
+    list_display = ["name", "legal_name", "ogrn", "phone", "language", "time_zone", "two_factor_required", "created_at"]
     search_fields = ["name", "legal_name", "ogrn"]
     inlines = [MembershipInline, ClinicHolidayInline]
 
+    # Clinics are made and removed by superusers; staff keep their own clinic's details.
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ClinicScoped, admin.ModelAdmin):
     list_display = ["user", "full_name", "position", "clinic", "language"]
     list_select_related = ["user", "clinic"]
     autocomplete_fields = ["user", "clinic"]
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AuditedReads, admin.ModelAdmin):
     list_display = ["family_name", "given_name", "middle_name", "birth_date", "sex", "snils", "identifier", "clinic"]
     list_select_related = ["clinic"]
-    list_filter = ["clinic", "sex"]
+    list_filter = [("clinic", admin.RelatedOnlyFieldListFilter), "sex"]
     search_fields = ["name_search", "identifier", "=snils", "=oms_policy"]
     readonly_fields = ["name_search", "created_at", "updated_at"]
 
 
 @admin.register(Encounter)
-class EncounterAdmin(admin.ModelAdmin):
+class EncounterAdmin(AuditedReads, admin.ModelAdmin):
     list_display = ["id", "patient", "visit_date", "clinician", "status"]
     list_select_related = ["patient", "clinician"]
-    list_filter = ["status", "clinic"]
+    list_filter = ["status", ("clinic", admin.RelatedOnlyFieldListFilter)]
     raw_id_fields = ["patient", "clinician", "finalized_by"]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the trail is append-only, for staff to inspect."""
+class AuditEventAdmin(ClinicScoped, admin.ModelAdmin):
+    """Read-only: the trail is append-only, for staff to inspect (their own clinic's, unless superusers)."""
 
     list_display = ["at", "actor_username", "action", "object_type", "object_id", "patient_id", "channel", "ip_address"]
     list_filter = ["action", "object_type", "channel"]

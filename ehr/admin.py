@@ -2,23 +2,24 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from clinic.admin import ClinicScoped, scoped
 from ehr.models import CardFeedback, EhrClient, IssuedCard
 
 
 @admin.register(EhrClient)
-class EhrClientAdmin(admin.ModelAdmin):
+class EhrClientAdmin(ClinicScoped, admin.ModelAdmin):
     list_display = ["name", "issuer", "client_id", "clinic", "jwks_url", "active"]
-    list_filter = ["active", "clinic"]
+    list_filter = ["active", ("clinic", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "issuer", "client_id"]
 
 
 @admin.register(IssuedCard)
-class IssuedCardAdmin(admin.ModelAdmin):
+class IssuedCardAdmin(ClinicScoped, admin.ModelAdmin):
     list_display = ["issued_at", "service", "rule", "summary", "client"]
-    list_filter = ["service", "client"]
+    list_filter = ["service", ("client", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["rule", "summary", "uuid"]
     readonly_fields = ["uuid", "service", "rule", "summary", "client", "issued_at"]
 
@@ -26,11 +27,14 @@ class IssuedCardAdmin(admin.ModelAdmin):
         return False
 
 
-def acceptance_by_rule(queryset=None) -> list[dict]:
-    """Per service and rule: cards issued, feedback received, accepted, overridden, acceptance rate."""
+def acceptance_by_rule(queryset=None, issued_cards=None) -> list[dict]:
+    """Per service and rule: cards issued, feedback received, accepted, overridden, acceptance rate (of the
+    feedback in `queryset` and the cards in `issued_cards`, all of them unless given)."""
     issued = {
         (row["service"], row["rule"]): row["n"]
-        for row in IssuedCard.objects.values("service", "rule").annotate(n=Count("id"))
+        for row in (issued_cards if issued_cards is not None else IssuedCard.objects.all())
+        .values("service", "rule")
+        .annotate(n=Count("id"))
     }
     rows = []
     feedback = (
@@ -63,7 +67,7 @@ def acceptance_by_rule(queryset=None) -> list[dict]:
 
 
 @admin.register(CardFeedback)
-class CardFeedbackAdmin(admin.ModelAdmin):
+class CardFeedbackAdmin(ClinicScoped, admin.ModelAdmin):
     list_display = ["received_at", "service", "rule", "outcome", "override_reason_code", "client"]
     list_filter = ["outcome", "service", "rule"]
     readonly_fields = [field.name for field in CardFeedback._meta.fields]
@@ -87,8 +91,11 @@ class CardFeedbackAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def acceptance_view(self, request):
-        """Staff only (admin_view): the acceptance rate of each card, by the rule that issued it."""
-        rows = acceptance_by_rule()
+        """Staff only (admin_view): the acceptance rate of each card, by the rule that issued it (of the staff
+        member's clinic's EHRs, unless a superuser)."""
+        rows = acceptance_by_rule(
+            scoped(CardFeedback.objects.all(), request), issued_cards=scoped(IssuedCard.objects.all(), request)
+        )
         table = format_html(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table>",
@@ -98,10 +105,11 @@ class CardFeedbackAdmin(admin.ModelAdmin):
             _("Accepted"),
             _("Overridden"),
             _("Acceptance rate"),
-            format_html(
-                "".join(
-                    format_html(
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
                         row["service"],
                         row["rule"],
                         row["issued"],
@@ -110,7 +118,7 @@ class CardFeedbackAdmin(admin.ModelAdmin):
                         "—" if row["rate"] is None else f"{row['rate']:.0%}",
                     )
                     for row in rows
-                )
+                ),
             ),
         )
         context = {"title": _("Acceptance rate per card"), "content": table}

@@ -1,9 +1,24 @@
+"""Workups and results in the admin: read-only (they change only through the app's lifecycle), scoped to the
+staff member's clinic and audited (clinic.admin)."""
+
 from django.contrib import admin
 
-from workups.models import Workup, WorkupItem, WorkupReferral
+from clinic.admin import AuditedReads, ClinicScoped
+from workups.models import Result, Workup, WorkupItem, WorkupReferral
 
 
-class WorkupItemInline(admin.TabularInline):
+class ReadOnly:
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WorkupItemInline(ClinicScoped, admin.TabularInline):
     model = WorkupItem
     extra = 0
     fields = ["code", "urgency", "decision", "decision_reason", "added_by_clinician"]
@@ -11,7 +26,7 @@ class WorkupItemInline(admin.TabularInline):
     can_delete = False
 
 
-class WorkupReferralInline(admin.TabularInline):
+class WorkupReferralInline(ClinicScoped, admin.TabularInline):
     model = WorkupReferral
     extra = 0
     fields = ["specialty", "urgency", "decision", "decision_reason", "added_by_clinician"]
@@ -20,7 +35,7 @@ class WorkupReferralInline(admin.TabularInline):
 
 
 @admin.register(Workup)
-class WorkupAdmin(admin.ModelAdmin):
+class WorkupAdmin(AuditedReads, admin.ModelAdmin):
     list_display = ["id", "encounter", "disposition", "knowledge_base_version", "created_at", "created_by"]
     list_select_related = ["encounter", "created_by"]
     readonly_fields = [
@@ -33,3 +48,11 @@ class WorkupAdmin(admin.ModelAdmin):
         "created_by",
     ]
     inlines = [WorkupItemInline, WorkupReferralInline]
+
+
+@admin.register(Result)
+class ResultAdmin(ReadOnly, AuditedReads, admin.ModelAdmin):
+    list_display = ["id", "encounter", "code", "flag", "performed_on", "entered_at", "acknowledged_at"]
+    list_select_related = ["encounter"]
+    list_filter = ["flag"]
+    raw_id_fields = ["encounter", "item", "superseded_by"]
