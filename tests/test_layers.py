@@ -251,3 +251,14 @@ def test_a_gp_sees_on_the_workup_page_the_letters_that_the_referrals_add_to_it(g
     row = page[page.index(f'id="referral-{referral.pk}"') :]
     assert 'class="letter"' not in row[: row.index("</li>")]
     assert f'href="/referrals/{letter.pk}/"' in page and "No letters yet" not in page
+
+
+def test_every_task_name_the_referral_services_enqueue_is_a_registered_task():
+    # The services look their tasks up by name (referrals.dispatch) so that they needn't import the tasks:
+    # a name that drifted from referrals.tasks would only fail when a GP asks for a letter.
+    from celery import current_app
+
+    from referrals import dispatch
+
+    names = [value for key, value in vars(dispatch).items() if key.isupper() and isinstance(value, str)]
+    assert names and all(name in current_app.tasks for name in names), names
