@@ -80,6 +80,51 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port, as scripts/test starts one (initdb and pg_ctl, as
+    the postgres user when run as root, since PostgreSQL refuses to run as root); removed by stop()."""
+
+    def __init__(self, directory: Path):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name))
+        if not bins:
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+        self.bin = bins[-1]
+        self.directory = directory / "pg"
+        self.port = free_port()
+
+    def _as_postgres(self, command: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+    def start(self, **settings):
+        self.directory.mkdir(parents=True)
+        self.directory.chmod(0o700)
+        if os.geteuid() == 0:
+            self.directory.parent.chmod(0o755)
+            shutil.chown(self.directory, "postgres")
+        initdb = [str(self.bin / "initdb"), "-D", str(self.directory), "-A", "trust", "-U", "postgres", "-E", "UTF8"]
+        subprocess.run(self._as_postgres([*initdb, "--locale=C.UTF-8"]), check=True, stdout=subprocess.DEVNULL)
+        options = {"listen_addresses": "127.0.0.1", "fsync": "off", "full_page_writes": "off", **settings}
+        flags = f"-p {self.port} -k {self.directory} " + " ".join(f"-c {k}={v}" for k, v in options.items())
+        pg_ctl = [str(self.bin / "pg_ctl"), "-D", str(self.directory), "-l", str(self.directory / "log"), "-w"]
+        subprocess.run(self._as_postgres([*pg_ctl, "-o", flags, "start"]), check=True, stdout=subprocess.DEVNULL)
+        return self
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self):
+        pg_ctl = [str(self.bin / "pg_ctl"), "-D", str(self.directory), "-m", "immediate", "stop"]
+        subprocess.run(self._as_postgres(pg_ctl), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 class Stack:
     """gunicorn, Celery workers and Celery beat against the test database, each in a process group of its own.
 
@@ -98,6 +143,7 @@ class Stack:
         web: bool = True,
         beat: str | None = None,
         render_pause: bool = False,
+        web_args: tuple[str, ...] = ("--workers", "2"),
         extra_env=None,
     ):
         self.directory = directory
@@ -129,6 +175,7 @@ class Stack:
             self.env["TEST_RENDER_PAUSE_DIR"] = str(self.pause_dir)
         self.worker_count = workers
         self.with_web = web
+        self.web_args = list(web_args)
         self.beat = beat
         self.web = None
         self.workers: list[subprocess.Popen] = []
@@ -160,8 +207,7 @@ class Stack:
                     "config.wsgi",
                     "--bind",
                     f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "2",
+                    *self.web_args,
                     "--log-level",
                     "warning",
                 ],
