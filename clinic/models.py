@@ -137,6 +137,10 @@ class Patient(models.Model):
             models.Index(fields=["clinic", "birth_date"], name="patient_clinic_birth"),
             models.Index(fields=["clinic", "snils"], name="patient_clinic_snils"),
             models.Index(fields=["clinic", "oms_policy"], name="patient_clinic_oms"),
+            # The unsearched list, most recently seen first: its first page is read off the index, not sorted.
+            models.Index(fields=["clinic", "-updated_at", "-id"], name="patient_clinic_updated"),
+            # Beside these, made by migrations: the trigram index of name_search for "contains" (0003, PostgreSQL),
+            # and (clinic, name_search in byte order, id) for the search's order and "starts with" (0013).
         ]
         constraints = [
             models.UniqueConstraint(
@@ -214,7 +218,8 @@ class Encounter(models.Model):
         verbose_name = _("encounter")
         verbose_name_plural = _("encounters")
         ordering = ["-visit_date", "-id"]
-        indexes = [models.Index(fields=["patient", "-visit_date"], name="encounter_patient_date")]
+        # A patient's encounters page by page, newest first, in a stable order; counted off the index.
+        indexes = [models.Index(fields=["patient", "clinic", "-visit_date", "-id"], name="encounter_patient_recent")]
 
     def __str__(self):
         return f"Encounter {self.pk} ({self.visit_date})"

@@ -1,3 +1,10 @@
 def search_key(text: str) -> str:
     """Fold a name for search in any script: case-folded, ё as е, single spaces."""
     return " ".join(text.casefold().replace("ё", "е").split())
+
+
+# A search word shorter than this matches the start of a part of the name (the family name, when it is the
+# first word), not any part of it: one or two letters are inside most names, so "contains" would list the whole
+# clinic, and such a word holds no trigram for the index to look up. The live search sends them while the GP
+# types, so they must be fast and still narrow the list: "и" lists the family names starting with И.
+SUBSTRING_MIN = 3
