@@ -24,6 +24,14 @@ class Actor:
         return self.clinic.pk if self.clinic else None
 
 
+def client_ip(request) -> str | None:
+    """The caller's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the client's as they forwarded
+    it (clinic.lockout.client_ip, the same address the lockout counts)."""
+    from clinic.lockout import client_address
+
+    return client_address(request) or None
+
+
 def actor_from_request(request, *, channel: str) -> Actor:
     user = request.user
     membership = getattr(user, "membership", None) if user.is_authenticated else None
@@ -31,7 +39,7 @@ def actor_from_request(request, *, channel: str) -> Actor:
         user=user,
         clinic=membership.clinic if membership else None,
         channel=channel,
-        ip=request.META.get("REMOTE_ADDR") or None,
+        ip=client_ip(request),
     )
 
 

@@ -186,6 +186,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "clinic.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
+# The client's address (for the limits and the audit trail): REMOTE_ADDR, or behind this many reverse proxies,
+# each appending to X-Forwarded-For, the address the outermost one was reached from (clinic.lockout.client_ip).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+AXES_CLIENT_IP_CALLABLE = "clinic.lockout.client_ip"
 # Never the username or the address in axes' log lines (the audit trail has the address).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
 

@@ -192,3 +192,72 @@ def test_neither_the_username_nor_the_password_reaches_the_log(gp, clock, caplog
     assert gp.username not in caplog.text
     assert "s3cret-guess" not in caplog.text
     assert PASSWORD not in caplog.text
+
+
+# -- behind a reverse proxy (TRUSTED_PROXY_COUNT) ------------------------------------------------------
+
+
+def failures_from(api, count, *, forwarded, username="nobody{n}", proxy="127.0.0.1"):
+    """`count` failed token requests arriving from the proxy at `proxy`, with X-Forwarded-For `forwarded`."""
+    return [
+        token(
+            api,
+            username.format(n=n),
+            "wrong",
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR=forwarded.format(n=n) if forwarded else "",
+        ).status_code
+        for n in range(count)
+    ]
+
+
+def test_with_no_proxy_x_forwarded_for_is_ignored(gp, clock):
+    api = APIClient()
+    assert failures_from(api, 20, forwarded="198.51.100.{n}") == [400] * 19 + [429]
+
+    # Whatever address the caller claims, the connection's is locked.
+    assert_locked(token(api, gp.username, PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.77"), json=True)
+
+
+def test_behind_one_proxy_each_client_is_counted_at_its_own_address(gp, clock, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    api = APIClient()
+    assert failures_from(api, 20, forwarded="198.51.100.7") == [400] * 19 + [429]
+
+    assert_locked(token(api, "nobody", "wrong", HTTP_X_FORWARDED_FOR="198.51.100.7"), json=True)
+    # Another client through the same proxy is not locked out.
+    assert token(api, gp.username, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 200
+    assert set(AuditEvent.objects.filter(action="lockout").values_list("ip_address", flat=True)) == {"198.51.100.7"}
+
+
+def test_behind_a_proxy_a_forged_x_forwarded_for_entry_does_not_dodge_the_count(gp, clock, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    api = APIClient()
+    # The client writes an address of its choosing; the proxy appends the real one after it.
+    assert failures_from(api, 20, forwarded="10.0.{n}.1, 198.51.100.7") == [400] * 19 + [429]
+
+    assert_locked(token(api, gp.username, PASSWORD, HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.7"), json=True)
+
+
+def test_behind_two_proxies_the_client_is_the_second_address_from_the_right(gp, clock, settings):
+    settings.TRUSTED_PROXY_COUNT = 2
+    api = APIClient()
+    # Client 198.51.100.7 -> CDN 203.0.113.1 -> our proxy -> the app.
+    assert failures_from(api, 20, forwarded="10.0.{n}.1, 198.51.100.7, 203.0.113.1") == [400] * 19 + [429]
+
+    assert token(api, gp.username, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.8, 203.0.113.1").status_code == 200
+    assert AuditEvent.objects.get(action="lockout").ip_address == "198.51.100.7"
+
+
+def test_behind_a_proxy_a_request_that_skipped_it_is_counted_at_the_connection(gp, clock, settings):
+    settings.TRUSTED_PROXY_COUNT = 2
+    api = APIClient()
+    # One entry where two proxies would have written two: not through both, so the connection's address counts.
+    assert failures_from(api, 20, forwarded="198.51.{n}.7") == [400] * 19 + [429]
+
+
+def test_the_audit_trail_records_the_client_behind_the_proxy(gp, gp_api, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    gp_api.get("/api/v1/patients/", HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.7")
+
+    assert AuditEvent.objects.latest("id").ip_address == "198.51.100.7"

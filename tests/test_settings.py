@@ -41,6 +41,7 @@ def test_the_embedded_default_starts_with_no_services():
         ({"EMAIL_BACKEND": "sendmail"}, "EMAIL_BACKEND"),
         ({"EMAIL_USE_SSL": "1", "EMAIL_USE_TLS": "1"}, "EMAIL_USE_SSL"),
         ({"PASSWORD_RESET_HOURS": "0"}, "PASSWORD_RESET_HOURS"),
+        ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_it(env, named):
