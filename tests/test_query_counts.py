@@ -1,8 +1,9 @@
-"""The API's reads take a fixed number of queries, however many rows they show."""
+"""The reads take a fixed number of queries, however many rows they show (the API, and the patient's page)."""
 
 import datetime
 
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tests.record_factories import actor_for, encounter_of, patient_of, workup_for
@@ -80,3 +81,50 @@ def test_the_patients_encounters_take_as_many_queries_for_many_encounters(gp, gp
 
     assert data["count"] == 11
     assert large == small
+
+
+def visits(gp, patient, days, *, with_workups=False):
+    for day in days:
+        visit_date = datetime.date(2024, 1, 1) + datetime.timedelta(days=day)
+        encounter = encounter_of(gp, patient=patient, visit_date=visit_date)
+        if with_workups and day % 3 == 0:
+            workup_for(gp, encounter)
+
+
+def test_a_long_history_over_the_api_takes_as_many_queries_on_any_page_as_two_encounters(gp, gp_api):
+    patient = patient_of(gp)
+    visits(gp, patient, range(2), with_workups=True)
+    url = f"/api/v1/patients/{patient.pk}/encounters/"
+    queries(gp_api, url)
+
+    small, _ = queries(gp_api, url)
+    visits(gp, patient, range(2, 60), with_workups=True)
+    first, first_data = queries(gp_api, url)
+    last, last_data = queries(gp_api, url + "?page=3")
+
+    assert (first_data["count"], len(first_data["results"]), len(last_data["results"])) == (60, 25, 10)
+    assert first == last == small
+
+
+def page_queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured), response.content.decode()
+
+
+def test_the_patients_page_takes_as_many_queries_for_60_encounters_as_for_two(gp):
+    client = Client()
+    client.force_login(gp)
+    patient = patient_of(gp)
+    visits(gp, patient, range(2), with_workups=True)
+    url = f"/patients/{patient.pk}/"
+    page_queries(client, url)
+
+    small, _ = page_queries(client, url)
+    visits(gp, patient, range(2, 60), with_workups=True)
+    first, first_page = page_queries(client, url)
+    last, last_page = page_queries(client, url + "?page=3")
+
+    assert first_page.count('href="/encounters/') == 25 and last_page.count('href="/encounters/') == 10
+    assert first == last == small

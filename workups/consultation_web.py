@@ -5,6 +5,7 @@ the workups; the record's own pages (patients, their registration) are clinic.we
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -34,6 +35,8 @@ def patient_detail(request, pk):
     encounters = selectors.encounters_with_disposition(
         record_selectors.encounters_of_patient(actor=actor, patient=patient)
     )
+    # A page at a time (newest first, ties by id): a patient seen for years has thousands of encounters.
+    encounters = Paginator(encounters, 25).get_page(request.GET.get("page"))
     return render(
         request,
         "patients/detail.html",
