@@ -221,9 +221,16 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
-# HTTPS deployments: tell browsers to come back over HTTPS only (0 leaves the header out).
+# HTTPS deployments: tell browsers to come back over HTTPS only (0 leaves the header out), and ask to be on
+# the browsers' preload list (DJANGO_HSTS_PRELOAD: for a domain that is HTTPS-only, subdomains included).
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# Plain HTTP is redirected to HTTPS. Behind a proxy that ends TLS, the proxy says how the request came with
+# X-Forwarded-Proto (DJANGO_SECURE_PROXY_SSL_HEADER; the proxy must set it, overwriting any the client sent).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # A web session ends after SESSION_IDLE_MINUTES without a request and SESSION_MAX_HOURS after the login,
 # however busy (clinic.middleware.SessionTimeoutMiddleware); Django's login() gives it a new id.
 SESSION_IDLE_SECONDS = 60 * env_int("SESSION_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60)
@@ -271,6 +278,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"ItemCodeEnum": "workups.serializers.ITEM_CODES"},
+    # The schema's own warnings belong to the API's tests (tests/test_openapi.py, the generated client), not to
+    # `check --deploy`, which is about the deployment's security.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 REDIS_URL = env_url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
