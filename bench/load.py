@@ -241,7 +241,8 @@ def run_phase(clients: list[Client], recorder: Recorder, *, seconds: float, rate
         client.stop = stop
         client.recorder = recorder
         client.pace = len(clients) / rate if rate else None
-        client.next_at = time.monotonic() + client.rng.random() * (client.pace or 0)
+        # Spread the clients' first requests over one interval (the first call adds one interval back).
+        client.next_at = time.monotonic() + (client.rng.random() - 1) * (client.pace or 0)
 
     def loop(client):
         while not stop.is_set():
