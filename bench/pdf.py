@@ -1,19 +1,22 @@
 """PDF rendering: a letter against WeasyPrint's floor in-process, and letters per second through two workers.
 
-    python bench/pdf.py [--letters 40] [--seconds 5] [--skip-workers]
+    python bench/pdf.py [--letters 40] [--seconds 5] [--skip-workers] [--database-dir /dev/shm]
 
 Part 1 renders, in this process, the referral letter in both languages (Russian on form 057/у, and
 English) as the workers do (html_to_pdf with the app's stylesheets and fonts), against WeasyPrint's
 floor: a one-paragraph page with none of the app's stylesheets or fonts, rendered with WeasyPrint's
 defaults. Floor and letter samples alternate, so a busy machine slows both alike; the ratio is of the
-medians. For orientation it also times the one-paragraph page with the app's stylesheets (what the
-cached stylesheets and fonts leave of the app's fixed cost).
-Part 2 starts its own Redis on loopback and two `celery worker` processes (concurrency 1 each)
-on a throwaway SQLite database, creates N referrals, and times until every letter is ready; it
-prints letters per second, against the in-process rate of part 1 (the speed-up of two workers).
+medians, of wall time and of this process's CPU time. For orientation it also times the one-paragraph
+page with the app's stylesheets (what the cached stylesheets and fonts leave of the app's fixed cost).
+Part 2 starts its own Redis on loopback and two `celery worker` processes (concurrency 1 each) on a
+throwaway SQLite database; once both answer and have rendered warm-up letters, it creates N referrals
+and times until every letter is ready. It prints letters per second against the in-process rate of
+part 1 (the speed-up of two workers), and the workers' CPU time per letter (from /proc) with the rate
+two workers would reach with a core each to themselves.
 """
 
 import argparse
+import atexit
 import os
 import shutil
 import statistics
@@ -25,7 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-WORK = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
+# --database-dir DIR (read before anything else parses the arguments): where the throwaway SQLite file and the
+# PDFs go. Each letter commits a few writes; on a busy disk their fsync can cost more than the render.
+_DIR = sys.argv[sys.argv.index("--database-dir") + 1] if "--database-dir" in sys.argv else None
+WORK = Path(tempfile.mkdtemp(prefix="bench-pdf-", dir=_DIR))
+atexit.register(shutil.rmtree, WORK, True)
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -45,17 +52,21 @@ from django.core.management import call_command  # noqa: E402
 
 
 def alternating(baseline, function, seconds):
-    """Median times of the baseline and the function, sampled in turn for about `seconds`."""
-    base, samples = [], []
+    """Median times of the baseline and the function, sampled in turn for about `seconds`: wall time, and this
+    process's CPU time (which a busy machine disturbs less)."""
+    base, samples, base_cpu, samples_cpu = [], [], [], []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(samples) < 5:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         baseline()
-        middle = time.perf_counter()
+        middle, middle_cpu = time.perf_counter(), time.process_time()
         function()
         base.append(middle - start)
         samples.append(time.perf_counter() - middle)
-    return statistics.median(base), statistics.median(samples)
+        base_cpu.append(middle_cpu - start_cpu)
+        samples_cpu.append(time.process_time() - middle_cpu)
+    median = statistics.median
+    return median(base), median(samples), median(base_cpu), median(samples_cpu)
 
 
 def sample_case():
@@ -89,6 +100,7 @@ def main():
     parser.add_argument("--letters", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--database-dir", help="where the throwaway SQLite file and the PDFs go (e.g. /dev/shm)")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
 
@@ -126,11 +138,12 @@ def main():
         function()
     rates = {}
     for name, function in letters.items():
-        floor_time, time_taken = alternating(floor, function, args.seconds)
+        floor_time, time_taken, floor_cpu, cpu = alternating(floor, function, args.seconds)
         rates[name] = 1 / time_taken
         print(
             f"{name:26s} {time_taken * 1000:7.1f} ms   WeasyPrint floor: {floor_time * 1000:6.1f} ms   "
-            f"ratio to the floor: {time_taken / floor_time:.2f}x"
+            f"ratio to the floor: {time_taken / floor_time:.2f}x   (CPU: {cpu * 1000:.1f} / {floor_cpu * 1000:.1f} ms, "
+            f"{cpu / floor_cpu:.2f}x)"
         )
     letter = 1 / rates["letter (ru)"]
     if args.skip_workers:
@@ -180,35 +193,71 @@ def main():
         for n in (1, 2)
     ]
     try:
-        time.sleep(4)  # workers connect
         from celery import current_app
 
         current_app.conf.update(broker_url=env["REDIS_URL"], task_always_eager=False)
-        start = time.perf_counter()
-        ids = [
-            referral_create(
-                actor=actor, encounter=encounter, specialty="nephrology", urgency="urgent", reason=f"Letter {n}"
-            ).pk
-            for n in range(args.letters)
-        ]
-        deadline = time.monotonic() + 300
-        while Referral.objects.filter(pk__in=ids, pdf_status="ready").count() < len(ids):
+        deadline = time.monotonic() + 120
+        while len(current_app.control.ping(timeout=1)) < len(workers):  # both workers up
             if time.monotonic() > deadline:
-                raise SystemExit("letters not ready after 300 s")
-            time.sleep(0.1)
+                raise SystemExit("the workers did not start within 120 s")
+
+        def letters(count, label):
+            """Ask for `count` letters and wait until every one is ready."""
+            ids = [
+                referral_create(
+                    actor=actor, encounter=encounter, specialty="nephrology", urgency="urgent", reason=f"{label} {n}"
+                ).pk
+                for n in range(count)
+            ]
+            deadline = time.monotonic() + 300
+            while Referral.objects.filter(pk__in=ids, pdf_status="ready").count() < len(ids):
+                if time.monotonic() > deadline:
+                    raise SystemExit("letters not ready after 300 s")
+                time.sleep(0.05)
+
+        letters(4, "Warm-up")  # each worker parses the stylesheets and loads the fonts once
+        pids = [pid for worker in workers for pid in _process_tree(worker.pid)]
+        cpu_before = sum(_cpu_seconds(pid) for pid in pids)
+        start = time.perf_counter()
+        letters(args.letters, "Letter")
         elapsed = time.perf_counter() - start
+        worker_cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu_before
     finally:
         for worker in workers:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=20)
         redis.terminate()
-        shutil.rmtree(WORK, ignore_errors=True)
     rate = args.letters / elapsed
     print(
         f"two workers: {args.letters} letters in {elapsed:.1f} s = {rate:.1f} letters/s   "
         f"in-process (Russian letter): {1 / letter:.1f} letters/s   ratio two workers/in-process: {rate * letter:.2f}x"
     )
+    # What a letter costs the workers in CPU (rendering, the database, the broker), and so how many two
+    # workers would make with a core each to themselves: a figure a busy machine disturbs less than the rate.
+    per_letter = worker_cpu / args.letters
+    print(
+        f"workers' CPU per letter: {per_letter * 1000:.1f} ms   "
+        f"two workers with a free core each: {2 / per_letter:.1f} letters/s"
+    )
+
+
+def _process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a prefork worker renders in its pool's child process)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(descendant for child in children for descendant in _process_tree(int(child)))]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used (Linux /proc, in clock ticks); 0 once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port():
