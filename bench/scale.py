@@ -25,6 +25,7 @@ requests of each kind, after a warm-up. Each request's query count is recorded a
 
 With --pgdata DIR the cluster is kept in DIR and reused by the next run (the load is skipped when the
 patients are there; new migrations are applied and timed), so the same data measures before and after a change.
+`--compare BEFORE.json AFTER.json` prints two --out reports side by side as a Markdown table.
 """
 
 import argparse
@@ -950,6 +951,29 @@ def worker(args) -> None:
     Path(args.result).write_text(json.dumps(out, ensure_ascii=False, indent=1, default=str))
 
 
+def compare(before_file: str, after_file: str) -> None:
+    """A Markdown table of two reports: p50 / p95 in ms and query counts, before and after."""
+    before, after = (json.loads(Path(name).read_text()) for name in (before_file, after_file))
+    for phase in ("scale", "empty"):
+        if phase not in after:
+            continue
+        old = {row["name"]: row for row in before.get(phase, {}).get("rows", [])}
+        print(
+            f"\n{phase} database; load average {before.get(phase, {}).get('loadavg_before')} -> "
+            f"{after[phase].get('loadavg_before')}\n"
+        )
+        print("| measure | before p50 / p95 | after p50 / p95 | queries before / after | bytes after |")
+        print("| --- | --- | --- | --- | --- |")
+        for row in after[phase]["rows"]:
+            was = old.get(row["name"])
+            was_text = f"{was['p50_ms']:.1f} / {was['p95_ms']:.1f}" if was else "-"
+            queries = f"{','.join(map(str, was['queries'])) if was else '-'} / {','.join(map(str, row['queries']))}"
+            print(
+                f"| {row['name']} | {was_text} | {row['p50_ms']:.1f} / {row['p95_ms']:.1f} | {queries} "
+                f"| {row['bytes_median']:,} |"
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1_000_000)
@@ -958,6 +982,9 @@ def main():
     parser.add_argument("--pgdata", help="keep the cluster in this directory and reuse it on the next run")
     parser.add_argument("--out", help="write every figure and plan to this JSON file")
     parser.add_argument("--skip-empty", action="store_true", help="do not measure the empty database")
+    parser.add_argument(
+        "--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="print two --out reports side by side (Markdown)"
+    )
     parser.add_argument("--worker", choices=["load", "measure", "explain"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -965,6 +992,8 @@ def main():
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.compare:
+        return compare(*args.compare)
 
     given = os.environ.get("DATABASE_URL", "")
     cluster = None
