@@ -62,9 +62,11 @@ class Vocabulary:
     spine_imaging: frozenset[str] = frozenset()
     # Item code -> (its category's place in CATEGORY_ORDER, its place in `order`): how items of one urgency sort.
     item_places: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Group -> its finding codes in order (findings_in_group, which every validated case asks for).
+    findings_by_group: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def findings_in_group(self, group: str) -> list[str]:
-        return [code for code, meta in self.findings.items() if meta["group"] == group]
+        return list(self.findings_by_group.get(group, ()))
 
     def region_locations(self, region: str) -> frozenset[str]:
         return self.locations_by_region.get(region, frozenset())
@@ -360,6 +362,10 @@ def load_vocabulary(path: Path, language: str = DEFAULT_LANGUAGE) -> Vocabulary:
         },
         spine_imaging=frozenset(code for code, meta in items.items() if "spine" in meta),
         item_places={code: (CATEGORY_ORDER.index(meta["category"]), order[code]) for code, meta in items.items()},
+        findings_by_group={
+            group: tuple(code for code, meta in findings.items() if meta["group"] == group)
+            for group in {meta["group"] for meta in findings.values()}
+        },
     )
 
 
