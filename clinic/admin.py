@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Q
 
-from clinic.audit import Actor, audit_record
+from clinic.audit import Actor, audit_probe, audit_record, client_ip
 from clinic.models import AuditEvent, Clinic, ClinicHoliday, Encounter, Membership, Patient
 
 # How each model with clinic data reaches its clinic (a lookup that takes the clinic's id).
@@ -79,10 +79,17 @@ def scoped(queryset, request):
 
 
 class ClinicScoped:
-    """For a ModelAdmin or an inline: the queryset and every choice of a related object, scoped."""
+    """For a ModelAdmin or an inline: the queryset and every choice of a related object, scoped. Opening an
+    object outside the scope (another clinic's) is audited as a probe; the admin answers as for a missing one."""
 
     def get_queryset(self, request):
         return scoped(super().get_queryset(request), request)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            audit_probe(request, action="not_found")
+        return obj
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -98,9 +105,7 @@ class ClinicScoped:
 
 
 def _actor(request) -> Actor:
-    from clinic.lockout import client_address
-
-    return Actor(user=request.user, clinic=staff_clinic(request), channel="admin", ip=client_address(request))
+    return Actor(user=request.user, clinic=staff_clinic(request), channel="admin", ip=client_ip(request))
 
 
 def _patient_ids(model, pks) -> list[int]:
@@ -275,7 +280,17 @@ class EncounterAdmin(AuditedReads, admin.ModelAdmin):
 class AuditEventAdmin(ClinicScoped, admin.ModelAdmin):
     """Read-only: the trail is append-only, for staff to inspect (their own clinic's, unless superusers)."""
 
-    list_display = ["at", "actor_username", "action", "object_type", "object_id", "patient_id", "channel", "ip_address"]
+    list_display = [
+        "at",
+        "actor_username",
+        "action",
+        "object_type",
+        "object_id",
+        "patient_id",
+        "channel",
+        "endpoint",
+        "ip_address",
+    ]
     list_filter = ["action", "object_type", "channel"]
     search_fields = ["actor_username", "=patient_id", "=object_id"]
     date_hierarchy = "at"

@@ -52,7 +52,9 @@ class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        selectors.patients_listed(actor=self.actor(), patients=page, searched=bool(request.query_params.get("search")))
+        terms = request.query_params
+        kinds = selectors.search_kinds(search=terms.get("search"), birth_date=terms.get("birth_date"))
+        selectors.patients_listed(actor=self.actor(), patients=page, kinds=kinds)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request, *args, **kwargs):
@@ -114,7 +116,7 @@ class PatientSearchView(ApiActorMixin, generics.GenericAPIView):
         data.is_valid(raise_exception=True)
         terms = data.validated_data
         page = self.paginate_queryset(selectors.patient_search(actor=self.actor(), **terms))
-        selectors.patients_listed(actor=self.actor(), patients=page, searched=any(terms.values()))
+        selectors.patients_listed(actor=self.actor(), patients=page, kinds=selectors.search_kinds(**terms))
         return self.get_paginated_response(PatientSerializer(page, many=True).data)
 
 

@@ -186,3 +186,22 @@ class SessionTimeoutMiddleware:
                 session.setdefault(SESSION_STARTED, now)
                 session[SESSION_SEEN] = now
         return self.get_response(request)
+
+
+class ProbeAuditMiddleware:
+    """Every refused request on a route of the app (401, 403, and 404: another clinic's record answers exactly
+    like a missing one) is audited with who and where (clinic.audit.audit_probe), on the web, the API, the FHIR
+    base and the admin. CDS Hooks calls are audited by ehr.cds_views, with the calling EHR named. A URL that
+    matches no route (a scanner's guess) is not recorded."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from clinic.audit import PROBE_ACTIONS, audit_probe
+
+        response = self.get_response(request)
+        action = PROBE_ACTIONS.get(response.status_code)
+        if action is not None and not request.path.startswith("/cds-services"):
+            audit_probe(request, action=action)
+        return response

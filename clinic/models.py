@@ -261,8 +261,11 @@ class AuditEvent(models.Model):
     patient_id = models.BigIntegerField(_("patient id"), null=True, db_index=True)
     # For lists and searches: every patient shown.
     patient_ids = models.JSONField(_("patients shown"), default=list, blank=True)
-    channel = models.CharField(_("channel"), max_length=8)  # "web" | "api"
+    channel = models.CharField(_("channel"), max_length=8)  # "web" | "api" | "fhir" | "admin"
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    # For a refused request (a probe: 401, 403, another clinic's 404): the method and the URL pattern it
+    # matched, "GET /api/v1/patients/<int:pk>/" (the id is object_id), never the path's text or a query string.
+    endpoint = models.CharField(_("endpoint"), max_length=255, blank=True, default="")
 
     class Meta:
         verbose_name = _("audit event")

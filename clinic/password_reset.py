@@ -20,7 +20,8 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from clinic.lockout import audit_refusal, client_address, refusal_response, throttle
+from clinic.audit import client_ip
+from clinic.lockout import audit_refusal, refusal_response, throttle
 
 
 class LocalizedPasswordResetForm(PasswordResetForm):
@@ -55,7 +56,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
         self.extra_email_context = {"hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)}
         email = form.cleaned_data["email"].strip().casefold()
-        address = client_address(self.request)
+        address = client_ip(self.request)
         subjects = {"email": (email, settings.AXES_FAILURE_LIMIT)}
         if address:
             subjects["address"] = (address, settings.LOGIN_ADDRESS_FAILURE_LIMIT)
@@ -87,7 +88,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         user = form.user
         membership = getattr(user, "membership", None)
         actor = Actor(
-            user=user, clinic=membership.clinic if membership else None, channel="web", ip=client_address(self.request)
+            user=user, clinic=membership.clinic if membership else None, channel="web", ip=client_ip(self.request)
         )
         audit_record(actor=actor, action="password_reset", object_type="user", object_id=user.pk)
         return response

@@ -72,12 +72,30 @@ def patient_search(*, actor: Actor, search: str = "", birth_date=None, snils: st
     return patients
 
 
-def patients_listed(*, actor: Actor, patients, searched: bool) -> None:
-    """Record that a list (or search result) of patients was shown."""
+def search_kinds(*, search=None, birth_date=None, snils=None, oms_policy=None, **others) -> list[str]:
+    """The kinds of term a patient search used, for the audit trail (never the terms): "name", "snils" or
+    "policy" for the search text (a SNILS or policy number typed there, as patient_queryset reads it),
+    "birth_date", "snils", "policy", and the name of any other term given (an EHR's "identifier", "id")."""
+    kinds = set()
+    text = "".join(char for char in (search or "") if ord(char) >= 32).strip()
+    if text:
+        digits = digits_only(text)
+        number = digits.isdigit() and len(digits) in (11, 16)
+        kinds.add(("snils" if len(digits) == 11 else "policy") if number else "name")
+    for kind, value in (("birth_date", birth_date), ("snils", snils), ("policy", oms_policy), *others.items()):
+        if value not in (None, ""):
+            kinds.add(kind)
+    return sorted(kinds)
+
+
+def patients_listed(*, actor: Actor, patients, searched: bool = False, kinds=()) -> None:
+    """Record that a list (or search result) of patients was shown: a search names the kinds of term it used
+    as the object id ("birth_date,name"), never the terms."""
     audit_record(
         actor=actor,
-        action="search" if searched else "list",
+        action="search" if searched or kinds else "list",
         object_type="patient",
+        object_id=",".join(kinds),
         patient_ids=[patient.pk for patient in patients],
     )
 

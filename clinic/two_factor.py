@@ -44,7 +44,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from clinic.audit import Actor, audit_record
+from clinic.audit import Actor, audit_record, client_ip
 
 SESSION_KEY = "two_factor"
 VERIFY, ENROL = "verify", "enrol"
@@ -105,11 +105,9 @@ def throttled_for(device) -> int | None:
 
 
 def _actor(request) -> Actor:
-    from clinic.lockout import client_address
-
     user = request.user
     membership = getattr(user, "membership", None)
-    return Actor(user=user, clinic=membership.clinic if membership else None, channel="web", ip=client_address(request))
+    return Actor(user=user, clinic=membership.clinic if membership else None, channel="web", ip=client_ip(request))
 
 
 def _audit(request, action: str) -> None:

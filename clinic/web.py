@@ -44,7 +44,9 @@ def patient_list(request):
     if not (query or birth_date):
         patients = patients.order_by("-updated_at", "-id")  # most recently seen first
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
-    selectors.patients_listed(actor=actor, patients=page.object_list, searched=bool(query or birth_date))
+    selectors.patients_listed(
+        actor=actor, patients=page.object_list, kinds=selectors.search_kinds(search=query, birth_date=birth_date)
+    )
     context = {"page": page, "query": query, "birth_date": request.POST.get("birth_date", ""), "date_error": date_error}
     if request.htmx:
         return render(request, "patients/_results.html", context)

@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "clinic.middleware.SessionTimeoutMiddleware",
     # A session that owes its two-factor code reaches only the code page (clinic.two_factor).
     "clinic.two_factor.TwoFactorMiddleware",
+    # Refused requests (401, 403, another clinic's 404) are audited with who and where (clinic.middleware).
+    "clinic.middleware.ProbeAuditMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.PrivateResponseMiddleware",
@@ -187,9 +189,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "clinic.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 # The client's address (for the limits and the audit trail): REMOTE_ADDR, or behind this many reverse proxies,
-# each appending to X-Forwarded-For, the address the outermost one was reached from (clinic.lockout.client_ip).
+# each appending to X-Forwarded-For, the address the outermost one was reached from (clinic.addresses).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
-AXES_CLIENT_IP_CALLABLE = "clinic.lockout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "clinic.addresses.client_ip"
 # Never the username or the address in axes' log lines (the audit trail has the address).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
 

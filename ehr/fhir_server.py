@@ -60,6 +60,8 @@ INTERACTIONS = {
 }
 # The total is always exact: _total and fhirpy's _totalMethod are accepted and change nothing.
 CONTROL_PARAMS = {"_count", "_offset", "_format", "_total", "_totalMethod"}
+# How the audit trail names the kind of a Patient search parameter (clinic.selectors.search_kinds).
+FHIR_SEARCH_KINDS = {"_id": "id"}
 
 
 class FhirError(Exception):
@@ -371,7 +373,9 @@ def search(request, actor, resource_type):
         patients = _patients(actor, criteria)
         total = patients.count()
         page = list(patients[offset : offset + count]) if count else []
-        selectors.patients_listed(actor=actor, patients=page, searched=bool(criteria))
+        terms = {FHIR_SEARCH_KINDS.get(name, name): value for name, value in criteria.items()}
+        kinds = selectors.search_kinds(search=terms.pop("name", None), birth_date=terms.pop("birthdate", None), **terms)
+        selectors.patients_listed(actor=actor, patients=page, kinds=kinds)
         resources = [fhir.patient_resource(patient) for patient in page]
         return respond(request, _searchset(request, resource_type, params, resources, total, offset, count))
     if resource_type == "Binary":

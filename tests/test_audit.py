@@ -109,7 +109,7 @@ def test_a_search_records_the_patients_shown_but_never_the_search_text(gp, clien
     response = client.get("/api/v1/patients/", {"search": search})
 
     rows = mark()
-    assert summary(rows) == [("search", "patient", "", None)]
+    assert summary(rows) == [("search", "patient", "name", None)]
     assert rows[0].patient_ids == [row["id"] for row in response.json()["results"]]
     for word in search.casefold().split():
         assert word not in _row_text(rows[0])
@@ -125,15 +125,83 @@ def test_a_search_that_finds_a_patient_names_only_that_patient(gp, client, patie
     assert mark()[0].patient_ids == [patient.pk]
 
 
-def test_a_birth_date_filter_records_the_patients_shown(gp, client, patient, mark):
+def test_a_birth_date_filter_is_a_search_by_birth_date_recording_the_patients_shown(gp, client, patient, mark):
     patient_of(gp, birth_date=datetime.date(1990, 1, 1))
     mark()
 
     client.get("/api/v1/patients/", {"birth_date": "1980-05-17"})
 
     rows = mark()
-    assert [(row.action, row.patient_ids) for row in rows] == [("list", [patient.pk])]
+    assert [(row.action, row.object_id, row.patient_ids) for row in rows] == [("search", "birth_date", [patient.pk])]
     assert "1980-05-17" not in _row_text(rows[0])
+
+
+SNILS = "11223344595"  # passes its checksum
+POLICY = "7712345678901234"
+
+
+@pytest.mark.parametrize(
+    ("terms", "kinds"),
+    [
+        ({"search": "Иванова"}, "name"),
+        ({"search": "Иванова", "birth_date": "1980-05-17"}, "birth_date,name"),
+        ({"search": "112-233-445 95"}, "snils"),
+        ({"search": POLICY}, "policy"),
+        ({"birth_date": "1980-05-17"}, "birth_date"),
+    ],
+)
+def test_a_search_in_the_query_string_records_the_kinds_of_term_never_the_terms(client, patient, mark, terms, kinds):
+    mark()
+    client.get("/api/v1/patients/", terms)
+
+    (row,) = mark()
+    assert (row.action, row.object_type, row.object_id) == ("search", "patient", kinds)
+    for term in terms.values():
+        assert term.casefold() not in _row_text(row)
+
+
+@pytest.mark.parametrize(
+    ("body", "kinds"),
+    [
+        ({"snils": SNILS}, "snils"),
+        ({"oms_policy": POLICY}, "policy"),
+        ({"search": "Мария", "birth_date": "1980-05-17", "snils": SNILS}, "birth_date,name,snils"),
+        ({}, ""),
+    ],
+)
+def test_a_search_by_post_records_the_kinds_of_term(client, patient, mark, body, kinds):
+    mark()
+    client.post("/api/v1/patients/search/", body, format="json")
+
+    (row,) = mark()
+    assert (row.action, row.object_id) == ("search" if kinds else "list", kinds)
+    for term in body.values():
+        assert term.casefold() not in _row_text(row)
+
+
+def test_a_search_on_the_patients_page_records_the_kinds_of_term(gp, patient, mark):
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(gp)
+    mark()
+    browser.post("/", {"q": "Иванова", "birth_date": "1980-05-17"})
+    browser.post("/", {"q": SNILS})
+    browser.get("/")
+
+    assert [(row.action, row.object_id, row.channel) for row in mark()] == [
+        ("search", "birth_date,name", "web"),
+        ("search", "snils", "web"),
+        ("list", "", "web"),
+    ]
+
+
+def test_a_fhir_search_records_the_kinds_of_parameter(client, patient, mark):
+    mark()
+    client.get("/fhir/Patient", {"name": "Иванова", "birthdate": "1980-05-17"})
+    client.get("/fhir/Patient", {"_id": str(patient.pk)})
+
+    assert [(row.action, row.object_id) for row in mark()] == [("search", "birth_date,name"), ("search", "id")]
 
 
 def test_reading_an_encounter_and_the_patients_encounters_is_recorded(gp, client, patient, mark):
@@ -281,11 +349,15 @@ def test_generating_deciding_adding_and_finalizing_are_recorded(gp, client, pati
     assert not any("private reason" in _row_text(row) for row in rows)
 
 
-def test_an_anonymous_caller_leaves_no_trail(anonymous, patient, mark):
+def test_an_anonymous_caller_reads_nothing_and_leaves_only_its_refusals(anonymous, patient, mark):
     anonymous.get(f"/api/v1/patients/{patient.pk}/")
     anonymous.get("/api/v1/patients/")
 
-    assert mark() == []
+    rows = mark()
+    assert [(row.action, row.actor_username, row.patient_id, row.patient_ids) for row in rows] == [
+        ("unauthenticated", "anonymous", None, []),
+        ("unauthenticated", "anonymous", None, []),
+    ]
 
 
 def test_each_clinic_records_its_own_clinic(gp, other_gp, client, mark):
@@ -378,3 +450,108 @@ def test_the_admin_lets_staff_read_the_trail_but_not_change_it(recorded, db):
     assert staff.post(base, {"action": "delete_selected", "_selected_action": [recorded.pk]}).status_code in (200, 302)
     recorded.refresh_from_db()
     assert (recorded.action, recorded.actor_username) == ("view", "gp_anna")
+
+
+# -- refused requests (probes) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def theirs(other_gp):
+    return patient_of(other_gp, family_name="Тайнова", given_name="Зинаида")
+
+
+FHIR_INSTANCE = "GET /fhir/<str:resource_type>/<str:resource_id>"
+
+
+def probes(rows):
+    return [(row.action, row.actor_username, row.channel, row.endpoint, row.object_id) for row in rows]
+
+
+def test_another_clinics_patient_is_a_404_recorded_with_who_and_where_but_nothing_of_the_patient(
+    gp, client, theirs, mark
+):
+    mark()
+    assert client.get(f"/api/v1/patients/{theirs.pk}/", {"search": "Тайнова"}).status_code == 404
+    assert client.get(f"/fhir/Patient/{theirs.pk}").status_code == 404
+
+    rows = mark()
+    assert probes(rows) == [
+        ("not_found", "gp_anna", "api", "GET /api/v1/patients/<int:pk>/", str(theirs.pk)),
+        ("not_found", "gp_anna", "fhir", FHIR_INSTANCE, f"Patient,{theirs.pk}"),
+    ]
+    for row in rows:
+        assert (row.actor, row.clinic_id, row.ip_address, row.patient_id) == (gp, clinic_of(gp).pk, IP, None)
+        assert "тайнова" not in _row_text(row) and "search" not in row.endpoint
+
+
+def test_an_anonymous_caller_is_recorded_as_anonymous(theirs, mark):
+    from rest_framework.test import APIClient
+
+    anonymous = APIClient(REMOTE_ADDR=IP)
+    mark()
+    assert anonymous.get(f"/api/v1/patients/{theirs.pk}/").status_code == 401
+    assert anonymous.post("/api/v1/patients/", {}, format="json").status_code == 401
+    assert anonymous.get(f"/fhir/Patient/{theirs.pk}").status_code == 401
+
+    rows = mark()
+    assert probes(rows) == [
+        ("unauthenticated", "anonymous", "api", "GET /api/v1/patients/<int:pk>/", str(theirs.pk)),
+        ("unauthenticated", "anonymous", "api", "POST /api/v1/patients/", ""),
+        ("unauthenticated", "anonymous", "fhir", FHIR_INSTANCE, f"Patient,{theirs.pk}"),
+    ]
+    assert all(row.actor is None and row.ip_address == IP for row in rows)
+
+
+def test_a_forbidden_request_is_recorded(gp, mark):
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    api = APIClient(enforce_csrf_checks=True)
+    api.force_login(gp)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(gp)
+    mark()
+    # A session's write without its CSRF token: refused on the API and on the web.
+    assert api.post("/api/v1/patients/", {}, format="json").status_code == 403
+    assert browser.post("/patients/new/", {}).status_code == 403
+
+    assert probes(mark()) == [
+        ("forbidden", "gp_anna", "api", "POST /api/v1/patients/", ""),
+        ("forbidden", "gp_anna", "web", "POST /patients/new/", ""),
+    ]
+
+
+def test_another_clinics_page_on_the_web_is_recorded(gp, theirs, mark):
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(gp)
+    mark()
+    assert browser.get(f"/patients/{theirs.pk}/").status_code == 404
+
+    assert probes(mark()) == [("not_found", "gp_anna", "web", "GET /patients/<int:pk>/", str(theirs.pk))]
+
+
+def test_another_clinics_record_opened_in_the_admin_is_recorded(gp, theirs, mark):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from tests.factories import MembershipFactory
+
+    staff = MembershipFactory(clinic=clinic_of(gp), user__username="admin_olga", user__is_staff=True).user
+    staff.user_permissions.set(Permission.objects.all())
+    browser = Client()
+    browser.force_login(staff)
+    mark()
+    browser.get(f"/admin/clinic/patient/{theirs.pk}/change/")
+
+    assert probes(mark()) == [
+        ("not_found", "admin_olga", "admin", "GET /admin/clinic/patient/<path:object_id>/change/", str(theirs.pk))
+    ]
+
+
+def test_a_url_that_matches_no_route_is_not_recorded(client, mark):
+    mark()
+    assert client.get("/wp-login.php").status_code == 404
+
+    assert mark() == []

@@ -157,7 +157,7 @@ def test_a_made_up_username_is_not_written_into_the_audit(db, clock):
     for _ in range(5):
         token(api, "hunter2-typed-as-a-username", "wrong")
     event = AuditEvent.objects.get(action="lockout")
-    assert (event.actor, event.actor_username, event.object_type) == (None, "", "login")
+    assert (event.actor, event.actor_username, event.object_type) == (None, "anonymous", "login")
 
 
 def test_the_lockout_page_is_in_russian(gp, clock):
