@@ -133,7 +133,8 @@ def stamp_session_start(sender, request, user, **kwargs):
     """user_logged_in receiver (ClinicConfig.ready): the absolute timeout counts from each login. Django's
     login() has already given the session a new id by now (no fixation)."""
     session = getattr(request, "session", None)
-    if session is not None:
+    # Only a session login (an API token is not a session, should anything send the signal for one).
+    if session is not None and session.get(auth.SESSION_KEY) is not None:
         now = timezone.now().timestamp()
         session[SESSION_STARTED] = now
         session[SESSION_SEEN] = now

@@ -28,6 +28,7 @@ import segno
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import SESSION_KEY as SESSION_KEY_AUTH
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
@@ -127,7 +128,7 @@ def _signed_in_with(request, device) -> None:
 def mark_login(sender, request, user, **kwargs):
     """user_logged_in receiver (ClinicConfig.ready): note in the session what the login still owes."""
     session = getattr(request, "session", None)
-    if session is None:
+    if session is None or session.get(SESSION_KEY_AUTH) is None:  # not a session login
         return
     step = login_step(user)
     if step is None:

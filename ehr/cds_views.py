@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
-from clinic.audit import Actor, audit_record
+from clinic.audit import Actor, audit_record, client_ip
 from clinic.models import Encounter
 from ehr import cds_hooks, identifier_systems
 from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
@@ -261,7 +261,7 @@ def audit_unmatched(request, *, issuer, clinic, action: str) -> None:
             user=SimpleNamespace(pk=None, username=_caller(issuer)),
             clinic=clinic,
             channel="cds",
-            ip=request.META.get("REMOTE_ADDR"),
+            ip=client_ip(request),
         ),
         action=action,
         object_type="cds_service",
@@ -294,7 +294,7 @@ def _link(request, client: EhrClient, patient: dict | None) -> dict:
         user=SimpleNamespace(pk=None, username=_caller(client.issuer)),
         clinic=client.clinic,
         channel="cds",
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=client_ip(request),
     )
     audit_record(actor=actor, action="cds_link", object_type="patient", object_id=ours.pk, patient_id=ours.pk)
     encounter = (

@@ -33,7 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from clinic.audit import Actor, audit_record
+from clinic.audit import Actor, audit_record, client_ip
 from clinic.authentication import LocalizedTokenAuthentication
 from ehr import cds_views
 from ehr.models import EhrClient, SmartAccessToken
@@ -326,7 +326,7 @@ def token(request):
         token_hash=hash_token(raw), client=client, scope=" ".join(granted), expires_at=now + timedelta(seconds=seconds)
     )
     audit_record(
-        actor=Actor(user=user, clinic=client.clinic, channel="fhir", ip=request.META.get("REMOTE_ADDR")),
+        actor=Actor(user=user, clinic=client.clinic, channel="fhir", ip=client_ip(request)),
         action="smart_token",
         object_type="ehr_client",
         object_id=client.pk,
