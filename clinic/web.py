@@ -143,5 +143,12 @@ def language_switch(request):
         # Before login (the login page) there is no profile: a cookie carries the choice.
         from django.conf import settings as django_settings
 
-        response.set_cookie(django_settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax", secure=request.is_secure())
+        response.set_cookie(
+            django_settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=django_settings.LANGUAGE_COOKIE_AGE,
+            samesite=django_settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=django_settings.LANGUAGE_COOKIE_SECURE or request.is_secure(),
+            httponly=django_settings.LANGUAGE_COOKIE_HTTPONLY,
+        )
     return response

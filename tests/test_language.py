@@ -250,6 +250,14 @@ def test_the_gps_own_choice_outranks_the_browser_and_is_remembered(client, gp):
     assert '<html lang="ru">' in page.content.decode()
 
 
+def test_the_language_chosen_before_login_is_kept_in_an_httponly_same_site_cookie(client, db):
+    response = client.post("/language/", {"language": "en", "next": "/accounts/login/"})
+
+    cookie = response.cookies["django_language"]
+    assert cookie.value == "en"
+    assert cookie["httponly"] is True and cookie["samesite"] == "Lax"
+
+
 def test_the_language_switch_never_redirects_off_site(client, gp):
     client.force_login(gp)
 
