@@ -13,6 +13,7 @@ than latency. Only 127.0.0.1 is contacted; the loop is bounded.
 """
 
 import argparse
+import atexit
 import http.client
 import json
 import os
@@ -73,6 +74,7 @@ def main():
         "DJANGO_LOG_LEVEL": "WARNING",
     }
     work = Path(tempfile.mkdtemp(prefix="bench-endpoint-"))
+    atexit.register(shutil.rmtree, work, True)  # also when setting up fails
     env.setdefault("DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}")
     os.environ["DATABASE_URL"] = env["DATABASE_URL"]
     python = sys.executable
@@ -147,7 +149,6 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
 
     def ms(value):
         return f"{value * 1000:7.2f} ms"
