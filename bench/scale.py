@@ -251,7 +251,8 @@ def django_setup(url: str) -> None:
             "DATABASE_URL": url,
             "DJANGO_LOG_LEVEL": "WARNING",
             "DJANGO_ALLOWED_HOSTS": "testserver",
-            "MEDIA_ROOT": str(Path(tempfile.gettempdir()) / "backnumb-scale-media"),
+            # The letters rendered for the showcase: in the run's own directory, removed with it.
+            "MEDIA_ROOT": os.environ.get("BENCH_SCALE_MEDIA") or tempfile.mkdtemp(prefix="backnumb-scale-media."),
         }
     )
     # No broker: documents render in-process (Celery eager), as in the embedded default.
@@ -1008,6 +1009,7 @@ def main():
     print(version, flush=True)
     report = {"conditions": {"postgres": version, "settings": Cluster.SETTINGS, "cores": os.cpu_count()}}
     work = Path(tempfile.mkdtemp(prefix="backnumb-scale-results."))
+    os.environ["BENCH_SCALE_MEDIA"] = str(work / "media")
     try:
 
         def run(kind, url, *extra):
