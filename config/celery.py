@@ -4,6 +4,8 @@ Any number of `celery beat` processes (or workers started with `--beat`) may run
 before it sends anything, renews it every third of BEAT_LOCK_SECONDS and stands by while another holds it, so
 when the holder dies the lock lapses and a standby takes over within BEAT_LOCK_SECONDS. A beat embedded in a
 worker also stops when that worker dies (it would otherwise live on as an orphan, holding the lock).
+
+Workers and beat log through the settings' LOGGING, so their lines are redacted as the web's are (config.reporting).
 """
 
 from __future__ import annotations
@@ -44,6 +46,19 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+@signals.setup_logging.connect
+def _log_as_the_web_does(**kwargs) -> None:
+    """Workers and beat log through the settings' LOGGING (config.reporting's formatter), not Celery's own
+    handlers: no exception's message and no task's return value in a worker's log, as in the web's. Connecting
+    this signal stops Celery from replacing the root logger's handlers; the level is DJANGO_LOG_LEVEL's."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
 
 # The worker that started an embedded beat (`worker --beat`), so the beat can tell when it is orphaned.
 _embedding_worker: int | None = None

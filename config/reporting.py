@@ -13,13 +13,21 @@ Beyond what the decorators cover:
 - a database error's message is withheld, in the report and in the log: PostgreSQL quotes values in it
   ("Key (snils)=(…) already exists", "Failing row contains (…)"). Its SQLSTATE, table, column and constraint
   stay.
+- in the log (the web's and the Celery workers', config.celery), every exception's message is withheld, not only
+  a database error's: `ValueError(f"no chart for {patient}")`, `int("Иванова")` and a KeyError of a name quote
+  what they were given. The type, the chain of causes and the traceback's files, lines and code stay.
+- Celery's own lines about a task (logger celery.app.trace: "Task … raised unexpected: ValueError('…')",
+  "… retry: …", "… succeeded in 0.2s: <return value>") name the exception's type only and never the return value.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
 import sqlite3
 import traceback
+from collections.abc import Mapping
 
 from django import db
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
@@ -98,29 +106,57 @@ class PatientDataExceptionReporter(ExceptionReporter):
 
 
 class PatientDataFormatter(logging.Formatter):
-    """The plain log format; in a traceback, a database error's message is withheld (see above)."""
+    """The plain log format, with no exception's message (see above) and Celery's task lines redacted."""
 
     def format(self, record):
-        # Never a traceback text cached on the record by another handler's formatter (nor leave ours for it).
-        cached, record.exc_text = record.exc_text, None
-        try:
-            return super().format(record)
-        finally:
-            record.exc_text = cached
+        # A copy: other handlers (and a traceback text another formatter cached on the record) see the original.
+        record = copy.copy(record)
+        record.exc_text = None
+        if record.name == CELERY_TRACE_LOGGER and isinstance(record.args, Mapping):
+            record.args = _task_line_arguments(record)
+        return super().format(record)
 
     def formatException(self, ei):  # noqa: N802 - logging.Formatter's name
         _type, error, _tb = ei
         if error is None:
             return super().formatException(ei)
         report = traceback.TracebackException(type(error), error, error.__traceback__)
-        # The report mirrors the chain of causes and contexts; withhold each database error's text.
+        # The report mirrors the chain of causes and contexts; withhold each exception's text.
         pending, seen = [(report, error)], set()
         while pending:
             node, exc = pending.pop()
             if node is None or exc is None or id(exc) in seen:
                 continue
             seen.add(id(exc))
-            if isinstance(exc, DATABASE_ERRORS):
-                node._str = withheld_message(exc)
+            node._str = logged_message(exc)
             pending += [(node.__cause__, exc.__cause__), (node.__context__, exc.__context__)]
         return "".join(report.format()).rstrip("\n")
+
+
+CELERY_TRACE_LOGGER = "celery.app.trace"
+# "ValueError('no chart for …')" -> "ValueError": what celery.app.trace's safe_repr of an exception starts with.
+_EXCEPTION_REPR = re.compile(r"^\s*([A-Za-z_][\w.]*)\(")
+
+
+def logged_message(error: BaseException) -> str:
+    """What the log says of an exception besides its type: a database error's names, or that it is withheld."""
+    if isinstance(error, DATABASE_ERRORS):
+        return withheld_message(error)
+    return "the message is withheld, it may quote patient data" if str(error) else ""
+
+
+def _task_line_arguments(record) -> dict:
+    """celery.app.trace's arguments ({"name", "id", "exc", "return_value", ...}) with the exception reduced to its
+    type and the return value left out."""
+    arguments = dict(record.args)
+    if "exc" in arguments:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            kind = type(error).__name__
+        else:  # an expected failure or a retry: only the repr is there
+            match = _EXCEPTION_REPR.match(str(arguments["exc"]))
+            kind = match.group(1) if match else "an exception"
+        arguments["exc"] = f"{kind} (its message is withheld, it may quote patient data)"
+    if "return_value" in arguments:
+        arguments["return_value"] = "(the return value is not logged)"
+    return arguments

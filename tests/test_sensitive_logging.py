@@ -10,6 +10,7 @@ guards, to show the name is there to be leaked (so the absence is the guards' do
 
 import logging
 import random
+import sys
 
 import psycopg
 import pytest
@@ -174,3 +175,83 @@ def test_a_search_that_fails_leaves_its_terms_out_of_the_log_and_the_report(
     assert_nothing_of(patient_data, report)
     assert patient_data["birth_date"] not in report
     assert patient_data["family_name"] in unguarded_report_of(record)
+
+
+# -- Celery's workers ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_task_that_fails_naming_a_patient_leaves_the_name_out_of_the_worker_log(tmp_path, patient_data):
+    from celery import Celery
+
+    from tests.processes import RedisServer, Stack, wait_for
+    from tests.test_celery_workers import database_url
+    from tests.worker_failing_task import TASK
+
+    redis = RedisServer(tmp_path)
+    redis.start()
+    stack = Stack(directory=tmp_path, database_url=database_url(), redis=redis, workers=0, web=False)
+    try:
+        # A worker as production starts it, with the test-only task module loaded besides the app's own.
+        stack._spawn("worker", [*worker_command(), "--include", "tests.worker_failing_task"])
+        wait_for(lambda: "ready." in stack.log("worker"), timeout=60, what="the worker")
+        Celery(broker=redis.url).send_task(TASK, args=[patient_data["family_name"]])
+
+        wait_for(lambda: "raised unexpected" in stack.log("worker"), timeout=30, what="the task's failure")
+        logged = stack.log("worker")
+    finally:
+        stack.stop()
+        redis.stop()
+
+    (line,) = [line for line in logged.splitlines() if "raised unexpected" in line]
+    assert " ERROR celery.app.trace Task tests.fails_naming_a_patient[" in line  # the settings' format
+    assert line.endswith("raised unexpected: ValueError (its message is withheld, it may quote patient data)")
+    assert 'raise ValueError(f"no chart for {family_name}")' in logged  # the traceback is there, down to the task
+    assert "ValueError: the message is withheld" in logged
+    assert patient_data["family_name"] not in logged
+
+
+def worker_command():
+    return [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork", "--concurrency", "1"] + [
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "info",
+    ]
+
+
+def task_line(message, arguments, *, exc_info=None, level=logging.ERROR):
+    record = logging.LogRecord("celery.app.trace", level, __file__, 1, message, None, exc_info)
+    record.args = arguments  # as Celery logs it: one mapping for the %(name)s placeholders
+    return configured_formatter().format(record)
+
+
+def test_celery_task_lines_name_the_exception_type_and_never_a_return_value(patient_data):
+    name = patient_data["family_name"]
+    try:
+        int(name)
+    except ValueError as error:
+        failed = task_line(
+            "Task %(name)s[%(id)s] %(description)s: %(exc)s",
+            {"name": "t", "id": "1", "description": "raised unexpected", "exc": repr(error)},
+            exc_info=(type(error), error, error.__traceback__),
+        )
+    expected = task_line(
+        "Task %(name)s[%(id)s] %(description)s: %(exc)s",
+        {"name": "t", "id": "2", "description": "raised expected", "exc": f"KeyError('{name}')"},
+        level=logging.INFO,
+    )
+    retried = task_line("Task %(name)s[%(id)s] retry: %(exc)s", {"name": "t", "id": "3", "exc": f"Retry: {name}"})
+    succeeded = task_line(
+        "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
+        {"name": "t", "id": "4", "runtime": 0.1, "return_value": repr({"family_name": name})},
+        level=logging.INFO,
+    )
+
+    assert "Task t[1] raised unexpected: ValueError (its message is withheld" in failed
+    assert "int(name)" in failed  # the traceback's code stays
+    assert "Task t[2] raised expected: KeyError (its message is withheld" in expected
+    assert "Task t[3] retry: an exception (its message is withheld" in retried
+    assert "Task t[4] succeeded in 0.1s: (the return value is not logged)" in succeeded
+    for line in (failed, expected, retried, succeeded):
+        assert name not in line
