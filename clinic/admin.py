@@ -13,13 +13,18 @@ change, history or delete page), and each write (`create`, `update`, `delete`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from clinic.audit import Actor, audit_probe, audit_record, client_ip
 from clinic.models import AuditEvent, Clinic, ClinicHoliday, Encounter, Membership, Patient
+from clinic.services import PATIENT_FIELDS, patient_create, patient_update, patient_validate
 
 # How each model with clinic data reaches its clinic (a lookup that takes the clinic's id).
 CLINIC_LOOKUPS = {
@@ -259,13 +264,56 @@ class MembershipAdmin(ClinicScoped, admin.ModelAdmin):
     autocomplete_fields = ["user", "clinic"]
 
 
+class PatientAdminForm(forms.ModelForm):
+    """Checked as the services check a patient before saving (names, birth date, SNILS and policy, another
+    patient with the same identifier, the encounters already recorded), so that an error shows at its field
+    rather than failing when the admin saves."""
+
+    class Meta:
+        model = Patient
+        fields = ["clinic", *PATIENT_FIELDS]
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self._errors:
+            return
+        try:
+            patient_validate(patient=self.instance)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
 @admin.register(Patient)
 class PatientAdmin(AuditedReads, admin.ModelAdmin):
+    form = PatientAdminForm
     list_display = ["family_name", "given_name", "middle_name", "birth_date", "sex", "snils", "identifier", "clinic"]
     list_select_related = ["clinic"]
     list_filter = [("clinic", admin.RelatedOnlyFieldListFilter), "sex"]
     search_fields = ["name_search", "identifier", "=snils", "=oms_policy"]
-    readonly_fields = ["name_search", "created_at", "updated_at"]
+    readonly_fields = ["name_search", "version", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        # A patient stays in their clinic: the encounters, referrals and audit trail are that clinic's, and no
+        # service moves them.
+        return fields + ["clinic"] if obj is not None else fields
+
+    def save_model(self, request, obj, form, change):
+        # Saved by the services, as the app and the API save a patient: they fill the search key, move the
+        # version (the FHIR ETag) and write the audit row (channel "admin"), so no _audit here.
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in PATIENT_FIELDS}
+            patient_update(actor=_actor(request), patient=obj, **changes)
+            return
+        # The clinic chosen in the form (only their own is offered to clinic staff): the patient's and the row's.
+        created = patient_create(
+            actor=replace(_actor(request), clinic=obj.clinic),
+            **{name: getattr(obj, name) for name in PATIENT_FIELDS},
+        )
+        # The admin goes on with `obj` (its log entry, the redirect to the new page): make it the saved patient.
+        for field in Patient._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding, obj._state.db = False, created._state.db
 
 
 @admin.register(Encounter)

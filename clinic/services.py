@@ -130,13 +130,27 @@ def _patient_check(patient: Patient, *, today: date) -> None:
         raise ValidationError(errors)
 
 
-def _patient_save(patient: Patient) -> None:
+def _patient_normalize(patient: Patient) -> None:
     for name in _TEXT_FIELDS:
         setattr(patient, name, (getattr(patient, name) or "").strip())
     # Stored as digits: "112-233-445 95" and "11223344595" are one SNILS.
     patient.snils = digits_only(patient.snils or "")
     patient.oms_policy = digits_only(patient.oms_policy or "")
     patient.name_search = search_key(f"{patient.family_name} {patient.given_name} {patient.middle_name}")
+
+
+def patient_validate(*, patient: Patient) -> None:
+    """The checks patient_create and patient_update make before they save, for a form that edits a Patient
+    instance itself (the admin's), so that it shows the errors at their fields instead of failing on save.
+    Raises ValidationError by field; normalizes the instance as saving would."""
+    _patient_normalize(patient)
+    if patient.pk is not None:
+        _patient_against_encounters(patient)
+    _patient_check(patient, today=timezone.localdate())
+
+
+def _patient_save(patient: Patient) -> None:
+    _patient_normalize(patient)
     _patient_check(patient, today=timezone.localdate())
     try:
         with transaction.atomic():
