@@ -1,14 +1,21 @@
 """Password reset by email: Django's flow in Russian and English, the email in the GP's language, and a
 throttle like the login's (5 requests for one email or 20 from one address within 15 minutes, then 429 with
-Retry-After, audited). The answer never says whether an account has the address. The clock is driven."""
+Retry-After, audited). The answer never says whether an account has the address, nor does the work the request
+does: the email is sent by a Celery task enqueued after the commit, carrying ids only. The clock is driven.
+
+Each request runs its on-commit callbacks as a real commit would (the test's transaction never commits) and the
+task runs in-process, as on the embedded default; one test publishes to the real Redis instead."""
 
 import re
 from unittest import mock
 
 import pytest
 from django.core import mail
-from django.test import Client
+from django.db import connection
+from django.test import Client, TestCase
+from django.test.utils import CaptureQueriesContext
 
+from clinic import password_reset
 from clinic.models import AuditEvent
 from tests.factories import PASSWORD, MembershipFactory
 from tests.test_lockout import clock  # noqa: F401  (fixture)
@@ -25,8 +32,19 @@ def gp_with_email(gp):
     return gp
 
 
+@pytest.fixture(autouse=True)
+def tasks_run_in_process():
+    from config.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
 def ask(client, email, **extra):
-    return client.post(RESET, {"email": email}, **extra)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(RESET, {"email": email}, **extra)
 
 
 def link_in(message):
@@ -65,6 +83,66 @@ def test_an_address_without_an_account_gets_the_same_answer_and_no_email(gp_with
 
     assert (unknown.status_code, unknown["Location"]) == (known.status_code, known["Location"]) == (302, DONE)
     assert [message.to for message in mail.outbox] == [["anna.petrova@example.org"]]
+
+
+def test_an_address_with_an_account_and_one_without_cost_the_request_the_same_work(
+    gp_with_email,
+    clock,  # noqa: F811
+    django_assert_num_queries,
+):
+    enqueued = []
+    with mock.patch("clinic.tasks.send_password_reset.delay", side_effect=lambda *a: enqueued.append(a)):
+        with CaptureQueriesContext(connection) as known_queries:
+            known = ask(Client(), "anna.petrova@example.org")
+        with django_assert_num_queries(len(known_queries)):
+            unknown = ask(Client(), "nobody@example.org")
+
+    assert (known.status_code, unknown.status_code) == (302, 302)
+    # One task each, the same shape: ids, the host and the scheme; no address, no token.
+    assert enqueued == [([gp_with_email.pk], "testserver", False), ([], "testserver", False)]
+    assert not mail.outbox
+
+
+def test_the_task_travels_through_the_broker_with_ids_only(gp_with_email, clock, settings):  # noqa: F811
+    import base64
+    import json
+
+    import redis
+
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = queue.llen("celery")
+
+    ask(Client(), gp_with_email.email)
+
+    raw = queue.lindex("celery", 0)  # the newest message
+    assert queue.llen("celery") == before + 1
+    queue.lrem("celery", 1, raw)
+    message = json.loads(raw)
+    assert message["headers"]["task"] == password_reset.SEND_TASK
+    args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+    assert (args, kwargs) == ([[gp_with_email.pk], "testserver", False], {})
+    assert b"example.org" not in raw and b"anna" not in raw.lower()
+    assert not mail.outbox
+
+
+def test_an_account_deactivated_before_the_task_runs_gets_no_email(gp_with_email, clock):  # noqa: F811
+    from clinic.tasks import send_password_reset
+
+    gp_with_email.is_active = False
+    gp_with_email.save()
+
+    assert send_password_reset(user_ids=[gp_with_email.pk], domain="testserver", use_https=True) == 0
+    assert not mail.outbox
+
+
+def test_the_link_uses_the_scheme_and_host_the_request_came_by(gp_with_email, clock):  # noqa: F811
+    ask(Client(), gp_with_email.email, secure=True, HTTP_HOST="localhost")
+
+    (message,) = mail.outbox
+    assert "https://localhost/accounts/reset/" in message.body
 
 
 def test_a_used_link_does_not_work_twice(gp_with_email, clock):  # noqa: F811
