@@ -1,9 +1,12 @@
+import heapq
+
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -236,7 +239,7 @@ class ReferralConclusionPdfView(ApiActorMixin, APIView):
 
 class _WorklistRow(drf_serializers.Serializer):
     kind = drf_serializers.ChoiceField(choices=["result", "test", "referral"])
-    id = drf_serializers.IntegerField()
+    id = drf_serializers.IntegerField(help_text="The result's, test's (workup item's) or referral's id, by kind.")
     encounter = drf_serializers.IntegerField()
     patient = inline_serializer(
         "WorklistPatient", {"id": drf_serializers.IntegerField(), "name": drf_serializers.CharField()}
@@ -248,41 +251,68 @@ class _WorklistRow(drf_serializers.Serializer):
     due = drf_serializers.DateField()
     overdue = drf_serializers.BooleanField()
     overdue_at = drf_serializers.DateTimeField(allow_null=True, help_text="When the periodic task marked it.")
+    # By kind (each row has the fields of its kind only).
+    value = drf_serializers.JSONField(required=False, help_text="Results: a number or a boolean.")
+    unit = drf_serializers.CharField(required=False, allow_blank=True, help_text="Results.")
+    flag = drf_serializers.CharField(required=False, help_text="Results.")
+    workup = drf_serializers.IntegerField(required=False, help_text="Tests.")
+    accepted_at = drf_serializers.DateTimeField(required=False, allow_null=True, help_text="Tests.")
+    status = drf_serializers.ChoiceField(choices=["issued", "booked"], required=False, help_text="Referrals.")
+    issued_at = drf_serializers.DateTimeField(required=False, allow_null=True, help_text="Referrals.")
+    appointment_at = drf_serializers.DateTimeField(required=False, allow_null=True, help_text="Referrals.")
 
 
-class _WorklistResult(_WorklistRow):
-    value = drf_serializers.JSONField()
-    unit = drf_serializers.CharField(allow_blank=True)
-    flag = drf_serializers.CharField()
+class _WorklistPage(drf_serializers.Serializer):
+    count = drf_serializers.IntegerField(help_text="Rows in all (of `kind`, when given).")
+    next = drf_serializers.URLField(allow_null=True)
+    previous = drf_serializers.URLField(allow_null=True)
+    results = _WorklistRow(many=True)
 
 
-class _WorklistTest(_WorklistRow):
-    workup = drf_serializers.IntegerField()
-    accepted_at = drf_serializers.DateTimeField(allow_null=True)
+class _WorklistQuery(drf_serializers.Serializer):
+    kind = drf_serializers.ChoiceField(
+        choices=["result", "test", "referral"],
+        required=False,
+        help_text="Only rows of this kind: unacknowledged abnormal results, awaited tests or open referrals.",
+    )
+    page = drf_serializers.IntegerField(min_value=1, required=False, default=1)
+    page_size = drf_serializers.IntegerField(
+        min_value=1, max_value=worklist.MAX_PAGE_SIZE, required=False, default=worklist.PAGE_SIZE
+    )
 
 
-class _WorklistReferral(_WorklistRow):
-    status = drf_serializers.ChoiceField(choices=["issued", "booked"])
-    issued_at = drf_serializers.DateTimeField(allow_null=True)
-    appointment_at = drf_serializers.DateTimeField(allow_null=True)
-
-
-class _Worklist(drf_serializers.Serializer):
-    unacknowledged_results = _WorklistResult(many=True, help_text="Abnormal results not yet signed off.")
-    awaited_results = _WorklistTest(many=True, help_text="Accepted tests with no result yet.")
-    open_referrals = _WorklistReferral(many=True, help_text="Issued or booked referrals without a conclusion.")
+class _WorklistPagination(PageNumberPagination):
+    page_size = worklist.PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = worklist.MAX_PAGE_SIZE
 
 
 class WorklistView(ApiActorMixin, APIView):
-    """The clinic's worklist: sorted overdue first, then by urgency, then due date."""
+    """The clinic's worklist, a page at a time: unacknowledged abnormal results, awaited tests and open
+    referrals in one list, overdue first, then by urgency, then due date."""
 
-    @extend_schema(operation_id="worklist", responses=_Worklist)
+    @extend_schema(
+        operation_id="worklist",
+        parameters=[_WorklistQuery],
+        responses={200: _WorklistPage, 400: None, 404: OpenApiResponse(description="No such page.")},
+        description="One list of every open row of the clinic (each row's `kind` says which), overdue first, "
+        f"then by urgency (emergency, urgent, routine), then due date; {worklist.PAGE_SIZE} a page (`page_size` "
+        f"up to {worklist.MAX_PAGE_SIZE}), `next` and `previous` link the pages. `kind` keeps one kind of row.",
+    )
     def get(self, request):
-        if request.query_params:
-            raise ValidationError({name: ["Unknown parameter."] for name in request.query_params})
+        unknown = set(request.query_params) - set(_WorklistQuery().fields)
+        if unknown:
+            raise ValidationError({name: ["Unknown parameter."] for name in sorted(unknown)})
+        query = _WorklistQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         services.overdue_mark_in_process()
-        rows = worklist.worklist_get(actor=self.actor())
-        return Response(_Worklist(rows).data)
+        entries = worklist.worklist_get(actor=self.actor())
+        kind = query.validated_data.get("kind")
+        wanted = [section for section in worklist.SECTIONS if kind in (None, worklist.KINDS[section])]
+        paginator = _WorklistPagination()
+        page = paginator.paginate_queryset(list(heapq.merge(*(entries[section] for section in wanted))), request)
+        rows = worklist.worklist_show(actor=self.actor(), entries=page)
+        return paginator.get_paginated_response(_WorklistRow(rows, many=True).data)
 
 
 class WorklistCountsView(ApiActorMixin, APIView):

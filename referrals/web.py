@@ -456,37 +456,52 @@ def referral_conclusion_pdf(request, pk):
 @login_required
 @require_safe
 def worklist_page(request):
-    """Unacknowledged abnormal results, awaited tests and open referrals of the GP's clinic, overdue
-    first: the same rows as GET /api/v1/worklist/ (a constant number of queries)."""
-    from referrals.worklist import worklist_get
+    """Unacknowledged abnormal results, awaited tests and open referrals of the GP's clinic, each section
+    overdue first and paged on its own (`?unacknowledged=2&awaited=1&referrals=3`), so a clinic with
+    thousands of open items gets the most pressing of each kind first (a constant number of queries)."""
+    from django.core.paginator import Paginator
 
-    rows = worklist_get(actor=_actor(request))
+    from referrals import worklist
+
+    actor = _actor(request)
+    entries = worklist.worklist_get(actor=actor)
+    sections = [
+        ("unacknowledged", "unacknowledged_results", _("Abnormal results not acknowledged"),
+         _("No abnormal result awaits acknowledgement.")),
+        ("awaited", "awaited_results", _("Awaited results"), _("No accepted test awaits its result.")),
+        ("referrals", "open_referrals", _("Open referrals"), _("No open referral.")),
+    ]  # fmt: skip
+    pages = {
+        key: Paginator(entries[name], worklist.PAGE_SIZE).get_page(request.GET.get(key)) for key, name, *__ in sections
+    }
+    rows = worklist.worklist_show(actor=actor, entries=[entry for page in pages.values() for entry in page])
+
+    def link(key, number):
+        query = request.GET.copy()
+        query[key] = number
+        return "?" + query.urlencode()
+
+    context_sections = []
+    for key, name, title, empty in sections:
+        page = pages[key]
+        context_sections.append(
+            {
+                "key": key,
+                "title": title,
+                "page": page,
+                "rows": [row for row in rows if row["kind"] == worklist.KINDS[name]],
+                "empty": empty,
+                "previous": link(key, page.previous_page_number()) if page.has_previous() else "",
+                "next": link(key, page.next_page_number()) if page.has_next() else "",
+            }
+        )
     return render(
         request,
         "referrals/worklist.html",
         {
-            "sections": [
-                {
-                    "key": "unacknowledged",
-                    "title": _("Abnormal results not acknowledged"),
-                    "rows": rows["unacknowledged_results"],
-                    "empty": _("No abnormal result awaits acknowledgement."),
-                },
-                {
-                    "key": "awaited",
-                    "title": _("Awaited results"),
-                    "rows": rows["awaited_results"],
-                    "empty": _("No accepted test awaits its result."),
-                },
-                {
-                    "key": "referrals",
-                    "title": _("Open referrals"),
-                    "rows": rows["open_referrals"],
-                    "empty": _("No open referral."),
-                },
-            ],
-            "total": sum(len(group) for group in rows.values()),
-            "overdue": sum(row["overdue"] for group in rows.values() for row in group),
+            "sections": context_sections,
+            "total": sum(len(group) for group in entries.values()),
+            "overdue": sum(worklist.overdue_count(group) for group in entries.values()),
         },
     )
 

@@ -2,6 +2,7 @@
 due dates and overdue status under a controlled clock; the overdue task; scoping and query counts."""
 
 import datetime
+import re
 
 import pytest
 from django.conf import settings
@@ -53,8 +54,20 @@ def issued_referral(gp, encounter, *, urgency="urgent"):
     return referral_services.referral_issue(actor=actor, referral=referral)
 
 
+SECTIONS = {"unacknowledged_results": "result", "awaited_results": "test", "open_referrals": "referral"}
+
+
 def worklist(api):
-    response = api.get("/api/v1/worklist/")
+    """Every row, in one page of 100, grouped by kind as the page's sections are."""
+    response = api.get("/api/v1/worklist/", {"page_size": 100})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["next"] is None
+    return {section: [row for row in body["results"] if row["kind"] == kind] for section, kind in SECTIONS.items()}
+
+
+def worklist_page(api, **params):
+    response = api.get("/api/v1/worklist/", params)
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -218,24 +231,157 @@ def test_an_anonymous_caller_gets_401_and_parameters_are_refused(gp, anonymous):
     assert anonymous.get("/api/v1/worklist/").status_code == 401
     assert anonymous.get("/api/v1/worklist/counts/").status_code == 401
     api = api_client_for(gp)
-    assert api.get("/api/v1/worklist/?clinic=2").status_code == 400
+    assert api.get("/api/v1/worklist/?clinic=2").json() == {"clinic": ["Unknown parameter."]}
     assert api.get("/api/v1/worklist/counts/?all=1").status_code == 400
 
 
-def test_the_query_count_does_not_grow_with_the_rows(gp, clock):
-    def populate(count):
-        for _ in range(count):
-            encounter, _ = accepted_encounter(gp)
-            result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
-            issued_referral(gp, encounter)
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"kind": "letter"}, "kind"),
+        ({"page": "0"}, "page"),
+        ({"page": "two"}, "page"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "101"}, "page_size"),
+    ],
+)
+def test_a_bad_worklist_parameter_is_a_400_naming_it(gp, params, field):
+    response = api_client_for(gp).get("/api/v1/worklist/", params)
 
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+def test_a_page_past_the_last_is_a_404(gp, clock):
+    accepted_encounter(gp)
+
+    assert api_client_for(gp).get("/api/v1/worklist/", {"page": 2}).status_code == 404
+
+
+def populate(gp, count, *, at=MONDAY):
+    """`count` encounters, each with an abnormal result, its tests left awaited and an urgent referral."""
+    for _ in range(count):
+        encounter, _ = accepted_encounter(gp, at=at)
+        result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
+        issued_referral(gp, encounter)
+
+
+def test_the_query_count_is_the_same_for_6_items_and_for_60(gp, clock):
     api = api_client_for(gp)
-    populate(1)
-    with CaptureQueriesContext(connection) as one:
-        small = worklist(api)
-    populate(19)
-    with CaptureQueriesContext(connection) as twenty:
-        large = worklist(api)
+    populate(gp, 1)
+    with CaptureQueriesContext(connection) as few:
+        small = worklist_page(api, page_size=100)
+    populate(gp, 9)
+    with CaptureQueriesContext(connection) as many:
+        large = worklist_page(api, page_size=100)
 
-    assert len(small["open_referrals"]) == 1 and len(large["open_referrals"]) == 20
-    assert len(twenty) == len(one)
+    # Each encounter: the abnormal haemoglobin, the 4 tests it does not answer, the referral.
+    assert small["count"] == 6 and large["count"] == 60 and len(large["results"]) == 60
+    assert len(many) == len(few)
+
+
+def test_the_api_pages_overdue_first_then_by_urgency_then_due_date_across_kinds(gp, clock):
+    populate(gp, 2, at=datetime.datetime(2024, 2, 1, 9, 0, tzinfo=UTC))  # all overdue by the 8th of March
+    populate(gp, 2)
+    accepted_encounter(gp, urgencies={"lab_urinalysis": "emergency", "lab_cbc": "urgent"})
+    clock.set(datetime.datetime(2024, 3, 8, 9, 0, tzinfo=UTC))
+    api = api_client_for(gp)
+
+    pages, params = [], {"page_size": 7}
+    while True:
+        body = worklist_page(api, **params, page=len(pages) + 1)
+        pages.append(body["results"])
+        if body["next"] is None:
+            break
+        assert "page=" in body["next"] and "page_size=7" in body["next"]
+
+    rows = [row for page in pages for row in page]
+    order = {"emergency": 0, "urgent": 1, "routine": 2}
+    keys = [(not row["overdue"], order[row["urgency"]], row["due"]) for row in rows]
+    assert len(rows) == body["count"] == 4 * 6 + 5 and len(pages) == 5
+    assert keys == sorted(keys)
+    assert len({(row["kind"], row["id"]) for row in rows}) == len(rows)  # no row twice, none skipped
+    assert keys[0] == (False, 0, "2024-03-04")  # the overdue emergency test leads, whatever its kind
+    assert rows[-1]["overdue"] is False
+    assert {row["kind"] for row in rows if row["overdue"]} == {"result", "test", "referral"}
+
+
+def test_kind_keeps_one_kind_of_row(gp, clock):
+    populate(gp, 2)
+
+    body = worklist_page(api_client_for(gp), kind="referral")
+
+    assert body["count"] == 2 and {row["kind"] for row in body["results"]} == {"referral"}
+    assert set(body["results"][0]) >= {"status", "issued_at", "appointment_at", "specialty", "patient", "due"}
+
+
+def test_only_the_patients_shown_are_audited(gp, clock):
+    populate(gp, 3)
+
+    body = worklist_page(api_client_for(gp), page_size=1)
+
+    event = AuditEvent.objects.get(action="list", object_type="worklist")
+    assert event.patient_ids == [body["results"][0]["patient"]["id"]]
+
+
+@pytest.mark.parametrize(
+    "today",
+    [
+        datetime.datetime(2024, 3, 4, 9, 0, tzinfo=UTC),
+        datetime.datetime(2024, 3, 5, 23, 30, tzinfo=UTC),  # already the 6th in Moscow
+        datetime.datetime(2024, 3, 8, 9, 0, tzinfo=UTC),
+        datetime.datetime(2024, 3, 11, 9, 0, tzinfo=UTC),
+        datetime.datetime(2024, 3, 25, 9, 0, tzinfo=UTC),
+    ],
+)
+def test_the_badge_counted_in_the_database_agrees_with_the_rows(gp, clock, today):
+    populate(gp, 1, at=datetime.datetime(2024, 3, 1, 15, 0, tzinfo=UTC))  # a Friday
+    populate(gp, 1)
+    accepted_encounter(gp, urgencies={"lab_urinalysis": "emergency", "lab_cbc": "urgent"})
+    ClinicHoliday.objects.create(clinic=actor_for(gp).clinic, date=datetime.date(2024, 3, 6), name="Closed")
+    clock.set(today)
+
+    rows = worklist(api_client_for(gp))
+    counts = api_client_for(gp).get("/api/v1/worklist/counts/").json()
+
+    overdue = {section: sum(row["overdue"] for row in group) for section, group in rows.items()}
+    assert counts == {
+        "overdue": sum(overdue.values()),
+        "unacknowledged": len(rows["unacknowledged_results"]),
+        "attention": len(rows["unacknowledged_results"]) + overdue["awaited_results"] + overdue["open_referrals"],
+    }
+
+
+def test_the_worklist_page_is_paged_by_section(gp, clock):
+    from django.test import Client
+
+    populate(gp, 30)
+    web = Client()
+    web.force_login(gp)
+
+    first = web.get("/worklist/").content.decode()
+    second = web.get("/worklist/", {"referrals": 2}).content.decode()
+
+    def ids(page, kind):
+        return re.findall(rf'data-kind="{kind}" data-id="(\d+)"', page)
+
+    assert len(ids(first, "referral")) == 25 and len(ids(second, "referral")) == 5
+    assert not set(ids(first, "referral")) & set(ids(second, "referral"))
+    assert ids(second, "result") == ids(first, "result")  # the other sections stay on their page
+    assert "Page 2 of 2." in second and "(30)" in second
+    assert 'href="?referrals=1#worklist-referrals" rel="prev"' in second
+
+
+def test_the_worklist_page_takes_the_same_queries_for_6_items_and_for_60(gp, clock):
+    from django.test import Client
+
+    web = Client()
+    web.force_login(gp)
+    populate(gp, 1)
+    with CaptureQueriesContext(connection) as few:
+        assert web.get("/worklist/").status_code == 200
+    populate(gp, 9)
+    with CaptureQueriesContext(connection) as many:
+        assert web.get("/worklist/", {"awaited": 2}).status_code == 200
+
+    assert len(many) == len(few)
