@@ -7,9 +7,14 @@ here (no names, no search terms), so the trail itself leaks nothing.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import re
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user
 from django.contrib.auth.models import AnonymousUser
 
@@ -97,15 +102,85 @@ def audit_probe(request, *, action: str) -> None:
         signed_in = user.is_authenticated
     membership = getattr(user, "membership", None) if signed_in else None
     ids = [str(value) for value in match.kwargs.values() if _PLAIN.match(str(value))]
-    audit_record(
-        actor=Actor(
-            user=user if signed_in else AnonymousUser(),
-            clinic=membership.clinic if membership else None,
-            channel=channel_of(request.path),
-            ip=client_ip(request),
-        ),
-        action=action,
-        object_type=(match.url_name or match.view_name or "")[:32],
-        object_id=",".join(ids)[:64],
-        endpoint=f"{request.method} /{match.route}",
+    actor = Actor(
+        user=user if signed_in else AnonymousUser(),
+        clinic=membership.clinic if membership else None,
+        channel=channel_of(request.path),
+        ip=client_ip(request),
     )
+    row = {
+        "object_type": (match.url_name or match.view_name or "")[:32],
+        "endpoint": f"{request.method} /{match.route}",
+    }
+    decision, suppressed = _probe_allowance(actor=actor, action=action, endpoint=row["endpoint"])
+    if suppressed:
+        # The count of the previous window's probes that were not written one by one.
+        audit_record(actor=actor, action=PROBES_SUPPRESSED, object_id=str(suppressed), **row)
+    if decision == _RECORD:
+        audit_record(actor=actor, action=action, object_id=",".join(ids)[:64], **row)
+    elif decision == _LIMITED:
+        audit_record(actor=actor, action=PROBES_LIMITED, **row)
+
+
+# -- the bound on probe rows ----------------------------------------------------------------------------
+#
+# A flood of refused requests (a scanner, an enumeration of ids) would otherwise write one row each and fill
+# the trail. Per caller and kind of probe (address, user, endpoint pattern, action) at most PROBE_AUDIT_LIMIT
+# rows are written in each window of PROBE_AUDIT_WINDOW seconds (fixed windows on the clock). The first probe
+# past the bound writes one PROBES_LIMITED row (when the cutting began); the rest of the window is counted in
+# the shared cache, and that count is written as one PROBES_SUPPRESSED row (object_id: the number) by the
+# same caller's next probe of that kind in a later window, before its own row. See docs/security.md.
+
+PROBES_LIMITED = "probes_limited"
+PROBES_SUPPRESSED = "probes_suppressed"
+PROBE_AUDIT_LIMIT = 20
+PROBE_AUDIT_WINDOW = 60  # seconds
+# How long an unreported count waits for the caller's next probe of the same kind.
+_SUPPRESSED_KEPT = 7 * 24 * 3600
+_RECORD, _LIMITED, _COUNTED = "record", "limited", "counted"
+_KEY_PREFIX = "probe-audit"
+
+logger = logging.getLogger(__name__)
+
+
+def _clock() -> float:
+    return time.time()
+
+
+def _probe_allowance(*, actor: Actor, action: str, endpoint: str) -> tuple[str, int]:
+    """Whether this probe's row is written (_RECORD), replaced by the limit's row (_LIMITED) or only counted
+    (_COUNTED); and the number of an earlier window's counted probes to report now (0 if none)."""
+    from django.core.cache import cache
+
+    limit = getattr(settings, "PROBE_AUDIT_LIMIT", PROBE_AUDIT_LIMIT)
+    window = getattr(settings, "PROBE_AUDIT_WINDOW", PROBE_AUDIT_WINDOW)
+    username = ANONYMOUS if getattr(actor.user, "is_anonymous", False) else getattr(actor.user, "username", "")
+    # Hashed: the key holds no address or user name, and any endpoint text is a valid key.
+    kind = hashlib.sha256("\x1f".join((actor.ip or "", username, endpoint, action)).encode()).hexdigest()[:32]
+    counted_key = f"{_KEY_PREFIX}:{kind}:counted"
+    window_key = f"{_KEY_PREFIX}:{kind}:{int(_clock() // window)}"
+    try:
+        # cache.add then cache.incr: atomic across processes (Redis INCR), so concurrent probes never both
+        # take the last recorded place.
+        new_window = cache.add(window_key, 0, timeout=window + 1)
+        try:
+            seen = cache.incr(window_key)
+        except ValueError:  # expired between the two calls
+            cache.add(window_key, 1, timeout=window + 1)
+            seen = 1
+        suppressed = 0
+        if new_window:
+            suppressed = cache.get(counted_key) or 0
+            if suppressed:
+                # Leaves what a concurrent probe adds meanwhile; expired meanwhile, it is reported once all the same.
+                with contextlib.suppress(ValueError):
+                    cache.decr(counted_key, suppressed)
+        if seen <= limit:
+            return _RECORD, suppressed
+        cache.add(counted_key, 0, timeout=_SUPPRESSED_KEPT)
+        cache.incr(counted_key)
+        return (_LIMITED if seen == limit + 1 else _COUNTED), suppressed
+    except Exception:
+        # Without the cache, every probe is written: the trail errs on the side of the signal.
+        logger.warning("probe audit: the cache is unavailable; recording every probe", exc_info=True)
+        return _RECORD, 0

@@ -24,6 +24,15 @@ def no_login_failures_carried_over():
     reset()
 
 
+@pytest.fixture(autouse=True)
+def no_probe_counts_carried_over(monkeypatch):
+    """Each test counts refused requests afresh: the bound on probe audit rows (clinic.audit) keeps its counts
+    in the shared cache, where other tests' probes from the same address and user would add up."""
+    import uuid
+
+    monkeypatch.setattr("clinic.audit._KEY_PREFIX", f"probe-audit-{uuid.uuid4().hex}")
+
+
 @pytest.fixture(scope="session")
 def kb():
     return get_knowledge_base()
