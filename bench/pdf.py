@@ -107,6 +107,7 @@ def main():
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
 
+    from django.db import transaction
     from django.template.loader import render_to_string
     from django.utils import timezone, translation
     from weasyprint import HTML
@@ -120,20 +121,23 @@ def main():
     workup = encounter.workups.prefetch_related("items").first()
     letters = {}
     for language in ("ru", "en"):
-        # A saved referral (its number, ICD-10 code and diagnosis filled in from the workup), rendered as the
-        # workers render it: in its language and the clinic's time zone. Creating it renders it once, eagerly.
-        referral = referral_create(
-            actor=actor,
-            encounter=encounter,
-            specialty="nephrology",
-            urgency="urgent",
-            reason="Exclude pyelonephritis",
-            question="Pyelonephritis or a stone?",
-            language=language,
-        )
-        zone = documents.clinic_zone(referral.clinic)
-        with translation.override(language), timezone.override(zone):
-            context = documents.letter_context(referral, workup=workup)
+        # A referral as the service makes it (its number, ICD-10 code and diagnosis filled in from the workup),
+        # rendered as the workers render it: in its language and the clinic's time zone. It is made in a
+        # transaction that is rolled back, so nothing is handed to Celery before part 2 points it at Redis.
+        with transaction.atomic():
+            referral = referral_create(
+                actor=actor,
+                encounter=encounter,
+                specialty="nephrology",
+                urgency="urgent",
+                reason="Exclude pyelonephritis",
+                question="Pyelonephritis or a stone?",
+                language=language,
+            )
+            zone = documents.clinic_zone(referral.clinic)
+            with translation.override(language), timezone.override(zone):
+                context = documents.letter_context(referral, workup=workup)
+            transaction.set_rollback(True)
 
         def letter(template=LETTER_TEMPLATES[language], context=context, language=language, zone=zone):
             with translation.override(language), timezone.override(zone):
