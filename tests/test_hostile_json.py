@@ -71,6 +71,30 @@ def test_a_nul_in_an_encounters_notes_is_refused_and_the_encounter_kept_as_it_wa
     assert Encounter.objects.get(pk=created["id"]).notes == created["notes"]
 
 
+def test_brackets_within_text_are_not_nesting(gp, gp_api):
+    import json
+
+    patient = patient_of(gp)
+    created = gp_api.post("/api/v1/encounters/", encounter_body(patient), format="json").json()
+    history = 'fell "[[' + "[" * 100 + "{" * 100 + '" down'  # an escaped quote does not end the text
+    text = json.dumps({"notes": {"history": history}})
+
+    response = gp_api.generic("PATCH", f"/api/v1/encounters/{created['id']}/", text, content_type="application/json")
+
+    assert response.status_code == 200, response.content
+    assert Encounter.objects.get(pk=created["id"]).notes["history"] == history
+
+
+def test_deep_nesting_after_a_text_with_brackets_and_escaped_quotes_is_refused(gp_api):
+    # The note is the text \"[[[\ (a backslash, a quote, brackets, a backslash): valid JSON, then nesting.
+    text = r'{"sex": "male", "note": "\\\"[[[\\", "findings": ' + "[" * 40 + "]" * 40 + "}"
+
+    response = post_raw(gp_api, EVALUATE, text)
+
+    assert response.status_code == 400
+    assert "nested deeper" in response.json()["detail"]
+
+
 def test_ordinary_json_still_works(gp_api):
     assert gp_api.post(EVALUATE, body(temperature_c=37.8), format="json").status_code == 200
 
