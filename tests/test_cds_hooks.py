@@ -5,6 +5,7 @@ prefetched Patient and Observations (coded in settings.FHIR_CODE_SYSTEM_URL) are
 """
 
 import datetime
+import json
 import time
 import uuid
 
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 
 from clinic.models import AuditEvent
-from ehr.models import EhrClient
+from ehr.models import EhrClient, IssuedCard
 from tests.cases import red_flags_absent
 from tests.factories import ClinicFactory
 from tests.record_factories import EncounterFactory, PatientFactory
@@ -901,6 +902,38 @@ def test_a_token_is_accepted_once(call, rsa_key):
     assert call(WORKUP, patient_view(ROUTINE), token=token).status_code == 200
     replay = call(WORKUP, patient_view(ROUTINE), token=token)
     assert replay.status_code == 401 and "used already" in replay.json()["error"]
+
+
+def test_a_replayed_token_gets_no_cards_and_leaves_no_trace(call, rsa_key, clinic):
+    ours = PatientFactory(clinic=clinic, identifier="MRN-001", identifier_system=EHR_MRN)
+    body = patient_view(ROUTINE, patient=_ehr_patient())
+    token = sign(claims_for(WORKUP), rsa_key)
+    assert call(WORKUP, body, token=token).status_code == 200
+    cards, events = IssuedCard.objects.count(), AuditEvent.objects.filter(patient_id=ours.pk).count()
+
+    replay = call(WORKUP, body, token=token)
+
+    assert replay.status_code == 401 and "cards" not in replay.json()
+    assert IssuedCard.objects.count() == cards
+    assert AuditEvent.objects.filter(patient_id=ours.pk).count() == events
+
+
+def test_a_body_nested_too_deeply_is_400_and_spends_the_token(call, rsa_key):
+    body = patient_view(ROUTINE)
+    body["prefetch"]["findings"]["entry"][0]["resource"]["extension"] = json.loads("[" * 45 + "]" * 45)
+    token = sign(claims_for(WORKUP), rsa_key)
+
+    response = call(WORKUP, body, token=token)
+
+    assert response.status_code == 400 and "nests too deeply" in response.json()["error"]
+    assert call(WORKUP, patient_view(ROUTINE), token=token).status_code == 401
+
+
+def test_brackets_in_the_callers_text_are_not_nesting(call):
+    body = patient_view(ROUTINE)
+    body["context"]["userId"] = 'Practitioner/"' + "[" * 100 + "{" * 100
+
+    assert cards_of(call(WORKUP, body))
 
 
 # -- results in the prefetch ------------------------------------------------------------------------
