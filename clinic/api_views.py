@@ -5,9 +5,10 @@ from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from clinic import selectors, services
 from clinic.audit import actor_from_request
@@ -28,6 +29,66 @@ class Pagination(PageNumberPagination):
     max_page_size = 100
 
 
+class PatientPagination(Pagination):
+    """The patient list's and search's pages: `count` exact up to clinic.selectors.PATIENT_COUNT_LIMIT; past it,
+    the limit, and `count_is_lower_bound` true. `next` is there when a further patient exists."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        raw = request.query_params.get(self.page_query_param, "1")
+        number = int(raw) if raw.isdigit() else 0
+        if number < 1:
+            raise NotFound(self.invalid_page_message.format(page_number=raw, message="Not a page number."))
+        self.page = selectors.patient_page(patients=queryset, number=number, size=self.get_page_size(request))
+        if number > 1 and not self.page.object_list:
+            raise NotFound(self.invalid_page_message.format(page_number=raw, message="That page contains no results."))
+        return self.page.object_list
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": self.page.count,
+                "count_is_lower_bound": self.page.count_is_lower_bound,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_next_link(self):
+        if not self.page.has_next:
+            return None
+        return replace_query_param(self.request.build_absolute_uri(), self.page_query_param, self.page.number + 1)
+
+    def get_previous_link(self):
+        if not self.page.has_previous:
+            return None
+        url = self.request.build_absolute_uri()
+        if self.page.number == 2:
+            return remove_query_param(url, self.page_query_param)
+        return replace_query_param(url, self.page_query_param, self.page.number - 1)
+
+    def get_paginated_response_schema(self, schema):
+        response = super().get_paginated_response_schema(schema)
+        response["properties"] = {
+            "count": {"type": "integer", "example": 123, "description": COUNT_HELP},
+            "count_is_lower_bound": {"type": "boolean", "description": LOWER_BOUND_HELP},
+            **{name: value for name, value in response["properties"].items() if name != "count"},
+        }
+        response["required"] = ["count", "count_is_lower_bound", "results"]
+        return response
+
+
+COUNT_HELP = (
+    f"How many patients match, exact up to {selectors.PATIENT_COUNT_LIMIT}; past it, {selectors.PATIENT_COUNT_LIMIT} "
+    "(see count_is_lower_bound)."
+)
+LOWER_BOUND_HELP = (
+    f"True when more than {selectors.PATIENT_COUNT_LIMIT} patients match: `count` is then a lower bound (a count "
+    "past it would visit every match); `next` still leads on while there are more."
+)
+
+
 class ApiActorMixin:
     def actor(self):
         if not hasattr(self, "_actor"):
@@ -42,7 +103,7 @@ class ApiActorMixin:
 )
 class PatientListCreateView(ApiActorMixin, generics.ListCreateAPIView):
     serializer_class = PatientSerializer
-    pagination_class = Pagination
+    pagination_class = PatientPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = PatientFilter
 
@@ -91,7 +152,7 @@ class PatientSearchView(ApiActorMixin, generics.GenericAPIView):
     """The search of `GET /patients/` with the terms in a JSON body, so no name or SNILS is ever in a URL."""
 
     serializer_class = PatientSerializer
-    pagination_class = Pagination
+    pagination_class = PatientPagination
 
     @extend_schema(
         operation_id="patients_search",
@@ -100,7 +161,8 @@ class PatientSearchView(ApiActorMixin, generics.GenericAPIView):
             200: inline_serializer(
                 "PatientSearchPage",
                 {
-                    "count": serializers.IntegerField(),
+                    "count": serializers.IntegerField(help_text=COUNT_HELP),
+                    "count_is_lower_bound": serializers.BooleanField(help_text=LOWER_BOUND_HELP),
                     "next": serializers.URLField(allow_null=True, help_text="POST the same body to it."),
                     "previous": serializers.URLField(allow_null=True),
                     "results": PatientSerializer(many=True),

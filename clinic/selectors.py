@@ -6,6 +6,8 @@ so nothing (not even its existence) leaks across clinics.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import connection
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Collate, Concat
@@ -70,6 +72,65 @@ def patient_search(*, actor: Actor, search: str = "", birth_date=None, snils: st
     if oms_policy:
         patients = patients.filter(oms_policy=oms_policy)
     return patients
+
+
+# The patient lists count their matches up to this many and no further: a count visits every match, and a common
+# word of three letters is inside tens of thousands of names at clinic scale ("ива": 39,683 of 600,000, 37 ms).
+# Past it, a list says "more than" and still pages on (tests lower it with monkeypatch).
+PATIENT_COUNT_LIMIT = 1000
+
+
+@dataclass
+class PatientPage:
+    """A page of a patient list whose count stops at PATIENT_COUNT_LIMIT: `count` is exact up to it; past it,
+    `count` is the limit and `count_is_lower_bound` is true. `has_next` says whether a further patient exists
+    (the page reads one patient more than it shows), whatever the count."""
+
+    object_list: list
+    number: int
+    size: int
+    count: int
+    count_is_lower_bound: bool
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_next or self.has_previous
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def num_pages(self) -> int | None:
+        """None when the count is a lower bound: the pages are not all known."""
+        return None if self.count_is_lower_bound else max(1, -(-self.count // self.size))
+
+
+def patient_page(*, patients: QuerySet[Patient], number: int, size: int) -> PatientPage:
+    """Page `number` (from 1) of `size` patients, and their count up to PATIENT_COUNT_LIMIT: two queries, however
+    many match."""
+    offset = (number - 1) * size
+    rows = list(patients[offset : offset + size + 1])
+    limit = PATIENT_COUNT_LIMIT
+    # Unordered, so that PostgreSQL may stop after limit + 1 matches in whatever order it finds them.
+    count = patients.order_by()[: limit + 1].count()
+    return PatientPage(
+        object_list=rows[:size],
+        number=number,
+        size=size,
+        count=min(count, limit),
+        count_is_lower_bound=count > limit,
+        has_next=len(rows) > size,
+    )
 
 
 def search_kinds(*, search=None, birth_date=None, snils=None, oms_policy=None, **others) -> list[str]:

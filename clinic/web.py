@@ -7,8 +7,8 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -43,11 +43,21 @@ def patient_list(request):
     patients = selectors.patient_queryset(actor=actor, search=query, birth_date=birth_date)
     if not (query or birth_date):
         patients = patients.order_by("-updated_at", "-id")  # most recently seen first
-    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    raw = request.GET.get("page", "")
+    page = selectors.patient_page(patients=patients, number=max(1, int(raw) if raw.isdigit() else 1), size=25)
+    if not page.object_list and page.number > 1 and not page.count_is_lower_bound:
+        # Past the last page (an old link): the last page, as Django's paginator would.
+        page = selectors.patient_page(patients=patients, number=page.num_pages, size=25)
     selectors.patients_listed(
         actor=actor, patients=page.object_list, kinds=selectors.search_kinds(search=query, birth_date=birth_date)
     )
-    context = {"page": page, "query": query, "birth_date": request.POST.get("birth_date", ""), "date_error": date_error}
+    context = {
+        "page": page,
+        "query": query,
+        "birth_date": request.POST.get("birth_date", ""),
+        "date_error": date_error,
+        "limit": number_format(selectors.PATIENT_COUNT_LIMIT, force_grouping=True),
+    }
     if request.htmx:
         return render(request, "patients/_results.html", context)
     return render(request, "patients/list.html", context)

@@ -63,7 +63,7 @@ def test_the_answer_is_the_lists_page_and_the_terms_stay_out_of_the_next_link(gp
     first = gp_api.post(f"{URL}?page_size=2", {"search": "сидорова"}, format="json").json()
     second = gp_api.post(first["next"], {"search": "сидорова"}, format="json").json()
 
-    assert set(first) == {"count", "next", "previous", "results"}
+    assert set(first) == {"count", "count_is_lower_bound", "next", "previous", "results"}
     assert first["count"] == 3 and len(first["results"]) == 2
     assert urlsplit(first["next"]).query == "page=2&page_size=2"
     assert len(second["results"]) == 1 and second["next"] is None
@@ -140,5 +140,82 @@ def test_the_schema_describes_the_search_body_and_its_page(anonymous, db):
     request = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert set(components[request]["properties"]) == {"search", "birth_date", "snils", "oms_policy"}
-    assert set(components[page]["properties"]) == {"count", "next", "previous", "results"}
+    assert set(components[page]["properties"]) == {"count", "count_is_lower_bound", "next", "previous", "results"}
+    assert components[page]["properties"]["count_is_lower_bound"]["type"] == "boolean"
     assert operation["operationId"] == "patients_search"
+    listed = schema["paths"]["/api/v1/patients/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    listed_page = components[listed["$ref"].rsplit("/", 1)[-1]]
+    assert listed_page["properties"]["count_is_lower_bound"]["type"] == "boolean"
+    assert "count_is_lower_bound" in listed_page["required"]
+
+
+# -- the count stops at a bound (clinic.selectors.PATIENT_COUNT_LIMIT; 3 here) ---------------------------------
+
+
+@pytest.fixture
+def count_limit_3(monkeypatch):
+    from clinic import selectors
+
+    monkeypatch.setattr(selectors, "PATIENT_COUNT_LIMIT", 3)
+
+
+def sidorovs(gp, count):
+    for index in range(count):
+        patient_of(gp, family_name="Сидорова", given_name=f"Анна{index}")
+
+
+def test_up_to_the_bound_the_count_is_exact(gp, gp_api, count_limit_3):
+    sidorovs(gp, 3)
+
+    for response in (
+        gp_api.post(URL, {"search": "сидор"}, format="json"),
+        gp_api.get("/api/v1/patients/", {"search": "сидор"}),
+    ):
+        body = response.json()
+        assert (body["count"], body["count_is_lower_bound"], len(body["results"])) == (3, False, 3)
+        assert body["next"] is None
+
+
+def test_past_the_bound_the_count_is_the_bound_and_says_so_and_the_pages_go_on(gp, gp_api, count_limit_3):
+    sidorovs(gp, 5)
+
+    first = gp_api.post(f"{URL}?page_size=2", {"search": "сидор"}, format="json").json()
+    second = gp_api.post(first["next"], {"search": "сидор"}, format="json").json()
+    third = gp_api.post(second["next"], {"search": "сидор"}, format="json").json()
+    listed = gp_api.get("/api/v1/patients/", {"search": "сидор"}).json()
+
+    assert (first["count"], first["count_is_lower_bound"]) == (3, True)
+    assert [len(page["results"]) for page in (first, second, third)] == [2, 2, 1]
+    assert third["next"] is None and urlsplit(third["previous"]).query == "page=2&page_size=2"
+    assert urlsplit(second["previous"]).query == "page_size=2"
+    names_seen = [row["given_name"] for page in (first, second, third) for row in page["results"]]
+    assert sorted(names_seen) == [f"Анна{index}" for index in range(5)]
+    assert (listed["count"], listed["count_is_lower_bound"], len(listed["results"])) == (3, True, 5)
+
+
+@pytest.mark.parametrize("page", ["0", "two", "9"])
+def test_a_page_that_is_not_there_is_a_404(gp, gp_api, page):
+    sidorovs(gp, 2)
+
+    assert gp_api.post(f"{URL}?page={page}", {"search": "сидор"}, format="json").status_code == 404
+    assert gp_api.get("/api/v1/patients/", {"page": page}).status_code == 404
+
+
+def test_the_web_list_says_more_than_the_bound_match_and_still_pages(gp, count_limit_3):
+    from django.test import Client
+
+    sidorovs(gp, 30)
+    web = Client()
+    web.force_login(gp)
+
+    first = web.post("/", {"q": "сидор"}, HTTP_HX_REQUEST="true").content.decode()
+    second = web.post("/?page=2", {"q": "сидор"}, HTTP_HX_REQUEST="true").content.decode()
+    russian = web.post("/", {"q": "сидор"}, HTTP_HX_REQUEST="true", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    few = web.post("/", {"q": "сидорова анна29"}, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "More than 3 patients match: add more of the name." in first
+    assert "Page 1." in first and 'hx-post="/?page=2"' in first
+    assert "Page 2." in second and second.count("<tr>") == 5 + 1  # the 26th to 30th, and the header
+    assert 'hx-post="/?page=3"' not in second and 'hx-post="/?page=1"' in second
+    assert "Найдено более 3 пациентов: уточните ФИО." in russian
+    assert "More than" not in few and "Сидорова Анна29" in few

@@ -177,7 +177,7 @@ def test_the_list_is_paginated_with_count_next_previous_and_results(gp, gp_api):
     first = gp_api.get(URL, {"page_size": 2}).json()
     second = gp_api.get(URL, {"page_size": 2, "page": 2}).json()
 
-    assert set(first) == {"count", "next", "previous", "results"}
+    assert set(first) == {"count", "count_is_lower_bound", "next", "previous", "results"}
     assert first["count"] == 3 and first["next"] and first["previous"] is None
     assert [row["family_name"] for row in first["results"]] == ["Alekseeva", "Borisova"]
     assert second["count"] == 3 and second["next"] is None and second["previous"]
@@ -210,7 +210,13 @@ def test_the_default_page_holds_25_patients(gp, gp_api):
 
 
 def test_an_empty_clinic_lists_no_patients(gp_api):
-    assert gp_api.get(URL).json() == {"count": 0, "next": None, "previous": None, "results": []}
+    assert gp_api.get(URL).json() == {
+        "count": 0,
+        "count_is_lower_bound": False,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
 
 
 @pytest.fixture

@@ -200,6 +200,7 @@ def test_a_search_for_another_clinics_patient_finds_nothing(gp, gp_api, theirs):
     for params in ({"search": "тайн"}, {"search": "Зинаида Тайнова"}, {"birth_date": "1961-07-08"}):
         assert gp_api.get("/api/v1/patients/", params).json() == {
             "count": 0,
+            "count_is_lower_bound": False,
             "next": None,
             "previous": None,
             "results": [],
