@@ -8,11 +8,11 @@ Django's own flow (a signed, single-use link valid for PASSWORD_RESET_HOURS), wi
   address belongs to an account, so neither the answer nor the throttle says whether it does.
 - No timing side channel: the request never sends the email itself (SMTP takes long enough to be timed). It
   looks the address up (one query either way) and, after the commit, enqueues one Celery task with the ids of
-  the accounts found, an empty list when there are none. So an address with an account and one without cost
-  the request the same work. The task carries ids, the host and the scheme only: the token is made, and the
-  address read, in the worker. On the embedded default (no Redis, CELERY_TASK_ALWAYS_EAGER) the task runs
-  in-process, so there the answer still takes longer for an account; a deployment with real patients runs
-  workers.
+  the accounts found, an empty list when there are none (clinic.tasks; the email: clinic.account_emails). So an
+  address with an account and one without cost the request the same work. The task carries ids, the host and
+  the scheme only: the token is made, and the address read, in the worker. On the embedded default (no Redis,
+  CELERY_TASK_ALWAYS_EAGER) the task runs in-process, so there the answer still takes longer for an account; a
+  deployment with real patients runs workers.
 - The email is written in the GP's own language (profile, then their clinic's), not the requester's.
 - A completed reset is audited ("password_reset", "user"); the password change itself revokes the user's
   API tokens (clinic.credentials) and Django ends their other sessions.
@@ -25,25 +25,16 @@ import logging
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.http import HttpResponseRedirect
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from clinic.audit import client_ip
 from clinic.lockout import audit_refusal, refusal_response, throttle
+from clinic.tasks import send_password_reset
 
 logger = logging.getLogger(__name__)
-
-SEND_TASK = "clinic.send_password_reset"
-EMAIL_TEMPLATE = "registration/password_reset_email.txt"
-SUBJECT_TEMPLATE = "registration/password_reset_subject.txt"
 
 
 def _account_for(email: str):
@@ -54,57 +45,12 @@ def _account_for(email: str):
     return accounts[0] if len(accounts) == 1 else None
 
 
-def _language_of(user) -> str:
-    """The GP's own language: their profile's, then their clinic's (never the requester's browser)."""
-    from clinic.middleware import supported_language
-
-    membership = getattr(user, "membership", None)
-    if membership is not None:
-        return (
-            supported_language(membership.language)
-            or supported_language(membership.clinic.language)
-            or settings.LANGUAGE_CODE
-        )
-    return settings.LANGUAGE_CODE
-
-
 def password_reset_enqueue(*, user_ids: list[int], domain: str, use_https: bool) -> None:
     """Hand the emails to a worker; one task whether or not `user_ids` is empty (see the module's docstring)."""
-    from clinic.tasks import send_password_reset  # clinic.tasks imports this module
-
     try:
         send_password_reset.delay(user_ids, domain, use_https)
     except Exception as error:  # the broker is unreachable: the GP asks again; the answer must not differ
         logger.warning("could not enqueue the password reset email (%s)", type(error).__name__)
-
-
-def password_reset_email_send(*, user_id: int, domain: str, use_https: bool) -> bool:
-    """Email a reset link to an account that may still reset its password; whether one was sent. The token is
-    made here, from the account as it is now."""
-    User = get_user_model()
-    user = User._default_manager.select_related("membership__clinic").filter(pk=user_id, is_active=True).first()
-    email = getattr(user, User.get_email_field_name(), "") if user is not None else ""
-    if user is None or not email or not user.has_usable_password():
-        return False
-    context = {
-        "email": email,
-        "domain": domain,
-        "site_name": domain,
-        "uid": urlsafe_base64_encode(force_bytes(User._meta.pk.value_to_string(user))),
-        "user": user,
-        "token": default_token_generator.make_token(user),
-        "protocol": "https" if use_https else "http",
-        "hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
-    }
-    with translation.override(_language_of(user)):
-        subject = "".join(render_to_string(SUBJECT_TEMPLATE, context).splitlines())
-        body = render_to_string(EMAIL_TEMPLATE, context)
-    try:
-        EmailMessage(subject, body, None, [email]).send()
-    except Exception:  # as Django's own form does: the failure is logged (without its message), not raised
-        logger.exception("could not send the password reset email to user %s", user.pk)
-        return False
-    return True
 
 
 class PasswordResetView(auth_views.PasswordResetView):

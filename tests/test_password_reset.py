@@ -15,8 +15,8 @@ from django.db import connection
 from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
 
-from clinic import password_reset
 from clinic.models import AuditEvent
+from clinic.tasks import SEND_PASSWORD_RESET
 from tests.factories import PASSWORD, MembershipFactory
 from tests.test_lockout import clock  # noqa: F401  (fixture)
 
@@ -121,7 +121,7 @@ def test_the_task_travels_through_the_broker_with_ids_only(gp_with_email, clock,
     assert queue.llen("celery") == before + 1
     queue.lrem("celery", 1, raw)
     message = json.loads(raw)
-    assert message["headers"]["task"] == password_reset.SEND_TASK
+    assert message["headers"]["task"] == SEND_PASSWORD_RESET
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     assert (args, kwargs) == ([[gp_with_email.pk], "testserver", False], {})
     assert b"example.org" not in raw and b"anna" not in raw.lower()
