@@ -80,3 +80,27 @@ def test_pages_carry_a_content_security_policy_that_allows_no_inline_script(clie
     assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
     assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
     assert "unsafe-inline" not in policy
+
+
+def policy_of(response) -> dict[str, str]:
+    return dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";") if part.strip())
+
+
+def test_the_admin_and_the_api_docs_carry_the_policy_too(client, gp):
+    admin_login, docs = client.get("/admin/login/"), client.get("/api/docs/")
+    client.force_login(gp)
+    admin_page = client.get("/admin/", follow=True)
+
+    for response in (admin_login, admin_page, docs):
+        assert response.status_code == 200
+        directives = policy_of(response)
+        assert directives["script-src"] == "'self'" and directives["frame-ancestors"] == "'none'"
+        assert "unsafe-inline" not in response["Content-Security-Policy"]
+    assert policy_of(admin_login)["style-src"] == "'self'"
+    # The docs page's own <style> block, by its hash, and nothing else inline.
+    style = policy_of(docs)["style-src"].split()
+    assert style[0] == "'self'" and len(style) == 2 and style[1].startswith("'sha256-")
+    # Swagger UI's start-up script is a file of the app's, not inline.
+    assert 'src="/api/docs/?script="' in docs.content.decode() and "<script>" not in docs.content.decode()
+    script = client.get("/api/docs/?script=")
+    assert script["Content-Type"].startswith("application/javascript") and "SwaggerUIBundle(" in script.content.decode()
