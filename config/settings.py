@@ -277,7 +277,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ItemCodeEnum": "workups.serializers.ITEM_CODES"},
+    # One name per choice set (drf-spectacular names sets shared by fields of the same name after the field,
+    # and would otherwise add a hash to tell them apart). The generated clients' type names follow these.
+    "ENUM_NAME_OVERRIDES": {
+        "ItemCodeEnum": "workups.serializers.ITEM_CODES",
+        "LanguageEnum": "clinic.models.Language",  # as stored and shown (a clinic's, a document's)
+        "LanguageCodeEnum": "referrals.models.DocumentLanguage.values",  # as a request names a document's
+        "SexEnum": "clinic.models.Sex",
+        "ReferralStatusEnum": "referrals.models.ReferralStatus",
+    },
     # The schema's own warnings belong to the API's tests (tests/test_openapi.py, the generated client), not to
     # `check --deploy`, which is about the deployment's security.
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
