@@ -9,10 +9,16 @@ Parsing the app's print stylesheets and loading their fonts cost more than layin
 each thread keeps one FontConfiguration and the parsed stylesheets (built once, through the same
 static-only fetcher) and hands them to every render; a template's `<link>` to one of them is swapped for
 the parsed copy. A stylesheet is parsed again when its file changes.
+
+WeasyPrint's user-agent stylesheet styles the footnote and note pseudo-elements of every element (calls,
+markers, callbacks), and WeasyPrint computes those five styles for each of a document's elements whether or
+not it has a footnote. The documents have none, so they are rendered with that stylesheet less those five
+rules: about 5% less work for a letter, for the same pixels.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import mimetypes
 import os
@@ -26,6 +32,8 @@ from django.contrib.staticfiles import finders
 from django.core.exceptions import SuspiciousFileOperation
 from django.template.loader import render_to_string
 from weasyprint import CSS, HTML
+from weasyprint import html as weasyprint_html
+from weasyprint.css.counters import CounterStyle
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -147,10 +155,36 @@ def _take_stylesheets(html: str) -> tuple[str, list[CSS]]:
     return STYLESHEET_LINK.sub(take, html), sheets
 
 
+# The user-agent rules for footnote and note pseudo-elements (`::footnote-call { ... }` and the like, one line each).
+FOOTNOTE_RULES = re.compile(r"^::(?:footnote|note)-[a-z-]+ \{[^}\n]*\}\n", re.M)
+
+
+@functools.cache
+def _user_agent_stylesheet() -> CSS | None:
+    """WeasyPrint's user-agent stylesheet without its footnote and note rules; None (WeasyPrint's own is used)
+    if this WeasyPrint keeps it elsewhere. Parsed once per process: it needs no fonts, and WeasyPrint shares its
+    own between threads too. Its counter styles go to a throwaway registry: WeasyPrint supplies the same ones."""
+    text = getattr(weasyprint_html, "UA", None)
+    if not isinstance(text, str) or getattr(weasyprint_html, "UA_STYLESHEET", None) is None:
+        return None
+    return CSS(string=FOOTNOTE_RULES.sub("", text), counter_style=CounterStyle())
+
+
+class _DocumentHTML(HTML):
+    """An HTML document rendered with the user-agent stylesheet above in place of WeasyPrint's."""
+
+    def _ua_stylesheets(self, *args, **kwargs):
+        sheets = super()._ua_stylesheets(*args, **kwargs)
+        ours = _user_agent_stylesheet()
+        if ours is None:
+            return sheets
+        return [ours if sheet is weasyprint_html.UA_STYLESHEET else sheet for sheet in sheets]
+
+
 def html_to_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None) -> bytes:
     """The one place HTML becomes PDF bytes. Pages, margins, headers and numbers come from CSS @page."""
     html, stylesheets = _take_stylesheets(BIDI_CONTROLS.sub("", html))
-    document = HTML(string=html, base_url=f"{ORIGIN}/", url_fetcher=fetcher or StaticOnlyFetcher())
+    document = _DocumentHTML(string=html, base_url=f"{ORIGIN}/", url_fetcher=fetcher or StaticOnlyFetcher())
     return document.write_pdf(stylesheets=stylesheets, font_config=_state().font_config)
 
 

@@ -263,3 +263,20 @@ def test_a_right_to_left_override_in_a_name_cannot_turn_the_printed_line_around(
 
     text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "IvanovaAnna 1981" in text and "\u202e" not in text
+
+
+def test_documents_are_laid_out_with_weasyprints_user_agent_rules_except_the_footnote_ones_they_never_use():
+    # The renderer drops WeasyPrint's footnote and note rules (computed for every element otherwise). That
+    # must stay true of the documents, and a WeasyPrint that keeps its stylesheet elsewhere must show here,
+    # not as a silent slowdown.
+    from weasyprint import html as weasyprint_html
+
+    from referrals.pdf import FOOTNOTE_RULES, _DocumentHTML, _user_agent_stylesheet
+
+    kept = set(FOOTNOTE_RULES.sub("", weasyprint_html.UA).splitlines())
+    dropped = [line for line in weasyprint_html.UA.splitlines() if line not in kept]
+    assert len(dropped) == 5 and all(line.startswith(("::footnote-", "::note-")) for line in dropped)
+    assert _DocumentHTML(string="<p>x</p>")._ua_stylesheets() == [_user_agent_stylesheet()]
+    root = Path(__file__).resolve().parent.parent
+    for source in [*(root / "static" / "pdf").glob("*.css"), *(root / "templates" / "referrals").glob("*.html")]:
+        assert "footnote" not in source.read_text(encoding="utf-8"), source.name
