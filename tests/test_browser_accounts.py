@@ -1,7 +1,9 @@
 """The account pages in a real browser (Chromium), in Russian and English: turning two-step login on with a
 real code from the device's key, the recovery codes, the code asked at the next login, the password reset
-form, and the 429 lockout page; axe-core finds no accessibility violation on any of them, and the browser
-reports no Content-Security-Policy violation (the QR code is inline SVG, with no script or style)."""
+(its form, "check your email", the new password from the emailed link, refused and accepted, "password
+changed" and a used link) and the 429 lockout page; axe-core finds no accessibility violation on any of them,
+and the browser reports no Content-Security-Policy violation (the QR code is inline SVG, with no script or
+style)."""
 
 import os
 import time
@@ -93,4 +95,47 @@ def test_the_lockout_page_and_the_password_reset_form_are_accessible(context_for
     assert statuses[-1] == 429
     assert page.locator("main [role=alert]").is_visible()
     no_axe_violations(page, f"lockout page ({language})")
+    assert not [error for error in errors if "Content Security Policy" in error], errors
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_password_reset_pages_are_accessible_from_the_email_to_the_new_password(context_for, live_server, language):  # noqa: F811
+    import re
+
+    from django.core import mail
+
+    gp = gp_of(language, f"dr_forgetful_{language}")
+    gp.email = f"forgetful.{language}@example.org"
+    gp.save()
+    page = context_for(locale="ru-RU" if language == "ru" else "en-GB")
+    errors = watching_the_console(page, [])
+
+    page.goto(f"{live_server.url}/accounts/password_reset/")
+    page.fill("input[name=email]", gp.email)
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/accounts/password_reset/done/")
+    assert page.locator("html").get_attribute("lang") == language
+    no_axe_violations(page, f"password reset sent ({language})")
+
+    # The email (sent by the task, in-process here) holds the link.
+    (message,) = [message for message in mail.outbox if message.to == [gp.email]]
+    link = re.search(r"https?://\S+(/accounts/reset/\S+/)", message.body).group(1)
+    page.goto(f"{live_server.url}{link}")
+    page.wait_for_url("**/accounts/reset/*/set-password/")
+    no_axe_violations(page, f"set a new password ({language})")
+    page.fill("input[name=new_password1]", "12345678")
+    page.fill("input[name=new_password2]", "12345678")
+    page.click("main button[type=submit]")
+    page.locator(".field.invalid .error").first.wait_for()
+    no_axe_violations(page, f"set a new password, refused ({language})")
+    page.fill("input[name=new_password1]", "another-long-passphrase-7")
+    page.fill("input[name=new_password2]", "another-long-passphrase-7")
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/accounts/reset/done/")
+    assert page.locator("html").get_attribute("lang") == language
+    no_axe_violations(page, f"password reset complete ({language})")
+
+    page.goto(f"{live_server.url}{link}")  # used once: the link no longer works
+    page.locator("main [role=alert]").wait_for()
+    no_axe_violations(page, f"a used reset link ({language})")
     assert not [error for error in errors if "Content Security Policy" in error], errors
