@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
-from itertools import accumulate
+from itertools import accumulate, repeat
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -32,24 +31,28 @@ def _finite_float(text):
     return value
 
 
-# A JSON string (escapes included) up to its closing quote, or to the end of the text when it has none: one
-# match per string, so an unclosed one is not scanned again from each quote inside it.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# Deletes every ASCII character but the brackets (JSON outside its strings is ASCII).
+_ONLY_BRACKETS = str.maketrans(dict.fromkeys(chr(code) for code in range(128) if chr(code) not in "[]{}"))
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def nests_deeper_than(text: str, limit: int) -> bool:
     """True when the JSON text nests arrays and objects deeper than `limit` (brackets within strings don't
-    count), found without recursion and at C speed: text with no more opening brackets than `limit` (in
-    strings or not) can't nest deeper and is not scanned; otherwise regular expressions cut out the strings
-    and then all but the brackets, and the depth is the brackets' highest running sum. Up to the first
-    place where the text stops being JSON, that sum is the parser's depth, so the parser never goes deeper.
+    count), found without recursion and with str methods rather than a loop over characters in Python.
+
+    Text with no more opening brackets than `limit` (in strings or not) can't nest deeper and is not read
+    further. Otherwise the escapes go first (escaped backslashes, then escaped quotes: what is left of a
+    string is its two quotes and what lies between), every other piece between quotes is outside the
+    strings, and the depth is the highest running sum of the brackets there. Up to the first place where
+    the text stops being JSON, that is the parser's depth, so the parser never goes deeper.
     """
     if text.count("[") + text.count("{") <= limit:
         return False
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+    if "\\" in text:
+        text = text.replace("\\\\", "").replace('\\"', "")
+    outside = "".join(text.split('"')[::2])
+    brackets = outside.translate(_ONLY_BRACKETS)  # and any non-ASCII character, which counts 0 below
+    return max(accumulate(map(_STEP.get, brackets, repeat(0))), default=0) > limit
 
 
 def strict_loads(text: str):
