@@ -189,6 +189,7 @@ def main():
         ],
         stdout=subprocess.DEVNULL,
     )
+    _wait_for_port(redis_port)  # on a busy machine Redis can take a while to listen; pinging it sooner fails
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "DJANGO_DEBUG": "1"}
     workers = [
         subprocess.Popen(
@@ -291,6 +292,20 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for_port(port: int, seconds: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"Redis did not listen on port {port} within {seconds:.0f} s") from None
+            time.sleep(0.05)
 
 
 def _free_port():
