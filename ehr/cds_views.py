@@ -10,6 +10,7 @@ What the prefetch lacks is fetched from `fhirServer` with `fhirAuthorization`, c
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import json
@@ -33,7 +34,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from clinic.audit import Actor, audit_record, client_ip
-from clinic.models import Encounter
+from clinic.models import Clinic, Encounter
 from clinic.parsers import nests_deeper_than
 from ehr import cds_hooks, identifier_systems
 from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
@@ -178,6 +179,48 @@ def _verification_key(client: EhrClient, header: dict):
     raise Unauthorized("no key is registered for this EHR")
 
 
+# The EHRs as last read, by issuer: the row of the client and its clinic, and the instances built from it.
+_clients: dict[str, tuple[tuple, EhrClient]] = {}
+CLIENTS_MAX = 256
+
+
+@functools.cache
+def _client_sql(vendor: str) -> str:
+    """Every column of the active client of an issuer and of its clinic, in one plain query."""
+    quote = connection.ops.quote_name
+    clinic = EhrClient._meta.get_field("clinic")
+    columns = [f"c.{quote(field.column)}" for field in EhrClient._meta.concrete_fields] + [
+        f"k.{quote(field.column)}" for field in Clinic._meta.concrete_fields
+    ]
+    return (
+        f"SELECT {', '.join(columns)} FROM {quote(EhrClient._meta.db_table)} c "  # noqa: S608 - from the models
+        f"JOIN {quote(Clinic._meta.db_table)} k ON k.{quote(Clinic._meta.pk.column)} = c.{quote(clinic.column)} "
+        f"WHERE c.{quote(EhrClient._meta.get_field('issuer').column)} = %s "
+        f"AND c.{quote(EhrClient._meta.get_field('active').column)} = %s"
+    )
+
+
+def _active_client(issuer: str) -> EhrClient | None:
+    """The active EhrClient of `issuer`, with its clinic, as the database has them now: one plain query reads
+    both rows, and while they are what they were the instances built from them last time are reused
+    (building them with the ORM cost more than the rest of the token's checks). A change to either row, a
+    deactivation included, is seen at the next call. The instances are shared: callers only read them."""
+    with connection.cursor() as cursor:
+        cursor.execute(_client_sql(connection.vendor), [issuer, True])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    known = _clients.get(issuer)
+    if known is not None and known[0] == row:
+        return known[1]
+    client = EhrClient.objects.select_related("clinic").filter(pk=row[0], active=True).order_by().first()
+    if client is not None:
+        if len(_clients) >= CLIENTS_MAX:
+            _clients.clear()
+        _clients[issuer] = (row, client)
+    return client
+
+
 def authenticate_ehr(request, *, also_audience: str | None = None) -> EhrClient:
     """The EHR that signed the request's token, its `jti` recorded against replay (in its own commit)."""
     client, claims = verified_ehr(request, also_audience=also_audience)
@@ -201,12 +244,7 @@ def verified_ehr(request, *, also_audience: str | None = None) -> tuple[EhrClien
     # An issuer no client could have (not a string, too long, control characters: PostgreSQL refuses a NUL)
     # is unknown without a query.
     known = isinstance(issuer, str) and 0 < len(issuer) <= 255 and not CONTROL.search(issuer)
-    # The issuer is unique: no ordering (ordering made Django match every selected column against it).
-    client = (
-        next(iter(EhrClient.objects.select_related("clinic").filter(issuer=issuer, active=True).order_by()[:1]), None)
-        if known
-        else None
-    )
+    client = _active_client(issuer) if known else None
     if client is None:
         audit_unmatched(request, issuer=issuer, clinic=None, action="cds_unknown_issuer")
         raise Unauthorized("unknown issuer")

@@ -458,6 +458,36 @@ def test_an_inactive_ehr_client_is_refused(call, ehr, rsa_key):
     assert response.status_code == 401
 
 
+def test_an_ehr_deactivated_between_two_calls_is_refused_at_the_second(call, ehr, rsa_key):
+    assert call(WORKUP, patient_view(ROUTINE)).status_code == 200
+    EhrClient.objects.filter(pk=ehr.pk).update(active=False)
+
+    response = call(WORKUP, patient_view(ROUTINE), token=sign(claims_for(WORKUP), rsa_key))
+
+    assert response.status_code == 401
+
+
+def test_a_new_key_registered_between_two_calls_is_used_at_the_second(call, ehr, other_rsa_key):
+    assert call(WORKUP, patient_view(ROUTINE)).status_code == 200
+    EhrClient.objects.filter(pk=ehr.pk).update(public_key=_public_pem(other_rsa_key))
+
+    response = call(WORKUP, patient_view(ROUTINE), token=sign(claims_for(WORKUP), other_rsa_key))
+
+    assert response.status_code == 200
+
+
+def test_the_clinics_language_changed_between_two_calls_is_that_of_the_second_calls_cards(call, clinic):
+    clinic.language = "en"
+    clinic.save()
+    assert cards_of(call(WORKUP, patient_view(EMERGENCY)))[0]["summary"].startswith("Emergency")
+    clinic.language = "ru"
+    clinic.save()
+
+    cards = cards_of(call(WORKUP, patient_view(EMERGENCY)))
+
+    assert cards[0]["summary"].startswith("Экстренн")
+
+
 def test_the_ehr_key_signs_for_its_own_issuer_only(call, ehr, ec_ehr, rsa_key):
     """A token naming the EC client as issuer, signed with the RSA client's key, does not verify."""
     token = sign(claims_for(WORKUP, iss=ec_ehr.issuer, sub=ec_ehr.client_id), rsa_key)
