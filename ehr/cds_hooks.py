@@ -13,8 +13,7 @@ import uuid
 from datetime import date
 
 from django.conf import settings
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy, gettext_noop
 
 from ehr import terminology_in
 from ehr.standard_codes import LOINC, SNOMED, item_for_coding, order_item_for_coding, standard_codes
@@ -31,14 +30,26 @@ CHART_PARTS = {
     "labs": gettext_lazy("laboratory results"),
 }
 URGENCY_WORDS = {
-    "emergency": gettext_lazy("emergency"),
-    "urgent": gettext_lazy("urgent"),
-    "routine": gettext_lazy("routine"),
+    "emergency": gettext_noop("emergency"),
+    "urgent": gettext_noop("urgent"),
+    "routine": gettext_noop("routine"),
 }
+_translations: dict[tuple[str | None, str], str] = {}
+
+
+def _(message: str) -> str:
+    """gettext, remembered per language: the cards of one call ask for some thirty messages, and each
+    look-up through Django's per-request translation state cost about as much as building the card text.
+    The messages are this module's literals, so what is remembered stays small."""
+    key = (get_language(), message)
+    text = _translations.get(key)
+    if text is None:
+        text = _translations[key] = gettext(message)
+    return text
 
 
 def _urgency(code: str) -> str:
-    return str(URGENCY_WORDS.get(code, code))
+    return _(URGENCY_WORDS[code]) if code in URGENCY_WORDS else code
 
 
 class MalformedRequest(Exception):

@@ -4,6 +4,7 @@ An EHR (clinic.models.EhrClient) calls the services with a JWT it signs with its
 prefetched Patient and Observations (coded in settings.FHIR_CODE_SYSTEM_URL) are the case.
 """
 
+import base64
 import datetime
 import json
 import time
@@ -449,6 +450,23 @@ def test_a_missing_or_malformed_authorization_header_is_401(call, authorization)
 def test_no_authorization_header_at_all_is_401(client, ehr):
     response = client.post(f"/cds-services/{WORKUP}", data=patient_view(ROUTINE), content_type="application/json")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a.b",
+        "a.b.c.d",
+        "e30.!!!.sig",
+        "bm90IGpzb24.e30.sig",  # the header is not JSON
+        "W10.e30.sig",  # the header is a list
+        base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode().rstrip("=") + ".e30.sig",
+    ],
+)
+def test_a_token_that_is_not_a_jwt_is_401(call, token):
+    response = call(WORKUP, patient_view(ROUTINE), token=token)
+
+    assert response.status_code == 401 and "not a JWT" in response.json()["error"]
 
 
 def test_an_inactive_ehr_client_is_refused(call, ehr, rsa_key):
