@@ -385,3 +385,22 @@ def test_the_worklist_page_takes_the_same_queries_for_6_items_and_for_60(gp, clo
         assert web.get("/worklist/", {"awaited": 2}).status_code == 200
 
     assert len(many) == len(few)
+
+
+def test_only_the_latest_workups_accepted_tests_are_awaited(gp, clock):
+    from workups.services import workup_review
+
+    encounter, first = accepted_encounter(gp)
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_crp", value=2)
+    clock.set(MONDAY + datetime.timedelta(hours=1))
+    followup, _ = workup_review(actor=actor_for(gp), encounter=encounter)  # keeps the decisions taken
+    followup.items.filter(code="lab_cbc").update(decision=Decision.DECLINED)
+
+    rows = worklist(api_client_for(gp))["awaited_results"]
+
+    assert rows and {row["workup"] for row in rows} == {followup.pk} != {first.pk}
+    assert "lab_cbc" not in {row["code"] for row in rows}  # accepted in the first workup, declined in the latest
+    counts = api_client_for(gp).get("/api/v1/worklist/counts/").json()
+    clock.set(datetime.datetime(2024, 3, 25, 9, 0, tzinfo=UTC))
+    assert counts["overdue"] == 0
+    assert api_client_for(gp).get("/api/v1/worklist/counts/").json()["overdue"] == len(rows)  # the CRP is normal
