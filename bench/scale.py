@@ -868,6 +868,12 @@ def measure(*, samples: int, scale: bool) -> dict:
     worklist_samples = max(20, samples // 4)
     rows.append(series("worklist page (web)", [lambda: web.get("/worklist/")] * worklist_samples))
     rows.append(series("worklist (api)", [lambda: api.get("/api/v1/worklist/")] * worklist_samples))
+    if scale:  # an empty database's worklist has one page
+        rows.append(
+            series("worklist (api), page 40", [lambda: api.get("/api/v1/worklist/?page=40")] * worklist_samples)
+        )
+    rows.append(series("worklist badge (web GET /worklist/badge/)", repeat(lambda: web.get("/worklist/badge/"))))
+    rows.append(series("worklist counts (api)", repeat(lambda: api.get("/api/v1/worklist/counts/"))))
     print("FHIR export of the finalized encounter", flush=True)
     rows.append(
         series(
