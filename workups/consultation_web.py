@@ -19,6 +19,7 @@ from clinic.errors import RecordLocked
 from clinic.forms import EncounterForm
 from clinic.summary import findings_summary, record_context, vital_signs
 from workups import selectors, services
+from workups.forms import ENCOUNTER_FORM_RENDERER
 from workups.localized import current_kb
 from workups.serializers import case_from_values
 
@@ -68,7 +69,7 @@ def _red_flags_no(request, patient, encounter):
     """The "all remaining red flags: No" button without JavaScript: the form shown again, nothing saved,
     with every unanswered red flag set to No for the GP to see, change if need be, and save."""
     initial, count = EncounterForm.with_red_flags_no(request.POST, patient)
-    form = EncounterForm(patient=patient, initial=initial)
+    form = EncounterForm(patient=patient, initial=initial, renderer=ENCOUNTER_FORM_RENDERER)
     if count:
         messages.info(request, _("%(count)s red flags set to No: check them, then save.") % {"count": count})
     return _form_page(request, form, patient, encounter)
@@ -91,7 +92,9 @@ def encounter_create(request, pk):
     )
     if request.method == "POST" and "red_flags_no" in request.POST:
         return _red_flags_no(request, patient, None)
-    form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.blank_initial())
+    form = EncounterForm(
+        request.POST or None, patient=patient, initial=EncounterForm.blank_initial(), renderer=ENCOUNTER_FORM_RENDERER
+    )
     if request.method == "POST" and form.is_valid():
         encounter = record_services.encounter_create(actor=actor, patient=patient, data=form.validated)
         if "show_workup" in request.POST:
@@ -107,7 +110,7 @@ def encounter_create(request, pk):
 def encounter_preview(request, pk):
     """htmx: the panel for the unsaved form of a new or existing encounter of patient `pk`."""
     patient = record_selectors.patient_get(actor=_actor(request), patient_id=pk, action="preview")
-    return _panel(request, EncounterForm(request.POST, patient=patient), patient)
+    return _panel(request, EncounterForm(request.POST, patient=patient, renderer=ENCOUNTER_FORM_RENDERER), patient)
 
 
 @login_required
@@ -137,7 +140,12 @@ def encounter_detail(request, pk):
         )
     if request.method == "POST" and "red_flags_no" in request.POST:
         return _red_flags_no(request, patient, encounter)
-    form = EncounterForm(request.POST or None, patient=patient, initial=EncounterForm.initial_from(encounter))
+    form = EncounterForm(
+        request.POST or None,
+        patient=patient,
+        initial=EncounterForm.initial_from(encounter),
+        renderer=ENCOUNTER_FORM_RENDERER,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             encounter = record_services.encounter_update(actor=actor, encounter=encounter, data=form.validated)
