@@ -22,7 +22,7 @@ def _checked_values(value) -> set[str]:
     return {"" if item is None else str(item) for item in values}
 
 
-def _radios(field, *, answer_classes: bool, first_label=None, texts=None) -> str:
+def answer_buttons(field, *, answer_classes: bool, first_label=None, texts=None) -> str:
     """The three buttons and their labels, each label naming its button (for="..."). The attributes are
     the ones the widget would give each button (id, required, aria-invalid when the answer is refused,
     checked), in its order. `texts`: the choice labels already translated and escaped, by the label's id
@@ -61,7 +61,7 @@ def _errors(field) -> str:
 @register.simple_tag
 def tri_state_radios(field):
     """The pregnancy question's buttons (no answer classes: it is not a finding)."""
-    return mark_safe(_radios(field, answer_classes=False))  # noqa: S308 - every value above is escaped
+    return mark_safe(answer_buttons(field, answer_classes=False))  # noqa: S308 - every value above is escaped
 
 
 @register.simple_tag
@@ -87,7 +87,7 @@ def finding_fieldsets(context, section):
                 css += " unanswered"
         if field.errors:
             css += " invalid"
-        radios = _radios(field, answer_classes=True, first_label=not_asked, texts=texts)
+        radios = answer_buttons(field, answer_classes=True, first_label=not_asked, texts=texts)
         out.append(
             f'\n    <fieldset class="{css}">\n'
             f"      <legend>{escaped(field.label)}</legend>\n"
