@@ -11,6 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_choice, env_int, env_list, env_str, env_time_zone, env_url
+from referrals import dispatch as referral_tasks  # the task names alone (no Django import)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -367,8 +368,8 @@ OVERDUE_SWEEP_SECONDS = env_int("OVERDUE_SWEEP_SECONDS", 900, minimum=1)
 CELERY_BEAT_SCHEDULER = "config.celery.SingleBeatScheduler"
 BEAT_LOCK_SECONDS = env_int("BEAT_LOCK_SECONDS", 30, minimum=3, maximum=600)
 CELERY_BEAT_SCHEDULE = {
-    "documents-sweep": {"task": "referrals.sweep", "schedule": float(DOCUMENT_SWEEP_SECONDS)},
-    "mark-overdue": {"task": "referrals.mark_overdue", "schedule": float(OVERDUE_SWEEP_SECONDS)},
+    "documents-sweep": {"task": referral_tasks.SWEEP, "schedule": float(DOCUMENT_SWEEP_SECONDS)},
+    "mark-overdue": {"task": referral_tasks.MARK_OVERDUE, "schedule": float(OVERDUE_SWEEP_SECONDS)},
 }
 
 # No patient data in error reports or logs (config.reporting): no frame's variables, no POST parameter and no

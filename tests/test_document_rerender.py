@@ -12,10 +12,11 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from clinic.models import AuditEvent
+from referrals.dispatch import RENDER_DOCUMENT
 from referrals.models import Referral
 from tests.record_factories import api_client_for, encounter_of, workup_for
 
-RENDER = "referrals.render_document"
+RENDER = RENDER_DOCUMENT
 
 
 @pytest.fixture

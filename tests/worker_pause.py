@@ -14,8 +14,10 @@ from pathlib import Path
 from celery.signals import task_postrun, task_prerun
 from django.db.models.signals import post_init
 
+from referrals.dispatch import RENDER_DOCUMENT
+
 PAUSE_DIR = os.environ.get("TEST_RENDER_PAUSE_DIR")
-RENDER_TASK = "referrals.render_document"
+RENDER_TASK = RENDER_DOCUMENT
 LONGEST_PAUSE = 120  # seconds; never a worker stuck for good if a test forgets to resume it
 
 _state = {"in_render": False}
