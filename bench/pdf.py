@@ -174,23 +174,11 @@ def main():
     if args.skip_workers:
         return
 
-    redis_port = _free_port()
-    redis = subprocess.Popen(
-        [
-            shutil.which("redis-server"),
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    _wait_for_port(redis_port)  # on a busy machine Redis can take a while to listen; pinging it sooner fails
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "DJANGO_DEBUG": "1"}
+    from tests.processes import RedisServer
+
+    redis = RedisServer(WORK)
+    redis.start()  # returns once Redis answers PING: on a busy machine it can take a while to listen
+    env = {**os.environ, "REDIS_URL": redis.url, "DJANGO_DEBUG": "1"}
     workers = [
         subprocess.Popen(
             [
@@ -259,7 +247,7 @@ def main():
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=20)
-        redis.terminate()
+        redis.stop()
     rate = args.letters / elapsed
     print(
         f"two workers: {args.letters} letters in {elapsed:.1f} s (asked for in {asking:.1f} s) = "
@@ -292,28 +280,6 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _wait_for_port(port: int, seconds: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"Redis did not listen on port {port} within {seconds:.0f} s") from None
-            time.sleep(0.05)
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":
