@@ -27,6 +27,17 @@ def patient(gp):
     return patient_of(gp, family_name="Иванова", given_name="Мария", birth_date=datetime.date(1961, 2, 3))
 
 
+def new_patient_form(gp):
+    return {
+        "clinic": clinic_of(gp).pk,
+        "given_name": "Пётр",
+        "family_name": "Сидоров",
+        "birth_date": "1970-01-01",
+        "sex": "male",
+        "snils": "11223344595",
+    }
+
+
 def form_of(patient, **changes):
     fields = {
         "clinic": patient.clinic_id,
@@ -73,17 +84,7 @@ def test_an_admin_edit_is_audited_once_on_the_admin_channel(clinic_admin, patien
 
 def test_a_patient_added_in_the_admin_is_found_and_audited(gp, clinic_admin):
     start = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    response = clinic_admin.post(
-        "/admin/clinic/patient/add/",
-        {
-            "clinic": clinic_of(gp).pk,
-            "given_name": "Пётр",
-            "family_name": "Сидоров",
-            "birth_date": "1970-01-01",
-            "sex": "male",
-            "snils": "11223344595",
-        },
-    )
+    response = clinic_admin.post("/admin/clinic/patient/add/", new_patient_form(gp))
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     added = Patient.objects.get(family_name="Сидоров")
@@ -119,17 +120,7 @@ def test_an_edit_that_contradicts_a_recorded_encounter_is_refused(gp, clinic_adm
 def test_a_patient_added_with_a_taken_snils_is_refused_at_the_field(gp, clinic_admin):
     patient_of(gp, snils="11223344595")
 
-    response = clinic_admin.post(
-        "/admin/clinic/patient/add/",
-        {
-            "clinic": clinic_of(gp).pk,
-            "given_name": "Пётр",
-            "family_name": "Сидоров",
-            "birth_date": "1970-01-01",
-            "sex": "male",
-            "snils": "11223344595",
-        },
-    )
+    response = clinic_admin.post("/admin/clinic/patient/add/", new_patient_form(gp))
 
     assert response.status_code == 200
     assert "snils" in response.context["adminform"].form.errors
