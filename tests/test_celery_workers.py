@@ -129,9 +129,7 @@ def test_a_letter_requested_while_redis_is_down_is_saved_and_rendered_once_when_
         session = case["session"]
         redis.stop()
         # The client's timeout bounds the wait: a request hanging on the dead broker fails here.
-        created = session.post(
-            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
-        )
+        created = letter_requested(stack, case)
         assert created.status_code == 201, created.text
         referral_id = created.json()["id"]
         warning = f"could not enqueue referral {referral_id} ("
@@ -161,6 +159,13 @@ def claimed_by(referral_id):
     ) or None
 
 
+def letter_requested(stack, case):
+    """The GP's request for the case's referral letter (its answer)."""
+    return case["session"].post(
+        f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
+    )
+
+
 def pid_of(claimant: str) -> int:
     return int(claimant.split(":")[1])
 
@@ -177,10 +182,7 @@ def test_a_worker_process_killed_mid_render_leaves_the_letter_to_another_which_r
     stack = make_stack(tmp_path, redis, render_pause=True)
     try:
         session = case["session"]
-        created = session.post(
-            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
-        )
-        referral_id = created.json()["id"]
+        referral_id = letter_requested(stack, case).json()["id"]
         victim = paused_mid_render(stack, referral_id)
 
         os.kill(victim, signal.SIGKILL)  # the pool process doing the render dies, as under the OOM killer
@@ -201,10 +203,7 @@ def test_a_whole_worker_killed_mid_render_leaves_the_letter_to_the_sweep_after_t
     stack = make_stack(tmp_path, redis, render_pause=True)
     try:
         session = case["session"]
-        created = session.post(
-            f"{stack.url}/api/v1/referrals/", json={"recommendation": case["recommendation"].pk}, timeout=10
-        )
-        referral_id = created.json()["id"]
+        referral_id = letter_requested(stack, case).json()["id"]
         renderer = paused_mid_render(stack, referral_id)
         victim = os.getpgid(renderer)  # the worker's main process leads the group of its pool
         survivor = next(worker.pid for worker in stack.workers if worker.pid != victim)
