@@ -1,12 +1,16 @@
 """Letters and the requisition in the browser: create, edit, issue, watch the render, download; and the
 confirmation before finalizing an encounter, which lists the letters still to write or issue."""
 
+from datetime import datetime
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -15,7 +19,9 @@ from clinic import selectors as record_selectors
 from clinic.audit import actor_from_request
 from clinic.errors import RecordLocked
 from clinic.forms import form_error_links
-from referrals import documents, selectors, services
+from clinic.templatetags.labels import status_label
+from referrals import documents, selectors, services, worklist
+from referrals.documents import ADDRESSEE_RU, FORM_OF_CARE
 from referrals.models import PdfStatus
 from workups import selectors as workup_selectors
 from workups import services as workup_services
@@ -158,8 +164,6 @@ def referral_by_hand(request, pk):
 
 
 def _letter_context(referral, **extra):
-    from referrals.documents import ADDRESSEE_RU, FORM_OF_CARE
-
     specialty_name = current_kb().vocabulary.specialties.get(referral.specialty, referral.specialty)
     encounter = referral.encounter
     return {
@@ -363,8 +367,6 @@ def _tracking_context(referral, *, errors=None, posted=None):
 
 
 def _refused_words(referral, status):
-    from clinic.templatetags.labels import status_label
-
     return _("A referral that is %(current)s cannot become %(status)s.") % {
         "current": status_label(referral.status),
         "status": status_label(status),
@@ -377,10 +379,6 @@ def referral_track(request, pk):
     """Record what became of an issued referral: booked (the appointment), completed (the specialist's
     conclusion, a PDF of it optional), cancelled or declined by the patient (the reason). An impossible
     transition is refused with a message; each change is kept in the history. Also after finalizing."""
-    from datetime import datetime
-
-    from django.utils import timezone
-
     actor = _actor(request)
     referral = selectors.referral_get(actor=actor, referral_id=pk, action="open_for_update")
     status = request.POST.get("status", "")
@@ -418,8 +416,6 @@ def referral_track(request, pk):
             pairs = error.message_dict.items() if hasattr(error, "error_dict") else [("status", error.messages)]
             errors = {field: [str(TRACKING_WORDS.get(m, m)) for m in problems] for field, problems in pairs}
         else:
-            from clinic.templatetags.labels import status_label
-
             messages.success(request, _("Referral marked %(status)s.") % {"status": status_label(status)})
             return redirect("referral-detail", pk=referral.pk)
     form = ReferralEditForm(
@@ -459,10 +455,6 @@ def worklist_page(request):
     """Unacknowledged abnormal results, awaited tests and open referrals of the GP's clinic, each section
     overdue first and paged on its own (`?unacknowledged=2&awaited=1&referrals=3`), so a clinic with
     thousands of open items gets the most pressing of each kind first (a constant number of queries)."""
-    from django.core.paginator import Paginator
-
-    from referrals import worklist
-
     actor = _actor(request)
     entries = worklist.worklist_get(actor=actor)
     sections = [
@@ -512,9 +504,7 @@ def worklist_badge(request):
     """The navigation's count of overdue and unacknowledged items (worklist_counts: one small, fixed
     set of queries), loaded by htmx after the page so no page's own cost depends on the clinic's
     worklist; nothing shown when zero."""
-    from referrals.worklist import worklist_counts
-
-    counts = worklist_counts(actor=_actor(request))
+    counts = worklist.worklist_counts(actor=_actor(request))
     response = render(request, "_worklist_badge.html", {"count": counts["attention"]})
     response["Cache-Control"] = "private, no-store"
     return response

@@ -300,7 +300,7 @@ def worklist_rows(*, clinic, now=None) -> dict:
     return {section: [row for row in rows if row["kind"] == KINDS[section]] for section in SECTIONS}
 
 
-def worklist_get(*, actor: Actor, now=None) -> dict[str, list[tuple]]:
+def worklist_get(*, actor: Actor, now=None) -> dict[str, list[int]]:
     """The caller's clinic's worklist as sorted lean entries, to page (nothing is shown yet, so nothing is
     audited: worklist_show is, with the patients of the page)."""
     if actor.clinic is None:
