@@ -659,18 +659,32 @@ def worklist(cursor, *, ids, clinic_ids, workup_insert, workup_params) -> None:
     run(
         """INSERT INTO workups_workupitem (urgency, triggered_by, sources, rules, added_by_clinician, decision,
                decision_reason, decided_by_id, decided_at, position, is_new, overdue_at, workup_id, code, category,
-               rationale)
+               rationale, clinic_id, awaiting_since)
            SELECT (ARRAY['routine', 'urgent'])[1 + w.id % 2], '[]', '[]', '[]', false, 'accepted', '',
                   w.created_by_id, w.created_at, 0, false, NULL, w.id,
                   (ARRAY['lab_cbc', 'lab_crp_esr', 'lab_nechiporenko', 'lab_biochemistry'])[1 + w.id % 4],
-                  'lab', ''
-           FROM workups_workup w JOIN bench_open o ON o.id = w.encounter_id WHERE o.k > 4000 AND o.k <= 7000"""
+                  'lab', '', e.clinic_id, w.created_at
+           FROM workups_workup w JOIN bench_open o ON o.id = w.encounter_id
+                JOIN clinic_encounter e ON e.id = w.encounter_id
+           WHERE o.k > 4000 AND o.k <= 7000"""
     )
+    # awaiting_since as the app keeps it: workups.services.awaiting_refresh must find the same 3,000 rows.
+    from django.db.models.expressions import RawSQL
+
+    from clinic.models import Encounter
+    from workups.models import WorkupItem
+    from workups.services import awaiting_refresh
+
+    awaiting = set(WorkupItem.objects.filter(awaiting_since__isnull=False).values_list("pk", "awaiting_since"))
+    awaiting_refresh(encounters=Encounter.objects.filter(pk__in=RawSQL("SELECT id FROM bench_open", [])))
+    if set(WorkupItem.objects.filter(awaiting_since__isnull=False).values_list("pk", "awaiting_since")) != awaiting:
+        sys.exit("the loaded tests awaiting their results differ from workups.services.awaiting_refresh")
     result = """
-        INSERT INTO workups_result (encounter_id, code, value_number, value_bool, performed_on, note, flag, reference,
-            reference_translations, item_id, entered_by_id, entered_at, superseded_at, superseded_by_id,
+        INSERT INTO workups_result (clinic_id, encounter_id, code, value_number, value_bool, performed_on, note, flag,
+            reference, reference_translations, item_id, entered_by_id, entered_at, superseded_at, superseded_by_id,
             acknowledged_at, acknowledged_by_id, acknowledgement_note, overdue_at)
-        SELECT e.id, (ARRAY['res_hemoglobin', 'res_crp', 'res_esr', 'res_wbc'])[1 + e.id %% 4], %(value)s, NULL,
+        SELECT e.clinic_id, e.id, (ARRAY['res_hemoglobin', 'res_crp', 'res_esr', 'res_wbc'])[1 + e.id %% 4], %(value)s,
+               NULL,
                e.visit_date + 3, '', %(flag)s, '', '{}', NULL, e.clinician_id, e.finalized_at + interval '3 days',
                NULL, NULL, %(ack)s::timestamptz, CASE WHEN %(ack)s::timestamptz IS NOT NULL THEN e.clinician_id END,
                '', NULL

@@ -6,7 +6,8 @@ whatever the number of rows. Everything is the caller's clinic's: another clinic
 - unacknowledged_results: current abnormal results not signed off. Due the working day after entry
   (GUIDANCE sets no interval: an abnormal result is read promptly); urgency that of the test it answers.
 - awaited_results: accepted tests of each encounter's latest workup (initial or follow-up) that a result
-  code can answer and no current result answers yet. Due from the day the test was accepted.
+  code can answer and no current result answers yet (WorkupItem.awaiting_since, kept by workups.services). Due
+  from the day the test was accepted.
 - open_referrals: issued or booked referrals. Due from the day the referral was issued.
 
 A clinic can have thousands of open items, so the worklist is read in two steps: `worklist_entries` reads
@@ -23,7 +24,7 @@ from functools import reduce
 from operator import or_
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ from clinic.calendar import DEFAULT_DUE_DAYS, URGENCY_ORDER, add_working_days, c
 from clinic.models import ClinicHoliday
 from referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from workups.localized import current_kb
-from workups.models import ABNORMAL_FLAGS, Decision, Result, Workup, WorkupItem
+from workups.models import ABNORMAL_FLAGS, Result, WorkupItem
 
 # An abnormal result is to be acknowledged within this many working days of its entry.
 ACKNOWLEDGE_WITHIN_DAYS = 1
@@ -130,40 +131,17 @@ class _Calendar:
         return datetime.datetime.combine(day, datetime.time.min, tzinfo=self.zone)
 
 
-def _answers() -> dict[str, list[str]]:
-    """Each test code, and the result codes that answer it."""
-    answers: dict[str, set[str]] = {}
-    for code, meta in current_kb().vocabulary.results.items():
-        for item in meta["items"]:
-            answers.setdefault(item, set()).add(code)
-    return {item: sorted(codes) for item, codes in sorted(answers.items())}
-
-
 def _unacknowledged(clinic):
+    # The partial index result_unacknowledged holds exactly these rows.
     return Result.objects.filter(
-        encounter__clinic=clinic, superseded_at__isnull=True, acknowledged_at__isnull=True, flag__in=ABNORMAL_FLAGS
+        clinic=clinic, superseded_at__isnull=True, acknowledged_at__isnull=True, flag__in=ABNORMAL_FLAGS
     ).order_by()  # no sort: the rows are sorted by their due dates after
 
 
 def _awaited(clinic):
-    """Accepted tests of each encounter's latest workup that no current result answers yet (one query: an
-    EXISTS per testable code, of which the database runs the one of each row's code)."""
-    answers = _answers()
-    if not answers:
-        return WorkupItem.objects.none()
-    # The latest workup of its encounter: none later (by creation, then id). Asked of each accepted item, not of
-    # every workup of the clinic, as "is it the encounter's first by -created_at" was (8,000 sorted probes).
-    started = OuterRef("workup__created_at")
-    later = Workup.objects.filter(encounter=OuterRef("workup__encounter")).filter(
-        Q(created_at__gt=started) | Q(created_at=started, pk__gt=OuterRef("workup_id"))
-    )
-    current = Result.objects.filter(encounter=OuterRef("workup__encounter"), superseded_at__isnull=True)
-    unanswered = reduce(
-        or_, (Q(code=item) & ~Exists(current.filter(code__in=codes)) for item, codes in answers.items())
-    )
-    return WorkupItem.objects.filter(
-        unanswered, ~Exists(later), workup__encounter__clinic=clinic, decision=Decision.ACCEPTED
-    ).order_by()
+    """Accepted tests awaiting their results: kept up to date by workups.services.awaiting_refresh, read off the
+    partial index workup_item_awaiting (open rows only)."""
+    return WorkupItem.objects.filter(clinic=clinic, awaiting_since__isnull=False).order_by()
 
 
 def _open_referrals(clinic):
@@ -179,7 +157,7 @@ def worklist_entries(*, clinic, now=None) -> dict[str, list[int]]:
         return TruncDate(moment, tzinfo=calendar.zone)
 
     results = list(_unacknowledged(clinic).values_list("pk", day("entered_at"), "item__urgency"))
-    tests = list(_awaited(clinic).values_list("pk", day(Coalesce("decided_at", "workup__created_at")), "urgency"))
+    tests = list(_awaited(clinic).values_list("pk", day("awaiting_since"), "urgency"))
     referrals = list(_open_referrals(clinic).values_list("pk", day(Coalesce("issued_at", "created_at")), "urgency"))
     starts = {row[1] for rows in (results, tests, referrals) for row in rows}
     if starts:
@@ -339,11 +317,7 @@ def worklist_counts(*, actor: Actor, now=None) -> dict:
     results = _unacknowledged(clinic).aggregate(
         all=Count("pk"), overdue=Count("pk", filter=Q(entered_at__lt=calendar.overdue_before(None)))
     )
-    tests = (
-        _awaited(clinic)
-        .alias(start=Coalesce("decided_at", "workup__created_at"))
-        .aggregate(overdue=Count("pk", filter=overdue("start")))
-    )
+    tests = _awaited(clinic).aggregate(overdue=Count("pk", filter=overdue("awaiting_since")))
     referrals = (
         _open_referrals(clinic)
         .alias(start=Coalesce("issued_at", "created_at"))

@@ -4,6 +4,7 @@ Rows are made directly (no audit events), with `name_search` kept the way clinic
 so tests of the audit trail only see what the request under test recorded.
 """
 
+import contextlib
 import datetime
 
 import factory
@@ -94,6 +95,21 @@ def workup_for(user, encounter):
     from workups.services import workup_generate
 
     return workup_generate(actor=actor_for(user, channel="web"), encounter=encounter)
+
+
+def accept_tests(user, workup, *, at=None):
+    """The GP accepts every test of `workup` through the service (which keeps what awaits a result), as of `at`
+    when given: the decision's time is what the worklist's due dates count from. Referrals stay as they are."""
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from workups.services import recommendation_decide
+
+    with mock.patch.object(timezone, "now", return_value=at) if at is not None else contextlib.nullcontext():
+        for item in workup.items.all():
+            recommendation_decide(actor=actor_for(user, channel="web"), recommendation=item, decision="accepted")
+    return workup
 
 
 def encounter_body(patient, /, **changes) -> dict:

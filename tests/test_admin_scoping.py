@@ -45,7 +45,7 @@ def record_of(gp, tag):
         "knox.authtoken": gp.auth_token_set.latest("created"),
         "workups.workup": workup,
         "workups.result": Result.objects.create(
-            encounter=encounter, code="hb", flag="normal", entered_by=gp, entered_at=timezone.now()
+            clinic=clinic, encounter=encounter, code="hb", flag="normal", entered_by=gp, entered_at=timezone.now()
         ),
         "referrals.referral": Referral.objects.create(specialty="neurology", urgency="routine", reason="r", **common),
         "referrals.requisition": Requisition.objects.create(workup=workup, **common),

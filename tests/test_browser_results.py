@@ -13,7 +13,16 @@ import pytest
 from django.utils import timezone
 
 from referrals import services as referral_services
-from tests.record_factories import URINARY, actor_for, api_client_for, encounter_of, patient_of, screened, workup_for
+from tests.record_factories import (
+    URINARY,
+    accept_tests,
+    actor_for,
+    api_client_for,
+    encounter_of,
+    patient_of,
+    screened,
+    workup_for,
+)
 from tests.test_browser import browser, documents_render_in_process, plain_static_files  # noqa: F401 (fixtures)
 from tests.test_browser_consultation import context_for, gp_of, log_in, no_axe_violations, shot  # noqa: F401
 from workups.models import Decision
@@ -136,9 +145,7 @@ def test_the_worklist_in_russian_screenshot(context_for, live_server):  # noqa: 
         gp, patient=patient_of(gp, family_name="Петров", given_name="Сергей", sex="male"), findings=screened(URINARY)
     )
     workup = workup_for(gp, other)
-    workup.items.update(
-        decision=Decision.ACCEPTED, decided_at=timezone.now() - datetime.timedelta(days=30), decided_by=gp
-    )
+    accept_tests(gp, workup, at=timezone.now() - datetime.timedelta(days=30))
     page = context_for(locale="ru-RU", viewport={"width": 1280, "height": 900})
     log_in(page, live_server, gp.username)
     page.goto(f"{live_server.url}/worklist/")

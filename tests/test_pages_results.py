@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from referrals import services as referral_services
 from referrals.models import ReferralEvent
-from tests.record_factories import URINARY, actor_for, api_client_for, encounter_of, screened, workup_for
+from tests.record_factories import URINARY, accept_tests, actor_for, api_client_for, encounter_of, screened, workup_for
 from workups.models import Decision, Result, Workup
 from workups.services import recommendation_decide, result_enter
 
@@ -325,7 +325,7 @@ def test_the_worklist_costs_the_same_queries_for_1_or_20_rows(gp_web, gp):
         for _ in range(count):
             encounter = encounter_of(gp, findings=screened(URINARY))
             workup = workup_for(gp, encounter)
-            workup.items.update(decision=Decision.ACCEPTED, decided_at=timezone.now(), decided_by=gp)
+            accept_tests(gp, workup)
             result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
             issued(gp, encounter)
 

@@ -13,9 +13,17 @@ from django.utils import timezone
 from clinic.models import AuditEvent, ClinicHoliday
 from referrals import services as referral_services
 from referrals.models import Referral
-from tests.record_factories import URINARY, actor_for, api_client_for, encounter_of, screened, workup_for
-from workups.models import Decision, Result, WorkupItem
-from workups.services import result_enter
+from tests.record_factories import (
+    URINARY,
+    accept_tests,
+    actor_for,
+    api_client_for,
+    encounter_of,
+    screened,
+    workup_for,
+)
+from workups.models import Result, WorkupItem
+from workups.services import recommendation_decide, result_enter
 
 UTC = datetime.UTC
 MONDAY = datetime.datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
@@ -40,7 +48,7 @@ def accepted_encounter(gp, *, at=MONDAY, urgencies=None):
     """An encounter whose tests were all accepted at `at` (urgencies: code -> urgency to set)."""
     encounter = encounter_of(gp, findings=screened(URINARY))
     workup = workup_for(gp, encounter)
-    workup.items.update(decision=Decision.ACCEPTED, decided_at=at, decided_by=gp)
+    accept_tests(gp, workup, at=at)
     for code, urgency in (urgencies or {}).items():
         workup.items.filter(code=code).update(urgency=urgency)
     return encounter, workup
@@ -394,7 +402,9 @@ def test_only_the_latest_workups_accepted_tests_are_awaited(gp, clock):
     result_enter(actor=actor_for(gp), encounter=encounter, code="res_crp", value=2)
     clock.set(MONDAY + datetime.timedelta(hours=1))
     followup, _ = workup_review(actor=actor_for(gp), encounter=encounter)  # keeps the decisions taken
-    followup.items.filter(code="lab_cbc").update(decision=Decision.DECLINED)
+    recommendation_decide(
+        actor=actor_for(gp), recommendation=followup.items.get(code="lab_cbc"), decision="declined", reason="Done"
+    )
 
     rows = worklist(api_client_for(gp))["awaited_results"]
 

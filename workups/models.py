@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from clinic.models import Encounter
+from clinic.models import Clinic, Encounter
 
 
 class Decision(models.TextChoices):
@@ -98,14 +98,28 @@ class Recommendation(models.Model):
 
 class WorkupItem(Recommendation):
     workup = models.ForeignKey(Workup, on_delete=models.CASCADE, related_name="items", verbose_name=_("workup"))
+    # The encounter's clinic, kept beside the item so that the clinic's awaited tests are one index range.
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+", verbose_name=_("clinic"))
     code = models.CharField(_("code"), max_length=40)
     category = models.CharField(_("category"), max_length=12)
     rationale = models.TextField(_("rationale"), blank=True)
+    # Set while the test awaits its result, from when it did (its acceptance, else its workup's creation): accepted,
+    # in its encounter's latest workup, answerable by a result code and not answered by a current result. Kept by
+    # workups.services (awaiting_refresh) whenever a decision, a workup or a result changes, so that the worklist
+    # reads the open rows only and not every test a clinic ever accepted.
+    awaiting_since = models.DateTimeField(_("awaiting its result since"), null=True, blank=True)
 
     class Meta(Recommendation.Meta):
         verbose_name = _("recommended test")
         verbose_name_plural = _("recommended tests")
         constraints = [models.UniqueConstraint(fields=["workup", "code"], name="workup_item_once")]
+        indexes = [
+            models.Index(
+                fields=["clinic", "awaiting_since"],
+                condition=models.Q(awaiting_since__isnull=False),
+                name="workup_item_awaiting",
+            )
+        ]
 
     def __str__(self):
         return self.code
@@ -140,6 +154,8 @@ class Result(models.Model):
     encounter = models.ForeignKey(
         Encounter, on_delete=models.PROTECT, related_name="results", verbose_name=_("encounter")
     )
+    # The encounter's clinic, so that the clinic's unacknowledged results are one index range.
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+", verbose_name=_("clinic"))
     code = models.CharField(_("code"), max_length=40)
     value_number = models.FloatField(_("value number"), null=True, blank=True)
     value_bool = models.BooleanField(_("value bool"), null=True, blank=True)
@@ -178,7 +194,15 @@ class Result(models.Model):
         verbose_name = _("result")
         verbose_name_plural = _("results")
         ordering = ["-entered_at", "-id"]
-        indexes = [models.Index(fields=["encounter", "code"], name="result_encounter_code")]
+        indexes = [
+            models.Index(fields=["encounter", "code"], name="result_encounter_code"),
+            # The worklist's unacknowledged abnormal results: open rows only, however many results a clinic has.
+            models.Index(
+                fields=["clinic", "entered_at"],
+                condition=models.Q(superseded_at__isnull=True, acknowledged_at__isnull=True, flag__in=ABNORMAL_FLAGS),
+                name="result_unacknowledged",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["encounter", "code"], condition=models.Q(superseded_at__isnull=True), name="result_current_once"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import reduce
+from operator import or_
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -123,8 +127,11 @@ def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
                     **_decision_fields(row),
                 )
             )
+    for item in items:
+        item.clinic_id = workup.encounter.clinic_id
     WorkupItem.objects.bulk_create(items)
     WorkupReferral.objects.bulk_create(referrals)
+    awaiting_refresh(encounters=[workup.encounter])
 
 
 @transaction.atomic
@@ -242,6 +249,8 @@ def recommendation_decide(
     recommendation.decided_at = timezone.now() if decision != Decision.PENDING else None
     recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at"])
     kind = "workup_item" if isinstance(recommendation, WorkupItem) else "workup_referral"
+    if kind == "workup_item":
+        awaiting_refresh(encounters=[encounter])
     audit_record(
         actor=actor,
         action=f"decide_{decision}",
@@ -291,6 +300,8 @@ def _hand_add(
         **fields,
     )
     kind = "workup_item" if model is WorkupItem else "workup_referral"
+    if kind == "workup_item":
+        awaiting_refresh(encounters=[workup.encounter])
     audit_record(actor=actor, action="add", object_type=kind, object_id=row.pk, patient_id=workup.encounter.patient_id)
     return row
 
@@ -312,6 +323,7 @@ def workup_item_add(
         urgency=urgency,
         fields={
             "category": items[code]["category"] if code in items else "",
+            "clinic_id": workup.encounter.clinic_id,
             "rationale": rationale.strip() or "Added by the clinician",
         },
     )
@@ -346,6 +358,43 @@ def workup_accept_all(*, actor: Actor, workup: Workup) -> int:
             recommendation_decide(actor=actor, recommendation=row, decision=Decision.ACCEPTED)
             accepted += 1
     return accepted
+
+
+# -- what awaits its result (GUIDANCE 7) ------------------------------------------------------------
+
+
+def result_codes_by_test() -> dict[str, list[str]]:
+    """Each test code that a result can answer, and the result codes that answer it."""
+    answers: dict[str, set[str]] = {}
+    for code, meta in get_knowledge_base().vocabulary.results.items():
+        for item in meta["items"]:
+            answers.setdefault(item, set()).add(code)
+    return {item: sorted(codes) for item, codes in sorted(answers.items())}
+
+
+def awaiting_refresh(*, encounters) -> None:
+    """Set `awaiting_since` on each test of these encounters that awaits its result, and clear it on the others:
+    accepted, in its encounter's latest workup (by creation, then id), answerable by a result code and answered by
+    no current result. Called by every write that changes one of these (a decision, a new workup, a result), in
+    its transaction; two statements, whatever the number of rows."""
+    items = WorkupItem.objects.filter(workup__encounter__in=encounters)
+    items.filter(awaiting_since__isnull=False).update(awaiting_since=None)
+    answers = result_codes_by_test()
+    if not answers:
+        return
+    started = OuterRef("workup__created_at")
+    later = Workup.objects.filter(encounter=OuterRef("workup__encounter")).filter(
+        Q(created_at__gt=started) | Q(created_at=started, pk__gt=OuterRef("workup_id"))
+    )
+    current = Result.objects.filter(encounter=OuterRef("workup__encounter"), superseded_at__isnull=True)
+    unanswered = reduce(
+        or_, (Q(code=item) & ~Exists(current.filter(code__in=codes)) for item, codes in answers.items())
+    )
+    awaiting = items.filter(unanswered, ~Exists(later), decision=Decision.ACCEPTED)
+    created = Workup.objects.filter(pk=OuterRef("workup_id")).values("created_at")
+    WorkupItem.objects.filter(pk__in=awaiting.values("pk")).update(
+        awaiting_since=Coalesce("decided_at", Subquery(created))
+    )
 
 
 # -- results and the follow-up workup (GUIDANCE 6) -------------------------------------------------
@@ -416,6 +465,7 @@ def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, perfor
         Result.objects.filter(pk=previous.pk).update(superseded_at=now)
     result = Result.objects.create(
         encounter=encounter,
+        clinic_id=encounter.clinic_id,
         code=code,
         value_bool=value if isinstance(value, bool) else None,
         value_number=None if isinstance(value, bool) else float(value),
@@ -428,6 +478,7 @@ def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, perfor
         entered_by=actor.user,
         entered_at=now,
     )
+    awaiting_refresh(encounters=[encounter])
     if previous is not None:
         Result.objects.filter(pk=previous.pk).update(superseded_by=result)
         audit_record(
