@@ -95,7 +95,17 @@ class Referral(RenderedDocument):
         verbose_name = _("referral")
         verbose_name_plural = _("referrals")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="referral_pdf_sweep")]
+        indexes = [
+            models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="referral_pdf_sweep"),
+            # The worklist's open referrals (and the badge's count): the open rows only, with what places them, so
+            # that the closed referrals of the years before are never read.
+            models.Index(
+                fields=["clinic"],
+                include=["issued_at", "created_at", "urgency"],
+                condition=models.Q(status__in=OPEN_REFERRAL_STATUSES),
+                name="referral_open",
+            ),
+        ]
 
     def __str__(self):
         return f"Referral {self.pk} to {self.specialty}"

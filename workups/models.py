@@ -116,6 +116,7 @@ class WorkupItem(Recommendation):
         indexes = [
             models.Index(
                 fields=["clinic", "awaiting_since"],
+                include=["urgency"],
                 condition=models.Q(awaiting_since__isnull=False),
                 name="workup_item_awaiting",
             )

@@ -42,6 +42,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 condition=models.Q(("awaiting_since__isnull", False)),
                 fields=["clinic", "awaiting_since"],
+                include=["urgency"],
                 name="workup_item_awaiting",
             ),
         ),
