@@ -1,8 +1,16 @@
 """The stateless evaluate endpoint: answers, and a clear 400 for every kind of bad input."""
 
+import json
+
 import pytest
+from django.utils import translation
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rest_framework.exceptions import ValidationError
 
 from tests.cases import body
+from workups.engine import get_knowledge_base
+from workups.serializers import WorkupEvaluateSerializer
 
 URL = "/api/v1/workup/evaluate/"
 
@@ -175,3 +183,87 @@ def test_no_body_ever_causes_a_server_error(gp_api, raw):
 def test_a_form_encoded_body_is_refused_not_crashed(gp_api):
     response = gp_api.post(URL, {"sex": "male"})
     assert response.status_code == 415
+
+
+# -- the validation's fast path (WorkupEvaluateSerializer.validated_values) against the serializer's -------
+
+_KB = get_knowledge_base()
+_junk = (
+    st.none() | st.booleans() | st.integers(-5, 400) | st.floats(allow_nan=False) | st.text(max_size=3) | st.just([])
+)
+
+
+def _mostly(valid):
+    """Three times in four a value of `valid`, else junk (so that a good share of bodies is valid)."""
+    return st.integers(0, 3).flatmap(lambda draw: valid if draw else _junk)
+
+
+_findings = _mostly(
+    st.dictionaries(
+        st.sampled_from([*sorted(_KB.vocabulary.findings), "rf_fevr", "sx_missed_period", "loc"]),
+        _mostly(st.booleans()),
+        max_size=10,
+    ).map(lambda found: {"loc_lumbar": True, **found})
+)
+_results = _mostly(
+    st.dictionaries(
+        st.sampled_from([*sorted(_KB.vocabulary.results), "res_nope"]),
+        _mostly(st.booleans() | st.integers(-10, 10_000) | st.floats(0, 500)),
+        max_size=4,
+    )
+)
+_bodies = _mostly(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "sex": _mostly(st.sampled_from(["female", "male"])),
+            "age": _mostly(st.integers(0, 120)),
+            "pregnant": _mostly(st.booleans()),
+            "duration_days": _mostly(st.integers(0, 400)),
+            "temperature_c": _mostly(st.floats(30, 45)),
+            "heart_rate": _mostly(st.integers(20, 300)),
+            "systolic_bp": _mostly(st.integers(40, 300)),
+            "diastolic_bp": _mostly(st.integers(20, 200)),
+            "resp_rate": _mostly(st.integers(4, 80)),
+            "spo2": _mostly(st.integers(50, 100)),
+            "findings": _findings,
+            "results": _results,
+            "temprature_c": _junk,
+        },
+    )
+)
+
+
+def _through_the_serializer(data):
+    serializer = WorkupEvaluateSerializer(data=data)
+    return json.dumps(serializer.validated_data if serializer.is_valid() else serializer.errors)
+
+
+def _through_validated_values(data):
+    try:
+        return json.dumps(WorkupEvaluateSerializer.validated_values(data))
+    except ValidationError as exc:
+        return json.dumps(exc.detail)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([body(), body(sex="female", age=30, pregnant=False), None]), _bodies)
+def test_validation_gives_the_serializers_values_and_problems_for_any_body(base, change):
+    # A valid body with some of its fields changed (most of them valid too), or any body.
+    data = {**base, **change} if isinstance(base, dict) and isinstance(change, dict) else change
+
+    assert _through_validated_values(data) == _through_the_serializer(data)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_valid_body_is_validated_to_the_serializers_values(language):
+    data = body(sex="female", age=30, pregnant=False, temperature_c=37.5, spo2=97, results={"res_crp": 12.5})
+
+    with translation.override(language):
+        assert WorkupEvaluateSerializer.validated_values(data) == _through_the_serializer_values(data)
+
+
+def _through_the_serializer_values(data):
+    serializer = WorkupEvaluateSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import empty
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from clinic.serializers import StrictCharField
@@ -57,8 +59,80 @@ class WorkupEvaluateSerializer(CaseFieldsSerializer):
     def check(self, values, errors):
         check_case(values, errors, sex=values.get("sex"), age=values.get("age"))
 
+    @classmethod
+    def validated_values(cls, data) -> dict:
+        """The body's validated values, or the ValidationError naming every problem that
+        `is_valid(raise_exception=True)` raises.
+
+        Building a serializer and DRF's per-field machinery (value lookup, empty checks, validators, the
+        serializer's own validators) cost three times the fields' own checks. A body with no problem gives
+        the same values read straight through each field's to_internal_value and the case's checks; at the
+        first sign of a problem the body goes through a serializer's whole validation instead, so every 4xx
+        is exactly its answer."""
+        bound = _BOUND_FIELDS.get(cls)
+        blank = bound.serializer if bound is not None else cls().fields.serializer
+        values = blank._valid_values(data)
+        if values is not None:
+            return values
+        serializer = cls(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def _valid_values(self, data) -> dict | None:
+        """The validated values of a body with no problem at all; None when there may be one. (Called on the
+        blank instance the fields are bound to: nothing of the request is kept.)"""
+        plain = _PLAIN_FIELDS.get(type(self))
+        if plain is None:
+            plain = _PLAIN_FIELDS.setdefault(type(self), _plain_fields(self))
+        if not plain or type(data) is not dict or self.partial:
+            return None
+        values = {}
+        for name, field in plain:
+            primitive = data.get(name, empty)
+            if primitive is empty:
+                if field.required:
+                    return None
+            elif primitive is None:
+                if not field.allow_null:
+                    return None
+                values[name] = None
+            else:
+                try:
+                    values[name] = field.to_internal_value(primitive)
+                except ValidationError:
+                    return None
+        if len(data) != len(values) and any(name not in self.fields for name in data):
+            return None
+        errors: dict = {}
+        self.check(values, errors)
+        return None if errors else values
+
+
+def _plain_fields(serializer) -> tuple:
+    """(name, field) of every field whose validation is DRF's plain one (Field's empty checks, then
+    to_internal_value, no validators, no default, its own name as source), in order; () if any field is not,
+    or the serializer has validators or a validate() of its own: then its fast path is off."""
+    if type(serializer).validate is not serializers.Serializer.validate or serializer.validators:
+        return ()
+    plain = []
+    for name, field in serializer.fields.items():
+        cls = type(field)
+        if (
+            cls.run_validation is not serializers.Field.run_validation
+            or cls.validate_empty_values is not serializers.Field.validate_empty_values
+            or cls.get_value is not serializers.Field.get_value
+            or field.read_only
+            or field.default is not empty
+            or field.source != name
+            or field.validators
+        ):
+            return ()
+        plain.append((name, field))
+    return tuple(plain)
+
 
 _BOUND_FIELDS: dict[type, BindingDict] = {}
+_PLAIN_FIELDS: dict[type, tuple] = {}
 
 
 def case_from_values(values: dict, *, sex: str, age: int) -> Case:

@@ -70,9 +70,7 @@ class WorkupEvaluateView(APIView):
         ],
     )
     def post(self, request):
-        serializer = WorkupEvaluateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        values = serializer.validated_data
+        values = WorkupEvaluateSerializer.validated_values(request.data)
         case = case_from_values(values, sex=values["sex"], age=values["age"])
         return Response(selectors.workup_preview(case=case))
 
