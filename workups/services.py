@@ -364,12 +364,13 @@ def workup_accept_all(*, actor: Actor, workup: Workup) -> int:
 
 
 def result_codes_by_test() -> dict[str, list[str]]:
-    """Each test code that a result can answer, and the result codes that answer it."""
-    answers: dict[str, set[str]] = {}
+    """Each test code that a result can answer, and the result codes that answer it (in the vocabulary's order,
+    which is the order a form asks for them)."""
+    answers: dict[str, list[str]] = {}
     for code, meta in get_knowledge_base().vocabulary.results.items():
         for item in meta["items"]:
-            answers.setdefault(item, set()).add(code)
-    return {item: sorted(codes) for item, codes in sorted(answers.items())}
+            answers.setdefault(item, []).append(code)
+    return answers
 
 
 def awaiting_refresh(*, encounters) -> None:

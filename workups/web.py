@@ -268,14 +268,6 @@ def parse_result_value(meta: dict, raw: str):
     return (int(value) if value.is_integer() else value), None
 
 
-def _answers_by_item(vocabulary) -> dict[str, list[str]]:
-    answers: dict[str, list[str]] = {}
-    for code, meta in vocabulary.results.items():
-        for item in meta["items"]:
-            answers.setdefault(item, []).append(code)
-    return answers
-
-
 def _boolean_words(meta) -> tuple[str, str]:
     """The flags a true/false analyte takes: (when true, when false)."""
     return ("present", "absent") if "present" in (meta.get("reference") or {}) else ("positive", "negative")
@@ -285,7 +277,7 @@ def results_context(actor, encounter, workup, *, errors=None, posted=None, ackno
     """The results panel: one row per awaited test (accepted items of the latest workup that a result
     code answers) with its analytes and units, and every result entered (current first)."""
     vocabulary = current_kb().vocabulary
-    answers = _answers_by_item(vocabulary)
+    answers = services.result_codes_by_test()
     stored = selectors.results_of_encounter(actor=actor, encounter=encounter)
     current = {result.code: result for result in stored if result.superseded_at is None}
     posted_test = (posted or {}).get("test")
@@ -404,7 +396,7 @@ def results_enter(request, pk):
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
     vocabulary = current_kb().vocabulary
     test = request.POST.get("test", "")
-    codes = _answers_by_item(vocabulary).get(test, [])
+    codes = services.result_codes_by_test().get(test, [])
     posted = {"test": test, "performed_on": request.POST.get("performed_on", ""), "note": request.POST.get("note", "")}
     errors: dict = {}
     values = {}
