@@ -169,3 +169,25 @@ def test_the_upgrade_fills_in_the_clinics_and_the_awaited_tests_of_the_rows_alre
         assert stored_awaiting(encounter_id) == awaiting
     assert set(WorkupItem.objects.values_list("pk", "clinic_id")) == stored["items"]
     assert set(Result.objects.values_list("pk", "clinic_id")) == stored["results"]
+
+
+def test_refresh_awaited_tests_puts_right_what_a_changed_vocabulary_left_stale(gp):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    workup = accept_tests(gp, workup_for(gp, encounter))
+    expected = expected_awaiting(encounter)
+    # As a knowledge base upgrade leaves it: the stored state written under another vocabulary.
+    WorkupItem.objects.filter(workup=workup).update(awaiting_since=None)
+    assert stored_awaiting(encounter) != expected
+
+    out = StringIO()
+    call_command("refresh_awaited_tests", stdout=out)
+
+    assert stored_awaiting(encounter) == expected
+    assert (
+        out.getvalue().strip()
+        == f"{sum(since is not None for since in expected.values())} accepted tests await their results."
+    )
