@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from clinic.audit import Actor, audit_probe, audit_record, client_ip
+from clinic.forms import PatientForm
 from clinic.models import AuditEvent, Clinic, ClinicHoliday, Encounter, Membership, Patient
 from clinic.services import PATIENT_FIELDS, patient_create, patient_update, patient_validate
 
@@ -268,6 +269,12 @@ class PatientAdminForm(forms.ModelForm):
     """Checked as the services check a patient before saving (names, birth date, SNILS and policy, another
     patient with the same identifier, the encounters already recorded), so that an error shows at its field
     rather than failing when the admin saves."""
+
+    # The SNILS and policy as staff type them ("112-233-445 95"), kept as digits: the app's own form's fields.
+    snils = PatientForm.base_fields["snils"]
+    oms_policy = PatientForm.base_fields["oms_policy"]
+    clean_snils = PatientForm.clean_snils
+    clean_oms_policy = PatientForm.clean_oms_policy
 
     class Meta:
         model = Patient

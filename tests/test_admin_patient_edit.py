@@ -117,6 +117,27 @@ def test_an_edit_that_contradicts_a_recorded_encounter_is_refused(gp, clinic_adm
     assert Patient.objects.get(pk=patient.pk).sex == "female"
 
 
+@pytest.mark.parametrize(
+    ("snils", "policy"), [("112-233-445 95", "1234 5678 9012 3456"), ("11223344595", "1234567890123456")]
+)
+def test_the_admin_takes_the_snils_and_policy_as_typed_and_keeps_their_digits(gp, clinic_admin, snils, policy):
+    response = clinic_admin.post(
+        "/admin/clinic/patient/add/", {**new_patient_form(gp), "snils": snils, "oms_policy": policy}
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    added = Patient.objects.get(family_name="Сидоров")
+    assert (added.snils, added.oms_policy) == ("11223344595", "1234567890123456")
+
+
+def test_the_admin_refuses_a_snils_that_fails_its_checksum_at_the_field(gp, clinic_admin):
+    response = clinic_admin.post("/admin/clinic/patient/add/", {**new_patient_form(gp), "snils": "112-233-445 96"})
+
+    assert response.status_code == 200
+    assert "snils" in response.context["adminform"].form.errors
+    assert not Patient.objects.filter(family_name="Сидоров").exists()
+
+
 def test_a_patient_added_with_a_taken_snils_is_refused_at_the_field(gp, clinic_admin):
     patient_of(gp, snils="11223344595")
 
