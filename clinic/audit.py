@@ -108,16 +108,28 @@ def audit_probe(request, *, action: str) -> None:
         channel=channel_of(request.path),
         ip=client_ip(request),
     )
-    row = {
-        "object_type": (match.url_name or match.view_name or "")[:32],
-        "endpoint": f"{request.method} /{match.route}",
-    }
-    decision, suppressed = _probe_allowance(actor=actor, action=action, endpoint=row["endpoint"])
+    audit_bounded(
+        actor=actor,
+        action=action,
+        object_type=(match.url_name or match.view_name or "")[:32],
+        object_id=",".join(ids)[:64],
+        endpoint=f"{request.method} /{match.route}",
+    )
+
+
+def audit_bounded(
+    *, actor: Actor, action: str, object_type: str, endpoint: str, object_id: str = "", caller: str | None = None
+) -> None:
+    """An audit row for a refused or unmatched request, under the bound on probe rows (below): per caller, kind
+    and endpoint. `caller` is who the bound counts (the actor's name by default); give "" when the name is the
+    caller's own unverified text (an unknown EHR issuer), so that changing it does not escape the bound."""
+    decision, suppressed = _probe_allowance(actor=actor, action=action, endpoint=endpoint, caller=caller)
+    row = {"object_type": object_type, "endpoint": endpoint}
     if suppressed:
         # The count of the previous window's probes that were not written one by one.
         audit_record(actor=actor, action=PROBES_SUPPRESSED, object_id=str(suppressed), **row)
     if decision == _RECORD:
-        audit_record(actor=actor, action=action, object_id=",".join(ids)[:64], **row)
+        audit_record(actor=actor, action=action, object_id=object_id, **row)
     elif decision == _LIMITED:
         audit_record(actor=actor, action=PROBES_LIMITED, **row)
 
@@ -147,7 +159,7 @@ def _clock() -> float:
     return time.time()
 
 
-def _probe_allowance(*, actor: Actor, action: str, endpoint: str) -> tuple[str, int]:
+def _probe_allowance(*, actor: Actor, action: str, endpoint: str, caller: str | None = None) -> tuple[str, int]:
     """Whether this probe's row is written (_RECORD), replaced by the limit's row (_LIMITED) or only counted
     (_COUNTED); and the number of an earlier window's counted probes to report now (0 if none)."""
     from django.core.cache import cache
@@ -155,6 +167,7 @@ def _probe_allowance(*, actor: Actor, action: str, endpoint: str) -> tuple[str, 
     limit = getattr(settings, "PROBE_AUDIT_LIMIT", PROBE_AUDIT_LIMIT)
     window = getattr(settings, "PROBE_AUDIT_WINDOW", PROBE_AUDIT_WINDOW)
     username = ANONYMOUS if getattr(actor.user, "is_anonymous", False) else getattr(actor.user, "username", "")
+    username = username if caller is None else caller
     # Hashed: the key holds no address or user name, and any endpoint text is a valid key.
     kind = hashlib.sha256("\x1f".join((actor.ip or "", username, endpoint, action)).encode()).hexdigest()[:32]
     counted_key = f"{_KEY_PREFIX}:{kind}:counted"

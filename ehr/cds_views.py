@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
-from clinic.audit import Actor, audit_record, client_ip
+from clinic.audit import Actor, audit_bounded, audit_record, client_ip
 from clinic.models import Clinic, Encounter
 from clinic.parsers import nests_deeper_than
 from ehr import cds_hooks, identifier_systems
@@ -331,8 +331,10 @@ def _caller(issuer) -> str:
 def audit_unmatched(request, *, issuer, clinic, action: str) -> None:
     """An AuditEvent for a CDS call that matched no registered EHR (`cds_unknown_issuer`) or no patient of
     the EHR's clinic (`cds_no_patient_match`): who (the issuer) and where (the address and the service);
-    nothing of the patient, since no patient of ours is involved."""
-    audit_record(
+    nothing of the patient, since no patient of ours is involved. Under the bound on probe rows
+    (clinic.audit.audit_bounded): a flood of such calls writes a bounded number of rows and their count. An
+    unknown issuer is counted by its address alone, since the issuer is the caller's own text."""
+    audit_bounded(
         actor=Actor(
             user=SimpleNamespace(pk=None, username=_caller(issuer)),
             clinic=clinic,
@@ -342,6 +344,8 @@ def audit_unmatched(request, *, issuer, clinic, action: str) -> None:
         action=action,
         object_type="cds_service",
         object_id=request.path[:64],
+        endpoint=f"{request.method} {request.path}"[:128],
+        caller="" if clinic is None else None,
     )
 
 

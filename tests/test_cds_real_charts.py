@@ -694,6 +694,26 @@ def test_an_issuer_with_a_nul_is_refused_not_500_and_audited_printable(client, e
     assert AuditEvent.objects.get(action="cds_unknown_issuer").actor_username == "ehr:https://ehr.example.org?admin"
 
 
+def test_a_flood_of_calls_from_unknown_issuers_writes_a_bounded_number_of_rows(client, ehr, stand_in, monkeypatch):
+    from django.test import override_settings
+
+    from clinic import audit
+
+    monkeypatch.setattr(audit, "_clock", lambda: 60_000_000.0)  # one window throughout
+    with override_settings(PROBE_AUDIT_LIMIT=3, PROBE_AUDIT_WINDOW=60):
+        # A new issuer each call: the caller's own text must not open a new allowance.
+        for n in range(12):
+            assert _unknown_issuer_call(client, stand_in, f"https://scanner-{n}.example.org").status_code == 401
+
+    rows = list(AuditEvent.objects.filter(channel="cds").order_by("id").values_list("action", "actor_username"))
+    assert rows == [("cds_unknown_issuer", f"ehr:https://scanner-{n}.example.org") for n in range(3)] + [
+        ("probes_limited", "ehr:https://scanner-3.example.org")
+    ]
+    assert set(AuditEvent.objects.filter(channel="cds").values_list("endpoint", flat=True)) == {
+        f"POST /cds-services/{WORKUP}"
+    }
+
+
 def test_feedback_from_an_unregistered_ehr_is_audited_too(client, ehr, stand_in):
     path = f"/cds-services/{WORKUP}/feedback"
     assert _unknown_issuer_call(client, stand_in, "https://unknown-ehr.example.org", path).status_code == 401
