@@ -7,12 +7,14 @@ API tokens are django-rest-knox's: stored as a digest (never the key), with an e
 (API_TOKEN_HOURS), sent as `Authorization: Token <key>`.
 """
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 
 from clinic.middleware import activate_for
+from clinic.models import Membership
 
 
 class _ActivatesLanguage:
@@ -32,7 +34,11 @@ class LocalizedTokenAuthentication(_ActivatesLanguage, TokenAuthentication):
             token.decode("utf-8")
         except UnicodeError:
             raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
-        return super().authenticate_credentials(token)
+        user, auth_token = super().authenticate_credentials(token)
+        # The language and the time zone (activate_for) read the GP's membership and its clinic: one query
+        # for both, instead of one each, on every API request.
+        prefetch_related_objects([user], Prefetch("membership", queryset=Membership.objects.select_related("clinic")))
+        return user, auth_token
 
 
 class LocalizedSessionAuthentication(_ActivatesLanguage, SessionAuthentication):

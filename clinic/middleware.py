@@ -32,14 +32,20 @@ def supported_language(code: str | None) -> str | None:
 
 
 def _accept_language(request) -> str | None:
+    """The first supported language of the Accept-Language header, read once per request."""
+    try:
+        return request._accepted_language
+    except AttributeError:
+        pass
+    language = None
     header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
-    if not header:
-        return None
-    for accepted, _quality in translation.trans_real.parse_accept_lang_header(header):
-        language = supported_language(accepted)
-        if language:
-            return language
-    return None
+    if header:
+        for accepted, _quality in translation.trans_real.parse_accept_lang_header(header):
+            language = supported_language(accepted)
+            if language:
+                break
+    request._accepted_language = language
+    return language
 
 
 def language_for(request, user=None, *, header_first: bool = False) -> str:
@@ -47,14 +53,14 @@ def language_for(request, user=None, *, header_first: bool = False) -> str:
     An API caller's Accept-Language comes first (`header_first`): an EHR asks for the language it shows."""
     user = user if user is not None else getattr(request, "user", None)
     membership = getattr(user, "membership", None) if user is not None and user.is_authenticated else None
-    if header_first and _accept_language(request):
-        return _accept_language(request)
+    from_header = _accept_language(request)
+    if header_first and from_header:
+        return from_header
     if membership is not None and supported_language(membership.language):
         return membership.language
     chosen = supported_language(request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))
     if chosen and membership is None:
         return chosen
-    from_header = _accept_language(request)
     if from_header:
         return from_header
     if membership is not None and supported_language(membership.clinic.language):
@@ -73,10 +79,19 @@ def clinic_time_zone(user) -> zoneinfo.ZoneInfo | None:
 
 
 def activate_for(request, user=None, *, header_first: bool = False) -> str:
-    language = language_for(request, user, header_first=header_first)
+    """Activate the request's language and the clinic's time zone for `user` (the request's by default).
+    Worked out once per request and user: DRF's session authentication settles the user the middleware
+    already did (the same object), and that second call only activates what the first found."""
+    user = user if user is not None else getattr(request, "user", None)
+    settled = getattr(request, "_activated_for", None)
+    if settled is not None and settled[0] is user and settled[1] == header_first:
+        language, zone = settled[2], settled[3]
+    else:
+        language = language_for(request, user, header_first=header_first)
+        zone = clinic_time_zone(user)
+        request._activated_for = (user, header_first, language, zone)
     translation.activate(language)
     request.LANGUAGE_CODE = language
-    zone = clinic_time_zone(user if user is not None else getattr(request, "user", None))
     if zone is not None:
         timezone.activate(zone)
     else:
