@@ -372,7 +372,7 @@ def search(request, actor, resource_type):
     if resource_type == "Patient":
         patients = _patients(actor, criteria)
         total = patients.count()
-        page = list(patients[offset : offset + count]) if count else []
+        page = selectors.patient_rows(patients=patients, offset=offset, limit=count) if count else []
         terms = {FHIR_SEARCH_KINDS.get(name, name): value for name, value in criteria.items()}
         kinds = selectors.search_kinds(search=terms.pop("name", None), birth_date=terms.pop("birthdate", None), **terms)
         selectors.patients_listed(actor=actor, patients=page, kinds=kinds)

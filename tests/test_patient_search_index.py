@@ -3,7 +3,8 @@
 A word of three letters or more matches anywhere in the name, through the trigram index. A word of one or two
 letters (the live search sends them while the GP types) matches the start of the family name when it is the first
 word, and the start of a later part of the name otherwise, through the name index in byte order; either way the
-matches come in the order of that index (name, then id)."""
+matches come in the order of that index (name, then id), except that the names starting with a long first word
+come before those holding it inside (tests/test_patient_search_order.py)."""
 
 import datetime
 
@@ -13,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from clinic.audit import Actor
 from clinic.models import Encounter, Patient
-from clinic.selectors import encounters_of_patient, patient_queryset
+from clinic.selectors import encounters_of_patient, patient_page, patient_queryset
 from clinic.text import search_key
 from tests.record_factories import clinic_of, encounter_of, patient_of
 
@@ -64,9 +65,9 @@ def clinic_list(gp):
         ("SM", ["Smith John"]),
         ("mü", ["Müller Jürgen"]),
         ("ва", []),  # inside Иванова and Сиваков, but the start of no family name
-        # Three letters or more: anywhere in the name.
-        ("ива", ["Егорова Анна Ивановна", "Иванова Мария Петровна", "Сиваков Иван Ильич"]),
-        ("ивано", ["Егорова Анна Ивановна", "Иванова Мария Петровна"]),
+        # Three letters or more: anywhere in the name, the family names starting with the word first.
+        ("ива", ["Иванова Мария Петровна", "Егорова Анна Ивановна", "Сиваков Иван Ильич"]),
+        ("ивано", ["Иванова Мария Петровна", "Егорова Анна Ивановна"]),
         ("ван", ["Егорова Анна Ивановна", "Иванова Мария Петровна", "Сиваков Иван Ильич"]),
         ("ерем", ["Ерёмин Пётр Семёнович"]),
         ("mith", ["Smith John"]),
@@ -166,13 +167,40 @@ def test_a_word_of_three_letters_or_more_is_found_through_the_trigram_index(gp, 
     assert wanted in [patient.family_name for patient in query]
 
 
+def page_plans(queryset, *, number=1) -> list[str]:
+    """EXPLAIN of each query of page `number` of 25 (clinic.selectors.patient_page)."""
+    with CaptureQueriesContext(connection) as captured:
+        patient_page(patients=queryset, number=number, size=25)
+    plans = []
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            cursor.execute("EXPLAIN " + query["sql"])
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
 def test_the_page_of_a_long_word_never_walks_the_name_index_filtering_row_by_row(gp, big_clinic):
     # Walking an index in name order and testing each name is unbounded when the matches come late in the
-    # alphabet (900,000 rows at 1.1 M patients); the matches are found through the trigram index and sorted.
-    page = plan(patient_queryset(actor=actor(gp), search="абв"))
+    # alphabet (900,000 rows at 1.1 M patients); the names holding the word inside are found through the
+    # trigram index and sorted.
+    plans = page_plans(patient_queryset(actor=actor(gp), search="абв"))
+    inside = [plan for plan in plans if "!~~" in plan]  # NOT LIKE 'абв%': the names holding it inside
 
-    assert "patient_name_search_trgm" in page
-    assert "Index Scan using patient_clinic_name" not in page, page
+    assert inside and all("patient_name_search_trgm" in plan for plan in inside), inside
+    assert not any("Index Scan using patient_clinic_name" in plan for plan in inside), inside
+
+
+@pytest.mark.parametrize("number", [1, 3])
+def test_the_names_starting_with_a_long_word_are_read_off_the_name_index_up_to_the_page(gp, big_clinic, number):
+    for index in range(80):
+        patient_of(gp, family_name=f"Ивашкин{index:02}", given_name="Пётр", name_search=f"ивашкин{index:02} петр")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE clinic_patient")
+
+    rows, count, *_ = page_plans(patient_queryset(actor=actor(gp), search="ива"), number=number)
+
+    assert "Index Only Scan using patient_clinic_name_key" in rows and "patient_name_search_trgm" not in rows, rows
+    assert "Index Only Scan using patient_clinic_name_key" in count, count
 
 
 @pytest.mark.parametrize("word", ["а", "Аб", "я"])
