@@ -4,6 +4,7 @@
 second only when a page reaches it, so paging across the two never repeats or skips a patient."""
 
 import datetime
+import json
 import re
 
 from django.db import connection
@@ -180,6 +181,20 @@ def test_the_web_list_pages_across_the_two_parts_without_repeating_or_skipping_a
 
     assert web_ids(first) + web_ids(second) == expected_order(patients, "ива")
     assert "Page 1 of 2." in first and "Page 2 of 2." in second
+
+
+def test_an_ehr_pages_the_fhir_patient_search_across_the_two_parts_without_repeating_or_skipping_anyone(gp):
+    patients = register(gp, [f"Иванова Анна{n}" for n in range(4)] + [f"Сиваков Олег{n}" for n in range(5)])
+    api = api_client_for(gp)
+
+    pages = [
+        json.loads(api.get("/fhir/Patient", {"name": "ива", "_count": 2, "_offset": offset}).content)
+        for offset in range(0, 10, 2)
+    ]
+
+    assert {page["total"] for page in pages} == {9}
+    found = [int(entry["resource"]["id"]) for page in pages for entry in page.get("entry", [])]
+    assert found == expected_order(patients, "ива")
 
 
 def test_a_page_past_the_names_starting_with_the_word_reads_the_rest_where_it_left_off(gp):
