@@ -269,3 +269,14 @@ def test_a_page_takes_as_many_queries_for_many_matches_as_for_few(gp):
 
     assert max(few + many) <= 4
     assert many[0] == few[0]
+
+
+def test_a_search_that_can_match_no_one_pages_as_empty(gp):
+    register(gp, STARTING + INSIDE)
+    nobody = selectors.patient_queryset(actor=actor_for(gp), search="ива").none()
+
+    with CaptureQueriesContext(connection) as captured:
+        pages = [selectors.patient_page(patients=nobody, number=number, size=2) for number in (1, 3)]
+
+    assert [(page.object_list, page.count, page.has_next) for page in pages] == [([], 0, False)] * 2
+    assert len(captured) == 0
