@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -448,6 +450,26 @@ def referral_conclusion_pdf(request, pk):
 
 # -- the clinic's worklist -----------------------------------------------------------------------
 
+# An id no row has, reversed once per route and replaced by each row's id (75 rows' {% url %} tags took 2 ms).
+_SLOT = 987654321
+
+
+def _shown(rows: list[dict]) -> list[dict]:
+    """Each row with its links and its due date as the page writes them, each route reversed once and each due
+    date formatted once (a page's rows share a few dates): a third of the page's rendering went on these."""
+    routes = {name: reverse(name, args=[_SLOT]) for name in ("patient-detail", "encounter-workup", "referral-detail")}
+    dates: dict = {}
+    for row in rows:
+        if row["due"] not in dates:
+            dates[row["due"]] = (row["due"].isoformat(), date_format(row["due"], "SHORT_DATE_FORMAT"))
+        row["due_iso"], row["due_text"] = dates[row["due"]]
+        row["patient_url"] = routes["patient-detail"].replace(str(_SLOT), str(row["patient"]["id"]))
+        if row["kind"] == "referral":
+            row["open_url"] = routes["referral-detail"].replace(str(_SLOT), str(row["id"]))
+        else:
+            row["open_url"] = routes["encounter-workup"].replace(str(_SLOT), str(row["encounter"])) + "#results"
+    return rows
+
 
 @login_required
 @require_safe
@@ -466,7 +488,7 @@ def worklist_page(request):
     pages = {
         key: Paginator(entries[name], worklist.PAGE_SIZE).get_page(request.GET.get(key)) for key, name, *__ in sections
     }
-    rows = worklist.worklist_show(actor=actor, entries=[entry for page in pages.values() for entry in page])
+    rows = _shown(worklist.worklist_show(actor=actor, entries=[entry for page in pages.values() for entry in page]))
 
     def link(key, number):
         query = request.GET.copy()

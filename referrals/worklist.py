@@ -164,17 +164,14 @@ def worklist_entries(*, clinic, now=None) -> dict[str, list[int]]:
         calendar.prepare(min(starts), max(starts))
 
     def entries(rows, kind):
-        # Rows share a handful of (start day, urgency) pairs: each pair's due date and sort key worked out once.
+        # Rows share (start day, urgency) pairs: each pair's due date and sort key worked out once, then each row's
+        # entry in one comprehension (a loop testing each row's pair took a third more).
         prefixes: dict[tuple, int] = {}
-        made = []
-        for pk, start, urgency in rows:
-            prefix = prefixes.get((start, urgency))
-            if prefix is None:
-                due = calendar.due_of_day(start, None if kind == "result" else urgency)
-                shown = urgency or "routine"  # a result without its test: routine
-                prefix = _prefix(overdue=due < calendar.today, urgency=shown, due=due, kind=kind)
-                prefixes[(start, urgency)] = prefix
-            made.append(prefix | pk)
+        for start, urgency in {(start, urgency) for _, start, urgency in rows}:
+            due = calendar.due_of_day(start, None if kind == "result" else urgency)
+            shown = urgency or "routine"  # a result without its test: routine
+            prefixes[(start, urgency)] = _prefix(overdue=due < calendar.today, urgency=shown, due=due, kind=kind)
+        made = [prefixes[start, urgency] | pk for pk, start, urgency in rows]
         made.sort()
         return made
 

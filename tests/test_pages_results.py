@@ -306,6 +306,19 @@ def test_the_worklist_lists_results_tests_and_referrals_and_the_badge_counts(gp_
     assert "/worklist/badge/" in page  # every page loads the badge into its navigation
 
 
+def test_each_worklist_row_links_to_its_patient_and_where_it_is_done(gp_web, gp):
+    encounter = finalized_urinary(gp, referral=True)
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
+    page = html(gp_web.get("/worklist/"))
+
+    rows = re.findall(r'<tr class="[^"]*" data-kind="(\w+)" data-id="(\d+)">(.*?)</tr>', page, re.S)
+    assert {kind for kind, _, _ in rows} == {"result", "test", "referral"}
+    for kind, pk, row in rows:
+        links = re.findall(r'<a href="([^"]+)">', row)
+        opens = f"/referrals/{pk}/" if kind == "referral" else f"/encounters/{encounter.pk}/workup/#results"
+        assert links == [f"/patients/{encounter.patient_id}/", opens], (kind, row)
+
+
 def test_the_badge_shows_nothing_when_there_is_nothing(gp_web):
     page = html(gp_web.get("/worklist/"))
     assert 'id="nav-worklist"' in page
