@@ -134,6 +134,57 @@ def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
     awaiting_refresh(encounters=[workup.encounter])
 
 
+def _workup_store(*, actor: Actor, encounter: Encounter, kind: str, case, result, translations, previous) -> Workup:
+    """Store the engine's answer as a workup of `kind` with its rows. Each row carries the decision taken on the
+    same code in `previous` (the workup it replaces or follows): an initial workup keeps it; a follow-up marks
+    what is new and asks again where the results raised the urgency. What the GP added by hand stays, whatever
+    the engine now says."""
+    workup = Workup.objects.create(
+        encounter=encounter,
+        kind=kind,
+        knowledge_base_version=result["knowledge_base_version"],
+        disposition=result["disposition"],
+        case=case,
+        result=result,
+        translations=translations,
+        created_by=actor.user,
+    )
+    old = {"code": _carried(previous, "code"), "specialty": _carried(previous, "specialty")}
+
+    def carried(key: str, row: dict) -> dict:
+        before = old[key].get(row[key])
+        if kind == WorkupKind.FOLLOW_UP:
+            return {"is_new": before is None, **_follow_up_decision(before, row["urgency"])}
+        return _decision_fields(before)
+
+    shared = ("urgency", "triggered_by", "sources", "rules")
+    items = [
+        WorkupItem(
+            workup=workup,
+            code=row["code"],
+            category=row["category"],
+            rationale=row["rationale"],
+            position=position,
+            **{name: row[name] for name in shared},
+            **carried("code", row),
+        )
+        for position, row in enumerate(result["items"])
+    ]
+    referrals = [
+        WorkupReferral(
+            workup=workup,
+            specialty=row["specialty"],
+            reason=row["reason"],
+            position=position,
+            **{name: row[name] for name in shared},
+            **carried("specialty", row),
+        )
+        for position, row in enumerate(result["referrals"])
+    ]
+    _store_rows(workup, items, referrals, old["code"], old["specialty"])
+    return workup
+
+
 @transaction.atomic
 def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
     _locked_check(encounter)
@@ -149,48 +200,15 @@ def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
         .order_by("-created_at", "-id")
         .first()
     )
-    workup = Workup.objects.create(
+    workup = _workup_store(
+        actor=actor,
         encounter=encounter,
         kind=WorkupKind.INITIAL,
-        knowledge_base_version=result["knowledge_base_version"],
-        disposition=result["disposition"],
         case=case_snapshot(case),
         result=result,
         translations=translations,
-        created_by=actor.user,
+        previous=previous,
     )
-    old_items, old_referrals = _carried(previous, "code"), _carried(previous, "specialty")
-    items = [
-        WorkupItem(
-            workup=workup,
-            code=row["code"],
-            category=row["category"],
-            urgency=row["urgency"],
-            rationale=row["rationale"],
-            triggered_by=row["triggered_by"],
-            sources=row["sources"],
-            rules=row["rules"],
-            position=position,
-            **_decision_fields(old_items.get(row["code"])),
-        )
-        for position, row in enumerate(result["items"])
-    ]
-    referrals = [
-        WorkupReferral(
-            workup=workup,
-            specialty=row["specialty"],
-            urgency=row["urgency"],
-            reason=row["reason"],
-            triggered_by=row["triggered_by"],
-            sources=row["sources"],
-            rules=row["rules"],
-            position=position,
-            **_decision_fields(old_referrals.get(row["specialty"])),
-        )
-        for position, row in enumerate(result["referrals"])
-    ]
-    # What the GP added by hand stays, whatever the engine now says.
-    _store_rows(workup, items, referrals, old_items, old_referrals)
     audit_record(
         actor=actor, action="generate", object_type="workup", object_id=workup.pk, patient_id=encounter.patient_id
     )
@@ -591,49 +609,15 @@ def workup_review(*, actor: Actor, encounter: Encounter) -> tuple[Workup, bool]:
     translations = {
         language: evaluate(get_knowledge_base(language), case) for language in LANGUAGES if language != DEFAULT_LANGUAGE
     }
-    workup = Workup.objects.create(
+    workup = _workup_store(
+        actor=actor,
         encounter=encounter,
         kind=WorkupKind.FOLLOW_UP,
-        knowledge_base_version=result["knowledge_base_version"],
-        disposition=result["disposition"],
         case=snapshot,
         result=result,
         translations=translations,
-        created_by=actor.user,
+        previous=previous,
     )
-    old_items, old_referrals = _carried(previous, "code"), _carried(previous, "specialty")
-    items = [
-        WorkupItem(
-            workup=workup,
-            code=row["code"],
-            category=row["category"],
-            urgency=row["urgency"],
-            rationale=row["rationale"],
-            triggered_by=row["triggered_by"],
-            sources=row["sources"],
-            rules=row["rules"],
-            position=position,
-            is_new=row["code"] not in old_items,
-            **_follow_up_decision(old_items.get(row["code"]), row["urgency"]),
-        )
-        for position, row in enumerate(result["items"])
-    ]
-    referrals = [
-        WorkupReferral(
-            workup=workup,
-            specialty=row["specialty"],
-            urgency=row["urgency"],
-            reason=row["reason"],
-            triggered_by=row["triggered_by"],
-            sources=row["sources"],
-            rules=row["rules"],
-            position=position,
-            is_new=row["specialty"] not in old_referrals,
-            **_follow_up_decision(old_referrals.get(row["specialty"]), row["urgency"]),
-        )
-        for position, row in enumerate(result["referrals"])
-    ]
-    _store_rows(workup, items, referrals, old_items, old_referrals)
     audit_record(
         actor=actor, action="review", object_type="workup", object_id=workup.pk, patient_id=encounter.patient_id
     )
