@@ -16,7 +16,9 @@ fsync off) unless DATABASE_URL names a PostgreSQL database to use. In it:
   against search_key(f"{family} {given} {middle}") exactly as clinic.services fills it, for every distinct
   name; one patient with 5,000 encounters (each with a workup); the worklist of the largest clinic with
   10,000 open items (4,000 open referrals, 3,000 accepted tests awaiting results, 3,000 abnormal results
-  not acknowledged) beside 20,000 closed referrals and 20,000 acknowledged results.
+  not acknowledged) beside 20,000 closed referrals, 20,000 acknowledged results and the history of tests
+  that await nothing: a workup for each acknowledged result's encounter with its test accepted and answered
+  and another declined (40,000 tests; added to a kept cluster that lacks them).
 
 Timings are in-process, through Django's full request handling (the test client: middleware, session or
 token authentication, the audit rows each read writes, template rendering), p50 and p95 over --samples
@@ -389,7 +391,6 @@ def load(*, patients: int, encounters: int, ids: dict) -> dict:
 
     from clinic.models import Clinic
     from clinic.text import search_key
-    from workups.models import Workup
 
     timings = {}
     rng = random.Random(14)
@@ -552,20 +553,7 @@ def load(*, patients: int, encounters: int, ids: dict) -> dict:
                           random() r1, random() r2, random() r3, random() r4, random() r5, random() r6, random() r7
                    FROM generate_series(0, 4999) AS n"""
         run(encounter_insert.replace("%(numbers)s", many), params)
-        template = Workup.objects.filter(encounter_id=ids["finalized"]).order_by("-created_at", "-id").first()
-        workup_insert = """
-            INSERT INTO workups_workup (encounter_id, kind, knowledge_base_version, disposition, "case", result,
-                translations, created_at, created_by_id)
-            SELECT e.id, 'initial', %(kb)s, (ARRAY['routine', 'urgent', 'emergency'])[1 + e.id %% 3],
-                   %(case)s::jsonb, %(result)s::jsonb, %(translations)s::jsonb, e.created_at, e.clinician_id
-            FROM clinic_encounter e
-        """
-        workup_params = {
-            "kb": template.knowledge_base_version,
-            "case": json.dumps(template.case),
-            "result": json.dumps(template.result),
-            "translations": json.dumps(template.translations),
-        }
+        workup_insert, workup_params = workup_copies(ids)
         run(workup_insert + " WHERE e.patient_id = %(many)s", {**workup_params, "many": ids["many"]})
         timings["many"] = time.perf_counter() - started
 
@@ -612,6 +600,81 @@ def findings_variants(rng: random.Random) -> list[dict]:
         {"loc_left_scapular": True, "sx_pain_radiating_heart": True, "hx_heart_disease": True},
     ]
     return [{**base, **value} for value in extra]
+
+
+def workup_copies(ids) -> tuple[str, dict]:
+    """An INSERT ... SELECT of a copy of the showcase's workup for each encounter it selects, and its values."""
+    from workups.models import Workup
+
+    template = Workup.objects.filter(encounter_id=ids["finalized"]).order_by("-created_at", "-id").first()
+    insert = """
+        INSERT INTO workups_workup (encounter_id, kind, knowledge_base_version, disposition, "case", result,
+            translations, created_at, created_by_id)
+        SELECT e.id, 'initial', %(kb)s, (ARRAY['routine', 'urgent', 'emergency'])[1 + e.id %% 3],
+               %(case)s::jsonb, %(result)s::jsonb, %(translations)s::jsonb, e.created_at, e.clinician_id
+        FROM clinic_encounter e
+    """
+    params = {
+        "kb": template.knowledge_base_version,
+        "case": json.dumps(template.case),
+        "result": json.dumps(template.result),
+        "translations": json.dumps(template.translations),
+    }
+    return insert, params
+
+
+def tests_history(ids) -> float:
+    """The tests that await nothing, as years of records leave them (the worklist must not read them): for each
+    encounter with an acknowledged normal result, a workup whose test that result answers was accepted, and
+    another test declined. Idempotent: a cluster that has them is left as it is. Returns the seconds taken."""
+    from django.db import connection, transaction
+    from django.db.models.expressions import RawSQL
+
+    from clinic.models import Encounter
+    from workups.models import WorkupItem
+    from workups.services import awaiting_refresh
+
+    if WorkupItem.objects.filter(decision="declined").exists():
+        return 0.0
+    started = time.perf_counter()
+    insert, params = workup_copies(ids)
+    awaiting = set(WorkupItem.objects.filter(awaiting_since__isnull=False).values_list("pk", "awaiting_since"))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """CREATE TEMP TABLE bench_history ON COMMIT DROP AS
+               SELECT DISTINCT encounter_id AS id FROM workups_result
+               WHERE flag = 'normal' AND encounter_id NOT IN (%s, %s)""",
+            [ids["finalized"], ids["draft"]],  # the showcase's pages and export stay as they were
+        )
+        cursor.execute(insert + " JOIN bench_history h ON h.id = e.id", params)
+        # The result codes are res_hemoglobin, res_crp, res_esr, res_wbc by encounter id (as loaded): each answers
+        # the test of the same place in the array below.
+        cursor.execute(
+            """INSERT INTO workups_workupitem (urgency, triggered_by, sources, rules, added_by_clinician, decision,
+                   decision_reason, decided_by_id, decided_at, position, is_new, overdue_at, workup_id, code,
+                   category, rationale, clinic_id, awaiting_since)
+               SELECT 'routine', '[]', '[]', '[]', false, t.decision, t.reason, w.created_by_id, w.created_at,
+                      t.position, false, NULL, w.id,
+                      CASE WHEN t.decision = 'accepted'
+                           THEN (ARRAY['lab_cbc', 'lab_crp_esr', 'lab_cbc', 'lab_cbc'])[1 + w.encounter_id % 4]
+                           ELSE 'xray_lumbar_spine' END,
+                      CASE WHEN t.decision = 'accepted' THEN 'lab' ELSE 'imaging' END, '', e.clinic_id, NULL
+               FROM workups_workup w JOIN bench_history h ON h.id = w.encounter_id
+                    JOIN clinic_encounter e ON e.id = w.encounter_id
+                    CROSS JOIN (VALUES ('accepted', '', 0), ('declined', 'Not needed: no red flags', 1))
+                        AS t (decision, reason, position)"""
+        )
+        # None of them awaits its result, as workups.services.awaiting_refresh reads them.
+        awaiting_refresh(encounters=Encounter.objects.filter(pk__in=RawSQL("SELECT id FROM bench_history", [])))
+        cursor.execute("SELECT count(*) FROM bench_history")
+        (encounters,) = cursor.fetchone()
+    if set(WorkupItem.objects.filter(awaiting_since__isnull=False).values_list("pk", "awaiting_since")) != awaiting:
+        sys.exit("the tests' history must await nothing: workups.services.awaiting_refresh found some awaiting")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE workups_workupitem")
+        cursor.execute("VACUUM ANALYZE workups_workup")
+    print(f"  tests' history: {2 * encounters:,} tests of {encounters:,} encounters", flush=True)
+    return time.perf_counter() - started
 
 
 def worklist(cursor, *, ids, clinic_ids, workup_insert, workup_params) -> None:
@@ -964,6 +1027,7 @@ def worker(args) -> None:
             print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in out["load"].items()), flush=True)
         else:
             print("the patients are loaded already: load skipped", flush=True)
+        out["tests_history_seconds"] = tests_history(ids)
     elif args.worker == "measure":
         out.update(measure(samples=args.samples, scale=args.scale))
     elif args.worker == "explain":
