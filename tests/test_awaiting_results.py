@@ -191,3 +191,64 @@ def test_refresh_awaited_tests_puts_right_what_a_changed_vocabulary_left_stale(g
         out.getvalue().strip()
         == f"{sum(since is not None for since in expected.values())} accepted tests await their results."
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_and_a_result_at_the_same_moment_leave_the_rule_s_state(gp):
+    """A GP accepts a test while a colleague enters its result for the same encounter. Each write works out what
+    awaits a result from what it can see; were they to overlap, the decision's transaction, committing last,
+    would leave the test awaiting a result it already has. Every such write takes the encounter's lock first,
+    so the result's waits for the decision to commit."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from tests.processes import wait_for
+
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    test = workup_for(gp, encounter).items.get(code="lab_urinalysis")
+    decided, commit = threading.Event(), threading.Event()
+    entered = threading.Event()
+    failures = []
+
+    def decide():
+        try:
+            with transaction.atomic():
+                recommendation_decide(actor=actor_for(gp), recommendation=test, decision=Decision.ACCEPTED)
+                decided.set()
+                commit.wait(timeout=30)
+        except Exception as error:  # reported by the test below
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    def enter():
+        try:
+            result_enter(actor=actor_for(gp), encounter=encounter, code="res_ua_nitrite", value=False)
+            entered.set()
+        except Exception as error:
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    def result_waits_for_a_lock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            return cursor.fetchone()[0] > 0
+
+    first = threading.Thread(target=decide)
+    first.start()
+    wait_for(decided.is_set, timeout=30, what="the decision, not yet committed")
+    second = threading.Thread(target=enter)
+    second.start()
+    # Either the result waits for the decision's lock (as it must), or it got through first (the race).
+    wait_for(lambda: entered.is_set() or result_waits_for_a_lock(), timeout=30, what="the result to wait or finish")
+    commit.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+
+    assert not failures
+    assert stored_awaiting(encounter) == expected_awaiting(encounter)
+    assert WorkupItem.objects.get(pk=test.pk).awaiting_since is None  # answered by the result

@@ -68,6 +68,14 @@ def workup_is_stale(workup: Workup, encounter: Encounter) -> bool:
     return case != case_snapshot(encounter_case(encounter))
 
 
+def _lock(encounter_id: int) -> None:
+    """Take the encounter's row lock for the rest of the transaction. Every write to an encounter's workups,
+    decisions and results takes it first, so they run one after another per encounter: what awaits a result is
+    then worked out (awaiting_refresh) on everything the writes before committed, and no two writers lock the
+    same rows in opposite orders."""
+    Encounter.objects.select_for_update().filter(pk=encounter_id).values_list("pk", flat=True).first()
+
+
 def _locked_check(encounter: Encounter) -> None:
     if encounter.is_finalized:
         raise RecordLocked()
@@ -187,6 +195,7 @@ def _workup_store(*, actor: Actor, encounter: Encounter, kind: str, case, result
 
 @transaction.atomic
 def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
+    _lock(encounter.pk)
     _locked_check(encounter)
     case = encounter_case(encounter)
     # The stored rows keep the base's default language; the other languages' texts are kept beside it.
@@ -253,6 +262,7 @@ def recommendation_decide(
     *, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str, reason: str = ""
 ) -> WorkupItem | WorkupReferral:
     encounter = recommendation.workup.encounter
+    _lock(encounter.pk)
     _latest_check(recommendation.workup)
     reason = (reason or "").strip()
     if decision not in Decision.values:
@@ -295,6 +305,7 @@ def _hand_add(
     *, actor: Actor, workup: Workup, model, key: str, value: str, known, what: str, urgency: str, fields: dict
 ):
     """Add a recommendation the GP chose by hand (an item or a referral): accepted by that very act."""
+    _lock(workup.encounter_id)
     _latest_check(workup)
     rows = model.objects.filter(workup=workup)
     errors = {}
