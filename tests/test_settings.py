@@ -24,6 +24,20 @@ def test_the_embedded_default_starts_with_no_services():
     assert result.returncode == 0, result.stderr
 
 
+def test_the_embedded_default_passes_the_database_checks_without_a_warning(tmp_path):
+    # The models' checks against SQLite itself (--database): a warning would be printed at every start.
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))}
+    env.update({"DJANGO_SECRET_KEY": "x" * 50, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--database", "default", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize(
     "env, named",
     [
