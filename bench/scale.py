@@ -665,7 +665,8 @@ def tests_history(ids) -> float:
                         AS t (decision, reason, position)"""
         )
         # None of them awaits its result, as workups.services.awaiting_refresh reads them.
-        awaiting_refresh(encounters=Encounter.objects.filter(pk__in=RawSQL("SELECT id FROM bench_history", [])))
+        for encounter in Encounter.objects.filter(pk__in=RawSQL("SELECT id FROM bench_history", [])).only("pk"):
+            awaiting_refresh(encounter=encounter)
         cursor.execute("SELECT count(*) FROM bench_history")
         (encounters,) = cursor.fetchone()
     if set(WorkupItem.objects.filter(awaiting_since__isnull=False).values_list("pk", "awaiting_since")) != awaiting:
@@ -739,7 +740,8 @@ def worklist(cursor, *, ids, clinic_ids, workup_insert, workup_params) -> None:
     from workups.services import awaiting_refresh
 
     awaiting = set(WorkupItem.objects.filter(awaiting_since__isnull=False).values_list("pk", "awaiting_since"))
-    awaiting_refresh(encounters=Encounter.objects.filter(pk__in=RawSQL("SELECT id FROM bench_open", [])))
+    for encounter in Encounter.objects.filter(pk__in=RawSQL("SELECT id FROM bench_open", [])).only("pk"):
+        awaiting_refresh(encounter=encounter)
     if set(WorkupItem.objects.filter(awaiting_since__isnull=False).values_list("pk", "awaiting_since")) != awaiting:
         sys.exit("the loaded tests awaiting their results differ from workups.services.awaiting_refresh")
     result = """

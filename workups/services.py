@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from functools import reduce
-from operator import or_
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -139,7 +135,7 @@ def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
         item.clinic_id = workup.encounter.clinic_id
     WorkupItem.objects.bulk_create(items)
     WorkupReferral.objects.bulk_create(referrals)
-    awaiting_refresh(encounters=[workup.encounter])
+    awaiting_refresh(encounter=workup.encounter)
 
 
 def _workup_store(*, actor: Actor, encounter: Encounter, kind: str, case, result, translations, previous) -> Workup:
@@ -278,7 +274,7 @@ def recommendation_decide(
     recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at"])
     kind = "workup_item" if isinstance(recommendation, WorkupItem) else "workup_referral"
     if kind == "workup_item":
-        awaiting_refresh(encounters=[encounter])
+        awaiting_refresh(encounter=encounter)
     audit_record(
         actor=actor,
         action=f"decide_{decision}",
@@ -330,7 +326,7 @@ def _hand_add(
     )
     kind = "workup_item" if model is WorkupItem else "workup_referral"
     if kind == "workup_item":
-        awaiting_refresh(encounters=[workup.encounter])
+        awaiting_refresh(encounter=workup.encounter)
     audit_record(actor=actor, action="add", object_type=kind, object_id=row.pk, patient_id=workup.encounter.patient_id)
     return row
 
@@ -402,29 +398,34 @@ def result_codes_by_test() -> dict[str, list[str]]:
     return answers
 
 
-def awaiting_refresh(*, encounters) -> None:
-    """Set `awaiting_since` on each test of these encounters that awaits its result, and clear it on the others:
-    accepted, in its encounter's latest workup (by creation, then id), answerable by a result code and answered by
+def awaiting_refresh(*, encounter: Encounter) -> None:
+    """Set `awaiting_since` on each test of the encounter that awaits its result, and clear it on the others:
+    accepted, in the encounter's latest workup (by creation, then id), answerable by a result code and answered by
     no current result. Called by every write that changes one of these (a decision, a new workup, a result), in
-    its transaction; two statements, whatever the number of rows."""
-    items = WorkupItem.objects.filter(workup__encounter__in=encounters)
-    items.filter(awaiting_since__isnull=False).update(awaiting_since=None)
-    answers = result_codes_by_test()
-    if not answers:
+    its transaction and under the encounter's lock. A handful of plain queries, whatever the encounter holds (one
+    statement with an EXISTS per testable code cost 13 ms to plan)."""
+    latest = encounter.workups.order_by("-created_at", "-id").values("pk", "created_at").first()
+    # The tests of the workups the latest replaced or followed await nothing.
+    earlier = WorkupItem.objects.filter(workup__encounter=encounter, awaiting_since__isnull=False)
+    if latest is not None:
+        earlier = earlier.exclude(workup_id=latest["pk"])
+    earlier.update(awaiting_since=None)
+    if latest is None:
         return
-    started = OuterRef("workup__created_at")
-    later = Workup.objects.filter(encounter=OuterRef("workup__encounter")).filter(
-        Q(created_at__gt=started) | Q(created_at=started, pk__gt=OuterRef("workup_id"))
-    )
-    current = Result.objects.filter(encounter=OuterRef("workup__encounter"), superseded_at__isnull=True)
-    unanswered = reduce(
-        or_, (Q(code=item) & ~Exists(current.filter(code__in=codes)) for item, codes in answers.items())
-    )
-    awaiting = items.filter(unanswered, ~Exists(later), decision=Decision.ACCEPTED)
-    created = Workup.objects.filter(pk=OuterRef("workup_id")).values("created_at")
-    WorkupItem.objects.filter(pk__in=awaiting.values("pk")).update(
-        awaiting_since=Coalesce("decided_at", Subquery(created))
-    )
+    answers = result_codes_by_test()
+    current = set(Result.objects.filter(encounter=encounter, superseded_at__isnull=True).values_list("code", flat=True))
+    changed = []
+    for item in WorkupItem.objects.filter(workup_id=latest["pk"]).only(
+        "code", "decision", "decided_at", "awaiting_since"
+    ):
+        codes = answers.get(item.code)
+        awaiting = item.decision == Decision.ACCEPTED and codes and not current.intersection(codes)
+        since = (item.decided_at or latest["created_at"]) if awaiting else None
+        if item.awaiting_since != since:
+            item.awaiting_since = since
+            changed.append(item)
+    if changed:
+        WorkupItem.objects.bulk_update(changed, ["awaiting_since"])
 
 
 # -- results and the follow-up workup (GUIDANCE 6) -------------------------------------------------
@@ -508,7 +509,7 @@ def result_enter(*, actor: Actor, encounter: Encounter, code: str, value, perfor
         entered_by=actor.user,
         entered_at=now,
     )
-    awaiting_refresh(encounters=[encounter])
+    awaiting_refresh(encounter=encounter)
     if previous is not None:
         Result.objects.filter(pk=previous.pk).update(superseded_by=result)
         audit_record(

@@ -4,8 +4,8 @@
 
 The app keeps this on each test (WorkupItem.awaiting_since) as decisions, workups and results change. Which
 results answer which test is the knowledge base's vocabulary: after upgrading to a base that changes it, run
-this once so that the worklist follows the new vocabulary. Two set-wise statements, whatever the number of rows;
-safe to run at any time and more than once.
+this once so that the worklist follows the new vocabulary. An encounter at a time (each in its own transaction,
+under its lock, as the app's writes): safe to run while the app is in use, and more than once.
 """
 
 from django.core.management.base import BaseCommand
@@ -20,7 +20,9 @@ class Command(BaseCommand):
     help = __doc__.splitlines()[0]
 
     def handle(self, *args, **options):
-        with transaction.atomic():
-            awaiting_refresh(encounters=Encounter.objects.all())
+        encounters = Encounter.objects.filter(workups__items__isnull=False).distinct().order_by("pk")
+        for encounter in encounters.only("pk").iterator():
+            with transaction.atomic():
+                awaiting_refresh(encounter=Encounter.objects.select_for_update().only("pk").get(pk=encounter.pk))
         awaiting = WorkupItem.objects.filter(awaiting_since__isnull=False).count()
         self.stdout.write(f"{awaiting} accepted tests await their results.")
