@@ -257,8 +257,17 @@ def encounter_finalize(*, actor: Actor, encounter: Encounter, reason: str = "") 
 def recommendation_decide(
     *, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str, reason: str = ""
 ) -> WorkupItem | WorkupReferral:
+    _lock(recommendation.workup.encounter_id)
+    _decide(actor=actor, recommendation=recommendation, decision=decision, reason=reason)
+    if isinstance(recommendation, WorkupItem):
+        awaiting_refresh(encounter=recommendation.workup.encounter)
+    return recommendation
+
+
+def _decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str, reason: str) -> None:
+    """The decision, checked, saved and audited (the caller holds the encounter's lock and refreshes what awaits
+    a result once it has decided)."""
     encounter = recommendation.workup.encounter
-    _lock(encounter.pk)
     _latest_check(recommendation.workup)
     reason = (reason or "").strip()
     if decision not in Decision.values:
@@ -273,8 +282,6 @@ def recommendation_decide(
     recommendation.decided_at = timezone.now() if decision != Decision.PENDING else None
     recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at"])
     kind = "workup_item" if isinstance(recommendation, WorkupItem) else "workup_referral"
-    if kind == "workup_item":
-        awaiting_refresh(encounter=encounter)
     audit_record(
         actor=actor,
         action=f"decide_{decision}",
@@ -282,7 +289,6 @@ def recommendation_decide(
         object_id=recommendation.pk,
         patient_id=encounter.patient_id,
     )
-    return recommendation
 
 
 def _latest_check(workup: Workup) -> None:
@@ -376,12 +382,14 @@ def workup_referral_add(
 def workup_accept_all(*, actor: Actor, workup: Workup) -> int:
     """Accept every recommendation of the workup still pending (the GP's "accept all recommended");
     what was declined stays declined. Returns how many were accepted."""
+    _lock(workup.encounter_id)
     _latest_check(workup)
     accepted = 0
     for model in (WorkupItem, WorkupReferral):
         for row in model.objects.filter(workup=workup, decision=Decision.PENDING):
-            recommendation_decide(actor=actor, recommendation=row, decision=Decision.ACCEPTED)
+            _decide(actor=actor, recommendation=row, decision=Decision.ACCEPTED, reason="")
             accepted += 1
+    awaiting_refresh(encounter=workup.encounter)  # once, for every test accepted
     return accepted
 
 
@@ -396,6 +404,14 @@ def result_codes_by_test() -> dict[str, list[str]]:
         for item in meta["items"]:
             answers.setdefault(item, []).append(code)
     return answers
+
+
+@transaction.atomic
+def encounter_awaiting_refresh(*, encounter_id: int) -> None:
+    """awaiting_refresh for one encounter in a transaction of its own, under the encounter's lock as the app's
+    writes take it (manage.py refresh_awaited_tests, while the app is in use)."""
+    _lock(encounter_id)
+    awaiting_refresh(encounter=Encounter.objects.only("pk").get(pk=encounter_id))
 
 
 def awaiting_refresh(*, encounter: Encounter) -> None:

@@ -9,11 +9,10 @@ under its lock, as the app's writes): safe to run while the app is in use, and m
 """
 
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from clinic.models import Encounter
 from workups.models import WorkupItem
-from workups.services import awaiting_refresh
+from workups.services import encounter_awaiting_refresh
 
 
 class Command(BaseCommand):
@@ -21,8 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         encounters = Encounter.objects.filter(workups__items__isnull=False).distinct().order_by("pk")
-        for encounter in encounters.only("pk").iterator():
-            with transaction.atomic():
-                awaiting_refresh(encounter=Encounter.objects.select_for_update().only("pk").get(pk=encounter.pk))
+        for encounter_id in encounters.values_list("pk", flat=True).iterator():
+            encounter_awaiting_refresh(encounter_id=encounter_id)
         awaiting = WorkupItem.objects.filter(awaiting_since__isnull=False).count()
         self.stdout.write(f"{awaiting} accepted tests await their results.")
