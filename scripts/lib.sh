@@ -59,3 +59,26 @@ ensure_venv() {
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
+
+# SO_REUSEADDR, as gunicorn binds: the connections of a server just stopped (TIME_WAIT) don't make a port taken.
+port_is_free() {
+  "$VENV/bin/python" -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
+# The port scripts/serve listens on: $PORT when it is set (or a clear message and failure when it is taken),
+# else 8000, or the next free port up to 8099 when 8000 is taken (the usual default of many dev servers).
+serve_port() {
+  local port
+  if [ -n "${PORT:-}" ]; then
+    port_is_free "$PORT" || { echo "Port $PORT is taken. Stop what uses it, or choose another: PORT=8080 ./scripts/serve" >&2; return 1; }
+    echo "$PORT"
+    return
+  fi
+  port=8000
+  while ! port_is_free "$port"; do
+    port=$((port + 1))
+    [ "$port" -le 8099 ] || { echo "Ports 8000-8099 are all taken: choose one with PORT=NNNN ./scripts/serve" >&2; return 1; }
+  done
+  [ "$port" = 8000 ] || echo "Port 8000 is taken; using $port instead (choose one with PORT=NNNN)." >&2
+  echo "$port"
+}
