@@ -52,6 +52,16 @@ def no_sideways_scroll(page, where):
     assert widths[0] <= widths[1], f"{where}: scrollWidth {widths[0]} > innerWidth {widths[1]}"
 
 
+def menu_on_one_row(page, where):
+    # On a desktop the main menu is one row of links: squeezed by the GP's name and clinic, it once stacked
+    # them one under another (and would wrap a long Russian link into two lines).
+    tops = page.evaluate(
+        "[...document.querySelectorAll('header nav a')]"
+        ".map(a => a.getClientRects().length === 1 ? a.getBoundingClientRect().top : -1)"
+    )
+    assert len(tops) == 4 and len(set(tops)) == 1 and tops[0] >= 0, f"{where}: menu links' tops {tops}"
+
+
 @pytest.fixture
 def context_for(browser):  # noqa: F811
     contexts = []
@@ -94,6 +104,7 @@ def test_a_whole_consultation_with_issue_confirmation_and_finalize_checklist(con
     log_in(page, live_server, gp.username)
     assert page.get_attribute("html", "lang") == language
     no_axe_violations(page, f"patient list ({language})")
+    menu_on_one_row(page, f"patient list ({language})")
 
     page.click("main a.button.primary")  # register a patient
     no_axe_violations(page, f"registration ({language})")
