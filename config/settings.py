@@ -198,6 +198,8 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
 AXES_CLIENT_IP_CALLABLE = "clinic.addresses.client_ip"
 # Never the username or the address in axes' log lines (the audit trail has the address).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
+# Nor its banner at every process start (every manage.py command, every worker): lockouts still log a warning.
+AXES_VERBOSE = False
 
 # Cookies: never readable by script (the CSRF token reaches htmx and forms through the templates), sent on
 # same-site navigation only, and over HTTPS only when debug is off (DJANGO_SECURE_COOKIES=0 for a plain-HTTP

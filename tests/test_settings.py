@@ -24,6 +24,13 @@ def test_the_embedded_default_starts_with_no_services():
     assert result.returncode == 0, result.stderr
 
 
+def test_a_command_starts_without_log_chatter_at_the_default_level():
+    # Every manage.py command and worker starts the apps: a banner per process buries what the log is for.
+    result = check({"DJANGO_LOG_LEVEL": "INFO"})
+    assert result.returncode == 0, result.stderr
+    assert "AXES" not in result.stderr, result.stderr
+
+
 def test_the_embedded_default_passes_the_database_checks_without_a_warning(tmp_path):
     # The models' checks against SQLite itself (--database): a warning would be printed at every start.
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))}
