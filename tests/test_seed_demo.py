@@ -49,3 +49,48 @@ def test_a_weak_demo_password_is_refused_like_any_other(db, monkeypatch):
         with pytest.raises(CommandError, match="DEMO_PASSWORD"):
             seed(monkeypatch, weak)
     assert not Membership.objects.filter(user__username="demo").exists()
+
+
+def consultations(username="demo"):
+    out = StringIO()
+    call_command("seed_demo_consultations", stdout=out, username=username)
+    return out.getvalue()
+
+
+def test_the_demo_clinic_gets_an_urgent_an_emergency_and_a_watchful_example(db, monkeypatch):
+    from clinic.models import AuditEvent, Patient
+    from workups.models import Workup
+
+    seed(monkeypatch, "a-demo-password-9")
+    output = consultations()
+    patients = Patient.objects.filter(clinic__name="Demo clinic").order_by("pk")
+    assert [patient.family_name for patient in patients] == ["Иванова", "Смирнов", "Кузнецова"]
+    assert "Иванова, Смирнов, Кузнецова" in output
+    dispositions = [Workup.objects.filter(encounter__patient=patient).get().disposition for patient in patients]
+    assert dispositions == ["urgent", "emergency", "observe"]
+    # Made through the services as a GP's entries are, so the trail shows them too.
+    ids = {patient.pk for patient in patients}
+    assert set(AuditEvent.objects.filter(patient_id__in=ids).values_list("patient_id", flat=True)) == ids
+
+
+def test_the_examples_go_only_into_a_clinic_with_no_patient_yet(db, monkeypatch):
+    from clinic.models import Patient
+
+    seed(monkeypatch, "a-demo-password-9")
+    consultations()
+    assert "none added" in consultations()
+    assert Patient.objects.filter(clinic__name="Demo clinic").count() == 3
+    # Another clinic in use (a patient of its own) is left as it is.
+    seed(monkeypatch, "a-demo-password-9", clinic="North clinic", username="north")
+    clinic = Clinic.objects.get(name="North clinic")
+    Patient.objects.create(clinic=clinic, family_name="Орлов", given_name="Пётр", birth_date="1970-01-01", sex="male")
+    assert "none added" in consultations("north")
+    assert Patient.objects.filter(clinic=clinic).count() == 1
+
+
+def test_the_examples_need_the_demo_gp_first(db):
+    import pytest
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="seed_demo"):
+        consultations("nobody")
