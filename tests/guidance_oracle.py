@@ -7,7 +7,7 @@ with the engine but the Case it reads; the codes are the vocabulary's (VOCABULAR
 
 `oracle(case)` returns only what the differential test compares:
 
-- disposition: "emergency" | "urgent" | "routine" | "observe"
+- disposition: "emergency" | "urgent" | "routine" | "observe"; advice_and_review: whether advice is given
 - items, referrals: {code: urgency} issued
 - deferred_items, deferred_referrals: {code: urgency} waiting behind an emergency
 - item_rules, referral_rules: {code: the clinical rules behind it} (issued or deferred: 0.3 "all its sources")
@@ -470,6 +470,8 @@ def oracle(case: Case) -> dict:
 
     return {
         "disposition": disposition,
+        # Observe: advice (position, warmth, activity) and when to come back; any other disposition a workup.
+        "advice_and_review": disposition == "observe",
         "items": urgencies(items),
         "referrals": urgencies(referrals),
         "deferred_items": urgencies(deferred_items),

@@ -47,7 +47,8 @@ RESULT_VALUES = {
 }
 BOOLEAN_RESULTS = [code for code in VOCABULARY.results if code not in RESULT_VALUES]
 
-# A recipe: the findings present (and, under "_", the case fields) that make one rule fire.
+# A recipe: the findings present (and, under "_", the case fields) that make one rule fire, or just miss it
+# at a threshold (the other side of an age, a duration or a result value).
 RECIPES = {
     "E1": [{"rf_saddle_anesthesia": True}, {"rf_bladder_dysfunction": True}, {"rf_progressive_leg_weakness": True}],
     "E2": [{"loc_interscapular": True, "sx_chest_heaviness": True, "sx_dyspnea": True}],
@@ -67,19 +68,20 @@ RECIPES = {
     "U2": [{"rf_weight_loss": True}, {"rf_night_pain": True}],
     "U3": [{"ex_abdominal_mass": True}],
     "U4": [{"rf_fever": True, "loc_lumbar": True, "ex_cva_tenderness": True}],
-    "U4b": [{"loc_whole_spine": True, "sx_dysuria": True, "_": {"temperature_c": 38.0}}],
+    "U4b": [{"loc_whole_spine": True, "sx_dysuria": True, "_": {"temperature_c": t}} for t in (37.9, 38.0)],
     "U5": [{"rf_fever": True, "loc_interscapular": True, "sx_cough": True}],
     "U5b": [{"rf_fever": True, "loc_right_scapular": True, "sx_dyspnea": True}],
     "U6": [{"rf_immunosuppression": True}, {"rf_fever": True}],
     "U7": [{"ex_vesicular_rash": True}],
     "U8": [{"rf_major_trauma": True}],
-    "U9": [{"hx_minor_trauma": True, "hx_osteoporosis": True}, {"hx_minor_trauma": True, "_": {"age": 65}}],
+    "U9": [{"hx_minor_trauma": True, "hx_osteoporosis": True}]
+    + [{"hx_minor_trauma": True, "_": {"age": age}} for age in (64, 65)],
     "U10": [{"ex_reflexes_reduced": True}, {"ex_leg_weakness": True}, {"ex_sensory_deficit": True}],
     "U11": [
         {"loc_left_scapular": True, "sx_pain_radiating_heart": True},
         {"loc_interscapular": True, "sx_dyspnea": True},
     ],
-    "U12": [{"sx_abnormal_vaginal_bleeding": True, "_": {"sex": "female", "age": 50}}],
+    "U12": [{"sx_abnormal_vaginal_bleeding": True, "_": {"sex": "female", "age": age}} for age in (49, 50)],
     "R2": [{"pattern_recurrent": True}, {"sx_tingling": True}, {"sx_urinary_frequency": True}],
     "R3": [{"loc_lumbar": True, "hx_kidney_disease": True}, {"loc_lumbar": True, "sx_visceral_numbness": True}],
     "R4": [{"hx_prostate_disease": True, "_": {"sex": "male"}}, {"sx_urinary_frequency": True, "_": {"sex": "male"}}],
@@ -90,13 +92,19 @@ RECIPES = {
     "R6": [{"ex_abdominal_tenderness": True}, {"sx_pain_radiating_abdomen": True}],
     "R7": [{"loc_lumbar": True, "sx_rectal_symptoms": True}],
     "R8": [{"ex_posture_deformity": True}, {"hx_scoliosis_kyphosis": True}],
-    "R9": [{"loc_lumbar": True, "sx_leg_pain": True, "_": {"duration_days": 42}}],
+    "R9": [{"loc_lumbar": True, "sx_leg_pain": True, "_": {"duration_days": days}} for days in (41, 42)],
     "R9-early": [{"loc_lumbar": True, "ex_straight_leg_raise_positive": True, "_": {"duration_days": 41}}],
-    "R10": [{"hx_disc_herniation": True, "_": {"duration_days": 42}}],
+    "R10": [{"hx_disc_herniation": True, "_": {"duration_days": days}} for days in (41, 42)],
     "R11": [{"sx_leg_cramps": True}, {"ex_peripheral_pulses_reduced": True}],
     "R12": [{"sx_dizziness_on_standing": True}],
-    "R13": [{"sx_inflammatory_pattern": True, "_": {"age": 44, "duration_days": 90}}],
-    "R14": [{"loc_interscapular": True, "sx_cough": True, "hx_recent_viral_infection": True, "rf_fever": False}],
+    "R13": [
+        {"sx_inflammatory_pattern": True, "_": {"age": age, "duration_days": days}}
+        for age, days in ((44, 90), (45, 90), (44, 89), (30, 91))
+    ],
+    "R14": [
+        {location: True, "sx_cough": True, "hx_recent_viral_infection": True, "rf_fever": False}
+        for location in ("loc_interscapular", "loc_whole_spine")
+    ],
     "R15": [{"sx_arm_movement_restricted": True}],
     "R16": [{"ex_skin_redness_swelling": True}],
     "R17": [{"ex_intercostal_tenderness": True}, {"loc_interscapular": True, "sx_acute_paroxysmal_pain": True}],
@@ -113,15 +121,18 @@ RECIPES = {
     "S4": [{"hx_kidney_disease": True}, {"_": {"results": {"res_egfr": 29}}}],
     "N1": [{"_": {"results": {"res_troponin_above_url": True}}}, {"_": {"results": {"ecg_acute_ischaemia": True}}}],
     "N2": [{"_": {"results": {"img_cauda_or_cord_compression": True}}}],
-    "N3": [{"_": {"results": {"res_aorta_diameter_cm": 5.5}}}, {"_": {"results": {"res_aorta_diameter_cm": 3.0}}}],
+    "N3": [{"_": {"results": {"res_aorta_diameter_cm": cm}}} for cm in (2.99, 3.0, 5.4, 5.45, 5.5)],
     "N4": [{"ex_cva_tenderness": True, "_": {"results": {"res_ua_nitrite": True}}}],
-    "N4b": [{"_": {"results": {"res_nech_leukocytes": 2001}}}],
-    "N5": [{"sx_dysuria": True, "_": {"age": 60, "results": {"res_nech_erythrocytes": 1001}}}],
+    "N4b": [{"_": {"results": {"res_nech_leukocytes": count}}} for count in (2000, 2001)],
+    "N5": [
+        {"sx_dysuria": True, "_": {"age": age, "results": {"res_nech_erythrocytes": count}}}
+        for age, count in ((59, 1001), (60, 1001), (60, 1000))
+    ],
     "N5b": [{"_": {"results": {"res_nech_erythrocytes": 1001, "res_wbc": 11.1}}}],
     "N6": [{"_": {"results": {"img_urolithiasis_or_hydronephrosis": True}}}],
-    "N7": [{"_": {"results": {"res_egfr": 29.9}}}, {"_": {"results": {"res_egfr": 59}}}],
-    "N7b": [{"_": {"results": {"res_nech_casts": 21}}}],
-    "N8": [{"rf_night_pain": True, "_": {"results": {"res_esr": 20}}}],
+    "N7": [{"_": {"results": {"res_egfr": egfr}}} for egfr in (29.9, 30, 59.9, 60)],
+    "N7b": [{"_": {"results": {"res_nech_casts": casts}}} for casts in (20, 20.5)],
+    "N8": [{"rf_night_pain": True, "_": {"results": {"res_esr": esr}}} for esr in (19.9, 20)],
     "N8b": [{"rf_weight_loss": True, "_": {"results": {"img_suspected_malignancy": True}}}],
     "N9": [
         {"_": {"results": {"img_suspected_malignancy": True}}},
@@ -186,7 +197,9 @@ def guidance_cases(draw):
 
     results = dict(fields.get("results", {}))
     for code in draw(st.lists(st.sampled_from(sorted(RESULT_VALUES)), max_size=2)):
-        results.setdefault(code, draw(st.sampled_from(RESULT_VALUES[code])))
+        values = RESULT_VALUES[code]
+        anywhere = st.floats(min_value=min(values), max_value=max(values), allow_nan=False)
+        results.setdefault(code, draw(st.sampled_from(values) | anywhere))
     for code in draw(st.lists(st.sampled_from(BOOLEAN_RESULTS), max_size=2)):
         results.setdefault(code, draw(st.booleans()))
     if sex == "male":
@@ -226,6 +239,7 @@ def engine_view(result) -> dict:
     not_screened = [w["findings"] for w in result["warnings"] if w["code"] == "red_flags_not_screened"]
     return {
         "disposition": result["disposition"],
+        "advice_and_review": bool(result["advice"]) and bool(result["review"]),
         "items": _by_code(result["items"], "code", what="item"),
         "referrals": _by_code(result["referrals"], "specialty", what="referral"),
         "deferred_items": _by_code(items_waiting, "code", what="deferred item"),
@@ -292,8 +306,8 @@ def test_the_engine_agrees_with_a_plain_reading_of_the_guidance_on_random_cases(
 
     check()
     # The strategy must keep reaching every rule and every corner of section 0, each many times.
-    rarely = {rule: fired[rule] for rule in GUIDANCE_RULES if fired[rule] < 20}
-    assert not rarely, f"rules the random cases fired fewer than 20 times: {rarely}"
+    rarely = {rule: fired[rule] for rule in GUIDANCE_RULES if fired[rule] < 10}
+    assert not rarely, f"rules the random cases fired fewer than 10 times: {rarely}"
     rarely = {name: seen[name] for name in SITUATIONS if seen[name] < 5}
     assert not rarely, f"situations the random cases reached fewer than 5 times: {rarely}"
 
