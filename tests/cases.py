@@ -2,6 +2,22 @@
 
 from workups.engine import Case, get_knowledge_base
 
+# The red-flag screen as GUIDANCE section 0.5 names it, written out rather than read from the knowledge base so
+# that a flag the base lost would fail the tests (tests/test_guidance_rules.py checks the base against it).
+RED_FLAGS = [
+    "rf_saddle_anesthesia",
+    "rf_bladder_dysfunction",
+    "rf_bowel_incontinence",
+    "rf_progressive_leg_weakness",
+    "rf_fever",
+    "rf_weight_loss",
+    "rf_cancer_history",
+    "rf_major_trauma",
+    "rf_immunosuppression",
+    "rf_night_pain",
+    "rf_sudden_severe_pain",
+]
+
 
 def red_flags_absent() -> dict:
     return {code: False for code in get_knowledge_base().red_flags}

@@ -19,21 +19,9 @@ with the engine but the Case it reads; the codes are the vocabulary's (VOCABULAR
 - fired: the ids of the rules that fired (E*, U*, R*, N*, and S1-S4 when they change or warn)
 """
 
+from tests.cases import RED_FLAGS
 from workups.engine import Case
 
-RED_FLAGS = [
-    "rf_saddle_anesthesia",
-    "rf_bladder_dysfunction",
-    "rf_bowel_incontinence",
-    "rf_progressive_leg_weakness",
-    "rf_fever",
-    "rf_weight_loss",
-    "rf_cancer_history",
-    "rf_major_trauma",
-    "rf_immunosuppression",
-    "rf_night_pain",
-    "rf_sudden_severe_pain",
-]
 THORACIC_LOCATIONS = {"loc_interscapular", "loc_left_scapular", "loc_right_scapular", "loc_whole_spine"}
 LUMBAR_LOCATIONS = {"loc_lumbar", "loc_whole_spine"}
 RANK = {"observe": 0, "routine": 1, "urgent": 2, "emergency": 3}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright import sync_api as playwright_api
 
+from tests.cases import RED_FLAGS
 from tests.factories import PASSWORD, MembershipFactory
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the test itself makes are
@@ -92,21 +93,6 @@ def answer(page, code, value):
     """Click the Yes / No / Not recorded segment of a finding, as a GP would."""
     index = {"": 0, "yes": 1, "no": 2}[value]
     page.click(f"label[for=id_f_{code}_{index}]")
-
-
-RED_FLAGS = [
-    "rf_saddle_anesthesia",
-    "rf_bladder_dysfunction",
-    "rf_bowel_incontinence",
-    "rf_progressive_leg_weakness",
-    "rf_fever",
-    "rf_weight_loss",
-    "rf_cancer_history",
-    "rf_major_trauma",
-    "rf_immunosuppression",
-    "rf_night_pain",
-    "rf_sudden_severe_pain",
-]
 
 
 def test_a_gp_runs_a_whole_consultation_in_the_browser(page, live_server, db):

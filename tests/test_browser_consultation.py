@@ -14,10 +14,10 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright import sync_api as playwright_api
 
+from tests.cases import RED_FLAGS
 from tests.factories import PASSWORD, ClinicFactory, MembershipFactory
 from tests.record_factories import encounter_of, screened, workup_for
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    RED_FLAGS,
     answer,
     browser,
     documents_render_in_process,

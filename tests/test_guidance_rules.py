@@ -8,7 +8,7 @@ every red flag is answered absent unless a test says otherwise.
 
 import pytest
 
-from tests.cases import case, items, referrals
+from tests.cases import RED_FLAGS, case, items, referrals
 from workups.engine import evaluate
 
 LOCATIONS = ["loc_lumbar", "loc_interscapular", "loc_left_scapular", "loc_right_scapular", "loc_whole_spine"]
@@ -29,19 +29,6 @@ SPINE_IMAGING = {
     "ct_spine",
     "us_spine",
 }
-RED_FLAGS = [
-    "rf_saddle_anesthesia",
-    "rf_bladder_dysfunction",
-    "rf_bowel_incontinence",
-    "rf_progressive_leg_weakness",
-    "rf_fever",
-    "rf_weight_loss",
-    "rf_cancer_history",
-    "rf_major_trauma",
-    "rf_immunosuppression",
-    "rf_night_pain",
-    "rf_sudden_severe_pain",
-]
 
 
 # -- helpers ----------------------------------------------------------------------------------------
