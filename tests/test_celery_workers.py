@@ -21,11 +21,14 @@ from tests.record_factories import actor_for, api_token_for, encounter_of, patie
 from workups.models import Decision
 from workups.services import recommendation_decide
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="worker processes share the PostgreSQL test database"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def on_postgresql():
+    # The worker processes share the test database, which only a server database allows: on anything else these
+    # tests fail rather than pass unseen.
+    assert connection.vendor == "postgresql", "run the tests through ./scripts/test (PostgreSQL)"
 
 
 def database_url():
