@@ -117,6 +117,21 @@ def _engine_texts(result: dict) -> tuple[dict, dict]:
     )
 
 
+def _engine_sources(result: dict) -> tuple[dict, dict]:
+    return (
+        {row["code"]: row["sources"] for row in result.get("items", ())},
+        {row["specialty"]: row["sources"] for row in result.get("referrals", ())},
+    )
+
+
+def row_sources(row, sources: dict | None) -> list:
+    """A row's sources as the knowledge base cites them in the result's language (a row stores the default
+    language's); a row the GP added keeps its own."""
+    if row.added_by_clinician or not sources:
+        return row.sources
+    return sources.get(row.code if hasattr(row, "code") else row.specialty, row.sources)
+
+
 def row_text(row, texts: dict | None) -> str:
     """A row's rationale (item) or reason (referral) in the result's language. What the GP typed
     stays as typed; what the engine wrote comes in the language of the page."""
@@ -127,7 +142,7 @@ def row_text(row, texts: dict | None) -> str:
     return texts.get(key, own)
 
 
-def item_row(item, vocabulary, texts=None):
+def item_row(item, vocabulary, texts=None, sources=None):
     return {
         "id": item.pk,
         "code": item.code,
@@ -136,7 +151,7 @@ def item_row(item, vocabulary, texts=None):
         "urgency": item.urgency,
         "rationale": row_text(item, texts),
         "triggered_by": item.triggered_by,
-        "sources": item.sources,
+        "sources": row_sources(item, sources),
         "rules": item.rules,
         "added_by_clinician": item.added_by_clinician,
         "decision": item.decision,
@@ -145,7 +160,7 @@ def item_row(item, vocabulary, texts=None):
     }
 
 
-def referral_row(referral, vocabulary, texts=None):
+def referral_row(referral, vocabulary, texts=None, sources=None):
     return {
         "id": referral.pk,
         "specialty": referral.specialty,
@@ -153,7 +168,7 @@ def referral_row(referral, vocabulary, texts=None):
         "urgency": referral.urgency,
         "reason": row_text(referral, texts),
         "triggered_by": referral.triggered_by,
-        "sources": referral.sources,
+        "sources": row_sources(referral, sources),
         "rules": referral.rules,
         "added_by_clinician": referral.added_by_clinician,
         "decision": referral.decision,
@@ -171,6 +186,7 @@ def workup_representation(*, workup, encounter, language: str | None = None) -> 
     vocabulary = get_knowledge_base(language).vocabulary
     result = workup_result(workup, language)
     item_texts, referral_texts = _engine_texts(result)
+    item_sources, referral_sources = _engine_sources(result)
     return {
         **result,
         "id": workup.pk,
@@ -180,9 +196,11 @@ def workup_representation(*, workup, encounter, language: str | None = None) -> 
         "created_by": workup.created_by.get_username(),
         "knowledge_base_version": workup.knowledge_base_version,
         "stale": (not encounter.is_finalized) and workup_is_stale(workup, encounter),
-        "items": [_with_new(item_row(item, vocabulary, item_texts), item, workup) for item in workup.items.all()],
+        "items": [
+            _with_new(item_row(item, vocabulary, item_texts, item_sources), item, workup) for item in workup.items.all()
+        ],
         "referrals": [
-            _with_new(referral_row(referral, vocabulary, referral_texts), referral, workup)
+            _with_new(referral_row(referral, vocabulary, referral_texts, referral_sources), referral, workup)
             for referral in workup.referrals.all()
         ],
     }
@@ -202,10 +220,12 @@ def recommendation_row(row, *, language: str | None = None) -> dict:
 
     language = kb_language(language)
     vocabulary = get_knowledge_base(language).vocabulary
-    item_texts, referral_texts = _engine_texts(workup_result(row.workup, language))
+    result = workup_result(row.workup, language)
+    item_texts, referral_texts = _engine_texts(result)
+    item_sources, referral_sources = _engine_sources(result)
     if isinstance(row, WorkupItem):
-        return _with_new(item_row(row, vocabulary, item_texts), row, row.workup)
-    return _with_new(referral_row(row, vocabulary, referral_texts), row, row.workup)
+        return _with_new(item_row(row, vocabulary, item_texts, item_sources), row, row.workup)
+    return _with_new(referral_row(row, vocabulary, referral_texts, referral_sources), row, row.workup)
 
 
 def provisional_diagnosis(*, rule_ids, language: str | None = None) -> tuple[str, str]:
