@@ -152,9 +152,9 @@ class EncounterWriteSerializer(CaseFieldsSerializer):
             return
         visit_date = values.get("visit_date") or timezone.localdate()
         if visit_date < patient.birth_date:
-            add_error(errors, "visit_date", "The visit is before the patient's birth.")
+            add_error(errors, "visit_date", _("The visit is before the patient's birth."))
         elif visit_date > timezone.localdate():
-            add_error(errors, "visit_date", "The visit date is in the future.")
+            add_error(errors, "visit_date", _("The visit date is in the future."))
         age = patient.age_on(max(visit_date, patient.birth_date))
         check_case(values, errors, sex=patient.sex, age=age)
 

@@ -1,4 +1,5 @@
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from clinic.validation import StrictChoiceField, StrictIntegerField, StrictSerializer, add_error
@@ -47,7 +48,7 @@ class ReferralCreateSerializer(StrictSerializer):
             return
         for name in ("encounter", "specialty", "urgency", "reason"):
             if name not in values and name not in errors:
-                add_error(errors, name, "This field is required (or give a recommendation).")
+                add_error(errors, name, _("This field is required (or give a recommendation)."))
 
 
 class ReferralUpdateSerializer(StrictSerializer):
