@@ -107,3 +107,14 @@ def weeks(days):
         return int(days) // 7
     except (TypeError, ValueError):
         return 0
+
+
+@register.filter
+def lowerfirst(text):
+    """A name continuing a sentence: its first letter in lower case, the rest as written, so abbreviations
+    keep their capitals (Russian "ДТП", the unit "°C") where `lower` would write "дтп" and "°c". A name that
+    starts with an abbreviation ("МРТ", "ESR") is left as it is."""
+    text = str(text or "")
+    if len(text) > 1 and text[1].isupper():
+        return text
+    return text[:1].lower() + text[1:]
