@@ -562,8 +562,62 @@ def sweep_pages(record: Record, language: str) -> Sweep:
     assert refused.status_code == 403
     s.keep("POST / without a CSRF token", refused, (403,))
 
+    sweep_successes(s, record)
     sweep_accounts(s, gp, language)
     return s
+
+
+def sweep_successes(s: Sweep, record: Record) -> None:
+    """What each write says when it works (the message on the page it leads to). Last: these change the record."""
+    enc, letters = record.encounters, record.referrals
+    registered = {"family_name": "Зайцева", "given_name": "Ирина", "birth_date": "1990-04-04", "sex": "female"}
+    s.data += ["Зайцева Ирина", "Зайцева", "Ирина"]
+    page = s.post("/patients/new/", registered, label="registered")
+    patient = page.redirect_chain[-1][0].strip("/").split("/")[-1]
+    s.post(f"/patients/{patient}/edit/", {**registered, "phone": "+7 900 000-00-00"}, label="saved")
+    answers = {f"f_{code}": "yes" if value else "no" for code, value in screened(URINARY).items()}
+    body = {"visit_date": "2024-03-01", "duration_days": "3", **answers}
+    s.post(f"/patients/{patient}/encounters/new/", body, label="saved as a draft")
+    s.post(f"/patients/{patient}/encounters/new/", {**body, "show_workup": "1"}, label="with its workup")
+    draft = enc["draft"]
+    s.post(f"/encounters/{draft.pk}/", {**body, "duration_days": "5"}, label="saved")
+    s.post(f"/encounters/{draft.pk}/workup/generate/", {}, label="generated")
+    s.post(
+        f"/encounters/{draft.pk}/workup/add-item/",
+        {"code": "lab_crp_esr", "urgency": "urgent", "rationale": "Парестезия"},
+        label="added",
+    )
+    s.post(
+        f"/encounters/{draft.pk}/workup/add-referral/",
+        {"specialty": "rheumatology", "urgency": "routine", "reason": "Парестезия"},
+        label="added",
+    )
+    urgent = enc["urgent"]
+    s.post(
+        f"/encounters/{urgent.pk}/results/enter/",
+        {"test": "lab_crp_esr", "res_crp": "3", "performed_on": timezone.localdate().isoformat()},
+        label="entered",
+    )
+    hb = record.results["res_hemoglobin_again"]
+    s.post(f"/results/{hb.pk}/acknowledge/", {"note": "Повторный анализ через неделю, назначено лечение"})
+    s.post(f"/encounters/{urgent.pk}/review/", {}, label="reviewed")
+    s.post(f"/encounters/{urgent.pk}/review/", {}, label="nothing changed")
+    draft_letter = letters["draft"]
+    fields = {name: getattr(draft_letter, name) for name in ("urgency", "reason", "icd10", "diagnosis", "language")}
+    s.post(f"/referrals/{draft_letter.pk}/", {**fields, "question": "Корешковый синдром под вопросом"}, label="saved")
+    s.post(f"/referrals/{draft_letter.pk}/", {**fields, "question": "Корешковый синдром под вопросом"}, label="same")
+    draft_letter.refresh_from_db()
+    s.post(f"/referrals/{draft_letter.pk}/issue/", {"generation": "0"}, label="changed since seen")
+    s.post(f"/referrals/{draft_letter.pk}/issue/", {"generation": draft_letter.pdf_generation}, label="issued")
+    s.post(
+        f"/referrals/{letters['issued'].pk}/tracking/",
+        {"status": "booked", "appointment_at": "2030-03-10T10:00"},
+        label="booked",
+    )
+    s.post(f"/referrals/{letters['issued'].pk}/rerender/", {}, label="rendered again")
+    s.post(f"/encounters/{enc['emergency'].pk}/finalize/", {"reason": "Парестезия"}, label="finalized")
+    s.post(f"/encounters/{enc['emergency'].pk}/finalize/", {"reason": "Парестезия"}, label="finalized already")
+    s.post(f"/referrals/{letters['booked'].pk}/tracking/", {"status": "booked"}, label="after finalizing")
 
 
 def _code(device) -> str:
