@@ -364,6 +364,12 @@ def build_record(gp) -> Record:
     encounters["draft"] = encounter_of(
         gp, patient=patients["routine"], chief_complaint=TYPED["draft"], findings=screened(URINARY), notes=notes
     )
+    # More than a page of patients, and of one patient's encounters: the pagers.
+    for _ in range(26):
+        patient_of(gp, family_name="Тестова", given_name="Анна", name_search="тестова анна")
+        encounter_of(
+            gp, patient=patients["observe"], chief_complaint=TYPED["draft"], findings=findings["observe"], notes=notes
+        )
     # A workup made before the draft changed: stale.
     encounters["stale"] = encounter_of(
         gp, patient=patients["pregnant"], chief_complaint=TYPED["draft"], findings=screened(URINARY), notes=notes
@@ -375,7 +381,7 @@ def build_record(gp) -> Record:
 
     clinic = gp.membership.clinic
     data = [clinic.name, clinic.legal_name, clinic.address, clinic.phone, gp.username, gp.get_full_name()]
-    data += [gp.membership.full_name, gp.membership.position, *FREE_TEXT]
+    data += [gp.membership.full_name, gp.membership.position, *FREE_TEXT, "Тестова Анна"]
     for letter in letters.values():
         letter.refresh_from_db()
         # What the letter says is in the letter's language (the clinic's): its fields are the record's data.
@@ -432,6 +438,7 @@ def sweep_pages(record: Record, language: str) -> Sweep:
 
     # The record: the list, search (and its refusal), registering and editing a patient, with their errors.
     s.get("/")
+    s.get("/?page=2")
     s.get("/?page=9")
     s.post("/", {"q": "Иванова"}, label="search")
     s.post("/", {"q": "Иванова"}, label="search fragment", **htmx)
@@ -446,6 +453,7 @@ def sweep_pages(record: Record, language: str) -> Sweep:
     )
     for patient in patients.values():
         s.get(f"/patients/{patient.pk}/")
+    s.get(f"/patients/{patients['observe'].pk}/?page=2")
     patient = patients["urgent"]
     s.get(f"/patients/{patient.pk}/edit/")
     s.post(f"/patients/{patient.pk}/edit/", {"given_name": "", "oms_policy": "12", "sex": "x"}, label="bad")
