@@ -65,8 +65,9 @@ EXEMPT = {
     "leaflet-pdf": "a PDF file (tests/test_documents_ru.py reads its text)",
 }
 
-# Seen by a user: these attributes' values (and a submit button's value), besides the text itself.
-SPOKEN_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
+# Seen by a user: these attributes' values (and a submit button's value), besides the text itself; data-template
+# is a sentence static/js/encounter.js shows ("__N__ red flags set to No").
+SPOKEN_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt", "data-template")
 
 # Written the same in both languages on purpose. Short: anything else is translated or is data.
 ALLOWED_IN_RUSSIAN = (
@@ -94,7 +95,7 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
 class VisibleText(HTMLParser):
     """The text a user sees or hears in the page's language: no script or style, nothing an element declares to
     be in another language (lang="ru" around a Russian letter's own words on an English page, the language
-    switch's names); the spoken attributes kept."""
+    switch's names); the spoken attributes kept, and a <template>'s text (static/js/encounter.js shows it)."""
 
     def __init__(self, language: str):
         super().__init__(convert_charrefs=True)
@@ -111,7 +112,7 @@ class VisibleText(HTMLParser):
         if tag == "html":  # the page's own language: Sweep checks it is the one asked for
             attributes.pop("lang", None)
         other_language = (attributes.get("lang") or self.language)[:2] != self.language
-        skipped = tag in ("script", "style", "template") or other_language
+        skipped = tag in ("script", "style") or other_language
         if tag not in VOID:
             self.open.append((tag, skipped))
         if skipped or self.skipping:
