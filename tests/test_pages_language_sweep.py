@@ -66,7 +66,7 @@ EXEMPT = {
 }
 
 # Seen by a user: these attributes' values (and a submit button's value), besides the text itself; data-template
-# is a sentence static/js/encounter.js shows ("__N__ red flags set to No").
+# is a sentence static/js/encounter.js shows ("Unanswered red flags set to No (__N__)").
 SPOKEN_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt", "data-template")
 
 # Written the same in both languages on purpose. Short: anything else is translated or is data.

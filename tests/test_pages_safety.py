@@ -257,7 +257,7 @@ def test_all_remaining_red_flags_no_fills_the_unanswered_ones_and_saves_nothing(
     assert re.search(r'id="id_f_rf_night_pain_2"[^>]*checked', page)
     assert not re.search(r'id="id_f_rf_fever_2"[^>]*checked', page)  # an answer given is kept
     assert re.search(r'id="id_f_loc_lumbar_1"[^>]*checked', page) and 'value="4"' in page
-    assert "red flags set to No: check them, then save." in page
+    assert "Unanswered red flags set to No (10): check them, then save." in page
     assert "banner-error" not in page
 
 
