@@ -71,7 +71,8 @@ def _red_flags_no(request, patient, encounter):
     initial, count = EncounterForm.with_red_flags_no(request.POST, patient)
     form = EncounterForm(patient=patient, initial=initial, renderer=ENCOUNTER_FORM_RENDERER)
     if count:
-        messages.info(request, _("Unanswered red flags set to No (%(count)s): check them, then save.") % {"count": count})
+        text = _("Unanswered red flags set to No (%(count)s): check them, then save.")
+        messages.info(request, text % {"count": count})
     return _form_page(request, form, patient, encounter)
 
 
