@@ -189,3 +189,18 @@ def test_downloads_are_named_by_kind_number_date_and_specialty_never_the_patient
     disposition = response["Content-Disposition"]
     assert f"{referral.pk:06d}" in disposition and row.specialty in disposition
     assert "Сидорова" not in disposition and "sidorova" not in disposition.lower()
+
+
+@pytest.mark.parametrize(
+    "language, words", [("ru", "Произошла ошибка"), ("en", "Something went wrong")], ids=["ru", "en"]
+)
+def test_a_server_error_page_speaks_the_language_too(rf, language, words):
+    from django.utils import translation
+    from django.views.defaults import server_error
+
+    # Django renders it with no context at all, whatever failed: the page may need nothing from the request.
+    with translation.override(language):
+        response = server_error(rf.get("/"))
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert f'<html lang="{language}">' in page and words in page
