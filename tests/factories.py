@@ -15,6 +15,18 @@ class ClinicFactory(factory.django.DjangoModelFactory):
     language = "en"
 
 
+# A Moscow polyclinic as form 057/у prints it (the OGRN passes its checksum): ClinicFactory(**MOSCOW_POLYCLINIC).
+MOSCOW_POLYCLINIC = {
+    "name": "Поликлиника № 3",
+    "language": "ru",
+    "time_zone": "Europe/Moscow",
+    "legal_name": "ГБУЗ «Городская поликлиника № 3 Департамента здравоохранения города Москвы»",
+    "ogrn": "1027700132195",
+    "address": "г. Москва, ул. Садовая, д. 12",
+    "phone": "+7 495 123-45-67",
+}
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from clinic.models import Clinic, Membership
 from referrals import documents, services
 from referrals.models import Leaflet, PdfStatus, Referral, Requisition
-from tests.factories import ClinicFactory, MembershipFactory
+from tests.factories import MOSCOW_POLYCLINIC, ClinicFactory, MembershipFactory
 from tests.record_factories import actor_for, encounter_of, patient_of, screened, workup_for
 from workups.models import Decision
 from workups.services import recommendation_decide, workup_item_add
@@ -66,15 +66,7 @@ def keep_page_images(document, name):
 @pytest.fixture
 def ru_gp(db):
     """A участковый терапевт of a Russian polyclinic in Moscow time."""
-    clinic = ClinicFactory(
-        name="Поликлиника № 3",
-        language="ru",
-        time_zone="Europe/Moscow",
-        legal_name="ГБУЗ «Городская поликлиника № 3 Департамента здравоохранения города Москвы»",
-        ogrn="1027700132195",
-        address="г. Москва, ул. Садовая, д. 12",
-        phone="+7 495 123-45-67",
-    )
+    clinic = ClinicFactory(**MOSCOW_POLYCLINIC)
     membership = MembershipFactory(
         clinic=clinic, user__username="gp_olga", full_name="Петрова Анна Сергеевна", position="врач-терапевт участковый"
     )

@@ -31,7 +31,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from clinic.models import Encounter
 from referrals import services as referral_services
 from referrals.models import PdfStatus, Referral
-from tests.factories import PASSWORD, ClinicFactory, MembershipFactory
+from tests.factories import MOSCOW_POLYCLINIC, PASSWORD, ClinicFactory, MembershipFactory
 from tests.record_factories import URINARY, accept_tests, actor_for, encounter_of, patient_of, screened, workup_for
 from workups import services as workup_services
 from workups.engine import get_knowledge_base
@@ -704,15 +704,7 @@ def sweep_accounts(s: Sweep, gp, language: str) -> None:
 
 @pytest.fixture
 def russian_gp(db):
-    clinic = ClinicFactory(
-        name="Поликлиника № 3",
-        language="ru",
-        time_zone="Europe/Moscow",
-        legal_name="ГБУЗ «Городская поликлиника № 3 Департамента здравоохранения города Москвы»",
-        ogrn="1027700132195",
-        address="г. Москва, ул. Садовая, д. 12",
-        phone="+7 495 123-45-67",
-    )
+    clinic = ClinicFactory(**MOSCOW_POLYCLINIC)
     return MembershipFactory(
         clinic=clinic,
         user__username="vrach",
