@@ -237,6 +237,40 @@ def test_the_error_summary_links_to_and_focuses_the_first_bad_field(context_for,
     assert page.evaluate("document.activeElement.id") == "id_duration_days"
 
 
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_error_pages_pass_axe_in_both_languages(context_for, live_server, language):
+    from django.test import RequestFactory
+    from django.utils import translation
+    from django.views.defaults import server_error
+
+    gp = gp_of(language, f"dr_errors_{language}")
+    page = context_for(locale="ru-RU" if language == "ru" else "en-GB")
+    log_in(page, live_server, gp.username)
+    russian = language == "ru"
+    page.goto(f"{live_server.url}/patients/999999/")
+    assert page.inner_text("main h1") == ("Страница не найдена" if russian else "Page not found")
+    assert page.get_attribute("html", "lang") == language
+    no_axe_violations(page, f"404 ({language})")
+    # A form sent without its CSRF cookie (one that expired, or cookies refused) gets the CSRF failure page.
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.context.clear_cookies()
+    page.fill("input[name=username]", gp.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    assert page.inner_text("main h1") == ("Форма устарела" if russian else "The form has expired")
+    assert page.get_attribute("html", "lang") == language
+    no_axe_violations(page, f"CSRF failure ({language})")
+    # The server error page as Django renders it (no context), shown from the app's origin so that
+    # its stylesheet loads as it would.
+    with translation.override(language):
+        html = server_error(RequestFactory().get("/")).content.decode()
+    page.set_content(html)
+    assert page.inner_text("main h1") == ("Произошла ошибка" if russian else "Something went wrong")
+    assert page.get_attribute("html", "lang") == language
+    no_axe_violations(page, f"server error ({language})")
+
+
 def test_the_skip_link_moves_to_the_content(context_for, live_server):
     gp = gp_of("en", "dr_keyboard")
     page = context_for()
