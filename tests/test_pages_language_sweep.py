@@ -699,6 +699,17 @@ def sweep_accounts(s: Sweep, gp, language: str) -> None:
         s.wrong_language.update(other.wrong_language)
 
 
+def _leftovers_by_page(record, sweep, *, language, allowed, pattern) -> dict:
+    """Each page's words in the other script, once the record's data and the sources cited in `language` are out."""
+    removed = sorted({*record.data, *sweep.data, *guideline_sources(language)} - {""}, key=len, reverse=True)
+    found = {}
+    for page, text in sweep.pages.items():
+        words = leftovers(text, removed=removed, allowed=allowed, pattern=pattern)
+        if words:
+            found[page] = words
+    return found
+
+
 # -- the tests ----------------------------------------------------------------------------------------
 
 
@@ -750,13 +761,8 @@ def test_no_english_is_left_on_a_russian_page(russian_gp):
     client = Client()
     client.force_login(russian_gp)
     _assert_every_route_swept(sweep, client)
-    removed = sorted({*record.data, *sweep.data, *guideline_sources("ru")} - {""}, key=len, reverse=True)
     assert not sweep.wrong_language, f"pages that declare another language: {sweep.wrong_language}"
-    found = {}
-    for page, text in sweep.pages.items():
-        words = leftovers(text, removed=removed, allowed=ALLOWED_IN_RUSSIAN, pattern=LATIN_WORD)
-        if words:
-            found[page] = words
+    found = _leftovers_by_page(record, sweep, language="ru", allowed=ALLOWED_IN_RUSSIAN, pattern=LATIN_WORD)
     assert not found, "English left on Russian pages:\n" + _report(found)
     _assert_every_allowance_needed(sweep.pages, ALLOWED_IN_RUSSIAN)
     # The unscreened red flags continue the warning's sentence: lower case, yet "ДТП" and "°C" as written.
@@ -768,11 +774,6 @@ def test_no_russian_is_shown_on_an_english_page(russian_gp):
     record = build_record(russian_gp)
     sweep = sweep_pages(record, "en")
     assert not sweep.wrong_language, f"pages that declare another language: {sweep.wrong_language}"
-    removed = sorted({*record.data, *sweep.data, *guideline_sources("en")} - {""}, key=len, reverse=True)
-    found = {}
-    for page, text in sweep.pages.items():
-        words = leftovers(text, removed=removed, allowed=ALLOWED_IN_ENGLISH, pattern=CYRILLIC_WORD)
-        if words:
-            found[page] = words
+    found = _leftovers_by_page(record, sweep, language="en", allowed=ALLOWED_IN_ENGLISH, pattern=CYRILLIC_WORD)
     assert not found, "Russian on English pages:\n" + _report(found)
     _assert_every_allowance_needed(sweep.pages, ALLOWED_IN_ENGLISH)
