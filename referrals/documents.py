@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from clinic.identifiers import format_snils
 from workups.localized import current_kb, kb_language
-from workups.selectors import provisional_diagnosis, row_text, workup_result
+from workups.selectors import engine_rows, provisional_diagnosis, row_text, workup_result
 
 # -- language tables -------------------------------------------------------------------------------
 
@@ -427,11 +427,7 @@ def _rationale(item, texts, language) -> str:
 
 
 def _workup_texts(workup, language) -> tuple[dict, dict]:
-    result = workup_result(workup, language) if workup is not None else {}
-    return (
-        {row["code"]: row["rationale"] for row in result.get("items", ())},
-        {row["specialty"]: row["reason"] for row in result.get("referrals", ())},
-    )
+    return engine_rows(workup_result(workup, language) if workup is not None else {})
 
 
 def _common(document, encounter, language: str) -> dict:

@@ -110,48 +110,47 @@ def workup_result(workup, language: str | None = None) -> dict:
     return workup.result
 
 
-def _engine_texts(result: dict) -> tuple[dict, dict]:
+def engine_rows(result: dict) -> tuple[dict, dict]:
+    """The engine's own rows of a result, items by code and referrals by specialty: what row_text and row_sources
+    read a stored row's words from, in the result's language."""
     return (
-        {row["code"]: row["rationale"] for row in result.get("items", ())},
-        {row["specialty"]: row["reason"] for row in result.get("referrals", ())},
+        {row["code"]: row for row in result.get("items", ())},
+        {row["specialty"]: row for row in result.get("referrals", ())},
     )
 
 
-def _engine_sources(result: dict) -> tuple[dict, dict]:
-    return (
-        {row["code"]: row["sources"] for row in result.get("items", ())},
-        {row["specialty"]: row["sources"] for row in result.get("referrals", ())},
-    )
+def _engine_row(row, engine: dict | None) -> dict | None:
+    # What the GP added or typed stays theirs: only the engine's rows are read in the page's language.
+    if row.added_by_clinician or not engine:
+        return None
+    return engine.get(row.code if hasattr(row, "code") else row.specialty)
 
 
-def row_sources(row, sources: dict | None) -> list:
+def row_sources(row, engine: dict | None) -> list:
     """A row's sources as the knowledge base cites them in the result's language (a row stores the default
     language's); a row the GP added keeps its own."""
-    if row.added_by_clinician or not sources:
-        return row.sources
-    return sources.get(row.code if hasattr(row, "code") else row.specialty, row.sources)
+    found = _engine_row(row, engine)
+    return found["sources"] if found else row.sources
 
 
-def row_text(row, texts: dict | None) -> str:
+def row_text(row, engine: dict | None) -> str:
     """A row's rationale (item) or reason (referral) in the result's language. What the GP typed
     stays as typed; what the engine wrote comes in the language of the page."""
-    own = row.rationale if hasattr(row, "rationale") else row.reason
-    if row.added_by_clinician or not texts:
-        return own
-    key = row.code if hasattr(row, "code") else row.specialty
-    return texts.get(key, own)
+    field = "rationale" if hasattr(row, "rationale") else "reason"
+    found = _engine_row(row, engine)
+    return found[field] if found else getattr(row, field)
 
 
-def item_row(item, vocabulary, texts=None, sources=None):
+def item_row(item, vocabulary, engine=None):
     return {
         "id": item.pk,
         "code": item.code,
         "name": vocabulary.items[item.code]["name"],
         "category": item.category,
         "urgency": item.urgency,
-        "rationale": row_text(item, texts),
+        "rationale": row_text(item, engine),
         "triggered_by": item.triggered_by,
-        "sources": row_sources(item, sources),
+        "sources": row_sources(item, engine),
         "rules": item.rules,
         "added_by_clinician": item.added_by_clinician,
         "decision": item.decision,
@@ -160,15 +159,15 @@ def item_row(item, vocabulary, texts=None, sources=None):
     }
 
 
-def referral_row(referral, vocabulary, texts=None, sources=None):
+def referral_row(referral, vocabulary, engine=None):
     return {
         "id": referral.pk,
         "specialty": referral.specialty,
         "name": vocabulary.specialties[referral.specialty],
         "urgency": referral.urgency,
-        "reason": row_text(referral, texts),
+        "reason": row_text(referral, engine),
         "triggered_by": referral.triggered_by,
-        "sources": row_sources(referral, sources),
+        "sources": row_sources(referral, engine),
         "rules": referral.rules,
         "added_by_clinician": referral.added_by_clinician,
         "decision": referral.decision,
@@ -185,8 +184,7 @@ def workup_representation(*, workup, encounter, language: str | None = None) -> 
     language = kb_language(language)
     vocabulary = get_knowledge_base(language).vocabulary
     result = workup_result(workup, language)
-    item_texts, referral_texts = _engine_texts(result)
-    item_sources, referral_sources = _engine_sources(result)
+    engine_items, engine_referrals = engine_rows(result)
     return {
         **result,
         "id": workup.pk,
@@ -196,11 +194,9 @@ def workup_representation(*, workup, encounter, language: str | None = None) -> 
         "created_by": workup.created_by.get_username(),
         "knowledge_base_version": workup.knowledge_base_version,
         "stale": (not encounter.is_finalized) and workup_is_stale(workup, encounter),
-        "items": [
-            _with_new(item_row(item, vocabulary, item_texts, item_sources), item, workup) for item in workup.items.all()
-        ],
+        "items": [_with_new(item_row(item, vocabulary, engine_items), item, workup) for item in workup.items.all()],
         "referrals": [
-            _with_new(referral_row(referral, vocabulary, referral_texts, referral_sources), referral, workup)
+            _with_new(referral_row(referral, vocabulary, engine_referrals), referral, workup)
             for referral in workup.referrals.all()
         ],
     }
@@ -220,12 +216,10 @@ def recommendation_row(row, *, language: str | None = None) -> dict:
 
     language = kb_language(language)
     vocabulary = get_knowledge_base(language).vocabulary
-    result = workup_result(row.workup, language)
-    item_texts, referral_texts = _engine_texts(result)
-    item_sources, referral_sources = _engine_sources(result)
+    engine_items, engine_referrals = engine_rows(workup_result(row.workup, language))
     if isinstance(row, WorkupItem):
-        return _with_new(item_row(row, vocabulary, item_texts, item_sources), row, row.workup)
-    return _with_new(referral_row(row, vocabulary, referral_texts, referral_sources), row, row.workup)
+        return _with_new(item_row(row, vocabulary, engine_items), row, row.workup)
+    return _with_new(referral_row(row, vocabulary, engine_referrals), row, row.workup)
 
 
 def provisional_diagnosis(*, rule_ids, language: str | None = None) -> tuple[str, str]:
