@@ -371,3 +371,18 @@ def test_the_patient_leaflet_is_requested_from_the_workup_page(gp_web, gp):
     assert gp_web.post(f"/encounters/{encounter.pk}/leaflet/").status_code == 302
     status = html(gp_web.get(f"/encounters/{encounter.pk}/leaflet/status/"))
     assert "pdf-status" in status
+
+
+def test_the_requisition_button_appears_once_a_test_is_accepted(gp_web, gp):
+    # A button that can only answer "accept a test first" is a dead end in a consultation: until a test is
+    # accepted the page says what to do instead.
+    encounter = encounter_of(gp)
+    workup = workup_for(gp, encounter)
+    page = html(gp_web.get(f"/encounters/{encounter.pk}/workup/"))
+    assert 'id="request-requisition"' not in page
+    assert "Accept at least one test to print its requisition." in page
+    item = workup.items.first()
+    recommendation_decide(actor=actor_for(gp, channel="web"), recommendation=item, decision=Decision.ACCEPTED)
+    page = html(gp_web.get(f"/encounters/{encounter.pk}/workup/"))
+    assert 'id="request-requisition"' in page
+    assert 'id="requisition-none"' not in page

@@ -68,6 +68,9 @@ def _context(actor, encounter, **extra):
         "pending": any(row["decision"] == "pending" for row in (result["items"] + result["referrals"]) if result)
         if result
         else False,
+        # The requisition lists the accepted tests: with none, the page says so rather than offer a button
+        # that can only refuse.
+        "tests_accepted": any(row["decision"] == "accepted" for row in result["items"]) if result else False,
         **record_context(encounter),
         "groups": grouped,
         "vocabulary": current_kb().vocabulary,
