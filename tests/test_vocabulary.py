@@ -19,6 +19,10 @@ def test_the_knowledge_base_knows_every_published_code_with_a_name(kb):
     assert set(CODES["urgencies"]) <= set(vocabulary.urgencies)
     assert set(CODES["dispositions"]) <= set(vocabulary.dispositions)
     assert set(CODES["warnings"]) <= set(vocabulary.warnings)
+    for kind in ("numeric", "boolean"):
+        for code in CODES["results"][kind]:
+            assert vocabulary.results[code]["type"] == kind, code
+            assert vocabulary.results[code]["name"]
 
 
 def test_the_red_flag_screen_is_the_published_red_flags(kb):
@@ -31,6 +35,7 @@ def test_the_api_serves_every_code_with_its_name_and_group(gp_api):
     served = {row["code"]: row for row in response.json()["codes"]}
     published = [code for codes in CODES["findings"].values() for code in codes]
     published += [*CODES["items"], *CODES["specialties"], *CODES["urgencies"], *CODES["warnings"]]
+    published += [*CODES["results"]["numeric"], *CODES["results"]["boolean"]]
     for code in published:
         assert served[code]["name"] and served[code]["group"]
     assert served["rf_saddle_anesthesia"]["group"] == "rf"
