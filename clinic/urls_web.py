@@ -1,10 +1,13 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from clinic import password_reset, two_factor, web
 
 urlpatterns = [
     path("", web.patient_list, name="patient-list"),
     path("language/", web.language_switch, name="language-switch"),
+    # The list lives at the root; /patients/ is where a GP who trims /patients/12/ back expects it.
+    path("patients/", RedirectView.as_view(pattern_name="patient-list"), name="patient-list-alias"),
     # Before django.contrib.auth.urls (config.urls): the throttled, audited password reset (clinic.password_reset).
     path("accounts/password_reset/", password_reset.PasswordResetView.as_view(), name="password_reset"),
     path(

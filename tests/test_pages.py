@@ -82,6 +82,13 @@ def test_every_patient_page_sends_an_anonymous_caller_to_log_in(client, record):
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
 
 
+def test_patients_slash_leads_a_gp_to_the_patient_list(gp_web, gp):
+    patient_of(gp, family_name="Сидорова", given_name="Вера")
+    response = gp_web.get("/patients/", follow=True)
+    assert response.redirect_chain == [("/", 302)]
+    assert "Сидорова" in response.content.decode()
+
+
 def test_search_finds_part_of_a_name_in_any_case_and_script(gp_web, gp, other_gp):
     patient_of(gp, family_name="Иванова", given_name="Анна")
     patient_of(gp, family_name="Petrov", given_name="Ivan")

@@ -42,6 +42,7 @@ ROUTE_FILES = ("clinic.urls_web", "workups.urls_web", "referrals.urls_web")
 POST_ONLY = "answers POST only (a GET is 405): its outcome is swept on the page it leads to"
 EXEMPT = {
     "language-switch": POST_ONLY,
+    "patient-list-alias": "a redirect to the patient list, which is swept at /",
     "two-factor-recovery-codes": POST_ONLY,
     "two-factor-off": POST_ONLY,
     "encounter-preview": POST_ONLY + " (the live panel fragment is swept)",
@@ -59,10 +60,10 @@ EXEMPT = {
     "referral-rerender": POST_ONLY,
     "requisition-request": POST_ONLY,
     "leaflet-request": POST_ONLY,
-    "referral-pdf": "a PDF file (tests/test_documents_ru.py reads the letters' text)",
+    "referral-pdf": "a PDF file (tests/test_documents_language_sweep.py reads the letters' text)",
     "referral-conclusion-pdf": "the specialist's own PDF, uploaded: nothing of ours",
-    "requisition-pdf": "a PDF file (tests/test_documents_ru.py reads its text)",
-    "leaflet-pdf": "a PDF file (tests/test_documents_ru.py reads its text)",
+    "requisition-pdf": "a PDF file (tests/test_documents_language_sweep.py reads its text)",
+    "leaflet-pdf": "a PDF file (tests/test_documents_language_sweep.py reads its text)",
 }
 
 # Seen by a user: these attributes' values (and a submit button's value), besides the text itself; data-template
