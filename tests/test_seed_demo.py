@@ -94,3 +94,29 @@ def test_the_examples_need_the_demo_gp_first(db):
 
     with pytest.raises(CommandError, match="seed_demo"):
         consultations("nobody")
+
+
+def test_the_urgent_example_puts_the_loop_on_the_worklist(db, monkeypatch):
+    # A first look at the worklist should show what it is for: results back and not yet signed off, and tests
+    # still awaited, all from the urgent example; the other two are left for the GP to work through.
+    from clinic.models import Patient
+    from referrals.worklist import worklist_entries
+    from workups.models import Decision, Result, WorkupItem
+
+    seed(monkeypatch, "a-demo-password-9")
+    consultations()
+    urgent, emergency, watchful = Patient.objects.filter(clinic__name="Demo clinic").order_by("pk")
+    results = Result.objects.filter(encounter__patient=urgent)
+    assert sorted((result.code, result.flag) for result in results) == [
+        ("res_nech_leukocytes", "high"),
+        ("res_ua_nitrite", "positive"),
+    ]
+    assert all(result.acknowledged_at is None for result in results)
+    accepted = WorkupItem.objects.filter(workup__encounter__patient=urgent, decision=Decision.ACCEPTED)
+    assert accepted.count() >= 4
+    untouched = WorkupItem.objects.filter(workup__encounter__patient__in=[emergency, watchful])
+    assert not untouched.exclude(decision=Decision.PENDING).exists()
+    worklist = worklist_entries(clinic=urgent.clinic)
+    assert len(worklist["unacknowledged_results"]) == 2
+    # Every accepted test but the two answered (the Nechiporenko test and the urinalysis) is still awaited.
+    assert len(worklist["awaited_results"]) == accepted.count() - 2

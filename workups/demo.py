@@ -1,6 +1,8 @@
 """Example consultations for the demo clinic, so that a first look at the app has something to open: one
 patient for each tier a GP meets most (an urgent kidney infection, a cauda equina emergency, and positional
 numbness to watch), each with the encounter recorded and its workup made, as the GP would have done them.
+The kidney infection is taken further, so that the worklist has the loop to show: its recommendations are
+accepted and the urine results are back, abnormal and not yet acknowledged, while the rest are awaited.
 They go through the same validation and services as a GP's own entries, and are audit-logged like them."""
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from clinic.audit import Actor
 from clinic.models import Patient
 from clinic.serializers import EncounterWriteSerializer
 from workups.engine import get_knowledge_base
-from workups.services import workup_generate
+from workups.services import result_enter, workup_accept_all, workup_generate
 
 # The red-flag screen answered: every flag the knowledge base asks about absent unless a case says otherwise.
 RED_FLAGS_ABSENT = {code: False for code in get_knowledge_base().red_flags}
@@ -44,6 +46,8 @@ DEMO_CONSULTATIONS = (
                 "ex_cva_tenderness": True,
             },
         },
+        # Accepted, and these came back the same day: pyuria on the Nechiporenko test and a positive nitrite.
+        "results": {"res_nech_leukocytes": 6500, "res_ua_nitrite": True},
     },
     {
         "patient": {
@@ -103,6 +107,12 @@ def demo_consultations_ensure(*, actor: Actor) -> list[Patient]:
         data = EncounterWriteSerializer(data=consultation["encounter"], context={"patient": patient})
         data.is_valid(raise_exception=True)  # the examples are data like any other: checked as a GP's are
         encounter = record.encounter_create(actor=actor, patient=patient, data=data.validated_data)
-        workup_generate(actor=actor, encounter=encounter)
+        workup = workup_generate(actor=actor, encounter=encounter)
+        if "results" in consultation:
+            workup_accept_all(actor=actor, workup=workup)
+            for code, value in consultation["results"].items():
+                result_enter(
+                    actor=actor, encounter=encounter, code=code, value=value, performed_on=encounter.visit_date
+                )
         made.append(patient)
     return made

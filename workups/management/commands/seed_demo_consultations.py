@@ -8,7 +8,8 @@ from workups.demo import demo_consultations_ensure
 class Command(BaseCommand):
     help = (
         "Give the demo GP's clinic three example patients, each with an encounter and its workup (urgent, emergency,"
-        " watch and wait), when the clinic has no patient yet; a clinic in use is left alone. Run after seed_demo."
+        " watch and wait; the urgent one accepted, with two abnormal urine results back), when the clinic has no"
+        " patient yet; a clinic in use is left alone. Run after seed_demo."
     )
 
     def add_arguments(self, parser):
