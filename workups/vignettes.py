@@ -21,6 +21,12 @@ def vignette_body(case: dict, red_flags) -> dict:
     return {**body, "findings": findings}
 
 
+_LISTS = ("items", "referrals", "withheld", "warnings", "deferred", "not_indicated")
+# Every expectation the checking reads. Another one (a misspelt "no_item") would be checked by nobody and pass
+# unseen, so it is a problem of its own.
+EXPECTATIONS = frozenset({"status", "disposition", "flags", *_LISTS, *(f"no_{field}" for field in _LISTS)})
+
+
 def _wanted(entry: str) -> tuple[str, str | None]:
     code, _, urgency = entry.partition("@")
     return code, urgency or None
@@ -28,6 +34,9 @@ def _wanted(entry: str) -> tuple[str, str | None]:
 
 def vignette_problems(expect: dict, status: int, got) -> list[str]:
     """What is wrong with an answer (`status`, JSON `got`) for a vignette's `expect`; empty when it passes."""
+    unknown = sorted(set(expect) - EXPECTATIONS)
+    if unknown:
+        return [f"unknown expectation(s) {', '.join(unknown)}: nothing would check them"]
     if expect.get("status") is not None:
         return [] if status == expect["status"] else [f"HTTP {status}, want {expect['status']}: {str(got)[:200]}"]
     if status != 200:
@@ -46,7 +55,7 @@ def vignette_problems(expect: dict, status: int, got) -> list[str]:
             elif urgency and have[code] != urgency:
                 problems.append(f"{field}: {code} is {have[code]!r}, want {urgency!r}")
         problems += [f"{field}: {code} must not be there" for code in expect.get("no_" + field, []) if code in have]
-    for field in ("withheld", "warnings", "deferred", "not_indicated"):
+    for field in _LISTS[2:]:
         have = {row.get("code") or row.get("specialty") for row in got.get(field) or [] if isinstance(row, dict)}
         problems += [f"{field}: missing {code}" for code in expect.get(field, []) if code not in have]
         problems += [f"{field}: {code} must not be there" for code in expect.get("no_" + field, []) if code in have]
