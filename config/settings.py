@@ -113,6 +113,17 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The worklist's partial indexes carry the columns that place a row (INCLUDE), so that PostgreSQL answers
     # from the index alone; SQLite keeps the indexes without them, which is all the embedded default needs.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
+    # Concurrent writers (gunicorn's workers, the in-process tasks, an EHR sending requests side by side): a
+    # transaction takes the write lock when it begins and waits for it, instead of failing with "database is
+    # locked" when a reader turns writer while another writes (SQLite does not wait then). WAL lets readers go on
+    # while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 else:
     # Server-side parameter binding (psycopg 3): values travel apart from the SQL, so a failed statement
     # that PostgreSQL writes to its log reads `... WHERE family_name = $1`, never a patient's name.

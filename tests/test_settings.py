@@ -125,3 +125,29 @@ def test_the_admin_and_the_api_docs_carry_the_policy_too(client, gp):
     assert 'src="/api/docs/?script="' in docs.content.decode() and "<script>" not in docs.content.decode()
     script = client.get("/api/docs/?script=")
     assert script["Content-Type"].startswith("application/javascript") and "SwaggerUIBundle(" in script.content.decode()
+
+
+def test_the_embedded_database_makes_concurrent_writers_wait_rather_than_fail(tmp_path):
+    # Side-by-side writes (gunicorn's workers, an EHR's parallel requests) answered 500 "database is locked" on
+    # SQLite: a transaction that read first and then wrote could not wait for the lock. Each transaction now
+    # takes it at BEGIN, with a busy timeout, in WAL mode; this reads that back from a real connection.
+    script = (
+        "import django; django.setup()\n"
+        "from django.db import connection, transaction\n"
+        "with transaction.atomic():\n"
+        "    cursor = connection.cursor()\n"
+        "    cursor.execute('PRAGMA journal_mode'); mode = cursor.fetchone()[0]\n"
+        "    cursor.execute('PRAGMA busy_timeout'); timeout = cursor.fetchone()[0]\n"
+        "print(mode, timeout, connection.settings_dict['OPTIONS']['transaction_mode'])\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))}
+    env.update(
+        {
+            "DJANGO_SECRET_KEY": "x" * 50,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        }
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "20000", "IMMEDIATE"]
