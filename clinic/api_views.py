@@ -13,6 +13,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from clinic import selectors, services
 from clinic.audit import actor_from_request
 from clinic.filters import PatientFilter, PatientSearchSerializer
+from clinic.numbers import PAGE_MOST, whole_number
 from clinic.serializers import (
     EncounterSerializer,
     EncounterWriteSerializer,
@@ -36,12 +37,15 @@ class PatientPagination(Pagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         raw = request.query_params.get(self.page_query_param, "1")
-        number = int(raw) if raw.isdigit() else 0
+        number = whole_number(raw, most=PAGE_MOST) or 0
         if number < 1:
-            raise NotFound(self.invalid_page_message.format(page_number=raw, message="Not a page number."))
+            # The text typed is not echoed back: it may be anything, of any length.
+            raise NotFound(_("Invalid page: a page is a whole number from 1 to %(most)s.") % {"most": PAGE_MOST})
         self.page = selectors.patient_page(patients=queryset, number=number, size=self.get_page_size(request))
         if number > 1 and not self.page.object_list:
-            raise NotFound(self.invalid_page_message.format(page_number=raw, message="That page contains no results."))
+            raise NotFound(
+                self.invalid_page_message.format(page_number=number, message="That page contains no results.")
+            )
         return self.page.object_list
 
     def get_paginated_response(self, data):

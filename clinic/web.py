@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinic import selectors, services
 from clinic.audit import actor_from_request
 from clinic.forms import PatientForm, form_error_links
+from clinic.numbers import PAGE_MOST, whole_number
 
 
 def _actor(request):
@@ -44,7 +45,7 @@ def patient_list(request):
     if not (query or birth_date):
         patients = patients.order_by("-updated_at", "-id")  # most recently seen first
     raw = request.GET.get("page", "")
-    page = selectors.patient_page(patients=patients, number=max(1, int(raw) if raw.isdigit() else 1), size=25)
+    page = selectors.patient_page(patients=patients, number=whole_number(raw, most=PAGE_MOST) or 1, size=25)
     if not page.object_list and page.number > 1 and not page.count_is_lower_bound:
         # Past the last page (an old link): the last page, as Django's paginator would.
         page = selectors.patient_page(patients=patients, number=page.num_pages, size=25)

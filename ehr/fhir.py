@@ -28,6 +28,7 @@ from pydantic import ValidationError as PydanticValidationError
 from clinic.audit import Actor, audit_record
 from clinic.identifiers import validate_oms_policy, validate_snils
 from clinic.models import Encounter, Patient
+from clinic.numbers import whole_number
 from clinic.services import patient_create
 from ehr.identifier_systems import (
     CORE_PATIENT_PROFILE,
@@ -1062,8 +1063,8 @@ def _reference_id(reference, resource_type: str):
     if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
         return None
     parts = reference["reference"].rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1].isdigit():
-        return int(parts[-1])
+    if len(parts) >= 2 and parts[-2] == resource_type:
+        return whole_number(parts[-1])
     return None
 
 

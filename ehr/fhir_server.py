@@ -28,12 +28,15 @@ from rest_framework.request import Request
 from clinic import selectors
 from clinic.audit import actor_from_request, audit_record
 from clinic.models import Encounter, Patient
+from clinic.numbers import whole_number
 from ehr import fhir, identifier_systems, smart
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json")
 FORM = "application/x-www-form-urlencoded"
 COUNT_DEFAULT, COUNT_MAX = 50, 200
+# The furthest a search pages (well inside a bigint, far past any clinic's records).
+OFFSET_MOST = 10**9
 BODY_MAX = 1024 * 1024
 
 # What the server does, and nothing else: the CapabilityStatement is built from these tables.
@@ -223,7 +226,7 @@ def _encounter_id_of(resource_type: str, resource_id: str):
     from workups.models import Result, WorkupItem
 
     found = _ID.fullmatch(resource_id or "")
-    if not found or len(resource_id) > 64:
+    if not found or len(resource_id) > 64 or whole_number(found.group(2)) is None:
         return None
     kind, pk = found.group(1), int(found.group(2))
     allowed = {
@@ -269,17 +272,16 @@ def _reference_value(value: str, resource_type: str):
         kind, _, text = text.rpartition("/")
         if kind.rsplit("/", 1)[-1] != resource_type:
             return None
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    return whole_number(text)
 
 
 def _paging(params) -> tuple[int, int]:
-    try:
-        count = int(params.get("_count", COUNT_DEFAULT))
-        offset = int(params.get("_offset", 0))
-    except ValueError:
-        raise FhirError(400, "_count and _offset must be whole numbers.", "invalid", "_count") from None
-    if count < 0 or offset < 0:
-        raise FhirError(400, "_count and _offset must not be negative.", "invalid", "_count")
+    count = whole_number(params.get("_count", str(COUNT_DEFAULT)))
+    if count is None:
+        raise FhirError(400, "_count must be a whole number (0 or more).", "invalid", "_count")
+    offset = whole_number(params.get("_offset", "0"), most=OFFSET_MOST)
+    if offset is None:
+        raise FhirError(400, f"_offset must be a whole number from 0 to {OFFSET_MOST}.", "invalid", "_offset")
     return min(count, COUNT_MAX), offset
 
 
@@ -361,7 +363,8 @@ def _patients(actor, params):
     if "identifier" in params:
         patients = _identifier_filter(patients, params["identifier"])
     if "_id" in params:
-        patients = patients.filter(pk=int(params["_id"])) if params["_id"].isdigit() else patients.none()
+        pk = whole_number(params["_id"])
+        patients = patients.filter(pk=pk) if pk is not None else patients.none()
     return patients
 
 
@@ -446,7 +449,7 @@ def instance(request, actor, resource_type, resource_id):
             return patient_update(request, actor, resource_id)
         return task_update(request, actor, resource_id)
     if resource_type == "Patient":
-        patient = selectors.patient_get(actor=actor, patient_id=resource_id if resource_id.isdigit() else None)
+        patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id))
         return respond(request, fhir.patient_resource(patient), ETag=etag(patient.version))
     if resource_type == "Binary":
         return binary_read(request, actor, resource_id)
@@ -493,9 +496,7 @@ def patient_update(request, actor, resource_id):
     data = _body(request)
     expected = _if_match(request)
     with transaction.atomic():
-        patient = selectors.patient_get(
-            actor=actor, patient_id=resource_id if resource_id.isdigit() else None, action="open_for_update"
-        )
+        patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id), action="open_for_update")
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         if patient.version != expected:
             raise FhirError(
