@@ -121,6 +121,10 @@ def _authenticate(request):
 
 def _check_format(request):
     fmt = request.GET.get("_format")
+    if fmt is not None:
+        # "application/fhir+json" written into a URL unescaped arrives with its "+" read as a space; clients do
+        # send it so, and may add parameters ("; fhirVersion=4.0").
+        fmt = fmt.replace(" ", "+").split(";")[0].strip().lower()
     if fmt is not None and fmt not in ("json", *JSON_TYPES):
         raise FhirError(406, "Only JSON is supported (_format json or application/fhir+json).", "not-supported")
     accept = request.META.get("HTTP_ACCEPT", "")
@@ -183,6 +187,14 @@ def fhir_endpoint(*methods, public=False):
         return wrapped
 
     return decorate
+
+
+@csrf_exempt
+def unknown(request, rest=""):
+    """Any other path under the FHIR base: a FHIR client reads an OperationOutcome, not the app's HTML page."""
+    return FhirError(
+        404, "No such FHIR endpoint here: /fhir/metadata lists what this server offers.", "not-found"
+    ).response(request)
 
 
 # -- resources as the export makes them -------------------------------------------------------------

@@ -234,6 +234,20 @@ def test_unsupported_methods_and_types(gp, gp_api):
     outcome(put(gp_api, "/fhir/Observation/1-x", {"resourceType": "Observation"}, HTTP_IF_MATCH='W/"1"'), 405)
     outcome(gp_api.get("/fhir/Medication/1"), 404)
     outcome(gp_api.get(f"/fhir/Patient/{patient.pk}", {"_format": "xml"}), 406)
+    # Paths the server does not have answer as FHIR does, with an OperationOutcome, not the app's HTML page.
+    for path in ("/fhir/", f"/fhir/Patient/{patient.pk}/_history", f"/fhir/Patient/{patient.pk}/_history/1"):
+        outcome(gp_api.get(path), 404)
+    outcome(post(gp_api, "/fhir/", {"resourceType": "Bundle", "type": "transaction"}), 404)
+
+
+def test_the_json_format_is_accepted_however_a_client_writes_it(gp, gp_api):
+    # "application/fhir+json" put in a URL unescaped arrives with its "+" as a space.
+    patient = patient_of(gp)
+    for written in ("json", "application/fhir+json", "application/fhir json", "application/json", "Application/FHIR+JSON"):
+        response = gp_api.get(f"/fhir/Patient/{patient.pk}?_format={written}")
+        assert response.status_code == 200 and body(response)["resourceType"] == "Patient", written
+    response = gp_api.get(f"/fhir/Patient/{patient.pk}", {"_format": "application/fhir+json; fhirVersion=4.0"})
+    assert response.status_code == 200
 
 
 # -- SNILS and the OMS policy (HL7 FHIR Russia RuCoreIG) ---------------------------------------------
