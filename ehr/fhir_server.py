@@ -307,8 +307,13 @@ def _params(request, resource_type) -> dict:
             raise FhirError(415, f"POST _search takes {FORM}.", "not-supported")
         params.update(request.POST)
     known = set(SEARCH_PARAMS[resource_type]) | CONTROL_PARAMS
+    # FHIR search: with `Prefer: handling=lenient` a parameter the server does not support is left out (the
+    # Bundle's self link shows what was used); by default, or with handling=strict, it is refused.
+    lenient = "handling=lenient" in request.META.get("HTTP_PREFER", "").replace(" ", "").lower()
     result = {}
     for name in params:
+        if name not in known and lenient:
+            continue
         if name not in known:
             raise FhirError(
                 400,
@@ -321,6 +326,15 @@ def _params(request, resource_type) -> dict:
         values = params.getlist(name)
         if len(values) != 1 or len(values[0]) > 200:
             raise FhirError(400, f"Give {name} once (at most 200 characters).", "invalid", name)
+        if "," in values[0] and name not in CONTROL_PARAMS:
+            # A comma means "this or that" in FHIR search; read as one value it would find nothing, which a
+            # client takes for "no data".
+            raise FhirError(
+                400,
+                f"{name}: several values (a comma) are not supported; search once per value.",
+                "not-supported",
+                name,
+            )
         result[name] = values[0]
     return result
 

@@ -240,10 +240,33 @@ def test_unsupported_methods_and_types(gp, gp_api):
     outcome(post(gp_api, "/fhir/", {"resourceType": "Bundle", "type": "transaction"}), 404)
 
 
+def test_a_search_with_several_values_is_refused_naming_the_parameter_not_answered_empty(gp, gp_api):
+    first, second = patient_of(gp), patient_of(gp)
+    outcome(gp_api.get("/fhir/Encounter", {"patient": f"{first.pk},{second.pk}"}), 400, "patient")
+    outcome(gp_api.get("/fhir/Patient", {"_id": f"{first.pk},{second.pk}"}), 400, "_id")
+
+
+def test_an_unsupported_parameter_is_refused_unless_the_client_asks_for_lenient_handling(gp, gp_api):
+    patient = patient_of(gp)
+    outcome(gp_api.get("/fhir/Patient", {"_sort": "name", "_id": patient.pk}), 400, "_sort")
+    strict = gp_api.get("/fhir/Patient", {"_sort": "name", "_id": patient.pk}, HTTP_PREFER="handling=strict")
+    outcome(strict, 400, "_sort")
+    lenient = body(gp_api.get("/fhir/Patient", {"_sort": "name", "_id": patient.pk}, HTTP_PREFER="handling=lenient"))
+    assert lenient["total"] == 1
+    self_link = next(link["url"] for link in lenient["link"] if link["relation"] == "self")
+    assert "_sort" not in self_link and f"_id={patient.pk}" in self_link
+
+
 def test_the_json_format_is_accepted_however_a_client_writes_it(gp, gp_api):
     # "application/fhir+json" put in a URL unescaped arrives with its "+" as a space.
     patient = patient_of(gp)
-    for written in ("json", "application/fhir+json", "application/fhir json", "application/json", "Application/FHIR+JSON"):
+    for written in (
+        "json",
+        "application/fhir+json",
+        "application/fhir json",
+        "application/json",
+        "Application/FHIR+JSON",
+    ):
         response = gp_api.get(f"/fhir/Patient/{patient.pk}?_format={written}")
         assert response.status_code == 200 and body(response)["resourceType"] == "Patient", written
     response = gp_api.get(f"/fhir/Patient/{patient.pk}", {"_format": "application/fhir+json; fhirVersion=4.0"})
