@@ -9,6 +9,7 @@ view fetches what the prefetch lacks and records the cards it issues.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from datetime import date
 
@@ -62,6 +63,8 @@ class DataUnavailable(Exception):
 
 
 PREFETCH_KEYS = ("patient", "conditions", "vitals", "labs", "findings")
+# FHIR's date: a year, a year and month, or a full date.
+FHIR_DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
 MAX_DEPTH = 40
 
 
@@ -248,12 +251,23 @@ def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case,
         raise DataUnavailable(_("The patient's record could not be read from the EHR."))
     if patient.get("id") != patient_id:
         raise MalformedRequest("the prefetched Patient is not context.patientId")
-    if patient.get("gender") not in ("female", "male"):
-        raise MalformedRequest("Patient.gender must be female or male")
+    # A Patient without them is valid FHIR: the clinician gets a card that says what the workup lacks, not the
+    # EHR an error (sex and age decide rules and tests: a pregnancy test, an ectopic pregnancy, age thresholds).
+    gender, birth_date = patient.get("gender"), patient.get("birthDate")
+    if gender is not None and gender not in ("female", "male", "other", "unknown"):
+        raise MalformedRequest("Patient.gender must be male, female, other or unknown")
+    if birth_date is not None and not (isinstance(birth_date, str) and FHIR_DATE.fullmatch(birth_date)):
+        raise MalformedRequest("Patient.birthDate must be a FHIR date")
+    if gender not in ("female", "male"):
+        raise DataUnavailable(
+            _("The patient's sex is not recorded as female or male in the EHR, and the workup needs it.")
+        )
+    if birth_date is None or len(birth_date) < len("YYYY-MM-DD"):
+        raise DataUnavailable(_("The patient's full date of birth is not in the EHR, and the workup needs the age."))
     try:
-        age = _age(patient["birthDate"], today)
-    except (KeyError, TypeError, ValueError):
-        raise MalformedRequest("Patient.birthDate must be a full date") from None
+        age = _age(birth_date, today)
+    except ValueError:
+        raise MalformedRequest("Patient.birthDate must be a real date") from None
     vocabulary = get_knowledge_base().vocabulary
     observations, seen = [], set()
     for key in ("findings", "vitals", "labs"):
