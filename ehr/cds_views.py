@@ -555,6 +555,21 @@ def _read_body(request):
         return _error(400, "the body is not JSON")
 
 
+# CDS Hooks: a service that cannot obtain the data it needs, because the request's prefetch lacks the key and
+# the FHIR server cannot be reached (or was not given), SHALL answer 412. A key sent as null is the client
+# saying it has no such data: that is answered with a card, as is a chart that holds too little.
+PATIENT_NOT_HAD = (
+    "the Patient could not be obtained: send it as the prefetch key 'patient', or give fhirServer (https) and"
+    " fhirAuthorization so that the service can read it"
+)
+
+
+def _patient_not_had(body: dict, chart: dict) -> bool:
+    prefetch = body.get("prefetch")
+    absent = not isinstance(prefetch, dict) or "patient" not in prefetch
+    return absent and not isinstance(chart.get("patient"), dict)
+
+
 def _service(request, *, hook, service, cards_for):
     if request.method == "OPTIONS":
         return _json({})
@@ -592,6 +607,10 @@ def _service(request, *, hook, service, cards_for):
         with transaction.atomic(savepoint=False):
             if not recorded and not _record_jti(client, claims):
                 return _refusal(Unauthorized("the token has been used already"))
+            if _patient_not_had(body, chart):
+                # Still on the trail: the EHR called about a patient the service could not see.
+                audit_unmatched(request, issuer=client.issuer, clinic=client.clinic, action="cds_no_patient_match")
+                return _error(412, PATIENT_NOT_HAD)
             return _answer(request, client, chart, context, fetch_notes, service=service, cards_for=cards_for)
     except Unauthorized as problem:
         return _refusal(problem)

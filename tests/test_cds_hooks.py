@@ -785,16 +785,18 @@ def assert_data_unavailable(response):
     return cards[0]
 
 
-def test_no_prefetch_at_all_and_no_fhir_server_gets_the_data_unavailable_card(call):
+def test_no_prefetch_at_all_and_no_fhir_server_is_412_as_cds_hooks_requires(call):
     body = patient_view(ROUTINE)
     del body["prefetch"]
-    assert_data_unavailable(call(WORKUP, body))
+    response = call(WORKUP, body)
+    assert response.status_code == 412
+    assert "fhirServer" in response.json()["error"]
 
 
-def test_no_patient_in_the_prefetch_gets_the_data_unavailable_card(call):
+def test_no_patient_in_the_prefetch_and_no_fhir_server_is_412(call):
     body = patient_view(ROUTINE)
     del body["prefetch"]["patient"]
-    assert_data_unavailable(call(WORKUP, body))
+    assert call(WORKUP, body).status_code == 412
 
 
 def test_a_null_prefetch_is_no_data_not_an_error(call):
@@ -836,10 +838,10 @@ def test_a_location_in_another_code_system_does_not_count(call):
     assert_data_unavailable(call(WORKUP, body))
 
 
-def test_order_select_without_prefetch_gets_the_data_unavailable_card(call):
+def test_order_select_without_prefetch_or_fhir_server_is_412(call):
     body = order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"})
     del body["prefetch"]
-    assert_data_unavailable(call(IMAGING, body))
+    assert call(IMAGING, body).status_code == 412
 
 
 # -- malformed requests: 400 -----------------------------------------------------------------------

@@ -333,12 +333,23 @@ def test_a_null_prefetch_entry_is_fetched(client, ehr, stand_in):
     assert [path for path, _ in stand_in.requests if path.startswith("/fhir/")] == ["/fhir/Condition"]
 
 
-def test_with_the_fhir_server_down_the_answer_is_a_data_unavailable_card(client, ehr, stand_in, closed_port):
+def test_with_the_fhir_server_down_and_no_prefetch_the_answer_is_412(client, ehr, stand_in, closed_port):
+    # CDS Hooks: a service that cannot obtain the data it needs (no prefetch key, the FHIR server out of reach)
+    # SHALL answer 412 Precondition Failed.
     response = post(
         client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"http://127.0.0.1:{closed_port}/fhir")
     )
 
-    cards = cards_of(response)
+    assert response.status_code == 412
+    assert "prefetch" in response.json()["error"]
+
+
+def test_with_the_fhir_server_down_and_the_patient_prefetched_the_answer_is_a_card_saying_so(
+    client, ehr, stand_in, closed_port
+):
+    prefetch = {"patient": chart()["patient"]}
+    body = hook_body("patient-view", prefetch=prefetch, fhir_server=f"http://127.0.0.1:{closed_port}/fhir")
+    cards = cards_of(post(client, stand_in, WORKUP, body))
     assert [card["indicator"] for card in cards] == ["warning"]
     assert "not enough data" in cards[0]["summary"]
     assert "could not be reached" in cards[0]["detail"]
@@ -740,7 +751,7 @@ def test_a_call_whose_patient_could_not_be_had_is_audited_as_unmatched(client, e
         client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"http://127.0.0.1:{closed_port}/fhir")
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 412
     assert AuditEvent.objects.filter(action="cds_no_patient_match", clinic_id=ehr.clinic_id).count() == 1
 
 
