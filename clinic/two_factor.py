@@ -141,6 +141,10 @@ def _next_of(request) -> str:
     target = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME) or "/"
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
         return "/"
+    # Only a path of this site: redirect() would read "abc" as the name of a URL pattern (a server error when
+    # there is none, and a way to reach any named page when there is).
+    if not target.startswith("/") or target.startswith("//"):
+        return "/"
     return target
 
 

@@ -174,6 +174,19 @@ def test_an_htmx_fragment_asked_for_by_a_session_that_owes_its_code_is_empty(gp,
     assert (response.status_code, response.content, "HX-Redirect" in response) == (204, b"", False)
 
 
+@pytest.mark.parametrize(
+    "next_page", ["abc", "language-switch", "patient-list", "https://evil.example/", "//evil.example/"]
+)
+def test_after_the_code_a_gp_goes_only_to_a_path_of_this_site(gp, enrolled, clock, next_page):
+    # redirect() reads a bare word as the name of a URL pattern: "abc" was a server error and "language-switch"
+    # a way to any named page; another site is where a phishing link would send the GP.
+    browser = log_in()
+    assert browser.get(VERIFY, {"next": next_page}).status_code == 200
+    device = TOTPDevice.objects.get(user=gp)
+    response = browser.post(VERIFY, {"code": code_for(device, clock), "next": next_page})
+    assert (response.status_code, response["Location"]) == (302, "/")
+
+
 def test_a_code_works_once(gp, enrolled, clock):
     device = TOTPDevice.objects.get(user=gp)
     code = code_for(device, clock)
