@@ -204,3 +204,24 @@ def test_a_server_error_page_speaks_the_language_too(rf, language, words):
     page = response.content.decode()
     assert response.status_code == 500
     assert f'<html lang="{language}">' in page and words in page
+
+
+@pytest.mark.parametrize(
+    "language, words",
+    [("ru", "Не удалось прочитать запрос"), ("en", "The request could not be read")],
+    ids=["ru", "en"],
+)
+def test_a_form_sent_in_another_encoding_is_a_bad_request_page_not_a_server_error(db, language, words):
+    # Django reads only UTF-8 forms; its own 400 page then read the form again for the CSRF token, failed the
+    # same way, and the answer was a bare 500, to anyone, logged in or not.
+    browser = Client(enforce_csrf_checks=True)
+    browser.get("/accounts/login/")
+    response = browser.post(
+        "/accounts/login/",
+        "q=x",
+        content_type="application/x-www-form-urlencoded; charset=utf-16",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f'<html lang="{language}">' in page and words in page
