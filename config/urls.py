@@ -30,7 +30,8 @@ def inline_style_hashes(template_name: str) -> list[str]:
 # "SIDECAR"), its start-up script as a file of its own (the split view's ?script=), so the page runs under the
 # project's policy with one addition: the page's own three-rule <style> block, allowed by its hash.
 api_docs = csp_update({"style-src": inline_style_hashes(SpectacularSwaggerSplitView.template_name)})(
-    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+    # GET only: OPTIONS had DRF render its metadata through the page's HTML renderer, with no template (a 500).
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema", http_method_names=["get", "head"])
 )
 
 api_v1 = [

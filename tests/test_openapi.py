@@ -41,6 +41,11 @@ def test_the_interactive_docs_are_served_without_a_cdn(anonymous, db):
     assert b"cdn.jsdelivr" not in response.content
 
 
+def test_the_interactive_docs_answer_other_methods_with_405_not_a_server_error(anonymous, db):
+    for method in ("options", "post", "put", "delete"):
+        assert getattr(anonymous, method)("/api/docs/").status_code == 405, method
+
+
 def test_a_generated_client_sees_every_field_an_encounter_takes(anonymous, db):
     schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     components = schema["components"]["schemas"]
