@@ -5,7 +5,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAcceptable, ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -36,6 +37,19 @@ PDF_RESPONSES = {
     200: OpenApiResponse(OpenApiTypes.BINARY, description="application/pdf"),
     409: OpenApiResponse(description="Not rendered yet (Retry-After says when to ask again), or rendering failed."),
 }
+
+
+class PdfNegotiation(DefaultContentNegotiation):
+    """A download asked for by its type (Accept: application/pdf) is the file; what is said instead (not
+    rendered yet, not found, not allowed) is said in JSON, the API's one language for that."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            if "application/pdf" not in request.META.get("HTTP_ACCEPT", ""):
+                raise
+            return renderers[0], renderers[0].media_type
 
 
 def pdf_response(document, *, filename=None):
@@ -106,6 +120,8 @@ class ReferralIssueView(ApiActorMixin, APIView):
 
 
 class ReferralPdfView(ApiActorMixin, APIView):
+    content_negotiation_class = PdfNegotiation
+
     @extend_schema(operation_id="referral_pdf", responses=PDF_RESPONSES)
     def get(self, request, pk):
         referral = selectors.referral_get(actor=self.actor(), referral_id=pk, action="download")
@@ -155,6 +171,8 @@ class EncounterRequisitionView(ApiActorMixin, APIView):
 
 
 class EncounterRequisitionPdfView(ApiActorMixin, APIView):
+    content_negotiation_class = PdfNegotiation
+
     @extend_schema(operation_id="requisition_pdf", responses={**PDF_RESPONSES, 404: None})
     def get(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
@@ -187,6 +205,8 @@ class EncounterLeafletView(ApiActorMixin, APIView):
 
 
 class EncounterLeafletPdfView(ApiActorMixin, APIView):
+    content_negotiation_class = PdfNegotiation
+
     @extend_schema(operation_id="leaflet_pdf", responses={**PDF_RESPONSES, 404: None})
     def get(self, request, pk):
         encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk)
@@ -223,6 +243,8 @@ class ReferralStatusView(ApiActorMixin, APIView):
 
 
 class ReferralConclusionPdfView(ApiActorMixin, APIView):
+    content_negotiation_class = PdfNegotiation
+
     @extend_schema(
         operation_id="referral_conclusion_pdf",
         responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="application/pdf"), 404: None},

@@ -42,6 +42,22 @@ def test_a_referral_from_an_accepted_recommendation_answers_409_until_its_pdf_is
     assert [row["id"] for row in gp_api.get(f"/api/v1/encounters/{encounter.pk}/referrals/").json()] == [body["id"]]
 
 
+def test_a_client_asking_for_the_pdf_by_its_type_gets_the_file_or_json_saying_why_not(gp_api, other_gp, accepted):
+    # Accept: application/pdf was a 406: clients that ask for exactly what they download could not have it.
+    referral_id = gp_api.post("/api/v1/referrals/", {"recommendation": accepted[2].pk}, format="json").json()["id"]
+    url = f"/api/v1/referrals/{referral_id}/pdf/"
+    pending = gp_api.get(url, HTTP_ACCEPT="application/pdf")
+    assert pending.status_code == 409 and pending["Content-Type"] == "application/json"
+    assert pending.json()["pdf_status"] == "pending"
+    render(referral_id)
+    ready = gp_api.get(url, HTTP_ACCEPT="application/pdf")
+    assert ready.status_code == 200 and ready["Content-Type"] == "application/pdf"
+    assert b"".join(ready.streaming_content).startswith(b"%PDF")
+    elsewhere = api_client_for(other_gp).get(url, HTTP_ACCEPT="application/pdf")
+    assert elsewhere.status_code == 404 and elsewhere["Content-Type"] == "application/json"
+    assert gp_api.get(url, HTTP_ACCEPT="image/png").status_code == 406
+
+
 def test_a_referral_by_hand_needs_its_fields(gp_api, accepted):
     encounter = accepted[0]
     response = gp_api.post("/api/v1/referrals/", {"encounter": encounter.pk}, format="json")
