@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from rest_framework.exceptions import AuthenticationFailed
@@ -105,7 +105,10 @@ def etag(version) -> str:
 
 def _authenticate(request):
     try:
-        found = smart.authenticate_fhir(Request(request))
+        # The refusals are for the integrator, in English like the rest of the server's (DRF would follow the
+        # request's language).
+        with translation.override("en"):
+            found = smart.authenticate_fhir(Request(request))
     except AuthenticationFailed as error:
         raise FhirError(
             401, str(error.detail), "login", headers={"WWW-Authenticate": smart.challenge(request)}

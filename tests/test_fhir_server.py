@@ -81,6 +81,9 @@ def test_everything_but_metadata_needs_the_token(anonymous, db, path):
     assert response["WWW-Authenticate"] == "Token"
     anonymous.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     outcome(anonymous.get(path), 401)
+    # For the integrator, in English whatever language the request asks for.
+    refused = outcome(anonymous.get(path, HTTP_ACCEPT_LANGUAGE="ru"), 401)
+    assert refused["issue"][0]["diagnostics"] == "Invalid token."
 
 
 # -- Patient ----------------------------------------------------------------------------------------
