@@ -243,6 +243,8 @@ def test_the_error_pages_pass_axe_in_both_languages(context_for, live_server, la
     from django.utils import translation
     from django.views.defaults import server_error
 
+    from config.errors import bad_request
+
     gp = gp_of(language, f"dr_errors_{language}")
     page = context_for(locale="ru-RU" if language == "ru" else "en-GB")
     log_in(page, live_server, gp.username)
@@ -269,6 +271,13 @@ def test_the_error_pages_pass_axe_in_both_languages(context_for, live_server, la
     assert page.inner_text("main h1") == ("Произошла ошибка" if russian else "Something went wrong")
     assert page.get_attribute("html", "lang") == language
     no_axe_violations(page, f"server error ({language})")
+    # The bad request page (a form the app cannot read), rendered as the handler renders it.
+    with translation.override(language):
+        html = bad_request(RequestFactory().get("/"), None).content.decode()
+    page.set_content(html)
+    assert page.inner_text("main h1") == ("Не удалось прочитать запрос" if russian else "The request could not be read")
+    assert page.get_attribute("html", "lang") == language
+    no_axe_violations(page, f"bad request ({language})")
 
 
 def test_the_skip_link_moves_to_the_content(context_for, live_server):
