@@ -241,9 +241,9 @@ def _encounter_id_of(resource_type: str, resource_id: str):
     from workups.models import Result, WorkupItem
 
     found = _ID.fullmatch(resource_id or "")
-    if not found or len(resource_id) > 64 or whole_number(found.group(2)) is None:
+    kind, pk = (found.group(1), whole_number(found.group(2))) if found and len(resource_id) <= 64 else (None, None)
+    if pk is None:
         return None
-    kind, pk = found.group(1), int(found.group(2))
     allowed = {
         "Encounter": {None},
         "Observation": {None, "result"},
