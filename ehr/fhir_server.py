@@ -29,7 +29,7 @@ from clinic import selectors
 from clinic.audit import actor_from_request, audit_record
 from clinic.models import Encounter, Patient
 from clinic.numbers import whole_number
-from ehr import fhir, identifier_systems, smart
+from ehr import fhir, identifier_systems, search_continuation, smart
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json")
@@ -309,7 +309,7 @@ def _params(request, resource_type) -> dict:
         if request.body and media != FORM:
             raise FhirError(415, f"POST _search takes {FORM}.", "not-supported")
         params.update(request.POST)
-    known = set(SEARCH_PARAMS[resource_type]) | CONTROL_PARAMS
+    known = set(SEARCH_PARAMS[resource_type]) | CONTROL_PARAMS | {search_continuation.PARAM}
     # FHIR search: with `Prefer: handling=lenient` a parameter the server does not support is left out (the
     # Bundle's self link shows what was used); by default, or with handling=strict, it is refused.
     lenient = "handling=lenient" in request.META.get("HTTP_PREFER", "").replace(" ", "").lower()
@@ -327,8 +327,9 @@ def _params(request, resource_type) -> dict:
                 name,
             )
         values = params.getlist(name)
-        if len(values) != 1 or len(values[0]) > 200:
-            raise FhirError(400, f"Give {name} once (at most 200 characters).", "invalid", name)
+        longest = 4000 if name == search_continuation.PARAM else 200
+        if len(values) != 1 or len(values[0]) > longest:
+            raise FhirError(400, f"Give {name} once (at most {longest} characters).", "invalid", name)
         if "," in values[0] and name not in CONTROL_PARAMS:
             # A comma means "this or that" in FHIR search; read as one value it would find nothing, which a
             # client takes for "no data".
@@ -340,6 +341,44 @@ def _params(request, resource_type) -> dict:
             )
         result[name] = values[0]
     return result
+
+
+def _criteria(request, actor, resource_type, params) -> tuple[dict, dict]:
+    """The search's terms, and what its Bundle's page links carry: the parameters as given, or, for a search
+    sent by POST (and the pages that follow it), its terms sealed in one `_getpages` token, so that links a
+    client follows with GET keep the terms out of URLs (ehr.search_continuation)."""
+    criteria = {name: value for name, value in params.items() if name not in CONTROL_PARAMS}
+    controls = {name: value for name, value in params.items() if name in CONTROL_PARAMS}
+    now = int(timezone.now().timestamp())
+    name = search_continuation.PARAM
+    if name in criteria:
+        token = criteria.pop(name)
+        if criteria:
+            raise FhirError(
+                400,
+                f"{name} carries its search's terms: follow the link as given, with no other search parameter.",
+                "invalid",
+                name,
+            )
+        try:
+            criteria = search_continuation.unseal(
+                token, clinic_id=actor.clinic.pk, resource_type=resource_type, now=now
+            )
+        except search_continuation.Expired:
+            raise FhirError(
+                410, "The pages of a search sent by POST are kept for an hour: search again.", "processing", name
+            ) from None
+        except search_continuation.Refused:
+            raise FhirError(
+                400, f"{name} is not a search of this server for {resource_type}: search again.", "invalid", name
+            ) from None
+        return criteria, {**controls, name: token}
+    if request.method == "POST" and criteria:
+        token = search_continuation.seal(
+            clinic_id=actor.clinic.pk, resource_type=resource_type, criteria=criteria, now=now
+        )
+        return criteria, {**controls, name: token}
+    return criteria, params
 
 
 def _searchset(request, resource_type, params, resources, total, offset, count) -> dict:
@@ -400,7 +439,7 @@ def _patients(actor, params):
 def search(request, actor, resource_type):
     params = _params(request, resource_type)
     count, offset = _paging(params)
-    criteria = {name: value for name, value in params.items() if name not in CONTROL_PARAMS}
+    criteria, params = _criteria(request, actor, resource_type, params)
     if resource_type == "Patient":
         patients = _patients(actor, criteria)
         total = patients.count()
@@ -742,7 +781,8 @@ def capability_statement(request) -> dict:
                 "mode": "server",
                 "documentation": (
                     f"Searches by GET or POST <type>/_search (form-encoded); searchset Bundles with "
-                    f"total and self/next/previous links; _count (default {COUNT_DEFAULT}, at most "
+                    f"total and self/next/previous links (a POST search's links carry its terms sealed in "
+                    f"{search_continuation.PARAM}, for an hour); _count (default {COUNT_DEFAULT}, at most "
                     f"{COUNT_MAX}) and _offset page. A search parameter not listed is refused (400). "
                     "Another clinic's resources are 404."
                 ),

@@ -3,10 +3,13 @@ the encounter's resources read and searched, lab results posted as Observations,
 updated with the specialist's outcome, documents as Binary; errors as OperationOutcome."""
 
 import base64
+import datetime as dt
 import json
+from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
+from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.observation import Observation
@@ -144,6 +147,80 @@ def test_search_pages_with_count_and_next_links(gp, gp_api):
         "entry" not in body(gp_api.get("/fhir/Patient", {"_count": 0}))
         or body(gp_api.get("/fhir/Patient", {"_count": 0}))["entry"] == []
     )
+
+
+def _post_search(client, path, terms):
+    return client.generic("POST", path, urlencode(terms), content_type="application/x-www-form-urlencoded")
+
+
+def _links(bundle):
+    return {link["relation"]: link["url"].removeprefix("http://testserver") for link in bundle["link"]}
+
+
+def test_a_post_search_keeps_its_terms_out_of_the_links_a_client_follows_with_get(gp, gp_api):
+    # POST _search is how an EHR keeps a name, birth date or SNILS out of URLs; links that repeated them as a
+    # GET query would hand them to every proxy and log on the way.
+    for index in range(5):
+        patient_of(gp, family_name="Иванова", given_name=f"Анна{index}")
+    patient_of(gp, family_name="Петрова")
+    terms = {"name": "Иванова", "birthdate": "1980-05-17", "_count": 2}
+    first = body(_post_search(gp_api, "/fhir/Patient/_search", terms))
+    assert first["total"] == 5 and len(first["entry"]) == 2
+    links = _links(first)
+    assert set(links) == {"self", "next"}
+    for url in links.values():
+        assert "Иванова" not in url and "%D0" not in url and "1980" not in url and "name=" not in url
+        assert "_getpages=" in url and "_count=2" in url
+
+    seen = [entry["resource"]["id"] for entry in first["entry"]]
+    page = first
+    while "next" in _links(page):
+        page = body(gp_api.get(_links(page)["next"]))
+        assert page["total"] == 5
+        seen += [entry["resource"]["id"] for entry in page["entry"]]
+    assert len(seen) == len(set(seen)) == 5
+    back = body(gp_api.get(_links(page)["previous"]))
+    assert [entry["resource"]["id"] for entry in back["entry"]] == seen[2:4]
+    assert body(gp_api.get(_links(first)["self"]))["entry"] == first["entry"]
+
+
+def test_a_get_search_links_repeat_its_parameters_as_given(gp, gp_api):
+    for index in range(3):
+        patient_of(gp, family_name="Page", given_name=f"N{index}")
+    links = _links(body(gp_api.get("/fhir/Patient", {"name": "Page", "_count": 1})))
+    assert "name=Page" in links["next"] and "_getpages" not in links["next"]
+
+
+def test_a_post_search_link_answers_nobody_else_and_nothing_else(gp, gp_api, other_gp):
+    for index in range(3):
+        patient_of(gp, family_name="Иванова", given_name=f"Анна{index}")
+    patient_of(other_gp, family_name="Иванова")
+    next_url = _links(body(_post_search(gp_api, "/fhir/Patient/_search", {"name": "Иванова", "_count": 1})))["next"]
+    token = next_url.split("_getpages=")[1].split("&")[0]
+
+    # The GP of another clinic learns nothing from it: not our patients, and not theirs by our terms.
+    outcome(api_client_for(other_gp).get(next_url), 400, "_getpages")
+    outcome(gp_api.get("/fhir/Encounter", {"_getpages": token}), 400, "_getpages")
+    outcome(gp_api.get("/fhir/Patient", {"_getpages": token, "name": "Петров"}), 400, "_getpages")
+    forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    outcome(gp_api.get("/fhir/Patient", {"_getpages": forged}), 400, "_getpages")
+    outcome(gp_api.get("/fhir/Patient", {"_getpages": "not a token"}), 400, "_getpages")
+    outcome(gp_api.get("/fhir/Patient", {"_getpages": "x" * 5000}), 400, "_getpages")
+    assert body(gp_api.get(next_url))["total"] == 3
+
+
+def test_the_pages_of_a_post_search_are_kept_for_an_hour(gp, gp_api):
+    for index in range(2):
+        patient_of(gp, family_name="Иванова", given_name=f"Анна{index}")
+    searched = timezone.now()
+    with mock.patch("django.utils.timezone.now", return_value=searched):
+        first = body(_post_search(gp_api, "/fhir/Patient/_search", {"name": "Иванова", "_count": 1}))
+    next_url = _links(first)["next"]
+    with mock.patch("django.utils.timezone.now", return_value=searched + dt.timedelta(minutes=59)):
+        assert len(body(gp_api.get(next_url))["entry"]) == 1
+    with mock.patch("django.utils.timezone.now", return_value=searched + dt.timedelta(minutes=61)):
+        gone = outcome(gp_api.get(next_url), 410, "_getpages")
+    assert "search again" in gone["issue"][0]["diagnostics"]
 
 
 NEW_PATIENT = {
