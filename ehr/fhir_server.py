@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import datetime
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from rest_framework.exceptions import AuthenticationFailed
@@ -100,6 +102,15 @@ def etag(version) -> str:
     return f'W/"{version}"'
 
 
+def _versions(resource: dict) -> dict:
+    """The HTTP headers a read gives of a resource's meta: ETag from versionId, Last-Modified from lastUpdated."""
+    meta = resource.get("meta", {})
+    headers = {"ETag": etag(meta["versionId"])} if "versionId" in meta else {}
+    if "lastUpdated" in meta:
+        headers["Last-Modified"] = http_date(datetime.fromisoformat(meta["lastUpdated"]).timestamp())
+    return headers
+
+
 # -- the request: authentication, formats, bodies ---------------------------------------------------
 
 
@@ -162,14 +173,28 @@ def fhir_endpoint(*methods, public=False):
         @csrf_exempt
         @wraps(view)
         def wrapped(request, *args, **kwargs):
+            allowed = (*methods, "HEAD") if "GET" in methods else methods
             try:
-                if request.method not in methods:
+                if request.method not in allowed:
                     raise FhirError(
                         405,
                         f"{request.method} is not supported here.",
                         "not-supported",
-                        headers={"Allow": ", ".join(methods)},
+                        headers={"Allow": ", ".join(allowed)},
                     )
+                if request.method == "HEAD":
+                    # HTTP's HEAD: the GET's status and headers (ETag, Last-Modified), read and audited alike,
+                    # with no body.
+                    request.method = "GET"
+                    try:
+                        response = wrapped(request, *args, **kwargs)
+                    finally:
+                        request.method = "HEAD"
+                    if response.streaming:
+                        response.streaming_content = ()  # the file stays registered to be closed
+                    else:
+                        response.content = b""
+                    return response
                 actor = None if public else _authenticate(request)
                 if request.method != "POST" or not request.path.endswith("/_search"):
                     _check_format(request)
@@ -518,12 +543,12 @@ def instance(request, actor, resource_type, resource_id):
         return task_update(request, actor, resource_id)
     if resource_type == "Patient":
         patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id))
-        return respond(request, fhir.patient_resource(patient), ETag=etag(patient.version))
+        resource = fhir.patient_resource(patient)
+        return respond(request, resource, **_versions(resource))
     if resource_type == "Binary":
         return binary_read(request, actor, resource_id)
     resource = _find(request, actor, resource_type, resource_id)
-    headers = {"ETag": etag(resource["meta"]["versionId"])} if "versionId" in resource.get("meta", {}) else {}
-    return respond(request, resource, **headers)
+    return respond(request, resource, **_versions(resource))
 
 
 def _patient_response(request, patient, status):

@@ -10,12 +10,13 @@ from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
+from django.utils.http import http_date
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.task import Task
 
-from clinic.models import Patient
+from clinic.models import AuditEvent, Patient
 from referrals.models import Referral
 from tests.record_factories import api_client_for, encounter_of, patient_of
 from tests.test_fhir import full_encounter  # noqa: F401 (a fixture)
@@ -305,11 +306,34 @@ def test_an_update_the_encounters_make_impossible_is_refused(gp, gp_api):
     assert (patient.sex, patient.version) == ("female", 1)
 
 
+def test_head_answers_what_get_would_without_the_body(gp, gp_api, other_gp, anonymous):
+    patient = patient_of(gp)
+    read = gp_api.get(f"/fhir/Patient/{patient.pk}")
+    head = gp_api.head(f"/fhir/Patient/{patient.pk}")
+    assert head.status_code == 200 and head.content == b""
+    assert head["ETag"] == read["ETag"] == 'W/"1"'
+    assert head["Last-Modified"] == read["Last-Modified"] == http_date(patient.updated_at.timestamp())
+    assert head["Content-Type"].startswith(FHIR)
+    assert gp_api.head("/fhir/Patient", {"_id": patient.pk}).status_code == 200
+    # Another clinic's patient is a 404 to HEAD as to GET; and a HEAD still needs the token.
+    assert api_client_for(other_gp).head(f"/fhir/Patient/{patient.pk}").status_code == 404
+    assert gp_api.head("/fhir/Patient/not-a-number").status_code == 404
+    assert gp_api.head(f"/fhir/Patient/{patient.pk}", {"_format": "xml"}).status_code == 406
+    assert anonymous.head(f"/fhir/Patient/{patient.pk}").status_code == 401
+
+
+def test_a_head_read_is_audited_like_a_get(gp, gp_api):
+    patient = patient_of(gp)
+    before = AuditEvent.objects.filter(patient_id=patient.pk, action="view").count()
+    gp_api.head(f"/fhir/Patient/{patient.pk}")
+    assert AuditEvent.objects.filter(patient_id=patient.pk, action="view").count() == before + 1
+
+
 def test_unsupported_methods_and_types(gp, gp_api):
     patient = patient_of(gp)
     response = gp_api.delete(f"/fhir/Patient/{patient.pk}")
     outcome(response, 405)
-    assert "GET" in response["Allow"]
+    assert response["Allow"] == "GET, PUT, HEAD"
     outcome(post(gp_api, "/fhir/Encounter", {"resourceType": "Encounter"}), 405)
     outcome(put(gp_api, "/fhir/Observation/1-x", {"resourceType": "Observation"}, HTTP_IF_MATCH='W/"1"'), 405)
     outcome(gp_api.get("/fhir/Medication/1"), 404)
@@ -629,6 +653,9 @@ def test_the_referral_is_a_service_request_a_task_and_a_letter_whose_pdf_is_a_bi
     assert resource["resourceType"] == "Binary" and resource["contentType"] == "application/pdf"
     assert base64.b64decode(resource["data"]) == pdf_bytes
     outcome(api_client_for(other_gp).get(url, HTTP_ACCEPT="application/pdf"), 404)
+    head = gp_api.head(url, HTTP_ACCEPT="application/pdf")
+    assert head.status_code == 200 and head["Content-Type"] == "application/pdf"
+    assert b"".join(head.streaming_content) == b""
 
 
 # -- results in -------------------------------------------------------------------------------------
