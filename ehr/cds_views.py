@@ -4,7 +4,8 @@ Each service call carries `Authorization: Bearer <JWT>` signed by an EHR registe
 (ehr.models.EhrClient): the issuer must be known and active, the signature must verify with a key from
 its JWKS (by `kid`; `jku` only if allow-listed) or its PEM key, `aud` must be this service's URL, the
 token unexpired and valid for at most 5 minutes, and its `jti` unused. `sub` is optional.
-What the prefetch lacks is fetched from `fhirServer` with `fhirAuthorization`, concurrently, within 3 s.
+What the prefetch lacks is fetched from `fhirServer` with `fhirAuthorization`, concurrently, within 3 s, when
+that server is one registered for the EHR (`EhrClient.fhir_servers`); another address is never contacted.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from clinic.models import Clinic, Encounter
 from clinic.parsers import nests_deeper_than
 from ehr import cds_hooks, identifier_systems
 from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
+from ehr.validators import registered_fhir_server
 
 logger = logging.getLogger(__name__)
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384"]
@@ -329,8 +331,9 @@ def _caller(issuer) -> str:
 
 
 def audit_unmatched(request, *, issuer, clinic, action: str) -> None:
-    """An AuditEvent for a CDS call that matched no registered EHR (`cds_unknown_issuer`) or no patient of
-    the EHR's clinic (`cds_no_patient_match`): who (the issuer) and where (the address and the service);
+    """An AuditEvent for a CDS call that matched no registered EHR (`cds_unknown_issuer`), no patient of
+    the EHR's clinic (`cds_no_patient_match`) or no FHIR server registered for the EHR
+    (`cds_fhir_server_not_registered`): who (the issuer) and where (the address and the service);
     nothing of the patient, since no patient of ours is involved. Under the bound on probe rows
     (clinic.audit.audit_bounded): a flood of such calls writes a bounded number of rows and their count. An
     unknown issuer is counted by its address alone, since the issuer is the caller's own text."""
@@ -446,17 +449,43 @@ def _fetch_part(key: str, url: str, base: str, headers: dict, deadline: float):
     return data
 
 
-def fetch_chart(body: dict, chart: dict, patient_id: str) -> tuple[dict, list[str]]:
+def _origin(url: str) -> str:
+    """The scheme, host and port of a URL, for the log: never its path or query, which may name a patient."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "an unreadable address"
+    host = CONTROL.sub("?", parts.hostname or "?")[:255]
+    return f"{CONTROL.sub('?', parts.scheme)[:10]}://{host}" + (f":{port}" if port else "")
+
+
+def _unregistered_fhir_server(request, client: EhrClient, base: str) -> None:
+    """Audited and logged, by the server's origin alone: an EHR naming a FHIR server it did not register
+    is either misconfigured or trying to make the app fetch an address of its choosing."""
+    logger.warning(
+        "CDS Hooks: %s named a fhirServer at %s that is not registered for it; nothing was fetched",
+        _caller(client.issuer),
+        _origin(base),
+    )
+    audit_unmatched(request, issuer=client.issuer, clinic=client.clinic, action="cds_fhir_server_not_registered")
+
+
+def fetch_chart(body: dict, chart: dict, patient_id: str, *, request, client: EhrClient) -> tuple[dict, list[str]]:
     """Fill what the prefetch lacks (missing or null) from `fhirServer` with `fhirAuthorization`, using the
-    same queries as the prefetch templates. The queries run at once in a thread pool within one budget of
-    FETCH_BUDGET seconds (one slow EHR costs one timeout, not one per query). What cannot be had stays
-    None; notes say why."""
+    same queries as the prefetch templates, when that server is one registered for the EHR: any other is
+    treated as out of reach, and nothing is sent to it. The queries run at once in a thread pool within one
+    budget of FETCH_BUDGET seconds (one slow EHR costs one timeout, not one per query). What cannot be had
+    stays None; notes say why."""
     missing = [key for key in cds_hooks.PREFETCH_KEYS if chart.get(key) is None]
     base = body.get("fhirServer")
     if not missing or not base:
         return chart, []
     if not fetchable(base):
         return chart, [gettext("The EHR's FHIR server was not queried: its address is not https.")]
+    if not registered_fhir_server(base, client.fhir_servers):
+        _unregistered_fhir_server(request, client, base)
+        return chart, [gettext("The EHR's FHIR server was not queried: its address is not registered for this EHR.")]
     headers = {"Accept": "application/fhir+json"}
     token = (body.get("fhirAuthorization") or {}).get("access_token")
     if token:
@@ -559,8 +588,8 @@ def _read_body(request):
 # the FHIR server cannot be reached (or was not given), SHALL answer 412. A key sent as null is the client
 # saying it has no such data: that is answered with a card, as is a chart that holds too little.
 PATIENT_NOT_HAD = (
-    "the Patient could not be obtained: send it as the prefetch key 'patient', or give fhirServer (https) and"
-    " fhirAuthorization so that the service can read it"
+    "the Patient could not be obtained: send it as the prefetch key 'patient', or give fhirServer (https, one"
+    " registered for this EHR) and fhirAuthorization so that the service can read it"
 )
 
 
@@ -600,7 +629,7 @@ def _service(request, *, hook, service, cards_for):
             # A replayed token sends nothing to the EHR's server: its jti is recorded (and committed) first.
             _refuse_replay(client, claims)
             recorded = True
-            chart, fetch_notes = fetch_chart(body, chart, context["patientId"])
+            chart, fetch_notes = fetch_chart(body, chart, context["patientId"], request=request, client=client)
         # The jti, the audit event of the patient link and the issued cards in one transaction: one commit
         # (and fsync) instead of three. No savepoint: nothing in it is undone alone, and a replay is found
         # before anything is written (the prune aside); an error rolls it all back, and no cards are sent.

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ehr.validators import FhirServerList
+
 
 class EhrClient(models.Model):
     """An EHR allowed to call the CDS Hooks services for one clinic, registered by staff in the admin or
@@ -12,7 +14,8 @@ class EhrClient(models.Model):
 
     Its requests carry a JWT issued by `issuer` and signed with a key the service finds by the token's
     `kid`: in the JWKS at `jwks_url`, or at the token's `jku` when that URL is on `jku_allowlist`, or
-    (without a key set) the PEM `public_key`, as CDS Hooks 2.0 describes.
+    (without a key set) the PEM `public_key`, as CDS Hooks 2.0 describes. The services read a call's
+    `fhirServer` only when it is one of `fhir_servers`: the EHR cannot make the app fetch another address.
     """
 
     clinic = models.ForeignKey(
@@ -44,6 +47,16 @@ class EhrClient(models.Model):
         default=list,
         blank=True,
         help_text=_("JWKS URLs a token may name in its `jku` header (a JSON list)."),
+    )
+    fhir_servers = models.JSONField(
+        _("FHIR servers"),
+        default=list,
+        blank=True,
+        validators=[FhirServerList()],
+        help_text=_(
+            "The FHIR server base URLs (https) the CDS services may read a call's chart from (a JSON list). "
+            "A call naming another fhirServer is read from nowhere."
+        ),
     )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -236,9 +236,19 @@ def ehr(clinic, stand_in):
     stand_in.requests.clear()
     stand_in.barrier, stand_in.barrier_broken, stand_in.held = None, False, set()
     stand_in.release = threading.Event()
+    # Made directly, not through the admin's validation: the stand-in is plain http on 127.0.0.1.
     return EhrClient.objects.create(
-        clinic=clinic, name="Stand-in EHR", issuer=ISSUER, jwks_url=f"{stand_in.base}/jwks.json", active=True
+        clinic=clinic,
+        name="Stand-in EHR",
+        issuer=ISSUER,
+        jwks_url=f"{stand_in.base}/jwks.json",
+        fhir_servers=[f"{stand_in.base}/fhir"],
+        active=True,
     )
+
+
+def registers(ehr, *bases):
+    EhrClient.objects.filter(pk=ehr.pk).update(fhir_servers=[*ehr.fhir_servers, *bases])
 
 
 def token(stand_in, audience, *, kid="key-1", lifetime=300, headers=None, **claims):
@@ -336,6 +346,7 @@ def test_a_null_prefetch_entry_is_fetched(client, ehr, stand_in):
 def test_with_the_fhir_server_down_and_no_prefetch_the_answer_is_412(client, ehr, stand_in, closed_port):
     # CDS Hooks: a service that cannot obtain the data it needs (no prefetch key, the FHIR server out of reach)
     # SHALL answer 412 Precondition Failed.
+    registers(ehr, f"http://127.0.0.1:{closed_port}/fhir")
     response = post(
         client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"http://127.0.0.1:{closed_port}/fhir")
     )
@@ -347,12 +358,81 @@ def test_with_the_fhir_server_down_and_no_prefetch_the_answer_is_412(client, ehr
 def test_with_the_fhir_server_down_and_the_patient_prefetched_the_answer_is_a_card_saying_so(
     client, ehr, stand_in, closed_port
 ):
+    registers(ehr, f"http://127.0.0.1:{closed_port}/fhir")
     prefetch = {"patient": chart()["patient"]}
     body = hook_body("patient-view", prefetch=prefetch, fhir_server=f"http://127.0.0.1:{closed_port}/fhir")
     cards = cards_of(post(client, stand_in, WORKUP, body))
     assert [card["indicator"] for card in cards] == ["warning"]
     assert "not enough data" in cards[0]["summary"]
     assert "could not be reached" in cards[0]["detail"]
+
+
+def only_registers(ehr, *bases):
+    EhrClient.objects.filter(pk=ehr.pk).update(fhir_servers=list(bases))
+
+
+def test_an_unregistered_fhir_server_is_never_contacted_and_without_the_patient_the_answer_is_412(
+    client, ehr, stand_in, caplog
+):
+    # The EHR names a server it did not register (here the stand-in, which records every request): the app
+    # must not be made to fetch an address of the caller's choosing.
+    only_registers(ehr, "https://ehr.example.org/fhir")
+    with caplog.at_level("INFO", logger="ehr.cds_views"):
+        response = post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"{stand_in.base}/fhir"))
+
+    assert response.status_code == 412
+    assert "registered" in response.json()["error"]
+    assert not [path for path, _ in stand_in.requests if path != "/jwks.json"]
+    event = AuditEvent.objects.get(action="cds_fhir_server_not_registered")
+    assert (event.actor_username, event.clinic_id, event.channel) == (f"ehr:{ISSUER}", ehr.clinic_id, "cds")
+    assert event.object_id == f"/cds-services/{WORKUP}" and event.patient_id is None
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "not registered" in logged and "127.0.0.1" in logged
+    assert "/fhir" not in logged and PATIENT_ID not in logged
+
+
+def test_an_unregistered_fhir_server_with_the_patient_prefetched_gets_the_missing_data_card(client, ehr, stand_in):
+    only_registers(ehr)
+    body = hook_body(
+        "patient-view", prefetch={"patient": chart()["patient"]}, fhir_server=f"{stand_in.base}/fhir?_tenant=a"
+    )
+    cards = cards_of(post(client, stand_in, WORKUP, body))
+
+    assert not [path for path, _ in stand_in.requests if path != "/jwks.json"]
+    assert [card["indicator"] for card in cards] == ["warning"]
+    assert "not enough data" in cards[0]["summary"]
+    assert "not registered for this EHR" in cards[0]["detail"]
+
+
+def test_a_server_beside_the_registered_one_on_the_same_host_is_not_contacted(client, ehr, stand_in):
+    # Registered: {base}/fhir. Another path of the same host, or a user name in front of it, is another address.
+    for other in (f"{stand_in.base}/fhir-admin", stand_in.base, stand_in.base.replace("//", "//user@")):
+        stand_in.requests.clear()
+        response = post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=other))
+        assert response.status_code == 412, other
+        assert not [path for path, _ in stand_in.requests if path != "/jwks.json"], other
+
+
+def test_a_registered_fhir_server_is_used_whatever_the_case_of_its_scheme_and_a_trailing_slash(client, ehr, stand_in):
+    only_registers(ehr, stand_in.base.upper() + "/fhir/")
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", fhir_server=f"{stand_in.base}/fhir")))
+
+    assert cards
+    assert len([path for path, _ in stand_in.requests if path.startswith("/fhir/")]) == 5
+    assert not AuditEvent.objects.filter(action="cds_fhir_server_not_registered").exists()
+
+
+def test_fhir_server_bases_compare_by_host_case_default_port_and_trailing_slash_but_not_path_case():
+    from ehr.validators import registered_fhir_server
+
+    registered = ["https://EHR.Example.org:443/fhir/r4/"]
+    assert registered_fhir_server("https://ehr.example.org/fhir/r4", registered)
+    assert registered_fhir_server("HTTPS://ehr.example.org/fhir/r4//", registered)
+    assert not registered_fhir_server("https://ehr.example.org/FHIR/r4", registered)
+    assert not registered_fhir_server("https://ehr.example.org:8443/fhir/r4", registered)
+    assert not registered_fhir_server("https://ehr.example.org/fhir/r4?x=1", registered)
+    assert not registered_fhir_server("https://ehr.example.org:99999/fhir/r4", registered)
+    assert not registered_fhir_server("https://ehr.example.org/fhir/r4", [])
 
 
 def test_the_missing_chart_is_fetched_with_concurrent_queries(client, ehr, stand_in):
@@ -903,3 +983,84 @@ def test_register_without_clinic_when_there_are_several_names_the_choices(clinic
 def test_register_needs_exactly_one_key_source(clinic):
     with pytest.raises(CommandError):
         call_command("ehr_client_register", "--name", "X", "--issuer", "https://x.example.org")
+
+
+def test_register_with_fhir_servers_keeps_them(clinic):
+    call_command(
+        "ehr_client_register",
+        *("--name", "City EHR", "--issuer", "https://city.example.org"),
+        *("--jwks-url", "https://city.example.org/jwks.json"),
+        *("--fhir-server", "https://city.example.org/fhir/r4", "--fhir-server", "https://fhir2.example.org/"),
+    )
+    registered = EhrClient.objects.get(issuer="https://city.example.org")
+    assert registered.fhir_servers == ["https://city.example.org/fhir/r4", "https://fhir2.example.org/"]
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://city.example.org/fhir", "https"),
+        ("https://city.example.org/fhir?_tenant=a", "query"),
+        ("https://city.example.org/fhir#r4", "fragment"),
+        ("https://admin:secret@city.example.org/fhir", "user name"),
+        ("city.example.org/fhir", "https"),
+    ],
+)
+def test_register_refuses_a_fhir_server_that_is_not_a_plain_https_base(clinic, url, said):
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "ehr_client_register",
+            *("--name", "X", "--issuer", "https://x.example.org", "--jwks-url", "https://x.example.org/jwks.json"),
+            *("--fhir-server", url),
+        )
+    assert "--fhir-server" in str(error.value) and said in str(error.value)
+    assert not EhrClient.objects.exists()
+
+
+def _admin_add_ehr(admin_client, clinic, fhir_servers, *, language="en"):
+    return admin_client.post(
+        "/admin/ehr/ehrclient/add/",
+        {
+            "clinic": clinic.pk,
+            "name": "Admin EHR",
+            "issuer": "https://admin-ehr.example.org",
+            "client_id": "",
+            "public_key": "",
+            "jwks_url": "https://admin-ehr.example.org/jwks.json",
+            "jku_allowlist": "[]",
+            "fhir_servers": fhir_servers,
+            "active": "on",
+        },
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fhir_servers", "said"),
+    [
+        ('["http://admin-ehr.example.org/fhir"]', "is not an https URL"),
+        ('["https://admin-ehr.example.org/fhir?_tenant=a"]', "has a query or a fragment"),
+        ('"https://admin-ehr.example.org/fhir"', "JSON list"),
+    ],
+)
+def test_the_admin_refuses_a_fhir_server_that_is_not_a_plain_https_base(admin_client, clinic, fhir_servers, said):
+    response = _admin_add_ehr(admin_client, clinic, fhir_servers)
+
+    assert response.status_code == 200
+    assert said in response.content.decode()
+    assert not EhrClient.objects.filter(issuer="https://admin-ehr.example.org").exists()
+
+
+def test_the_admin_says_why_in_russian_too(admin_client, clinic):
+    response = _admin_add_ehr(admin_client, clinic, '["http://admin-ehr.example.org/fhir"]', language="ru")
+
+    assert "не URL https" in response.content.decode()
+    assert not EhrClient.objects.filter(issuer="https://admin-ehr.example.org").exists()
+
+
+def test_the_admin_keeps_https_fhir_servers(admin_client, clinic):
+    response = _admin_add_ehr(admin_client, clinic, '["https://admin-ehr.example.org/fhir/r4"]')
+
+    assert response.status_code == 302
+    registered = EhrClient.objects.get(issuer="https://admin-ehr.example.org")
+    assert registered.fhir_servers == ["https://admin-ehr.example.org/fhir/r4"]

@@ -1,18 +1,19 @@
 """Register an EHR as a CDS Hooks client:
 
 manage.py ehr_client_register --name NAME --issuer ISS (--jwks-url URL | --public-key FILE)
-                              [--clinic NAME] [--client-id ID] [--jku URL ...]
+                              [--clinic NAME] [--client-id ID] [--jku URL ...] [--fhir-server URL ...]
 """
 
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.core.validators import URLValidator
 
 from clinic.models import Clinic
 from ehr.models import EhrClient
+from ehr.validators import validate_fhir_base
 
 
 class Command(BaseCommand):
@@ -27,8 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--clinic", help="the clinic's name (default: the only clinic)")
         parser.add_argument("--client-id", default="", help="optional: a token's sub, when present, must equal it")
         parser.add_argument("--jku", action="append", default=[], help="a JWKS URL a token may name in jku")
+        parser.add_argument(
+            "--fhir-server",
+            action="append",
+            default=[],
+            help="an https FHIR server base the CDS services may read a call's chart from (repeatable)",
+        )
 
-    def handle(self, *args, name, issuer, jwks_url, public_key, clinic, client_id, jku, **options):
+    @no_translations  # its messages are in English, like the rest of the command's
+    def handle(self, *args, name, issuer, jwks_url, public_key, clinic, client_id, jku, fhir_server, **options):
         clinic_obj = self._clinic(clinic)
         if EhrClient.objects.filter(issuer=issuer).exists():
             raise CommandError(f"An EHR client with issuer {issuer!r} is already registered.")
@@ -37,6 +45,11 @@ class Command(BaseCommand):
                 URLValidator(schemes=["https", "http"])(url)
             except ValidationError:
                 raise CommandError(f"Not a URL: {url!r}") from None
+        for url in fhir_server:
+            try:
+                validate_fhir_base(url)
+            except ValidationError as error:
+                raise CommandError(f"--fhir-server: {' '.join(error.messages)}") from None
         pem = ""
         if public_key:
             try:
@@ -52,6 +65,7 @@ class Command(BaseCommand):
             public_key=pem,
             jwks_url=jwks_url or "",
             jku_allowlist=jku,
+            fhir_servers=fhir_server,
             active=True,
         )
         self.stdout.write(f"Registered EHR client {client.name} ({client.issuer}) for {clinic_obj.name}.")
