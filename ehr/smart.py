@@ -175,6 +175,9 @@ def smart_configuration(request):
                 "grant_types_supported": ["client_credentials"],
                 "scopes_supported": SCOPES_V1 + SCOPES_V2,
                 "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+                # SMART 2.0 requires the field of every server; S256 is the only method it allows. This server
+                # grants no authorization code, so no client is ever asked for a challenge.
+                "code_challenge_methods_supported": ["S256"],
             }
         )
     )

@@ -120,6 +120,7 @@ def test_the_smart_configuration_is_served(anonymous, db, path):
         document["scopes_supported"]
     )
     assert "client-confidential-asymmetric" in document["capabilities"]
+    assert document["code_challenge_methods_supported"] == ["S256"]  # required by SMART 2.0; never "plain"
 
 
 def test_the_capability_statement_names_the_smart_service_and_the_token_endpoint(anonymous, db):
