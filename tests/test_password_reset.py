@@ -202,6 +202,19 @@ def test_the_email_is_in_the_language_of_the_gp_it_is_sent_to(db, clock):  # noq
     assert message.subject == "Сброс пароля: обследование при онемении в спине"
     assert "Ссылка действует один раз" in message.body
     assert "vrach" in message.body
+    # Nothing left in English: every Latin letter is the link's or the account's (its name and username).
+    words = re.sub(r"https?://\S+", "", message.body).replace("vrach", "").replace(russian.get_full_name(), "")
+    assert not re.search("[A-Za-z]", message.subject + words), words
+
+
+def test_the_english_email_has_no_russian_in_it(db, clock):  # noqa: F811
+    english = MembershipFactory(user__username="doctor", user__email="doc@example.org", language="en").user
+
+    ask(Client(HTTP_ACCEPT_LANGUAGE="ru"), english.email)
+
+    (message,) = mail.outbox
+    assert "The link works once" in message.body
+    assert not re.search("[А-Яа-яЁё]", message.subject + message.body), message.body
 
 
 def test_the_pages_are_in_russian(db):
