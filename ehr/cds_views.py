@@ -712,15 +712,19 @@ def _feedback_rows(body, client: EhrClient, service: str) -> list[CardFeedback]:
             outcome_at = datetime.fromisoformat(moment.replace("Z", "+00:00")) if isinstance(moment, str) else None
         except ValueError:
             outcome_at = None
-        if outcome_at is None:
-            raise cds_hooks.MalformedRequest(f"{where}.outcomeTimestamp must be a date-time")
-        if timezone.is_naive(outcome_at):
-            outcome_at = timezone.make_aware(outcome_at, UTC)
+        # RFC 3339 (as CDS Hooks profiles it): a date, a time and an offset; a time without one is no instant.
+        if outcome_at is None or "T" not in moment.upper() or timezone.is_naive(outcome_at):
+            raise cds_hooks.MalformedRequest(
+                f"{where}.outcomeTimestamp must be a date-time with its offset (RFC 3339, e.g. 2026-01-01T09:00:00Z)"
+            )
         accepted = item.get("acceptedSuggestions", [])
         if not isinstance(accepted, list) or not all(
             isinstance(row, dict) and isinstance(row.get("id"), str) for row in accepted
         ):
             raise cds_hooks.MalformedRequest(f'{where}.acceptedSuggestions must be a list of {{"id": ...}}')
+        if outcome == "accepted" and not accepted:
+            # CDS Hooks 2.0: required for an accepted outcome; a rate of acceptance needs to know what was taken.
+            raise cds_hooks.MalformedRequest(f"{where}.acceptedSuggestions is required when the outcome is accepted")
         reason = item.get("overrideReason") or {}
         if not isinstance(reason, dict):
             raise cds_hooks.MalformedRequest(f"{where}.overrideReason must be an object")

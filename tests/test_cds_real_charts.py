@@ -669,6 +669,33 @@ def test_bad_feedback_is_400(client, ehr, stand_in, items):
     assert _feedback(client, stand_in, WORKUP, items).status_code == 400
 
 
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"acceptedSuggestions": []}, "acceptedSuggestions"),
+        ({"acceptedSuggestions": None}, "acceptedSuggestions"),
+        ({"outcomeTimestamp": "2026-01-01T09:00:00"}, "outcomeTimestamp"),  # no offset: no instant
+        ({"outcomeTimestamp": "2026-01-01"}, "outcomeTimestamp"),
+        ({"outcomeTimestamp": "yesterday"}, "outcomeTimestamp"),
+    ],
+)
+def test_feedback_that_cds_hooks_does_not_allow_is_400_naming_the_field_and_stores_nothing(
+    client, ehr, stand_in, change, named
+):
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
+    card = next(card for card in cards if card.get("suggestions"))
+    item = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "outcomeTimestamp": "2026-01-01T09:00:00+03:00",
+        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+    }
+    assert _feedback(client, stand_in, WORKUP, [item]).status_code == 200  # as sent, it is good
+    response = _feedback(client, stand_in, WORKUP, [{**item, **change}])
+    assert response.status_code == 400 and named in response.json()["error"]
+    assert CardFeedback.objects.filter(client=ehr).count() == 1
+
+
 def test_feedback_needs_a_valid_token(client, ehr, stand_in):
     response = client.post(f"/cds-services/{WORKUP}/feedback", data={"feedback": []}, content_type="application/json")
     assert response.status_code == 401
