@@ -134,15 +134,16 @@ class ReferralEvent(models.Model):
         return f"Referral {self.referral_id}: {self.status} at {self.at}"
 
 
-class Requisition(RenderedDocument):
-    """The lab and imaging requisition of an encounter: its accepted tests, as they were when requested."""
+class EncounterDocument(RenderedDocument):
+    """A document of a whole encounter's accepted workup (requisition, leaflet): its clinic, encounter and
+    workup (reverse names `requisitions`, `leaflets`), its language and who asked for it."""
 
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("clinic"))
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="%(class)ss", verbose_name=_("clinic"))
     encounter = models.ForeignKey(
-        Encounter, on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("encounter")
+        Encounter, on_delete=models.PROTECT, related_name="%(class)ss", verbose_name=_("encounter")
     )
     workup = models.ForeignKey(
-        "workups.Workup", on_delete=models.PROTECT, related_name="requisitions", verbose_name=_("workup")
+        "workups.Workup", on_delete=models.PROTECT, related_name="%(class)ss", verbose_name=_("workup")
     )
     language = models.CharField(
         _("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN
@@ -153,38 +154,29 @@ class Requisition(RenderedDocument):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class Requisition(EncounterDocument):
+    """The lab and imaging requisition of an encounter: its accepted tests, as they were when requested."""
+
+    class Meta(EncounterDocument.Meta):
         verbose_name = _("requisition")
         verbose_name_plural = _("requisitions")
-        ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="requisition_pdf_sweep")]
 
     def __str__(self):
         return f"Requisition {self.pk} for encounter {self.encounter_id}"
 
 
-class Leaflet(RenderedDocument):
+class Leaflet(EncounterDocument):
     """The patient leaflet (Памятка пациенту) of an encounter: how to prepare for each accepted test,
     where to go and by when, and the warning signs that mean calling an ambulance."""
 
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("clinic"))
-    encounter = models.ForeignKey(
-        Encounter, on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("encounter")
-    )
-    workup = models.ForeignKey(
-        "workups.Workup", on_delete=models.PROTECT, related_name="leaflets", verbose_name=_("workup")
-    )
-    language = models.CharField(
-        _("language"), max_length=2, choices=DocumentLanguage.choices, default=DocumentLanguage.RUSSIAN
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-
-    class Meta:
+    class Meta(EncounterDocument.Meta):
         verbose_name = _("patient leaflet")
         verbose_name_plural = _("patient leaflets")
-        ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="leaflet_pdf_sweep")]
 
     def __str__(self):

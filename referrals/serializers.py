@@ -127,62 +127,49 @@ class ReferralSerializer(serializers.ModelSerializer):
         return reverse("api-referral-conclusion-pdf", args=[referral.pk]) if referral.conclusion_pdf else None
 
 
-class RequisitionSerializer(serializers.ModelSerializer):
-    number = serializers.SerializerMethodField(help_text="The document number printed on each sheet.")
+class EncounterDocumentSerializer(serializers.ModelSerializer):
+    """A requisition or a leaflet: the route its PDF is downloaded by is the subclass's `pdf_route`."""
+
+    pdf_route: str
+    number = serializers.SerializerMethodField(help_text="The document number printed on each page.")
     pdf_url = serializers.SerializerMethodField()
 
     class Meta:
+        fields = [
+            "id",
+            "number",
+            "encounter",
+            "workup",
+            "language",
+            "created_at",
+            "pdf_status",
+            "pdf_error",
+            "pdf_url",
+            "pdf_rendered_at",
+        ]
+        read_only_fields = fields
+
+    def get_number(self, document) -> str:
+        return documents.document_number(document)
+
+    def get_pdf_url(self, document) -> str | None:
+        if document.pdf_status != "ready":
+            return None
+        return reverse(self.pdf_route, args=[document.encounter_id])
+
+
+class RequisitionSerializer(EncounterDocumentSerializer):
+    pdf_route = "api-encounter-requisition-pdf"
+
+    class Meta(EncounterDocumentSerializer.Meta):
         model = Requisition
-        fields = [
-            "id",
-            "number",
-            "encounter",
-            "workup",
-            "language",
-            "created_at",
-            "pdf_status",
-            "pdf_error",
-            "pdf_url",
-            "pdf_rendered_at",
-        ]
-        read_only_fields = fields
-
-    def get_number(self, requisition) -> str:
-        return documents.document_number(requisition)
-
-    def get_pdf_url(self, requisition) -> str | None:
-        if requisition.pdf_status != "ready":
-            return None
-        return reverse("api-encounter-requisition-pdf", args=[requisition.encounter_id])
 
 
-class LeafletSerializer(serializers.ModelSerializer):
-    number = serializers.SerializerMethodField()
-    pdf_url = serializers.SerializerMethodField()
+class LeafletSerializer(EncounterDocumentSerializer):
+    pdf_route = "api-encounter-leaflet-pdf"
 
-    class Meta:
+    class Meta(EncounterDocumentSerializer.Meta):
         model = Leaflet
-        fields = [
-            "id",
-            "number",
-            "encounter",
-            "workup",
-            "language",
-            "created_at",
-            "pdf_status",
-            "pdf_error",
-            "pdf_url",
-            "pdf_rendered_at",
-        ]
-        read_only_fields = fields
-
-    def get_number(self, leaflet) -> str:
-        return documents.document_number(leaflet)
-
-    def get_pdf_url(self, leaflet) -> str | None:
-        if leaflet.pdf_status != "ready":
-            return None
-        return reverse("api-encounter-leaflet-pdf", args=[leaflet.encounter_id])
 
 
 # -- the loop after issue --------------------------------------------------------------------------
