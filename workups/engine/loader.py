@@ -482,14 +482,19 @@ class _RuleReader:
             raise KnowledgeBaseError(f"{where}: unknown item code {entry['code']!r}")
         return entry["code"], None
 
-    def rule(self, raw, tier, where) -> Rule:
+    def _identified(self, raw, where, kind: str) -> tuple[dict, str, str]:
+        """A rule's mapping, its id (present, and not used before) and where it is, for the messages."""
         raw = _require_mapping(raw, where)
         rule_id = raw.get("id")
         if not isinstance(rule_id, str) or not rule_id:
-            raise KnowledgeBaseError(f"{where}: every rule needs an id")
+            raise KnowledgeBaseError(f"{where}: every {kind} needs an id")
         where = f"{where} rule {rule_id}"
         if rule_id in self.seen_ids:
             raise KnowledgeBaseError(f"{where}: duplicate rule id")
+        return raw, rule_id, where
+
+    def rule(self, raw, tier, where) -> Rule:
+        raw, rule_id, where = self._identified(raw, where, "rule")
         _check_fields(
             raw,
             {
@@ -600,13 +605,7 @@ class _RuleReader:
         return codes.__contains__
 
     def safety_rule(self, raw, where) -> SafetyRule:
-        raw = _require_mapping(raw, where)
-        rule_id = raw.get("id")
-        if not isinstance(rule_id, str) or not rule_id:
-            raise KnowledgeBaseError(f"{where}: every safety rule needs an id")
-        where = f"{where} rule {rule_id}"
-        if rule_id in self.seen_ids:
-            raise KnowledgeBaseError(f"{where}: duplicate rule id")
+        raw, rule_id, where = self._identified(raw, where, "safety rule")
         _check_fields(
             raw,
             {"id", "title", "when", "replace", "reason", "warn", "add", "fallback_referral", "sources"},
