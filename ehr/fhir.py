@@ -511,33 +511,22 @@ def encounter_bundle(
                     ),
                 )
             )
-    if requisition is not None and requisition.pdf_status == "ready":
+    for kind, document, title, route in (
+        ("requisition", requisition, "Laboratory and imaging requisition", "api-encounter-requisition-pdf"),
+        ("leaflet", leaflet, "Patient leaflet", "api-encounter-leaflet-pdf"),
+    ):
+        if document is None or document.pdf_status != "ready":
+            continue
         entries.append(
             (
-                full_url("DocumentReference", f"requisition-{requisition.pk}"),
+                full_url("DocumentReference", f"{kind}-{document.pk}"),
                 _document_reference(
-                    requisition,
-                    resource_id=f"requisition-{requisition.pk}",
-                    title=("requisition", "Laboratory and imaging requisition"),
-                    url=binary_url(f"requisition-{requisition.pk}")
+                    document,
+                    resource_id=f"{kind}-{document.pk}",
+                    title=(kind, title),
+                    url=binary_url(f"{kind}-{document.pk}")
                     if binary_url
-                    else absolute(reverse("api-encounter-requisition-pdf", args=[encounter.pk])),
-                    patient_ref=patient_url,
-                    encounter_ref=encounter_url,
-                ),
-            )
-        )
-    if leaflet is not None and leaflet.pdf_status == "ready":
-        entries.append(
-            (
-                full_url("DocumentReference", f"leaflet-{leaflet.pk}"),
-                _document_reference(
-                    leaflet,
-                    resource_id=f"leaflet-{leaflet.pk}",
-                    title=("leaflet", "Patient leaflet"),
-                    url=binary_url(f"leaflet-{leaflet.pk}")
-                    if binary_url
-                    else absolute(reverse("api-encounter-leaflet-pdf", args=[encounter.pk])),
+                    else absolute(reverse(route, args=[encounter.pk])),
                     patient_ref=patient_url,
                     encounter_ref=encounter_url,
                 ),
