@@ -16,11 +16,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from clinic.audit import Actor, audit_probe, audit_record, client_ip
 from clinic.forms import PatientForm
@@ -200,18 +203,86 @@ def _rescope(model, mixin):
 User = get_user_model()
 
 
-class ScopedUserAdmin(ClinicScoped, UserAdmin):
+# Django names its default permissions in English when it creates them ("Can add patient"), whatever the reader's
+# language; the admin shows them through these instead.
+PERMISSION_ACTIONS = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """A permission as the admin shows it (app | model | what it allows), in the reader's language."""
+    model = permission.content_type.model_class()
+    if model is None:
+        return str(permission)
+    meta = model._meta
+    action, _separator, model_name = permission.codename.partition("_")
+    name = (
+        PERMISSION_ACTIONS[action] % {"model": meta.verbose_name}
+        if action in PERMISSION_ACTIONS and model_name == meta.model_name
+        else permission.name
+    )
+    return f"{apps.get_app_config(meta.app_label).verbose_name} | {meta.verbose_name} | {name}"
+
+
+class PermissionLabels:
+    """A ModelAdmin mixin: its permission choices labelled by `permission_label`."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and db_field.related_model is Permission:
+            field.label_from_instance = permission_label
+        return field
+
+
+class ScopedUserAdmin(ClinicScoped, PermissionLabels, UserAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             # Only a superuser gives powers: nobody makes themselves (or a colleague) more than they are.
-            fields += ["is_superuser", "is_staff", "groups", "user_permissions"]
+            fields += ["is_superuser", "is_staff", "groups", "permissions_granted"]
         return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        # Shown, not edited: the permissions in the reader's language (a read-only many-to-many shows the names
+        # Django stored, in English).
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [
+                        "permissions_granted" if field == "user_permissions" else field for field in options["fields"]
+                    ],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description=_("user permissions"))
+    def permissions_granted(self, user):
+        granted = user.user_permissions.select_related("content_type")
+        return ", ".join(permission_label(permission) for permission in granted) or "-"
 
 
 if admin.site.is_registered(User):
     admin.site.unregister(User)
 admin.site.register(User, ScopedUserAdmin)
+
+
+class LabelledGroupAdmin(PermissionLabels, GroupAdmin):
+    pass
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+admin.site.register(Group, LabelledGroupAdmin)
 
 
 def _rescope_installed_apps():

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ClinicConfig(AppConfig):
     name = "clinic"
-    verbose_name = "Clinics and clinicians"
+    verbose_name = _("Clinics and clinicians")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

@@ -222,7 +222,7 @@ class Encounter(models.Model):
         indexes = [models.Index(fields=["patient", "clinic", "-visit_date", "-id"], name="encounter_patient_recent")]
 
     def __str__(self):
-        return f"Encounter {self.pk} ({self.visit_date})"
+        return _("Encounter %(number)s of %(date)s") % {"number": self.pk, "date": self.visit_date}
 
     @property
     def is_finalized(self):

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EhrConfig(AppConfig):
@@ -6,4 +7,4 @@ class EhrConfig(AppConfig):
     terminology tables. The record, the engine and the letters do not know FHIR exists."""
 
     name = "ehr"
-    verbose_name = "EHR integration"
+    verbose_name = _("EHR integration")

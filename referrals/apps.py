@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReferralsConfig(AppConfig):
     name = "referrals"
-    verbose_name = "Referrals and letters"
+    verbose_name = _("Referrals and letters")
 
     def ready(self):
         # Registers the referrals' Celery tasks, which the services look up by name (referrals.dispatch).

@@ -3,6 +3,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from clinic.models import Clinic, Encounter
+from clinic.vocabulary import current_kb
 
 
 class PdfStatus(models.TextChoices):
@@ -108,7 +109,8 @@ class Referral(RenderedDocument):
         ]
 
     def __str__(self):
-        return f"Referral {self.pk} to {self.specialty}"
+        specialty = current_kb().vocabulary.specialties.get(self.specialty, self.specialty)
+        return _("Referral %(number)s (%(specialty)s)") % {"number": self.pk, "specialty": specialty}
 
 
 class ReferralEvent(models.Model):
@@ -131,7 +133,11 @@ class ReferralEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self):
-        return f"Referral {self.referral_id}: {self.status} at {self.at}"
+        return _("Referral %(number)s: %(status)s, %(at)s") % {
+            "number": self.referral_id,
+            "status": self.status,
+            "at": self.at,
+        }
 
 
 class EncounterDocument(RenderedDocument):
@@ -167,7 +173,10 @@ class Requisition(EncounterDocument):
         indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="requisition_pdf_sweep")]
 
     def __str__(self):
-        return f"Requisition {self.pk} for encounter {self.encounter_id}"
+        return _("Requisition %(number)s of encounter %(encounter)s") % {
+            "number": self.pk,
+            "encounter": self.encounter_id,
+        }
 
 
 class Leaflet(EncounterDocument):
@@ -180,4 +189,7 @@ class Leaflet(EncounterDocument):
         indexes = [models.Index(fields=["pdf_status", "pdf_enqueued_at"], name="leaflet_pdf_sweep")]
 
     def __str__(self):
-        return f"Leaflet {self.pk} for encounter {self.encounter_id}"
+        return _("Patient leaflet %(number)s of encounter %(encounter)s") % {
+            "number": self.pk,
+            "encounter": self.encounter_id,
+        }

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WorkupsConfig(AppConfig):
     name = "workups"
-    verbose_name = "Workups"
+    verbose_name = _("Workups")
 
     def ready(self):
         # Load (and so validate) the knowledge base at start-up: a broken rule file

@@ -53,7 +53,7 @@ class Workup(models.Model):
         get_latest_by = ["created_at", "id"]
 
     def __str__(self):
-        return f"Workup {self.pk} for encounter {self.encounter_id}"
+        return _("Workup %(number)s of encounter %(encounter)s") % {"number": self.pk, "encounter": self.encounter_id}
 
     def emergency_untouched(self) -> bool:
         """An emergency none of whose emergency rows has been decided: finalizing it needs the GP's reason
