@@ -121,6 +121,30 @@ def test_results_are_entered_after_finalizing_and_listed_with_flag_reference_and
     assert "Acknowledge" not in normal_row
 
 
+@pytest.mark.parametrize(
+    "language, shown, never",
+    [("ru", ["14,5 ×10⁹", "6\xa0500 в 1 мл"], ["14,500", "14.5"]), ("en", ["14.5 ×10⁹", "6,500 /mL"], ["14.500"])],
+)
+def test_a_value_is_shown_with_the_decimals_it_has_in_the_readers_number_format(gp_web, gp, language, shown, never):
+    # "14,500" is how a decimal comma writes 14.5 to three places, and how a reader sees fourteen thousand five hundred.
+    encounter = finalized_urinary(gp)
+    day = encounter.visit_date.isoformat()
+    for test, values in (("lab_cbc", {"res_wbc": "14.5"}), ("lab_nechiporenko", {"res_nech_leukocytes": "6500"})):
+        response = gp_web.post(
+            f"/encounters/{encounter.pk}/results/enter/", {"test": test, **values, "performed_on": day, "note": ""}
+        )
+        assert response.status_code == 302, html(response)
+    pages = [
+        html(gp_web.get(f"/encounters/{encounter.pk}/workup/", HTTP_ACCEPT_LANGUAGE=language)),
+        html(gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE=language)),
+    ]
+    for page in pages:
+        for text in shown:
+            assert text in page, text
+        for text in never:
+            assert text not in page, text
+
+
 def test_a_new_value_supersedes_the_old_which_is_shown_as_superseded(gp_web, gp):
     encounter = finalized_urinary(gp)
     url = f"/encounters/{encounter.pk}/results/enter/"

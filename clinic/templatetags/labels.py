@@ -5,6 +5,7 @@ badge reads "срочно" in Russian and "urgent" in English. Unknown codes are
 """
 
 from django import template
+from django.template.defaultfilters import floatformat
 from django.utils.translation import pgettext_lazy
 
 register = template.Library()
@@ -118,3 +119,17 @@ def lowerfirst(text):
     if len(text) > 1 and text[1].isupper():
         return text
     return text[:1].lower() + text[1:]
+
+
+@register.filter
+def measured(value):
+    """A measured value as few decimals as it has (at most 3), in the reader's number format: 14.5 reads
+    "14,5" in Russian, never "14,500", which a reader takes for fourteen thousand five hundred."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    decimals = f"{number:.3f}".rstrip("0").partition(".")[2]
+    return floatformat(number, f"{len(decimals)}g")
