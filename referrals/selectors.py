@@ -1,11 +1,14 @@
 """Reads of referrals, requisitions and leaflets: clinic-scoped (404 otherwise) and audit-logged."""
 
+from collections.abc import Callable
+
 from django.http import Http404
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter
 from referrals.models import Leaflet, Referral, ReferralStatus, Requisition
 from workups.localized import current_kb
+from workups.models import ABNORMAL_FLAGS, Result
 
 
 def referral_get(*, actor: Actor, referral_id, action: str = "view") -> Referral:
@@ -54,36 +57,66 @@ def leaflet_latest(*, actor: Actor, encounter, action: str = "view") -> Leaflet 
     return leaflet
 
 
+URGENCY_RANK = {"routine": 0, "urgent": 1, "emergency": 2}
+
+
+def _has_letter(letters) -> Callable[[int, str, str], bool]:
+    """Whether a recommended referral (its id, specialty and urgency) has its letter: the one made from it, or,
+    since a review stores a new version of the workup with new rows, a letter of the encounter to the same
+    specialty, not cancelled, at the same urgency or a higher one. Without this, a referral issued before the
+    results came back would be offered again, and listed as unfinished, once the GP reviews them."""
+    made_from = {letter.recommendation_id for letter in letters}
+    standing: dict[str, int] = {}
+    for letter in letters:
+        if letter.status != ReferralStatus.CANCELLED:
+            rank = URGENCY_RANK.get(letter.urgency, 0)
+            standing[letter.specialty] = max(standing.get(letter.specialty, -1), rank)
+
+    def has_letter(row_id: int, specialty: str, urgency: str) -> bool:
+        return row_id in made_from or URGENCY_RANK.get(urgency, 0) <= standing.get(specialty, -1)
+
+    return has_letter
+
+
 def workup_page_documents(*, encounter: Encounter, result: dict | None) -> dict:
     """The workup page's letters, requisition and leaflet of the encounter (registered as one of its sections:
     workups.web.WORKUP_PAGE_SECTIONS); each recommended referral row says whether it has a letter."""
     letters = list(Referral.objects.filter(encounter=encounter).order_by("-created_at", "-id"))
     requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
-    lettered = {letter.recommendation_id for letter in letters}
+    has_letter = _has_letter(letters)
     if result:
         for row in result["referrals"]:
-            row["has_letter"] = row["id"] in lettered
+            row["has_letter"] = has_letter(row["id"], row["specialty"], row["urgency"])
     return {"letters": letters, "requisition": requisition, "leaflet": leaflet}
 
 
 def encounter_unfinished(*, encounter: Encounter) -> dict:
     """What is still open before the encounter is finalized, for the GP's confirmation:
     pending emergency/urgent recommendations, accepted referrals without an issued letter, draft
-    letters, and red flags not asked. `emergency_untouched`: an emergency none of whose emergency
-    rows has been decided."""
+    letters, red flags not asked, and abnormal results not acknowledged. `emergency_untouched`: an emergency
+    none of whose emergency rows has been decided."""
     kb = current_kb()
     workup = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
     rows = [*workup.items.all(), *workup.referrals.all()] if workup else []
     pending = [row for row in rows if row.decision == "pending" and row.urgency in ("emergency", "urgent")]
-    letters = list(Referral.objects.filter(encounter=encounter).only("recommendation_id", "status", "specialty"))
+    letters = list(
+        Referral.objects.filter(encounter=encounter).only("recommendation_id", "status", "specialty", "urgency")
+    )
     # A referral with a draft letter is listed once, under the draft letters.
-    lettered = {letter.recommendation_id for letter in letters}
+    has_letter = _has_letter(letters)
     referrals = workup.referrals.all() if workup else []
-    without_letter = [row for row in referrals if row.decision == "accepted" and row.pk not in lettered]
+    without_letter = [
+        row for row in referrals if row.decision == "accepted" and not has_letter(row.pk, row.specialty, row.urgency)
+    ]
     drafts = [letter for letter in letters if letter.status == ReferralStatus.DRAFT]
     unasked = [code for code in kb.red_flags if code not in (encounter.findings or {})]
     untouched = bool(workup and workup.emergency_untouched())
+    unacknowledged = list(
+        Result.objects.filter(
+            encounter=encounter, superseded_at__isnull=True, acknowledged_at__isnull=True, flag__in=ABNORMAL_FLAGS
+        ).order_by("entered_at", "id")
+    )
     vocabulary = kb.vocabulary
 
     def name(row):
@@ -107,6 +140,11 @@ def encounter_unfinished(*, encounter: Encounter) -> dict:
             for letter in drafts
         ],
         "red_flags_not_asked": [{"code": code, "name": vocabulary.findings[code]["name"]} for code in unasked],
+        # GUIDANCE 7: an abnormal result is acknowledged; closing the encounter is the last chance to see one isn't.
+        "abnormal_results_unacknowledged": [
+            {"id": row.pk, "code": row.code, "name": vocabulary.name_of(row.code), "flag": row.flag}
+            for row in unacknowledged
+        ],
         "emergency_untouched": untouched,
-        "anything": bool(pending or without_letter or drafts or unasked),
+        "anything": bool(pending or without_letter or drafts or unasked or unacknowledged),
     }

@@ -246,10 +246,20 @@ class _UnfinishedFlag(serializers.Serializer):
     name = serializers.CharField()
 
 
+class _UnfinishedResult(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    flag = serializers.CharField()
+
+
 class UnfinishedSerializer(serializers.Serializer):
     pending_urgent = _UnfinishedRow(many=True, help_text="Emergency and urgent recommendations not yet decided.")
     referrals_without_letter = _UnfinishedRow(many=True, help_text="Accepted referrals with no issued letter.")
     draft_letters = _UnfinishedRow(many=True, help_text="Referral letters written but not issued.")
     red_flags_not_asked = _UnfinishedFlag(many=True)
+    abnormal_results_unacknowledged = _UnfinishedResult(
+        many=True, help_text="Current abnormal results no one has acknowledged yet (acknowledge them first)."
+    )
     emergency_untouched = serializers.BooleanField(help_text="Finalizing needs a reason.")
     anything = serializers.BooleanField()

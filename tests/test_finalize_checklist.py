@@ -1,11 +1,13 @@
 """Finalizing asks about what is unfinished, and an untouched emergency needs a reason; "accept all
 recommended" accepts what is pending and leaves what the GP declined."""
 
+from django.test import Client
+
 from clinic.models import Encounter
 from referrals import services as referral_services
 from tests.record_factories import actor_for, api_client_for, encounter_of, screened, workup_for
 from workups.models import Decision
-from workups.services import recommendation_decide
+from workups.services import recommendation_decide, result_acknowledge, result_enter
 
 CAUDA_EQUINA = {"loc_lumbar": True, "rf_saddle_anesthesia": True, "rf_bladder_dysfunction": True}
 URINARY = {"loc_lumbar": True, "sx_urinary_frequency": True, "ex_cva_tenderness": True}
@@ -141,3 +143,54 @@ def test_accept_all_on_a_finalized_encounter_is_refused(gp):
     api.post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json")
 
     assert api.post(f"/api/v1/encounters/{encounter.pk}/workup/accept-all/").status_code == 409
+
+
+def test_abnormal_results_not_yet_acknowledged_are_listed_until_they_are(gp):
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    workup_for(gp, encounter)
+    actor = actor_for(gp)
+    high = result_enter(actor=actor, encounter=encounter, code="res_nech_leukocytes", value=6500)
+    result_enter(actor=actor, encounter=encounter, code="res_nech_erythrocytes", value=500)  # normal: not listed
+    api = api_client_for(gp)
+
+    listed = unfinished(api, encounter)["abnormal_results_unacknowledged"]
+    page = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    page.force_login(gp)
+    html = page.get(f"/encounters/{encounter.pk}/finalize/").content.decode()
+    result_acknowledge(actor=actor, result=high, note="Urine culture sent, seen tomorrow")
+
+    assert [(row["code"], row["flag"]) for row in listed] == [("res_nech_leukocytes", "high")]
+    assert "Отклонения в результатах, не подтверждённые врачом" in html and f"#result-{high.pk}" in html
+    assert unfinished(api, encounter)["abnormal_results_unacknowledged"] == []
+
+
+def test_a_referral_issued_before_the_review_is_not_offered_again_after_it(gp):
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    workup = workup_for(gp, encounter)
+    actor = actor_for(gp)
+    for row in [*workup.items.all(), *workup.referrals.all()]:
+        recommendation_decide(actor=actor, recommendation=row, decision=Decision.ACCEPTED)
+    issued = {}
+    for row in workup.referrals.all():
+        letter = referral_services.referral_create(actor=actor, encounter=encounter, recommendation=row)
+        issued[row.specialty] = referral_services.referral_issue(actor=actor, referral=letter)
+    result_enter(actor=actor, encounter=encounter, code="res_hemoglobin", value=135)
+    api = api_client_for(gp)
+    assert unfinished(api, encounter)["referrals_without_letter"] == []
+
+    review = api.post(f"/api/v1/encounters/{encounter.pk}/results/review/", format="json")
+    assert review.status_code in (200, 201), review.content
+    followup = encounter.workups.order_by("-created_at", "-id").first()
+    assert followup.pk != workup.pk and set(followup.referrals.values_list("specialty", flat=True)) == set(issued)
+
+    assert unfinished(api, encounter)["referrals_without_letter"] == []
+    page = Client(HTTP_ACCEPT_LANGUAGE="en")
+    page.force_login(gp)
+    html = page.get(f"/encounters/{encounter.pk}/workup/").content.decode()
+    assert "Write the letter" not in html
+    # A cancelled letter no longer stands for its referral.
+    for letter in issued.values():
+        referral_services.referral_status_change(
+            actor=actor, referral=letter, status="cancelled", reason="Wrong clinic"
+        )
+    assert {row["name"] for row in unfinished(api, encounter)["referrals_without_letter"]}
