@@ -237,6 +237,35 @@ def test_the_error_summary_links_to_and_focuses_the_first_bad_field(context_for,
     assert page.evaluate("document.activeElement.id") == "id_duration_days"
 
 
+def test_leaving_a_form_with_unsaved_findings_asks_first_and_saving_does_not(context_for, live_server):
+    gp = gp_of("en", "dr_unsaved")
+    patient = encounter_of(gp).patient
+    page = context_for()
+    log_in(page, live_server, gp.username)
+    asked = []
+
+    def stay(dialog):  # the GP answers "stay on the page"
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    new_encounter = f"{live_server.url}/patients/{patient.pk}/encounters/new/"
+    page.goto(new_encounter)
+    page.goto(f"{live_server.url}/")  # nothing typed yet: it leaves without a question
+    assert asked == [] and page.url == f"{live_server.url}/"
+
+    page.goto(new_encounter)
+    page.fill("#id_duration_days", "12")
+    page.click("header a.brand")
+    assert asked == ["beforeunload"]
+    assert page.url == new_encounter and page.input_value("#id_duration_days") == "12"
+
+    page.check("#id_f_loc_lumbar_0")
+    with page.expect_navigation():
+        page.click("button[name=save]")
+    assert asked == ["beforeunload"]  # saving did not ask
+
+
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_the_error_pages_pass_axe_in_both_languages(context_for, live_server, language):
     from django.test import RequestFactory

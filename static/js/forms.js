@@ -24,3 +24,24 @@
 document.addEventListener("click", function (event) {
   if (event.target.closest("[data-print]")) window.print();
 });
+
+
+// A long form typed into and not saved yet (or sent back with errors): leaving the page by a link, the language
+// switch, reload or closing the tab asks first, so ten minutes of history are not lost to one click. Saving it
+// does not ask.
+(function () {
+  var forms = document.querySelectorAll("form[data-guard-unsaved]");
+  if (!forms.length) return;
+  var unsaved = false;
+  forms.forEach(function (form) {
+    if (form.dataset.guardUnsaved === "bound") unsaved = true;
+    form.addEventListener("input", function () { unsaved = true; });
+    form.addEventListener("change", function () { unsaved = true; });
+    form.addEventListener("submit", function () { unsaved = false; });
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (!unsaved) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+})();
