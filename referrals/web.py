@@ -376,12 +376,16 @@ def _refused_words(referral, status):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def referral_track(request, pk):
     """Record what became of an issued referral: booked (the appointment), completed (the specialist's
     conclusion, a PDF of it optional), cancelled or declined by the patient (the reason). An impossible
-    transition is refused with a message; each change is kept in the history. Also after finalizing."""
+    transition is refused with a message; each change is kept in the history. Also after finalizing. A GET
+    (the refusal page reloaded, or the language switched on it) leads back to the referral."""
     actor = _actor(request)
+    if request.method != "POST":
+        referral = selectors.referral_get(actor=actor, referral_id=pk)
+        return redirect("referral-detail", pk=referral.pk)
     referral = selectors.referral_get(actor=actor, referral_id=pk, action="open_for_update")
     status = request.POST.get("status", "")
     posted = {

@@ -40,6 +40,9 @@ from workups.models import Decision
 ROUTE_FILES = ("clinic.urls_web", "workups.urls_web", "referrals.urls_web")
 
 POST_ONLY = "answers POST only (a GET is 405): its outcome is swept on the page it leads to"
+# A form's address that shows the form's refusal page; a GET there (reloaded, or the language switched on it)
+# redirects to the page the form is on.
+BACK_TO_FORM = "answers POST (its refusal page is swept); a GET redirects to the page its form is on"
 EXEMPT = {
     "language-switch": POST_ONLY,
     "patient-list-alias": "a redirect to the patient list, which is swept at /",
@@ -51,12 +54,12 @@ EXEMPT = {
     "encounter-workup-add-referral": POST_ONLY,
     "encounter-workup-accept-all": POST_ONLY,
     "encounter-results-check": POST_ONLY + " (the flag fragment is swept)",
-    "encounter-results-enter": POST_ONLY + " (its refusal page is swept)",
-    "result-acknowledge": POST_ONLY + " (its refusal page is swept)",
+    "encounter-results-enter": BACK_TO_FORM,
+    "result-acknowledge": BACK_TO_FORM,
     "workup-item-decide": POST_ONLY + " (the row fragment is swept)",
     "workup-referral-decide": POST_ONLY + " (the row fragment is swept)",
     "workup-referral-letter": POST_ONLY,
-    "referral-track": POST_ONLY + " (its refusal page is swept)",
+    "referral-track": BACK_TO_FORM,
     "referral-rerender": POST_ONLY,
     "requisition-request": POST_ONLY,
     "leaflet-request": POST_ONLY,

@@ -416,3 +416,32 @@ def test_anonymous_is_sent_to_log_in():
     client = Client()
     for url in ("/worklist/", "/worklist/badge/", "/encounters/1/review/"):
         assert client.get(url).status_code == 302
+
+
+def test_a_get_of_a_forms_address_leads_back_to_the_form_and_another_clinic_gets_a_404(gp_web, other_web, gp):
+    # The refusal page of these forms is shown at the form's address: reloading it, or switching the language on
+    # it, is a GET there, which must lead back to the form rather than to a bare "method not allowed".
+    encounter = finalized_urinary(gp, referral=True)
+    actor = actor_for(gp)
+    result = result_enter(actor=actor, encounter=encounter, code="res_nech_leukocytes", value=6500)
+    workup = f"/encounters/{encounter.pk}/workup/"
+    for address, leads_to in (
+        (f"/encounters/{encounter.pk}/results/enter/", workup + "#results"),
+        (f"/results/{result.pk}/acknowledge/", workup + f"#result-{result.pk}"),
+        (f"/referrals/{encounter.referral.pk}/tracking/", f"/referrals/{encounter.referral.pk}/"),
+    ):
+        response = gp_web.get(address)
+        assert response.status_code == 302 and response["Location"] == leads_to, address
+        assert other_web.get(address).status_code == 404, address
+        assert Client().get(address).status_code == 302 and "/login" in Client().get(address)["Location"]
+    result.refresh_from_db()
+    assert result.acknowledged_at is None  # a GET changed nothing
+
+
+def test_a_refused_acknowledgement_focuses_its_note_so_the_error_is_in_sight(gp_web, gp):
+    encounter = finalized_urinary(gp)
+    result = result_enter(actor=actor_for(gp), encounter=encounter, code="res_nech_leukocytes", value=6500)
+    page = html(gp_web.post(f"/results/{result.pk}/acknowledge/", {"note": "  "}))
+    textarea = re.search(rf'<textarea id="ack-{result.pk}"[^>]*>', page).group(0)
+    assert "autofocus" in textarea and 'aria-invalid="true"' in textarea
+    assert page.count("autofocus") == 1

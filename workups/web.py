@@ -387,15 +387,19 @@ def results_check(request, pk):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def results_enter(request, pk):
     """Enter the values of one awaited test (each analyte given), also after finalizing. Every value
-    is checked before any is stored; a problem shows beside its field."""
+    is checked before any is stored; a problem shows beside its field. A GET (the refusal page reloaded, or
+    the language switched on it) leads back to the results on the workup page."""
     from datetime import date
 
     from django.db import transaction
 
     actor = _actor(request)
+    if request.method != "POST":
+        encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk)
+        return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
     vocabulary = current_kb().vocabulary
     test = request.POST.get("test", "")
@@ -451,10 +455,14 @@ def results_enter(request, pk):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def result_acknowledge(request, pk):
-    """Sign an abnormal result off with the action taken (a note is required)."""
+    """Sign an abnormal result off with the action taken (a note is required). A GET leads back to the result
+    on the workup page."""
     actor = _actor(request)
+    if request.method != "POST":
+        result = selectors.result_get(actor=actor, result_id=pk)
+        return redirect(reverse("encounter-workup", args=[result.encounter_id]) + f"#result-{result.pk}")
     result = selectors.result_get(actor=actor, result_id=pk, action="open_for_update")
     encounter = result.encounter
     try:
