@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from clinic.identifiers import format_snils
 from workups.localized import current_kb, kb_language
+from workups.models import HAND_ADDED as HAND_ADDED_STORED
 from workups.selectors import engine_rows, provisional_diagnosis, row_text, workup_result
 
 # -- language tables -------------------------------------------------------------------------------
@@ -422,8 +423,9 @@ HAND_ADDED = {"ru": "Назначено врачом", "en": "Added by the clini
 
 def _rationale(item, texts, language) -> str:
     """An item's rationale in the document's language; the default text of a hand-added test too."""
-    text = row_text(item, texts)
-    return HAND_ADDED[language] if item.added_by_clinician and text == HAND_ADDED["en"] else text
+    if item.added_by_clinician and item.rationale == HAND_ADDED_STORED:
+        return HAND_ADDED[language]
+    return row_text(item, texts)
 
 
 def _workup_texts(workup, language) -> tuple[dict, dict]:

@@ -225,3 +225,18 @@ def test_a_form_sent_in_another_encoding_is_a_bad_request_page_not_a_server_erro
     assert response.status_code == 400
     page = response.content.decode()
     assert f'<html lang="{language}">' in page and words in page
+
+
+@pytest.mark.parametrize(
+    "language, said, never", [("ru", "Добавлено врачом", "Added by"), ("en", "Added by the clinician", "Добавлено")]
+)
+def test_a_test_added_by_hand_without_a_reason_says_so_in_the_readers_language(gp_web, gp, language, said, never):
+    from tests.record_factories import actor_for
+    from workups.services import workup_item_add
+
+    encounter = encounter_of(gp)
+    workup = workup_for(gp, encounter)
+    workup_item_add(actor=actor_for(gp), workup=workup, code="ecg")
+    page = gp_web.get(f"/encounters/{encounter.pk}/workup/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    row = page.split('data-code="ecg"')[1].split("</li>")[0]
+    assert said in row and never not in page

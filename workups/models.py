@@ -141,6 +141,9 @@ class WorkupReferral(Recommendation):
 
 
 ABNORMAL_FLAGS = ("low", "high", "positive", "present")
+# What a row the GP added by hand says when no reason was typed: stored so, shown in the reader's language
+# (workups.selectors.row_text, referrals.documents).
+HAND_ADDED = "Added by the clinician"
 
 
 class Result(models.Model):

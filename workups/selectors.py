@@ -1,7 +1,10 @@
+from django.utils.translation import gettext
+
 from workups.engine import evaluate, get_knowledge_base
 from workups.engine.case import Case
 from workups.engine.loader import DEFAULT_LANGUAGE
 from workups.localized import current_kb, kb_language
+from workups.models import HAND_ADDED
 
 
 def workup_preview(*, case: Case, language: str | None = None) -> dict:
@@ -138,7 +141,12 @@ def row_text(row, engine: dict | None) -> str:
     stays as typed; what the engine wrote comes in the language of the page."""
     field = "rationale" if hasattr(row, "rationale") else "reason"
     found = _engine_row(row, engine)
-    return found[field] if found else getattr(row, field)
+    if found:
+        return found[field]
+    text = getattr(row, field)
+    return (
+        gettext("Added by the clinician") if getattr(row, "added_by_clinician", False) and text == HAND_ADDED else text
+    )
 
 
 def item_row(item, vocabulary, engine=None):

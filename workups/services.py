@@ -17,7 +17,17 @@ from clinic.validation import check_results
 from workups.engine import Case, evaluate, get_knowledge_base
 from workups.engine.case import VITAL_SIGNS
 from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
-from workups.models import ABNORMAL_FLAGS, Decision, Result, Urgency, Workup, WorkupItem, WorkupKind, WorkupReferral
+from workups.models import (
+    ABNORMAL_FLAGS,
+    HAND_ADDED,
+    Decision,
+    Result,
+    Urgency,
+    Workup,
+    WorkupItem,
+    WorkupKind,
+    WorkupReferral,
+)
 
 
 def encounter_case(encounter: Encounter) -> Case:
@@ -355,7 +365,7 @@ def workup_item_add(
         fields={
             "category": items[code]["category"] if code in items else "",
             "clinic_id": workup.encounter.clinic_id,
-            "rationale": rationale.strip() or "Added by the clinician",
+            "rationale": rationale.strip() or HAND_ADDED,
         },
     )
 
@@ -374,7 +384,7 @@ def workup_referral_add(
         known=get_knowledge_base().vocabulary.specialties,
         what="specialty",
         urgency=urgency,
-        fields={"reason": reason.strip() or "Added by the clinician"},
+        fields={"reason": reason.strip() or HAND_ADDED},
     )
 
 
