@@ -294,6 +294,15 @@ class CaseFieldsSerializer(StrictSerializer):
         min_value=30,
         max_value=45,
         help_text="Body temperature in °C; 38.0 or above makes rf_fever present.",
+        # The usual slip is the decimal point (3.7 for 37.0): the message says where to look.
+        error_messages={
+            "min_value": gettext_lazy(
+                "A body temperature is from 30 to 45 °C: check the decimal point (37.2, not 3.72)."
+            ),
+            "max_value": gettext_lazy(
+                "A body temperature is from 30 to 45 °C: check the decimal point (37.2, not 372)."
+            ),
+        },
     )
     heart_rate = StrictIntegerField(required=False, allow_null=True, min_value=20, max_value=300, help_text="beats/min")
     systolic_bp = StrictIntegerField(required=False, allow_null=True, min_value=40, max_value=300, help_text="mmHg")

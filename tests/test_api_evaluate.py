@@ -100,6 +100,13 @@ def test_an_impossible_or_mistyped_value_is_refused_by_name(gp_api, change, fiel
     assert field in response.json()
 
 
+@pytest.mark.parametrize("typed, language, said", [(3.7, "en", "37.2, not 3.72"), (372, "ru", "37,2, а не 372")])
+def test_a_temperature_with_the_decimal_point_slipped_says_where_to_look(gp_api, typed, language, said):
+    response = post(gp_api, {**body(), "temperature_c": typed}, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 400
+    assert said in " ".join(response.json()["temperature_c"])
+
+
 @pytest.mark.parametrize("missing", ["sex", "age", "duration_days", "findings"])
 def test_a_missing_required_field_is_named(gp_api, missing):
     data = body()

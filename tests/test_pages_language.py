@@ -80,6 +80,19 @@ def test_a_decimal_comma_is_a_decimal_in_russian_and_shown_back_with_a_comma(gp_
     assert 'value="37.8"' in page(gp_web, f"/encounters/{encounter.pk}/", "en")
 
 
+def test_a_temperature_of_3_7_is_refused_beside_its_field_saying_to_check_the_comma(gp_web, gp):
+    patient = patient_of(gp)
+    body = {
+        "visit_date": "2024-03-01",
+        "duration_days": "3",
+        "temperature_c": "3,7",
+        **{f"f_{code}": "yes" if value else "no" for code, value in screened().items()},
+    }
+    response = gp_web.post(f"/patients/{patient.pk}/encounters/new/", body, HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 200 and not Encounter.objects.filter(patient=patient).exists()
+    assert "проверьте запятую (37,2, а не 3,72)" in response.content.decode()
+
+
 def test_the_patient_form_takes_the_russian_record_fields_in_russian_order(gp_web, gp):
     form = page(gp_web, "/patients/new/", "ru")
     names = re.findall(
