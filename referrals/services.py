@@ -32,7 +32,7 @@ from referrals.models import DocumentLanguage, Leaflet, PdfStatus, Referral, Ref
 from referrals.pdf import render_pdf
 from workups.engine import get_knowledge_base
 from workups.models import Decision, Urgency, WorkupReferral
-from workups.selectors import icd10_name, provisional_diagnosis, recommendation_row
+from workups.selectors import icd10_name, provisional_diagnosis, referral_letter_reason
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def referral_create(
             raise ValidationError({"recommendation": [_("Accept the recommendation before writing its letter.")]})
         specialty = specialty or recommendation.specialty
         urgency = urgency or recommendation.urgency
-        reason = reason or recommendation_row(recommendation, language=language)["reason"]
+        reason = reason or referral_letter_reason(recommendation, language=language)
         rules = recommendation.rules or ()
     if icd10:
         icd10 = icd10_normalise(icd10)
@@ -246,8 +246,8 @@ def referral_update(*, actor: Actor, referral: Referral, **changes) -> Referral:
         referral.diagnosis = diagnosis_words(referral.icd10, referral.language)
     if referral.language != old_language and "reason" not in changes and referral.recommendation_id:
         recommendation = referral.recommendation
-        if referral.reason == recommendation_row(recommendation, language=old_language)["reason"].strip():
-            referral.reason = recommendation_row(recommendation, language=referral.language)["reason"].strip()
+        if referral.reason == referral_letter_reason(recommendation, language=old_language).strip():
+            referral.reason = referral_letter_reason(recommendation, language=referral.language).strip()
     _referral_check(
         specialty=referral.specialty,
         urgency=referral.urgency,

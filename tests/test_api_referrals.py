@@ -5,7 +5,7 @@ import pytest
 from clinic.models import AuditEvent
 from referrals import services
 from referrals.models import PdfStatus, Referral
-from tests.record_factories import actor_for, api_client_for, encounter_of, workup_for
+from tests.record_factories import actor_for, api_client_for, encounter_of, screened, workup_for
 from workups.models import Decision
 from workups.services import recommendation_decide
 
@@ -31,7 +31,9 @@ def test_a_referral_from_an_accepted_recommendation_answers_409_until_its_pdf_is
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["specialty"] == "nephrology" and body["urgency"] == recommendation.urgency
-    assert body["reason"] == recommendation.reason and body["status"] == "draft" and body["question"] == "Stone?"
+    assert body["status"] == "draft" and body["question"] == "Stone?"
+    # The reason says what this patient was found to have, then what the referral is for.
+    assert body["reason"].startswith("Found: ") and body["reason"].endswith(".")
     pending = gp_api.get(f"/api/v1/referrals/{body['id']}/pdf/")
     assert pending.status_code == 409 and int(pending["Retry-After"]) > 0
     render(body["id"])
@@ -176,3 +178,26 @@ def test_a_finalized_encounters_letters_are_locked_with_it(gp, gp_api, accepted)
     assert (created.status_code, changed.status_code, issued.status_code) == (409, 409, 409)
     assert Referral.objects.get(pk=draft["id"]).status == "draft"
     assert Referral.objects.filter(encounter=encounter).count() == 1
+
+
+@pytest.mark.parametrize(
+    "language, found, never",
+    [
+        ("ru", "Выявлено: покалывание, «мурашки» (парестезии). Консультация невролога.", "головокружение"),
+        ("en", "Found: tingling, pins and needles. Neurological assessment.", "dizziness"),
+    ],
+)
+def test_a_letters_reason_names_what_this_patient_has_not_every_finding_the_rule_could_fire_on(
+    gp, language, found, never
+):
+    # The rule's rationale lists every finding that could fire it; on form 057/у it would read as this patient's
+    # history (dizziness, frequent urination he never had).
+    encounter = encounter_of(gp, findings=screened({"loc_lumbar": True, "sx_tingling": True}))
+    workup = workup_for(gp, encounter)
+    recommendation = workup.referrals.get(specialty="neurology")
+    recommendation_decide(actor=actor_for(gp), recommendation=recommendation, decision=Decision.ACCEPTED)
+    referral = services.referral_create(
+        actor=actor_for(gp), encounter=encounter, recommendation=recommendation, language=language
+    )
+    assert referral.reason == found
+    assert never not in referral.reason.lower()

@@ -230,6 +230,38 @@ def recommendation_row(row, *, language: str | None = None) -> dict:
     return _with_new(referral_row(row, vocabulary, engine_referrals), row, row.workup)
 
 
+FOUND = {"ru": "Выявлено", "en": "Found"}
+
+
+def referral_letter_reason(row, *, language: str | None = None) -> str:
+    """What a letter made from a recommended referral gives as its reason, in `language`: what this patient was
+    found to have (the findings and results that triggered it), then what the referral is for (each rule's
+    rationale after its colon). A rule's whole rationale names every finding that could fire it ("tingling,
+    dizziness on standing or frequent urination: neurological assessment"); on a letter it would read as this
+    patient's history."""
+    language = kb_language(language)
+    kb = get_knowledge_base(language)
+    rationales = {rule.id: rule.rationale for rule in kb.rules}
+    purposes = []
+    for rule_id in row.rules or ():
+        text = rationales.get(rule_id, "")
+        purpose = text.split(": ", 1)[1] if ": " in text else text
+        if purpose and purpose not in purposes:
+            purposes.append(purpose)
+    found = [kb.vocabulary.name_of(code) for code in row.triggered_by or ()]
+    if not purposes:
+        return recommendation_row(row, language=language)["reason"]
+    parts = [f"{FOUND[language]}: {'; '.join(_lowerfirst(name) for name in found)}."] if found else []
+    purpose = "; ".join(purposes)
+    parts.append(f"{purpose[:1].upper()}{purpose[1:]}.")
+    return " ".join(parts)
+
+
+def _lowerfirst(text: str) -> str:
+    """A name inside a sentence: first letter lower case, unless it starts an abbreviation (МРТ, ESR)."""
+    return text if len(text) > 1 and text[1].isupper() else text[:1].lower() + text[1:]
+
+
 def provisional_diagnosis(*, rule_ids, language: str | None = None) -> tuple[str, str]:
     """The ICD-10 code and its name in words for a recommendation issued by these rules: the first
     rule that names what it suspects (rules run emergency first), else paraesthesia (R20.2)."""
