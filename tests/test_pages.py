@@ -313,3 +313,17 @@ def test_letters_are_a_404_for_a_gp_of_another_clinic(other_web, gp, record):
     ):
         assert other_web.get(url).status_code == 404, url
     assert other_web.post(f"/referrals/{referral.pk}/issue/").status_code == 404
+
+
+def test_the_catalogue_pickers_start_with_nothing_chosen_and_an_unchosen_test_adds_nothing(gp_web, gp, record):
+    # A stray click on "Add test" must not order the first test of the list (a blood count).
+    encounter, _item, _referral = record
+    page = gp_web.get(f"/encounters/{encounter.pk}/workup/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    for name, words in (("code", "— выберите исследование —"), ("specialty", "— выберите специальность —")):
+        select = re.search(rf'<select name="{name}"[^>]*>\s*<option value=""[^>]*>([^<]*)</option>', page)
+        assert select and select.group(1) == words, name
+    workup = encounter.workups.get()
+    before = workup.items.count(), workup.referrals.count()
+    gp_web.post(f"/encounters/{encounter.pk}/workup/add-item/", {"code": "", "urgency": "routine"})
+    gp_web.post(f"/encounters/{encounter.pk}/workup/add-referral/", {"specialty": "", "urgency": "routine"})
+    assert (workup.items.count(), workup.referrals.count()) == before

@@ -39,7 +39,11 @@ class AddItemForm(forms.Form):
         kwargs.setdefault("auto_id", "add_item_%s")
         super().__init__(*args, **kwargs)
         items = current_kb().vocabulary.items
-        self.fields["code"].choices = [(code, meta["name"]) for code, meta in items.items()]
+        # Nothing chosen until the GP chooses: a stray click must not order the first test of the list.
+        self.fields["code"].choices = [
+            ("", _("— choose a test —")),
+            *((code, meta["name"]) for code, meta in items.items()),
+        ]
 
 
 class AddReferralForm(forms.Form):
@@ -50,7 +54,10 @@ class AddReferralForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "add_referral_%s")
         super().__init__(*args, **kwargs)
-        self.fields["specialty"].choices = list(current_kb().vocabulary.specialties.items())
+        self.fields["specialty"].choices = [
+            ("", _("— choose a specialty —")),
+            *current_kb().vocabulary.specialties.items(),
+        ]
 
 
 def escaped(value) -> str:
