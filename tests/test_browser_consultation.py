@@ -335,6 +335,13 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_disposition_stays_in_sight(
         urgency="urgent",
         reason="Онемение",
     )
+    # Rows in the worklist and the results table: accepted tests awaited, and an abnormal result to sign off.
+    from workups.models import Decision
+    from workups.services import recommendation_decide, result_enter
+
+    for row in workup.items.all():
+        recommendation_decide(actor=actor_for(gp), recommendation=row, decision=Decision.ACCEPTED)
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_nech_leukocytes", value=6500)
     page = context_for(viewport=PHONE, locale="ru-RU")
     page.goto(f"{live_server.url}/accounts/login/")
     no_sideways_scroll(page, "login")
@@ -351,11 +358,22 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_disposition_stays_in_sight(
         f"/encounters/{encounter.pk}/referrals/new/",
         f"/encounters/{encounter.pk}/finalize/",
         f"/encounters/{encounter.pk}/workup/print/",
+        "/worklist/",
     ]
     for url in pages:
         page.goto(f"{live_server.url}{url}")
         page.wait_for_load_state("networkidle")
         no_sideways_scroll(page, url)
+        # A one-word column header stays one word on one line (the print view broke "Ср/оч/но/сть" into letters).
+        broken = page.evaluate(
+            "[...document.querySelectorAll('th')]"
+            ".filter(th => th.innerText.trim() && !/\\s/.test(th.innerText.trim()))"
+            ".filter(th => !th.querySelector('.visually-hidden'))"
+            ".filter(th => { const r = document.createRange(); r.selectNodeContents(th);"
+            " return r.getClientRects().length > 1; })"
+            ".map(th => th.innerText)"
+        )
+        assert not broken, f"{url}: headers broken across lines: {broken}"
     assert workup.items.exists()
 
     page.goto(f"{live_server.url}/patients/{encounter.patient_id}/encounters/new/")
