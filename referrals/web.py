@@ -471,7 +471,9 @@ def _shown(rows: list[dict]) -> list[dict]:
         if row["kind"] == "referral":
             row["open_url"] = routes["referral-detail"].replace(str(_SLOT), str(row["id"]))
         else:
-            row["open_url"] = routes["encounter-workup"].replace(str(_SLOT), str(row["encounter"])) + "#results"
+            # A result to acknowledge opens at its own row (its sign-off form); a test awaited, at the entry forms.
+            anchor = f"#result-{row['id']}" if row["kind"] == "result" else "#results"
+            row["open_url"] = routes["encounter-workup"].replace(str(_SLOT), str(row["encounter"])) + anchor
     return rows
 
 

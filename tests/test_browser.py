@@ -173,7 +173,7 @@ def test_a_gp_runs_a_whole_consultation_in_the_browser(page, live_server, db):
 
     page.goto(workup_url)
     page.click("#request-requisition")
-    page.wait_for_selector("#documents .pdf-status[data-status=ready] a:has-text('Download PDF')")
+    page.wait_for_selector("#documents .pdf-status[data-status=ready] a:has-text('Requisition (PDF)')")
 
     page.click("#finalize")
     page.click("#confirm-finalize")

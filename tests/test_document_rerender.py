@@ -93,7 +93,7 @@ def test_try_again_on_the_page_renders_the_letter_again(
 
     assert render(letter) == "rendered"
     page = gp_web.get(f"/referrals/{letter.pk}/").content.decode()
-    assert 'data-status="ready"' in page and "Download PDF" in page
+    assert 'data-status="ready"' in page and "Letter (PDF)" in page
     download = gp_web.get(f"/referrals/{letter.pk}/pdf/")
     assert download.status_code == 200 and b"".join(download.streaming_content).startswith(b"%PDF")
 

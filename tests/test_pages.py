@@ -289,7 +289,7 @@ def test_the_letter_shows_progress_while_rendering_and_a_link_when_ready(gp_web,
     assert "Rendering the PDF" in status and 'hx-trigger="every 1s"' in status
     referral_services.document_render(kind="referral", pk=referral.pk, claimant="test:1:x")
     status = gp_web.get(f"/referrals/{referral.pk}/status/").content.decode()
-    assert "Download PDF" in status and "hx-trigger" not in status
+    assert "Letter (PDF)" in status and "hx-trigger" not in status
     response = gp_web.get(f"/referrals/{referral.pk}/pdf/")
     assert response["Content-Type"] == "application/pdf"
 

@@ -339,7 +339,9 @@ def test_each_worklist_row_links_to_its_patient_and_where_it_is_done(gp_web, gp)
     assert {kind for kind, _, _ in rows} == {"result", "test", "referral"}
     for kind, pk, row in rows:
         links = re.findall(r'<a href="([^"]+)">', row)
-        opens = f"/referrals/{pk}/" if kind == "referral" else f"/encounters/{encounter.pk}/workup/#results"
+        workup = f"/encounters/{encounter.pk}/workup/"
+        # A result opens at its own row (its sign-off form), a test awaited at the entry forms.
+        opens = {"referral": f"/referrals/{pk}/", "result": f"{workup}#result-{pk}", "test": f"{workup}#results"}[kind]
         assert links == [f"/patients/{encounter.patient_id}/", opens], (kind, row)
 
 
