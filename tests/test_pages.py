@@ -327,3 +327,19 @@ def test_the_catalogue_pickers_start_with_nothing_chosen_and_an_unchosen_test_ad
     gp_web.post(f"/encounters/{encounter.pk}/workup/add-item/", {"code": "", "urgency": "routine"})
     gp_web.post(f"/encounters/{encounter.pk}/workup/add-referral/", {"specialty": "", "urgency": "routine"})
     assert (workup.items.count(), workup.referrals.count()) == before
+
+
+def test_an_accepted_row_folds_its_decline_away_and_a_pending_one_offers_it(gp_web, gp, record):
+    from workups.models import Decision
+    from workups.services import recommendation_decide
+
+    encounter, item, _referral = record
+    recommendation_decide(actor=actor_for(gp), recommendation=item, decision=Decision.ACCEPTED)
+    page = gp_web.get(f"/encounters/{encounter.pk}/workup/").content.decode()
+    rows = page.split('<li class="rec"')[1:]
+    accepted = next(row for row in rows if f'id="item-{item.pk}"' in row)
+    folded = re.search(r'<details class="change-mind"><summary>([^<]*)</summary>(.*?)</details>', accepted, re.S)
+    assert folded and folded.group(1) == "Decline instead…" and 'name="reason"' in folded.group(2)
+    assert accepted.count('name="reason"') == 1  # only inside the folded part
+    pending = next(row for row in rows if "decision-pending" in row)
+    assert 'name="reason"' in pending and "change-mind" not in pending
