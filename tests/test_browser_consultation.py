@@ -386,4 +386,6 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_disposition_stays_in_sight(
     box = strip.bounding_box()
     assert strip.is_visible() and 0 <= box["y"] <= 5 and box["width"] > 300  # stuck to the top of the screen
     no_sideways_scroll(page, "encounter form with an emergency")
+    sizes = page.evaluate("[...document.querySelectorAll('.tri label')].map(l => [l.offsetWidth, l.offsetHeight])")
+    assert sizes and min(min(size) for size in sizes) >= 44, "a yes/no answer is smaller than a fingertip (44 px)"
     shot(page, "ru-phone-encounter-form", full_page=False)
