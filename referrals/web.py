@@ -522,6 +522,8 @@ def worklist_page(request):
             "sections": context_sections,
             "total": sum(len(group) for group in entries.values()),
             "overdue": sum(worklist.overdue_count(group) for group in entries.values()),
+            # Said beside the overdue count, as the menu's badge counts both: a result to sign off is due now.
+            "unacknowledged": len(entries["unacknowledged_results"]),
         },
     )
 

@@ -328,6 +328,10 @@ def test_the_worklist_lists_results_tests_and_referrals_and_the_badge_counts(gp_
     assert 'id="worklist-count" data-count="1"' in badge
     assert "1 overdue or unacknowledged" in badge
     assert "/worklist/badge/" in page  # every page loads the badge into its navigation
+    # The page's own count says what the badge counts: nothing overdue yet, one result to sign off.
+    assert "0 overdue · 1 to acknowledge ·" in page
+    russian = html(gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="ru"))
+    assert "1 ждёт подтверждения" in russian
 
 
 def test_each_worklist_row_links_to_its_patient_and_where_it_is_done(gp_web, gp):
