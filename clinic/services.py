@@ -186,6 +186,24 @@ def patient_duplicates(
     return list(found[:10])
 
 
+def duplicate_matches(
+    other: Patient, *, family_name: str, given_name: str, birth_date: date | None, snils: str = "", oms_policy: str = ""
+) -> list[str]:
+    """What a likely duplicate (from patient_duplicates) shares with the patient being registered: "name" (the
+    name and the birth date), "snils", "oms_policy". A SNILS or a policy belongs to one person."""
+    matches = []
+    if (
+        birth_date
+        and other.birth_date == birth_date
+        and other.name_search.startswith(search_key(f"{family_name} {given_name}"))
+    ):
+        matches.append("name")
+    for field, value in (("snils", snils), ("oms_policy", oms_policy)):
+        if digits_only(value) and getattr(other, field) == digits_only(value):
+            matches.append(field)
+    return matches
+
+
 @transaction.atomic
 def patient_create(
     *,

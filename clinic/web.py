@@ -84,6 +84,14 @@ def patient_create(request):
             )
             if duplicates:
                 selectors.patients_listed(actor=actor, patients=duplicates, searched=True)
+                keys = {name: values.get(name, "") for name in ("family_name", "given_name", "birth_date", "snils")}
+                duplicates = [
+                    {
+                        "patient": other,
+                        "matches": services.duplicate_matches(other, **keys, oms_policy=values.get("oms_policy", "")),
+                    }
+                    for other in duplicates
+                ]
         if not duplicates:
             try:
                 patient = services.patient_create(actor=actor, **values)
@@ -99,6 +107,8 @@ def patient_create(request):
             "form": form,
             "title": _("Register a patient"),
             "duplicates": duplicates,
+            # A SNILS or an OMS policy is one person's: registering another under it would be refused anyway.
+            "same_identifier": any({"snils", "oms_policy"} & set(row["matches"]) for row in duplicates),
             "error_links": form_error_links(form) if form.is_bound else [],
         },
     )

@@ -173,11 +173,28 @@ def test_registering_a_likely_duplicate_shows_the_existing_patient_first(gp_web,
     assert warned.status_code == 200
     text = warned.content.decode()
     assert f'href="/patients/{existing.pk}/"' in text and 'name="allow_duplicate"' in text
+    assert "совпадают: ФИО и дата рождения</strong>" in text  # what matched, exactly
     assert Patient.objects.filter(family_name="Петров").count() == 1
 
     registered = gp_web.post("/patients/new/", {**body, "allow_duplicate": "1"}, HTTP_ACCEPT_LANGUAGE="ru")
     assert registered.status_code == 302
     assert Patient.objects.filter(family_name="Петров").count() == 2
+
+
+def test_a_duplicate_by_snils_says_so_and_offers_no_registering_anyway(gp_web, gp):
+    # A SNILS is one person's: "register anyway" would only be refused when saving.
+    existing = patient_of(gp, family_name="Иванова", given_name="Мария", snils="11223344595")
+    body = {
+        "family_name": "Соколов",
+        "given_name": "Пётр",
+        "birth_date": "1965-02-03",
+        "sex": "male",
+        "snils": "112-233-445 95",
+    }
+    text = gp_web.post("/patients/new/", body, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert f'href="/patients/{existing.pk}/"' in text and "совпадают: СНИЛС</strong>" in text
+    assert 'name="allow_duplicate"' not in text and "исправьте номер" in text
+    assert not Patient.objects.filter(family_name="Соколов").exists()
 
 
 def test_downloads_are_named_by_kind_number_date_and_specialty_never_the_patient(gp_web, gp):
