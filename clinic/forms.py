@@ -82,6 +82,14 @@ class PatientForm(forms.Form):
     phone = forms.CharField(max_length=32, required=False, label=_("Phone"))
     identifier = forms.CharField(max_length=64, required=False, label=_("Identifier (medical record number)"))
 
+    def clean_birth_date(self):
+        # Also checked when saving (clinic.services); said here too, so a future date is named in the same round
+        # as the other fields' problems, not after they are mended.
+        birth_date = self.cleaned_data.get("birth_date")
+        if birth_date and birth_date > timezone.localdate():
+            raise forms.ValidationError(_("The birth date is in the future."))
+        return birth_date
+
     def clean_snils(self):
         return digits_only(self.cleaned_data.get("snils", ""))
 

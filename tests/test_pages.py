@@ -148,6 +148,19 @@ def test_registration_refuses_a_birth_date_in_the_future_beside_the_field(gp_web
     assert not Patient.objects.filter(family_name="Орлова").exists()
 
 
+def test_registration_names_a_future_birth_date_in_the_same_round_as_a_bad_snils(gp_web):
+    # Not one problem per submit: a GP mends everything at once.
+    future = (datetime.date.today() + datetime.timedelta(days=2)).isoformat()
+    page = gp_web.post(
+        "/patients/new/",
+        {"family_name": "Орлова", "given_name": "Анна", "birth_date": future, "sex": "female", "snils": "123"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    assert field_errors(page, "birth_date") == ["The birth date is in the future."]
+    assert field_errors(page, "snils")
+    assert not Patient.objects.filter(family_name="Орлова").exists()
+
+
 def test_a_finalized_encounter_is_read_only(gp_web, gp, record):
     encounter, item, _ = record
     assert gp_web.post(f"/encounters/{encounter.pk}/finalize/").status_code == 302
