@@ -356,3 +356,12 @@ def test_an_accepted_row_folds_its_decline_away_and_a_pending_one_offers_it(gp_w
     assert accepted.count('name="reason"') == 1  # only inside the folded part
     pending = next(row for row in rows if "decision-pending" in row)
     assert 'name="reason"' in pending and "change-mind" not in pending
+
+
+def test_the_encounter_form_marks_what_must_be_filled_in_and_only_that(gp_web, gp):
+    patient = patient_of(gp)
+    page = gp_web.get(f"/patients/{patient.pk}/encounters/new/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    duration = page.split('for="id_duration_days">', 1)[1].split("</label>", 1)[0]
+    temperature = page.split('for="id_temperature_c">', 1)[1].split("</label>", 1)[0]
+    assert '<span class="required">(обязательно)</span>' in duration
+    assert "обязательно" not in temperature

@@ -114,7 +114,7 @@ def test_the_patient_form_takes_the_russian_record_fields_in_russian_order(gp_we
         "phone",
         "identifier",
     ]
-    assert re.search(r"<fieldset[^>]*>\s*<legend>Пол</legend>", form)
+    assert re.search(r"<fieldset[^>]*>\s*<legend>Пол <span class=\"required\">\(обязательно\)</span></legend>", form)
     body = {
         "family_name": "Петров",
         "given_name": "Иван",
