@@ -365,3 +365,16 @@ def test_the_encounter_form_marks_what_must_be_filled_in_and_only_that(gp_web, g
     temperature = page.split('for="id_temperature_c">', 1)[1].split("</label>", 1)[0]
     assert '<span class="required">(обязательно)</span>' in duration
     assert "обязательно" not in temperature
+
+
+def test_items_not_indicated_for_one_reason_share_one_line_and_cite_its_sources_once(gp_web, gp):
+    # Lumbar numbness, no red flag: X-ray and MRI are not indicated for the same reason (stewardship).
+    encounter = encounter_of(gp, findings=screened({"loc_lumbar": True}))
+    workup_for(gp, encounter)
+    page = gp_web.get(f"/encounters/{encounter.pk}/workup/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    lines = re.findall(r"<li data-not-indicated><strong>([^<]*)</strong>(.*?)</li>", page, re.S)
+    names = [name for name, _rest in lines]
+    assert any("X-ray" in name and "MRI" in name for name in names), names
+    for _name, rest in lines:
+        sources = re.search(r'<span class="muted small">([^<]*)</span>', rest).group(1).split("; ")
+        assert sources and len(sources) == len(set(sources))

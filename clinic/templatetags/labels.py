@@ -133,3 +133,9 @@ def measured(value):
         return value
     decimals = f"{number:.3f}".rstrip("0").partition(".")[2]
     return floatformat(number, f"{len(decimals)}g")
+
+
+@register.filter
+def sources_of(rows):
+    """The sources of several rows (items not indicated for one reason), each once, in the order first cited."""
+    return list(dict.fromkeys(source for row in rows for source in row.get("sources", ())))
