@@ -6,8 +6,10 @@ so tests of the audit trail only see what the request under test recorded.
 
 import contextlib
 import datetime
+import zoneinfo
 
 import factory
+from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -28,6 +30,18 @@ def screened(findings=None) -> dict:
     for code, value in red_flags_absent().items():
         result.setdefault(code, value)
     return result
+
+
+def clinic_local(moment=None, clinic=None) -> datetime.datetime:
+    """A moment (now by default) on the clinic's clock, as the app dates a visit or a document: the test server's
+    zone differs from the clinic's for hours a day (21:00-24:00 UTC is already tomorrow in Moscow)."""
+    zone = zoneinfo.ZoneInfo(clinic.time_zone if clinic is not None else "Europe/Moscow")
+    return timezone.localtime(moment or timezone.now(), zone)
+
+
+def clinic_today(clinic=None) -> datetime.date:
+    """Today where the clinic is (the factories' clinics are in Moscow unless told otherwise)."""
+    return clinic_local(clinic=clinic).date()
 
 
 def clinic_of(user):

@@ -3,12 +3,12 @@
 import datetime
 
 import pytest
-from django.utils import timezone
 
 from clinic.models import Encounter
 from tests.record_factories import (
     LOCATION_ONLY,
     URINARY,
+    clinic_today,
     encounter_body,
     encounter_of,
     patient_of,
@@ -106,7 +106,7 @@ def test_the_visit_date_defaults_to_today(gp_api, patient):
     response = gp_api.post(URL, body, format="json")
 
     assert response.status_code == 201
-    assert response.json()["visit_date"] == timezone.localdate().isoformat()
+    assert response.json()["visit_date"] == clinic_today(patient.clinic).isoformat()
 
 
 def test_blank_notes_sections_are_dropped(gp_api, patient):
@@ -117,7 +117,7 @@ def test_blank_notes_sections_are_dropped(gp_api, patient):
 
 
 def _future():
-    return (timezone.localdate() + datetime.timedelta(days=1)).isoformat()
+    return (clinic_today() + datetime.timedelta(days=1)).isoformat()
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,8 @@ def test_a_referral_takes_the_clinic_language_and_the_diagnosis_of_the_rule_behi
     body = response.json()
     assert body["language"] == "ru" and body["icd10"] == "M54.1" and body["diagnosis"] == "Радикулопатия"
     assert body["name"] == "Невролог" and body["number"] == f"{body['id']:06d}"
-    assert "неврологический дефицит" in body["reason"].lower()  # the recommendation's reason, in Russian
+    # The recommendation's reason in Russian: what was found, then what the referral is for.
+    assert body["reason"].startswith("Выявлено: ") and "консультация невролога" in body["reason"].lower()
 
 
 def test_a_referral_in_english_and_one_by_hand_with_the_fallback_code(ru_api, radicular):
@@ -66,7 +67,7 @@ def test_a_referral_in_english_and_one_by_hand_with_the_fallback_code(ru_api, ra
         "/api/v1/referrals/", {"recommendation": radicular[2].pk, "language": "en"}, format="json"
     ).json()
     assert english["language"] == "en" and english["diagnosis"] == "Radiculopathy"
-    assert "neurological deficit" in english["reason"].lower()
+    assert english["reason"].startswith("Found: ") and "neurological assessment" in english["reason"].lower()
     by_hand = ru_api.post(
         "/api/v1/referrals/",
         {
@@ -113,7 +114,7 @@ def test_a_valid_code_the_base_does_not_name_needs_words_in_russian(ru_api, radi
 def test_a_draft_changes_language_and_code_and_an_issued_one_is_re_rendered_with_its_time(ru_api, radicular):
     referral = ru_api.post("/api/v1/referrals/", {"recommendation": radicular[2].pk}, format="json").json()
     changed = ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"language": "en"}, format="json").json()
-    assert changed["diagnosis"] == "Radiculopathy" and "neurological deficit" in changed["reason"].lower()
+    assert changed["diagnosis"] == "Radiculopathy" and changed["reason"].startswith("Found: ")
     assert ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"icd10": "nonsense"}, format="json").status_code == 400
     assert ru_api.patch(f"/api/v1/referrals/{referral['id']}/", {"language": "de"}, format="json").status_code == 400
     recoded = ru_api.patch(

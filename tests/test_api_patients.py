@@ -3,13 +3,13 @@
 import datetime
 
 import pytest
-from django.utils import timezone
 
 from clinic.models import Patient
 from tests.record_factories import (
     EncounterFactory,
     api_client_for,
     clinic_of,
+    clinic_today,
     patient_of,
     screened,
 )
@@ -73,7 +73,7 @@ def test_identifier_and_phone_are_optional(gp_api):
 
 
 def _tomorrow():
-    return (timezone.localdate() + datetime.timedelta(days=1)).isoformat()
+    return (clinic_today() + datetime.timedelta(days=1)).isoformat()
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_a_birth_date_in_the_future_is_refused(gp_api):
 
 
 def test_a_patient_born_today_is_accepted(gp_api):
-    response = gp_api.post(URL, new_patient(birth_date=timezone.localdate().isoformat()), format="json")
+    response = gp_api.post(URL, new_patient(birth_date=clinic_today().isoformat()), format="json")
 
     assert response.status_code == 201
 

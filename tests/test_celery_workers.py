@@ -108,7 +108,7 @@ def test_a_letter_requested_over_the_api_is_rendered_by_a_worker_and_downloaded(
             "Соколова Вера",
             "Nephrology",
             "Routine referral",
-            case["recommendation"].reason,
+            referral["reason"],
             "Pyelonephritis?",
             "No saddle anaesthesia",
             "No fever",

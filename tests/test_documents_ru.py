@@ -16,7 +16,7 @@ from clinic.models import Clinic, Membership
 from referrals import documents, services
 from referrals.models import Leaflet, PdfStatus, Referral, Requisition
 from tests.factories import MOSCOW_POLYCLINIC, ClinicFactory, MembershipFactory
-from tests.record_factories import actor_for, encounter_of, patient_of, screened, workup_for
+from tests.record_factories import actor_for, clinic_local, encounter_of, patient_of, screened, workup_for
 from workups.models import Decision
 from workups.services import recommendation_decide, workup_item_add
 
@@ -129,7 +129,7 @@ def test_a_russian_referral_follows_form_057u_with_every_field_and_no_english_wo
         "г. Москва, ул. Садовая, д. 12",
         "Учётная форма № 057/у",
         f"НАПРАВЛЕНИЕ № {number}",
-        f"от {referral.created_at:%d.%m.%Y}",
+        f"от {clinic_local(referral.created_at, referral.clinic):%d.%m.%Y}",
         "Форма оказания медицинской помощи неотложная",
         "к врачу-неврологу",
         "Иванова Мария Петровна",
@@ -341,7 +341,8 @@ def test_the_leaflet_in_english_for_a_patient_of_a_russian_clinic(demo):
     ):
         text = text.replace(record_text, "")
     assert not re.search("[а-яё]{3,}", text), text
-    assert documents.download_name(leaflet) == f"leaflet-{leaflet.pk:06d}-{leaflet.created_at:%Y-%m-%d}.pdf"
+    made = clinic_local(leaflet.created_at, leaflet.clinic)
+    assert documents.download_name(leaflet) == f"leaflet-{leaflet.pk:06d}-{made:%Y-%m-%d}.pdf"
 
 
 def test_an_english_leaflet_gives_the_same_ambulance_numbers(gp):

@@ -74,7 +74,7 @@ def test_a_letter_holds_the_patient_the_specialty_the_urgency_the_reason_and_eac
         "Иванова Мария",
         "Nephrology",
         "Routine referral",
-        nephrology.reason,
+        referral.reason,  # what was found, then what the referral is for
         "Pyelonephritis or a stone?",
         "No saddle anaesthesia",
         "No urinary retention or incontinence",
