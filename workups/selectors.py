@@ -1,5 +1,6 @@
 from django.utils.translation import gettext
 
+from clinic.templatetags.labels import lowerfirst
 from workups.engine import evaluate, get_knowledge_base
 from workups.engine.case import Case
 from workups.engine.loader import DEFAULT_LANGUAGE
@@ -251,15 +252,10 @@ def referral_letter_reason(row, *, language: str | None = None) -> str:
     found = [kb.vocabulary.name_of(code) for code in row.triggered_by or ()]
     if not purposes:
         return recommendation_row(row, language=language)["reason"]
-    parts = [f"{FOUND[language]}: {'; '.join(_lowerfirst(name) for name in found)}."] if found else []
+    parts = [f"{FOUND[language]}: {'; '.join(lowerfirst(name) for name in found)}."] if found else []
     purpose = "; ".join(purposes)
     parts.append(f"{purpose[:1].upper()}{purpose[1:]}.")
     return " ".join(parts)
-
-
-def _lowerfirst(text: str) -> str:
-    """A name inside a sentence: first letter lower case, unless it starts an abbreviation (МРТ, ESR)."""
-    return text if len(text) > 1 and text[1].isupper() else text[:1].lower() + text[1:]
 
 
 def provisional_diagnosis(*, rule_ids, language: str | None = None) -> tuple[str, str]:
