@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -205,7 +205,7 @@ def _throttled_page(request, template, context, retry_after):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def setup(request):
     """Turn two-factor login on: scan, type the first code, get the recovery codes."""
     if totp_device(request.user) is not None:
@@ -252,7 +252,7 @@ def setup(request):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify(request):
     """The login's second step: a code from the app, or a recovery code."""
     if request.session.get(SESSION_KEY) == ENROL:
@@ -266,7 +266,7 @@ def verify(request):
     form = CodeForm(request.POST or None)
     context = {"form": form, "next": next_page}
     template = "registration/two_factor_verify.html"
-    if request.method == "GET":
+    if request.method != "POST":
         return render(request, template, context)
     if not form.is_valid():
         return render(request, template, context, status=400)
@@ -301,7 +301,7 @@ def verify(request):
 
 
 @login_required
-@require_http_methods(["GET"])
+@require_safe
 def status(request):
     """Whether two-factor login is on, with new recovery codes and turning it off."""
     device = totp_device(request.user)

@@ -29,7 +29,7 @@ def _apply_errors(form, error: ValidationError):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def patient_list(request):
     """Recent patients, and search by name (POST, so no name ends up in a URL or an access log)."""
     actor = _actor(request)
@@ -65,7 +65,7 @@ def patient_list(request):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def patient_create(request):
     form = PatientForm(request.POST or None)
     duplicates = []
@@ -115,11 +115,11 @@ def patient_create(request):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def patient_edit(request, pk):
     actor = _actor(request)
     patient = selectors.patient_get(
-        actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, patient_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     form = PatientForm(request.POST or None, initial=PatientForm.initial_from(patient))
     if request.method == "POST" and form.is_valid():

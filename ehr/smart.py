@@ -136,7 +136,7 @@ def scope_problem(request, resource_type, *, instance: bool):
     token = getattr(request, "smart_token", None)
     if token is None or resource_type is None:
         return None
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         permission, needs = ("r", "read") if instance else ("s", "read")
     elif request.method == "POST" and request.path.endswith("/_search"):
         permission, needs = "s", "read"

@@ -139,11 +139,11 @@ def letter_from_recommendation(request, pk):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def referral_by_hand(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(
-        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, encounter_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     if request.method == "POST":
         refused = _refused_when_finalized(request, encounter)
@@ -182,13 +182,13 @@ def _letter_context(referral, **extra):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def referral_detail(request, pk):
     """The letter: edit it (Save) or go on to issue it (Issue: what was typed is saved first, then the
     confirmation shows the letter as it will be issued)."""
     actor = _actor(request)
     referral = selectors.referral_get(
-        actor=actor, referral_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, referral_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     if request.method == "POST":
         refused = _refused_when_finalized(request, referral.encounter)
@@ -221,13 +221,13 @@ def referral_detail(request, pk):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def referral_issue(request, pk):
     """GET: the confirmation, with the letter as it will be issued; POST (Confirm): issue it. A letter
     changed since its preview is shown again rather than issued unseen."""
     actor = _actor(request)
     referral = selectors.referral_get(
-        actor=actor, referral_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, referral_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     if referral.status != "draft":
         return redirect("referral-detail", pk=referral.pk)
@@ -553,13 +553,13 @@ class FinalizeForm(forms.Form):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def encounter_finalize(request, pk):
     """GET: the confirmation, with what is still unfinished; POST: finalize (a reason is needed when an
     emergency's emergency work is all still pending: the service says so, and the form shows it)."""
     actor = _actor(request)
     encounter = record_selectors.encounter_get(
-        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, encounter_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     if encounter.is_finalized:
         messages.error(request, _("This encounter is finalized and can no longer be changed."))

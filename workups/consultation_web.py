@@ -85,11 +85,11 @@ def _form_page(request, form, patient, encounter):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def encounter_create(request, pk):
     actor = _actor(request)
     patient = record_selectors.patient_get(
-        actor=actor, patient_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, patient_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     if request.method == "POST" and "red_flags_no" in request.POST:
         return _red_flags_no(request, patient, None)
@@ -115,11 +115,11 @@ def encounter_preview(request, pk):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def encounter_detail(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(
-        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, encounter_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     patient = encounter.patient
     if encounter.is_finalized:

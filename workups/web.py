@@ -489,13 +489,13 @@ def _representation_groups(result):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def workup_review_page(request, pk):
     """POST: store the follow-up workup (findings plus results); GET: it beside the first workup, new
     rows marked, its rows decidable (after finalizing too: only the follow-up's)."""
     actor = _actor(request)
     encounter = record_selectors.encounter_get(
-        actor=actor, encounter_id=pk, action="view" if request.method == "GET" else "open_for_update"
+        actor=actor, encounter_id=pk, action="view" if request.method in ("GET", "HEAD") else "open_for_update"
     )
     if request.method == "POST":
         try:
