@@ -60,7 +60,7 @@ def leaflet_latest(*, actor: Actor, encounter, action: str = "view") -> Leaflet 
 URGENCY_RANK = {"routine": 0, "urgent": 1, "emergency": 2}
 
 
-def _has_letter(letters) -> Callable[[int, str, str], bool]:
+def letters_standing(letters) -> Callable[[int, str, str], bool]:
     """Whether a recommended referral (its id, specialty and urgency) has its letter: the one made from it, or,
     since a review stores a new version of the workup with new rows, a letter of the encounter to the same
     specialty, not cancelled, at the same urgency or a higher one. Without this, a referral issued before the
@@ -84,7 +84,7 @@ def workup_page_documents(*, encounter: Encounter, result: dict | None) -> dict:
     letters = list(Referral.objects.filter(encounter=encounter).order_by("-created_at", "-id"))
     requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
-    has_letter = _has_letter(letters)
+    has_letter = letters_standing(letters)
     if result:
         for row in result["referrals"]:
             row["has_letter"] = has_letter(row["id"], row["specialty"], row["urgency"])
@@ -104,7 +104,7 @@ def encounter_unfinished(*, encounter: Encounter) -> dict:
         Referral.objects.filter(encounter=encounter).only("recommendation_id", "status", "specialty", "urgency")
     )
     # A referral with a draft letter is listed once, under the draft letters.
-    has_letter = _has_letter(letters)
+    has_letter = letters_standing(letters)
     referrals = workup.referrals.all() if workup else []
     without_letter = [
         row for row in referrals if row.decision == "accepted" and not has_letter(row.pk, row.specialty, row.urgency)

@@ -30,9 +30,11 @@ from clinic.models import Encounter
 from referrals import dispatch, documents
 from referrals.models import DocumentLanguage, Leaflet, PdfStatus, Referral, ReferralStatus, Requisition
 from referrals.pdf import render_pdf
+from referrals.selectors import letters_standing
 from workups.engine import get_knowledge_base
 from workups.models import Decision, Urgency, WorkupReferral
 from workups.selectors import icd10_name, provisional_diagnosis, referral_letter_reason
+from workups.services import workup_accept_all
 
 logger = logging.getLogger(__name__)
 
@@ -366,6 +368,25 @@ def leaflet_request(*, actor: Actor, encounter: Encounter, language: str | None 
     )
     _enqueue_after_commit(leaflet)
     return leaflet
+
+
+@transaction.atomic
+def emergency_documents_prepare(*, actor: Actor, encounter: Encounter) -> list[Referral]:
+    """The emergency path in one step, for a GP with a patient to send to hospital now: every recommendation still
+    pending is accepted (under an emergency only the emergency workup is issued), a draft letter is made for each
+    accepted emergency referral that has none standing, and the patient leaflet is requested. Returns the draft
+    letters made, for the GP to read and issue: a letter is never issued unseen."""
+    workup = _latest_workup(actor, encounter)
+    if workup is None or workup.disposition != Urgency.EMERGENCY:
+        raise ValidationError({"workup": [_("This workup is not an emergency.")]})
+    workup_accept_all(actor=actor, workup=workup)
+    has_letter = letters_standing(list(Referral.objects.filter(encounter=encounter)))
+    drafts = []
+    for row in workup.referrals.filter(decision=Decision.ACCEPTED, urgency=Urgency.EMERGENCY).order_by("id"):
+        if not has_letter(row.pk, row.specialty, row.urgency):
+            drafts.append(referral_create(actor=actor, encounter=encounter, recommendation=row))
+    leaflet_request(actor=actor, encounter=encounter)
+    return drafts
 
 
 # -- rendering (in the worker) ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ urlpatterns = [
     path("worklist/", web.worklist_page, name="worklist"),
     path("worklist/badge/", web.worklist_badge, name="worklist-badge"),
     path("workup-referrals/<int:pk>/letter/", web.letter_from_recommendation, name="workup-referral-letter"),
+    path("encounters/<int:pk>/emergency/", web.emergency_documents, name="encounter-emergency-documents"),
     path("encounters/<int:pk>/referrals/new/", web.referral_by_hand, name="referral-by-hand"),
     path("referrals/<int:pk>/", web.referral_detail, name="referral-detail"),
     path("referrals/<int:pk>/issue/", web.referral_issue, name="referral-issue"),

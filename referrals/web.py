@@ -139,6 +139,42 @@ def letter_from_recommendation(request, pk):
 
 
 @login_required
+@require_POST
+def emergency_documents(request, pk):
+    """The emergency banner's one step: the emergency workup accepted, its letters drafted and the leaflet asked
+    for; the GP then reads the first letter on its confirmation page and issues it."""
+    actor = _actor(request)
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
+    refused = _refused_when_finalized(request, encounter)
+    if refused:
+        return refused
+    try:
+        drafts = services.emergency_documents_prepare(actor=actor, encounter=encounter)
+    except (ValidationError, RecordLocked) as error:
+        _messages_from(request, error)
+        return redirect("encounter-workup", pk=encounter.pk)
+    if not drafts:
+        messages.success(
+            request, _("Emergency workup accepted; its letters were written already. The leaflet is being prepared.")
+        )
+        return redirect(f"{reverse('encounter-workup', args=[encounter.pk])}#documents")
+    if len(drafts) == 1:
+        messages.success(
+            request, _("Emergency workup accepted and the leaflet is being prepared. Check the letter and issue it.")
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "Emergency workup accepted and the leaflet is being prepared. Letters drafted: %(count)d; check and "
+                "issue each, this one first."
+            )
+            % {"count": len(drafts)},
+        )
+    return redirect("referral-issue", pk=drafts[0].pk)
+
+
+@login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def referral_by_hand(request, pk):
     actor = _actor(request)
