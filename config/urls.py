@@ -92,6 +92,11 @@ api_v1 = [
         workup_views.EncounterResultsReviewView.as_view(),
         name="api-encounter-results-review",
     ),
+    path(
+        "encounters/<int:pk>/results/acknowledge/",
+        workup_views.EncounterResultsAcknowledgeView.as_view(),
+        name="api-encounter-results-acknowledge",
+    ),
     path("results/<int:pk>/", workup_views.ResultDetailView.as_view(), name="api-result"),
     path("results/<int:pk>/acknowledge/", workup_views.ResultAcknowledgeView.as_view(), name="api-result-acknowledge"),
     path("referrals/<int:pk>/status/", referral_api.ReferralStatusView.as_view(), name="api-referral-status"),

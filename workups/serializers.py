@@ -24,7 +24,7 @@ from clinic.validation import (
 )
 from workups.engine import Case, get_knowledge_base
 from workups.engine.case import VITAL_SIGNS
-from workups.services import result_problems
+from workups.services import result_problems, results_acknowledge_problems
 
 SEX_CHOICES = ("female", "male")
 
@@ -403,8 +403,37 @@ class AcknowledgeSerializer(StrictSerializer):
     note = NoteField(max_length=2000, help_text="The action taken on this abnormal result (required).")
 
     def check(self, values, errors):
-        if "note" in values and not values["note"].strip():
-            errors.setdefault("note", []).append(_("Say what was done about this result."))
+        _note_given(values, errors)
+
+
+def _note_given(values, errors):
+    if "note" in values and not values["note"].strip():
+        errors.setdefault("note", []).append(_("Say what was done about this result."))
+
+
+class AcknowledgeManySerializer(StrictSerializer):
+    results = serializers.ListField(
+        child=StrictIntegerField(),
+        help_text="Ids of this encounter's current abnormal results not yet acknowledged, each once.",
+    )
+    note = NoteField(max_length=2000, help_text="The action taken on these abnormal results (required).")
+
+    # One encounter's panels hold a few dozen results at most; a longer list is not a GP's.
+    MAX_RESULTS = 200
+
+    def check(self, values, errors):
+        _note_given(values, errors)
+        ids = values.get("results")
+        if ids is None:
+            return
+        if len(ids) > self.MAX_RESULTS:
+            errors.setdefault("results", []).append(
+                _("At most %(count)s results at once.") % {"count": self.MAX_RESULTS}
+            )
+            return
+        problems = results_acknowledge_problems(encounter=self.context["encounter"], ids=ids)
+        if problems:
+            errors.setdefault("results", []).extend(problems)
 
 
 class StoredResultSerializer(serializers.Serializer):

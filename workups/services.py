@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinic.audit import Actor, audit_record
 from clinic.errors import RecordLocked
@@ -574,11 +575,13 @@ def result_problems(*, encounter: Encounter, code, value, performed_on=None, not
 
 
 class NotAcknowledgeable(Exception):
-    """The result cannot be acknowledged in its state (HTTP 409): normal, superseded or done already."""
+    """The result cannot be acknowledged in its state (HTTP 409): normal, superseded or done already.
+    `problems`: {result id: message} when several were asked for at once (results_acknowledge)."""
 
-    def __init__(self, message):
+    def __init__(self, message, problems: dict | None = None):
         super().__init__(message)
         self.message = message
+        self.problems = problems or {}
 
 
 @transaction.atomic
@@ -611,6 +614,65 @@ def result_acknowledge(*, actor: Actor, result: Result, note: str) -> Result:
         patient_id=result.encounter.patient_id,
     )
     return result
+
+
+def _ids_text(ids) -> str:
+    return ", ".join(str(pk) for pk in ids)
+
+
+def results_acknowledge_problems(*, encounter: Encounter, ids: list[int]) -> list[str]:
+    """What is wrong with a list of result ids to acknowledge together: none, one listed twice, one that is
+    not a result of this encounter (another encounter's, another clinic's, or none at all)."""
+    if not ids:
+        return [_("Choose at least one result.")]
+    problems = []
+    seen: set = set()
+    twice = sorted({pk for pk in ids if pk in seen or seen.add(pk)})
+    if twice:
+        problems.append(_("Listed more than once: %(ids)s.") % {"ids": _ids_text(twice)})
+    known = set(Result.objects.filter(encounter=encounter, pk__in=set(ids)).values_list("pk", flat=True))
+    unknown = [pk for pk in dict.fromkeys(ids) if pk not in known]
+    if unknown:
+        problems.append(
+            ngettext("No result %(ids)s in this encounter.", "No results %(ids)s in this encounter.", len(unknown))
+            % {"ids": _ids_text(unknown)}
+        )
+    return problems
+
+
+@transaction.atomic
+def results_acknowledge(*, actor: Actor, encounter: Encounter, results, note: str) -> list[Result]:
+    """Sign several abnormal results of one encounter off with one note (a blood panel with three values
+    out of range): each exactly as result_acknowledge does, audited one by one, and all or none. `results`:
+    Result rows or their ids. A list that names nothing, a result twice, or one not of this encounter is a
+    ValidationError on `results`; a result that cannot be acknowledged in its state makes it a
+    NotAcknowledgeable naming every such result (`problems`), and nothing is saved."""
+    ids = [getattr(result, "pk", result) for result in results]
+    _lock(encounter.pk)
+    problems = results_acknowledge_problems(encounter=encounter, ids=ids)
+    if problems:
+        raise ValidationError({"results": problems})
+    # Every row locked at once, in id order, so that two GPs signing overlapping panels off wait for each
+    # other instead of each holding a row the other needs.
+    rows = {row.pk: row for row in Result.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    acknowledged, conflicts = [], {}
+    for pk in ids:
+        try:
+            acknowledged.append(result_acknowledge(actor=actor, result=rows[pk], note=note))
+        except NotAcknowledgeable as error:
+            conflicts[pk] = error.message
+    if conflicts:
+        # Raised out of the transaction: the ones acknowledged above are rolled back with their audit rows.
+        raise NotAcknowledgeable(
+            ngettext(
+                "Nothing was acknowledged: result %(ids)s cannot be.",
+                "Nothing was acknowledged: results %(ids)s cannot be.",
+                len(conflicts),
+            )
+            % {"ids": _ids_text(conflicts)},
+            problems=conflicts,
+        )
+    return acknowledged
 
 
 _URGENCY_RANK = {Urgency.EMERGENCY: 0, Urgency.URGENT: 1, Urgency.ROUTINE: 2}

@@ -1,6 +1,6 @@
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,6 +10,7 @@ from clinic.serializers import EncounterSerializer
 from workups import selectors, services
 from workups.models import Workup, WorkupItem, WorkupReferral
 from workups.serializers import (
+    AcknowledgeManySerializer,
     AcknowledgeSerializer,
     DecisionSerializer,
     FinalizeSerializer,
@@ -299,6 +300,18 @@ class ResultDetailView(ApiActorMixin, APIView):
         return Response(selectors.result_row(selectors.result_get(actor=self.actor(), result_id=pk)))
 
 
+_CONFLICT = inline_serializer(
+    "AcknowledgeConflict",
+    {
+        "detail": serializers.CharField(),
+        "results": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            help_text="Each result that cannot be acknowledged (by id) and why.",
+        ),
+    },
+)
+
+
 class ResultAcknowledgeView(ApiActorMixin, APIView):
     """A GP signs an abnormal result off with the action taken. A normal, superseded or already
     acknowledged result is a 409: the body is fine, the result's state makes the act impossible."""
@@ -317,6 +330,65 @@ class ResultAcknowledgeView(ApiActorMixin, APIView):
         except services.NotAcknowledgeable as error:
             return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
         return Response(selectors.result_row(result))
+
+
+class EncounterResultsAcknowledgeView(ApiActorMixin, APIView):
+    """A GP signs several abnormal results of one encounter off with one note (a panel with three values out
+    of range), all or none. A result that is normal, superseded or already acknowledged is a 409 naming it
+    (`results`: id → why), and none is acknowledged."""
+
+    @extend_schema(
+        operation_id="encounter_results_acknowledge",
+        summary="Acknowledge several abnormal results of an encounter with one note",
+        request=AcknowledgeManySerializer,
+        responses={
+            200: StoredResultSerializer(many=True),
+            400: OpenApiResponse(
+                description="Every problem by field: `results` (not a list, empty, an id that is not a whole "
+                "number, listed twice, or not a result of this encounter) and `note` (missing, blank, too long, "
+                "control characters)."
+            ),
+            404: OpenApiResponse(description="No such encounter in your clinic."),
+            409: _CONFLICT,
+        },
+        examples=[
+            OpenApiExample(
+                "A panel signed off", value={"results": [41, 42, 43], "note": "Iron started, CBC in 4 weeks"}
+            ),
+            OpenApiExample(
+                "Problems",
+                value={"results": ["Listed more than once: 42."], "note": ["This field is required."]},
+                response_only=True,
+                status_codes=["400"],
+            ),
+            OpenApiExample(
+                "One already signed off",
+                value={
+                    "detail": "Nothing was acknowledged: result 42 cannot be.",
+                    "results": {"42": ["This result has been acknowledged already."]},
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+    )
+    def post(self, request, pk):
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        data = AcknowledgeManySerializer(data=request.data, context={"encounter": encounter})
+        data.is_valid(raise_exception=True)
+        try:
+            results = services.results_acknowledge(
+                actor=self.actor(),
+                encounter=encounter,
+                results=data.validated_data["results"],
+                note=data.validated_data["note"],
+            )
+        except services.NotAcknowledgeable as error:
+            return Response(
+                {"detail": error.message, "results": {str(pk): [message] for pk, message in error.problems.items()}},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response([selectors.result_row(result) for result in results])
 
 
 class EncounterFinalizeView(ApiActorMixin, generics.GenericAPIView):
