@@ -18,6 +18,7 @@ urlpatterns = [
     path("encounters/<int:pk>/results/check/", web.results_check, name="encounter-results-check"),
     path("encounters/<int:pk>/results/enter/", web.results_enter, name="encounter-results-enter"),
     path("encounters/<int:pk>/review/", web.workup_review_page, name="encounter-review"),
+    path("encounters/<int:pk>/results/acknowledge/", web.results_acknowledge, name="encounter-results-acknowledge"),
     path("results/<int:pk>/acknowledge/", web.result_acknowledge, name="result-acknowledge"),
     path("workup-items/<int:pk>/decide/", web.item_decide, name="workup-item-decide"),
     path("workup-referrals/<int:pk>/decide/", web.referral_decide, name="workup-referral-decide"),

@@ -57,6 +57,7 @@ def _context(actor, encounter, **extra):
         errors=extra.pop("result_errors", None),
         posted=extra.pop("result_posted", None),
         acknowledge_errors=extra.pop("acknowledge_errors", None),
+        acknowledge_posted=extra.pop("acknowledge_posted", None),
     )
     return {
         "encounter": encounter,
@@ -276,9 +277,12 @@ def _boolean_words(meta) -> tuple[str, str]:
     return ("present", "absent") if "present" in (meta.get("reference") or {}) else ("positive", "negative")
 
 
-def results_context(actor, encounter, workup, *, errors=None, posted=None, acknowledge_errors=None) -> dict:
+def results_context(
+    actor, encounter, workup, *, errors=None, posted=None, acknowledge_errors=None, acknowledge_posted=None
+) -> dict:
     """The results panel: one row per awaited test (accepted items of the latest workup that a result
-    code answers) with its analytes and units, and every result entered (current first)."""
+    code answers) with its analytes and units, and every result entered (current first).
+    `acknowledge_posted`: the refused form acknowledging several results ({"ids", "note", "errors"})."""
     vocabulary = current_kb().vocabulary
     answers = services.result_codes_by_test()
     stored = selectors.results_of_encounter(actor=actor, encounter=encounter)
@@ -339,12 +343,42 @@ def results_context(actor, encounter, workup, *, errors=None, posted=None, ackno
     panel_errors = []
     if posted_test and not any(test["mine"] for test in tests):
         panel_errors = [message for messages_ in (errors or {}).values() for message in messages_]
+    acknowledge_many = _acknowledge_many(rows, acknowledge_posted)
+    if acknowledge_posted and not acknowledge_many["shown"]:
+        # Nothing left to tick (another GP signed them off meanwhile): the refusal shows at the panel's top.
+        panel_errors += acknowledge_many["errors"] + acknowledge_many["note_errors"]
     return {
         "result_tests": tests,
         "results": rows,
+        "acknowledge_many": acknowledge_many,
         "has_current_results": bool(current),
         "result_panel_errors": panel_errors,
         "follow_up": workup is not None and workup.kind == "follow_up",
+    }
+
+
+def _acknowledge_many(rows, posted) -> dict:
+    """The form signing several abnormal results off with one note: shown when two or more await it (one has
+    its own form), or when it was refused. Every row ticked unless the refused form left it unticked."""
+    candidates = [row for row in rows if row["can_acknowledge"]]
+    errors = dict((posted or {}).get("errors") or {})
+    names = {row["id"]: row["name"] for row in rows}
+    results_errors = list(errors.pop("results", []))
+    # A result that could not be acknowledged (its id from the service): named for the GP.
+    conflicts = (posted or {}).get("conflicts") or {}
+    if conflicts:
+        results_errors.append(_("Nothing was acknowledged."))
+    for pk, message in conflicts.items():
+        results_errors.append(f"{names.get(pk, pk)}: {_words(message)}")
+    note_errors = list(errors.pop("note", []))
+    other = [message for messages_ in errors.values() for message in messages_]
+    ticked = (posted or {}).get("ids")
+    return {
+        "shown": len(candidates) > 1 or (posted is not None and bool(candidates)),
+        "rows": [{**row, "ticked": ticked is None or row["id"] in ticked} for row in candidates],
+        "errors": results_errors + other,
+        "note_errors": note_errors,
+        "note": (posted or {}).get("note", ""),
     }
 
 
@@ -476,6 +510,39 @@ def result_acknowledge(request, pk):
         messages.error(request, _words(error.message))
     else:
         messages.success(request, _("Result acknowledged."))
+    return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def results_acknowledge(request, pk):
+    """Sign the ticked abnormal results of an encounter off with one note, all or none; refused, the page
+    comes back with the problems, the ticks and the note as they were. A GET leads back to the form."""
+    actor = _actor(request)
+    if request.method != "POST":
+        encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk)
+        return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#acknowledge-selected")
+    encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
+    note = request.POST.get("note", "")
+    ids = [int(value) for value in request.POST.getlist("results") if value.isascii() and value.isdigit()]
+    errors, conflicts = {}, {}
+    if len(ids) != len(request.POST.getlist("results")):
+        errors["results"] = [_("Choose results from the list.")]
+    else:
+        try:
+            acknowledged = services.results_acknowledge(actor=actor, encounter=encounter, results=ids, note=note)
+        except ValidationError as error:
+            errors = _problems(error)
+        except services.NotAcknowledgeable as error:
+            conflicts = error.problems
+    if errors or conflicts:
+        posted = {"ids": set(ids), "note": note, "errors": errors, "conflicts": conflicts}
+        return _workup_page(request, actor, encounter, acknowledge_posted=posted)
+    messages.success(
+        request,
+        ngettext("%(count)s result acknowledged.", "%(count)s results acknowledged.", len(acknowledged))
+        % {"count": len(acknowledged)},
+    )
     return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
 
 
