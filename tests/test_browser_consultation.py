@@ -375,6 +375,12 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_disposition_stays_in_sight(
         )
         assert not broken, f"{url}: headers broken across lines: {broken}"
     assert workup.items.exists()
+    # The header leaves the phone's screen to the record (it took 162 of 740 px): the menu, the language and the
+    # account's links in at most 100 px, every menu link and logging out still there.
+    page.goto(f"{live_server.url}/")
+    assert page.locator("header.topbar").bounding_box()["height"] <= 100
+    for link in ("nav a[href='/']", "#nav-worklist", "nav a[href='/patients/new/']", ".who button[type=submit]"):
+        assert page.locator(f"header.topbar {link}").is_visible(), link
 
     page.goto(f"{live_server.url}/patients/{encounter.patient_id}/encounters/new/")
     page.fill("#id_duration_days", "2")
