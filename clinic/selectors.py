@@ -18,6 +18,7 @@ from django.http import Http404
 from clinic.audit import Actor, audit_record
 from clinic.identifiers import digits_only
 from clinic.models import Encounter, Patient
+from clinic.spellings import cyrillic_from_latin, layout_swapped
 from clinic.text import SUBSTRING_MIN, search_key
 
 
@@ -80,6 +81,21 @@ def patient_queryset(*, actor: Actor, search: str | None = None, birth_date=None
             return patients.order_by(FirstWordStarts(words[0]), *by_name)
         return patients.order_by(*by_name)  # a short first word is a range already
     return patients.order_by("name_key", "id")
+
+
+def patient_search_respelled(*, actor: Actor, search: str, birth_date=None) -> str | None:
+    """For a name search that found no patient: the first other spelling of it that finds one of the actor's
+    clinic with the same birth date, if any: the keys typed on the other keyboard layout ("Bdfyjdf" → Иванова),
+    then a name in Latin letters read back into Cyrillic (Shcherbakova → Щербакова). One query per spelling tried.
+    The browser's search only: an EHR's search (the API, FHIR) matches exactly what it sent."""
+    tried = {search_key(search)}
+    for spelling in (layout_swapped(search), cyrillic_from_latin(search)):
+        if spelling is None or search_key(spelling) in tried:
+            continue
+        tried.add(search_key(spelling))
+        if patient_queryset(actor=actor, search=spelling, birth_date=birth_date).exists():
+            return spelling
+    return None
 
 
 def patient_search(*, actor: Actor, search: str = "", birth_date=None, snils: str = "", oms_policy: str = ""):

@@ -44,8 +44,19 @@ def patient_list(request):
     patients = selectors.patient_queryset(actor=actor, search=query, birth_date=birth_date)
     if not (query or birth_date):
         patients = patients.order_by("-updated_at", "-id")  # most recently seen first
-    raw = request.GET.get("page", "")
-    page = selectors.patient_page(patients=patients, number=whole_number(raw, most=PAGE_MOST) or 1, size=25)
+    number = whole_number(request.GET.get("page", ""), most=PAGE_MOST) or 1
+    page = selectors.patient_page(patients=patients, number=number, size=25)
+    # Typed with the wrong layout, or in Latin letters: nobody is found as typed, so the first other spelling
+    # that finds someone is shown instead, named above the list; the box keeps what was typed, and its pages
+    # (which post it again) find the same spelling again.
+    respelled = (
+        query
+        and not page.count
+        and selectors.patient_search_respelled(actor=actor, search=query, birth_date=birth_date)
+    )
+    if respelled:
+        patients = selectors.patient_queryset(actor=actor, search=respelled, birth_date=birth_date)
+        page = selectors.patient_page(patients=patients, number=number, size=25)
     if not page.object_list and page.number > 1 and not page.count_is_lower_bound:
         # Past the last page (an old link): the last page, as Django's paginator would.
         page = selectors.patient_page(patients=patients, number=page.num_pages, size=25)
@@ -55,6 +66,7 @@ def patient_list(request):
     context = {
         "page": page,
         "query": query,
+        "respelled": respelled or "",
         "birth_date": request.POST.get("birth_date", ""),
         "date_error": date_error,
         "limit": number_format(selectors.PATIENT_COUNT_LIMIT, force_grouping=True),
