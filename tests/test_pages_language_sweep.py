@@ -56,6 +56,7 @@ EXEMPT = {
     "encounter-results-check": POST_ONLY + " (the flag fragment is swept)",
     "encounter-results-enter": BACK_TO_FORM,
     "result-acknowledge": BACK_TO_FORM,
+    "encounter-results-acknowledge": BACK_TO_FORM,
     "workup-item-decide": POST_ONLY + " (the row fragment is swept)",
     "workup-referral-decide": POST_ONLY + " (the row fragment is swept)",
     "workup-referral-letter": POST_ONLY,
@@ -532,6 +533,10 @@ def sweep_pages(record: Record, language: str) -> Sweep:
     s.post(f"/encounters/{urgent.pk}/results/enter/", {"test": "zz-nothing"}, label="no test")
     s.post(f"/results/{record.results['res_hemoglobin'].pk}/acknowledge/", {"note": " "}, label="no note")
     s.post(f"/results/{record.results['res_crp'].pk}/acknowledge/", {"note": "x"}, label="acknowledged already")
+    several = f"/encounters/{urgent.pk}/results/acknowledge/"
+    s.post(several, {"note": "x"}, label="several, none ticked")
+    ticked = [record.results["res_hemoglobin"].pk, record.results["res_crp"].pk]
+    s.post(several, {"results": ticked, "note": "x"}, label="several, one acknowledged already")
     s.get(f"/encounters/{urgent.pk}/review/")
     s.get(f"/encounters/{enc['pregnant'].pk}/review/")  # no results yet
     s.post(f"/encounters/{enc['pregnant'].pk}/review/", {}, label="no results")
