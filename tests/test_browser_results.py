@@ -92,6 +92,14 @@ def test_results_after_finalizing_review_acknowledge_and_the_badge_falls(context
     row = page.locator(".results-table tr[data-code=res_nech_leukocytes]")
     assert "▲" in row.inner_text() and row.locator("form.acknowledge").count() == 1
     no_axe_violations(page, f"workup page with results ({language})")
+    # Both at once, refused without a note: the ticks stay, the note is in focus with its error.
+    several = page.locator("form#acknowledge-selected")
+    assert several.locator("input[type=checkbox]:checked").count() == 2
+    several.locator("button[type=submit]").click()
+    page.wait_for_selector("#ack-selected-note-error")
+    assert page.evaluate("document.activeElement.id") == "ack-selected-note"
+    assert page.locator("form#acknowledge-selected input[type=checkbox]:checked").count() == 2
+    no_axe_violations(page, f"acknowledging several results, refused ({language})")
 
     # Review with results: the follow-up beside the first workup; a new row accepted.
     page.click("#review-with-results")
