@@ -779,9 +779,30 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
+# The Russian passport's transliteration (ICAO 9303, МВД 2013): how a family name is typed in Latin letters.
+PASSPORT_LATIN = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        "a b v g d e e zh z i i k l m n o p r s t u f kh ts ch sh shch ie y _ e iu ia".split(),  # noqa: SIM905
+        strict=True,
+    ),
+    ь="",
+)
+
+
+def passport_latin(name: str) -> str:
+    latin = "".join(PASSPORT_LATIN.get(letter, letter) for letter in name.lower())
+    return latin[:1].upper() + latin[1:]
+
+
 def search_terms(*, clinic: int, samples: int) -> dict:
-    """Terms a GP types, drawn from the clinic's patients (common names come up as often as they are common)."""
+    """Terms a GP types, drawn from the clinic's patients (common names come up as often as they are common);
+    and the same family names typed with the English layout active, or in Latin letters, which the browser's
+    search finds by another spelling (clinic.spellings) once the name as typed has found nobody, and words no
+    spelling finds (each spelling tried, all in vain)."""
     from django.db import connection
+
+    from clinic.spellings import layout_swapped
 
     rng = random.Random(30)
     with connection.cursor() as cursor:
@@ -820,6 +841,9 @@ def search_terms(*, clinic: int, samples: int) -> dict:
         "family and given name": [typed(f"{family} {given}") for family, given, _ in cyrillic],
         "Latin fragment": [fragment((family, given)) for family, given, _ in latin],
         "birth date": [birth.isoformat() for _, birth in anyone],
+        "full family name, English layout": [layout_swapped(typed(family)) for family, _, _ in cyrillic],
+        "full family name in Latin letters": [passport_latin(family) for family, _, _ in cyrillic],
+        "found by no spelling": [rng.choice(("qjxw", "ьъыщ", "zqxj")) + str(n % 10) for n in range(samples)],
     }
 
 

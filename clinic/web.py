@@ -49,14 +49,13 @@ def patient_list(request):
     # Typed with the wrong layout, or in Latin letters: nobody is found as typed, so the first other spelling
     # that finds someone is shown instead, named above the list; the box keeps what was typed, and its pages
     # (which post it again) find the same spelling again.
-    respelled = (
-        query
-        and not page.count
-        and selectors.patient_search_respelled(actor=actor, search=query, birth_date=birth_date)
-    )
-    if respelled:
-        patients = selectors.patient_queryset(actor=actor, search=respelled, birth_date=birth_date)
-        page = selectors.patient_page(patients=patients, number=number, size=25)
+    respelled = ""
+    if query and not page.count:
+        found = selectors.patient_page_respelled(
+            actor=actor, search=query, birth_date=birth_date, number=number, size=25
+        )
+        if found:
+            respelled, patients, page = found
     if not page.object_list and page.number > 1 and not page.count_is_lower_bound:
         # Past the last page (an old link): the last page, as Django's paginator would.
         page = selectors.patient_page(patients=patients, number=page.num_pages, size=25)
@@ -66,7 +65,7 @@ def patient_list(request):
     context = {
         "page": page,
         "query": query,
-        "respelled": respelled or "",
+        "respelled": respelled,
         "birth_date": request.POST.get("birth_date", ""),
         "date_error": date_error,
         "limit": number_format(selectors.PATIENT_COUNT_LIMIT, force_grouping=True),
