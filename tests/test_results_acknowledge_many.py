@@ -143,6 +143,19 @@ def test_the_api_acknowledges_the_listed_results_and_answers_them_as_the_single_
     assert acknowledgements(abnormal(results)) == 3
 
 
+def test_results_come_back_after_the_visit_is_finalized_and_are_still_signed_off_together(gp):
+    # Finalizing locks the visit, not what comes back later (the single acknowledgement works the same).
+    encounter = urinary_encounter(gp)
+    results = panel(gp, encounter)
+    assert api_client_for(gp).post(f"/api/v1/encounters/{encounter.pk}/finalize/", format="json").status_code == 200
+    ids = [result.pk for result in abnormal(results)]
+
+    response = api_client_for(gp).post(url(encounter), {"results": ids, "note": "Iron started"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert Result.objects.filter(pk__in=ids, acknowledged_at__isnull=False).count() == 3
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
