@@ -219,7 +219,14 @@ class Encounter(models.Model):
         verbose_name_plural = _("encounters")
         ordering = ["-visit_date", "-id"]
         # A patient's encounters page by page, newest first, in a stable order; counted off the index.
-        indexes = [models.Index(fields=["patient", "clinic", "-visit_date", "-id"], name="encounter_patient_recent")]
+        indexes = [
+            models.Index(fields=["patient", "clinic", "-visit_date", "-id"], name="encounter_patient_recent"),
+            # The worklist's encounters left as drafts after their visit day, oldest first: drafts only, so it stays
+            # small however many encounters are finalized.
+            models.Index(
+                fields=["clinic", "visit_date", "id"], name="encounter_draft", condition=models.Q(status="draft")
+            ),
+        ]
 
     def __str__(self):
         return _("Encounter %(number)s of %(date)s") % {"number": self.pk, "date": self.visit_date}

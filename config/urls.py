@@ -107,6 +107,11 @@ api_v1 = [
     ),
     path("worklist/", referral_api.WorklistView.as_view(), name="api-worklist"),
     path("worklist/counts/", referral_api.WorklistCountsView.as_view(), name="api-worklist-counts"),
+    path(
+        "worklist/encounters-left-open/",
+        referral_api.WorklistLeftOpenView.as_view(),
+        name="api-worklist-encounters-left-open",
+    ),
     path("encounters/<int:pk>/fhir/", fhir_views.EncounterFhirView.as_view(), name="api-encounter-fhir"),
     path("fhir/Patient", fhir_views.FhirPatientImportView.as_view(), name="api-fhir-patient"),
     path("fhir/CodeSystem/workup", fhir_views.FhirCodeSystemView.as_view(), name="api-fhir-codesystem"),

@@ -291,15 +291,18 @@ class _WorklistPage(drf_serializers.Serializer):
     results = _WorklistRow(many=True)
 
 
-class _WorklistQuery(drf_serializers.Serializer):
+class _PageQuery(drf_serializers.Serializer):
+    page = drf_serializers.IntegerField(min_value=1, required=False, default=1)
+    page_size = drf_serializers.IntegerField(
+        min_value=1, max_value=worklist.MAX_PAGE_SIZE, required=False, default=worklist.PAGE_SIZE
+    )
+
+
+class _WorklistQuery(_PageQuery):
     kind = drf_serializers.ChoiceField(
         choices=["result", "test", "referral"],
         required=False,
         help_text="Only rows of this kind: unacknowledged abnormal results, awaited tests or open referrals.",
-    )
-    page = drf_serializers.IntegerField(min_value=1, required=False, default=1)
-    page_size = drf_serializers.IntegerField(
-        min_value=1, max_value=worklist.MAX_PAGE_SIZE, required=False, default=worklist.PAGE_SIZE
     )
 
 
@@ -356,6 +359,56 @@ class WorklistCountsView(ApiActorMixin, APIView):
             raise ValidationError({name: ["Unknown parameter."] for name in request.query_params})
         services.overdue_mark_in_process()
         return Response(worklist.worklist_counts(actor=self.actor()))
+
+
+class _LeftOpenRow(drf_serializers.Serializer):
+    id = drf_serializers.IntegerField(help_text="The encounter's id.")
+    patient = inline_serializer(
+        "LeftOpenPatient", {"id": drf_serializers.IntegerField(), "name": drf_serializers.CharField()}
+    )
+    visit_date = drf_serializers.DateField()
+    disposition = drf_serializers.ChoiceField(
+        choices=["emergency", "urgent", "routine", "observe"],
+        allow_null=True,
+        help_text="Its latest workup's; null before any workup.",
+    )
+
+    def to_representation(self, encounter):
+        return {
+            "id": encounter.pk,
+            "patient": {"id": encounter.patient_id, "name": encounter.patient.full_name},
+            "visit_date": encounter.visit_date.isoformat(),
+            "disposition": encounter.disposition,
+        }
+
+
+class _LeftOpenPage(drf_serializers.Serializer):
+    count = drf_serializers.IntegerField()
+    next = drf_serializers.URLField(allow_null=True)
+    previous = drf_serializers.URLField(allow_null=True)
+    results = _LeftOpenRow(many=True)
+
+
+class WorklistLeftOpenView(ApiActorMixin, APIView):
+    """The clinic's encounters still drafts after their visit day, oldest first."""
+
+    @extend_schema(
+        operation_id="worklist_encounters_left_open",
+        parameters=[_PageQuery],
+        responses={200: _LeftOpenPage, 400: None, 404: OpenApiResponse(description="No such page.")},
+        description="Encounters of the clinic not finalized after their visit day (the clinic's day), oldest first, "
+        "with the latest workup's disposition: consultations whose workup may never have been acted on. "
+        f"{worklist.PAGE_SIZE} a page (`page_size` up to {worklist.MAX_PAGE_SIZE}).",
+    )
+    def get(self, request):
+        unknown = set(request.query_params) - set(_PageQuery().fields)
+        if unknown:
+            raise ValidationError({name: ["Unknown parameter."] for name in sorted(unknown)})
+        _PageQuery(data=request.query_params).is_valid(raise_exception=True)
+        paginator = _WorklistPagination()
+        page = paginator.paginate_queryset(worklist.encounters_left_open(actor=self.actor()), request)
+        worklist.encounters_left_open_shown(actor=self.actor(), encounters=page)
+        return paginator.get_paginated_response(_LeftOpenRow(page, many=True).data)
 
 
 class EncounterUnfinishedView(ApiActorMixin, generics.GenericAPIView):

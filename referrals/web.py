@@ -537,6 +537,10 @@ def worklist_page(request):
         query[key] = number
         return "?" + query.urlencode()
 
+    left_open = Paginator(worklist.encounters_left_open(actor=actor), worklist.PAGE_SIZE).get_page(
+        request.GET.get("drafts")
+    )
+    worklist.encounters_left_open_shown(actor=actor, encounters=left_open)
     context_sections = []
     for key, name, title, empty in sections:
         page = pages[key]
@@ -560,6 +564,9 @@ def worklist_page(request):
             "overdue": sum(worklist.overdue_count(group) for group in entries.values()),
             # Said beside the overdue count, as the menu's badge counts both: a result to sign off is due now.
             "unacknowledged": len(entries["unacknowledged_results"]),
+            "left_open": left_open,
+            "left_open_previous": link("drafts", left_open.previous_page_number()) if left_open.has_previous() else "",
+            "left_open_next": link("drafts", left_open.next_page_number()) if left_open.has_next() else "",
         },
     )
 

@@ -24,16 +24,16 @@ from functools import reduce
 from operator import or_
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from clinic.audit import Actor, audit_record
 from clinic.calendar import DEFAULT_DUE_DAYS, URGENCY_ORDER, add_working_days, clinic_due_days, is_working_day
-from clinic.models import ClinicHoliday
+from clinic.models import ClinicHoliday, Encounter, EncounterStatus
 from referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from workups.localized import current_kb
-from workups.models import ABNORMAL_FLAGS, Result, WorkupItem
+from workups.models import ABNORMAL_FLAGS, Result, Workup, WorkupItem
 
 # An abnormal result is to be acknowledged within this many working days of its entry.
 ACKNOWLEDGE_WITHIN_DAYS = 1
@@ -327,3 +327,33 @@ def worklist_counts(*, actor: Actor, now=None) -> dict:
         "unacknowledged": results["all"],
         "attention": results["all"] + tests["overdue"] + referrals["overdue"],
     }
+
+
+# -- encounters left as drafts -------------------------------------------------------------------
+
+
+def encounters_left_open(*, actor: Actor, now=None) -> QuerySet[Encounter]:
+    """The caller's clinic's encounters still drafts after their visit day (the clinic's day), oldest first: a
+    consultation nobody finalized, whose workup may never have been acted on. Read off the partial index
+    encounter_draft (drafts only), each with its patient and its latest workup's disposition (None before any
+    workup); page it, then audit the page with encounters_left_open_shown."""
+    if actor.clinic is None:
+        return Encounter.objects.none()
+    clinic = actor.clinic
+    today = (now or timezone.now()).astimezone(ZoneInfo(clinic.time_zone)).date()
+    latest = Workup.objects.filter(encounter=OuterRef("pk")).order_by("-created_at", "-id").values("disposition")[:1]
+    return (
+        Encounter.objects.filter(clinic=clinic, status=EncounterStatus.DRAFT, visit_date__lt=today)
+        .select_related("patient")
+        .annotate(disposition=Subquery(latest))
+        .order_by("visit_date", "id")
+    )
+
+
+def encounters_left_open_shown(*, actor: Actor, encounters) -> None:
+    audit_record(
+        actor=actor,
+        action="list",
+        object_type="encounters_left_open",
+        patient_ids=sorted({encounter.patient_id for encounter in encounters}),
+    )
