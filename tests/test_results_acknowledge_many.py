@@ -371,3 +371,15 @@ def test_another_clinic_gets_a_404_anonymous_is_sent_to_log_in_and_a_get_leads_b
     assert back.status_code == 302 and back["Location"] == f"/encounters/{encounter.pk}/workup/#acknowledge-selected"
     assert web(gp).post(address, {"results": ["x"], "note": "Iron"}).status_code == 200
     assert not Result.objects.filter(acknowledged_at__isnull=False).exists()
+
+
+def test_a_bad_list_and_a_bad_note_are_both_named_in_one_answer(gp):
+    # A GP (or an EHR) fixes everything at once: the list's problem does not hide the note's.
+    encounter = urinary_encounter(gp)
+    panel(gp, encounter)
+
+    api = api_client_for(gp).post(url(encounter), {"results": [], "note": "Iron\x00"}, format="json").json()
+    page = selected_form(page_of(web(gp).post(f"/encounters/{encounter.pk}/results/acknowledge/", {"note": "  "})))
+
+    assert "Choose at least one result." in str(api["results"]) and "Control characters" in str(api["note"])
+    assert "Choose at least one result." in page and "Say what was done about this result." in page

@@ -589,12 +589,9 @@ def result_acknowledge(*, actor: Actor, result: Result, note: str) -> Result:
     """A GP signs an abnormal result off with the action taken. Only the current result of a code, only
     an abnormal one, only once: anything else raises NotAcknowledgeable (409). The note is required."""
     note = (note or "").strip()
-    if not note:
-        raise ValidationError({"note": [_("Say what was done about this result.")]})
-    if len(note) > 2000:
-        raise ValidationError({"note": [_("Ensure this field has no more than 2000 characters.")]})
-    if _control_characters(note):
-        raise ValidationError({"note": [_("Control characters are not allowed.")]})
+    problems = acknowledgement_note_problems(note)
+    if problems:
+        raise ValidationError({"note": problems})
     result = Result.objects.select_for_update().select_related("encounter").get(pk=result.pk)
     if result.acknowledged_at is not None:
         raise NotAcknowledgeable(_("This result has been acknowledged already."))
@@ -618,6 +615,18 @@ def result_acknowledge(*, actor: Actor, result: Result, note: str) -> Result:
 
 def _ids_text(ids) -> str:
     return ", ".join(str(pk) for pk in ids)
+
+
+def acknowledgement_note_problems(note: str) -> list[str]:
+    """What is wrong with the note a GP signs an abnormal result off with: it is required."""
+    note = (note or "").strip()
+    if not note:
+        return [_("Say what was done about this result.")]
+    if len(note) > 2000:
+        return [_("Ensure this field has no more than 2000 characters.")]
+    if _control_characters(note):
+        return [_("Control characters are not allowed.")]
+    return []
 
 
 def results_acknowledge_problems(*, encounter: Encounter, ids: list[int]) -> list[str]:
@@ -649,9 +658,17 @@ def results_acknowledge(*, actor: Actor, encounter: Encounter, results, note: st
     NotAcknowledgeable naming every such result (`problems`), and nothing is saved."""
     ids = [getattr(result, "pk", result) for result in results]
     _lock(encounter.pk)
-    problems = results_acknowledge_problems(encounter=encounter, ids=ids)
+    # Both at once: the list's problem does not hide the note's.
+    problems = {
+        field: found
+        for field, found in (
+            ("results", results_acknowledge_problems(encounter=encounter, ids=ids)),
+            ("note", acknowledgement_note_problems(note)),
+        )
+        if found
+    }
     if problems:
-        raise ValidationError({"results": problems})
+        raise ValidationError(problems)
     # Every row locked at once, in id order, so that two GPs signing overlapping panels off wait for each
     # other instead of each holding a row the other needs.
     rows = {row.pk: row for row in Result.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
