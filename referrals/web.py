@@ -513,6 +513,30 @@ def _shown(rows: list[dict]) -> list[dict]:
     return rows
 
 
+def _left_open_rows(encounters) -> list[dict]:
+    """The encounters left open as the page writes them, each route reversed and each date formatted once, as
+    _shown does for the other sections."""
+    routes = {name: reverse(name, args=[_SLOT]) for name in ("patient-detail", "encounter-finalize")}
+    dates: dict = {}
+    rows = []
+    for encounter in encounters:
+        day = encounter.visit_date
+        if day not in dates:
+            dates[day] = (day.isoformat(), date_format(day, "SHORT_DATE_FORMAT"))
+        rows.append(
+            {
+                "id": encounter.pk,
+                "patient": encounter.patient.full_name,
+                "patient_url": routes["patient-detail"].replace(str(_SLOT), str(encounter.patient_id)),
+                "finalize_url": routes["encounter-finalize"].replace(str(_SLOT), str(encounter.pk)),
+                "visit_iso": dates[day][0],
+                "visit_text": dates[day][1],
+                "disposition": encounter.disposition,
+            }
+        )
+    return rows
+
+
 @login_required
 @require_safe
 def worklist_page(request):
@@ -565,6 +589,7 @@ def worklist_page(request):
             # Said beside the overdue count, as the menu's badge counts both: a result to sign off is due now.
             "unacknowledged": len(entries["unacknowledged_results"]),
             "left_open": left_open,
+            "left_open_rows": _left_open_rows(left_open),
             "left_open_previous": link("drafts", left_open.previous_page_number()) if left_open.has_previous() else "",
             "left_open_next": link("drafts", left_open.next_page_number()) if left_open.has_next() else "",
         },
