@@ -1,4 +1,5 @@
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory
@@ -48,6 +49,14 @@ def gp(db):
 def other_gp(db):
     """A GP of another clinic."""
     return MembershipFactory(user__username="gp_boris").user
+
+
+@pytest.fixture
+def gp_web(gp):
+    """The GP in the browser pages: Django's test client, logged in as them."""
+    client = Client()
+    client.force_login(gp)
+    return client
 
 
 @pytest.fixture

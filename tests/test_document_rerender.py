@@ -20,13 +20,6 @@ RENDER = RENDER_DOCUMENT
 
 
 @pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
-
-
-@pytest.fixture
 def letter(gp):
     """A draft letter to nephrology, written from the accepted recommendation over the API."""
     api = api_client_for(gp)

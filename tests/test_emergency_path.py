@@ -15,13 +15,6 @@ CAUDA_EQUINA = {"loc_lumbar": True, "rf_saddle_anesthesia": True, "rf_bladder_dy
 
 
 @pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
-
-
-@pytest.fixture
 def emergency(gp):
     encounter = encounter_of(gp, findings=screened(CAUDA_EQUINA))
     workup = workup_for(gp, encounter)

@@ -16,13 +16,6 @@ from workups.services import workup_item_add, workup_referral_add
 
 
 @pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
-
-
-@pytest.fixture
 def other_web(other_gp):
     client = Client()
     client.force_login(other_gp)

@@ -11,13 +11,6 @@ DRAFT_FINDINGS = screened(URINARY)
 
 
 @pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
-
-
-@pytest.fixture
 def other_web(other_gp):
     client = Client()
     client.force_login(other_gp)

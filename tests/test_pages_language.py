@@ -9,13 +9,6 @@ from clinic.models import Encounter, Patient
 from tests.record_factories import encounter_of, patient_of, screened, workup_for
 
 
-@pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
-
-
 def page(client, url, language):
     response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200, url

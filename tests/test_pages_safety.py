@@ -6,7 +6,6 @@ recorded" and "no" differ; "all remaining red flags: no"; accept all; the error 
 import re
 
 import pytest
-from django.test import Client
 
 from clinic.models import Encounter
 from referrals import services as referral_services
@@ -16,13 +15,6 @@ from workups.models import Decision
 from workups.services import recommendation_decide
 
 CAUDA_EQUINA = {"loc_lumbar": True, "rf_saddle_anesthesia": True, "rf_bladder_dysfunction": True}
-
-
-@pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
 
 
 def html(response):

@@ -13,13 +13,6 @@ from tests.record_factories import api_client_for, encounter_of, patient_of
 
 
 @pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
-
-
-@pytest.fixture
 def long_history(gp):
     """A patient seen 60 times, twice a day, so visit dates tie and the id decides: the ids newest first."""
     patient = patient_of(gp)

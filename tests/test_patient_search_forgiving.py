@@ -4,20 +4,11 @@ search finds nobody as typed, the patients found by the other spelling are shown
 import datetime
 import re
 
-import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from clinic.models import AuditEvent
 from tests.record_factories import api_client_for, patient_of
-
-
-@pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
 
 
 def search(client, query, *, birth_date="", language="en", live=True, page=None):

@@ -7,7 +7,6 @@ import datetime
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -31,13 +30,6 @@ def clock(monkeypatch):
     clock = Clock()
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
     return clock
-
-
-@pytest.fixture
-def gp_web(gp):
-    client = Client()
-    client.force_login(gp)
-    return client
 
 
 def _draft(gp, visit_date, *, workup=True, **kwargs):
