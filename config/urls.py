@@ -80,6 +80,11 @@ api_v1 = [
         referral_api.EncounterRequisitionPdfView.as_view(),
         name="api-encounter-requisition-pdf",
     ),
+    path(
+        "encounters/<int:pk>/emergency/",
+        referral_api.EncounterEmergencyView.as_view(),
+        name="api-encounter-emergency-documents",
+    ),
     path("encounters/<int:pk>/leaflet/", referral_api.EncounterLeafletView.as_view(), name="api-encounter-leaflet"),
     path(
         "encounters/<int:pk>/leaflet/pdf/",

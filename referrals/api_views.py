@@ -204,6 +204,44 @@ class EncounterLeafletView(ApiActorMixin, APIView):
         return Response(LeafletSerializer(leaflet).data)
 
 
+class EncounterEmergencyView(ApiActorMixin, APIView):
+    parser_classes = [StrictJSONParser]
+
+    @extend_schema(
+        operation_id="encounter_emergency_documents",
+        request=None,
+        responses={
+            201: inline_serializer(
+                "EmergencyDocuments",
+                {
+                    "referrals": ReferralDetailSerializer(many=True, help_text="The draft letters made now."),
+                    "leaflet": LeafletSerializer(),
+                },
+            ),
+            400: None,
+            404: None,
+            409: OpenApiResponse(description="The encounter is finalized."),
+        },
+    )
+    def post(self, request, pk):
+        """The emergency path in one step (the browser's «Направить в стационар»): every recommendation of the
+        emergency workup still pending is accepted, a draft letter is made for each accepted emergency referral
+        without one, and the patient leaflet is requested. The letters are drafts, to be read and issued
+        (`POST /api/v1/referrals/{id}/issue/`). A workup that is not an emergency is a 400; the body is empty."""
+        if request.data:
+            fields = sorted(request.data) if isinstance(request.data, dict) else []
+            raise ValidationError({name: ["Unknown field."] for name in fields} or {"body": ["Send no body."]})
+        encounter = record_selectors.encounter_get(actor=self.actor(), encounter_id=pk, action="open_for_update")
+        drafts, leaflet = services.emergency_documents_prepare(actor=self.actor(), encounter=encounter)
+        return Response(
+            {
+                "referrals": ReferralDetailSerializer(drafts, many=True).data,
+                "leaflet": LeafletSerializer(leaflet).data,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
 class EncounterLeafletPdfView(ApiActorMixin, APIView):
     content_negotiation_class = PdfNegotiation
 

@@ -26,6 +26,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from clinic.audit import Actor, audit_record
+from clinic.errors import RecordLocked
 from clinic.models import Encounter
 from referrals import dispatch, documents
 from referrals.models import DocumentLanguage, Leaflet, PdfStatus, Referral, ReferralStatus, Requisition
@@ -139,8 +140,6 @@ def _letters_open_check(encounter: Encounter, recommendation) -> None:
     issue. The follow-up workup's referrals (from results that came back later) stay open."""
     follow_up = recommendation is not None and getattr(recommendation.workup, "kind", "initial") == "follow_up"
     if encounter.is_finalized and not follow_up:
-        from clinic.errors import RecordLocked
-
         raise RecordLocked(_("This encounter is finalized: its referrals can no longer be created, changed or issued."))
 
 
@@ -227,8 +226,6 @@ def referral_update(*, actor: Actor, referral: Referral, **changes) -> Referral:
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
     _letters_open_check(referral.encounter, referral.recommendation)
     if referral.status != ReferralStatus.DRAFT:
-        from clinic.errors import RecordLocked
-
         raise RecordLocked(_("This referral has been issued and can no longer be changed."))
     for name in changes:
         if name not in ("urgency", "reason", "question", "language", "icd10", "diagnosis"):
@@ -371,11 +368,12 @@ def leaflet_request(*, actor: Actor, encounter: Encounter, language: str | None 
 
 
 @transaction.atomic
-def emergency_documents_prepare(*, actor: Actor, encounter: Encounter) -> list[Referral]:
+def emergency_documents_prepare(*, actor: Actor, encounter: Encounter) -> tuple[list[Referral], Leaflet]:
     """The emergency path in one step, for a GP with a patient to send to hospital now: every recommendation still
     pending is accepted (under an emergency only the emergency workup is issued), a draft letter is made for each
     accepted emergency referral that has none standing, and the patient leaflet is requested. Returns the draft
-    letters made, for the GP to read and issue: a letter is never issued unseen."""
+    letters made, for the GP to read and issue (a letter is never issued unseen), and the leaflet."""
+    _letters_open_check(encounter, None)
     workup = _latest_workup(actor, encounter)
     if workup is None or workup.disposition != Urgency.EMERGENCY:
         raise ValidationError({"workup": [_("This workup is not an emergency.")]})
@@ -385,8 +383,7 @@ def emergency_documents_prepare(*, actor: Actor, encounter: Encounter) -> list[R
     for row in workup.referrals.filter(decision=Decision.ACCEPTED, urgency=Urgency.EMERGENCY).order_by("id"):
         if not has_letter(row.pk, row.specialty, row.urgency):
             drafts.append(referral_create(actor=actor, encounter=encounter, recommendation=row))
-    leaflet_request(actor=actor, encounter=encounter)
-    return drafts
+    return drafts, leaflet_request(actor=actor, encounter=encounter)
 
 
 # -- rendering (in the worker) ---------------------------------------------------------------------

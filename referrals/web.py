@@ -149,7 +149,7 @@ def emergency_documents(request, pk):
     if refused:
         return refused
     try:
-        drafts = services.emergency_documents_prepare(actor=actor, encounter=encounter)
+        drafts, _leaflet = services.emergency_documents_prepare(actor=actor, encounter=encounter)
     except (ValidationError, RecordLocked) as error:
         _messages_from(request, error)
         return redirect("encounter-workup", pk=encounter.pk)

@@ -8,7 +8,7 @@ from django.test import Client
 
 from clinic.models import AuditEvent
 from referrals.models import Leaflet, Referral, ReferralStatus
-from tests.record_factories import URINARY, encounter_of, screened, workup_for
+from tests.record_factories import URINARY, api_client_for, encounter_of, screened, workup_for
 from workups.models import Decision
 
 CAUDA_EQUINA = {"loc_lumbar": True, "rf_saddle_anesthesia": True, "rf_bladder_dysfunction": True}
@@ -107,3 +107,65 @@ def test_an_anonymous_caller_is_sent_to_log_in(emergency):
 
 def test_a_get_is_refused(gp_web, emergency):
     assert gp_web.get(_url(emergency)).status_code == 405
+
+
+# -- over the API: an EHR with its own screens takes the same step --------------------------------------
+
+
+def _api_url(encounter):
+    return f"/api/v1/encounters/{encounter.pk}/emergency/"
+
+
+def test_an_ehr_takes_the_emergency_step_and_gets_the_draft_letters_and_the_leaflet(gp, emergency):
+    response = api_client_for(gp).post(_api_url(emergency), format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    letters = list(Referral.objects.filter(encounter=emergency).order_by("id"))
+    assert [letter["id"] for letter in body["referrals"]] == [letter.pk for letter in letters]
+    assert {letter["status"] for letter in body["referrals"]} == {"draft"}
+    assert body["leaflet"]["id"] == Leaflet.objects.get(encounter=emergency).pk
+    # The letter is issued only when asked for, after the EHR has shown it.
+    issued = api_client_for(gp).post(f"/api/v1/referrals/{letters[0].pk}/issue/", format="json")
+    assert issued.status_code == 200 and issued.json()["status"] == "issued"
+
+
+def test_over_the_api_a_workup_that_is_not_an_emergency_is_a_400_naming_the_workup(gp):
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    workup_for(gp, encounter)
+
+    response = api_client_for(gp).post(_api_url(encounter), format="json")
+
+    assert response.status_code == 400 and "workup" in response.json()
+    assert not Referral.objects.filter(encounter=encounter).exists()
+
+
+@pytest.mark.parametrize(("body", "field"), [({"urgency": "emergency"}, "urgency"), ([1], "body"), ("x", "body")])
+def test_over_the_api_a_body_is_a_400_naming_it_and_nothing_is_made(gp, emergency, body, field):
+    response = api_client_for(gp).post(_api_url(emergency), body, format="json")
+
+    assert response.status_code == 400 and field in response.json()
+    assert not Referral.objects.filter(encounter=emergency).exists()
+
+
+def test_over_the_api_a_finalized_encounter_is_a_409(gp, gp_web, emergency):
+    gp_web.post(f"/encounters/{emergency.pk}/finalize/", {"reason": "Sent by ambulance"})
+
+    response = api_client_for(gp).post(_api_url(emergency), format="json")
+
+    assert response.status_code == 409
+    assert not Referral.objects.filter(encounter=emergency).exists()
+
+
+def test_over_the_api_another_clinic_gets_a_404_and_an_anonymous_caller_a_401(other_gp, anonymous, emergency):
+    assert api_client_for(other_gp).post(_api_url(emergency), format="json").status_code == 404
+    assert anonymous.post(_api_url(emergency), format="json").status_code == 401
+    assert not Referral.objects.filter(encounter=emergency).exists()
+
+
+def test_the_api_step_is_documented_in_the_schema(anonymous):
+    schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"]["/api/v1/encounters/{id}/emergency/"]["post"]
+
+    assert operation["operationId"] == "encounter_emergency_documents"
+    assert {"201", "400", "404", "409"} <= set(operation["responses"])
