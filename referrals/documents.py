@@ -16,7 +16,10 @@ import zoneinfo
 from django.conf import settings
 from django.utils import timezone
 
+from clinic.calendar import clinic_due_days
+from clinic.calendar import due_date as calendar_due_date
 from clinic.identifiers import format_snils
+from clinic.models import ClinicHoliday
 from workups.localized import current_kb, kb_language
 from workups.models import HAND_ADDED as HAND_ADDED_STORED
 from workups.selectors import engine_rows, provisional_diagnosis, row_text, workup_result
@@ -89,6 +92,8 @@ ADDRESSEE_RU = {
     "oncology": "врачу-онкологу",
     "rheumatology": "врачу-ревматологу",
 }
+# An emergency referral sends the patient to hospital now: the letter goes to the admitting department.
+ADMISSION_RU = "в приёмное отделение стационара"
 DEFAULT_TITLE = "General practitioner"
 DEFAULT_POSITION_RU = "врач-терапевт участковый"
 
@@ -156,6 +161,15 @@ LABELS = {
         "functional_place": "кабинет функциональной диагностики",
         "imaging_place": "отделение лучевой диагностики",
         "referral_place": "регистратура поликлиники: запись к специалисту по направлению",
+        "admission_title": "Вы направлены на экстренную госпитализацию",
+        "admission_text": "Поезжайте в стационар сейчас же: на машине скорой помощи или с сопровождающим, не за рулём."
+        " Возьмите с собой направление, паспорт, полис ОМС, СНИЛС, эту памятку и лекарства, которые принимаете.",
+        "admission_tests": "Обследования, которые проведут в стационаре",
+        "admission_referrals": "Куда вы направлены",
+        "admission_place": "приёмное отделение стационара",
+        "admission_warning_title": "Если станет хуже, пока вы ждёте или едете, вызовите скорую помощь",
+        "admission_warning_intro": "Звоните {numbers} сейчас же, если состояние ухудшилось или появилось что-то новое"
+        " из этого:",
         "today": "сегодня",
         "no_later": "не позднее",
         "numbers_join": " или ",
@@ -208,13 +222,20 @@ LABELS = {
         "functional_place": "the ECG room",
         "imaging_place": "the imaging (X-ray) department",
         "referral_place": "reception: book the specialist appointment with this referral",
+        "admission_title": "You are being sent to hospital as an emergency",
+        "admission_text": "Go to hospital now, by ambulance or with someone to take you; do not drive yourself."
+        " Take the referral letter, your passport, OMS policy and SNILS, this leaflet and the medicines you take.",
+        "admission_tests": "Tests the hospital will do",
+        "admission_referrals": "Where you are sent",
+        "admission_place": "the hospital's admitting department",
+        "admission_warning_title": "If you get worse while you wait or travel, call an ambulance",
+        "admission_warning_intro": "Call {numbers} straight away if you feel worse or anything new from this list"
+        " happens:",
         "today": "today",
         "no_later": "by",
         "numbers_join": " or ",
     },
 }
-# The days within which a test or a visit should happen, counted from the visit.
-DUE_DAYS = {"emergency": 0, "urgent": 3, "routine": 14}
 # The ambulance numbers a patient calls: 103 (ambulance) and 112 (the single emergency number, which
 # also works abroad). The clinic's language says nothing about its country, so it never changes them.
 EMERGENCY_NUMBERS = ("103", "112")
@@ -486,6 +507,14 @@ def _tests(workup, language, item_texts) -> list[dict]:
 # -- the documents ---------------------------------------------------------------------------------
 
 
+def addressee_ru(referral, specialty_name: str) -> str:
+    """Whom the Russian letter is for, as form 057/у's «Направляется» reads: «к врачу-неврологу»; an emergency
+    letter goes to the hospital's admitting department, for the specialist."""
+    dative = ADDRESSEE_RU.get(referral.specialty)
+    whom = f"к {dative}" if dative else f"к специалисту: {specialty_name}"
+    return f"{ADMISSION_RU}, {whom}" if referral.urgency == "emergency" else whom
+
+
 def letter_context(referral, *, workup) -> dict:
     encounter = referral.encounter
     language = language_of(referral)
@@ -496,7 +525,6 @@ def letter_context(referral, *, workup) -> dict:
     issued = local_moment(referral.issued_at, clinic) if referral.issued_at else None
     day = (issued or local_moment(referral.created_at, clinic)).date()
     specialty_name = kb.vocabulary.specialties.get(referral.specialty, referral.specialty)
-    addressee = ADDRESSEE_RU.get(referral.specialty)
     duration = encounter.duration_days
     return {
         **_common(referral, encounter, language),
@@ -507,7 +535,8 @@ def letter_context(referral, *, workup) -> dict:
         "date": day,
         "date_text": format_date(day, language),
         "specialty_name": specialty_name,
-        "addressee": f"к {addressee}" if addressee else f"к специалисту: {specialty_name}",
+        "addressee": addressee_ru(referral, specialty_name),
+        "admission": referral.urgency == "emergency",
         "urgency_text": URGENCY_TEXT.get(referral.urgency, referral.urgency),
         "form_of_care": FORM_OF_CARE.get(referral.urgency, referral.urgency),
         "icd10": referral.icd10,
@@ -587,25 +616,35 @@ def requisition_context(requisition) -> dict:
     }
 
 
-def due_date(encounter, urgency: str) -> datetime.date:
-    return encounter.visit_date + datetime.timedelta(days=DUE_DAYS.get(urgency, DUE_DAYS["routine"]))
-
-
-def due_text(encounter, urgency: str, language: str) -> str:
+def due_text(day: datetime.date, urgency: str, language: str, *, given: datetime.date) -> str:
+    """When the patient should go, as the leaflet reads it: an emergency is today (the leaflet is given the day
+    the patient is sent); the rest by the clinic's due date."""
     labels = LABELS[language]
-    day = format_date(due_date(encounter, urgency), language)
     if urgency == "emergency":
-        return f"{labels['today']}, {day}"
-    return f"{labels['no_later']} {day}"
+        return f"{labels['today']}, {format_date(given, language)}"
+    return f"{labels['no_later']} {format_date(day, language)}"
 
 
 def leaflet_context(leaflet) -> dict:
+    """The leaflet the patient takes home, or, sent to hospital now, takes there: an emergency leaflet says so,
+    lists what the hospital will do, and asks to call 103 if things get worse on the way. The dates are the
+    worklist's: working days (the clinic's due days and holidays) from the day the leaflet is given."""
     encounter = leaflet.encounter
+    clinic = encounter.clinic
     language = language_of(leaflet)
     kb = current_kb(language)
     vocabulary = kb.vocabulary
     labels = LABELS[language]
     workup = leaflet.workup
+    admission = workup.disposition == "emergency"
+    given = local_moment(leaflet.created_at, clinic).date()
+    holidays = set(ClinicHoliday.objects.filter(clinic=clinic).values_list("date", flat=True))
+    due_days = clinic_due_days(clinic)
+
+    def due(urgency):
+        day = calendar_due_date(start=given, urgency=urgency, holidays=holidays, due_days=due_days)
+        return due_text(day, urgency, language, given=given)
+
     places = {"lab": labels["lab_place"], "functional": labels["functional_place"], "imaging": labels["imaging_place"]}
     tests = []
     for item in workup.items.all():
@@ -618,7 +657,7 @@ def leaflet_context(leaflet) -> dict:
                 "name": meta["name"],
                 "preparation": meta.get("preparation", ""),
                 "place": places.get(item.category, ""),
-                "due": due_text(encounter, item.urgency, language),
+                "due": due(item.urgency),
                 "urgency": item.urgency,
             }
         )
@@ -630,19 +669,22 @@ def leaflet_context(leaflet) -> dict:
             {
                 "specialty": row.specialty,
                 "name": vocabulary.specialties.get(row.specialty, row.specialty),
-                "due": due_text(encounter, row.urgency, language),
+                "due": due(row.urgency),
                 "urgency": row.urgency,
             }
         )
     numbers = EMERGENCY_NUMBERS
     numbers_text = labels["numbers_join"].join(numbers)
+    warning = "admission_warning" if admission else "warning"
     return {
         **_common(leaflet, encounter, language),
         "leaflet": leaflet,
+        "admission": admission,
         "tests": tests,
         "referrals": referrals,
         "warning_signs": kb.warning_signs,
         "emergency_numbers": numbers,
-        "warning_intro": labels["warning_intro"].format(numbers=numbers_text),
-        "referral_place": labels["referral_place"],
+        "warning_title": labels[f"{warning}_title"],
+        "warning_intro": labels[f"{warning}_intro"].format(numbers=numbers_text),
+        "referral_place": labels["admission_place" if admission else "referral_place"],
     }

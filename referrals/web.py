@@ -23,7 +23,7 @@ from clinic.errors import RecordLocked
 from clinic.forms import form_error_links
 from clinic.templatetags.labels import status_label
 from referrals import documents, selectors, services, worklist
-from referrals.documents import ADDRESSEE_RU, FORM_OF_CARE
+from referrals.documents import FORM_OF_CARE
 from referrals.models import PdfStatus
 from workups import selectors as workup_selectors
 from workups import services as workup_services
@@ -210,7 +210,7 @@ def _letter_context(referral, **extra):
         "patient": encounter.patient,
         "specialty_name": specialty_name,
         "finalized": encounter.is_finalized,
-        "addressee": ADDRESSEE_RU.get(referral.specialty, "") if referral.language == "ru" else "",
+        "addressee": documents.addressee_ru(referral, specialty_name) if referral.language == "ru" else "",
         "form_of_care": FORM_OF_CARE.get(referral.urgency, "") if referral.language == "ru" else "",
         "letter_language": dict(LANGUAGE_CHOICES).get(referral.language, referral.language),
         **extra,
@@ -516,7 +516,10 @@ def _shown(rows: list[dict]) -> list[dict]:
 def _left_open_rows(encounters) -> list[dict]:
     """The encounters left open as the page writes them, each route reversed and each date formatted once, as
     _shown does for the other sections."""
-    routes = {name: reverse(name, args=[_SLOT]) for name in ("patient-detail", "encounter-finalize")}
+    routes = {
+        name: reverse(name, args=[_SLOT])
+        for name in ("patient-detail", "encounter-finalize", "encounter-workup", "encounter-detail")
+    }
     dates: dict = {}
     rows = []
     for encounter in encounters:
@@ -529,6 +532,10 @@ def _left_open_rows(encounters) -> list[dict]:
                 "patient": encounter.patient.full_name,
                 "patient_url": routes["patient-detail"].replace(str(_SLOT), str(encounter.patient_id)),
                 "finalize_url": routes["encounter-finalize"].replace(str(_SLOT), str(encounter.pk)),
+                # What is left to do: the workup's decisions when there is one, else the findings to complete.
+                "open_url": routes["encounter-workup" if encounter.disposition else "encounter-detail"].replace(
+                    str(_SLOT), str(encounter.pk)
+                ),
                 "visit_iso": dates[day][0],
                 "visit_text": dates[day][1],
                 "disposition": encounter.disposition,

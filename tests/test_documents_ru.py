@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from pypdf import PdfReader
 
-from clinic.models import Clinic, Membership
+from clinic.calendar import add_working_days
+from clinic.models import Clinic, ClinicHoliday, Membership
 from referrals import documents, services
 from referrals.models import Leaflet, PdfStatus, Referral, Requisition
 from tests.factories import MOSCOW_POLYCLINIC, ClinicFactory, MembershipFactory
@@ -33,6 +35,10 @@ DEMO_FINDINGS = {
     "ex_reflexes_reduced": True,
     "hx_osteochondrosis": False,
 }
+
+
+def english_date(day) -> str:
+    return f"{day.day} {day:%B %Y}"
 
 
 def pdf_pages(document) -> list[str]:
@@ -287,15 +293,16 @@ def test_the_leaflet_in_russian_has_the_preparation_the_due_dates_and_the_ambula
     assert leaflet.language == "ru"
     assert render(leaflet) == "rendered"
     text = flat(pdf_pages(leaflet))
+    given = clinic_local(leaflet.created_at, leaflet.clinic).date()
     for expected in [
         "ПАМЯТКА ПАЦИЕНТУ",
         "Иванова Мария Петровна",
         "Анализ мочи по Нечипоренко",
         "Собрать первую утреннюю мочу",
         "среднюю порцию",
-        "не позднее 03.12.2026",  # urgent: 3 days
+        f"не позднее {add_working_days(given, 3):%d.%m.%Y}",  # urgent: 3 working days from the day it is given
         "Общий (клинический) анализ крови",
-        "не позднее 14.12.2026",  # routine: 14 days
+        f"не позднее {add_working_days(given, 14):%d.%m.%Y}",  # routine: 14
         "Утром натощак",
         "МРТ",
         "отделение лучевой диагностики",
@@ -318,14 +325,15 @@ def test_the_leaflet_in_english_for_a_patient_of_a_russian_clinic(demo):
     leaflet = services.leaflet_request(actor=actor, encounter=demo["encounter"], language="en")
     render(leaflet)
     text = flat(pdf_pages(leaflet))
+    given = clinic_local(leaflet.created_at, leaflet.clinic).date()
     for expected in [
         "PATIENT LEAFLET",
         "Nechiporenko urine test",
         "Collect the first urine of the morning",
         "collect the middle portion",
-        "today, 30 November 2026",
-        "by 3 December 2026",
-        "by 14 December 2026",
+        f"today, {english_date(given)}",
+        f"by {english_date(add_working_days(given, 3))}",
+        f"by {english_date(add_working_days(given, 14))}",
         "Neurology",
         "Call 103 or 112",
         "Unable to pass urine",
@@ -374,3 +382,129 @@ def test_the_membership_and_clinic_defaults_print_in_russian(db):
     assert documents.gp_of(encounter, "ru")[1] == "врач-терапевт участковый"
     assert documents.gp_of(encounter, "en")[1] == "General practitioner"
     assert isinstance(clinic, Clinic) and Membership.objects.filter(user=user).exists()
+
+
+CAUDA_EQUINA = {"loc_lumbar": True, "rf_saddle_anesthesia": True, "rf_bladder_dysfunction": True}
+
+
+@pytest.fixture
+def sent_to_hospital(ru_gp):
+    """A patient with cauda equina syndrome whom the GP sends to hospital with the one-step emergency path."""
+    patient = patient_of(ru_gp, family_name="Смирнов", given_name="Пётр", middle_name="Ильич", sex="male")
+    encounter = encounter_of(
+        ru_gp,
+        patient=patient,
+        chief_complaint="Онемение в промежности, не может помочиться",
+        findings=screened(CAUDA_EQUINA),
+    )
+    workup_for(ru_gp, encounter)
+    letters, leaflet = services.emergency_documents_prepare(actor=actor_for(ru_gp), encounter=encounter)
+    return {"encounter": encounter, "letters": letters, "leaflet": leaflet}
+
+
+def test_an_emergency_letter_sends_the_patient_to_the_admitting_department_for_emergency_admission(sent_to_hospital):
+    letter = next(letter for letter in sent_to_hospital["letters"] if letter.specialty == "neurosurgery")
+    render(letter)
+    text = flat(pdf_pages(letter))
+
+    assert "на экстренную госпитализацию" in text
+    assert "Форма оказания медицинской помощи экстренная" in text
+    assert "Направляется в приёмное отделение стационара, к врачу-нейрохирургу" in text
+    assert latin_words(text) == set(), latin_words(text)
+
+
+def test_a_planned_letter_is_not_titled_as_an_admission(demo):
+    referral = services.referral_create(
+        actor=demo["actor"], encounter=demo["encounter"], recommendation=demo["neurology"]
+    )
+    render(referral)
+    text = flat(pdf_pages(referral))
+
+    assert "к врачу-неврологу" in text
+    assert "госпитализац" not in text and "приёмное отделение" not in text
+
+
+def test_the_emergency_leaflet_tells_the_patient_to_go_to_hospital_now_not_to_the_clinic(sent_to_hospital):
+    leaflet = sent_to_hospital["leaflet"]
+    render(leaflet)
+    text = flat(pdf_pages(leaflet))
+    given = clinic_local(leaflet.created_at, leaflet.clinic).date()
+
+    for expected in [
+        "Вы направлены на экстренную госпитализацию",
+        "Поезжайте в стационар сейчас же",
+        "не за рулём",
+        "полис ОМС",
+        "Нейрохирург",
+        f"сегодня, {given:%d.%m.%Y}",
+        "приёмное отделение стационара",
+        # While waiting the patient already has some of the signs: the call is for getting worse.
+        "Если станет хуже, пока вы ждёте или едете, вызовите скорую помощь",
+        "103",
+    ]:
+        assert expected in text, expected
+    # Nothing of an outpatient's plan: no clinic rooms, no booking at reception, no preparation.
+    for outpatient in (
+        "регистратура",
+        "отделение лучевой диагностики",
+        "Как подготовиться",
+        "Консультации специалистов",
+    ):
+        assert outpatient not in text, outpatient
+    assert latin_words(text) == set(), latin_words(text)
+    keep_page_images(leaflet, "leaflet-emergency-ru")
+
+
+def test_the_emergency_leaflet_in_english(ru_gp):
+    encounter = encounter_of(ru_gp, findings=screened(CAUDA_EQUINA))
+    workup_for(ru_gp, encounter)
+    services.emergency_documents_prepare(actor=actor_for(ru_gp), encounter=encounter)
+    leaflet = services.leaflet_request(actor=actor_for(ru_gp), encounter=encounter, language="en")
+    render(leaflet)
+    text = flat(pdf_pages(leaflet))
+
+    assert "You are being sent to hospital as an emergency" in text
+    assert "the hospital's admitting department" in text
+    assert "If you get worse while you wait or travel, call an ambulance" in text
+    assert "reception" not in text and "How to prepare" not in text
+
+
+def test_the_leaflet_gives_the_worklist_due_dates_counting_the_clinics_holidays(demo):
+    """The patient's «не позднее» and the date the worklist calls the test overdue are one date."""
+    actor, encounter = demo["actor"], demo["encounter"]
+    given = clinic_local(clinic=encounter.clinic).date()
+    holiday = add_working_days(given, 1)
+    ClinicHoliday.objects.create(clinic=encounter.clinic, date=holiday, name="Праздник")
+    workup_item_add(actor=actor, workup=demo["workup"], code="lab_nechiporenko", urgency="urgent")
+
+    leaflet = services.leaflet_request(actor=actor, encounter=encounter)
+    render(leaflet)
+    text = flat(pdf_pages(leaflet))
+
+    due = add_working_days(given, 3, {holiday})
+    assert due != add_working_days(given, 3)
+    assert f"не позднее {due:%d.%m.%Y}" in text
+
+
+def test_an_emergency_letter_in_english_is_for_the_admitting_department(sent_to_hospital, ru_gp):
+    letter = next(letter for letter in sent_to_hospital["letters"] if letter.specialty == "neurosurgery")
+    letter = services.referral_update(actor=actor_for(ru_gp), referral=letter, language="en")
+    render(letter)
+    text = flat(pdf_pages(letter))
+
+    assert "Referral for emergency admission" in text
+    assert "To: the admitting department, for Neurosurgery" in text
+    assert "EMERGENCY ADMISSION" in text
+
+
+def test_the_letter_preview_names_the_addressee_once_in_the_letters_language(sent_to_hospital, ru_gp):
+    letter = next(letter for letter in sent_to_hospital["letters"] if letter.specialty == "neurosurgery")
+    web = Client()
+    web.force_login(ru_gp)
+
+    page = web.get(f"/referrals/{letter.pk}/issue/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "в приёмное отделение стационара, к врачу-нейрохирургу</span></dd>" in page
+
+    # A GP reading the Russian letter in the English interface also gets the specialty in English.
+    page = web.get(f"/referrals/{letter.pk}/issue/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "к врачу-нейрохирургу</span> (Neurosurgery)</dd>" in page
