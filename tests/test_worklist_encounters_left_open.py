@@ -4,6 +4,7 @@ Today's drafts (the consultation may still be going on), finalized encounters an
 the day is the clinic's (Moscow), not the server's; the page's queries stay constant; every listing is audited."""
 
 import datetime
+import re
 
 import pytest
 from django.db import connection
@@ -55,7 +56,37 @@ def test_a_draft_from_an_earlier_day_is_listed_with_its_disposition_and_a_link_t
     assert f'href="/encounters/{left.pk}/finalize/"' in section
     row = section[section.index(f'data-id="{left.pk}"') :]
     assert "badge routine" in row[: row.index("</tr>")] or "badge urgent" in row[: row.index("</tr>")]
-    assert "no workup" in section[section.index(f'data-id="{no_workup.pk}"') :].split("</tr>")[0]
+    assert "no plan yet" in section[section.index(f'data-id="{no_workup.pk}"') :].split("</tr>")[0]
+    assert '<th scope="col" role="columnheader">Disposition</th>' in section
+
+
+def summary(page):
+    return re.search(r'<div class="row-between">\s*<h1>.*?<p class="muted">(.*?)</p>', page, re.S).group(1)
+
+
+def test_the_visit_date_opens_the_workup_or_before_any_workup_the_findings(gp, gp_web, clock):
+    # What is left to do: the workup's decisions, or, with no workup yet, the findings to complete.
+    with_plan = _draft(gp, FRIDAY)
+    without_plan = _draft(gp, FRIDAY, workup=False)
+
+    section = gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="en").content.decode().split('id="worklist-drafts"')[1]
+
+    for encounter, address in ((with_plan, "workup/"), (without_plan, "")):
+        row = section[section.index(f'data-id="{encounter.pk}"') :].split("</tr>")[0]
+        visit = f'<a href="/encounters/{encounter.pk}/{address}"><time datetime="{FRIDAY.isoformat()}">'
+        assert visit in row
+        assert f'href="/encounters/{encounter.pk}/finalize/"' in row
+
+
+def test_the_worklists_summary_counts_the_encounters_left_open_only_when_there_are_some(gp, gp_web, clock):
+    assert "not finalized" not in summary(gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    _draft(gp, FRIDAY)
+    one = summary(gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    _draft(gp, FRIDAY, workup=False)
+    two = summary(gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+
+    assert '<a href="#worklist-drafts">1 not finalized</a>' in one
+    assert '<a href="#worklist-drafts">2 not finalized</a>' in two
 
 
 def test_the_day_is_the_clinics_a_visit_of_monday_is_left_open_at_1_am_moscow_on_tuesday(gp, gp_web, clock):
@@ -70,6 +101,9 @@ def test_the_day_is_the_clinics_a_visit_of_monday_is_left_open_at_1_am_moscow_on
 def test_the_section_reads_in_russian_and_says_when_nothing_is_left_open(gp, gp_web, clock):
     page = gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert "Приёмы, не завершённые в день визита" in page and "Все приёмы до сегодняшнего дня завершены." in page
+    _draft(gp, FRIDAY)
+    page = gp_web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert '<th scope="col" role="columnheader">Тактика</th>' in page
 
 
 def test_the_api_lists_them_oldest_first_in_pages(gp, clock):
