@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from knox.models import AuthToken
 
 from clinic.audit import Actor, audit_record
+from clinic.calendar import local_date
 from clinic.errors import RecordLocked
 from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
 from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
@@ -139,6 +140,12 @@ def _patient_normalize(patient: Patient) -> None:
     patient.name_search = search_key(f"{patient.family_name} {patient.given_name} {patient.middle_name}")
 
 
+def clinic_today(clinic: Clinic | None) -> date:
+    """Today on the clinic's clock, whatever zone the caller runs in (a request activates the clinic's zone; a
+    worker, a command or an EHR's call may not): Moscow's 00:30 is still yesterday in UTC."""
+    return local_date(timezone.now(), clinic) if clinic is not None else timezone.localdate()
+
+
 def patient_validate(*, patient: Patient) -> None:
     """The checks patient_create and patient_update make before they save, for a form that edits a Patient
     instance itself (the admin's), so that it shows the errors at their fields instead of failing on save.
@@ -146,12 +153,12 @@ def patient_validate(*, patient: Patient) -> None:
     _patient_normalize(patient)
     if patient.pk is not None:
         _patient_against_encounters(patient)
-    _patient_check(patient, today=timezone.localdate())
+    _patient_check(patient, today=clinic_today(patient.clinic if patient.clinic_id else None))
 
 
 def _patient_save(patient: Patient) -> None:
     _patient_normalize(patient)
-    _patient_check(patient, today=timezone.localdate())
+    _patient_check(patient, today=clinic_today(patient.clinic if patient.clinic_id else None))
     try:
         with transaction.atomic():
             patient.save()
@@ -294,7 +301,7 @@ def encounter_create(*, actor: Actor, patient: Patient, data: dict) -> Encounter
         clinic=patient.clinic,
         patient=patient,
         clinician=actor.user,
-        visit_date=data.get("visit_date") or timezone.localdate(),
+        visit_date=data.get("visit_date") or clinic_today(patient.clinic),
         duration_days=data["duration_days"],
     )
     for name in ENCOUNTER_FIELDS:

@@ -1,12 +1,16 @@
 """The Russian record: patronymic, registration address, SNILS, OMS policy and insurer on the patient;
 OGRN, legal name and time zone on the clinic; likely duplicates caught before registering."""
 
+import datetime as dt
+from unittest import mock
+
 import pytest
 from django.core.exceptions import ValidationError
 
+from clinic import services
 from clinic.identifiers import format_snils, snils_check_digits, validate_ogrn, validate_oms_policy, validate_snils
 from clinic.models import Clinic, Patient
-from tests.record_factories import PatientFactory, api_client_for, clinic_of
+from tests.record_factories import PatientFactory, actor_for, api_client_for, clinic_of, patient_of
 
 URL = "/api/v1/patients/"
 
@@ -234,3 +238,19 @@ def test_bad_russian_fields_get_a_400_naming_them(gp_api, field, value):
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+# -- the clinic's day, not the server's ------------------------------------------------------------
+
+
+def test_an_encounter_made_outside_a_request_is_dated_by_the_clinics_clock(gp):
+    """At 00:30 in Moscow it is still yesterday in UTC: a worker or an EHR's import that creates an encounter
+    without a visit date dates it by the clinic's calendar, as the GP sees it."""
+    patient = patient_of(gp)
+    patient.clinic.time_zone = "Europe/Moscow"
+    patient.clinic.save()
+    moscow_half_past_midnight = dt.datetime(2026, 12, 1, 21, 30, tzinfo=dt.UTC)
+    with mock.patch("django.utils.timezone.now", return_value=moscow_half_past_midnight):
+        encounter = services.encounter_create(actor=actor_for(gp), patient=patient, data={"duration_days": 2})
+
+    assert encounter.visit_date == dt.date(2026, 12, 2)
