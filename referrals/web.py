@@ -139,11 +139,15 @@ def letter_from_recommendation(request, pk):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def emergency_documents(request, pk):
     """The emergency banner's one step: the emergency workup accepted, its letters drafted and the leaflet asked
-    for; the GP then reads the first letter on its confirmation page and issues it."""
+    for; the GP then reads the first letter on its confirmation page and issues it. A GET (the address reloaded
+    or bookmarked) leads back to the workup, where the button is."""
     actor = _actor(request)
+    if request.method != "POST":
+        encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk)
+        return redirect("encounter-workup", pk=encounter.pk)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk, action="open_for_update")
     refused = _refused_when_finalized(request, encounter)
     if refused:
@@ -276,6 +280,9 @@ def referral_issue(request, pk):
             return redirect("referral-issue", pk=referral.pk)
         services.referral_issue(actor=actor, referral=referral)
         messages.success(request, _("Referral issued."))
+        if referral.urgency == "emergency":
+            # The patient is leaving for hospital: back to the emergency checklist (letters, leaflet, finalize).
+            return redirect(reverse("encounter-workup", args=[referral.encounter_id]) + "#emergency-status")
         return redirect("referral-detail", pk=referral.pk)
     return render(request, "referrals/issue.html", _letter_context(referral))
 
@@ -668,7 +675,8 @@ def encounter_finalize(request, pk):
             "unfinished": unfinished,
             "disposition": workup.disposition if workup else "",
             "error_links": links,
-            "stale": workup is None or workup_services.workup_is_stale(workup, encounter),
+            "no_workup": workup is None,
+            "stale": workup is not None and workup_services.workup_is_stale(workup, encounter),
             "reason_required": unfinished["emergency_untouched"],
         },
     )

@@ -130,6 +130,20 @@ def test_finalize_lists_referrals_without_a_letter_and_draft_letters(gp_web, gp)
     assert "required aria-required" not in page  # not an emergency: the reason is optional
 
 
+def test_finalizing_an_encounter_never_evaluated_says_there_is_no_plan_yet_not_that_findings_changed(gp_web, gp):
+    encounter = encounter_of(gp)
+    page = html(gp_web.get(f"/encounters/{encounter.pk}/finalize/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "No workup has been generated for this encounter yet" in page
+    assert "The findings changed since" not in page
+
+    workup_for(gp, encounter)
+    encounter.findings = {**encounter.findings, "sx_leg_pain": True}
+    encounter.save()
+    page = html(gp_web.get(f"/encounters/{encounter.pk}/finalize/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "The findings changed since the workup was generated" in page
+    assert "No workup has been generated" not in page
+
+
 def test_after_finalizing_letters_and_referrals_by_hand_are_read_only(gp_web, gp, letter):
     encounter = letter.encounter
     assert gp_web.post(f"/encounters/{encounter.pk}/finalize/", {}).status_code == 302
