@@ -54,6 +54,10 @@ ENCOUNTER_FIELDS = (
 
 
 # What a Russian clinic prints on form 057/у; an example organisation (the OGRN passes its checksum).
+# The demo clinic is Russian: its name prints on Russian letters and leaflets. Earlier versions called it
+# "Demo clinic"; a database seeded then has its clinic renamed rather than a second one made beside it.
+DEMO_CLINIC_NAME = "Поликлиника № 1 (демо)"
+DEMO_CLINIC_OLD_NAME = "Demo clinic"
 DEMO_CLINIC = {
     "legal_name": "ГБУЗ «Городская поликлиника № 1» (демонстрационная)",
     "ogrn": "1027700000019",
@@ -71,6 +75,8 @@ def demo_clinician_ensure(*, clinic_name: str, username: str, password: str | No
     Returns the clinic, the user, the password now in force and the user's API token.
     With no password given a random one is set, since a stored hash cannot be shown again.
     """
+    if clinic_name == DEMO_CLINIC_NAME and not Clinic.objects.filter(name=clinic_name).exists():
+        Clinic.objects.filter(name=DEMO_CLINIC_OLD_NAME).update(name=clinic_name)
     clinic, created = Clinic.objects.get_or_create(name=clinic_name, defaults=DEMO_CLINIC)
     user_model = get_user_model()
     user, _created = user_model.objects.get_or_create(

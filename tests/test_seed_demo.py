@@ -5,7 +5,8 @@ from io import StringIO
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from clinic.models import Clinic, Membership
+from clinic.models import Clinic, Membership, Patient
+from clinic.services import DEMO_CLINIC_NAME
 
 
 def seed(monkeypatch, password=None, **options):
@@ -21,10 +22,30 @@ def seed(monkeypatch, password=None, **options):
 def test_seed_demo_uses_the_demo_password_and_is_idempotent(db, monkeypatch):
     seed(monkeypatch, "a-demo-password-9")
     output = seed(monkeypatch, "a-demo-password-9")
-    assert Clinic.objects.filter(name="Demo clinic").count() == 1
-    assert Membership.objects.filter(user__username="demo", clinic__name="Demo clinic").count() == 1
+    assert Clinic.objects.filter(name=DEMO_CLINIC_NAME).count() == 1
+    assert Membership.objects.filter(user__username="demo", clinic__name=DEMO_CLINIC_NAME).count() == 1
     assert authenticate(username="demo", password="a-demo-password-9") is not None
     assert "password: a-demo-password-9" in output
+
+
+def test_the_demo_clinic_has_a_russian_name_for_its_russian_documents(db, monkeypatch):
+    output = seed(monkeypatch, "a-demo-password-9")
+    clinic = Membership.objects.get(user__username="demo").clinic
+    assert clinic.name == "Поликлиника № 1 (демо)" and clinic.language == "ru"
+    assert f"clinic:   {clinic.name}" in output
+
+
+def test_a_demo_clinic_seeded_under_its_old_english_name_is_renamed_with_its_patients(db, monkeypatch):
+    seed(monkeypatch, "a-demo-password-9", clinic="Demo clinic")  # as an earlier version seeded it
+    consultations()
+    old = Clinic.objects.get(name="Demo clinic")
+
+    seed(monkeypatch, "a-demo-password-9")
+
+    old.refresh_from_db()
+    assert old.name == DEMO_CLINIC_NAME and Clinic.objects.count() == 1
+    assert Membership.objects.get(user__username="demo").clinic == old
+    assert Patient.objects.filter(clinic=old).count() == 3
 
 
 def test_seed_demo_prints_a_random_password_when_none_is_given(db, monkeypatch):
@@ -38,7 +59,7 @@ def test_seed_demo_adds_another_clinic_with_its_gp(db, monkeypatch):
     seed(monkeypatch, "a-demo-password-9")
     seed(monkeypatch, "a-demo-password-9", clinic="North clinic", username="north")
     assert Membership.objects.get(user__username="north").clinic.name == "North clinic"
-    assert Membership.objects.get(user__username="demo").clinic.name == "Demo clinic"
+    assert Membership.objects.get(user__username="demo").clinic.name == DEMO_CLINIC_NAME
 
 
 def test_a_weak_demo_password_is_refused_like_any_other(db, monkeypatch):
@@ -58,12 +79,12 @@ def consultations(username="demo"):
 
 
 def test_the_demo_clinic_gets_an_urgent_an_emergency_and_a_watchful_example(db, monkeypatch):
-    from clinic.models import AuditEvent, Patient
+    from clinic.models import AuditEvent
     from workups.models import Workup
 
     seed(monkeypatch, "a-demo-password-9")
     output = consultations()
-    patients = Patient.objects.filter(clinic__name="Demo clinic").order_by("pk")
+    patients = Patient.objects.filter(clinic__name=DEMO_CLINIC_NAME).order_by("pk")
     assert [patient.family_name for patient in patients] == ["Иванова", "Смирнов", "Кузнецова"]
     assert "Иванова, Смирнов, Кузнецова" in output
     dispositions = [Workup.objects.filter(encounter__patient=patient).get().disposition for patient in patients]
@@ -79,7 +100,7 @@ def test_the_examples_go_only_into_a_clinic_with_no_patient_yet(db, monkeypatch)
     seed(monkeypatch, "a-demo-password-9")
     consultations()
     assert "none added" in consultations()
-    assert Patient.objects.filter(clinic__name="Demo clinic").count() == 3
+    assert Patient.objects.filter(clinic__name=DEMO_CLINIC_NAME).count() == 3
     # Another clinic in use (a patient of its own) is left as it is.
     seed(monkeypatch, "a-demo-password-9", clinic="North clinic", username="north")
     clinic = Clinic.objects.get(name="North clinic")
@@ -105,7 +126,7 @@ def test_the_urgent_example_puts_the_loop_on_the_worklist(db, monkeypatch):
 
     seed(monkeypatch, "a-demo-password-9")
     consultations()
-    urgent, emergency, watchful = Patient.objects.filter(clinic__name="Demo clinic").order_by("pk")
+    urgent, emergency, watchful = Patient.objects.filter(clinic__name=DEMO_CLINIC_NAME).order_by("pk")
     results = Result.objects.filter(encounter__patient=urgent)
     assert sorted((result.code, result.flag) for result in results) == [
         ("res_nech_leukocytes", "high"),

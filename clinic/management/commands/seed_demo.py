@@ -3,14 +3,14 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.services import demo_clinician_ensure
+from clinic.services import DEMO_CLINIC_NAME, demo_clinician_ensure
 
 
 class Command(BaseCommand):
     help = "Create the demo clinic and its GP (idempotent). Password: $DEMO_PASSWORD, or a random one printed here."
 
     def add_arguments(self, parser):
-        parser.add_argument("--clinic", default="Demo clinic", help="clinic name (default: Demo clinic)")
+        parser.add_argument("--clinic", default=DEMO_CLINIC_NAME, help=f"clinic name (default: {DEMO_CLINIC_NAME})")
         parser.add_argument("--username", default="demo", help="GP login (default: demo)")
 
     def handle(self, *args, clinic, username, **options):
