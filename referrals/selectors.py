@@ -88,7 +88,13 @@ def workup_page_documents(*, encounter: Encounter, result: dict | None) -> dict:
     if result:
         for row in result["referrals"]:
             row["has_letter"] = has_letter(row["id"], row["specialty"], row["urgency"])
-    return {"letters": letters, "requisition": requisition, "leaflet": leaflet}
+    # The emergency checklist under the banner: each standing emergency letter, oldest first.
+    emergency_letters = [
+        letter
+        for letter in reversed(letters)
+        if letter.urgency == "emergency" and letter.status != ReferralStatus.CANCELLED
+    ]
+    return {"letters": letters, "requisition": requisition, "leaflet": leaflet, "emergency_letters": emergency_letters}
 
 
 def encounter_unfinished(*, encounter: Encounter) -> dict:

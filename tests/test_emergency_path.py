@@ -8,8 +8,9 @@ from django.test import Client
 
 from clinic.models import AuditEvent
 from referrals.models import Leaflet, Referral, ReferralStatus
-from tests.record_factories import URINARY, api_client_for, encounter_of, screened, workup_for
+from tests.record_factories import URINARY, actor_for, api_client_for, encounter_of, screened, workup_for
 from workups.models import Decision
+from workups.services import recommendation_decide
 
 CAUDA_EQUINA = {"loc_lumbar": True, "rf_saddle_anesthesia": True, "rf_bladder_dysfunction": True}
 
@@ -105,8 +106,61 @@ def test_an_anonymous_caller_is_sent_to_log_in(emergency):
     assert not Referral.objects.filter(encounter=emergency).exists()
 
 
-def test_a_get_is_refused(gp_web, emergency):
-    assert gp_web.get(_url(emergency)).status_code == 405
+def test_a_get_leads_back_to_the_workup_and_changes_nothing(gp_web, other_gp, emergency):
+    """The address reloaded, bookmarked or opened after logging in: the workup, where the button is."""
+    for method in (gp_web.get, gp_web.head):
+        response = method(_url(emergency))
+        assert response.status_code == 302 and response["Location"] == f"/encounters/{emergency.pk}/workup/"
+    assert not Referral.objects.filter(encounter=emergency).exists()
+    assert not emergency.workups.get().items.filter(decision=Decision.ACCEPTED).exists()
+
+    client = Client()
+    client.force_login(other_gp)
+    assert client.get(_url(emergency)).status_code == 404
+
+
+def test_issuing_the_emergency_letter_returns_to_the_checklist_of_what_is_left(gp_web, emergency):
+    gp_web.post(_url(emergency))
+    letter = Referral.objects.get(encounter=emergency, specialty="neurosurgery")
+    page = gp_web.get(f"/encounters/{emergency.pk}/workup/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    checklist = page[page.index('id="emergency-status"') :]
+    assert f'href="/referrals/{letter.pk}/issue/">check and issue it</a>' in checklist
+    assert "Patient leaflet" in checklist and f'href="/encounters/{emergency.pk}/finalize/"' in checklist
+
+    letter.refresh_from_db()
+    response = gp_web.post(
+        f"/referrals/{letter.pk}/issue/", {"generation": letter.pdf_generation}, HTTP_ACCEPT_LANGUAGE="ru"
+    )
+
+    assert response["Location"] == f"/encounters/{emergency.pk}/workup/#emergency-status"
+    letter.refresh_from_db()
+    assert letter.status == ReferralStatus.ISSUED
+    page = gp_web.get(response["Location"], HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    checklist = page[page.index('id="emergency-status"') :]
+    assert "Направление выдано." in page
+    assert f'href="/referrals/{letter.pk}/issue/"' not in checklist
+    assert "Отправка в стационар" in checklist and "Завершите приём" in checklist
+
+
+def test_an_emergency_workup_offers_no_accept_all_and_no_primary_finalize(gp_web, emergency):
+    """The one step already accepts what is pending: a second "accept all" only competes with it."""
+    page = gp_web.get(f"/encounters/{emergency.pk}/workup/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="accept-all"' not in page
+    assert 'class="button" id="finalize"' in page
+
+
+def test_a_planned_letter_issued_stays_on_its_page(gp_web, gp):
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    workup = workup_for(gp, encounter)
+    row = workup.referrals.first()
+    recommendation_decide(actor=actor_for(gp), recommendation=row, decision=Decision.ACCEPTED)
+    gp_web.post(f"/workup-referrals/{row.pk}/letter/")
+    letter = Referral.objects.get(encounter=encounter)
+    assert letter.urgency != "emergency"
+
+    response = gp_web.post(f"/referrals/{letter.pk}/issue/", {"generation": letter.pdf_generation})
+
+    assert response["Location"] == f"/referrals/{letter.pk}/"
 
 
 # -- over the API: an EHR with its own screens takes the same step --------------------------------------

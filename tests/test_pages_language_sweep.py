@@ -64,7 +64,7 @@ EXEMPT = {
     "referral-rerender": POST_ONLY,
     "requisition-request": POST_ONLY,
     "leaflet-request": POST_ONLY,
-    "encounter-emergency-documents": POST_ONLY + " (it leads to the letter's confirmation page, swept)",
+    "encounter-emergency-documents": "POST: to the letter.s confirmation; GET: to the workup (both swept)",
     "referral-pdf": "a PDF file (tests/test_documents_language_sweep.py reads the letters' text)",
     "referral-conclusion-pdf": "the specialist's own PDF, uploaded: nothing of ours",
     "requisition-pdf": "a PDF file (tests/test_documents_language_sweep.py reads its text)",
