@@ -18,7 +18,7 @@ from django.http import Http404
 from clinic.audit import Actor, audit_record
 from clinic.identifiers import digits_only
 from clinic.models import Encounter, Patient
-from clinic.spellings import cyrillic_from_latin, layout_swapped
+from clinic.spellings import cyrillic_spellings, layout_swapped
 from clinic.text import SUBSTRING_MIN, search_key
 
 
@@ -238,14 +238,30 @@ def patient_page(*, patients: QuerySet[Patient], number: int, size: int) -> Pati
     )
 
 
+# The Latin readings tried at most: a name has one or two ambiguous places (Olga, Maria), and each reading that
+# finds nobody costs the search two queries.
+SPELLINGS_MOST = 6
+
+
+@dataclass(frozen=True)
+class Respelled:
+    spelling: str
+    kind: str  # "layout": the same keys on the other keyboard layout; "latin": a Latin name read into Cyrillic
+    patients: object
+    page: object
+
+
 def patient_page_respelled(*, actor: Actor, search: str, birth_date=None, number: int, size: int):
     """For a name search that found no patient: the first other spelling of it that finds patients of the actor's
-    clinic (with that birth date), as (spelling, its queryset, its page `number`), or None: the keys typed on the
-    other keyboard layout ("Bdfyjdf" → Иванова), then a name in Latin letters read back into Cyrillic
-    (Shcherbakova → Щербакова). Each spelling tried costs a page (two queries when it finds nobody). The
-    browser's search only: an EHR's search (the API, FHIR) matches exactly what it sent."""
+    clinic (with that birth date), as a Respelled (the spelling, its kind, its queryset, its page `number`), or
+    None: the keys typed on the other keyboard layout ("Bdfyjdf" → Иванова), then a name in Latin letters read
+    back into Cyrillic (Shcherbakova → Щербакова; Olga → Олга, then Ольга). Each spelling tried costs a page (two
+    queries when it finds nobody). The browser's search only: an EHR's search (the API, FHIR) matches exactly what
+    it sent."""
     tried = {search_key(search)}
-    for spelling in (layout_swapped(search), cyrillic_from_latin(search)):
+    spellings = [("layout", layout_swapped(search))]
+    spellings += [("latin", spelling) for spelling in cyrillic_spellings(search, most=SPELLINGS_MOST)]
+    for kind, spelling in spellings:
         if spelling is None or search_key(spelling) in tried:
             continue
         tried.add(search_key(spelling))
@@ -254,7 +270,7 @@ def patient_page_respelled(*, actor: Actor, search: str, birth_date=None, number
         patients = patient_queryset(actor=actor, search=spelling, birth_date=birth_date)
         page = patient_page(patients=patients, number=number, size=size)
         if page.count:
-            return spelling, patients, page
+            return Respelled(spelling=spelling, kind=kind, patients=patients, page=page)
     return None
 
 

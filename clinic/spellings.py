@@ -7,6 +7,7 @@ other than the passport's (cyrtranslit, transliterate). Both tables are small, s
 
 from __future__ import annotations
 
+import itertools
 import re
 
 # The keys of the ЙЦУКЕН layout in the places of the QWERTY keys, the shifted keys with them: the punctuation
@@ -107,30 +108,75 @@ def _cyrillic_letters(latin: str, before: str, rest: str) -> str:
     return _DIGRAPHS.get(latin) or _LETTERS.get(latin) or latin
 
 
-def cyrillic_from_latin(text: str) -> str | None:
-    """A name typed in Latin letters in Cyrillic, by the passport scheme read backwards and the common spellings
-    beside it (Shcherbakova → Щербакова, Kuznetsova → Кузнецова, Zaitsev → Зайцев, Vasilyev → Васильев,
-    Dmitrii/Dmitriy → Дмитрий); what is not a Latin letter stays. None when the text has no Latin letter.
-    A letter the scheme drops (ь in Васильева → Vasileva) cannot come back."""
+def _other_readings(latin: str, before: str, rest: str) -> tuple[str, ...]:
+    """Other Cyrillic letters the same Latin may stand for, where the scheme loses a letter or the spelling is
+    ambiguous, for cyrillic_spellings to try when the first reading finds nobody: the ь before a consonant or at
+    a word's end (Olga → Ольга, Igor → Игорь), and я, ю after a consonant (Maria → Мария, Daria → Дарья,
+    Ilya → Илья)."""
+    after_consonant = before.isalpha() and before not in _VOWELS and before not in "ьъй"
+    starts_vowel = rest[:1] in ("a", "e", "i", "o", "u", "y")
+    if latin == "l" and before and not starts_vowel:
+        return ("ль",)
+    if latin == "r" and before and not rest:
+        return ("рь",)
+    if latin in ("ia", "ya") and after_consonant:
+        return ("ия", "ья")
+    if latin in ("iu", "yu") and after_consonant:
+        return ("ию", "ью")
+    return ()
+
+
+def _readings(text: str) -> list[tuple[str, ...]] | None:
+    """`text` letter by letter (or digraph) as the Cyrillic it may stand for, the likeliest reading first."""
     if not _LATIN_LETTER.search(text):
         return None
     lower = text.lower()
-    out: list[str] = []
+    out: list[tuple[str, ...]] = []
     position = 0
     while position < len(text):
         for size in range(_LONGEST, 0, -1):
             piece = lower[position : position + size]
             if len(piece) == size and (size == 1 or piece in _DIGRAPHS):
                 break
-        if piece == "'" and not (out and out[-1][-1:].isalpha()):
-            letters = piece  # an apostrophe not after a letter is not a soft sign
+        if piece == "'" and not (out and out[-1][0][-1:].isalpha()):
+            options = (piece,)  # an apostrophe not after a letter is not a soft sign
         elif piece.isascii() and (piece.isalpha() or piece == "'"):
             rest = re.match(r"[a-z']*", lower[position + size :]).group()
-            letters = _cyrillic_letters(piece, out[-1][-1:] if out else "", rest)
+            before = out[-1][0][-1:] if out else ""
+            options = (_cyrillic_letters(piece, before, rest), *_other_readings(piece, before, rest))
             if text[position].isupper():
-                letters = letters[0].upper() + letters[1:]
+                options = tuple(letters[0].upper() + letters[1:] for letters in options)
         else:
-            letters = text[position]
-        out.append(letters)
+            options = (text[position],)
+        out.append(options)
         position += len(piece)
-    return "".join(out)
+    return out
+
+
+def cyrillic_from_latin(text: str) -> str | None:
+    """A name typed in Latin letters in Cyrillic, by the passport scheme read backwards and the common spellings
+    beside it (Shcherbakova → Щербакова, Kuznetsova → Кузнецова, Zaitsev → Зайцев, Vasilyev → Васильев,
+    Dmitrii/Dmitriy → Дмитрий); what is not a Latin letter stays. None when the text has no Latin letter.
+    A letter the scheme drops (ь in Васильева → Vasileva) cannot come back here: see cyrillic_spellings."""
+    readings = _readings(text)
+    return None if readings is None else "".join(options[0] for options in readings)
+
+
+def cyrillic_spellings(text: str, *, most: int = 8) -> list[str]:
+    """The Cyrillic spellings a name typed in Latin letters may stand for, the likeliest first (cyrillic_from_latin's),
+    then those that read one ambiguous place otherwise, then two, and so on, at most `most` in all: "Olga Maria" →
+    «Олга Маря», «Ольга Маря», «Олга Мария», «Олга Марья», «Ольга Мария»... Empty when the text has no Latin
+    letter."""
+    readings = _readings(text)
+    if readings is None:
+        return []
+    ambiguous = [index for index, options in enumerate(readings) if len(options) > 1]
+    spellings: list[str] = []
+    for count in range(len(ambiguous) + 1):
+        for places in itertools.combinations(ambiguous, count):
+            for choice in itertools.product(*(readings[index][1:] for index in places)):
+                chosen = dict(zip(places, choice, strict=True))
+                spellings.append("".join(chosen.get(index, options[0]) for index, options in enumerate(readings)))
+                if len(spellings) == most:
+                    return spellings
+    return spellings

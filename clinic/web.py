@@ -49,13 +49,13 @@ def patient_list(request):
     # Typed with the wrong layout, or in Latin letters: nobody is found as typed, so the first other spelling
     # that finds someone is shown instead, named above the list; the box keeps what was typed, and its pages
     # (which post it again) find the same spelling again.
-    respelled = ""
+    respelled = None
     if query and not page.count:
-        found = selectors.patient_page_respelled(
+        respelled = selectors.patient_page_respelled(
             actor=actor, search=query, birth_date=birth_date, number=number, size=25
         )
-        if found:
-            respelled, patients, page = found
+        if respelled:
+            patients, page = respelled.patients, respelled.page
     if not page.object_list and page.number > 1 and not page.count_is_lower_bound:
         # Past the last page (an old link): the last page, as Django's paginator would.
         page = selectors.patient_page(patients=patients, number=page.num_pages, size=25)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinic.spellings import cyrillic_from_latin, layout_swapped
+from clinic.spellings import cyrillic_from_latin, cyrillic_spellings, layout_swapped
 from clinic.text import search_key
 
 QWERTY_KEYS = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`QWERTYUIOP{}ASDFGHJKL:\"ZXCVBNM<>~"
@@ -144,3 +144,21 @@ def test_a_comma_typed_on_the_russian_layout_stays_a_comma():
 def test_a_text_with_no_letter_has_no_other_layout():
     assert layout_swapped("12.03.1980") is None
     assert layout_swapped("") is None
+
+
+# ь before е is not guessed back (Iurev could be Юрев as well as Юрьев, and guessing it before every е would
+# crowd out the readings that matter more).
+@pytest.mark.parametrize("name", sorted(LOSES_SOFT_SIGN - {"Юрьев"}))
+def test_a_name_whose_soft_sign_the_scheme_drops_is_among_the_first_readings(name):
+    """Ольга, Наталья come back from the passport spelling as «Олга», «Наталя» first; the search tries the others."""
+    readings = [search_key(spelling) for spelling in cyrillic_spellings(icao(name), most=6)]
+    assert search_key(name) in readings
+
+
+def test_the_first_reading_is_cyrillic_from_latin_and_the_readings_are_capped():
+    assert cyrillic_spellings("Olga Maria")[0] == cyrillic_from_latin("Olga Maria") == "Олга Маря"
+    assert len(cyrillic_spellings("Olga Maria Daria Ilya Igor", most=5)) == 5
+    assert len(set(cyrillic_spellings("Olga Maria Daria Ilya Igor"))) == len(
+        cyrillic_spellings("Olga Maria Daria Ilya Igor")
+    )
+    assert cyrillic_spellings("Смирнова") == []
