@@ -1,7 +1,8 @@
 """The emergency path in a real browser (Chromium), in Russian and English: on an emergency workup one button
 accepts the emergency workup, drafts its letter and asks for the leaflet; the GP lands on the letter's confirmation
-page, issues it, and finds the leaflet on the workup page. axe-core finds no accessibility violation on the workup
-page with the button, nor on the confirmation page it leads to."""
+page, issues it, and is back on the workup's checklist with the letter's and the leaflet's PDFs. axe-core finds no
+accessibility violation on the workup page with the button, on the confirmation page it leads to, nor on the
+checklist the GP returns to."""
 
 import os
 
@@ -33,10 +34,19 @@ def test_a_gp_sends_the_patient_to_hospital_in_two_clicks(context_for, live_serv
     page.wait_for_selector("#confirm-issue")
     no_axe_violations(page, f"the emergency letter's confirmation ({language})")
     page.click("#confirm-issue")
-    page.wait_for_selector(".badge.finalized")
-
+    # Issued, the GP is back on the workup at the checklist of what is left: the letter's and the leaflet's PDFs
+    # to hand over, then finalizing.
+    page.wait_for_selector("#emergency-status .badge.finalized")
+    assert page.url.endswith(f"/encounters/{encounter.pk}/workup/#emergency-status")
     letter = Referral.objects.get(encounter=encounter)
     assert (letter.status, letter.urgency) == ("issued", "emergency")
+    page.wait_for_selector(f"#emergency-status .pdf-status[data-status=ready] a[href='/referrals/{letter.pk}/pdf/']")
+    page.wait_for_selector("#emergency-status .pdf-status[data-status=ready] a[href$='/leaflet/pdf/']")
+    assert page.locator(f"#emergency-status a[href='/referrals/{letter.pk}/issue/']").count() == 0
+    assert page.locator(f"#emergency-status a[href='/encounters/{encounter.pk}/finalize/']").is_visible()
+    assert page.locator("#accept-all").count() == 0
+    no_axe_violations(page, f"the emergency checklist after issuing ({language})")
+
     page.goto(f"{live_server.url}/encounters/{encounter.pk}/workup/")
     page.wait_for_selector("#documents .pdf-status[data-status=ready] a[href$='/leaflet/pdf/']")
     assert Leaflet.objects.filter(encounter=encounter).count() == 1
