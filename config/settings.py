@@ -146,6 +146,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = env_choice("DJANGO_LANGUAGE_CODE", "ru", choices=("ru", "en"))
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates day first ("17 May 1980"), not the American 05/17/1980 (config/formats/en).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = env_time_zone("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -1,5 +1,6 @@
 """The browser pages in Russian and English: translated text, local dates and numbers, the switch."""
 
+import datetime
 import re
 
 import pytest
@@ -44,6 +45,15 @@ def test_the_pages_speak_the_language_asked_for(gp_web, gp):
         assert '<html lang="en">' in en and english_text in en and text not in en, url
     record = page(gp_web, f"/encounters/{encounter.pk}/workup/print/", "ru")
     assert "01.03.2024" in record and "21 день" in record  # DD.MM.YYYY and a Russian plural
+
+
+def test_dates_are_day_first_in_english_too_never_month_first(gp_web, gp):
+    """A GP reading 05/03/1980 cannot tell the 5th of March from the 3rd of May: English dates spell the month."""
+    patient = patient_of(gp, family_name="Иванова", given_name="Анна", birth_date=datetime.date(1980, 5, 3))
+    assert "born 3 May 1980" in page(gp_web, f"/patients/{patient.pk}/", "en")
+    assert "03.05.1980" in page(gp_web, f"/patients/{patient.pk}/", "ru")
+    listed = page(gp_web, "/", "en")
+    assert "<td>3 May 1980</td>" in listed and "05/03/1980" not in listed
 
 
 @pytest.mark.parametrize(
