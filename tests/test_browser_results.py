@@ -94,6 +94,8 @@ def test_results_after_finalizing_review_acknowledge_and_the_badge_falls(context
     no_axe_violations(page, f"workup page with results ({language})")
     # Both at once, refused without a note: the ticks stay, the note is in focus with its error.
     several = page.locator("form#acknowledge-selected")
+    assert several.locator("input[type=checkbox]:checked").count() == 0  # none until the GP says which
+    several.locator("[data-select-all]").click()
     assert several.locator("input[type=checkbox]:checked").count() == 2
     several.locator("button[type=submit]").click()
     page.wait_for_selector("#ack-selected-note-error")

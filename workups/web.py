@@ -4,9 +4,11 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -34,8 +36,23 @@ GROUPS = [
 WORKUP_PAGE_SECTIONS: list[Callable[..., dict]] = []
 
 
+# A message about the results (entered, acknowledged, refused) follows the GP to the results panel, where the
+# redirect to #results lands: at the top of a long page it was off-screen.
+AT_RESULTS = "at-results"
+
+
 def _actor(request):
     return actor_from_request(request, channel="web")
+
+
+def _render_workup(request, context):
+    """The workup page; when it shows the results panel, the messages tagged AT_RESULTS are shown there instead of
+    at the page's top."""
+    if context.get("result"):
+        stored = list(get_messages(request))
+        context["messages"] = [m for m in stored if AT_RESULTS not in (m.extra_tags or "").split()]
+        context["results_messages"] = [m for m in stored if AT_RESULTS in (m.extra_tags or "").split()]
+    return render(request, "workups/detail.html", context)
 
 
 def _context(actor, encounter, **extra):
@@ -89,7 +106,7 @@ def _context(actor, encounter, **extra):
 def workup_page(request, pk):
     actor = _actor(request)
     encounter = record_selectors.encounter_get(actor=actor, encounter_id=pk)
-    return render(request, "workups/detail.html", _context(actor, encounter))
+    return _render_workup(request, _context(actor, encounter))
 
 
 @login_required
@@ -359,7 +376,8 @@ def results_context(
 
 def _acknowledge_many(rows, posted) -> dict:
     """The form signing several abnormal results off with one note: shown when two or more await it (one has
-    its own form), or when it was refused. Every row ticked unless the refused form left it unticked."""
+    its own form), or when it was refused. None ticked (an older result may be unrelated to what the GP acts on)
+    unless the refused form had it ticked; each with its day (performed, else entered) to tell today's from older."""
     candidates = [row for row in rows if row["can_acknowledge"]]
     errors = dict((posted or {}).get("errors") or {})
     names = {row["id"]: row["name"] for row in rows}
@@ -375,7 +393,14 @@ def _acknowledge_many(rows, posted) -> dict:
     ticked = (posted or {}).get("ids")
     return {
         "shown": len(candidates) > 1 or (posted is not None and bool(candidates)),
-        "rows": [{**row, "ticked": ticked is None or row["id"] in ticked} for row in candidates],
+        "rows": [
+            {
+                **row,
+                "ticked": ticked is not None and row["id"] in ticked,
+                "day": row["object"].performed_on or timezone.localdate(row["object"].entered_at),
+            }
+            for row in candidates
+        ],
         "errors": results_errors + other,
         "note_errors": note_errors,
         "note": (posted or {}).get("note", ""),
@@ -383,7 +408,7 @@ def _acknowledge_many(rows, posted) -> dict:
 
 
 def _workup_page(request, actor, encounter, **extra):
-    return render(request, "workups/detail.html", _context(actor, encounter, **extra))
+    return _render_workup(request, _context(actor, encounter, **extra))
 
 
 @login_required
@@ -484,6 +509,7 @@ def results_enter(request, pk):
     messages.success(
         request,
         ngettext("Entered %(count)s result.", "Entered %(count)s results.", len(values)) % {"count": len(values)},
+        extra_tags=AT_RESULTS,
     )
     return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
 
@@ -507,9 +533,9 @@ def result_acknowledge(request, pk):
             request, actor, encounter, acknowledge_errors={result.pk: (problems, request.POST.get("note", ""))}
         )
     except services.NotAcknowledgeable as error:
-        messages.error(request, _words(error.message))
+        messages.error(request, _words(error.message), extra_tags=AT_RESULTS)
     else:
-        messages.success(request, _("Result acknowledged."))
+        messages.success(request, _("Result acknowledged."), extra_tags=AT_RESULTS)
     return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
 
 
@@ -540,8 +566,9 @@ def results_acknowledge(request, pk):
         return _workup_page(request, actor, encounter, acknowledge_posted=posted)
     messages.success(
         request,
-        ngettext("%(count)s result acknowledged.", "%(count)s results acknowledged.", len(acknowledged))
+        ngettext("Result acknowledged: %(count)s.", "Results acknowledged: %(count)s.", len(acknowledged))
         % {"count": len(acknowledged)},
+        extra_tags=AT_RESULTS,
     )
     return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
 
@@ -570,7 +597,7 @@ def workup_review_page(request, pk):
         except ValidationError as error:
             for messages_ in _problems(error).values():
                 for message in messages_:
-                    messages.error(request, message)
+                    messages.error(request, message, extra_tags=AT_RESULTS)
             return redirect(reverse("encounter-workup", args=[encounter.pk]) + "#results")
         except RecordLocked as error:
             messages.error(request, error.message)

@@ -45,3 +45,16 @@ document.addEventListener("click", function (event) {
     event.returnValue = "";
   });
 })();
+
+
+// "Select all" above a list of checkboxes (the results acknowledged together): none is ticked at first, so an older
+// result unrelated to what the GP acts on is not signed off by accident; one click ticks them all. Without
+// JavaScript the button stays hidden and each box is ticked by hand.
+(function () {
+  document.querySelectorAll("[data-select-all]").forEach(function (button) { button.hidden = false; });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-select-all]");
+    if (!button || !button.form) return;
+    button.form.querySelectorAll("input[type=checkbox]").forEach(function (box) { box.checked = true; });
+  });
+})();
