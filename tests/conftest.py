@@ -26,6 +26,18 @@ def no_login_failures_carried_over():
 
 
 @pytest.fixture(autouse=True)
+def no_language_carried_over():
+    """Each test starts in the default language (settings.LANGUAGE_CODE): a test that activates one and stops
+    on a failure, or code under test that leaves one active, must not decide the language of the next test's
+    messages (which then passed or failed by the order the tests ran in)."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def no_probe_counts_carried_over(monkeypatch):
     """Each test counts refused requests afresh: the bound on probe audit rows (clinic.audit) keeps its counts
     in the shared cache, where other tests' probes from the same address and user would add up."""

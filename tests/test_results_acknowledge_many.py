@@ -77,7 +77,8 @@ def test_one_result_that_cannot_be_acknowledged_saves_none_and_every_such_result
     result_acknowledge(actor=actor_for(gp), result=results["res_ua_nitrite"], note="Antibiotic started")
     asked = [*abnormal(results), results["res_wbc"]]
 
-    with pytest.raises(NotAcknowledgeable) as refused:
+    # The service speaks the caller's language (a request activates it); outside a request, say which.
+    with pytest.raises(NotAcknowledgeable) as refused, translation.override("en"):
         results_acknowledge(actor=actor_for(gp), encounter=encounter, results=asked, note="Seen, repeat tests")
 
     assert set(refused.value.problems) == {results["res_ua_nitrite"].pk, results["res_wbc"].pk}
@@ -115,7 +116,7 @@ def test_another_encounters_result_an_id_twice_or_none_is_a_validation_error_sav
         ([hemoglobin.pk, hemoglobin.pk], f"Listed more than once: {hemoglobin.pk}."),
         ([], "Choose at least one result."),
     ):
-        with pytest.raises(ValidationError) as refused:
+        with pytest.raises(ValidationError) as refused, translation.override("en"):
             results_acknowledge(actor=actor_for(gp), encounter=encounter, results=asked, note="Iron")
         assert refused.value.message_dict == {"results": [words]}
     assert not Result.objects.filter(acknowledged_at__isnull=False).exists()
