@@ -843,6 +843,10 @@ def search_terms(*, clinic: int, samples: int) -> dict:
         "birth date": [birth.isoformat() for _, birth in anyone],
         "full family name, English layout": [layout_swapped(typed(family)) for family, _, _ in cyrillic],
         "full family name in Latin letters": [passport_latin(family) for family, _, _ in cyrillic],
+        # Both names, which the passport spelling makes ambiguous more often (Ольга → Olga, Софья → Sofia).
+        "family and given name in Latin letters": [
+            f"{passport_latin(family)} {passport_latin(given)}" for family, given, _ in cyrillic
+        ],
         "found by no spelling": [rng.choice(("qjxw", "ьъыщ", "zqxj")) + str(n % 10) for n in range(samples)],
     }
 

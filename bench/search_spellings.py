@@ -20,7 +20,13 @@ sys.path.insert(0, str(ROOT))
 from bench.scale import SCALE_DB, Cluster, django_setup, migrate, search_terms, series, showcase_ids  # noqa: E402
 
 BASELINE = "full family name"
-KINDS = [BASELINE, "full family name, English layout", "full family name in Latin letters", "found by no spelling"]
+KINDS = [
+    BASELINE,
+    "full family name, English layout",
+    "full family name in Latin letters",
+    "family and given name in Latin letters",
+    "found by no spelling",
+]
 
 
 def measure(samples: int) -> list[dict]:
