@@ -22,7 +22,9 @@ from clinic.identifiers import format_snils
 from clinic.models import ClinicHoliday
 from workups.localized import current_kb, kb_language
 from workups.models import HAND_ADDED as HAND_ADDED_STORED
+from workups.models import Result
 from workups.selectors import engine_rows, provisional_diagnosis, row_text, workup_result
+from workups.services import result_codes_by_test
 
 # -- language tables -------------------------------------------------------------------------------
 
@@ -36,6 +38,27 @@ FORM_OF_CARE = {"emergency": "экстренная", "urgent": "неотложн
 TEST_URGENCY = {
     "ru": {"emergency": "экстренно", "urgent": "срочно", "routine": "планово"},
     "en": {"emergency": "emergency", "urgent": "urgent", "routine": "routine"},
+}
+TEST_DONE = {"ru": "выполнено", "en": "done"}
+RESULT_FLAG = {
+    "ru": {
+        "low": "ниже нормы",
+        "high": "выше нормы",
+        "normal": "норма",
+        "positive": "положительный",
+        "negative": "отрицательный",
+        "present": "выявлено",
+        "absent": "не выявлено",
+    },
+    "en": {
+        "low": "low",
+        "high": "high",
+        "normal": "normal",
+        "positive": "positive",
+        "negative": "negative",
+        "present": "present",
+        "absent": "absent",
+    },
 }
 TEST_STATUS = {
     "ru": {"accepted": "назначено", "pending": "рекомендовано, не назначено", "declined": "отменено"},
@@ -151,8 +174,8 @@ LABELS = {
         "by_when": "Когда",
         "your_referrals": "Консультации специалистов",
         "specialist": "Специалист",
-        "warning_title": "Немедленно вызовите скорую помощь",
-        "warning_intro": "Звоните {numbers} сейчас же, если появилось хотя бы одно из этого:",
+        "warning_title": "Когда сразу вызывать скорую помощь",
+        "warning_intro": "Звоните {numbers} сейчас же, если появилось или усилилось хотя бы одно из этого:",
         "no_tests": "Обследования не назначены.",
         "no_referrals": "Направления к специалистам не выданы.",
         "questions": "Если что-то непонятно, позвоните в поликлинику",
@@ -162,8 +185,9 @@ LABELS = {
         "imaging_place": "отделение лучевой диагностики",
         "referral_place": "регистратура поликлиники: запись к специалисту по направлению",
         "admission_title": "Вы направлены на экстренную госпитализацию",
-        "admission_text": "Поезжайте в стационар сейчас же: на машине скорой помощи или с сопровождающим, не за рулём."
-        " Возьмите с собой направление, паспорт, полис ОМС, СНИЛС, эту памятку и лекарства, которые принимаете.",
+        "admission_text": "Врач вызывает вам скорую помощь: дождитесь бригаду в поликлинике и не уезжайте сами. Если"
+        " врач отпустил вас ехать самостоятельно, то только с сопровождающим и не за рулём. Возьмите с собой"
+        " направление, паспорт, полис ОМС, СНИЛС, эту памятку и лекарства, которые принимаете.",
         "admission_tests": "Обследования, которые проведут в стационаре",
         "admission_referrals": "Куда вы направлены",
         "admission_place": "приёмное отделение стационара",
@@ -212,8 +236,8 @@ LABELS = {
         "by_when": "When",
         "your_referrals": "Specialist appointments",
         "specialist": "Specialist",
-        "warning_title": "Call an ambulance now",
-        "warning_intro": "Call {numbers} straight away if any of these happens:",
+        "warning_title": "When to call an ambulance straight away",
+        "warning_intro": "Call {numbers} straight away if any of these starts or gets worse:",
         "no_tests": "No tests ordered.",
         "no_referrals": "No specialist referrals.",
         "questions": "If anything is unclear, call the practice",
@@ -223,8 +247,9 @@ LABELS = {
         "imaging_place": "the imaging (X-ray) department",
         "referral_place": "reception: book the specialist appointment with this referral",
         "admission_title": "You are being sent to hospital as an emergency",
-        "admission_text": "Go to hospital now, by ambulance or with someone to take you; do not drive yourself."
-        " Take the referral letter, your passport, OMS policy and SNILS, this leaflet and the medicines you take.",
+        "admission_text": "Your doctor is calling an ambulance: wait for it at the clinic and do not leave on your own."
+        " If the doctor lets you go by yourself, go with someone, and never drive. Take the referral letter, your"
+        " passport, OMS policy and SNILS, this leaflet and the medicines you take.",
         "admission_tests": "Tests the hospital will do",
         "admission_referrals": "Where you are sent",
         "admission_place": "the hospital's admitting department",
@@ -453,6 +478,11 @@ def _workup_texts(workup, language) -> tuple[dict, dict]:
     return engine_rows(workup_result(workup, language) if workup is not None else {})
 
 
+def keep_number_sign_with_number(text: str) -> str:
+    """«Поликлиника № 3»: the sign and its number on one line (a no-break space), never «№» at a line's end."""
+    return re.sub(r"№\s+", "№\u00a0", text)
+
+
 def _common(document, encounter, language: str) -> dict:
     clinic = encounter.clinic
     patient = encounter.patient
@@ -463,7 +493,8 @@ def _common(document, encounter, language: str) -> dict:
         "language": language,
         "labels": labels,
         "clinic": clinic,
-        "organisation": clinic.legal_name or clinic.name,
+        "organisation": keep_number_sign_with_number(clinic.legal_name or clinic.name),
+        "clinic_name": keep_number_sign_with_number(clinic.name),
         "patient": patient,
         "encounter": encounter,
         "age": encounter.age,
@@ -482,15 +513,48 @@ def _common(document, encounter, language: str) -> dict:
     }
 
 
+def _value_text(number: float, language: str) -> str:
+    text = f"{number:.3f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") if language == "ru" else text
+
+
+def _result_text(result, meta: dict, language: str) -> str:
+    """One result as a letter states it: «Гемоглобин 98 г/л (ниже нормы)», «Нитриты в моче: положительный»."""
+    flag = RESULT_FLAG[language].get(result.flag, result.flag)
+    if meta["type"] == "boolean":
+        return f"{meta['name']}: {flag}"
+    value = f"{_value_text(result.value_number, language)} {meta['unit']}".strip()
+    return f"{meta['name']} {value} ({flag})"
+
+
+def _done_status(results, vocabulary, encounter, language: str) -> str:
+    """A test whose results are in: done on the latest day, and what it found (form 057/у lists the results of
+    the studies already done, so the specialist sees the evidence)."""
+    days = [result.performed_on or local_moment(result.entered_at, encounter.clinic).date() for result in results]
+    found = "; ".join(_result_text(result, vocabulary.results[result.code], language) for result in results)
+    return f"{TEST_DONE[language]} {format_date(max(days), language)}: {found}"
+
+
 def _tests(workup, language, item_texts) -> list[dict]:
     if workup is None:
         return []
     vocabulary = current_kb(language).vocabulary
+    current = {
+        result.code: result
+        for result in Result.objects.filter(encounter_id=workup.encounter_id, superseded_at__isnull=True).order_by(
+            "entered_at", "id"
+        )
+        if result.code in vocabulary.results
+    }
+    answers = result_codes_by_test()
     tests = []
     for item in workup.items.all():
         status = TEST_STATUS[language][item.decision]
         if item.decision == "declined" and item.decision_reason:
             status = f"{status}: {item.decision_reason}"
+        results = [current[code] for code in answers.get(item.code, ()) if code in current]
+        if results:
+            status = _done_status(results, vocabulary, workup.encounter, language)
         tests.append(
             {
                 "code": item.code,

@@ -217,6 +217,8 @@ def _letter_context(referral, **extra):
         "addressee": documents.addressee_ru(referral, specialty_name) if referral.language == "ru" else "",
         "form_of_care": FORM_OF_CARE.get(referral.urgency, "") if referral.language == "ru" else "",
         "letter_language": dict(LANGUAGE_CHOICES).get(referral.language, referral.language),
+        # The referring GP as the letter prints them: name and position.
+        "referring_gp": documents.gp_of(encounter, referral.language),
         **extra,
     }
 

@@ -311,7 +311,8 @@ def test_the_leaflet_in_russian_has_the_preparation_the_due_dates_and_the_ambula
         "Невролог",
         "103",
         "112",
-        "Немедленно вызовите скорую помощь",
+        "Когда сразу вызывать скорую помощь",
+        "если появилось или усилилось",
         "Не получается помочиться",
     ]:
         assert " ".join(expected.split()) in text, expected
@@ -335,7 +336,8 @@ def test_the_leaflet_in_english_for_a_patient_of_a_russian_clinic(demo):
         f"by {english_date(add_working_days(given, 3))}",
         f"by {english_date(add_working_days(given, 14))}",
         "Neurology",
-        "Call 103 or 112",
+        "When to call an ambulance straight away",
+        "Call 103 or 112 straight away if any of these starts or gets worse",
         "Unable to pass urine",
     ]:
         assert " ".join(expected.split()) in text, expected
@@ -432,7 +434,7 @@ def test_the_emergency_leaflet_tells_the_patient_to_go_to_hospital_now_not_to_th
 
     for expected in [
         "Вы направлены на экстренную госпитализацию",
-        "Поезжайте в стационар сейчас же",
+        "Врач вызывает вам скорую помощь: дождитесь бригаду в поликлинике",
         "не за рулём",
         "полис ОМС",
         "Нейрохирург",
@@ -508,3 +510,31 @@ def test_the_letter_preview_names_the_addressee_once_in_the_letters_language(sen
     # A GP reading the Russian letter in the English interface also gets the specialty in English.
     page = web.get(f"/referrals/{letter.pk}/issue/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "к врачу-нейрохирургу</span> (Neurosurgery)</dd>" in page
+
+
+def test_a_letter_written_after_results_states_them_as_form_057u_asks(demo):
+    """The specialist sees the evidence: a test whose results are in reads «выполнено» with what it found."""
+    from workups.services import result_enter
+
+    actor = demo["actor"]
+    result_enter(actor=actor, encounter=demo["encounter"], code="res_hemoglobin", value=98)
+    result_enter(actor=actor, encounter=demo["encounter"], code="res_wbc", value=6.5)
+    referral = services.referral_create(actor=actor, encounter=demo["encounter"], recommendation=demo["neurology"])
+    render(referral)
+    text = flat(pdf_pages(referral))
+    entered = clinic_local(clinic=referral.clinic).date()
+
+    assert f"выполнено {entered:%d.%m.%Y}: Гемоглобин 98 г/л (ниже нормы); Лейкоциты крови 6,5 ×10⁹/л (норма)" in text
+    # A test with no result yet is still only ordered.
+    assert re.search(r"МРТ пояснично-крестцового отдела позвоночника \w+ назначено", text), text
+
+    referral = services.referral_update(actor=actor, referral=referral, language="en")
+    render(referral)
+    text = flat(pdf_pages(referral))
+    assert f"done {english_date(entered)}: Haemoglobin 98 g/L (low); White cell count 6.5 ×10⁹/L (normal)" in text
+
+
+def test_the_number_sign_keeps_to_its_number_on_a_document():
+    assert documents.keep_number_sign_with_number("ГБУЗ «Городская поликлиника № 3»") == (
+        "ГБУЗ «Городская поликлиника №\u00a03»"
+    )

@@ -126,6 +126,9 @@ def test_issuing_the_emergency_letter_returns_to_the_checklist_of_what_is_left(g
     checklist = page[page.index('id="emergency-status"') :]
     assert f'href="/referrals/{letter.pk}/issue/">check and issue it</a>' in checklist
     assert "Patient leaflet" in checklist and f'href="/encounters/{emergency.pk}/finalize/"' in checklist
+    # Sent with a letter, never alone: the first step is the ambulance, and the banner says so too.
+    assert "Call an ambulance (103 or 112) to take the patient to hospital" in checklist
+    assert "EMERGENCY — call an ambulance and send to hospital now." in page
 
     letter.refresh_from_db()
     response = gp_web.post(

@@ -47,6 +47,12 @@ def test_the_pages_speak_the_language_asked_for(gp_web, gp):
     assert "01.03.2024" in record and "21 день" in record  # DD.MM.YYYY and a Russian plural
 
 
+def test_an_unrecorded_pregnancy_reads_in_the_feminine_in_russian(gp_web, gp):
+    encounter = encounter_of(gp, patient=patient_of(gp, sex="female"), pregnant=None)
+    workup_for(gp, encounter)
+    assert "<strong>беременность</strong> не указана" in page(gp_web, f"/encounters/{encounter.pk}/workup/print/", "ru")
+
+
 def test_dates_are_day_first_in_english_too_never_month_first(gp_web, gp):
     """A GP reading 05/03/1980 cannot tell the 5th of March from the 3rd of May: English dates spell the month."""
     patient = patient_of(gp, family_name="Иванова", given_name="Анна", birth_date=datetime.date(1980, 5, 3))

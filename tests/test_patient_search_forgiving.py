@@ -97,11 +97,12 @@ def test_a_search_no_spelling_finds_says_no_patient_matches(gp_web, gp):
 def test_the_notice_is_in_russian_for_a_russian_gp(gp_web, gp):
     patient_of(gp, family_name="Иванова", given_name="Анна")
     assert notice(search(gp_web, "ivanova", language="ru")) == (
-        "По запросу «ivanova» никого нет. Показаны результаты для «иванова»: имя, набранное латиницей, прочитано"
-        " кириллицей."
+        "По запросу «ivanova» пациентов не найдено. Показаны результаты для «иванова» (латиница переведена в"
+        " кириллицу)."
     )
     assert notice(search(gp_web, "Bdfyjdf", language="ru")) == (
-        "По запросу «Bdfyjdf» никого нет. Показаны результаты для «Иванова»: те же клавиши в другой раскладке."
+        "По запросу «Bdfyjdf» пациентов не найдено. Показаны результаты для «Иванова» (исправлена раскладка"
+        " клавиатуры)."
     )
 
 
