@@ -196,6 +196,7 @@ LABELS = {
         " из этого:",
         "today": "сегодня",
         "no_later": "не позднее",
+        "until": "до",
         "numbers_join": " или ",
     },
     "en": {
@@ -258,6 +259,7 @@ LABELS = {
         " happens:",
         "today": "today",
         "no_later": "by",
+        "until": "by",
         "numbers_join": " or ",
     },
 }
@@ -633,6 +635,16 @@ def requisition_context(requisition) -> dict:
     item_texts, _ = _workup_texts(workup, language)
     accepted = [item for item in workup.items.all() if item.decision == "accepted"]
     icd10, diagnosis = requisition_diagnosis(accepted, language)
+    # cito! tells a laboratory "now": only an emergency test has it; an urgent one carries its due date instead,
+    # the date the patient's leaflet gives.
+    due_on = due_dates(encounter.clinic, given=local_moment(requisition.created_at, encounter.clinic).date())
+
+    def urgency_text(urgency):
+        text = TEST_URGENCY[language].get(urgency, urgency)
+        if urgency == "urgent":
+            return f"{text}, {LABELS[language]['until']} {format_date(due_on(urgency), language)}"
+        return text
+
     sheets = []
     for key in CATEGORY_ORDER:
         tests = []
@@ -645,8 +657,8 @@ def requisition_context(requisition) -> dict:
                     "code": item.code,
                     "name": meta["name"],
                     "biomaterial": meta.get("biomaterial", ""),
-                    "urgency": TEST_URGENCY[language].get(item.urgency, item.urgency),
-                    "cito": item.urgency in ("urgent", "emergency"),
+                    "urgency": urgency_text(item.urgency),
+                    "cito": item.urgency == "emergency",
                     "rationale": _rationale(item, item_texts, language),
                 }
             )
@@ -680,6 +692,14 @@ def requisition_context(requisition) -> dict:
     }
 
 
+def due_dates(clinic, *, given: datetime.date):
+    """When a test or visit of each urgency is due, counted as the worklist counts it: working days (the clinic's
+    due days and holidays) from `given`, the day the document is given."""
+    holidays = set(ClinicHoliday.objects.filter(clinic=clinic).values_list("date", flat=True))
+    due_days = clinic_due_days(clinic)
+    return lambda urgency: calendar_due_date(start=given, urgency=urgency, holidays=holidays, due_days=due_days)
+
+
 def due_text(day: datetime.date, urgency: str, language: str, *, given: datetime.date) -> str:
     """When the patient should go, as the leaflet reads it: an emergency is today (the leaflet is given the day
     the patient is sent); the rest by the clinic's due date."""
@@ -702,12 +722,10 @@ def leaflet_context(leaflet) -> dict:
     workup = leaflet.workup
     admission = workup.disposition == "emergency"
     given = local_moment(leaflet.created_at, clinic).date()
-    holidays = set(ClinicHoliday.objects.filter(clinic=clinic).values_list("date", flat=True))
-    due_days = clinic_due_days(clinic)
+    due_on = due_dates(clinic, given=given)
 
     def due(urgency):
-        day = calendar_due_date(start=given, urgency=urgency, holidays=holidays, due_days=due_days)
-        return due_text(day, urgency, language, given=given)
+        return due_text(due_on(urgency), urgency, language, given=given)
 
     places = {"lab": labels["lab_place"], "functional": labels["functional_place"], "imaging": labels["imaging_place"]}
     tests = []

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 VIGNETTES = yaml.safe_load((Path(__file__).parent / "data" / "vignettes.yaml").read_text())
 VISIT = datetime.date(2026, 11, 30)
 
-# What a Russian document may print in Latin letters: "cito" (the requisition's mark for an urgent test).
+# What a Russian document may print in Latin letters: "cito" (the requisition's mark for an emergency test).
 LATIN_ALLOWED = {"cito"}
 
 PEOPLE = {

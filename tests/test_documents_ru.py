@@ -231,6 +231,7 @@ def test_a_russian_requisition_has_one_sheet_per_kind_of_study_with_biomaterials
         rationale="Перед исследованиями уточнить беременность",
     )
     workup_item_add(actor=actor, workup=workup, code="ecg", urgency="routine")
+    workup_item_add(actor=actor, workup=workup, code="lab_troponin", urgency="emergency")
     requisition = services.requisition_request(actor=actor, encounter=demo["encounter"])
     assert requisition.language == "ru"
     assert render(requisition) == "rendered"
@@ -243,8 +244,12 @@ def test_a_russian_requisition_has_one_sheet_per_kind_of_study_with_biomaterials
     lab_text, imaging_text = flat(lab), flat(imaging)
     assert "Общий (клинический) анализ крови" in lab_text and "Венозная кровь" in lab_text
     assert "Анализ мочи по Нечипоренко" in lab_text and "Моча, средняя порция первой утренней мочи" in lab_text
-    assert re.search(r"cito! срочно", lab_text)  # the urgent test is marked
-    assert "МРТ" not in lab_text and "МРТ" in imaging_text and "cito!" in imaging_text  # the MRI is urgent
+    # cito! means "now" to a laboratory: the emergency test only; an urgent one has its due date, as on the leaflet.
+    due = add_working_days(clinic_local(requisition.created_at, requisition.clinic).date(), 3)
+    assert re.search(r"cito! экстренно", lab_text) and lab_text.count("cito!") == 1
+    assert f"срочно, до {due:%d.%m.%Y}" in lab_text
+    assert "МРТ" not in lab_text and "МРТ" in imaging_text and "cito!" not in imaging_text  # the MRI is urgent
+    assert f"срочно, до {due:%d.%m.%Y}" in imaging_text
     assert "ЭКГ в 12 отведениях" in flat(functional) and "Назначено врачом" in flat(functional)
     for sheet in (lab_text, imaging_text):
         for expected in [
