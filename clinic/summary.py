@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from clinic.forms import SECTIONS, subfebrile_without_fever
+from clinic.text import lower_first
 from clinic.vocabulary import current_kb
 
 
@@ -21,6 +22,8 @@ def findings_summary(encounter) -> list[dict]:
             continue
         codes = vocabulary.findings_in_group(group)
         present = [vocabulary.findings[code]["name"] for code in codes if findings.get(code) is True]
+        # One sentence: «Учащённое мочеиспускание; болезненное мочеиспускание».
+        present = present[:1] + [lower_first(name) for name in present[1:]]
         absent = [vocabulary.findings[code]["negative"] for code in codes if findings.get(code) is False]
         if present or absent or notes.get(key):
             sections.append(

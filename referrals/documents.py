@@ -20,6 +20,7 @@ from clinic.calendar import clinic_due_days
 from clinic.calendar import due_date as calendar_due_date
 from clinic.identifiers import format_snils
 from clinic.models import ClinicHoliday
+from clinic.text import lower_first
 from workups.localized import current_kb, kb_language
 from workups.models import HAND_ADDED as HAND_ADDED_STORED
 from workups.models import Result
@@ -368,7 +369,8 @@ def findings_sections(encounter, language: str) -> list[dict]:
     sections = []
     for key, group in SECTIONS:
         codes = vocabulary.findings_in_group(group)
-        present = [vocabulary.findings[code]["name"] for code in codes if findings.get(code) is True]
+        # After the section's title and a colon: «Симптомы: учащённое мочеиспускание; болезненное…».
+        present = [lower_first(vocabulary.findings[code]["name"]) for code in codes if findings.get(code) is True]
         absent = [vocabulary.findings[code]["negative"] for code in codes if findings.get(code) is False]
         if present or absent or notes.get(key):
             sections.append(

@@ -81,7 +81,7 @@ def test_a_letter_holds_the_patient_the_specialty_the_urgency_the_reason_and_eac
         "No fever",
         "No history of cancer",
         "No sudden tearing pain",
-        "Frequent urination",
+        "frequent urination",  # after its section's title and a colon
         "Heart rate 78 /min",
         "Ultrasound of the kidneys and bladder",
         "ordered",

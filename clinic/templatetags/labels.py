@@ -8,6 +8,8 @@ from django import template
 from django.template.defaultfilters import floatformat
 from django.utils.translation import pgettext_lazy
 
+from clinic.text import lower_first
+
 register = template.Library()
 
 URGENCY = {
@@ -112,13 +114,8 @@ def weeks(days):
 
 @register.filter
 def lowerfirst(text):
-    """A name continuing a sentence: its first letter in lower case, the rest as written, so abbreviations
-    keep their capitals (Russian "ДТП", the unit "°C") where `lower` would write "дтп" and "°c". A name that
-    starts with an abbreviation ("МРТ", "ESR") is left as it is."""
-    text = str(text or "")
-    if len(text) > 1 and text[1].isupper():
-        return text
-    return text[:1].lower() + text[1:]
+    """A name continuing a sentence (clinic.text.lower_first)."""
+    return lower_first(text)
 
 
 @register.filter
