@@ -21,6 +21,8 @@ from clinic.calendar import due_date as calendar_due_date
 from clinic.identifiers import format_snils
 from clinic.models import ClinicHoliday
 from clinic.text import lower_first
+from referrals.models import Referral, ReferralStatus
+from referrals.selectors import letters_standing
 from workups.localized import current_kb, kb_language
 from workups.models import HAND_ADDED as HAND_ADDED_STORED
 from workups.models import Result
@@ -185,6 +187,7 @@ LABELS = {
         "functional_place": "кабинет функциональной диагностики",
         "imaging_place": "отделение лучевой диагностики",
         "referral_place": "регистратура поликлиники: запись к специалисту по направлению",
+        "letter_to_come": "направление к специалисту выдаст врач; с ним — в регистратуру для записи",
         "admission_title": "Вы направлены на экстренную госпитализацию",
         "admission_text": "Врач вызывает вам скорую помощь: дождитесь бригаду в поликлинике и не уезжайте сами. Если"
         " врач отпустил вас ехать самостоятельно, то только с сопровождающим и не за рулём. Возьмите с собой"
@@ -248,6 +251,7 @@ LABELS = {
         "functional_place": "the ECG room",
         "imaging_place": "the imaging (X-ray) department",
         "referral_place": "reception: book the specialist appointment with this referral",
+        "letter_to_come": "your doctor will give you the referral letter; then book at reception with it",
         "admission_title": "You are being sent to hospital as an emergency",
         "admission_text": "Your doctor is calling an ambulance: wait for it at the clinic and do not leave on your own."
         " If the doctor lets you go by yourself, go with someone, and never drive. Take the referral letter, your"
@@ -745,16 +749,28 @@ def leaflet_context(leaflet) -> dict:
                 "urgency": item.urgency,
             }
         )
+    # A referral accepted but with no letter issued yet cannot be booked at reception: the patient is told the
+    # doctor will give the letter, not sent to book with a paper they do not have.
+    issued = letters_standing(
+        Referral.objects.filter(encounter=encounter).exclude(
+            status__in=(ReferralStatus.DRAFT, ReferralStatus.CANCELLED)
+        )
+    )
     referrals = []
     for row in workup.referrals.all():
         if row.decision != "accepted":
             continue
+        if admission:
+            place = labels["admission_place"]
+        else:
+            place = labels["referral_place" if issued(row.pk, row.specialty, row.urgency) else "letter_to_come"]
         referrals.append(
             {
                 "specialty": row.specialty,
                 "name": vocabulary.specialties.get(row.specialty, row.specialty),
                 "due": due(row.urgency),
                 "urgency": row.urgency,
+                "place": place,
             }
         )
     numbers = EMERGENCY_NUMBERS
@@ -770,5 +786,4 @@ def leaflet_context(leaflet) -> dict:
         "emergency_numbers": numbers,
         "warning_title": labels[f"{warning}_title"],
         "warning_intro": labels[f"{warning}_intro"].format(numbers=numbers_text),
-        "referral_place": labels["admission_place" if admission else "referral_place"],
     }

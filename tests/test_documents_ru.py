@@ -543,3 +543,19 @@ def test_the_number_sign_keeps_to_its_number_on_a_document():
     assert documents.keep_number_sign_with_number("ГБУЗ «Городская поликлиника № 3»") == (
         "ГБУЗ «Городская поликлиника №\u00a03»"
     )
+
+
+def test_the_leaflet_sends_the_patient_to_book_only_with_an_issued_letter(demo):
+    actor = demo["actor"]
+    leaflet = services.leaflet_request(actor=actor, encounter=demo["encounter"])
+    render(leaflet)
+    text = flat(pdf_pages(leaflet))
+    assert "направление к специалисту выдаст врач" in text and "запись к специалисту по направлению" not in text
+
+    referral = services.referral_create(actor=actor, encounter=demo["encounter"], recommendation=demo["neurology"])
+    services.referral_issue(actor=actor, referral=referral)
+    leaflet = services.leaflet_request(actor=actor, encounter=demo["encounter"])
+    render(leaflet)
+    text = flat(pdf_pages(leaflet))
+    assert "регистратура поликлиники: запись к специалисту по направлению" in text
+    assert "выдаст врач" not in text
