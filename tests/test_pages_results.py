@@ -339,7 +339,7 @@ def test_each_worklist_row_links_to_its_patient_and_where_it_is_done(gp_web, gp)
     result_enter(actor=actor_for(gp), encounter=encounter, code="res_hemoglobin", value=90)
     page = html(gp_web.get("/worklist/"))
 
-    rows = re.findall(r'<tr class="[^"]*" data-kind="(\w+)" data-id="(\d+)">(.*?)</tr>', page, re.S)
+    rows = re.findall(r'<tr class="[^"]*" data-kind="(\w+)" data-id="(\d+)"[^>]*>(.*?)</tr>', page, re.S)
     assert {kind for kind, _, _ in rows} == {"result", "test", "referral"}
     for kind, pk, row in rows:
         links = re.findall(r'<a href="([^"]+)">', row)
