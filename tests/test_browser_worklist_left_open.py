@@ -11,6 +11,7 @@ import pytest
 from tests.record_factories import URINARY, clinic_today, encounter_of, patient_of, screened, workup_for
 from tests.test_browser import browser, documents_render_in_process, plain_static_files  # noqa: F401 (fixtures)
 from tests.test_browser_consultation import PHONE, context_for, gp_of, log_in, no_axe_violations  # noqa: F401
+from tests.test_browser_worklist_phone import no_sideways_overflow
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,15 +36,6 @@ def left_open(gp):
     return with_plan, without_plan
 
 
-def overflow(page, selector):
-    """[scrollWidth, clientWidth] of the element and of the page: more than fits scrolls sideways."""
-    return page.evaluate(
-        "s => { const e = document.querySelector(s), d = document.documentElement;"
-        " return [e.scrollWidth, e.clientWidth, d.scrollWidth, d.clientWidth]; }",
-        selector,
-    )
-
-
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_on_a_phone_the_encounters_left_open_fit_the_screen_and_the_date_opens_the_encounter(
     context_for,  # noqa: F811 (the fixture)
@@ -59,9 +51,7 @@ def test_on_a_phone_the_encounters_left_open_fit_the_screen_and_the_date_opens_t
     page.wait_for_selector("#worklist-drafts tr[data-kind=encounter]")
 
     for selector in ("#worklist-drafts", "#worklist-drafts .table-scroll"):
-        element, element_box, document, viewport = overflow(page, selector)
-        assert element <= element_box, f"{selector} ({language}): scrollWidth {element} > clientWidth {element_box}"
-        assert document <= viewport, f"page ({language}): scrollWidth {document} > clientWidth {viewport}"
+        no_sideways_overflow(page, selector, f"worklist ({language})")
     # Each row still says whose encounter, of which day, what the plan is and how to finalize it.
     row = page.locator(f"#worklist-drafts tr[data-id='{with_plan.pk}']")
     assert row.locator("a[href$='/finalize/']").is_visible()

@@ -55,6 +55,7 @@ def on_screen(page, locator, where):
 
 
 def no_sideways_overflow(page, selector, where):
+    """Neither the element nor the page is wider than what shows: nothing scrolls sideways."""
     widths = page.evaluate(
         "s => { const e = document.querySelector(s), d = document.documentElement;"
         " return [e.scrollWidth, e.clientWidth, d.scrollWidth, d.clientWidth]; }",
