@@ -421,6 +421,10 @@ class FetchTimedOut(Exception):
     """The chart fetch's overall budget ran out before this request could be sent or answered."""
 
 
+class FetchUnreadable(Exception):
+    """The EHR's FHIR server answered 200 with a body that is not JSON, or nests too deeply to be read."""
+
+
 def _fetch(url: str, headers: dict, deadline: float):
     remaining = deadline - time.monotonic()
     if remaining <= 0:
@@ -428,8 +432,14 @@ def _fetch(url: str, headers: dict, deadline: float):
     response = requests.get(url, headers=headers, timeout=remaining, allow_redirects=False)
     if response.status_code != 200:
         return None
-    data = response.json()
-    return None if cds_hooks.too_deep(data) else data
+    # As a request's body is: the depth checked on the text, before the parser recurses into it.
+    try:
+        text = response.content.decode("utf-8-sig")
+        if nests_deeper_than(text, cds_hooks.MAX_DEPTH):
+            raise FetchUnreadable
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise FetchUnreadable from None
 
 
 def _fetch_part(key: str, url: str, base: str, headers: dict, deadline: float):
@@ -511,18 +521,25 @@ def fetch_chart(body: dict, chart: dict, patient_id: str, *, request, client: Eh
     finally:
         # Don't wait for a late request: each has a timeout within the budget and ends by itself.
         pool.shutdown(wait=False, cancel_futures=True)
-    unreachable = bool(late)
+    unreachable, unreadable = bool(late), False
     for future in done:
         key = futures[future]
         try:
             chart[key] = future.result()
         except (requests.ConnectionError, requests.Timeout, FetchTimedOut):
             unreachable = True
+        except FetchUnreadable:
+            chart[key], unreadable = None, True
         except (requests.RequestException, ValueError, cds_hooks.MalformedRequest):
             chart[key] = None
     if unreachable:
         logger.info("CDS Hooks: the EHR's FHIR server is unreachable or did not answer in time")
         return chart, [gettext("The EHR's FHIR server could not be reached.")]
+    if unreadable:
+        logger.info("CDS Hooks: the EHR's FHIR server answered with JSON that could not be read")
+        return chart, [
+            gettext("The EHR's FHIR server sent an answer that could not be read (not JSON, or nested too deeply).")
+        ]
     return chart, []
 
 

@@ -29,6 +29,7 @@ from clinic.audit import Actor, audit_record
 from clinic.identifiers import validate_oms_policy, validate_snils
 from clinic.models import Encounter, Patient
 from clinic.numbers import whole_number
+from clinic.parsers import MAX_DEPTH as JSON_MAX_DEPTH
 from clinic.services import patient_create
 from ehr.identifier_systems import (
     CORE_PATIENT_PROFILE,
@@ -599,6 +600,12 @@ EXTRA_CONCEPTS = {
 # -- import ------------------------------------------------------------------------------------------
 
 
+# How deep a resource written to the server may nest its JSON (the API's limit for any JSON body): far deeper
+# than any real resource (a Patient's extension within an extension is a handful of levels), and shallow
+# enough that parsing and the models' recursive validation never come near Python's recursion limit.
+MAX_DEPTH = JSON_MAX_DEPTH
+
+
 class FhirInvalid(Exception):
     """A FHIR resource that cannot be accepted; `issues` are OperationOutcome issues."""
 
@@ -616,6 +623,10 @@ def _issue(diagnostics, expression=None, code="invalid"):
     if expression:
         issue["expression"] = [expression]
     return issue
+
+
+def _too_deep(resource_type: str) -> dict:
+    return _issue(f"The resource nests deeper than {MAX_DEPTH} levels.", resource_type, code="structure")
 
 
 # What the record can hold, and what a FHIR string may never carry into it.
@@ -711,6 +722,8 @@ def _patient_fields(data) -> tuple[dict, tuple[str, str] | None, dict]:
         )
     try:
         patient = FhirPatient.model_validate(data)
+    except RecursionError:
+        raise FhirInvalid([_too_deep("Patient")]) from None
     except PydanticValidationError as error:
         raise FhirInvalid(
             [
@@ -724,6 +737,8 @@ def _patient_fields(data) -> tuple[dict, tuple[str, str] | None, dict]:
     # JSON types strictly, so a resource passes only when both agree it is valid.
     try:
         fhirclient_patient.Patient(data, strict=True)
+    except RecursionError:
+        raise FhirInvalid([_too_deep("Patient")]) from None
     except FHIRValidationError as error:
         raise FhirInvalid([_issue(" ".join(str(error).split()), "Patient." + _fhirclient_path(error))]) from None
     issues = []
@@ -979,6 +994,8 @@ def write_checks(data, resource_type: str, model=None):
     if model is not None:
         try:
             return model.model_validate(data)
+        except RecursionError:
+            raise FhirInvalid([_too_deep(resource_type)]) from None
         except PydanticValidationError as error:
             raise FhirInvalid(
                 [

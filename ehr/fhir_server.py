@@ -31,6 +31,7 @@ from clinic import selectors
 from clinic.audit import actor_from_request, audit_record
 from clinic.models import Encounter, Patient
 from clinic.numbers import whole_number
+from clinic.parsers import nests_deeper_than
 from ehr import fhir, identifier_systems, search_continuation, smart
 
 FHIR_JSON = "application/fhir+json"
@@ -153,8 +154,15 @@ def _body(request) -> dict:
     if len(request.body) > BODY_MAX:
         raise FhirError(413, "The body is too large.", "too-costly")
     try:
-        return json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FhirError(400, f"The body is not JSON: {error}", "structure") from None
+    # Checked on the text, before parsing: json.loads (and the models after it) recurse once per level.
+    if nests_deeper_than(text, fhir.MAX_DEPTH):
+        raise FhirError(400, f"The body nests JSON deeper than {fhir.MAX_DEPTH} levels.", "structure")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
         raise FhirError(400, f"The body is not JSON: {error}", "structure") from None
 
 

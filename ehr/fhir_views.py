@@ -6,17 +6,20 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
-from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from clinic import selectors
 from clinic.api_views import ApiActorMixin
+from clinic.parsers import StrictJSONParser
 from ehr import fhir
 
 FHIR_JSON = "application/fhir+json"
 
 
-class FhirJSONParser(JSONParser):
+class FhirJSONParser(StrictJSONParser):
+    """FHIR JSON read as the API reads any JSON: standard JSON only (no NaN), nested no deeper than the
+    FHIR server allows (a deep body cost recursion in the parser and the models)."""
+
     media_type = FHIR_JSON
 
 
@@ -46,7 +49,7 @@ class EncounterFhirView(ApiActorMixin, APIView):
 
 
 class FhirPatientImportView(ApiActorMixin, APIView):
-    parser_classes = [FhirJSONParser, JSONParser]
+    parser_classes = [FhirJSONParser, StrictJSONParser]
 
     def handle_exception(self, exc):
         # A FHIR client reads errors as an OperationOutcome, whatever went wrong with the body.

@@ -154,6 +154,7 @@ class StandIn:
         self.barrier_broken = False
         self.held = set()  # FHIR paths that get no answer until `release` is set
         self.release = threading.Event()
+        self.raw = {}  # FHIR path -> the bytes sent as its 200 answer instead of the chart's JSON
 
     def gate(self, path) -> bool:
         """Hold a FHIR request as a test asks; False when the barrier broke (a request came alone)."""
@@ -201,6 +202,8 @@ def stand_in():
             passed = not parts.path.startswith("/fhir/") or state.gate(parts.path)
             data = state.answer(parts.path, parse_qs(parts.query)) if passed else None
             body = json.dumps(data or {"resourceType": "OperationOutcome"}).encode()
+            if parts.path in state.raw:
+                data, body = True, state.raw[parts.path]
             self.send_response(200 if data is not None else 404 if passed else 503)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(body)))
@@ -236,6 +239,7 @@ def ehr(clinic, stand_in):
     stand_in.requests.clear()
     stand_in.barrier, stand_in.barrier_broken, stand_in.held = None, False, set()
     stand_in.release = threading.Event()
+    stand_in.raw = {}
     # Made directly, not through the admin's validation: the stand-in is plain http on 127.0.0.1.
     return EhrClient.objects.create(
         clinic=clinic,
@@ -496,6 +500,20 @@ def test_a_snomed_coded_order_is_recognised(client, ehr, stand_in):
     assert _item_of_order({"code": {"coding": [{"system": SNOMED, "code": "32962002"}]}}) == "ct_abdomen"
     assert _item_of_order({"code": {"coding": [{"system": LOINC, "code": "58410-2"}]}}) == "lab_cbc"
     assert _item_of_order({"code": {"coding": [{"system": SNOMED, "code": "0000"}]}}) is None
+
+
+@pytest.mark.parametrize(
+    "answer", [b"[" * 100_000 + b"]" * 100_000, b"{not json", b"\xff\xfe"], ids=["deep", "not json", "not utf-8"]
+)
+def test_an_unreadable_answer_from_the_fhir_server_is_data_not_available_with_a_note(client, ehr, stand_in, answer):
+    stand_in.raw = {"/fhir/Condition": answer, "/fhir/Observation": answer}
+    prefetch = {"patient": chart()["patient"]}
+    body = hook_body("patient-view", prefetch=prefetch, fhir_server=f"{stand_in.base}/fhir")
+
+    cards = cards_of(post(client, stand_in, WORKUP, body))
+
+    assert "not enough data" in cards[0]["summary"]
+    assert "could not be read" in cards[0]["detail"]
 
 
 def test_a_russian_ehr_gets_the_notes_on_unusable_values_in_russian(client, ehr, stand_in):

@@ -132,3 +132,85 @@ def test_a_record_page_answers_405_to_delete(gp, client):
         f"/encounters/{encounter.pk}/workup/print/",
     ):
         assert client.delete(url).status_code == 405, url
+
+
+# -- FHIR bodies ------------------------------------------------------------------------------------
+
+
+def _nested_extension(levels: int) -> dict:
+    extension = {"url": "https://ehr.example.org/leaf", "valueString": "x"}
+    for _ in range(levels):
+        extension = {"url": "https://ehr.example.org/nested", "extension": [extension]}
+    return extension
+
+
+def _patient_with_deep_extension(levels=120) -> str:
+    import json
+
+    patient = {
+        "resourceType": "Patient",
+        "id": "1",
+        "name": [{"family": "Иванова", "given": ["Анна"]}],
+        "gender": "female",
+        "birthDate": "1980-05-17",
+        "extension": [_nested_extension(levels)],
+    }
+    return json.dumps(patient)
+
+
+FHIR_WRITES = [
+    ("POST", "/fhir/Patient"),
+    ("POST", "/fhir/Observation"),
+    ("PUT", "/fhir/Patient/1"),
+    ("PUT", "/fhir/Task/referral-1"),
+]
+
+
+@pytest.mark.parametrize("method, url", FHIR_WRITES)
+@pytest.mark.parametrize(
+    "text", [_patient_with_deep_extension(), "[" * 5000 + "]" * 5000], ids=["deep extension", "bare brackets"]
+)
+def test_a_fhir_write_nested_too_deep_is_a_400_operation_outcome_naming_the_structure(gp_api, method, url, text):
+    response = gp_api.generic(method, url, text, content_type="application/fhir+json", HTTP_IF_MATCH='W/"1"')
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/fhir+json")
+    issue = response.json()["issue"][0]
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert issue["code"] == "structure" and "deeper than 32" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "text", [_patient_with_deep_extension(), "[" * 5000 + "]" * 5000], ids=["deep extension", "bare brackets"]
+)
+def test_the_api_fhir_patient_import_refuses_deep_nesting_with_an_operation_outcome(gp_api, text):
+    response = gp_api.generic("POST", "/api/v1/fhir/Patient", text, content_type="application/fhir+json")
+
+    assert response.status_code == 400, response.content
+    result = response.json()
+    assert result["resourceType"] == "OperationOutcome" and result["issue"][0]["code"] == "structure"
+    assert "nested deeper" in result["issue"][0]["diagnostics"]
+    assert not Patient.objects.exists()
+
+
+def test_a_patient_with_a_few_nested_extensions_is_still_taken(gp_api):
+    response = gp_api.generic(
+        "POST", "/fhir/Patient", _patient_with_deep_extension(levels=5), content_type="application/fhir+json"
+    )
+
+    assert response.status_code == 201, response.content
+
+
+def test_a_recursion_error_in_the_models_is_a_400_not_a_500(gp_api, monkeypatch):
+    from fhir.resources.R4B.patient import Patient as FhirPatient
+
+    def recurse(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(FhirPatient, "model_validate", recurse)
+    response = gp_api.generic(
+        "POST", "/fhir/Patient", _patient_with_deep_extension(levels=2), content_type="application/fhir+json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["issue"][0]["code"] == "structure"
