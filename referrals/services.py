@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from clinic.audit import Actor, audit_record
@@ -583,6 +584,24 @@ def referral_status_problems(
     return errors
 
 
+def _appointment_check(referral: Referral, appointment_at) -> None:
+    """An appointment is made with the letter in hand: one before the letter was issued is a typing slip (the
+    wrong year or month), refused rather than kept as the loop's date. Compared to the minute, as the picker
+    gives it."""
+    if appointment_at is None or referral.issued_at is None:
+        return
+    if appointment_at.replace(second=0, microsecond=0) < referral.issued_at.replace(second=0, microsecond=0):
+        issued = timezone.localtime(referral.issued_at, documents.clinic_zone(referral.clinic))
+        raise ValidationError(
+            {
+                "appointment_at": [
+                    _("The appointment is before the referral was issued (%(issued)s).")
+                    % {"issued": date_format(issued, "SHORT_DATETIME_FORMAT")}
+                ]
+            }
+        )
+
+
 @transaction.atomic
 def referral_status_change(
     *,
@@ -610,11 +629,12 @@ def referral_status_change(
         errors["status"] = [_("Must be one of %(choices)s.") % {"choices": ", ".join(ReferralStatus.values)}]
     if errors:
         raise ValidationError(errors)
-    locked = Referral.objects.select_for_update().select_related("encounter").get(pk=referral.pk)
+    locked = Referral.objects.select_for_update().select_related("encounter", "clinic").get(pk=referral.pk)
     if status not in REFERRAL_TRANSITIONS.get(locked.status, set()):
         raise TransitionRefused(
             _("A referral that is %(current)s cannot become %(status)s.") % {"current": locked.status, "status": status}
         )
+    _appointment_check(locked, appointment_at)
     now = timezone.now()
     stored_pdf = ""
     if status == ReferralStatus.BOOKED:

@@ -192,7 +192,7 @@ VALID_BODIES = {
     ),
     "POST /api/v1/referrals/{id}/status/": st.sampled_from(
         [
-            {"status": "booked", "appointment_at": "2025-06-02T10:30:00+03:00"},
+            {"status": "booked", "appointment_at": "2030-06-03T10:30:00+03:00"},
             {"status": "completed", "conclusion": "Lumbar spondylosis; physiotherapy."},
             {"status": "cancelled", "reason": "The patient moved away"},
         ]

@@ -333,14 +333,15 @@ def build_record(gp) -> Record:
         actor=actor,
         referral=letters["completed"],
         status="booked",
-        appointment_at=timezone.now() - datetime.timedelta(days=3),
+        # Seen the day the letter was issued (an appointment before the issue is refused).
+        appointment_at=timezone.now() + datetime.timedelta(minutes=30),
     )
     referral_services.referral_status_change(
         actor=actor,
         referral=letters["completed"],
         status="completed",
         conclusion="Заключение невролога: радикулопатия L5 справа",
-        appointment_at=timezone.now() - datetime.timedelta(days=2),
+        appointment_at=timezone.now() + datetime.timedelta(hours=1),
     )
     for state, specialty in (("cancelled", "urology"), ("declined_by_patient", "traumatology")):
         letter = referral_services.referral_create(

@@ -1,13 +1,17 @@
 """The referral after `issued` (GUIDANCE 7): booked, completed with the specialist's conclusion (and its
 PDF), cancelled or declined by the patient; impossible transitions are 409; every change is kept."""
 
+import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from clinic.models import AuditEvent
 from referrals import services as referral_services
 from referrals.models import Referral
-from tests.record_factories import actor_for, api_client_for, encounter_of
+from tests.record_factories import actor_for, api_client_for, clinic_local, clinic_today, encounter_of
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -31,12 +35,18 @@ def change(api, referral, body, **kwargs):
     return api.post(f"/api/v1/referrals/{referral.pk}/status/", body, format=kwargs.pop("fmt", "json"), **kwargs)
 
 
+def later(days, hour=10, minute=0):
+    """An appointment `days` after the clinic's today, at hour:minute on its clock, as the API takes it."""
+    day = clinic_today() + datetime.timedelta(days=days)
+    return datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=ZoneInfo("Europe/Moscow")).isoformat()
+
+
 def test_booked_rebooked_then_completed_with_the_history_kept(gp):
     referral = issued_referral(gp)
     api = api_client_for(gp)
 
-    booked = change(api, referral, {"status": "booked", "appointment_at": "2024-03-10T10:00:00+03:00"})
-    rebooked = change(api, referral, {"status": "booked", "appointment_at": "2024-03-12T09:30:00+03:00"})
+    booked = change(api, referral, {"status": "booked", "appointment_at": later(7)})
+    rebooked = change(api, referral, {"status": "booked", "appointment_at": later(9, 9, 30)})
     completed = change(api, referral, {"status": "completed", "conclusion": "L5 radiculopathy; physiotherapy."})
     shown = api.get(f"/api/v1/referrals/{referral.pk}/")
 
@@ -45,7 +55,7 @@ def test_booked_rebooked_then_completed_with_the_history_kept(gp):
     assert completed.status_code == 200, completed.json()
     body = shown.json()
     assert body["status"] == "completed" and body["conclusion"] == "L5 radiculopathy; physiotherapy."
-    assert body["appointment_at"].startswith("2024-03-12")
+    assert body["appointment_at"].startswith(later(9)[:10])
     assert [event["status"] for event in body["history"]] == ["issued", "booked", "booked", "completed"]
     assert body["history"][1]["by"] == gp.username
     assert (
@@ -203,3 +213,54 @@ def test_an_anonymous_caller_gets_401(gp, anonymous):
 
     assert change(anonymous, referral, {"status": "cancelled", "reason": "x"}).status_code == 401
     assert anonymous.get(f"/api/v1/referrals/{referral.pk}/conclusion/pdf/").status_code == 401
+
+
+# -- the appointment comes after the letter ---------------------------------------------------------
+
+
+def issued_at_text(referral):
+    """When the letter was issued, as the refusal writes it (the clinic's clock, English short format)."""
+    return f"{clinic_local(referral.issued_at):%-d %b %Y, %H:%M}"
+
+
+@pytest.mark.parametrize("status, extra", [("booked", {}), ("completed", {"conclusion": "Seen; nothing to add."})])
+def test_an_appointment_before_the_letter_was_issued_is_refused_naming_the_field(gp, status, extra):
+    referral = issued_referral(gp)
+    before = clinic_local(referral.issued_at) - datetime.timedelta(days=30)
+
+    response = change(api_client_for(gp), referral, {"status": status, "appointment_at": before.isoformat(), **extra})
+
+    assert response.status_code == 400
+    assert response.json()["appointment_at"] == [
+        f"The appointment is before the referral was issued ({issued_at_text(referral)})."
+    ]
+    referral.refresh_from_db()
+    assert referral.status == "issued" and referral.appointment_at is None
+
+
+def test_an_appointment_in_the_minute_of_issue_or_after_is_accepted(gp):
+    referral = issued_referral(gp)
+    same_minute = clinic_local(referral.issued_at).replace(second=0, microsecond=0)
+
+    response = change(api_client_for(gp), referral, {"status": "booked", "appointment_at": same_minute.isoformat()})
+
+    assert response.status_code == 200, response.json()
+
+
+def test_the_tracking_form_refuses_a_booking_before_the_issue_beside_the_date(gp):
+    referral = issued_referral(gp)
+    web = Client()
+    web.force_login(gp)
+    before = clinic_local(referral.issued_at) - datetime.timedelta(days=365)
+
+    response = web.post(
+        f"/referrals/{referral.pk}/tracking/",
+        {"status": "booked", "appointment_at": before.strftime("%Y-%m-%dT%H:%M")},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f"The appointment is before the referral was issued ({issued_at_text(referral)})." in page
+    referral.refresh_from_db()
+    assert referral.status == "issued"
