@@ -320,6 +320,12 @@ class _WorklistRow(drf_serializers.Serializer):
     status = drf_serializers.ChoiceField(choices=["issued", "booked"], required=False, help_text="Referrals.")
     issued_at = drf_serializers.DateTimeField(required=False, allow_null=True, help_text="Referrals.")
     appointment_at = drf_serializers.DateTimeField(required=False, allow_null=True, help_text="Referrals.")
+    appointment_passed = drf_serializers.BooleanField(
+        required=False,
+        help_text="Referrals: booked, and the appointment's day (the clinic's) is over with no conclusion recorded: "
+        "record the conclusion, or close it if the patient did not attend. Such a referral is overdue from the day "
+        "after the appointment.",
+    )
 
 
 class _WorklistPage(drf_serializers.Serializer):

@@ -8,7 +8,8 @@ whatever the number of rows. Everything is the caller's clinic's: another clinic
 - awaited_results: accepted tests of each encounter's latest workup (initial or follow-up) that a result
   code can answer and no current result answers yet (WorkupItem.awaiting_since, kept by workups.services). Due
   from the day the test was accepted.
-- open_referrals: issued or booked referrals. Due from the day the referral was issued.
+- open_referrals: issued or booked referrals. Due from the day the referral was issued; a booked one also on its
+  appointment's day, whichever comes first (after it, the specialist's conclusion or a no-show is to be recorded).
 
 A clinic can have thousands of open items, so the worklist is read in two steps: `worklist_entries` reads
 only the columns that place a row (its id, urgency and start day), packs each into one int and sorts them;
@@ -24,14 +25,14 @@ from functools import reduce
 from operator import or_
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, DateTimeField, F, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from clinic.audit import Actor, audit_record
 from clinic.calendar import DEFAULT_DUE_DAYS, URGENCY_ORDER, add_working_days, clinic_due_days, is_working_day
 from clinic.models import ClinicHoliday, Encounter, EncounterStatus
-from referrals.models import OPEN_REFERRAL_STATUSES, Referral
+from referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralStatus
 from workups.localized import current_kb
 from workups.models import ABNORMAL_FLAGS, Result, Workup, WorkupItem
 
@@ -148,6 +149,13 @@ def _open_referrals(clinic):
     return Referral.objects.filter(clinic=clinic, status__in=OPEN_REFERRAL_STATUSES).order_by()
 
 
+def _booked_appointment():
+    """A booked referral's appointment (None for one issued and not booked). Its day is due too: from the day
+    after, the GP records the specialist's conclusion or that the patient did not attend. An appointment later
+    than the referral's own due date leaves that date standing."""
+    return Case(When(status=ReferralStatus.BOOKED, then=F("appointment_at")), output_field=DateTimeField())
+
+
 def worklist_entries(*, clinic, now=None) -> dict[str, list[int]]:
     """Every open row of `clinic` as of `now`, as sorted lean entries (entry_parts reads one): three queries of
     three columns (the start as the clinic's calendar day), whatever the number of rows."""
@@ -158,7 +166,11 @@ def worklist_entries(*, clinic, now=None) -> dict[str, list[int]]:
 
     results = list(_unacknowledged(clinic).values_list("pk", day("entered_at"), "item__urgency"))
     tests = list(_awaited(clinic).values_list("pk", day("awaiting_since"), "urgency"))
-    referrals = list(_open_referrals(clinic).values_list("pk", day(Coalesce("issued_at", "created_at")), "urgency"))
+    referrals = list(
+        _open_referrals(clinic).values_list(
+            "pk", day(Coalesce("issued_at", "created_at")), "urgency", day(_booked_appointment())
+        )
+    )
     starts = {row[1] for rows in (results, tests, referrals) for row in rows}
     if starts:
         calendar.prepare(min(starts), max(starts))
@@ -167,11 +179,15 @@ def worklist_entries(*, clinic, now=None) -> dict[str, list[int]]:
         # Rows share (start day, urgency) pairs: each pair's due date and sort key worked out once, then each row's
         # entry in one comprehension (a loop testing each row's pair took a third more).
         prefixes: dict[tuple, int] = {}
-        for start, urgency in {(start, urgency) for _, start, urgency in rows}:
+        for start, urgency, *appointment in {row[1:] for row in rows}:
             due = calendar.due_of_day(start, None if kind == "result" else urgency)
+            if appointment and appointment[0] is not None:
+                due = min(due, appointment[0])
             shown = urgency or "routine"  # a result without its test: routine
-            prefixes[(start, urgency)] = _prefix(overdue=due < calendar.today, urgency=shown, due=due, kind=kind)
-        made = [prefixes[start, urgency] | pk for pk, start, urgency in rows]
+            prefixes[(start, urgency, *appointment)] = _prefix(
+                overdue=due < calendar.today, urgency=shown, due=due, kind=kind
+            )
+        made = [prefixes[row[1:]] | row[0] for row in rows]
         made.sort()
         return made
 
@@ -252,8 +268,12 @@ def _details(kind: str, ids: list[int]) -> dict[int, dict]:
     return shown
 
 
-def worklist_rows_of(entries) -> list[dict]:
-    """The rows of these entries, in their order: a query per kind among them (no audit: the callers do)."""
+def worklist_rows_of(entries, *, clinic, now=None) -> list[dict]:
+    """The rows of these entries, in their order: a query per kind among them (no audit: the callers do). A
+    referral's `appointment_passed`: booked, and its appointment's day (the clinic's) is over with no conclusion
+    recorded."""
+    zone = ZoneInfo(clinic.time_zone)
+    today = (now or timezone.now()).astimezone(zone).date()
     parts = [entry_parts(entry) for entry in entries]
     ids: dict[str, list[int]] = {kind: [] for kind in KIND_RANK}
     for _, _, kind, pk in parts:
@@ -262,8 +282,15 @@ def worklist_rows_of(entries) -> list[dict]:
     rows = []
     for overdue, due, kind, pk in parts:
         shown = details[kind].get(pk)
-        if shown is not None:  # else closed between the two reads
-            rows.append({"kind": kind, "id": pk, "due": due, "overdue": overdue} | shown)
+        if shown is None:  # closed between the two reads
+            continue
+        row = {"kind": kind, "id": pk, "due": due, "overdue": overdue} | shown
+        if kind == "referral":
+            appointment = shown["appointment_at"]
+            row["appointment_passed"] = bool(
+                shown["status"] == ReferralStatus.BOOKED and appointment and appointment.astimezone(zone).date() < today
+            )
+        rows.append(row)
     return rows
 
 
@@ -271,7 +298,7 @@ def worklist_rows(*, clinic, now=None) -> dict:
     """Every row of the worklist of `clinic` as of `now` (the current time by default), `due` as a date: for the
     overdue task, which needs them all; a page shows worklist_show's."""
     entries = worklist_entries(clinic=clinic, now=now)
-    rows = worklist_rows_of([entry for section in SECTIONS for entry in entries[section]])
+    rows = worklist_rows_of([entry for section in SECTIONS for entry in entries[section]], clinic=clinic, now=now)
     return {section: [row for row in rows if row["kind"] == KINDS[section]] for section in SECTIONS}
 
 
@@ -283,9 +310,9 @@ def worklist_get(*, actor: Actor, now=None) -> dict[str, list[int]]:
     return worklist_entries(clinic=actor.clinic, now=now)
 
 
-def worklist_show(*, actor: Actor, entries) -> list[dict]:
+def worklist_show(*, actor: Actor, entries, now=None) -> list[dict]:
     """The rows of these entries (a page), audit-logged with the patients they show."""
-    rows = worklist_rows_of(entries)
+    rows = worklist_rows_of(entries, clinic=actor.clinic, now=now) if actor.clinic is not None else []
     patients = sorted({row["patient"]["id"] for row in rows})
     audit_record(actor=actor, action="list", object_type="worklist", patient_ids=patients)
     return rows
@@ -315,10 +342,17 @@ def worklist_counts(*, actor: Actor, now=None) -> dict:
         all=Count("pk"), overdue=Count("pk", filter=Q(entered_at__lt=calendar.overdue_before(None)))
     )
     tests = _awaited(clinic).aggregate(overdue=Count("pk", filter=overdue("awaiting_since")))
+    # A booked referral whose appointment's day is over is overdue too, whenever it was issued.
+    today_began = datetime.datetime.combine(calendar.today, datetime.time.min, tzinfo=calendar.zone)
     referrals = (
         _open_referrals(clinic)
         .alias(start=Coalesce("issued_at", "created_at"))
-        .aggregate(overdue=Count("pk", filter=overdue("start")))
+        .aggregate(
+            overdue=Count(
+                "pk",
+                filter=overdue("start") | Q(status=ReferralStatus.BOOKED, appointment_at__lt=today_began),
+            )
+        )
     )
     audit_record(actor=actor, action="count", object_type="worklist")
     # Each row needing attention once: an unacknowledged result that is also overdue is one thing to do.

@@ -414,3 +414,77 @@ def test_only_the_latest_workups_accepted_tests_are_awaited(gp, clock):
     clock.set(datetime.datetime(2024, 3, 25, 9, 0, tzinfo=UTC))
     assert counts["overdue"] == 0
     assert api_client_for(gp).get("/api/v1/worklist/counts/").json()["overdue"] == len(rows)  # the CRP is normal
+
+
+# -- a booked referral whose appointment has passed -----------------------------------------------
+
+MOSCOW = datetime.timezone(datetime.timedelta(hours=3))
+
+
+def booked_referral(gp, *, appointment, urgency="routine"):
+    """A referral issued on MONDAY (routine: due 14 working days later, 2024-03-22), booked for `appointment`."""
+    encounter, _ = accepted_encounter(gp)
+    referral = issued_referral(gp, encounter, urgency=urgency)
+    return referral_services.referral_status_change(
+        actor=actor_for(gp), referral=referral, status="booked", appointment_at=appointment
+    )
+
+
+def test_a_booked_referral_is_not_overdue_on_its_appointments_day(gp, clock):
+    booked_referral(gp, appointment=datetime.datetime(2024, 3, 5, 10, 0, tzinfo=MOSCOW))
+    clock.set(datetime.datetime(2024, 3, 5, 20, 59, tzinfo=UTC))  # 23:59 in Moscow, still the appointment's day
+
+    row = worklist(api_client_for(gp))["open_referrals"][0]
+    counts = api_client_for(gp).get("/api/v1/worklist/counts/").json()
+
+    assert (row["due"], row["overdue"], row["appointment_passed"]) == ("2024-03-05", False, False)
+    assert counts["overdue"] == 0
+
+
+def test_a_booked_referral_is_overdue_from_the_day_after_its_appointment_with_no_conclusion(gp, clock):
+    referral = booked_referral(gp, appointment=datetime.datetime(2024, 3, 5, 10, 0, tzinfo=MOSCOW))
+    clock.set(datetime.datetime(2024, 3, 5, 21, 0, tzinfo=UTC))  # midnight in Moscow: the day after
+
+    row = worklist(api_client_for(gp))["open_referrals"][0]
+    counts = api_client_for(gp).get("/api/v1/worklist/counts/").json()
+    marked = referral_services.overdue_mark()
+
+    # Due on the appointment's day, not 14 working days after the issue.
+    assert (row["id"], row["due"], row["overdue"], row["appointment_passed"]) == (referral.pk, "2024-03-05", True, True)
+    assert counts == {"overdue": 1, "unacknowledged": 0, "attention": 1}
+    assert marked == 1 and Referral.objects.get(pk=referral.pk).overdue_at is not None
+
+
+def test_the_worklist_page_says_to_record_the_conclusion_or_a_no_show(gp, clock):
+    from django.test import Client
+
+    referral = booked_referral(gp, appointment=datetime.datetime(2024, 3, 5, 10, 0, tzinfo=MOSCOW))
+    clock.set(datetime.datetime(2024, 3, 6, 9, 0, tzinfo=UTC))
+    web = Client()
+    web.force_login(gp)
+
+    page = web.get("/worklist/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    row = re.search(rf'<tr class="overdue" data-kind="referral" data-id="{referral.pk}".*?</tr>', page, re.S)
+    assert row, page
+    assert "Appointment passed: record the conclusion or a no-show" in row.group(0)
+
+
+def test_a_booking_after_the_referrals_due_date_leaves_that_date_standing(gp, clock):
+    booked_referral(gp, appointment=datetime.datetime(2024, 4, 15, 10, 0, tzinfo=MOSCOW))
+    clock.set(datetime.datetime(2024, 3, 6, 9, 0, tzinfo=UTC))
+
+    row = worklist(api_client_for(gp))["open_referrals"][0]
+
+    assert (row["due"], row["overdue"], row["appointment_passed"]) == ("2024-03-22", False, False)
+
+
+def test_a_completed_referral_leaves_the_worklist_after_its_appointment(gp, clock):
+    referral = booked_referral(gp, appointment=datetime.datetime(2024, 3, 5, 10, 0, tzinfo=MOSCOW))
+    clock.set(datetime.datetime(2024, 3, 6, 9, 0, tzinfo=UTC))
+    referral_services.referral_status_change(
+        actor=actor_for(gp), referral=referral, status="completed", conclusion="L5 radiculopathy."
+    )
+
+    assert worklist(api_client_for(gp))["open_referrals"] == []
+    assert api_client_for(gp).get("/api/v1/worklist/counts/").json()["overdue"] == 0
