@@ -21,7 +21,9 @@ from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhirclient.models import observation as fhirclient_observation
 from fhirclient.models import patient as fhirclient_patient
+from fhirclient.models import task as fhirclient_task
 from fhirclient.models.fhirabstractbase import FHIRValidationError
 from pydantic import ValidationError as PydanticValidationError
 
@@ -993,7 +995,7 @@ def write_checks(data, resource_type: str, model=None):
         raise FhirInvalid(problems)
     if model is not None:
         try:
-            return model.model_validate(data)
+            validated = model.model_validate(data)
         except RecursionError:
             raise FhirInvalid([_too_deep(resource_type)]) from None
         except PydanticValidationError as error:
@@ -1006,7 +1008,29 @@ def write_checks(data, resource_type: str, model=None):
                     for problem in error.errors()
                 ]
             ) from None
+        _strict_json_types(data, resource_type)
+        return validated
     return None
+
+
+STRICT_MODELS = {"Observation": fhirclient_observation.Observation, "Task": fhirclient_task.Task}
+
+
+def _strict_json_types(data: dict, resource_type: str) -> None:
+    """fhir.resources coerces (a dateTime sent as the number 20261201 passes); FHIR JSON does not, and
+    fhirclient's R4 models check the JSON types strictly, as the Patient path does."""
+    strict = STRICT_MODELS.get(resource_type)
+    if strict is None:
+        return
+    try:
+        strict(data, strict=True)
+    except RecursionError:
+        raise FhirInvalid([_too_deep(resource_type)]) from None
+    except FHIRValidationError as error:
+        path = _fhirclient_path(error)
+        raise FhirInvalid(
+            [_issue(" ".join(str(error).split()), f"{resource_type}.{path}" if path else resource_type)]
+        ) from None
 
 
 def patient_update_from_fhir(*, actor: Actor, patient: Patient, data) -> Patient:
@@ -1074,9 +1098,32 @@ def _reference_id(reference, resource_type: str):
     return None
 
 
-def observation_result_fields(data) -> dict:
+def _effective_date(effective, time_zone: str):
+    """The calendar day of an effectiveDateTime: a date as given; an instant (with its offset) on the clinic's
+    calendar, so 2026-11-30T22:30:00Z is 1 December in Moscow. None when it gives no full date."""
+    from zoneinfo import ZoneInfo
+
+    from django.utils.dateparse import parse_datetime
+
+    if not isinstance(effective, str) or len(effective) < 10:
+        return None
+    try:
+        if len(effective) == 10:
+            return date.fromisoformat(effective)
+        moment = parse_datetime(effective)
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.date()  # FHIR requires the offset with a time; without one, the time is read as local
+    return moment.astimezone(ZoneInfo(time_zone or settings.TIME_ZONE)).date()
+
+
+def observation_result_fields(data, *, time_zone: str = "") -> dict:
     """Validate a posted lab-result Observation; returns {"patient_id", "encounter_id", "code", "value",
-    "performed_on", "note"} in the app's terms, or raises FhirInvalid naming the element."""
+    "performed_on", "note"} in the app's terms, or raises FhirInvalid naming the element. An instant is
+    dated in `time_zone` (the clinic's)."""
     from fhir.resources.R4B.observation import Observation
 
     from ehr.terminology_in import LOINC, SNOMED
@@ -1114,12 +1161,15 @@ def observation_result_fields(data) -> dict:
     performed_on = None
     effective = data.get("effectiveDateTime")
     if effective is not None:
-        try:
-            performed_on = date.fromisoformat(effective[:10]) if len(effective) >= 10 else None
-        except ValueError:
-            performed_on = None
+        performed_on = _effective_date(effective, time_zone)
         if performed_on is None:
-            issues.append(_issue("effectiveDateTime must give a full date.", "Observation.effectiveDateTime"))
+            issues.append(
+                _issue(
+                    "effectiveDateTime must be a string giving a full date (YYYY-MM-DD, or a date and time with "
+                    "its offset).",
+                    "Observation.effectiveDateTime",
+                )
+            )
     value = None
     if entry is not None:
         numeric = get_knowledge_base().vocabulary.results[entry["target"]]["type"] == "numeric"

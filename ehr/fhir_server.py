@@ -614,7 +614,7 @@ def patient_update(request, actor, resource_id):
 
 def observation_create(request, actor):
     data = _body(request)
-    fields = fhir.observation_result_fields(data)
+    fields = fhir.observation_result_fields(data, time_zone=actor.clinic.time_zone)
     patient = Patient.objects.filter(clinic=actor.clinic, pk=fields["patient_id"]).first()
     if patient is None:
         raise FhirError(422, "No such Patient.", "not-found", "Observation.subject")

@@ -178,6 +178,10 @@ def update(ehr, path, resource, version=1):
         ({"status": "accepted", "focus": {"reference": "ServiceRequest/referral-999999"}}, "Task.focus"),
         ({"status": "accepted", "restriction": {"period": {"start": "2030-01-10T10:00:00"}}}, "Task.restriction"),
         ({"status": "accepted", "restriction": {"period": {"start": "next Tuesday"}}}, "Task.restriction"),
+        # FHIR JSON's types, strictly (fhir.resources alone takes a number for a dateTime, a string for a bool).
+        ({"status": "accepted", "restriction": {"period": {"start": 20300110}}}, "Task.restriction"),
+        ({"status": "completed", "lastModified": 1709625600}, "Task.lastModified"),
+        ({"status": "completed", "output": [{"type": {"text": "x"}, "valueBoolean": "yes"}]}, "Task.output"),
     ],
 )
 def test_a_task_update_with_a_malformed_element_is_refused_by_name_and_changes_nothing(ehr, task, changes, where):

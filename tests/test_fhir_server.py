@@ -746,6 +746,28 @@ def test_an_invalid_observation_is_refused_naming_the_element(gp, gp_api, change
     assert not encounter.results.exists()
 
 
+@pytest.mark.parametrize(
+    "changes, where",
+    [
+        ({"effectiveDateTime": 20240305}, "Observation.effectiveDateTime"),
+        ({"status": ["final"]}, "Observation.status"),
+        ({"valueQuantity": {"value": "9.1", "unit": "g/dL"}}, "Observation.valueQuantity"),
+        ({"issued": 1709625600}, "Observation.issued"),
+    ],
+)
+def test_an_observation_with_a_value_of_the_wrong_json_type_is_a_400_naming_it(gp, gp_api, changes, where):
+    encounter = encounter_of(gp)
+    outcome(post(gp_api, "/fhir/Observation", hemoglobin(encounter, **changes)), 400, where)
+    assert not encounter.results.exists()
+
+
+def test_an_instant_is_dated_on_the_clinics_calendar(gp, gp_api):
+    encounter = encounter_of(gp)  # the clinic is in Moscow (UTC+3): 22:30 UTC is 01:30 the next day there
+    response = post(gp_api, "/fhir/Observation", hemoglobin(encounter, effectiveDateTime="2024-03-04T22:30:00Z"))
+    assert response.status_code == 201, response.content
+    assert str(encounter.results.get().performed_on) == "2024-03-05"
+
+
 def test_a_result_for_another_clinics_patient_is_refused(gp, other_gp):
     encounter = encounter_of(other_gp)
     outcome(post(api_client_for(gp), "/fhir/Observation", hemoglobin(encounter)), 422, "Observation.subject")
