@@ -17,3 +17,10 @@ class ReferralsConfig(AppConfig):
 
         if workup_page_documents not in WORKUP_PAGE_SECTIONS:
             WORKUP_PAGE_SECTIONS.append(workup_page_documents)
+
+        # A letter issued from a recommended referral holds its decision: the letters say so before one changes.
+        from referrals.services import decision_held_check
+        from workups.services import DECISION_GUARDS
+
+        if decision_held_check not in DECISION_GUARDS:
+            DECISION_GUARDS.append(decision_held_check)

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from clinic.audit import Actor, audit_record
 from clinic.models import Encounter
@@ -78,6 +79,28 @@ def letters_standing(letters) -> Callable[[int, str, str], bool]:
     return has_letter
 
 
+# A letter in the patient's hands (or answered): the recommendation it came from is decided. Cancelling it or
+# recording the patient's refusal frees the decision again.
+LETTER_HOLDS_DECISION = (ReferralStatus.ISSUED, ReferralStatus.BOOKED, ReferralStatus.COMPLETED)
+
+
+def letter_holding(letters, *, recommendation_id: int, specialty: str):
+    """The letter that holds a recommended referral's decision, among the encounter's `letters`: one issued,
+    booked or completed, made from it or to its specialty (a review's new version of the workup has new rows;
+    a letter by hand to the same specialty answers it too), the one made from it first. None when none does."""
+    holding = [letter for letter in letters if letter.status in LETTER_HOLDS_DECISION and letter.specialty == specialty]
+    holding.sort(key=lambda letter: (letter.recommendation_id != recommendation_id, -letter.pk))
+    return holding[0] if holding else None
+
+
+def letter_holding_words(letter) -> str:
+    """What the workup row says, and a refused change of its decision answers, while `letter` holds it."""
+    number = f"{letter.pk:06d}"  # as documents.document_number prints it
+    if letter.status == ReferralStatus.COMPLETED:
+        return _("Referral No. %(number)s completed: the specialist's conclusion is recorded.") % {"number": number}
+    return _("Referral No. %(number)s issued: to change the decision, close the referral.") % {"number": number}
+
+
 def workup_page_documents(*, encounter: Encounter, result: dict | None) -> dict:
     """The workup page's letters, requisition and leaflet of the encounter (registered as one of its sections:
     workups.web.WORKUP_PAGE_SECTIONS); each recommended referral row says whether it has a letter."""
@@ -88,6 +111,9 @@ def workup_page_documents(*, encounter: Encounter, result: dict | None) -> dict:
     if result:
         for row in result["referrals"]:
             row["has_letter"] = has_letter(row["id"], row["specialty"], row["urgency"])
+            # A letter issued holds the row's decision: the row says so in place of the decision's buttons.
+            held_by = letter_holding(letters, recommendation_id=row["id"], specialty=row["specialty"])
+            row["held_by"] = {"id": held_by.pk, "words": letter_holding_words(held_by)} if held_by else None
     # The emergency checklist under the banner: each standing emergency letter, oldest first.
     emergency_letters = [
         letter

@@ -32,7 +32,7 @@ from clinic.models import Encounter
 from referrals import dispatch, documents
 from referrals.models import DocumentLanguage, Leaflet, PdfStatus, Referral, ReferralStatus, Requisition
 from referrals.pdf import render_pdf
-from referrals.selectors import letters_standing
+from referrals.selectors import LETTER_HOLDS_DECISION, letter_holding, letter_holding_words, letters_standing
 from workups.engine import get_knowledge_base
 from workups.models import Decision, Urgency, WorkupReferral
 from workups.selectors import icd10_name, provisional_diagnosis, referral_letter_reason
@@ -503,6 +503,25 @@ def documents_sweep() -> int:
         for document in stale.only("pk")[:500]:
             enqueued += document_enqueue(document)
     return enqueued
+
+
+# -- a letter issued holds its recommendation's decision -------------------------------------------
+
+
+def decision_held_check(*, recommendation, decision: str) -> None:
+    """A recommended referral whose letter is issued keeps its acceptance: declining it, or undoing the decision,
+    while the letter stands would leave a letter for a referral the record says was not made (HTTP 409). Accepting
+    it is always allowed. Registered in workups.services.DECISION_GUARDS."""
+    if not isinstance(recommendation, WorkupReferral) or decision == Decision.ACCEPTED:
+        return
+    letters = Referral.objects.filter(
+        encounter_id=recommendation.workup.encounter_id,
+        specialty=recommendation.specialty,
+        status__in=LETTER_HOLDS_DECISION,
+    ).only("pk", "status", "specialty", "recommendation_id")
+    letter = letter_holding(list(letters), recommendation_id=recommendation.pk, specialty=recommendation.specialty)
+    if letter is not None:
+        raise RecordLocked(letter_holding_words(letter))
 
 
 # -- the loop after issue (GUIDANCE 7) -------------------------------------------------------------

@@ -2,6 +2,7 @@
 PDF), cancelled or declined by the patient; impossible transitions are 409; every change is kept."""
 
 import datetime
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +12,18 @@ from django.test import Client
 from clinic.models import AuditEvent
 from referrals import services as referral_services
 from referrals.models import Referral
-from tests.record_factories import actor_for, api_client_for, clinic_local, clinic_today, encounter_of
+from tests.record_factories import (
+    URINARY,
+    actor_for,
+    api_client_for,
+    clinic_local,
+    clinic_today,
+    encounter_of,
+    screened,
+    workup_for,
+)
+from workups.models import Decision
+from workups.services import recommendation_decide
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -264,3 +276,90 @@ def test_the_tracking_form_refuses_a_booking_before_the_issue_beside_the_date(gp
     assert f"The appointment is before the referral was issued ({issued_at_text(referral)})." in page
     referral.refresh_from_db()
     assert referral.status == "issued"
+
+
+# -- a letter issued holds its recommendation's decision --------------------------------------------
+
+
+def letter_from_recommendation(gp, *, issue=True):
+    """An encounter's recommended referral, accepted, with its letter written from it (and issued)."""
+    actor = actor_for(gp)
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    recommendation = workup_for(gp, encounter).referrals.order_by("id").first()
+    recommendation_decide(actor=actor, recommendation=recommendation, decision=Decision.ACCEPTED)
+    letter = referral_services.referral_create(actor=actor, encounter=encounter, recommendation=recommendation)
+    if issue:
+        letter = referral_services.referral_issue(actor=actor, referral=letter)
+    return recommendation, letter
+
+
+def decide(api, recommendation, body):
+    return api.patch(f"/api/v1/workup-referrals/{recommendation.pk}/", body, format="json")
+
+
+@pytest.mark.parametrize(
+    "body", [{"decision": "declined", "reason": "Prefers to wait"}, {"decision": "pending"}], ids=["decline", "undo"]
+)
+def test_an_issued_letter_holds_its_recommendations_decision(gp, body):
+    recommendation, letter = letter_from_recommendation(gp)
+
+    response = decide(api_client_for(gp), recommendation, body)
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"Referral No. {letter.pk:06d} issued: to change the decision, close the referral."
+    )
+    recommendation.refresh_from_db()
+    assert recommendation.decision == "accepted"
+    assert Referral.objects.get(pk=letter.pk).status == "issued"
+
+
+def test_a_completed_letter_holds_the_decision_too(gp):
+    recommendation, letter = letter_from_recommendation(gp)
+    api = api_client_for(gp)
+    assert change(api, letter, {"status": "completed", "conclusion": "L5 radiculopathy."}).status_code == 200
+
+    response = decide(api, recommendation, {"decision": "declined", "reason": "Not needed"})
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"Referral No. {letter.pk:06d} completed: the specialist's conclusion is recorded."
+    )
+    recommendation.refresh_from_db()
+    assert recommendation.decision == "accepted"
+
+
+def test_a_draft_or_a_closed_letter_leaves_the_decision_free(gp):
+    recommendation, draft = letter_from_recommendation(gp, issue=False)
+    api = api_client_for(gp)
+    assert decide(api, recommendation, {"decision": "accepted"}).status_code == 200
+
+    assert decide(api, recommendation, {"decision": "declined", "reason": "Prefers to wait"}).status_code == 200
+
+    recommendation, letter = letter_from_recommendation(gp)
+    assert change(api, letter, {"status": "cancelled", "reason": "x"}).status_code == 200
+    assert decide(api, recommendation, {"decision": "declined", "reason": "Prefers to wait"}).status_code == 200
+
+
+def test_the_workup_row_says_the_letter_holds_the_decision_in_place_of_its_buttons(gp):
+    recommendation, letter = letter_from_recommendation(gp)
+    web = Client()
+    web.force_login(gp)
+
+    page = web.get(f"/encounters/{letter.encounter_id}/workup/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    row = re.search(rf'<li class="rec" id="referral-{recommendation.pk}".*?(?=<li class="rec"|</section>)', page, re.S)[
+        0
+    ]
+    refused = web.post(
+        f"/workup-referrals/{recommendation.pk}/decide/",
+        {"decision": "declined", "reason": "Prefers to wait"},
+        HTTP_HX_REQUEST="true",
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+
+    assert f"Referral No. {letter.pk:06d} issued: to change the decision, close the referral." in row
+    assert f'href="/referrals/{letter.pk}/"' in row
+    assert "Decline instead" not in row and 'name="decision"' not in row
+    assert "to change the decision, close the referral." in refused
+    recommendation.refresh_from_db()
+    assert recommendation.decision == "accepted"

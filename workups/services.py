@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -275,6 +276,12 @@ def recommendation_decide(
     return recommendation
 
 
+# Checks a layer above adds before a decision is saved, each called with the recommendation and the decision and
+# raising to refuse it: a letter issued from a recommended referral holds its decision (referrals.apps registers
+# it; the workups, a layer below, must not import the letters).
+DECISION_GUARDS: list[Callable[..., None]] = []
+
+
 def _decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decision: str, reason: str) -> None:
     """The decision, checked, saved and audited (the caller holds the encounter's lock and refreshes what awaits
     a result once it has decided)."""
@@ -285,6 +292,8 @@ def _decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decisi
         raise ValidationError(
             {"decision": [_("Must be one of %(choices)s.") % {"choices": ", ".join(Decision.values)}]}
         )
+    for guard in DECISION_GUARDS:
+        guard(recommendation=recommendation, decision=decision)
     if decision == Decision.DECLINED and not reason:
         raise ValidationError({"reason": [_("Give a reason for declining.")]})
     recommendation.decision = decision
