@@ -199,16 +199,27 @@ def _decide(request, pk, model, template):
                 problem.message if isinstance(problem, RecordLocked) else " ".join(_words(m) for m in problem.messages)
             )
     vocabulary = current_kb().vocabulary
-    rendered = selectors.recommendation_row(row)
     if request.htmx:
+        encounter = row.workup.encounter
+        context = {}
+        rendered = None
+        if request.POST.get("next") != "review":
+            # On the workup page the results panel and the documents follow the decisions (the tests awaiting a
+            # result, the requisition's button): sent again out of band with the row, as the page would show them.
+            context = _context(actor, encounter, oob=True)
+            rows = (context["result"] or {}).get("items" if model is WorkupItem else "referrals", [])
+            rendered = next((shown for shown in rows if shown["id"] == row.pk), None)
         return render(
             request,
-            template,
+            "workups/_decided.html",
             {
-                "row": rendered,
+                **context,
+                "row": rendered or selectors.recommendation_row(row),
+                "row_template": template,
                 "error": error,
-                "editable": True,
-                "encounter": row.workup.encounter,
+                # The row is decided on (a follow-up workup's after finalizing too); the sections as the page has them.
+                "editable": context.get("editable", True),
+                "encounter": encounter,
                 "next": "review" if request.POST.get("next") == "review" else "",
                 "vocabulary": vocabulary,
             },
