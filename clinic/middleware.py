@@ -13,10 +13,12 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import auth, messages
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
+from django.middleware.common import CommonMiddleware
 from django.shortcuts import resolve_url
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
+from django.utils.http import escape_leading_slashes
 from django.utils.translation import gettext_lazy as _
 
 SUPPORTED = tuple(code for code, _ in settings.LANGUAGES)
@@ -221,3 +223,23 @@ class ProbeAuditMiddleware:
         if action is not None and not request.path.startswith("/cds-services"):
             audit_probe(request, action=action)
         return response
+
+
+class PermanentRedirect308(HttpResponseRedirect):
+    status_code = 308
+
+
+class SlashCommonMiddleware(CommonMiddleware):
+    """Django's CommonMiddleware, but a POST (or PUT, PATCH, DELETE) to an API route written without its
+    trailing slash is redirected with 308, which keeps the method and the body: the 301 that Django sends
+    may be followed with a GET (and in DEBUG it is an error page)."""
+
+    def process_response(self, request, response):
+        if (
+            response.status_code == 404
+            and request.method not in ("GET", "HEAD")
+            and request.path.startswith(API_PREFIXES)
+            and self.should_redirect_with_slash(request)
+        ):
+            return PermanentRedirect308(escape_leading_slashes(request.get_full_path(force_append_slash=True)))
+        return super().process_response(request, response)

@@ -1048,3 +1048,22 @@ def test_cards_follow_the_callers_language(client, ehr, rsa_key):
     critical = next(card for card in cards if card["indicator"] == "critical")
     assert critical["summary"].startswith("Экстренно") or critical["summary"].startswith("Экстренн")
     assert "Синдром конского хвоста" in critical["summary"] or "конского хвоста" in critical["summary"].lower()
+
+
+def test_a_body_over_the_upload_limit_is_a_413_in_json(call, client, ehr, rsa_key):
+    from django.conf import settings
+
+    text = json.dumps({**patient_view(), "padding": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)})
+
+    response = call(WORKUP, None, raw=text)
+    feedback = client.post(
+        f"/cds-services/{WORKUP}/feedback",
+        data=text,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {sign(claims_for(WORKUP), rsa_key)}",
+    )
+
+    for answer in (response, feedback):
+        assert answer.status_code == 413, answer.content
+        assert answer["Content-Type"].startswith("application/json")
+        assert "too large" in answer.json()["error"]
