@@ -1,6 +1,7 @@
 """An encounter's findings in words, by section, in the request's language, and what the record shows beside
-them (red flags not asked, a subfebrile temperature against a No to fever): for the record and the print
-view in the browser (the PDF documents have their own, in the document's language: referrals.documents)."""
+them (red flags not asked, a subfebrile temperature against a No to fever, a fever the temperature overrode):
+for the record and the print view in the browser (the PDF documents have their own, in the document's language:
+referrals.documents)."""
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -10,11 +11,37 @@ from clinic.forms import SECTIONS, subfebrile_without_fever
 from clinic.text import lower_first
 from clinic.vocabulary import current_kb
 
+FEVER = "rf_fever"
+
+
+def fever_overridden(temperature, fever_answer) -> bool:
+    """Fever answered No (False or "no") while the temperature recorded reaches the knowledge base's fever
+    threshold: the engine counts fever as present whatever was answered, so the GP is told, and no document
+    prints "No fever"."""
+    if temperature is None or fever_answer not in (False, "no"):
+        return False
+    try:
+        return float(temperature) >= current_kb().fever_threshold_c
+    except (TypeError, ValueError):
+        return False
+
+
+def findings_as_read(encounter) -> dict:
+    """The encounter's findings as the engine reads them (workups.engine.evaluate._effective_findings): fever
+    present when the temperature recorded reaches the threshold. What a summary, letter or leaflet states, so
+    none prints a negative the engine overrode."""
+    findings = dict(encounter.findings or {})
+    temperature = encounter.temperature_c
+    if temperature is not None and float(temperature) >= current_kb().fever_threshold_c:
+        findings[FEVER] = True
+    return findings
+
 
 def findings_summary(encounter) -> list[dict]:
-    """[{title, present: [names], absent: [negative phrases]}] in clinical order, empty sections left out."""
+    """[{title, present: [names], absent: [negative phrases]}] in clinical order, empty sections left out: the
+    findings as the engine read them (findings_as_read)."""
     vocabulary = current_kb().vocabulary
-    findings = encounter.findings or {}
+    findings = findings_as_read(encounter)
     notes = encounter.notes or {}
     sections = []
     for key, title, group in SECTIONS:
@@ -68,5 +95,9 @@ def record_context(encounter) -> dict:
         "not_asked": [kb.vocabulary.findings[code]["name"] for code in applicable if code not in findings],
         "has_red_flags_section": any(code in findings for code in kb.vocabulary.findings_in_group("rf"))
         or bool((encounter.notes or {}).get("red_flags")),
-        "subfebrile": subfebrile_without_fever(encounter.temperature_c, findings.get("rf_fever")),
+        "subfebrile": subfebrile_without_fever(encounter.temperature_c, findings.get(FEVER)),
+        # The temperature when it overrides a No to fever (the engine counts fever as present), else None.
+        "fever_overridden": encounter.temperature_c
+        if fever_overridden(encounter.temperature_c, findings.get(FEVER))
+        else None,
     }

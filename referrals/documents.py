@@ -20,6 +20,7 @@ from clinic.calendar import clinic_due_days
 from clinic.calendar import due_date as calendar_due_date
 from clinic.identifiers import format_snils
 from clinic.models import ClinicHoliday
+from clinic.summary import findings_as_read
 from clinic.text import lower_first
 from referrals.models import Referral, ReferralStatus
 from referrals.selectors import letters_standing
@@ -368,7 +369,7 @@ def findings_sections(encounter, language: str) -> list[dict]:
     """[{key, title, present: [names], absent: [negative phrases], note}] in the document's language."""
     vocabulary = current_kb(language).vocabulary
     titles = SECTION_TITLES[language]
-    findings = encounter.findings or {}
+    findings = findings_as_read(encounter)  # as the engine read them: no "No fever" under a fever it counted
     notes = encounter.notes or {}
     sections = []
     for key, group in SECTIONS:
@@ -387,9 +388,10 @@ def findings_sections(encounter, language: str) -> list[dict]:
 
 
 def pertinent_negatives(encounter, language: str, sections=None) -> list[str]:
-    """Each red flag answered "no" (in the knowledge base's order), then every other absent finding."""
+    """Each red flag answered "no" (in the knowledge base's order), then every other absent finding; none the
+    engine overrode (a No to fever with a temperature of 38.0 °C or more)."""
     kb = current_kb(language)
-    findings = encounter.findings or {}
+    findings = findings_as_read(encounter)
     red_flags = [kb.vocabulary.findings[code]["negative"] for code in kb.red_flags if findings.get(code) is False]
     sections = findings_sections(encounter, language) if sections is None else sections
     return red_flags + [phrase for section in sections if section["key"] != "red_flags" for phrase in section["absent"]]

@@ -17,7 +17,7 @@ from clinic import services as record_services
 from clinic.audit import actor_from_request
 from clinic.errors import RecordLocked
 from clinic.forms import EncounterForm
-from clinic.summary import findings_summary, record_context, vital_signs
+from clinic.summary import FEVER, fever_overridden, findings_summary, record_context, vital_signs
 from workups import selectors, services
 from workups.forms import ENCOUNTER_FORM_RENDERER
 from workups.localized import current_kb
@@ -48,10 +48,14 @@ def patient_detail(request, pk):
 def _panel(request, form, patient):
     """The live workup panel for whatever the form holds now, saved or not."""
     result = None
+    overridden = None
     if form.is_valid():
         values = form.validated
         age = patient.age_on(values.get("visit_date") or form.cleaned_data["visit_date"])
-        result = selectors.workup_preview(case=case_from_values(values, sex=patient.sex, age=age))
+        case = case_from_values(values, sex=patient.sex, age=age)
+        result = selectors.workup_preview(case=case)
+        if fever_overridden(case.temperature_c, case.findings.get(FEVER)):
+            overridden = case.temperature_c
     return render(
         request,
         "encounters/_panel.html",
@@ -61,6 +65,7 @@ def _panel(request, form, patient):
             "preview": True,
             "vocabulary": current_kb().vocabulary,
             "subfebrile": form.subfebrile_without_fever(),
+            "fever_overridden": overridden,
         },
     )
 
