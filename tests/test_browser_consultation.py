@@ -112,7 +112,7 @@ def test_a_whole_consultation_with_issue_confirmation_and_finalize_checklist(con
     page.fill("#id_given_name", "Мария")
     page.fill("#id_birth_date", "1987-05-14")
     page.check("#id_sex_0")
-    page.click("main button[type=submit]")
+    page.click("main button.primary")
     page.wait_for_selector("h1:has-text('Иванова Мария')")
     no_axe_violations(page, f"patient page ({language})")
 

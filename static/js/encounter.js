@@ -12,6 +12,14 @@
     if (box) markAnswered(box);
   });
 
+  // Enter after typing a number is a reflex, not a decision to leave the form: it submits nothing here (the
+  // GP saves with the buttons). Without JavaScript it saves the draft (the form's first, hidden button).
+  form.addEventListener("keydown", function (event) {
+    var field = event.target;
+    if (event.key !== "Enter" || !field.matches("input") || field.matches("[type=submit], [type=button]")) return;
+    event.preventDefault();
+  });
+
   var allNo = document.getElementById("red-flags-no");
   if (allNo) {
     allNo.addEventListener("click", function (event) {
