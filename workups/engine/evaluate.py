@@ -89,6 +89,25 @@ def _effective_findings(kb: KnowledgeBase, case: Case):
     return case.findings
 
 
+def _vital_signs_in_danger(kb: KnowledgeBase, case: Case) -> dict | None:
+    """The warning for the recorded vital signs beyond their danger limits, each with its value, or None."""
+    codes, labels = [], []
+    for code, low, high, label in kb.vital_limits:
+        value = case.temperature_c if code == "temperature_c" else case.vitals.get(code)
+        if value is None or not ((low is not None and value <= low) or (high is not None and value >= high)):
+            continue
+        shown = f"{value:g}"
+        codes.append(code)
+        labels.append(label.format(value=shown.replace(".", ",") if kb.language == "ru" else shown))
+    if not codes:
+        return None
+    return {
+        "code": kb.vital_warning,
+        "message": kb.vital_message.replace("{values}", "; ".join(labels)),
+        "findings": codes,
+    }
+
+
 def _region_codes(kb: KnowledgeBase, regions: list[str], modality: str) -> list[str]:
     return [kb.vocabulary.region_studies[region][modality] for region in regions]
 
@@ -485,6 +504,10 @@ class _Evaluation:
             self.warnings.insert(
                 0, {"code": self.kb.red_flag_warning, "message": self.kb.red_flag_message, "findings": unscreened}
             )
+        if self.kb.vital_limits:
+            danger = _vital_signs_in_danger(self.kb, self.case)
+            if danger:
+                self.warnings.insert(0, danger)
         deferred = [
             {"kind": "item", **self._item_out(entry), "reason": "; ".join(entry.rationales)}
             for entry in self._items_sorted(deferred_items.values())

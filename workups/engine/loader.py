@@ -182,6 +182,11 @@ class KnowledgeBase:
     baseline_rules: tuple = ()
     # red_flags as a set, for the evaluator.
     red_flag_codes: frozenset[str] = frozenset()
+    # The vital signs' danger limits (NEWS2's red band): (case field, dangerous at or below, dangerous at or above,
+    # either None, its label with "{value}"), the warning code and its message.
+    vital_limits: tuple[tuple[str, float | None, float | None, str], ...] = ()
+    vital_warning: str = ""
+    vital_message: str = ""
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -697,6 +702,7 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
             "icd10",
             "fallback_icd10",
             "warning_signs",
+            "vital_signs_screen",
         },
         {
             "version",
@@ -756,6 +762,7 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
         {"rationale", "advice", "review", "sources"},
         "base.yaml observe",
     )
+    vital = _vital_signs_screen(base.get("vital_signs_screen"), vocabulary, language)
     stewardship = _require_mapping(base["stewardship"], "base.yaml stewardship")
     _check_fields(stewardship, {"reason", "sources"}, {"reason", "sources"}, "base.yaml stewardship")
     threshold = base["fever_threshold_c"]
@@ -791,7 +798,45 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
         rule_positions={rule.id: position for position, rule in enumerate((*rules, *safety))},
         baseline_rules=tuple(rule for rule in rules if rule.after_triage),
         red_flag_codes=frozenset(red_flags),
+        **vital,
     )
+
+
+def _vital_signs_screen(raw, vocabulary, language) -> dict:
+    """The limits beyond which a recorded vital sign is dangerous, checked against the case fields."""
+    if raw is None:
+        return {}
+    where = "base.yaml vital_signs_screen"
+    screen = _require_mapping(raw, where)
+    _check_fields(screen, {"warning", "message", "limits"}, {"warning", "message", "limits"}, where)
+    if screen["warning"] not in vocabulary.warnings:
+        raise KnowledgeBaseError(f"{where}: unknown warning {screen['warning']!r}")
+    if not isinstance(screen["limits"], list) or not screen["limits"]:
+        raise KnowledgeBaseError(f"{where}: limits must be a non-empty list")
+    limits = []
+    for index, entry in enumerate(screen["limits"]):
+        at = f"{where} limits[{index}]"
+        entry = _require_mapping(entry, at)
+        _check_fields(entry, {"code", "at_or_below", "at_or_above", "label"}, {"code", "label"}, at)
+        if entry["code"] not in vocabulary.case_fields or vocabulary.case_fields[entry["code"]]["type"] != "quantity":
+            raise KnowledgeBaseError(f"{at}: {entry['code']!r} is not a measured case field")
+        bounds = [entry.get("at_or_below"), entry.get("at_or_above")]
+        if bounds == [None, None] or any(
+            bound is not None and (not isinstance(bound, (int, float)) or isinstance(bound, bool)) for bound in bounds
+        ):
+            raise KnowledgeBaseError(f"{at}: give a number for at_or_below, at_or_above or both")
+        label = _text(entry["label"], f"{at} label", language)
+        if "{value}" not in label:
+            raise KnowledgeBaseError(f"{at} label: must hold {{value}}")
+        limits.append((entry["code"], bounds[0], bounds[1], label))
+    message = _text(screen["message"], f"{where} message", language)
+    if "{values}" not in message:
+        raise KnowledgeBaseError(f"{where} message: must hold {{values}}")
+    return {
+        "vital_limits": tuple(limits),
+        "vital_warning": screen["warning"],
+        "vital_message": message,
+    }
 
 
 def _rule_index(rules) -> dict:
