@@ -66,6 +66,8 @@ PREFETCH_KEYS = ("patient", "conditions", "vitals", "labs", "findings")
 # FHIR's date: a year, a year and month, or a full date.
 FHIR_DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
 MAX_DEPTH = 40
+# The oldest age the workup takes (the API's limit too).
+MAX_AGE = 120
 
 
 def prefetch_templates() -> dict:
@@ -233,7 +235,11 @@ def _own_codes(observations, vocabulary) -> tuple[dict, dict, dict, list]:
                 and not isinstance(number, bool)
                 and math.isfinite(number)
             ):
-                values[code] = number
+                problem = _case_field_problem(code, number, quantity)
+                if problem:
+                    notes.append(_("%(code)s not used: %(problem)s.") % {"code": code, "problem": problem})
+                else:
+                    values[code] = number
             elif code in vocabulary.results:
                 value, problem = _result_value(vocabulary.results[code], resource)
                 if problem:
@@ -241,6 +247,23 @@ def _own_codes(observations, vocabulary) -> tuple[dict, dict, dict, list]:
                 else:
                     results[code] = value
     return findings, values, results, notes
+
+
+def _case_field_problem(code: str, number, quantity: dict) -> str | None:
+    """Why a case field in the project's code can't be read: a unit outside UCUM, or a value outside the range
+    the same field is held to when it comes LOINC-coded (a temperature of 390 is not a fever to act on)."""
+    problem = terminology_in.unit_system_problem(quantity)
+    if problem:
+        return problem
+    low, high = terminology_in.case_field_plausible().get(code, (-math.inf, math.inf))
+    if not low <= number <= high:
+        unit = (
+            quantity.get("code")
+            or quantity.get("unit")
+            or get_knowledge_base().vocabulary.case_fields[code].get("unit")
+        )
+        return _("%(value)s %(unit)s is implausible") % {"value": number, "unit": str(unit or "")[:40]}
+    return None
 
 
 def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case, list[str]]:
@@ -268,6 +291,12 @@ def case_from_chart(chart: dict, *, patient_id: str, today: date) -> tuple[Case,
         age = _age(birth_date, today)
     except ValueError:
         raise MalformedRequest("Patient.birthDate must be a real date") from None
+    if not 0 <= age <= MAX_AGE:
+        # 9999-12-31 is no newborn and 1800-01-01 no 226-year-old: the age rules must not run on either.
+        raise DataUnavailable(
+            _("The patient's date of birth in the EHR (%(date)s) gives no possible age, and the workup needs the age.")
+            % {"date": birth_date}
+        )
     vocabulary = get_knowledge_base().vocabulary
     observations, seen = [], set()
     for key in ("findings", "vitals", "labs"):
@@ -337,6 +366,9 @@ def _result_value(meta: dict, resource: dict):
     number = quantity.get("value") if isinstance(quantity, dict) else None
     if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number:
         return None, _("valueQuantity expected")
+    problem = terminology_in.unit_system_problem(quantity)
+    if problem:
+        return None, problem
     low, high = meta["plausible"]
     if not low <= number <= high:
         return None, _("%(value)s is outside %(low)s–%(high)s %(unit)s") % {

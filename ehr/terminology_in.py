@@ -19,11 +19,14 @@ from workups.engine import KnowledgeBaseError, get_knowledge_base
 
 PATH = Path(__file__).resolve().parent / "terminology_in.yaml"
 LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
 OBSERVATION_STATUSES = {"final", "amended", "corrected", "preliminary"}
 CURRENT_CLINICAL = {"active", "recurrence", "relapse"}
 VITAL_FIELDS = ("temperature_c", "heart_rate", "systolic_bp", "diastolic_bp", "resp_rate", "spo2")
 WHEN = {"history", "current", "recent"}
+# Days since the numbness began: none before today (as the API refuses), none longer than a lifetime.
+DURATION_PLAUSIBLE = (0, 120 * 366)
 
 
 class TerminologyError(KnowledgeBaseError):
@@ -136,6 +139,27 @@ def terminology_in() -> dict:
     }
 
 
+def case_field_plausible() -> dict[str, tuple]:
+    """The plausible range of each numeric case field in the vocabulary's unit: a vital sign's as its LOINC
+    entries give it (the same range a LOINC Observation is held to), the duration's DURATION_PLAUSIBLE."""
+    ranges = {"duration_days": DURATION_PLAUSIBLE}
+    for entry in terminology_in()["observations"].values():
+        if entry["kind"] == "quantity" and entry["target"] in VITAL_FIELDS:
+            low, high = entry["plausible"]
+            known = ranges.get(entry["target"], (low, high))
+            ranges[entry["target"]] = (min(low, known[0]), max(high, known[1]))
+    return ranges
+
+
+def unit_system_problem(quantity) -> str | None:
+    """Why a Quantity's unit can't be read: its `system` is given and is not UCUM (its code means something
+    else there). None when the system is UCUM or left out."""
+    system = quantity.get("system") if isinstance(quantity, dict) else None
+    if system is None or system == UCUM:
+        return None
+    return _("the unit's system %(system)s is not UCUM") % {"system": str(system)[:100]}
+
+
 def _kind(vocabulary, target) -> str:
     if target == "pregnant":
         return "answer"
@@ -239,6 +263,9 @@ def _read_value(entry: dict, carrier: dict):
         number, unit = _quantity(carrier.get("valueQuantity"))
         if number is None:
             return None, _("valueQuantity expected")
+        problem = unit_system_problem(carrier.get("valueQuantity"))
+        if problem:
+            return None, problem
         factor = entry["units"].get(unit) if unit else None
         if factor is None:
             return None, _("unit %(unit)s not understood") % {"unit": unit or _("(none)")}

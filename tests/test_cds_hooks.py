@@ -1067,3 +1067,58 @@ def test_a_body_over_the_upload_limit_is_a_413_in_json(call, client, ehr, rsa_ke
         assert answer.status_code == 413, answer.content
         assert answer["Content-Type"].startswith("application/json")
         assert "too large" in answer.json()["error"]
+
+
+# -- implausible values in the project's own codes ---------------------------------------------------
+
+
+def _with_own_quantity(body: dict, code: str, value, unit: str, system="http://unitsofmeasure.org") -> dict:
+    entries = body["prefetch"]["findings"]["entry"]
+    quantity = {"value": value, "unit": unit, "code": unit}
+    if system is not None:
+        quantity["system"] = system
+    entries.append(observation(code, {"valueQuantity": quantity}, len(entries)))
+    return body
+
+
+@pytest.mark.parametrize(
+    "code, value, unit",
+    [("temperature_c", 390, "Cel"), ("duration_days", -5, "d"), ("heart_rate", 5000, "/min"), ("spo2", -3, "%")],
+)
+def test_an_implausible_own_code_value_is_left_out_with_a_note_not_made_urgent(call, code, value, unit):
+    body = _with_own_quantity(patient_view({"loc_lumbar": True}), code, value, unit)
+
+    cards = cards_of(call(WORKUP, body))
+
+    assert [card["indicator"] for card in cards] == ["info"], [card["summary"] for card in cards]
+    assert f"{code} not used: {value} {unit} is implausible." in cards[0]["detail"]
+
+
+def test_a_plausible_own_code_value_is_still_used(call):
+    body = _with_own_quantity(patient_view({"loc_lumbar": True}), "temperature_c", 39.0, "Cel")
+
+    cards = cards_of(call(WORKUP, body))
+
+    assert any(card["indicator"] in ("warning", "critical") for card in cards)
+    assert "not used" not in " ".join(card["detail"] for card in cards)
+
+
+@pytest.mark.parametrize("code", ["temperature_c", "res_crp"])
+def test_a_quantity_whose_unit_system_is_not_ucum_is_not_read_as_that_unit(call, code):
+    value, unit = (39.5, "Cel") if code == "temperature_c" else (300, "mg/L")
+    body = _with_own_quantity(patient_view({"loc_lumbar": True}), code, value, unit, system="http://example.org/units")
+
+    cards = cards_of(call(WORKUP, body))
+
+    assert [card["indicator"] for card in cards] == ["info"], [card["summary"] for card in cards]
+    assert "the unit's system http://example.org/units is not UCUM" in cards[0]["detail"]
+
+
+@pytest.mark.parametrize("birth_date", ["9999-12-31", "1800-01-01"])
+def test_a_birth_date_giving_no_possible_age_gets_the_not_enough_data_card(call, birth_date):
+    body = patient_view(ROUTINE)
+    body["prefetch"]["patient"]["birthDate"] = birth_date
+
+    card = assert_data_unavailable(call(WORKUP, body))
+
+    assert "date of birth" in card["detail"] and birth_date in card["detail"]

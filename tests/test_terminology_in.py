@@ -229,6 +229,25 @@ def test_an_implausible_value_or_unknown_unit_is_refused_with_a_note(observation
     assert values == {} and len(notes) == 1 and "not used" in notes[0]
 
 
+def test_a_quantity_in_a_unit_system_other_than_ucum_is_not_read_as_that_unit():
+    observation = vital("8310-5", 38.5, "Cel")
+    observation["valueQuantity"]["system"] = "http://example.org/local-units"
+
+    values, notes = read_observations([observation], today=TODAY)
+
+    assert values == {}
+    assert notes == [
+        "LOINC 8310-5 (temperature_c) not used: the unit's system http://example.org/local-units is not UCUM."
+    ]
+
+
+def test_plausible_ranges_of_the_case_fields_are_those_of_their_loinc_entries():
+    ranges = terminology_in.case_field_plausible()
+
+    assert ranges["temperature_c"] == (25, 45) and ranges["spo2"] == (30, 100)
+    assert ranges["duration_days"][0] == 0
+
+
 def test_haemoglobin_in_g_per_dl_is_converted():
     assert read_observations([vital("718-7", 13.2, "g/dL")], today=TODAY)[0] == {"res_hemoglobin": 132.0}
 
