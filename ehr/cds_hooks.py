@@ -520,9 +520,14 @@ def workup_cards(case: Case, *, patient_id: str, notes: list[str], link: dict, h
         detail.append(result["review"] + ".")
     detail += [_("Not indicated: %(name)s (%(reason)s).") % row for row in result["not_indicated"]]
     detail += [_("Withheld: %(name)s (%(reason)s).") % row for row in result["withheld"]]
+    # The red flags not asked, by name in the card's language (a GP reads "Saddle anaesthesia", not a code).
     detail += [
         f"⚠ {row['message']}"
-        + (f": {', '.join(row['findings'])}" if row.get("findings") and row["code"] == "red_flags_not_screened" else "")
+        + (
+            f": {', '.join(kb.vocabulary.name_of(code) for code in row['findings'])}"
+            if row.get("findings") and row["code"] == "red_flags_not_screened"
+            else ""
+        )
         for row in result["warnings"]
     ]
     detail += notes

@@ -601,6 +601,27 @@ def test_an_unscreened_red_flag_is_warned_about_in_the_info_card(call):
     assert "⚠" in info["detail"]
 
 
+@pytest.mark.parametrize(
+    "language, name",
+    [
+        ("en", "Saddle anaesthesia (numb perineum or inner thighs)"),
+        ("ru", "Онемение в области промежности и внутренней поверхности бёдер («седловидная анестезия»)"),
+    ],
+)
+def test_the_red_flags_not_screened_are_named_in_the_callers_language_not_by_code(client, ehr, rsa_key, language, name):
+    response = client.post(
+        f"/cds-services/{WORKUP}",
+        data=patient_view({"loc_lumbar": True}, screen=False),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {sign(claims_for(WORKUP), rsa_key)}",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    info = by_indicator(cards_of(response), "info")[0]
+    assert name in info["detail"]
+    assert "rf_saddle_anesthesia" not in info["detail"] and "rf_bladder_dysfunction" not in info["detail"]
+
+
 def test_every_card_links_to_the_app_with_an_absolute_url(call):
     for findings in (EMERGENCY, URGENT, ROUTINE):
         for card in cards_of(call(WORKUP, patient_view(findings))):
