@@ -1,8 +1,11 @@
 """Reads of referrals, requisitions and leaflets: clinic-scoped (404 otherwise) and audit-logged."""
 
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from django.http import Http404
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from clinic.audit import Actor, audit_record
@@ -101,10 +104,49 @@ def letter_holding_words(letter) -> str:
     return _("Referral No. %(number)s issued: to change the decision, close the referral.") % {"number": number}
 
 
+# Whose conclusion a completed referral brings, by specialty, in each language («Заключение невролога»).
+CONCLUSION_OF = {
+    "neurology": ("невролога", "Neurologist's"),
+    "neurosurgery": ("нейрохирурга", "Neurosurgeon's"),
+    "orthopedics": ("травматолога-ортопеда", "Orthopaedic surgeon's"),
+    "traumatology": ("травматолога", "Traumatologist's"),
+    "cardiology": ("кардиолога", "Cardiologist's"),
+    "vascular_surgery": ("сосудистого хирурга", "Vascular surgeon's"),
+    "pulmonology": ("пульмонолога", "Pulmonologist's"),
+    "infectious_disease": ("инфекциониста", "Infectious disease specialist's"),
+    "urology": ("уролога", "Urologist's"),
+    "nephrology": ("нефролога", "Nephrologist's"),
+    "gynecology": ("акушера-гинеколога", "Gynaecologist's"),
+    "gastroenterology": ("гастроэнтеролога", "Gastroenterologist's"),
+    "proctology": ("колопроктолога", "Coloproctologist's"),
+    "oncology": ("онколога", "Oncologist's"),
+    "rheumatology": ("ревматолога", "Rheumatologist's"),
+}
+
+
+def conclusion_heading(letter) -> str:
+    """«Заключение невролога (01.12.2026)» / "Neurologist's conclusion (1 December 2026)", in the active
+    language: the day the specialist saw the patient (the appointment, on the clinic's calendar) when it was
+    recorded, else the day the conclusion was recorded."""
+    russian = (translation.get_language() or "ru").startswith("ru")
+    moment = letter.appointment_at if letter.appointment_at and letter.appointment_at <= letter.closed_at else None
+    day = timezone.localtime(moment or letter.closed_at, ZoneInfo(letter.clinic.time_zone)).date()
+    whose = CONCLUSION_OF.get(letter.specialty)
+    if russian:
+        title = f"Заключение {whose[0]}" if whose else "Заключение специалиста"
+        return f"{title} ({date_format(day, 'SHORT_DATE_FORMAT')})"
+    title = f"{whose[1]} conclusion" if whose else "Specialist's conclusion"
+    return f"{title} ({date_format(day, 'DATE_FORMAT')})"
+
+
 def workup_page_documents(*, encounter: Encounter, result: dict | None) -> dict:
     """The workup page's letters, requisition and leaflet of the encounter (registered as one of its sections:
     workups.web.WORKUP_PAGE_SECTIONS); each recommended referral row says whether it has a letter."""
-    letters = list(Referral.objects.filter(encounter=encounter).order_by("-created_at", "-id"))
+    letters = list(Referral.objects.filter(encounter=encounter).select_related("clinic").order_by("-created_at", "-id"))
+    for letter in letters:
+        # A completed referral's conclusion shows under its row, so the GP reads it beside the workup.
+        answered = letter.status == ReferralStatus.COMPLETED and letter.conclusion and letter.closed_at
+        letter.conclusion_heading = conclusion_heading(letter) if answered else ""
     requisition = Requisition.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     has_letter = letters_standing(letters)
