@@ -363,3 +363,13 @@ def test_the_workup_row_says_the_letter_holds_the_decision_in_place_of_its_butto
     assert "to change the decision, close the referral." in refused
     recommendation.refresh_from_db()
     assert recommendation.decision == "accepted"
+
+
+def test_the_booking_date_picker_starts_at_the_issue(gp):
+    referral = issued_referral(gp)
+    web = Client()
+    web.force_login(gp)
+
+    page = web.get(f"/referrals/{referral.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert f'min="{clinic_local(referral.issued_at):%Y-%m-%dT%H:%M}"' in page
