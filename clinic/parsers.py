@@ -55,10 +55,10 @@ def nests_deeper_than(text: str, limit: int) -> bool:
     return max(accumulate(map(_STEP.get, brackets, repeat(0))), default=0) > limit
 
 
-def strict_loads(text: str):
-    """json.loads for standard JSON only; ValueError naming the problem otherwise."""
-    if nests_deeper_than(text, MAX_DEPTH):
-        raise ValueError(_("JSON nested deeper than %(depth)s levels.") % {"depth": MAX_DEPTH})
+def strict_loads(text: str, *, depth: int = MAX_DEPTH):
+    """json.loads for standard JSON only, nested at most `depth` deep; ValueError naming the problem otherwise."""
+    if nests_deeper_than(text, depth):
+        raise ValueError(_("JSON nested deeper than %(depth)s levels.") % {"depth": depth})
     return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 

@@ -31,13 +31,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import JsonResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from clinic.audit import Actor, audit_bounded, audit_record, client_ip
 from clinic.models import Clinic, Encounter
-from clinic.parsers import nests_deeper_than
+from clinic.parsers import nests_deeper_than, strict_loads
 from ehr import cds_hooks, identifier_systems
 from ehr.models import CardFeedback, EhrClient, IssuedCard, UsedToken
 from ehr.validators import registered_fhir_server
@@ -563,12 +563,13 @@ def _record(cards: list[dict], *, service: str, client: EhrClient) -> list[dict]
         return cards
     # One plain INSERT, each value prepared by its field as the ORM would: building the instances and the
     # statement with the ORM cost several times the insert itself.
-    fields = [IssuedCard._meta.get_field(name) for name in ("uuid", "service", "rule", "summary", "client")]
-    fields.append(IssuedCard._meta.get_field("issued_at"))
+    names = ("uuid", "service", "rule", "summary", "suggestions", "client", "issued_at")
+    fields = [IssuedCard._meta.get_field(name) for name in names]
     issued_at = timezone.now()
     params = []
     for card in cards:
-        values = (uuid.UUID(card["uuid"]), service, card.pop("_rule", "")[:150], card["summary"][:140])
+        suggestions = [suggestion["uuid"] for suggestion in card.get("suggestions", []) if "uuid" in suggestion]
+        values = (uuid.UUID(card["uuid"]), service, card.pop("_rule", "")[:150], card["summary"][:140], suggestions)
         values += (client.pk, issued_at)
         params += [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
     quote = connection.ops.quote_name
@@ -596,9 +597,15 @@ def _read_body(request):
         text = (request.body or b"null").decode("utf-8-sig")
         if nests_deeper_than(text, cds_hooks.MAX_DEPTH):
             return _error(400, "The request nests too deeply.")
-        return json.loads(text)
+        json.loads(text)  # JSON at all: else the answer says only that
     except (ValueError, UnicodeDecodeError, RecursionError):
         return _error(400, "the body is not JSON")
+    try:
+        # Standard JSON only, as the API reads it: NaN, Infinity and 1e400 are no value a card can act on.
+        with translation.override("en"):
+            return strict_loads(text, depth=cds_hooks.MAX_DEPTH)
+    except ValueError as error:
+        return _error(400, f"the body is not standard JSON: {error}")
 
 
 # CDS Hooks: a service that cannot obtain the data it needs, because the request's prefetch lacks the key and
@@ -707,7 +714,14 @@ def imaging_service(request):
 # -- feedback (CDS Hooks 2.0) ----------------------------------------------------------------------
 
 
+class FeedbackConflict(Exception):
+    """409: feedback that contradicts the outcome already recorded for a card."""
+
+
 def _feedback_rows(body, client: EhrClient, service: str) -> list[CardFeedback]:
+    """The feedback's rows to store, or MalformedRequest (400) naming what is wrong, or FeedbackConflict (409)
+    for a card answered already with another outcome. An outcome sent again as it was recorded is not stored
+    twice. Call in a transaction (the cards are locked)."""
     if not isinstance(body, dict) or not isinstance(body.get("feedback"), list) or not body["feedback"]:
         raise cds_hooks.MalformedRequest('the body must be {"feedback": [...]}')
     if len(body["feedback"]) > 100 or cds_hooks.too_deep(body, 12):
@@ -760,13 +774,44 @@ def _feedback_rows(body, client: EhrClient, service: str) -> list[CardFeedback]:
                 comment[:2000],
             )
         )
+    seen = set()
+    for index, row in enumerate(items):
+        if row[0] in seen:
+            raise FeedbackConflict(f"feedback[{index}]: a second outcome for card {row[0]} in the same request")
+        seen.add(row[0])
+    # Locked: two requests answering the same card at once are taken one after the other (the view's transaction).
     issued = {
         card.uuid: card
-        for card in IssuedCard.objects.filter(client=client, service=service, uuid__in=[row[0] for row in items])
+        for card in IssuedCard.objects.select_for_update().filter(
+            client=client, service=service, uuid__in=[row[0] for row in items]
+        )
     }
     unknown = [str(row[0]) for row in items if row[0] not in issued]
     if unknown:
         raise cds_hooks.MalformedRequest(f"cards not issued by this service to this EHR: {', '.join(unknown[:5])}")
+    for index, (card_uuid, _outcome, _at, accepted, *_rest) in enumerate(items):
+        offered = set(issued[card_uuid].suggestions)
+        for position, suggestion_id in enumerate(accepted):
+            if suggestion_id not in offered:
+                raise cds_hooks.MalformedRequest(
+                    f"feedback[{index}].acceptedSuggestions[{position}].id is not a suggestion of card {card_uuid}"
+                )
+    answered = {
+        row.card_id: row
+        for row in CardFeedback.objects.filter(card__in=[issued[row[0]] for row in items]).order_by("received_at")
+    }
+    repeated = set()
+    for index, (card_uuid, outcome, _at, accepted, *_rest) in enumerate(items):
+        earlier = answered.get(issued[card_uuid].pk)
+        if earlier is None:
+            continue
+        if earlier.outcome != outcome or sorted(earlier.accepted_suggestions) != sorted(accepted):
+            raise FeedbackConflict(
+                f"feedback[{index}]: card {card_uuid} was already answered ({earlier.outcome}); "
+                "a card takes one outcome"
+            )
+        repeated.add(card_uuid)  # the same outcome sent again (a retry): kept once
+    items = [row for row in items if row[0] not in repeated]
     return [
         CardFeedback(
             card=issued[card_uuid],
@@ -803,8 +848,10 @@ def feedback(request, service_id: str):
     if isinstance(body, JsonResponse):
         return body
     try:
-        rows = _feedback_rows(body, client, service_id)
+        with transaction.atomic():
+            CardFeedback.objects.bulk_create(_feedback_rows(body, client, service_id))
     except cds_hooks.MalformedRequest as problem:
         return _error(400, str(problem))
-    CardFeedback.objects.bulk_create(rows)
+    except FeedbackConflict as problem:
+        return _error(409, str(problem))
     return _json({})

@@ -105,6 +105,8 @@ class IssuedCard(models.Model):
     service = models.CharField(_("service"), max_length=100)
     rule = models.CharField(_("rule"), max_length=150, db_index=True)
     summary = models.CharField(_("summary"), max_length=140)
+    # The uuids of the card's suggestions: feedback may accept only these.
+    suggestions = models.JSONField(_("suggestion ids"), default=list, blank=True)
     client = models.ForeignKey(
         EhrClient, on_delete=models.CASCADE, related_name="issued_cards", verbose_name=_("EHR client")
     )

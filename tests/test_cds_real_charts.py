@@ -714,6 +714,73 @@ def test_feedback_that_cds_hooks_does_not_allow_is_400_naming_the_field_and_stor
     assert CardFeedback.objects.filter(client=ehr).count() == 1
 
 
+def _accepted(card, suggestion_id=None):
+    return {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "outcomeTimestamp": "2026-01-01T09:00:00+03:00",
+        "acceptedSuggestions": [{"id": suggestion_id or card["suggestions"][0]["uuid"]}],
+    }
+
+
+def _card_with_suggestions(client, stand_in):
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart())))
+    return next(card for card in cards if card.get("suggestions"))
+
+
+def test_feedback_accepting_a_suggestion_the_card_never_had_is_400_naming_it(client, ehr, stand_in):
+    card = _card_with_suggestions(client, stand_in)
+
+    response = _feedback(client, stand_in, WORKUP, [_accepted(card, suggestion_id=str(uuid.uuid4()))])
+
+    assert response.status_code == 400
+    assert "feedback[0].acceptedSuggestions[0]" in response.json()["error"]
+    assert not CardFeedback.objects.exists()
+
+
+def test_a_second_contradictory_outcome_for_a_card_is_409_and_the_first_is_kept(client, ehr, stand_in):
+    card = _card_with_suggestions(client, stand_in)
+    assert _feedback(client, stand_in, WORKUP, [_accepted(card)]).status_code == 200
+    overridden = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T09:05:00Z"}
+
+    response = _feedback(client, stand_in, WORKUP, [overridden])
+
+    assert response.status_code == 409 and "already answered" in response.json()["error"]
+    assert list(CardFeedback.objects.values_list("outcome", flat=True)) == ["accepted"]
+
+
+def test_two_outcomes_for_one_card_in_one_request_are_refused(client, ehr, stand_in):
+    card = _card_with_suggestions(client, stand_in)
+    overridden = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T09:05:00Z"}
+
+    response = _feedback(client, stand_in, WORKUP, [_accepted(card), overridden])
+
+    assert response.status_code == 409 and "feedback[1]" in response.json()["error"]
+    assert not CardFeedback.objects.exists()
+
+
+def test_the_same_outcome_sent_again_is_taken_once(client, ehr, stand_in):
+    card = _card_with_suggestions(client, stand_in)
+    assert _feedback(client, stand_in, WORKUP, [_accepted(card)]).status_code == 200
+
+    assert _feedback(client, stand_in, WORKUP, [_accepted(card)]).status_code == 200
+    assert CardFeedback.objects.count() == 1
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_feedback_with_a_bare_nan_or_infinity_is_400_naming_it(client, ehr, stand_in, constant):
+    card = _card_with_suggestions(client, stand_in)
+    text = json.dumps({"feedback": [{**_accepted(card), "extra": "__X__"}]}).replace('"__X__"', constant)
+    auth = f"Bearer {token(stand_in, f'{BASE}/cds-services/{WORKUP}/feedback')}"
+
+    response = client.post(
+        f"/cds-services/{WORKUP}/feedback", data=text, content_type="application/json", HTTP_AUTHORIZATION=auth
+    )
+
+    assert response.status_code == 400 and constant.lstrip("-") in response.json()["error"]
+    assert not CardFeedback.objects.exists()
+
+
 def test_feedback_needs_a_valid_token(client, ehr, stand_in):
     response = client.post(f"/cds-services/{WORKUP}/feedback", data={"feedback": []}, content_type="application/json")
     assert response.status_code == 401
