@@ -19,7 +19,7 @@ from clinic.calendar import local_date
 from clinic.errors import RecordLocked
 from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
 from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
-from clinic.text import search_key
+from clinic.text import foreign_letters, search_key
 from clinic.vocabulary import current_kb
 
 PATIENT_FIELDS = (
@@ -111,6 +111,16 @@ def _patient_check(patient: Patient, *, today: date) -> None:
         errors["given_name"] = [_("Enter the given name.")]
     if not patient.family_name.strip():
         errors["family_name"] = [_("Enter the family name.")]
+    mixed = {
+        "latin": _("Russian and Latin letters are mixed in one word (Latin: %(letters)s): type it in one alphabet."),
+        "cyrillic": _(
+            "Russian and Latin letters are mixed in one word (Russian: %(letters)s): type it in one alphabet."
+        ),
+    }
+    for name in ("family_name", "given_name", "middle_name"):
+        script, letters = foreign_letters(getattr(patient, name) or "")
+        if script and name not in errors:
+            errors[name] = [mixed[script] % {"letters": letters}]
     if patient.birth_date and patient.birth_date > today:
         errors["birth_date"] = [_("The birth date is in the future.")]
     elif patient.birth_date and patient.age_on(today) > 120:
