@@ -1,3 +1,5 @@
+import dataclasses
+
 from django.utils.translation import gettext
 
 from clinic.templatetags.labels import lowerfirst
@@ -6,12 +8,42 @@ from workups.engine.case import Case
 from workups.engine.loader import DEFAULT_LANGUAGE
 from workups.localized import current_kb, kb_language
 from workups.models import HAND_ADDED
+from workups.services import case_snapshot, encounter_case
 
 
 def workup_preview(*, case: Case, language: str | None = None) -> dict:
     """The workup the knowledge base recommends for a case, without storing anything, in the
     language asked for (the active one by default)."""
     return evaluate(current_kb(language), case)
+
+
+def results_plan_change(*, encounter, workup, current: dict) -> dict | None:
+    """What the results entered would change in the plan before the GP reviews them with the results: the
+    disposition it would rise to ({"disposition", "raised"}), and the tests and referrals it would add, by name
+    and urgency ({"added": [(name, urgency)]}). None when the latest workup already weighs exactly these results,
+    or when they add nothing and raise nothing. The engine runs on them, and nothing is stored."""
+    if workup is None or not current:
+        return None
+    results = {code: row.value for code, row in sorted(current.items())}
+    case = dataclasses.replace(encounter_case(encounter), results=results)
+    if workup.kind == "follow_up" and workup.case == {**case_snapshot(case), "results": results}:
+        return None
+    kb = current_kb()
+    result = evaluate(kb, case)
+    before = workup.result
+    had = {row["code"] for row in before.get("items", [])} | {row["specialty"] for row in before.get("referrals", [])}
+    added = [
+        (kb.vocabulary.items[row["code"]]["name"], row["urgency"]) for row in result["items"] if row["code"] not in had
+    ] + [
+        (kb.vocabulary.specialties[row["specialty"]], row["urgency"])
+        for row in result["referrals"]
+        if row["specialty"] not in had
+    ]
+    rank = ("observe", "routine", "urgent", "emergency")
+    raised = rank.index(result["disposition"]) > rank.index(before.get("disposition", "observe"))
+    if not (added or raised):
+        return None
+    return {"disposition": result["disposition"], "raised": raised, "added": added}
 
 
 def vocabulary_list(*, language: str | None = None) -> dict:

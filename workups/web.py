@@ -380,6 +380,7 @@ def results_context(
         "results": rows,
         "acknowledge_many": acknowledge_many,
         "has_current_results": bool(current),
+        "plan_change": selectors.results_plan_change(encounter=encounter, workup=workup, current=current),
         "result_panel_errors": panel_errors,
         "follow_up": workup is not None and workup.kind == "follow_up",
     }
