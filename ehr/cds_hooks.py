@@ -611,10 +611,86 @@ OVERRIDE_REASONS = [
 ]
 
 
+def _drafted_items(context: dict) -> set[str]:
+    """The items already among the draft orders (selected or not): an alternative there is not suggested again."""
+    entries = (context.get("draftOrders") or {}).get("entry") or []
+    resources = (entry.get("resource") for entry in entries if isinstance(entry, dict))
+    return {code for code in (_item_of_order(r) for r in resources if isinstance(r, dict)) if code}
+
+
+def _not_indicated_reason(kb, result: dict, code: str) -> str | None:
+    """Why the guidance does not recommend `code` for this case, or None when it has no view on it."""
+    for row in result["not_indicated"]:
+        if row["code"] == code:
+            return row["reason"]
+    if kb.vocabulary.is_spine_imaging(code):
+        return kb.stewardship["reason"]
+    return None
+
+
+def _unsafe_card(kb, check, *, code, reference, order, context, link, result, offered, drafted) -> dict:
+    """An order a safety rule stops. Its alternatives are suggested only where the workup itself recommends
+    them, each once in the response, and not when already among the draft orders; an order the workup would not
+    have recommended anyway is only removed, with the reason it is not indicated either."""
+    vocabulary = kb.vocabulary
+    name = vocabulary.items[code]["name"]
+    issued = {row["code"] for row in result["items"]}
+    issued |= {row["code"] for row in result["deferred"] if row["kind"] == "item"}
+    recommended = issued | {row["code"] for row in result["withheld"]}
+    not_indicated = None if code in recommended else _not_indicated_reason(kb, result, code)
+    alternatives = [] if not_indicated else [alt for alt in dict.fromkeys(check["alternatives"]) if alt in issued]
+    fresh = [alt for alt in alternatives if alt not in offered and alt not in drafted]
+    offered.update(fresh)
+    if not_indicated:
+        detail = check["reason"] + _(". Not indicated now either: %(reason)s.") % {"reason": not_indicated}
+    elif fresh:
+        detail = check["reason"] + _(". Order instead: %(names)s.") % {
+            "names": ", ".join(vocabulary.items[alt]["name"] for alt in fresh)
+        }
+    elif alternatives:
+        detail = check["reason"] + _(". Its alternative is already ordered or suggested: %(names)s.") % {
+            "names": ", ".join(vocabulary.items[alt]["name"] for alt in alternatives)
+        }
+    else:
+        detail = check["reason"] + _(". No safe alternative: let the specialist decide on imaging.")
+    remove = {
+        "type": "delete",
+        "description": _("Remove the %(name)s order") % {"name": name},
+        "resourceId": reference,
+    }
+    creates = [
+        {
+            "type": "create",
+            "description": _("Order %(name)s") % {"name": vocabulary.items[alt]["name"]},
+            "resource": _draft_service_request(context["patientId"], alt, _urgency_of(order), check["reason"]),
+        }
+        for alt in fresh
+    ]
+    label = (
+        _("Order %(names)s instead") % {"names": _(" and ").join(vocabulary.items[alt]["name"] for alt in fresh)}
+        if fresh
+        else _("Remove the %(name)s order") % {"name": name}
+    )
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": (_("%(name)s: not for this patient") % {"name": name})[:140],
+        "detail": detail,
+        "indicator": "critical",
+        "source": {"label": check["sources"][0]},
+        "links": [link],
+        "suggestions": [
+            {"label": label, "uuid": str(uuid.uuid4()), "isRecommended": True, "actions": [remove, *creates]}
+        ],
+        "selectionBehavior": "at-most-one",
+        "_rule": f"order-unsafe:{code}",
+    }
+
+
 def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
     kb = current_kb()
     vocabulary = kb.vocabulary
     cards = []
+    result, offered, drafted = None, set(), _drafted_items(context)
     for reference, order in selected_orders(context):
         code = _item_of_order(order)
         if code is None or vocabulary.items[code]["category"] != "imaging":
@@ -622,51 +698,21 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
         check = order_check(kb, case, code)
         name = vocabulary.items[code]["name"]
         if check["verdict"] == "unsafe":
-            alternatives = list(dict.fromkeys(check["alternatives"]))
-            card = {
-                "uuid": str(uuid.uuid4()),
-                "summary": (_("%(name)s: not for this patient") % {"name": name})[:140],
-                "detail": check["reason"]
-                + (
-                    _(". Order instead: %(names)s.")
-                    % {"names": ", ".join(vocabulary.items[alt]["name"] for alt in alternatives)}
-                    if alternatives
-                    else _(". No safe alternative: let the specialist decide on imaging.")
-                ),
-                "indicator": "critical",
-                "source": {"label": check["sources"][0]},
-                "links": [link],
-                "_rule": f"order-unsafe:{code}",
-            }
-            if alternatives:
-                patient_id = context["patientId"]
-                card["suggestions"] = [
-                    {
-                        "label": _("Order %(names)s instead")
-                        % {"names": _(" and ").join(vocabulary.items[alt]["name"] for alt in alternatives)},
-                        "uuid": str(uuid.uuid4()),
-                        "isRecommended": True,
-                        "actions": [
-                            {
-                                "type": "delete",
-                                "description": _("Remove the %(name)s order") % {"name": name},
-                                "resourceId": reference,
-                            }
-                        ]
-                        + [
-                            {
-                                "type": "create",
-                                "description": _("Order %(name)s") % {"name": vocabulary.items[alt]["name"]},
-                                "resource": _draft_service_request(
-                                    patient_id, alt, _urgency_of(order), check["reason"]
-                                ),
-                            }
-                            for alt in alternatives
-                        ],
-                    }
-                ]
-                card["selectionBehavior"] = "at-most-one"
-            cards.append(card)
+            result = result or evaluate(kb, case)
+            cards.append(
+                _unsafe_card(
+                    kb,
+                    check,
+                    code=code,
+                    reference=reference,
+                    order=order,
+                    context=context,
+                    link=link,
+                    result=result,
+                    offered=offered,
+                    drafted=drafted,
+                )
+            )
         elif check["verdict"] == "not_indicated":
             cards.append(
                 {

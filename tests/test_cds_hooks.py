@@ -795,6 +795,52 @@ def test_no_mri_is_suggested_for_a_pregnant_patient_who_cannot_have_one(call, kb
     assert "mri_lumbar_spine" not in {our_code(resource) for resource in created(cards[0])}
 
 
+def test_unsafe_orders_that_are_not_indicated_either_are_only_removed_with_the_reason(call):
+    # Pregnant, every red flag answered no, nothing that calls for imaging: an MRI would be "not indicated now",
+    # so the X-ray and the CT are removed, and no MRI is offered in their place.
+    patient = fhir_patient(gender="female", age=29)
+    body = order_select(POSITIONAL, {"sr-1": "xray_lumbar_spine", "sr-2": "ct_spine"}, patient=patient, pregnant=True)
+
+    cards = cards_of(call(IMAGING, body))
+
+    assert [card["indicator"] for card in cards] == ["critical", "critical"]
+    for card, reference in zip(cards, ["ServiceRequest/sr-1", "ServiceRequest/sr-2"], strict=True):
+        [suggestion] = card["suggestions"]
+        assert [(action["type"], action.get("resourceId")) for action in suggestion["actions"]] == [
+            ("delete", reference)
+        ]
+        assert "Not indicated now either" in card["detail"] and "Order instead" not in card["detail"]
+    mri = order_select(POSITIONAL, {"sr-3": "mri_lumbar_spine"}, patient=patient, pregnant=True)
+    assert [card["indicator"] for card in cards_of(call(IMAGING, mri))] == ["warning"]
+
+
+def test_an_alternative_is_suggested_in_one_card_only(call):
+    patient = fhir_patient(gender="female", age=29)
+    body = order_select(MINOR_TRAUMA, {"sr-1": "xray_lumbar_spine", "sr-2": "ct_spine"}, patient=patient, pregnant=True)
+
+    cards = cards_of(call(IMAGING, body))
+
+    created_codes = [our_code(resource) for card in cards for resource in created(card)]
+    assert created_codes.count("mri_lumbar_spine") == 1
+
+
+def test_an_alternative_already_among_the_draft_orders_is_not_suggested_again(call):
+    patient = fhir_patient(gender="female", age=29)
+    body = order_select(
+        MINOR_TRAUMA,
+        {"sr-1": "xray_lumbar_spine", "sr-3": "mri_lumbar_spine"},
+        selected=["sr-1"],
+        patient=patient,
+        pregnant=True,
+    )
+
+    [card] = cards_of(call(IMAGING, body))
+
+    assert created(card) == []
+    assert [action["type"] for action in card["suggestions"][0]["actions"]] == ["delete"]
+    assert "already ordered or suggested" in card["detail"]
+
+
 # -- data missing: a card that says so, not a 412 ------------------------------------------------------
 
 
