@@ -102,3 +102,12 @@ def test_the_live_panel_warns_when_the_temperature_overrides_a_no_to_fever(gp_we
     if shown and temperature == "38.6":
         assert WARNING_EN in panel
         assert "fever counted as present (38.6 °C)" in panel  # the strip's summary too
+
+
+def test_the_record_lists_fever_as_counted_and_says_why(gp_web, gp):
+    encounter, _ = febrile_encounter(gp)
+
+    record = html(gp_web.get(f"/encounters/{encounter.pk}/workup/print/", HTTP_ACCEPT_LANGUAGE="en"))
+
+    assert WARNING_EN in record and 'data-mismatch="fever-overridden"' in record
+    assert "No fever" not in record
