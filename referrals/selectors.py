@@ -19,7 +19,9 @@ def referral_get(*, actor: Actor, referral_id, action: str = "view") -> Referral
     if actor.clinic is None:
         raise Http404("No such referral.")
     try:
-        referral = Referral.objects.select_related("encounter__patient").get(pk=referral_id, clinic=actor.clinic)
+        referral = Referral.objects.select_related("encounter__patient", "clinic").get(
+            pk=referral_id, clinic=actor.clinic
+        )
     except (Referral.DoesNotExist, ValueError, TypeError):
         raise Http404("No such referral.") from None
     audit_record(

@@ -408,6 +408,8 @@ def _tracking_context(referral, *, errors=None, posted=None):
         "events": events,
         "issued_without_event": not any(event.status == "issued" for event in events),
         "trackable": referral.status in ("issued", "booked"),
+        # As the worklist flags it: booked, and the appointment's day (the clinic's) is over.
+        "appointment_passed": worklist.appointment_passed(referral),
         "tracking_errors": errors or {},
         "tracking_posted": posted or {},
     }

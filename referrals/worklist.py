@@ -268,6 +268,18 @@ def _details(kind: str, ids: list[int]) -> dict[int, dict]:
     return shown
 
 
+def _passed(status, appointment, *, zone, today) -> bool:
+    return bool(status == ReferralStatus.BOOKED and appointment and appointment.astimezone(zone).date() < today)
+
+
+def appointment_passed(referral, *, now=None) -> bool:
+    """Whether a referral is booked and its appointment's day (its clinic's) is over: the specialist's conclusion,
+    or that the patient did not attend, is to be recorded."""
+    zone = ZoneInfo(referral.clinic.time_zone)
+    today = (now or timezone.now()).astimezone(zone).date()
+    return _passed(referral.status, referral.appointment_at, zone=zone, today=today)
+
+
 def worklist_rows_of(entries, *, clinic, now=None) -> list[dict]:
     """The rows of these entries, in their order: a query per kind among them (no audit: the callers do). A
     referral's `appointment_passed`: booked, and its appointment's day (the clinic's) is over with no conclusion
@@ -286,10 +298,7 @@ def worklist_rows_of(entries, *, clinic, now=None) -> list[dict]:
             continue
         row = {"kind": kind, "id": pk, "due": due, "overdue": overdue} | shown
         if kind == "referral":
-            appointment = shown["appointment_at"]
-            row["appointment_passed"] = bool(
-                shown["status"] == ReferralStatus.BOOKED and appointment and appointment.astimezone(zone).date() < today
-            )
+            row["appointment_passed"] = _passed(shown["status"], shown["appointment_at"], zone=zone, today=today)
         rows.append(row)
     return rows
 

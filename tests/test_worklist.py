@@ -468,6 +468,11 @@ def test_the_worklist_page_says_to_record_the_conclusion_or_a_no_show(gp, clock)
     row = re.search(rf'<tr class="overdue" data-kind="referral" data-id="{referral.pk}".*?</tr>', page, re.S)
     assert row, page
     assert "Appointment passed: record the conclusion or a no-show" in row.group(0)
+    # Where the row leads, the referral says so beside its appointment.
+    tracking = web.get(f"/referrals/{referral.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Appointment passed: record the conclusion or a no-show" in tracking
+    clock.set(datetime.datetime(2024, 3, 5, 12, 0, tzinfo=UTC))
+    assert "Appointment passed" not in web.get(f"/referrals/{referral.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
 
 def test_a_booking_after_the_referrals_due_date_leaves_that_date_standing(gp, clock):
