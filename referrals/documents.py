@@ -26,7 +26,7 @@ from referrals.models import Referral, ReferralStatus
 from referrals.selectors import letters_standing
 from workups.localized import current_kb, kb_language
 from workups.models import HAND_ADDED as HAND_ADDED_STORED
-from workups.models import Result
+from workups.models import KEPT_ACCEPTED, Result
 from workups.selectors import engine_rows, provisional_diagnosis, row_text, workup_result
 from workups.services import result_codes_by_test
 
@@ -479,7 +479,8 @@ HAND_ADDED = {"ru": "Назначено врачом", "en": "Added by the clini
 
 def _rationale(item, texts, language) -> str:
     """An item's rationale in the document's language; the default text of a hand-added test too."""
-    if item.added_by_clinician and item.rationale == HAND_ADDED_STORED:
+    # A test the GP accepted and kept after the findings changed is, on paper, the GP's order like a hand-added one.
+    if item.added_by_clinician and item.rationale in (HAND_ADDED_STORED, KEPT_ACCEPTED):
         return HAND_ADDED[language]
     return row_text(item, texts)
 

@@ -144,6 +144,9 @@ ABNORMAL_FLAGS = ("low", "high", "positive", "present")
 # What a row the GP added by hand says when no reason was typed: stored so, shown in the reader's language
 # (workups.selectors.row_text, referrals.documents).
 HAND_ADDED = "Added by the clinician"
+# The rationale of a test or referral the GP accepted that the engine no longer recommends once the findings were
+# edited: it stays, as the GP's own order, until the GP undoes it (the patient may already be booked for it).
+KEPT_ACCEPTED = "Accepted before the findings changed; no longer recommended"
 
 
 class Result(models.Model):

@@ -7,7 +7,7 @@ from workups.engine import evaluate, get_knowledge_base
 from workups.engine.case import Case
 from workups.engine.loader import DEFAULT_LANGUAGE
 from workups.localized import current_kb, kb_language
-from workups.models import HAND_ADDED
+from workups.models import HAND_ADDED, KEPT_ACCEPTED
 from workups.services import case_snapshot, encounter_case
 
 
@@ -177,9 +177,14 @@ def row_text(row, engine: dict | None) -> str:
     if found:
         return found[field]
     text = getattr(row, field)
-    return (
-        gettext("Added by the clinician") if getattr(row, "added_by_clinician", False) and text == HAND_ADDED else text
-    )
+    if getattr(row, "added_by_clinician", False) and text == HAND_ADDED:
+        return gettext("Added by the clinician")
+    if getattr(row, "added_by_clinician", False) and text == KEPT_ACCEPTED:
+        return gettext(
+            "Accepted before the findings changed; the guidance no longer recommends it. It stays as your order: "
+            "undo and decline it if it is no longer wanted."
+        )
+    return text
 
 
 def item_row(item, vocabulary, engine=None):

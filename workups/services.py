@@ -22,6 +22,7 @@ from workups.engine.loader import DEFAULT_LANGUAGE, LANGUAGES
 from workups.models import (
     ABNORMAL_FLAGS,
     HAND_ADDED,
+    KEPT_ACCEPTED,
     Decision,
     Result,
     Urgency,
@@ -113,34 +114,48 @@ def _decision_fields(row):
     return carried
 
 
+def _kept(row) -> dict:
+    """A row of the previous workup the engine does not issue now that stays: one the GP added by hand, as it
+    was; one the GP accepted, as the GP's own order (the patient may be booked for it already), saying why."""
+    if row.added_by_clinician:
+        return _decision_fields(row)
+    # What fired it then stays with it: a letter made from it still gives the findings and purpose it had.
+    origin = {name: getattr(row, name) for name in ("triggered_by", "sources", "rules")}
+    return {**_decision_fields(row), **origin, "added_by_clinician": True}
+
+
+def _keeps(row) -> bool:
+    return row.added_by_clinician or row.decision == Decision.ACCEPTED
+
+
 def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
-    """Save the new workup's rows, with the rows the GP added by hand to the previous one that the engine
-    does not issue now (kept with their decisions)."""
+    """Save the new workup's rows, with the rows of the previous one that the engine does not issue now but the
+    GP added by hand or accepted (kept with their decisions)."""
     issued_codes = {item.code for item in items}
     issued_specialties = {referral.specialty for referral in referrals}
     for row in old_items.values():
-        if row.added_by_clinician and row.code not in issued_codes:
+        if _keeps(row) and row.code not in issued_codes:
             items.append(
                 WorkupItem(
                     workup=workup,
                     code=row.code,
                     category=row.category,
                     urgency=row.urgency,
-                    rationale=row.rationale,
+                    rationale=row.rationale if row.added_by_clinician else KEPT_ACCEPTED,
                     position=len(items),
-                    **_decision_fields(row),
+                    **_kept(row),
                 )
             )
     for row in old_referrals.values():
-        if row.added_by_clinician and row.specialty not in issued_specialties:
+        if _keeps(row) and row.specialty not in issued_specialties:
             referrals.append(
                 WorkupReferral(
                     workup=workup,
                     specialty=row.specialty,
                     urgency=row.urgency,
-                    reason=row.reason,
+                    reason=row.reason if row.added_by_clinician else KEPT_ACCEPTED,
                     position=len(referrals),
-                    **_decision_fields(row),
+                    **_kept(row),
                 )
             )
     for item in items:
@@ -171,6 +186,9 @@ def _workup_store(*, actor: Actor, encounter: Encounter, kind: str, case, result
         before = old[key].get(row[key])
         if kind == WorkupKind.FOLLOW_UP:
             return {"is_new": before is None, **_follow_up_decision(before, row["urgency"])}
+        if before is not None and before.decision == Decision.DECLINED and _raised(before.urgency, row["urgency"]):
+            # A reason to decline a routine test does not cover it once the edited findings make it urgent.
+            return {"added_by_clinician": before.added_by_clinician}
         return _decision_fields(before)
 
     shared = ("urgency", "triggered_by", "sources", "rules")
@@ -704,10 +722,14 @@ def results_acknowledge(*, actor: Actor, encounter: Encounter, results, note: st
 _URGENCY_RANK = {Urgency.EMERGENCY: 0, Urgency.URGENT: 1, Urgency.ROUTINE: 2}
 
 
+def _raised(before: str, now: str) -> bool:
+    return _URGENCY_RANK.get(now, 2) < _URGENCY_RANK.get(before, 2)
+
+
 def _follow_up_decision(row, urgency: str) -> dict:
     """A decision of the workup followed carries over unless the results raised the row's urgency
     (a test declined as routine and now urgent is asked again)."""
-    if row is None or _URGENCY_RANK.get(urgency, 2) < _URGENCY_RANK.get(row.urgency, 2):
+    if row is None or _raised(row.urgency, urgency):
         return {"added_by_clinician": row.added_by_clinician} if row is not None else {}
     return _decision_fields(row)
 
