@@ -3,6 +3,8 @@ serializers the API uses, so a case refused over the API is refused here too."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -154,6 +156,36 @@ class WholeNumberField(_EitherSeparator, forms.IntegerField):
     pass
 
 
+# Days in each unit a GP writes a duration in, by the words and abbreviations used for it in Russian and English.
+_DURATION_UNITS = {
+    1: ("д", "дн", "день", "дня", "дней", "сут", "суток", "d", "day", "days"),
+    7: ("н", "нед", "неделя", "недели", "недель", "неделю", "w", "wk", "wks", "week", "weeks"),
+    30: ("м", "мес", "месяц", "месяца", "месяцев", "mo", "mon", "month", "months"),
+    365: ("г", "год", "года", "лет", "y", "yr", "yrs", "year", "years"),
+}
+_DAYS_IN = {word: days for days, words in _DURATION_UNITS.items() for word in words}
+_DURATION = re.compile(r"^(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)?\.?$")
+
+
+class DurationDaysField(WholeNumberField):
+    """Days since the numbness began, typed as days ("10") or with a unit as a GP writes it ("3 нед", "2 мес",
+    "1,5 года", "2 weeks"), stored as days (a month as 30, a year as 365)."""
+
+    default_error_messages = {"invalid": _("Enter days, or a number with a unit: 3 weeks, 2 months, 1 year.")}
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            match = _DURATION.match(value.strip().casefold())
+            if match and match.group(2):
+                days = _DAYS_IN.get(match.group(2))
+                if days is None:
+                    raise forms.ValidationError(
+                        _("Enter days, or a number with a unit: 3 weeks, 2 months, 1 year."), code="unit"
+                    )
+                return round(float(match.group(1).replace(",", ".")) * days)
+        return super().to_python(value)
+
+
 class EncounterForm(forms.Form):
     visit_date = forms.DateField(
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}), label=_("Visit date")
@@ -161,7 +193,11 @@ class EncounterForm(forms.Form):
     chief_complaint = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("Chief complaint"), max_length=2000
     )
-    duration_days = WholeNumberField(min_value=0, label=_("Duration (days since it began)"))
+    duration_days = DurationDaysField(
+        min_value=0,
+        label=_("Duration (days since it began)"),
+        help_text=_("Days, or with a unit: 3 weeks, 2 months, 1 year."),
+    )
     pregnant = forms.ChoiceField(choices=TRI_STATE, required=False, widget=forms.RadioSelect, label=_("Pregnant"))
     temperature_c = DecimalNumberField(required=False, label=_("Temperature, °C"))
     heart_rate = WholeNumberField(required=False, label=_("Heart rate, /min"))

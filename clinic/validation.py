@@ -300,7 +300,8 @@ class CaseFieldsSerializer(StrictSerializer):
                 "A body temperature is from 30 to 45 °C: check the decimal point (37.2, not 3.72)."
             ),
             "max_value": gettext_lazy(
-                "A body temperature is from 30 to 45 °C: check the decimal point (37.2, not 372)."
+                "A body temperature is from 30 to 45 °C: check the decimal point (37.2, not 372) and the unit "
+                "(99.5 °F is 37.5 °C)."
             ),
         },
     )

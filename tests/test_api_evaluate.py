@@ -100,8 +100,19 @@ def test_an_impossible_or_mistyped_value_is_refused_by_name(gp_api, change, fiel
     assert field in response.json()
 
 
-@pytest.mark.parametrize("typed, language, said", [(3.7, "en", "37.2, not 3.72"), (372, "ru", "37,2, а не 372")])
-def test_a_temperature_with_the_decimal_point_slipped_says_where_to_look(gp_api, typed, language, said):
+@pytest.mark.parametrize(
+    "typed, language, said",
+    [
+        (3.7, "en", "37.2, not 3.72"),
+        (372, "ru", "37,2, а не 372"),
+        # A reading in Fahrenheit is the other usual slip: the message names the unit too.
+        (99.5, "en", "99.5 °F is 37.5 °C"),
+        (99.5, "ru", "99,5 °F — это 37,5 °C"),
+    ],
+)
+def test_a_temperature_with_the_decimal_point_slipped_or_in_fahrenheit_says_where_to_look(
+    gp_api, typed, language, said
+):
     response = post(gp_api, {**body(), "temperature_c": typed}, HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 400
     assert said in " ".join(response.json()["temperature_c"])
