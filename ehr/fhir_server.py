@@ -55,13 +55,13 @@ SEARCH_PARAMS = {
     "Binary": {},
 }
 INTERACTIONS = {
-    "Patient": ("read", "search-type", "create", "update"),
+    "Patient": ("read", "vread", "search-type", "create", "update"),
     "Encounter": ("read", "search-type"),
     "Observation": ("read", "search-type", "create"),
     "ServiceRequest": ("read", "search-type"),
     "Condition": ("read", "search-type"),
     "DocumentReference": ("read", "search-type"),
-    "Task": ("read", "search-type", "update"),
+    "Task": ("read", "vread", "search-type", "update"),
     "Binary": ("read",),
 }
 # The total is always exact: _total and fhirpy's _totalMethod are accepted and change nothing.
@@ -103,12 +103,16 @@ def etag(version) -> str:
     return f'W/"{version}"'
 
 
+def _last_modified(moment: str | None) -> dict:
+    return {"Last-Modified": http_date(datetime.fromisoformat(moment).timestamp())} if moment else {}
+
+
 def _versions(resource: dict) -> dict:
     """The HTTP headers a read gives of a resource's meta: ETag from versionId, Last-Modified from lastUpdated."""
     meta = resource.get("meta", {})
     headers = {"ETag": etag(meta["versionId"])} if "versionId" in meta else {}
-    if "lastUpdated" in meta:
-        headers["Last-Modified"] = http_date(datetime.fromisoformat(meta["lastUpdated"]).timestamp())
+    # A Task has no meta.lastUpdated: its lastModified says when it last changed.
+    headers.update(_last_modified(meta.get("lastUpdated") or resource.get("lastModified")))
     return headers
 
 
@@ -166,10 +170,13 @@ def _body(request) -> dict:
         raise FhirError(400, f"The body is not JSON: {error}", "structure") from None
 
 
-def _if_match(request) -> int:
+def _if_match(request) -> int | None:
+    """The version an update expects, or None for `If-Match: *` (HTTP: any current version will do)."""
     header = request.META.get("HTTP_IF_MATCH")
     if not header:
         raise FhirError(428, 'An update needs If-Match: W/"<versionId>" (read the resource first).', "required")
+    if header.strip() == "*":
+        return None
     found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', header)
     if not found:
         raise FhirError(400, 'If-Match must be W/"<versionId>".', "invalid")
@@ -559,9 +566,37 @@ def instance(request, actor, resource_type, resource_id):
     return respond(request, resource, **_versions(resource))
 
 
+def _current(request, actor, resource_type, resource_id) -> dict:
+    if resource_type == "Patient":
+        patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id))
+        return fhir.patient_resource(patient)
+    return _find(request, actor, resource_type, resource_id)
+
+
+@fhir_endpoint("GET")
+def vread(request, actor, resource_type, resource_id, version_id):
+    """vread of the current version (the one a write's Location names); older versions are not kept."""
+    if "vread" not in INTERACTIONS[resource_type]:
+        raise FhirError(404, f"{resource_type} has no versions to read: read {resource_type}/<id>.", "not-supported")
+    resource = _current(request, actor, resource_type, resource_id)
+    current = whole_number(resource["meta"]["versionId"])
+    wanted = whole_number(version_id)
+    if wanted is None or current is None or wanted > current:
+        raise FhirError(404, f"{resource_type}/{resource_id} has no version {version_id}.", "not-found")
+    if wanted < current:
+        raise FhirError(
+            410,
+            f"Version {wanted} is not kept: {resource_type}/{resource_id} is at version {current}.",
+            "not-found",
+            headers={"ETag": etag(current)},
+        )
+    return respond(request, resource, **_versions(resource))
+
+
 def _patient_response(request, patient, status):
     location = f"{base_url(request)}Patient/{patient.pk}/_history/{patient.version}"
-    return respond(request, fhir.patient_resource(patient), status, ETag=etag(patient.version), Location=location)
+    resource = fhir.patient_resource(patient)
+    return respond(request, resource, status, Location=location, **_versions(resource))
 
 
 def patient_create(request, actor):
@@ -599,7 +634,7 @@ def patient_update(request, actor, resource_id):
     with transaction.atomic():
         patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id), action="open_for_update")
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
-        if patient.version != expected:
+        if expected is not None and patient.version != expected:
             raise FhirError(
                 412,
                 f"The patient is at version {patient.version}: read it again.",
@@ -629,7 +664,13 @@ def observation_create(request, actor):
     with transaction.atomic():
         result = fhir.result_from_fhir(actor=actor, encounter=encounter, fields=fields)
     resource = _find(request, actor, "Observation", f"result-{result.pk}")
-    return respond(request, resource, 201, Location=f"{base_url(request)}Observation/{resource['id']}")
+    return respond(
+        request,
+        resource,
+        201,
+        Location=f"{base_url(request)}Observation/{resource['id']}",
+        **_last_modified(result.entered_at.isoformat()),
+    )
 
 
 def task_update(request, actor, resource_id):
@@ -650,7 +691,7 @@ def task_update(request, actor, resource_id):
             raise Http404
         selectors.encounter_get(actor=actor, encounter_id=referral.encounter_id, action="open_for_update")
         version = fhir.referral_version(referral)
-        if version != expected:
+        if expected is not None and version != expected:
             raise FhirError(
                 412, f"The Task is at version {version}: read it again.", "conflict", headers={"ETag": etag(version)}
             )
@@ -674,7 +715,7 @@ def task_update(request, actor, resource_id):
                     ]
                 ) from None
     resource = _find(request, actor, "Task", resource_id)
-    return respond(request, resource, ETag=etag(resource["meta"]["versionId"]))
+    return respond(request, resource, **_versions(resource))
 
 
 def binary_read(request, actor, resource_id):
@@ -817,7 +858,9 @@ def capability_statement(request) -> dict:
                     f"total and self/next/previous links (a POST search's links carry its terms sealed in "
                     f"{search_continuation.PARAM}, for an hour); _count (default {COUNT_DEFAULT}, at most "
                     f"{COUNT_MAX}) and _offset page. A search parameter not listed is refused (400). "
-                    "Another clinic's resources are 404."
+                    "Another clinic's resources are 404. vread (Patient, Task) serves the current version, "
+                    "the one a write's Location names; older versions are not kept (410). Writes answer ETag "
+                    'and Last-Modified; an update takes If-Match: W/"<versionId>" or If-Match: *.'
                 ),
                 "security": {
                     "cors": False,

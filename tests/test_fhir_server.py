@@ -69,7 +69,15 @@ def test_metadata_is_public_and_tells_exactly_what_is_implemented(anonymous, db)
         "Binary",
         "Task",
     }
-    assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "search-type", "create", "update"]
+    assert [i["code"] for i in resources["Patient"]["interaction"]] == [
+        "read",
+        "vread",
+        "search-type",
+        "create",
+        "update",
+    ]
+    assert "vread" in [i["code"] for i in resources["Task"]["interaction"]]
+    assert resources["Patient"]["readHistory"] is False  # only the current version is served
     assert {p["name"] for p in resources["Patient"]["searchParam"]} == {"_id", "identifier", "name", "birthdate"}
     assert resources["Patient"]["conditionalCreate"] is True
     assert [i["code"] for i in resources["Binary"]["interaction"]] == ["read"]
@@ -299,6 +307,43 @@ def test_update_only_with_if_match_and_the_version_moves(gp, gp_api, other_gp):
     outcome(put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH='W/"1"'), 412)
 
 
+def test_the_location_of_a_write_is_a_vread_of_the_current_version_and_an_older_one_is_gone(gp, gp_api, other_gp):
+    created = post(gp_api, "/fhir/Patient", NEW_PATIENT)
+    assert created.status_code == 201 and created["Last-Modified"]
+    location = created["Location"].removeprefix("http://testserver")
+    assert location.endswith("/_history/1")
+
+    read = gp_api.get(location)
+    assert read.status_code == 200, read.content
+    assert read["ETag"] == 'W/"1"' and read["Last-Modified"]
+    assert body(read) == body(created)
+    outcome(api_client_for(other_gp).get(location), 404)
+
+    resource = {**body(read), "name": [{"family": "Другая", "given": ["Мария"]}]}
+    updated = put(gp_api, location.split("/_history/")[0], resource, HTTP_IF_MATCH='W/"1"')
+    assert updated.status_code == 200 and updated["Last-Modified"]
+    assert updated["Location"].endswith("/_history/2")
+    assert gp_api.get(updated["Location"]).status_code == 200
+    outcome(gp_api.get(location), 410)  # version 1: not kept
+    outcome(gp_api.get(location.replace("/_history/1", "/_history/3")), 404)
+    outcome(gp_api.get(location.replace("/_history/1", "/_history/x")), 404)
+
+
+def test_a_resource_without_versions_has_no_vread(gp, gp_api):
+    outcome(gp_api.get(f"/fhir/Encounter/{encounter_of(gp).pk}/_history/1"), 404)
+
+
+def test_if_match_star_updates_whatever_the_current_version(gp, gp_api):
+    patient = patient_of(gp, family_name="Иванова", given_name="Анна", sex="female")
+    resource = body(gp_api.get(f"/fhir/Patient/{patient.pk}"))
+    resource["name"] = [{"family": "Смирнова", "given": ["Анна"]}]
+
+    response = put(gp_api, f"/fhir/Patient/{patient.pk}", resource, HTTP_IF_MATCH="*")
+
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == 'W/"2"'
+
+
 def test_an_update_the_encounters_make_impossible_is_refused(gp, gp_api):
     patient = patient_of(gp, sex="female")
     encounter_of(gp, patient=patient, pregnant=True)
@@ -342,7 +387,8 @@ def test_unsupported_methods_and_types(gp, gp_api):
     outcome(gp_api.get("/fhir/Medication/1"), 404)
     outcome(gp_api.get(f"/fhir/Patient/{patient.pk}", {"_format": "xml"}), 406)
     # Paths the server does not have answer as FHIR does, with an OperationOutcome, not the app's HTML page.
-    for path in ("/fhir/", f"/fhir/Patient/{patient.pk}/_history", f"/fhir/Patient/{patient.pk}/_history/1"):
+    # (Patient/<id>/_history/<vid> is a vread: test_the_location_of_a_write_is_a_vread_of_the_current_version...)
+    for path in ("/fhir/", f"/fhir/Patient/{patient.pk}/_history"):
         outcome(gp_api.get(path), 404)
     outcome(post(gp_api, "/fhir/", {"resourceType": "Bundle", "type": "transaction"}), 404)
 
@@ -687,6 +733,7 @@ def test_a_loinc_lab_result_becomes_a_result_flagged_like_any_other(gp, gp_api):
     assert (result.code, result.value_number, str(result.performed_on)) == ("res_hemoglobin", 91.0, "2024-03-05")
     assert observation["id"] == f"result-{result.pk}"
     assert response["Location"].endswith(f"/fhir/Observation/result-{result.pk}")
+    assert response["Last-Modified"]
     assert observation["valueQuantity"]["value"] == 91.0
     assert observation["interpretation"][0]["coding"][0]["code"] == "L"
     assert body(gp_api.get(f"/fhir/Observation/result-{result.pk}"))["id"] == observation["id"]
@@ -798,8 +845,10 @@ def test_the_task_updated_completed_with_the_conclusion_completes_the_referral(
 
     response = put(gp_api, path, done, HTTP_IF_MATCH='W/"1"')
     assert response.status_code == 200, response.content
-    assert response["ETag"] == 'W/"2"'
+    assert response["ETag"] == 'W/"2"' and response["Last-Modified"]
     updated = body(response)
+    assert gp_api.get(f"{path}/_history/2").status_code == 200
+    outcome(gp_api.get(f"{path}/_history/1"), 410)
     assert updated["status"] == "completed" and updated["output"][0]["valueString"] == "Chronic pyelonephritis."
     referral.refresh_from_db()
     assert (referral.status, referral.conclusion) == ("completed", "Chronic pyelonephritis.")
