@@ -1158,6 +1158,10 @@ def test_pregnancy_replaces_a_spine_xray_by_the_mri(kb, location, xray, mri):
     assert entry["reason"] and entry["sources"]
     assert entry["rule"] == "S1"
     assert "lab_pregnancy_test" not in items(result)
+    # The MRI's rationale says what it stands in for and why, not only the X-ray's purpose it copies.
+    (row,) = [row for row in result["items"] if row["code"] == mri]
+    swap = f"{kb.vocabulary.item_name(xray)} → {kb.vocabulary.item_name(mri)}: pregnant: ionising imaging replaced"
+    assert swap in row["rationale"], row["rationale"]
 
 
 def test_pregnancy_replaces_the_whole_spine_xrays_by_both_mris(kb):

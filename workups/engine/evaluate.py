@@ -296,6 +296,9 @@ class _Evaluation:
             original = items.pop(code)
             for replacement in replacements:
                 entry = original.copy_as(replacement, extra_sources=rule.sources, extra_rule=rule.id)
+                # Its rationale says what it stands in for and why: the one it copies was written for the other study.
+                swap = f"{self.vocabulary.item_name(code)} → {self.vocabulary.item_name(replacement)}"
+                entry.rationales.append(f"{swap}: {rule.reason[:1].lower()}{rule.reason[1:]}")
                 if replacement in items:
                     items[replacement].absorb(entry)
                 else:
