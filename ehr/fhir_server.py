@@ -31,7 +31,7 @@ from clinic import selectors
 from clinic.audit import actor_from_request, audit_record
 from clinic.models import Encounter, Patient
 from clinic.numbers import whole_number
-from clinic.parsers import nests_deeper_than
+from clinic.parsers import nests_deeper_than, strict_loads
 from ehr import fhir, identifier_systems, search_continuation, smart
 
 FHIR_JSON = "application/fhir+json"
@@ -165,7 +165,9 @@ def _body(request) -> dict:
     if nests_deeper_than(text, fhir.MAX_DEPTH):
         raise FhirError(400, f"The body nests JSON deeper than {fhir.MAX_DEPTH} levels.", "structure")
     try:
-        return json.loads(text)
+        # Standard JSON only, as the API reads it: NaN, Infinity and 1e400 are not JSON, and no value.
+        with translation.override("en"):
+            return strict_loads(text, depth=fhir.MAX_DEPTH)
     except (ValueError, RecursionError) as error:
         raise FhirError(400, f"The body is not JSON: {error}", "structure") from None
 

@@ -214,3 +214,17 @@ def test_a_recursion_error_in_the_models_is_a_400_not_a_500(gp_api, monkeypatch)
 
     assert response.status_code == 400, response.content
     assert response.json()["issue"][0]["code"] == "structure"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_fhir_write_with_a_number_json_does_not_have_is_a_400_naming_it(gp_api, constant):
+    text = (
+        '{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, '
+        f'"valueQuantity": {{"value": {constant}, "unit": "g/L"}}}}'
+    )
+
+    response = gp_api.generic("POST", "/fhir/Observation", text, content_type="application/fhir+json")
+
+    assert response.status_code == 400, response.content
+    issue = response.json()["issue"][0]
+    assert issue["code"] == "structure" and constant.lstrip("-").replace("1e400", "too large") in issue["diagnostics"]
