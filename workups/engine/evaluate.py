@@ -91,6 +91,8 @@ def _effective_findings(kb: KnowledgeBase, case: Case):
 
 def _vital_signs_in_danger(kb: KnowledgeBase, case: Case) -> dict | None:
     """The warning for the recorded vital signs beyond their danger limits, each with its value, or None."""
+    if not case.vitals and case.temperature_c is None:
+        return None
     codes, labels = [], []
     for code, low, high, label in kb.vital_limits:
         value = case.temperature_c if code == "temperature_c" else case.vitals.get(code)
