@@ -88,6 +88,12 @@ def terminology_in() -> dict:
     for index, entry in enumerate(location.get("icd10_prefixes") or []):
         _need(entry, ("code", "source"), f"location.icd10_prefixes[{index}]")
         prefixes.append(_icd_key(entry["code"]))
+    code_sites = []
+    for index, entry in enumerate(location.get("icd10_sites") or []):
+        _need(entry, ("code", "finding", "source"), f"location.icd10_sites[{index}]")
+        if entry["finding"] not in locations:
+            raise TerminologyError(f"terminology_in.yaml location: {entry['finding']!r} is not a loc_ code")
+        code_sites.append((_icd_key(entry["code"]), entry["finding"]))
     targets = set(vocabulary.case_fields) | set(vocabulary.results)
     observations = {}
     for index, entry in enumerate(data.get("observations") or []):
@@ -133,6 +139,7 @@ def terminology_in() -> dict:
             "prefixes": prefixes,
             "within_days": int(location.get("within_days") or 365),
             "body_sites": body_sites,
+            "icd10_sites": code_sites,
         },
         "observations": observations,
         "panels": panels,
@@ -364,7 +371,7 @@ def read_conditions(conditions: list[dict], *, today: date) -> tuple[dict, list[
                     entry for entry in table["icd10"] if entry["from"] <= key[: len(entry["from"])] <= entry["to"]
                 ]
                 if any(key.startswith(prefix) for prefix in table["location"]["prefixes"]):
-                    site = _location(resource, today)
+                    site = _location(resource, today, key)
                     if site:
                         findings[site] = True
             elif system == SNOMED and code in table["snomed"]:
@@ -375,21 +382,26 @@ def read_conditions(conditions: list[dict], *, today: date) -> tuple[dict, list[
     return findings, notes
 
 
-def _location(resource: dict, today: date) -> str | None:
+def _location(resource: dict, today: date, icd_key: str) -> str | None:
+    """The loc_ finding of a current M54/R20 Condition: its bodySite first (the EHR said where), else the site
+    its ICD-10 code states (M54.5 low back pain, M54.16 lumbar radiculopathy)."""
     from django.conf import settings
 
     table = terminology_in()["location"]
     if not _condition_counts(resource, "current", table["within_days"], today):
         return None
     sites = resource.get("bodySite")
-    if not isinstance(sites, list):
-        return None
     locations = set(get_knowledge_base().vocabulary.findings_in_group("loc"))
-    for site in sites[:10]:
+    for site in sites[:10] if isinstance(sites, list) else ():
         for coding in _codings(site):
             code = coding.get("code")
             if coding.get("system") == SNOMED and code in table["body_sites"]:
                 return table["body_sites"][code]
             if coding.get("system") == settings.FHIR_CODE_SYSTEM_URL and code in locations:
                 return code
+    for pattern, finding in table["icd10_sites"]:
+        if len(icd_key) >= len(pattern) and all(
+            want in ("?", got) for want, got in zip(pattern, icd_key[: len(pattern)], strict=True)
+        ):
+            return finding
     return None

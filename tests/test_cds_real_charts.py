@@ -319,6 +319,15 @@ def test_patient_view_with_prefetch_reads_icd10_snomed_and_loinc(client, ehr, st
     assert not stand_in.requests or all(path == "/jwks.json" for path, _ in stand_in.requests)
 
 
+def test_a_lumbar_radiculopathy_code_without_a_body_site_is_read_as_where_the_numbness_is(client, ehr, stand_in):
+    prefetch = chart()
+    numbness = prefetch["conditions"]["entry"][0]["resource"]
+    del numbness["bodySite"]
+    numbness["code"] = {"coding": [{"system": ICD10, "code": "M54.16", "display": "Radiculopathy, lumbar region"}]}
+    cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=prefetch)))
+    assert "not enough data" not in summaries(cards) and "cancer" in summaries(cards)
+
+
 def test_a_latest_temperature_of_101_3_f_is_a_fever(client, ehr, stand_in):
     cards = cards_of(post(client, stand_in, WORKUP, hook_body("patient-view", prefetch=chart(latest_f=101.3))))
     assert "infection" in summaries(cards)

@@ -68,6 +68,7 @@ def test_the_table_loads_and_every_entry_has_a_source():
         + raw["panels"]
         + raw["location"]["body_sites"]
         + raw["location"]["icd10_prefixes"]
+        + raw["location"]["icd10_sites"]
     )
     assert all(entry.get("source") for entry in entries)
 
@@ -186,6 +187,50 @@ def test_numbness_or_back_pain_with_a_body_site_gives_the_location(code, site, l
 
 def test_numbness_without_a_body_site_gives_no_location():
     assert read_conditions([condition("R20.2", onset=days_ago(5))], today=TODAY)[0] == {}
+
+
+@pytest.mark.parametrize(
+    "code, system, location",
+    [
+        ("M54.5", ICD10, "loc_lumbar"),  # low back pain
+        ("M54.50", ICD10CM, "loc_lumbar"),  # ICD-10-CM low back pain, unspecified
+        ("M54.16", ICD10, "loc_lumbar"),  # radiculopathy, lumbar region
+        ("M54.17", ICD10, "loc_lumbar"),  # lumbosacral
+        ("M54.18", ICD10CM, "loc_lumbar"),  # sacral and sacrococcygeal
+        ("M54.86", ICD10, "loc_lumbar"),  # other dorsalgia, lumbar region
+        ("M54.6", ICD10, "loc_interscapular"),  # pain in thoracic spine
+        ("M54.14", ICD10, "loc_interscapular"),  # radiculopathy, thoracic region
+    ],
+)
+def test_a_code_that_states_the_site_gives_the_location_without_a_body_site(code, system, location):
+    found, _ = read_conditions([condition(code, system, onset=days_ago(5))], today=TODAY)
+    assert found == {location: True}
+
+
+@pytest.mark.parametrize(
+    "code, system",
+    [
+        ("M54.9", ICD10),  # dorsalgia, unspecified
+        ("M54.3", ICD10),  # sciatica: a leg, not a back site
+        ("M54.41", ICD10CM),  # lumbago with sciatica, right side: the fifth character is the side
+        ("M54.12", ICD10),  # radiculopathy, cervical region: no numbness location of this workup
+        ("M51.16", ICD10),  # a disc code with a site is a history, not where the numbness is
+    ],
+)
+def test_a_code_without_a_back_site_gives_no_location(code, system):
+    assert not any(
+        key.startswith("loc_") for key in read_conditions([condition(code, system, onset=days_ago(5))], today=TODAY)[0]
+    )
+
+
+def test_a_body_site_wins_over_the_site_the_code_states():
+    found, _ = read_conditions([condition("M54.6", onset=days_ago(5), body_site="1141985005")], today=TODAY)
+    assert found == {"loc_lumbar": True}
+
+
+def test_low_back_pain_from_years_ago_or_undated_gives_no_location():
+    assert read_conditions([condition("M54.5", onset="2018-04-01")], today=TODAY)[0] == {}
+    assert read_conditions([condition("M54.16")], today=TODAY)[0] == {}
 
 
 # -- observations ----------------------------------------------------------------------------------
