@@ -8,7 +8,7 @@ import yaml
 from django.utils import translation
 
 from tests.cases import body, case, items, referrals
-from tests.record_factories import URINARY, api_client_for, encounter_of, screened, workup_for
+from tests.record_factories import URINARY, api_client_for, encounter_of, patient_of, screened, workup_for
 from tests.test_knowledge_base_loading import edit, knowledge  # noqa: F401 (fixture)
 from workups.engine import KnowledgeBaseError, evaluate, get_knowledge_base, load_knowledge_base
 
@@ -114,3 +114,15 @@ def test_the_shipped_limits_are_news2_red_band(knowledge):  # noqa: F811
         "heart_rate": (40, 131),
         "temperature_c": (35.0, None),
     }
+
+
+def test_the_live_panel_warns_and_its_summary_strip_says_so_in_a_word(gp, gp_web):
+    patient = patient_of(gp, sex="male")
+    data = {"visit_date": "2024-03-01", "duration_days": "3", "f_loc_lumbar": "yes", "spo2": "86"}
+    with translation.override("en"):
+        panel = gp_web.post(
+            f"/patients/{patient.pk}/encounters/preview/", data, HTTP_ACCEPT_LANGUAGE="en"
+        ).content.decode()
+    assert 'data-warning="vital_signs_critical"' in panel and "SpO₂ 86%" in panel
+    strip = panel[panel.index('<template id="panel-summary"') :].split("</template>", 1)[0]
+    assert "· ⚠ vital signs in the danger range" in strip
