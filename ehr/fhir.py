@@ -9,6 +9,7 @@ workups/knowledge/standard_codes.yaml records a verified one.
 from __future__ import annotations
 
 import operator
+import re
 import uuid
 from datetime import date
 from functools import reduce
@@ -181,9 +182,27 @@ def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observ
     return resource
 
 
-def _service_requests_item(item, *, encounter, patient_ref, encounter_ref, observation_urls) -> list[tuple[str, dict]]:
+def _answering_codes(item_code: str, standard_coding: dict | None) -> set[str]:
+    """The result codes that answer one exported order: those the vocabulary ties to the test, narrowed, for
+    one of the orders a test is split into (CRP of CRP and ESR), to those its LOINC code is read as."""
+    from workups.services import result_codes_by_test
+
+    codes = set(result_codes_by_test().get(item_code, ()))
+    if standard_coding is None:
+        return codes
+    loinc = result_loinc_table().get(standard_coding["code"])
+    narrowed = {loinc["target"]} & codes if loinc else set()
+    # No result code of its own (amylase): answered as the app counts the test answered, by any of them.
+    return narrowed or codes
+
+
+def _service_requests_item(
+    item, *, encounter, patient_ref, encounter_ref, observation_urls, answered=frozenset()
+) -> list[tuple[str, dict, set[str]]]:
     """One ServiceRequest per test an item orders: CRP and ESR, amylase and lipase are two orders each (a
-    receiver that took them as alternative codings would order only one), grouped by a shared requisition."""
+    receiver that took them as alternative codings would order only one), grouped by a shared requisition.
+    Each with the result codes that answer it; `completed` once one of them has a current result (`answered`),
+    as the app stops awaiting the test (workups.services.awaiting_refresh), else `active`."""
     standard = standard_codes()["items"].get(item.code, [])
     base = _service_request_item(
         item,
@@ -193,16 +212,19 @@ def _service_requests_item(item, *, encounter, patient_ref, encounter_ref, obser
         observation_urls=observation_urls,
     )
     if len(standard) <= 1:
-        return [("", base)]
+        codes = _answering_codes(item.code, None)
+        return [("", {**base, "status": "completed" if codes & answered else "active"}, codes)]
     requests = []
     for index, standard_coding in enumerate(standard, start=1):
+        codes = _answering_codes(item.code, standard_coding)
         request = {
             **base,
             "id": f"item-{item.pk}-{index}",
+            "status": "completed" if codes & answered else "active",
             "code": concept(item.code, extra=[standard_coding], text=standard_coding["display"]),
             "requisition": {"system": f"{system()}/requisition", "value": f"item-{item.pk}"},
         }
-        requests.append((f"-{index}", request))
+        requests.append((f"-{index}", request, codes))
     return requests
 
 
@@ -364,7 +386,38 @@ FLAG_INTERPRETATION = {
 }
 
 
-def _result_observation(result, *, encounter, patient_ref, encounter_ref) -> tuple[str, dict]:
+# The reference as workups/engine/results.py writes it ("≥ 130 g/L", "≤ 5 mg/L", "4,0–11,0 ×10⁹/л"): the
+# engine's own words, with a decimal comma in Russian.
+_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_BOUND = re.compile(rf"^\s*(≥|≤)\s*{_NUMBER}(?:\s|$)")
+_RANGE = re.compile(rf"^\s*{_NUMBER}\s*[–-]\s*{_NUMBER}(?:\s|$)")
+
+
+def _reference_bounds(reference: str, meta: dict) -> dict:
+    """referenceRange low/high (UCUM Quantities) of a numeric reference. FHIR's bounds are inclusive, so
+    "< 3.0 cm" (an aorta of 3.0 cm is an aneurysm) gets none and stays text only, as does a yes/no result's."""
+    if meta["type"] != "numeric" or not meta.get("ucum"):
+        return {}
+
+    def quantity(text):
+        number = float(text.replace(",", "."))
+        return {
+            "value": int(number) if number.is_integer() else number,
+            "unit": meta["unit"],
+            "system": UCUM,
+            "code": meta["ucum"],
+        }
+
+    match = _RANGE.match(reference)
+    if match:
+        return {"low": quantity(match[1]), "high": quantity(match[2])}
+    match = _BOUND.match(reference)
+    if match:
+        return {"low" if match[1] == "≥" else "high": quantity(match[2])}
+    return {}
+
+
+def _result_observation(result, *, encounter, patient_ref, encounter_ref, based_on=()) -> tuple[str, dict]:
     """A result that came back, as a final Observation: laboratory, or imaging for a study's conclusion,
     with its value, the reference it was judged by and its interpretation."""
     meta = get_knowledge_base().vocabulary.results[result.code]
@@ -399,9 +452,11 @@ def _result_observation(result, *, encounter, patient_ref, encounter_ref) -> tup
         "interpretation": [{"coding": [{"system": INTERPRETATION, "code": code, "display": display}]}],
     }
     if result.reference:
-        resource["referenceRange"] = [{"text": result.reference}]
+        resource["referenceRange"] = [{"text": result.reference, **_reference_bounds(result.reference, meta)}]
     if result.note:
         resource["note"] = [{"text": result.note}]
+    if based_on:
+        resource["basedOn"] = [{"reference": reference} for reference in based_on]
     return url, resource
 
 
@@ -453,22 +508,34 @@ def encounter_bundle(
     )
     entries += _vital_signs(encounter, patient_url, encounter_url)
 
-    for result in results:
-        entries.append(
-            _result_observation(result, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url)
-        )
-
+    # The orders first, so a result can name the order it answers; listed after the results as before.
+    orders, orders_of_item = [], {}
+    answered = {result.code for result in results}
     if workup is not None:
         for item in workup.items.all():
             if item.decision == "accepted":
-                for suffix, request in _service_requests_item(
+                for suffix, request, codes in _service_requests_item(
                     item,
                     encounter=encounter,
                     patient_ref=patient_url,
                     encounter_ref=encounter_url,
                     observation_urls=observation_urls,
+                    answered=answered,
                 ):
-                    entries.append((full_url("ServiceRequest", f"item-{item.pk}{suffix}"), request))
+                    request_url = full_url("ServiceRequest", f"item-{item.pk}{suffix}")
+                    orders.append((request_url, request))
+                    orders_of_item.setdefault(item.pk, []).append((request_url, codes))
+
+    for result in results:
+        item_orders = orders_of_item.get(result.item_id, [])
+        # The order of its own test when the item is split (ESR of CRP and ESR), else every order of the item.
+        based_on = [url for url, codes in item_orders if result.code in codes] or [url for url, _codes in item_orders]
+        entries.append(
+            _result_observation(
+                result, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url, based_on=based_on
+            )
+        )
+    entries += orders
     for referral in referrals:
         request_url = full_url("ServiceRequest", f"referral-{referral.pk}")
         if referral.status != "draft":

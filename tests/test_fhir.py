@@ -471,3 +471,101 @@ def test_a_body_that_is_not_json_gets_an_operation_outcome(gp_api):
 
     assert response.status_code == 400
     assert json.loads(response.content)["resourceType"] == "OperationOutcome"
+
+
+# -- closing the loop: an order answered by its result ----------------------------------------------
+
+
+def orders_by_code(bundle):
+    return {
+        entry["resource"]["code"]["coding"][0]["code"]: entry
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "ServiceRequest"
+        and entry["resource"]["category"][0]["coding"][0]["code"] != "referral"
+    }
+
+
+def test_an_accepted_test_is_completed_once_its_result_is_entered_and_the_result_is_based_on_it(
+    gp, gp_api, full_encounter
+):
+    from workups.services import result_enter
+
+    before = orders_by_code(export(gp_api, full_encounter))
+    assert {entry["resource"]["status"] for entry in before.values()} == {"active"}
+
+    result_enter(actor=actor_for(gp), encounter=full_encounter, code="res_ua_nitrite", value=True)
+    bundle = export(gp_api, full_encounter)
+    Bundle.model_validate(bundle)
+
+    orders = orders_by_code(bundle)
+    assert orders["lab_urinalysis"]["resource"]["status"] == "completed"
+    assert orders["us_kidneys"]["resource"]["status"] == "active"  # still awaited
+    nitrite = next(
+        obs for obs in resources(bundle, "Observation") if obs["code"]["coding"][0]["code"] == "res_ua_nitrite"
+    )
+    assert nitrite["basedOn"] == [{"reference": orders["lab_urinalysis"]["fullUrl"]}]
+
+
+def test_on_the_fhir_server_the_result_names_its_service_request_by_id(gp, gp_api, full_encounter):
+    from workups.services import result_enter
+
+    result = result_enter(actor=actor_for(gp), encounter=full_encounter, code="res_ua_nitrite", value=True)
+    observation = json.loads(gp_api.get(f"/fhir/Observation/result-{result.pk}").content)
+    request_id = f"item-{result.item_id}"
+    assert observation["basedOn"] == [{"reference": f"ServiceRequest/{request_id}"}]
+    request = json.loads(gp_api.get(f"/fhir/ServiceRequest/{request_id}").content)
+    assert request["status"] == "completed"
+
+
+def test_of_crp_and_esr_only_the_order_whose_result_came_back_is_completed(gp, gp_api):
+    from tests.record_factories import screened
+    from workups.services import result_enter
+
+    encounter = encounter_of(gp, findings=screened({"loc_lumbar": True, "rf_night_pain": True}))
+    workup = workup_for(gp, encounter)
+    recommendation_decide(
+        actor=actor_for(gp), recommendation=workup.items.get(code="lab_crp_esr"), decision=Decision.ACCEPTED
+    )
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_crp", value=12)
+    bundle = export(gp_api, encounter)
+    Bundle.model_validate(bundle)
+
+    by_loinc = {
+        next(c["code"] for c in entry["resource"]["code"]["coding"] if c["system"] == "http://loinc.org"): entry
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "ServiceRequest"
+    }
+    assert by_loinc["1988-5"]["resource"]["status"] == "completed"
+    assert by_loinc["30341-2"]["resource"]["status"] == "active"
+    crp = next(obs for obs in resources(bundle, "Observation") if obs["code"]["coding"][0]["code"] == "res_crp")
+    assert crp["basedOn"] == [{"reference": by_loinc["1988-5"]["fullUrl"]}]
+
+
+def test_a_numeric_reference_range_carries_ucum_low_and_high_beside_its_text(gp, gp_api, full_encounter):
+    from workups.services import result_enter
+
+    actor = actor_for(gp)
+    result_enter(actor=actor, encounter=full_encounter, code="res_nech_leukocytes", value=6500)  # ≤ 2000 /mL
+    result_enter(actor=actor, encounter=full_encounter, code="res_hemoglobin", value=118)  # ≥ 120 g/L (woman)
+    result_enter(actor=actor, encounter=full_encounter, code="res_wbc", value=6.2)  # 4.0–11.0
+    result_enter(actor=actor, encounter=full_encounter, code="res_aorta_diameter_cm", value=2.1)  # < 3.0 cm
+    result_enter(actor=actor, encounter=full_encounter, code="res_ua_nitrite", value=False)
+    bundle = export(gp_api, full_encounter)
+    Bundle.model_validate(bundle)
+    ranges = {
+        obs["code"]["coding"][0]["code"]: obs["referenceRange"][0]
+        for obs in resources(bundle, "Observation")
+        if obs.get("referenceRange")
+    }
+
+    ucum = "http://unitsofmeasure.org"
+    leukocytes = ranges["res_nech_leukocytes"]
+    assert leukocytes["text"] and "low" not in leukocytes
+    assert leukocytes["high"] == {"value": 2000, "unit": "/mL", "system": ucum, "code": "/mL"}
+    assert ranges["res_hemoglobin"]["low"] == {"value": 120, "unit": "g/L", "system": ucum, "code": "g/L"}
+    assert "high" not in ranges["res_hemoglobin"]
+    assert (ranges["res_wbc"]["low"]["value"], ranges["res_wbc"]["high"]["value"]) == (4.0, 11.0)
+    assert ranges["res_wbc"]["high"]["code"] == "10*9/L"
+    # FHIR bounds are inclusive: "< 3.0 cm" has none (3.0 cm is an aneurysm), and a yes/no result none either.
+    assert set(ranges["res_aorta_diameter_cm"]) == {"text"}
+    assert set(ranges["res_ua_nitrite"]) == {"text"}
