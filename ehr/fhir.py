@@ -1357,6 +1357,9 @@ def task_change(data, referral) -> dict | None:
         raise FhirInvalid(
             [_issue("The focus of a referral's Task is its ServiceRequest and cannot change.", "Task.focus")]
         )
+    patient = (data.get("for") or {}).get("reference", "")
+    if patient and not patient.rstrip("/").endswith(f"Patient/{referral.encounter.patient_id}"):
+        raise FhirInvalid([_issue("The patient of a referral's Task cannot change.", "Task.for")])
     period = (data.get("restriction") or {}).get("period") or {}
     appointment = None
     if period.get("start") is not None:

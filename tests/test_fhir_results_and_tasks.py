@@ -176,6 +176,8 @@ def update(ehr, path, resource, version=1):
     [
         ({"status": "in-progress"}, "Task.status"),
         ({"status": "accepted", "focus": {"reference": "ServiceRequest/referral-999999"}}, "Task.focus"),
+        # Another patient's: the EHR's mistake must not be taken silently (the Task stays this patient's).
+        ({"status": "accepted", "for": {"reference": "Patient/999999"}}, "Task.for"),
         ({"status": "accepted", "restriction": {"period": {"start": "2030-01-10T10:00:00"}}}, "Task.restriction"),
         ({"status": "accepted", "restriction": {"period": {"start": "next Tuesday"}}}, "Task.restriction"),
         # FHIR JSON's types, strictly (fhir.resources alone takes a number for a dateTime, a string for a bool).
