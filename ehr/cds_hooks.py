@@ -130,6 +130,9 @@ def too_deep(value, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
 def _require(body, hook) -> dict:
     """The call's context, once the body is a call of `hook`. Its nesting the view checked on the text."""
     if not isinstance(body, dict):
@@ -142,6 +145,9 @@ def _require(body, hook) -> dict:
     context = body.get("context")
     if not isinstance(context, dict) or not isinstance(context.get("patientId"), str) or not context.get("patientId"):
         problems.append("context.patientId is required")
+    elif not FHIR_ID.fullmatch(context["patientId"]):
+        # It is echoed into every suggested resource: an id FHIR would refuse (or a megabyte of one) stops here.
+        problems.append("context.patientId must be a FHIR id: letters, digits, '-' and '.', at most 64")
     prefetch = body.get("prefetch", {})
     if prefetch is not None and not isinstance(prefetch, dict):
         problems.append("prefetch must be an object")

@@ -957,6 +957,23 @@ def test_missing_required_fields_are_400(call, change):
     assert response.json()["error"]
 
 
+@pytest.mark.parametrize("patient_id", ["x" * 65, "ehr/42", "ehr 42", "Пациент-1", "x" * 200_000])
+def test_a_patient_id_that_is_not_a_fhir_id_is_a_400_naming_it(call, patient_id):
+    body = patient_view(ROUTINE)
+    body["context"]["patientId"] = patient_id
+    response = call(WORKUP, body)
+    assert response.status_code == 400
+    assert "context.patientId must be a FHIR id" in response.json()["error"]
+    assert len(response.content) < 2000  # the id is not echoed back
+
+
+def test_a_patient_id_of_64_letters_digits_dashes_and_dots_is_taken(call):
+    body = patient_view(ROUTINE)
+    body["context"]["patientId"] = body["prefetch"]["patient"]["id"] = "Ab-9." + "x" * 59
+    response = call(WORKUP, body)
+    assert response.status_code == 200, response.content
+
+
 @pytest.mark.parametrize("missing", ["selections", "draftOrders"])
 def test_order_select_without_selections_or_draft_orders_is_400(call, missing):
     body = order_select(POSITIONAL, {"sr-1": "mri_lumbar_spine"})
