@@ -202,6 +202,11 @@ def add_error(errors: dict, field: str, message: str, *, code: str | None = None
     existing.setdefault(code, []).append(message)
 
 
+def _named(code: str) -> str:
+    """An unknown code as an error names it: the start of an overlong one, so a refusal never echoes megabytes."""
+    return code if len(code) <= 64 else f"{code[:64]}…"
+
+
 def check_case(values: dict, errors: dict, *, sex: str | None, age: int | None) -> None:
     """Impossible combinations of otherwise valid case fields."""
     vocabulary = get_knowledge_base().vocabulary
@@ -212,7 +217,8 @@ def check_case(values: dict, errors: dict, *, sex: str | None, age: int | None) 
         for code, present in findings.items():
             meta = vocabulary.findings.get(code)
             if meta is None:
-                add_error(errors, "findings", _("Unknown finding code %(code)s.") % {"code": repr(code)}, code=code)
+                named = _named(code)
+                add_error(errors, "findings", _("Unknown finding code %(code)s.") % {"code": repr(named)}, code=named)
             elif not isinstance(present, bool):
                 add_error(errors, "findings", _("%(code)s must be true or false.") % {"code": code}, code=code)
             elif present and sex is not None and meta.get("sex") not in (None, sex):
@@ -253,7 +259,8 @@ def check_results(values: dict, errors: dict, *, sex: str | None) -> None:
     for code, value in results.items():
         meta = vocabulary.results.get(code)
         if meta is None:
-            add_error(errors, "results", _("Unknown result code %(code)s.") % {"code": repr(code)}, code=code)
+            named = _named(code)
+            add_error(errors, "results", _("Unknown result code %(code)s.") % {"code": repr(named)}, code=named)
         elif meta["type"] == "boolean":
             if not isinstance(value, bool):
                 add_error(errors, "results", _("%(code)s must be true or false.") % {"code": code}, code=code)

@@ -140,6 +140,16 @@ def test_unknown_finding_codes_and_non_boolean_values_are_named_by_code(gp_api):
     assert set(problems) == {"rf_fevr", "sx_cough", "sx_tingling"}
 
 
+@pytest.mark.parametrize("field", ["findings", "results"])
+def test_an_overlong_unknown_code_is_named_by_its_start_without_echoing_it(gp_api, field):
+    code = "x" * 500_000
+    data = body(findings={"loc_lumbar": True, code: True}) if field == "findings" else {**body(), "results": {code: 1}}
+    response = post(gp_api, data)
+    assert response.status_code == 400
+    assert set(response.json()[field]) == {"x" * 64 + "…"}
+    assert len(response.content) < 2_000
+
+
 def test_a_case_without_a_location_is_refused(gp_api):
     response = post(gp_api, body(findings={"loc_lumbar": False, "sx_tingling": True}))
     assert response.status_code == 400
