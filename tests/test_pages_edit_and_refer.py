@@ -79,7 +79,7 @@ def test_saving_and_showing_the_workup_generates_it_from_the_edited_findings(gp_
     "changes, field, message",
     [
         ({"duration_days": "-3"}, "duration_days", "Ensure this value is greater than or equal to 0."),
-        ({"duration_days": "ten"}, "duration_days", "Enter a whole number."),
+        ({"duration_days": "ten"}, "duration_days", "Enter days, or a number with a unit: 3 weeks, 2 months, 1 year."),
         ({"visit_date": "2024-02-30"}, "visit_date", "Enter a valid date."),
     ],
 )
