@@ -19,7 +19,8 @@ from clinic.calendar import local_date
 from clinic.errors import RecordLocked
 from clinic.identifiers import digits_only, validate_oms_policy, validate_snils
 from clinic.models import Clinic, Encounter, EncounterStatus, Membership, Patient
-from clinic.text import foreign_letters, search_key
+from clinic.spellings import foreign_letters
+from clinic.text import search_key
 from clinic.vocabulary import current_kb
 
 PATIENT_FIELDS = (

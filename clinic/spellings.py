@@ -180,3 +180,16 @@ def cyrillic_spellings(text: str, *, most: int = 8) -> list[str]:
                 if len(spellings) == most:
                     return spellings
     return spellings
+
+
+def foreign_letters(name: str) -> tuple[str, str]:
+    """The alphabet ("latin" or "cyrillic") and the letters of a name's word written in it when the rest of that
+    word is in the other one ("Пeтрoва" typed with a Latin e and o gives ("latin", "e, o")), or ("", "") when each
+    word keeps to one alphabet. Such a name looks right on screen and on paper, but no search finds it in either
+    alphabet and it does not match the same patient typed correctly."""
+    for word in name.replace("-", " ").replace("'", " ").split():
+        latin, cyrillic = _LATIN_LETTER.findall(word), _CYRILLIC_LETTER.findall(word)
+        if latin and cyrillic:
+            minority, odd = ("latin", latin) if len(latin) <= len(cyrillic) else ("cyrillic", cyrillic)
+            return minority, ", ".join(dict.fromkeys(odd))
+    return "", ""

@@ -18,26 +18,3 @@ def lower_first(text: str) -> str:
     if len(text) > 1 and text[1].isupper():
         return text
     return text[:1].lower() + text[1:]
-
-
-def _script(letter: str) -> str | None:
-    if "а" <= letter.lower() <= "я" or letter in "ёЁ":
-        return "cyrillic"
-    if "a" <= letter.lower() <= "z":
-        return "latin"
-    return None
-
-
-def foreign_letters(name: str) -> tuple[str, str]:
-    """The alphabet ("latin" or "cyrillic") and the letters of a name's word written in it when the rest of that
-    word is in the other one ("Пeтрoва" typed with a Latin e and o gives ("latin", "e, o")), or ("", "") when each
-    word keeps to one alphabet. Such a name looks right on screen and on paper, but no search finds it in either
-    alphabet and it does not match the same patient typed correctly."""
-    for word in name.replace("-", " ").replace("'", " ").split():
-        scripts = [_script(letter) for letter in word]
-        cyrillic, latin = scripts.count("cyrillic"), scripts.count("latin")
-        if cyrillic and latin:
-            minority = "latin" if latin <= cyrillic else "cyrillic"
-            odd = [letter for letter, script in zip(word, scripts, strict=True) if script == minority]
-            return minority, ", ".join(dict.fromkeys(odd))
-    return "", ""

@@ -8,7 +8,7 @@ import pytest
 from django.utils import translation
 
 from clinic.models import Patient
-from clinic.text import foreign_letters
+from clinic.spellings import foreign_letters
 from tests.record_factories import clinic_of, patient_of
 
 URL = "/api/v1/patients/"

@@ -5,7 +5,7 @@ from django.utils.translation import gettext
 from clinic.templatetags.labels import lowerfirst
 from workups.engine import evaluate, get_knowledge_base
 from workups.engine.case import Case
-from workups.engine.loader import DEFAULT_LANGUAGE
+from workups.engine.loader import DEFAULT_LANGUAGE, DISPOSITION_RANK
 from workups.localized import current_kb, kb_language
 from workups.models import HAND_ADDED, KEPT_ACCEPTED
 from workups.services import case_snapshot, encounter_case
@@ -39,8 +39,7 @@ def results_plan_change(*, encounter, workup, current: dict) -> dict | None:
         for row in result["referrals"]
         if row["specialty"] not in had
     ]
-    rank = ("observe", "routine", "urgent", "emergency")
-    raised = rank.index(result["disposition"]) > rank.index(before.get("disposition", "observe"))
+    raised = DISPOSITION_RANK[result["disposition"]] > DISPOSITION_RANK[before.get("disposition", "observe")]
     if not (added or raised):
         return None
     return {"disposition": result["disposition"], "raised": raised, "added": added}
