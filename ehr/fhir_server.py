@@ -91,6 +91,8 @@ def respond(request, resource: dict, status: int = 200, **headers) -> HttpRespon
     )
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
+    if resource.get("resourceType") == "OperationOutcome":
+        response["Content-Language"] = "en"  # the refusals' language (fhir_endpoint), not the request's
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -121,10 +123,7 @@ def _versions(resource: dict) -> dict:
 
 def _authenticate(request):
     try:
-        # The refusals are for the integrator, in English like the rest of the server's (DRF would follow the
-        # request's language).
-        with translation.override("en"):
-            found = smart.authenticate_fhir(Request(request))
+        found = smart.authenticate_fhir(Request(request))
     except AuthenticationFailed as error:
         raise FhirError(
             401, str(error.detail), "login", headers={"WWW-Authenticate": smart.challenge(request)}
@@ -133,6 +132,7 @@ def _authenticate(request):
         raise FhirError(401, "Send Authorization: Token <key>.", "login", headers={"WWW-Authenticate": "Token"})
     request.user, request.smart_token = found
     actor = actor_from_request(request, channel="fhir")
+    translation.activate("en")  # the actor brought the clinic's language and time zone: the zone is what counts
     if actor.clinic is None:
         raise FhirError(403, "The account is not a member of a clinic.", "forbidden")
     return actor
@@ -166,8 +166,7 @@ def _body(request) -> dict:
         raise FhirError(400, f"The body nests JSON deeper than {fhir.MAX_DEPTH} levels.", "structure")
     try:
         # Standard JSON only, as the API reads it: NaN, Infinity and 1e400 are not JSON, and no value.
-        with translation.override("en"):
-            return strict_loads(text, depth=fhir.MAX_DEPTH)
+        return strict_loads(text, depth=fhir.MAX_DEPTH)
     except (ValueError, RecursionError) as error:
         raise FhirError(400, f"The body is not JSON: {error}", "structure") from None
 
@@ -186,48 +185,56 @@ def _if_match(request) -> int | None:
 
 
 def fhir_endpoint(*methods, public=False):
+    allowed = (*methods, "HEAD") if "GET" in methods else methods
+
     def decorate(view):
         @csrf_exempt
         @wraps(view)
         def wrapped(request, *args, **kwargs):
-            allowed = (*methods, "HEAD") if "GET" in methods else methods
-            try:
-                if request.method not in allowed:
-                    raise FhirError(
-                        405,
-                        f"{request.method} is not supported here.",
-                        "not-supported",
-                        headers={"Allow": ", ".join(allowed)},
-                    )
-                if request.method == "HEAD":
-                    # HTTP's HEAD: the GET's status and headers (ETag, Last-Modified), read and audited alike,
-                    # with no body.
-                    request.method = "GET"
-                    try:
-                        response = wrapped(request, *args, **kwargs)
-                    finally:
-                        request.method = "HEAD"
-                    if response.streaming:
-                        response.streaming_content = ()  # the file stays registered to be closed
-                    else:
-                        response.content = b""
-                    return response
-                actor = None if public else _authenticate(request)
-                if request.method != "POST" or not request.path.endswith("/_search"):
-                    _check_format(request)
-                resource_type = kwargs.get("resource_type")
-                if resource_type is not None and resource_type not in INTERACTIONS:
-                    raise FhirError(404, f"{resource_type} is not a resource type this server has.", "not-supported")
-                problem = smart.scope_problem(request, resource_type, instance="resource_id" in kwargs)
-                if problem:
-                    raise FhirError(403, problem, "forbidden")
-                return view(request, actor, *args, **kwargs)
-            except FhirError as error:
-                return error.response(request)
-            except fhir.FhirInvalid as invalid:
-                return respond(request, fhir.operation_outcome(invalid.issues), invalid.status)
-            except Http404:
-                return FhirError(404, "No such resource.", "not-found").response(request)
+            # One language in every answer: the server's own refusals are English (for the integrator), so the
+            # record's messages it passes on (a result out of range, a refused transition) are English too,
+            # whatever Accept-Language says. The resources carry the clinic's texts, in no request's language.
+            with translation.override("en"):
+                try:
+                    return answer(request, *args, **kwargs)
+                except FhirError as error:
+                    return error.response(request)
+                except fhir.FhirInvalid as invalid:
+                    return respond(request, fhir.operation_outcome(invalid.issues), invalid.status)
+                except Http404:
+                    return FhirError(404, "No such resource.", "not-found").response(request)
+
+        def answer(request, *args, **kwargs):
+            if request.method not in allowed:
+                raise FhirError(
+                    405,
+                    f"{request.method} is not supported here.",
+                    "not-supported",
+                    headers={"Allow": ", ".join(allowed)},
+                )
+            if request.method == "HEAD":
+                # HTTP's HEAD: the GET's status and headers (ETag, Last-Modified), read and audited alike, with no
+                # body.
+                request.method = "GET"
+                try:
+                    response = wrapped(request, *args, **kwargs)
+                finally:
+                    request.method = "HEAD"
+                if response.streaming:
+                    response.streaming_content = ()  # the file stays registered to be closed
+                else:
+                    response.content = b""
+                return response
+            actor = None if public else _authenticate(request)
+            if request.method != "POST" or not request.path.endswith("/_search"):
+                _check_format(request)
+            resource_type = kwargs.get("resource_type")
+            if resource_type is not None and resource_type not in INTERACTIONS:
+                raise FhirError(404, f"{resource_type} is not a resource type this server has.", "not-supported")
+            problem = smart.scope_problem(request, resource_type, instance="resource_id" in kwargs)
+            if problem:
+                raise FhirError(403, problem, "forbidden")
+            return view(request, actor, *args, **kwargs)
 
         return wrapped
 

@@ -3,6 +3,7 @@
 import json
 
 from django.http import HttpResponse
+from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
@@ -29,6 +30,8 @@ def fhir_response(resource: dict, status: int = 200, **headers) -> HttpResponse:
     )
     for name, value in headers.items():
         response[name] = value
+    if resource.get("resourceType") == "OperationOutcome":
+        response["Content-Language"] = "en"
     return response
 
 
@@ -50,6 +53,16 @@ class EncounterFhirView(ApiActorMixin, APIView):
 
 class FhirPatientImportView(ApiActorMixin, APIView):
     parser_classes = [FhirJSONParser, StrictJSONParser]
+
+    def dispatch(self, request, *args, **kwargs):
+        # One language in an OperationOutcome, as on the FHIR server: the import's own checks are English, so the
+        # record's refusals it passes on are too.
+        with translation.override("en"):
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        translation.activate("en")  # authentication brought the clinic's language back (dispatch restores it)
 
     def handle_exception(self, exc):
         # A FHIR client reads errors as an OperationOutcome, whatever went wrong with the body.
