@@ -21,7 +21,8 @@ from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.http import http_date
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from rest_framework.exceptions import AuthenticationFailed
@@ -184,6 +185,15 @@ def _if_match(request) -> int | None:
     return int(found.group(1))
 
 
+def _conditional(request, response):
+    """A read whose ETag the client holds already (If-None-Match), or unchanged since If-Modified-Since: 304, with
+    no body (HTTP; FHIR's conditional read). The read still happened, and was audited."""
+    if request.method not in ("GET", "HEAD") or response.status_code != 200 or response.streaming:
+        return response
+    modified = parse_http_date_safe(response.get("Last-Modified", ""))
+    return get_conditional_response(request, etag=response.get("ETag"), last_modified=modified, response=response)
+
+
 def fhir_endpoint(*methods, public=False):
     allowed = (*methods, "HEAD") if "GET" in methods else methods
 
@@ -196,7 +206,7 @@ def fhir_endpoint(*methods, public=False):
             # whatever Accept-Language says. The resources carry the clinic's texts, in no request's language.
             with translation.override("en"):
                 try:
-                    return answer(request, *args, **kwargs)
+                    return _conditional(request, answer(request, *args, **kwargs))
                 except FhirError as error:
                     return error.response(request)
                 except fhir.FhirInvalid as invalid:
@@ -799,7 +809,7 @@ def capability_statement(request) -> dict:
             "readHistory": False,
             "updateCreate": False,
             "conditionalCreate": resource_type == "Patient",
-            "conditionalRead": "not-supported",
+            "conditionalRead": "full-support" if "vread" in interactions else "not-supported",
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
         }

@@ -78,6 +78,9 @@ def test_metadata_is_public_and_tells_exactly_what_is_implemented(anonymous, db)
     ]
     assert "vread" in [i["code"] for i in resources["Task"]["interaction"]]
     assert resources["Patient"]["readHistory"] is False  # only the current version is served
+    # If-None-Match and If-Modified-Since where a read has an ETag (a version) to compare.
+    assert resources["Patient"]["conditionalRead"] == resources["Task"]["conditionalRead"] == "full-support"
+    assert resources["Observation"]["conditionalRead"] == "not-supported"
     assert {p["name"] for p in resources["Patient"]["searchParam"]} == {"_id", "identifier", "name", "birthdate"}
     assert resources["Patient"]["conditionalCreate"] is True
     assert [i["code"] for i in resources["Binary"]["interaction"]] == ["read"]
@@ -352,6 +355,28 @@ def test_an_update_the_encounters_make_impossible_is_refused(gp, gp_api):
     outcome(response, 400, "Patient.gender")
     patient.refresh_from_db()
     assert (patient.sex, patient.version) == ("female", 1)
+
+
+def test_a_read_of_a_version_the_ehr_holds_is_a_304_and_a_changed_one_is_sent_whole(gp, gp_api, other_gp):
+    patient = patient_of(gp)
+    path = f"/fhir/Patient/{patient.pk}"
+    read = gp_api.get(path)
+
+    unchanged = gp_api.get(path, HTTP_IF_NONE_MATCH=read["ETag"])
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged["ETag"] == 'W/"1"'
+    assert gp_api.get(path, HTTP_IF_MODIFIED_SINCE=read["Last-Modified"]).status_code == 304
+    # Another clinic learns nothing from the condition: its read is a 404 still.
+    outcome(api_client_for(other_gp).get(path, HTTP_IF_NONE_MATCH='W/"1"'), 404)
+    # The read was audited like any other: the EHR read the record, from its cache.
+    assert AuditEvent.objects.filter(action="view", object_type="patient", object_id=patient.pk).count() >= 2
+
+    put(gp_api, path, {**body(read), "gender": "female"}, HTTP_IF_MATCH=read["ETag"])
+    changed = gp_api.get(path, HTTP_IF_NONE_MATCH=read["ETag"])
+    assert changed.status_code == 200 and changed["ETag"] == 'W/"2"'
+    assert body(changed)["gender"] == "female"
+    # A search is not a conditional read: it always answers with the Bundle.
+    assert gp_api.get("/fhir/Patient", {"_id": patient.pk}, HTTP_IF_NONE_MATCH='W/"2"').status_code == 200
 
 
 def test_head_answers_what_get_would_without_the_body(gp, gp_api, other_gp, anonymous):
