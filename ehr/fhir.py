@@ -17,6 +17,7 @@ from functools import reduce
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Min
 from django.urls import reverse
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
@@ -45,6 +46,7 @@ from ehr.identifier_systems import (
 )
 from ehr.standard_codes import standard_codes
 from workups.engine import get_knowledge_base
+from workups.models import WorkupItem
 
 PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -149,7 +151,7 @@ def _quantity(value, unit) -> dict:
     return {"valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit}}
 
 
-def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observation_urls) -> dict:
+def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observation_urls, resource_id) -> dict:
     vocabulary = get_knowledge_base().vocabulary
     standard = standard_codes()
     category_key = {"lab": "laboratory", "imaging": "imaging"}.get(item.category)
@@ -159,7 +161,7 @@ def _service_request_item(item, *, encounter, patient_ref, encounter_ref, observ
     triggers = [code for code in item.triggered_by if code in vocabulary.findings]
     resource = {
         "resourceType": "ServiceRequest",
-        "id": f"item-{item.pk}",
+        "id": resource_id,
         "status": "active",
         "intent": "order",
         "priority": PRIORITY[item.urgency],
@@ -197,32 +199,43 @@ def _answering_codes(item_code: str, standard_coding: dict | None) -> set[str]:
 
 
 def _service_requests_item(
-    item, *, encounter, patient_ref, encounter_ref, observation_urls, answered=frozenset()
+    item, *, encounter, patient_ref, encounter_ref, observation_urls, answered=frozenset(), origin=None
 ) -> list[tuple[str, dict, set[str]]]:
     """One ServiceRequest per test an item orders: CRP and ESR, amylase and lipase are two orders each (a
     receiver that took them as alternative codings would order only one), grouped by a shared requisition.
     Each with the result codes that answer it; `completed` once one of them has a current result (`answered`),
-    as the app stops awaiting the test (workups.services.awaiting_refresh), else `active`."""
+    as the app stops awaiting the test (workups.services.awaiting_refresh), else `active`; `revoked` when the
+    GP has taken the order back (no longer accepted). Named `item-<origin>`: the first row of the test in the
+    encounter, so that the order keeps its id through the workups a review or an edit stores after it."""
     standard = standard_codes()["items"].get(item.code, [])
+    origin = item.pk if origin is None else origin
     base = _service_request_item(
         item,
         encounter=encounter,
         patient_ref=patient_ref,
         encounter_ref=encounter_ref,
         observation_urls=observation_urls,
+        resource_id=f"item-{origin}",
     )
+    revoked = item.decision != "accepted"
+    if revoked and item.decision_reason:
+        base["note"] = [{"text": item.decision_reason}]
+
+    def status(codes):
+        return "revoked" if revoked else "completed" if codes & answered else "active"
+
     if len(standard) <= 1:
         codes = _answering_codes(item.code, None)
-        return [("", {**base, "status": "completed" if codes & answered else "active"}, codes)]
+        return [("", {**base, "status": status(codes)}, codes)]
     requests = []
     for index, standard_coding in enumerate(standard, start=1):
         codes = _answering_codes(item.code, standard_coding)
         request = {
             **base,
-            "id": f"item-{item.pk}-{index}",
-            "status": "completed" if codes & answered else "active",
+            "id": f"item-{origin}-{index}",
+            "status": status(codes),
             "code": concept(item.code, extra=[standard_coding], text=standard_coding["display"]),
-            "requisition": {"system": f"{system()}/requisition", "value": f"item-{item.pk}"},
+            "requisition": {"system": f"{system()}/requisition", "value": f"item-{origin}"},
         }
         requests.append((f"-{index}", request, codes))
     return requests
@@ -417,11 +430,14 @@ def _reference_bounds(reference: str, meta: dict) -> dict:
     return {}
 
 
-def _result_observation(result, *, encounter, patient_ref, encounter_ref, based_on=()) -> tuple[str, dict]:
+def _result_observation(result, *, encounter, patient_ref, encounter_ref, based_on=(), chain=None) -> tuple[str, dict]:
     """A result that came back, as a final Observation: laboratory, or imaging for a study's conclusion,
-    with its value, the reference it was judged by and its interpretation."""
+    with its value, the reference it was judged by and its interpretation. `chain`: (the first result of its
+    code in the encounter, how many there have been): a value entered again replaces the one before under the
+    same id, `amended`, so an EHR that holds the Observation reads the current value where it left it."""
     meta = get_knowledge_base().vocabulary.results[result.code]
-    resource_id = f"result-{result.pk}"
+    first, count = chain or (result.pk, 1)
+    resource_id = f"result-{first}"
     url = full_url("Observation", resource_id)
     laboratory = result.code.startswith("res_") and result.code != "res_aorta_diameter_cm"
     code, display = FLAG_INTERPRETATION[result.flag]
@@ -434,7 +450,7 @@ def _result_observation(result, *, encounter, patient_ref, encounter_ref, based_
     resource = {
         "resourceType": "Observation",
         "id": resource_id,
-        "status": "final",
+        "status": "amended" if count > 1 else "final",
         "category": [
             {
                 "coding": [
@@ -460,11 +476,99 @@ def _result_observation(result, *, encounter, patient_ref, encounter_ref, based_
     return url, resource
 
 
+def _request_group(
+    workup, *, items, patient_ref, encounter_ref, order_urls: dict, referral_urls: dict
+) -> tuple[str, dict]:
+    """The stored workup as a RequestGroup (`workup-<encounter>`, the encounter's current workup, whatever review
+    stored it): its disposition, and each recommendation as an action in the workup's order, with its urgency
+    and why. An action names the order it became (the ServiceRequest of an accepted test, of an issued letter);
+    one not ordered is a contained ServiceRequest: a `proposal`, `draft` while pending and `revoked` when the GP
+    declined it (with the reason), or an `order` still `draft` when the referral is accepted and its letter is
+    not issued yet."""
+    vocabulary = get_knowledge_base().vocabulary
+    contained, actions = [], []
+
+    def local(row, kind, code_concept, category, why) -> str:
+        accepted = row.decision == "accepted"
+        resource = {
+            "resourceType": "ServiceRequest",
+            "id": f"{kind}-{row.pk}",
+            "status": "revoked" if row.decision == "declined" else "draft",
+            "intent": "order" if accepted else "proposal",
+            "priority": PRIORITY[row.urgency],
+            "category": [category],
+            "code": code_concept,
+            "subject": {"reference": patient_ref},
+            "encounter": {"reference": encounter_ref},
+        }
+        if why:
+            resource["reasonCode"] = [{"text": why}]
+        if row.decision == "declined" and row.decision_reason:
+            resource["note"] = [{"text": row.decision_reason}]
+        contained.append(resource)
+        return f"#{kind}-{row.pk}"
+
+    def action(title, why, row, code_concept, references):
+        entry = {"title": title, "priority": PRIORITY[row.urgency], "code": [code_concept]}
+        if why:
+            entry["description"] = why
+        if len(references) == 1:
+            entry["resource"] = {"reference": references[0]}
+        else:  # a test ordered as two (CRP and ESR): one sub-action per order
+            entry["action"] = [{"resource": {"reference": reference}} for reference in references]
+        actions.append(entry)
+
+    for item in items:
+        name = vocabulary.items[item.code]["name"]
+        code_concept = concept(item.code, text=name)
+        references = order_urls.get(item.code) or [
+            local(item, "proposal-item", code_concept, concept(item.category), item.rationale)
+        ]
+        action(name, item.rationale, item, code_concept, references)
+    for row in workup.referrals.all():
+        name = vocabulary.specialties[row.specialty]
+        code_concept = concept(row.specialty, text=name)
+        issued = referral_urls.get(row.specialty) if row.decision == "accepted" else None
+        category = {"coding": [{"system": system(), "code": "referral", "display": "Referral"}], "text": "Referral"}
+        references = [issued] if issued else [local(row, "proposal-referral", code_concept, category, row.reason)]
+        action(name, row.reason, row, code_concept, references)
+    resource = {
+        "resourceType": "RequestGroup",
+        "id": f"workup-{workup.encounter_id}",
+        "identifier": [{"system": f"{system()}/workup", "value": str(workup.pk)}],
+        "status": "active",
+        "intent": "proposal",
+        "priority": PRIORITY.get(workup.disposition, "routine"),
+        "code": concept(workup.disposition, text=vocabulary.dispositions[workup.disposition]),
+        "subject": {"reference": patient_ref},
+        "encounter": {"reference": encounter_ref},
+        "authoredOn": workup.created_at.isoformat(),
+        "note": [{"text": f"Knowledge base {workup.knowledge_base_version}"}],
+    }
+    if contained:
+        resource["contained"] = contained
+    if actions:
+        resource["action"] = actions
+    return full_url("RequestGroup", f"workup-{workup.encounter_id}"), resource
+
+
 def encounter_bundle(
-    *, encounter: Encounter, workup, referrals, requisition, absolute, results=(), leaflet=None, binary_url=None
+    *,
+    encounter: Encounter,
+    workup,
+    referrals,
+    requisition,
+    absolute,
+    results=(),
+    leaflet=None,
+    binary_url=None,
+    item_rows=None,
+    result_chains=None,
 ) -> dict:
     """The encounter as a FHIR R4 collection Bundle. `absolute(path)` makes a link absolute;
-    `binary_url(resource_id)`, when given, is where a document's PDF is (the FHIR server's Binary)."""
+    `binary_url(resource_id)`, when given, is where a document's PDF is (the FHIR server's Binary).
+    `item_rows`: every test row of the encounter's workups, oldest first (the current workup's by default);
+    `result_chains`: {result code: (first result id, how many)} (each result its own by default)."""
     vocabulary = get_knowledge_base().vocabulary
     patient = encounter.patient
     patient_url, encounter_url = full_url("Patient", patient.pk), full_url("Encounter", encounter.pk)
@@ -509,30 +613,55 @@ def encounter_bundle(
     entries += _vital_signs(encounter, patient_url, encounter_url)
 
     # The orders first, so a result can name the order it answers; listed after the results as before.
-    orders, orders_of_item = [], {}
+    orders, orders_of_code, every_order_of_code = [], {}, {}
     answered = {result.code for result in results}
-    if workup is not None:
-        for item in workup.items.all():
-            if item.decision == "accepted":
-                for suffix, request, codes in _service_requests_item(
-                    item,
-                    encounter=encounter,
-                    patient_ref=patient_url,
-                    encounter_ref=encounter_url,
-                    observation_urls=observation_urls,
-                    answered=answered,
-                ):
-                    request_url = full_url("ServiceRequest", f"item-{item.pk}{suffix}")
-                    orders.append((request_url, request))
-                    orders_of_item.setdefault(item.pk, []).append((request_url, codes))
+    if workup is None:
+        current = []
+    elif item_rows is None:
+        current = list(workup.items.all())
+    else:
+        current = sorted(
+            (row for row in item_rows if row.workup_id == workup.pk), key=lambda row: (row.position, row.pk)
+        )
+    rows = current if item_rows is None else item_rows
+    origin, code_of, ordered = {}, {}, {}
+    for row in rows:
+        origin.setdefault(row.code, row.pk)
+        code_of[row.pk] = row.code
+        if row.ordered_at is not None:
+            ordered[row.code] = row
+    # What is ordered now, and what was ordered once and has been taken back since (in this workup or before it).
+    exported = [item for item in current if item.decision == "accepted" or item.ordered_at is not None]
+    exported += [row for code, row in ordered.items() if code not in {item.code for item in current}]
+    for item in exported:
+        for _suffix, request, codes in _service_requests_item(
+            item,
+            encounter=encounter,
+            patient_ref=patient_url,
+            encounter_ref=encounter_url,
+            observation_urls=observation_urls,
+            answered=answered,
+            origin=origin.get(item.code),
+        ):
+            request_url = full_url("ServiceRequest", f"{request['id']}")
+            orders.append((request_url, request))
+            if request["status"] != "revoked":
+                orders_of_code.setdefault(item.code, []).append((request_url, codes))
+            every_order_of_code.setdefault(item.code, []).append((request_url, codes))
 
     for result in results:
-        item_orders = orders_of_item.get(result.item_id, [])
+        code = code_of.get(result.item_id)
+        item_orders = orders_of_code.get(code) or every_order_of_code.get(code, [])
         # The order of its own test when the item is split (ESR of CRP and ESR), else every order of the item.
         based_on = [url for url, codes in item_orders if result.code in codes] or [url for url, _codes in item_orders]
         entries.append(
             _result_observation(
-                result, encounter=encounter, patient_ref=patient_url, encounter_ref=encounter_url, based_on=based_on
+                result,
+                encounter=encounter,
+                patient_ref=patient_url,
+                encounter_ref=encounter_url,
+                based_on=based_on,
+                chain=(result_chains or {}).get(result.code),
             )
         )
     entries += orders
@@ -581,6 +710,21 @@ def encounter_bundle(
                     ),
                 )
             )
+    if workup is not None:
+        entries.append(
+            _request_group(
+                workup,
+                items=current,
+                patient_ref=patient_url,
+                encounter_ref=encounter_url,
+                order_urls={code: [url for url, _codes in urls] for code, urls in orders_of_code.items()},
+                referral_urls={
+                    referral.specialty: full_url("ServiceRequest", f"referral-{referral.pk}")
+                    for referral in referrals
+                    if referral.status != "draft"
+                },
+            )
+        )
     for kind, document, title, route in (
         ("requisition", requisition, "Laboratory and imaging requisition", "api-encounter-requisition-pdf"),
         ("leaflet", leaflet, "Patient leaflet", "api-encounter-leaflet-pdf"),
@@ -934,7 +1078,10 @@ def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> d
     """The encounter's collection Bundle, as the export and the FHIR server both build it (no audit)."""
     from referrals.models import Leaflet, Referral, Requisition
 
-    workup = encounter.workups.prefetch_related("items").order_by("-created_at", "-id").first()
+    workup = encounter.workups.prefetch_related("referrals").order_by("-created_at", "-id").first()
+    # Every test row of every workup, oldest first: an order keeps the id of its first row (ids stable through
+    # reviews), and one taken back is still exported, revoked.
+    item_rows = list(WorkupItem.objects.filter(workup__encounter=encounter).order_by("id"))
     referrals = list(
         Referral.objects.filter(encounter=encounter)
         .select_related("recommendation")
@@ -945,6 +1092,10 @@ def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> d
     leaflet = Leaflet.objects.filter(encounter=encounter).order_by("-created_at", "-id").first()
     # The results that came back (the current value of each), also after the encounter was finalized.
     results = list(encounter.results.filter(superseded_at__isnull=True).order_by("code", "id"))
+    result_chains = {
+        row["code"]: (row["first"], row["count"])
+        for row in encounter.results.values("code").annotate(first=Min("id"), count=Count("id")).order_by()
+    }
     return encounter_bundle(
         encounter=encounter,
         workup=workup,
@@ -954,7 +1105,22 @@ def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> d
         results=results,
         leaflet=leaflet,
         binary_url=binary_url,
+        item_rows=item_rows,
+        result_chains=result_chains,
     )
+
+
+def result_resource_id(result) -> str:
+    """The Observation id of a result: that of the first result of its code in the encounter (a value entered
+    again replaces it under the same id, amended)."""
+    first = (
+        type(result)
+        .objects.filter(encounter_id=result.encounter_id, code=result.code)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return f"result-{first}"
 
 
 def encounter_export(*, actor: Actor, encounter: Encounter, absolute) -> dict:

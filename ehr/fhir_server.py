@@ -53,6 +53,7 @@ SEARCH_PARAMS = {
     "Condition": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
     "DocumentReference": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
     "Task": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
+    "RequestGroup": {"_id": "token", "patient": "reference", "subject": "reference", "encounter": "reference"},
     "Binary": {},
 }
 INTERACTIONS = {
@@ -63,6 +64,7 @@ INTERACTIONS = {
     "Condition": ("read", "search-type"),
     "DocumentReference": ("read", "search-type"),
     "Task": ("read", "vread", "search-type", "update"),
+    "RequestGroup": ("read", "search-type"),
     "Binary": ("read",),
 }
 # The total is always exact: _total and fhirpy's _totalMethod are accepted and change nothing.
@@ -291,7 +293,7 @@ def encounter_resources(request, encounter: Encounter) -> list[dict]:
     return [_rewrite(entry["resource"], references) for entry in bundle["entry"]]
 
 
-_ID = re.compile(r"(?:(referral|requisition|leaflet|item|result)-)?(\d+)(?:-[a-z0-9-]+)?")
+_ID = re.compile(r"(?:(referral|requisition|leaflet|item|result|workup)-)?(\d+)(?:-[a-z0-9-]+)?")
 
 
 def _encounter_id_of(resource_type: str, resource_id: str):
@@ -311,10 +313,12 @@ def _encounter_id_of(resource_type: str, resource_id: str):
         "Task": {"referral"},
         "DocumentReference": {"referral", "requisition", "leaflet"},
         "Binary": {"referral", "requisition", "leaflet"},
+        "RequestGroup": {"workup"},
     }[resource_type]
-    if kind not in allowed or (resource_type == "Encounter" and resource_id != str(pk)):
+    exact = {"Encounter": str(pk), "RequestGroup": f"workup-{pk}"}.get(resource_type, resource_id)
+    if kind not in allowed or resource_id != exact:
         return None
-    if kind is None:
+    if kind in (None, "workup"):  # the encounter's own id
         return pk
     model, field = {
         "result": (Result, "encounter_id"),
@@ -682,7 +686,7 @@ def observation_create(request, actor):
         )
     with transaction.atomic():
         result = fhir.result_from_fhir(actor=actor, encounter=encounter, fields=fields)
-    resource = _find(request, actor, "Observation", f"result-{result.pk}")
+    resource = _find(request, actor, "Observation", fhir.result_resource_id(result))
     return respond(
         request,
         resource,

@@ -68,6 +68,7 @@ def test_metadata_is_public_and_tells_exactly_what_is_implemented(anonymous, db)
         "DocumentReference",
         "Binary",
         "Task",
+        "RequestGroup",
     }
     assert [i["code"] for i in resources["Patient"]["interaction"]] == [
         "read",

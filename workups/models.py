@@ -85,6 +85,9 @@ class Recommendation(models.Model):
         verbose_name=_("decided by"),
     )
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    # When the GP first accepted it (an order went out, to the EHR too), kept through later decisions and
+    # workups: an order taken back is exported as revoked, never made to vanish.
+    ordered_at = models.DateTimeField(_("ordered at"), null=True, blank=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     # In a follow-up workup: not in the workup it follows (what the results brought).
     is_new = models.BooleanField(_("is new"), default=False)

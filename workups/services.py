@@ -103,7 +103,7 @@ def _decision_fields(row):
     the GP ordered it by hand (so it is kept even when the engine stops recommending it)."""
     if row is None:
         return {}
-    carried = {"added_by_clinician": row.added_by_clinician}
+    carried = {"added_by_clinician": row.added_by_clinician, "ordered_at": row.ordered_at}
     if row.decision != Decision.PENDING:
         carried |= {
             "decision": row.decision,
@@ -188,7 +188,7 @@ def _workup_store(*, actor: Actor, encounter: Encounter, kind: str, case, result
             return {"is_new": before is None, **_follow_up_decision(before, row["urgency"])}
         if before is not None and before.decision == Decision.DECLINED and _raised(before.urgency, row["urgency"]):
             # A reason to decline a routine test does not cover it once the edited findings make it urgent.
-            return {"added_by_clinician": before.added_by_clinician}
+            return {"added_by_clinician": before.added_by_clinician, "ordered_at": before.ordered_at}
         return _decision_fields(before)
 
     shared = ("urgency", "triggered_by", "sources", "rules")
@@ -318,7 +318,9 @@ def _decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decisi
     recommendation.decision_reason = reason if decision != Decision.PENDING else ""
     recommendation.decided_by = actor.user if decision != Decision.PENDING else None
     recommendation.decided_at = timezone.now() if decision != Decision.PENDING else None
-    recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at"])
+    if decision == Decision.ACCEPTED and recommendation.ordered_at is None:
+        recommendation.ordered_at = recommendation.decided_at
+    recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at", "ordered_at"])
     kind = "workup_item" if isinstance(recommendation, WorkupItem) else "workup_referral"
     audit_record(
         actor=actor,
@@ -357,13 +359,15 @@ def _hand_add(
         errors["urgency"] = [_("Must be one of %(choices)s.") % {"choices": ", ".join(Urgency.values)}]
     if errors:
         raise ValidationError(errors)
+    now = timezone.now()
     row = model.objects.create(
         workup=workup,
         urgency=urgency,
         added_by_clinician=True,
         decision=Decision.ACCEPTED,
         decided_by=actor.user,
-        decided_at=timezone.now(),
+        decided_at=now,
+        ordered_at=now,
         position=rows.count(),
         **{key: value},
         **fields,
@@ -730,7 +734,7 @@ def _follow_up_decision(row, urgency: str) -> dict:
     """A decision of the workup followed carries over unless the results raised the row's urgency
     (a test declined as routine and now urgent is asked again)."""
     if row is None or _raised(row.urgency, urgency):
-        return {"added_by_clinician": row.added_by_clinician} if row is not None else {}
+        return {"added_by_clinician": row.added_by_clinician, "ordered_at": row.ordered_at} if row is not None else {}
     return _decision_fields(row)
 
 
