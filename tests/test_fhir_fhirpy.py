@@ -1,12 +1,14 @@
 """A FHIR client no one here wrote (fhirpy) against the server over real HTTP: read, search, conditional
-create and a lab result posted as an Observation."""
+create, a lab result posted as an Observation (and corrected), and the workup followed from its RequestGroup."""
 
 import pytest
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import AuthorizationError, OperationOutcome, ResourceNotFound
 
 from tests.factories import MembershipFactory
-from tests.record_factories import api_token_for, encounter_of, patient_of
+from tests.record_factories import actor_for, api_token_for, encounter_of, patient_of, workup_for
+from workups.models import Decision
+from workups.services import recommendation_decide
 
 MRN = "https://ehr.example.org/mrn"
 
@@ -107,3 +109,33 @@ def test_fhirpy_finds_and_conditionally_creates_by_snils(client, gp_live):
     newcomer["identifier"] = [{"system": snils, "value": "112-233-445 96"}]
     with pytest.raises(OperationOutcome):
         client.resources("Patient").search(identifier=f"{snils}|11223344596").get_or_create(newcomer)
+
+
+def test_fhirpy_follows_the_workup_from_its_request_group_to_the_orders_and_a_corrected_result(client, gp_live):
+    encounter = encounter_of(gp_live)
+    workup = workup_for(gp_live, encounter)
+    urinalysis = workup.items.get(code="lab_urinalysis")
+    recommendation_decide(actor=actor_for(gp_live), recommendation=urinalysis, decision=Decision.ACCEPTED)
+
+    groups = client.resources("RequestGroup").search(encounter=f"Encounter/{encounter.pk}").fetch_all()
+    assert [group.id for group in groups] == [f"workup-{encounter.pk}"]
+    references = [action["resource"]["reference"] for action in groups[0]["action"] if "resource" in action]
+    order = client.reference(reference=f"ServiceRequest/item-{urinalysis.pk}").to_resource()
+    assert f"ServiceRequest/{order.id}" in references and order["intent"] == "order"
+
+    def nitrite(value):
+        result = client.resource(
+            "Observation",
+            status="final",
+            code={"coding": [{"system": "http://loinc.org", "code": "5802-4"}]},
+            subject={"reference": f"Patient/{encounter.patient_id}"},
+            encounter={"reference": f"Encounter/{encounter.pk}"},
+            valueBoolean=value,
+        )
+        result.save()
+        return result
+
+    first, corrected = nitrite(True), nitrite(False)
+    assert corrected.id == first.id and corrected["status"] == "amended"
+    assert client.reference("Observation", first.id).to_resource()["valueBoolean"] is False
+    assert client.reference("ServiceRequest", order.id).to_resource()["status"] == "completed"
