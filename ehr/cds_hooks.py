@@ -18,7 +18,7 @@ from django.utils.translation import get_language, gettext, gettext_lazy, gettex
 
 from ehr import terminology_in
 from ehr.standard_codes import LOINC, SNOMED, item_for_coding, order_item_for_coding, standard_codes
-from workups.engine import Case, evaluate, get_knowledge_base, order_check
+from workups.engine import Case, evaluate, get_knowledge_base, order_check, why_not_indicated
 from workups.localized import current_kb
 
 WORKUP_SERVICE = "back-numbness-workup"
@@ -624,16 +624,6 @@ def _drafted_items(context: dict) -> set[str]:
     return {code for code in (_item_of_order(r) for r in resources if isinstance(r, dict)) if code}
 
 
-def _not_indicated_reason(kb, result: dict, code: str) -> str | None:
-    """Why the guidance does not recommend `code` for this case, or None when it has no view on it."""
-    for row in result["not_indicated"]:
-        if row["code"] == code:
-            return row["reason"]
-    if kb.vocabulary.is_spine_imaging(code):
-        return kb.stewardship["reason"]
-    return None
-
-
 def _unsafe_card(kb, check, *, code, reference, order, context, link, result, offered, drafted) -> dict:
     """An order a safety rule stops. Its alternatives are suggested only where the workup itself recommends
     them, each once in the response, and not when already among the draft orders; an order the workup would not
@@ -643,7 +633,8 @@ def _unsafe_card(kb, check, *, code, reference, order, context, link, result, of
     issued = {row["code"] for row in result["items"]}
     issued |= {row["code"] for row in result["deferred"] if row["kind"] == "item"}
     recommended = issued | {row["code"] for row in result["withheld"]}
-    not_indicated = None if code in recommended else _not_indicated_reason(kb, result, code)
+    why = None if code in recommended else why_not_indicated(kb, result, code)
+    not_indicated = why["reason"] if why else None
     alternatives = [] if not_indicated else [alt for alt in dict.fromkeys(check["alternatives"]) if alt in issued]
     fresh = [alt for alt in alternatives if alt not in offered and alt not in drafted]
     offered.update(fresh)
@@ -720,27 +711,57 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
                 )
             )
         elif check["verdict"] == "not_indicated":
-            cards.append(
-                {
-                    "uuid": str(uuid.uuid4()),
-                    "summary": (_("%(name)s is not indicated now") % {"name": name})[:140],
-                    "detail": f"{check['reason']}.\n\n"
-                    + _("Sources: %(sources)s") % {"sources": "; ".join(check["sources"])},
-                    "indicator": "warning",
-                    "source": {"label": check["sources"][0]},
-                    "overrideReasons": [
-                        {
-                            "system": settings.FHIR_CODE_SYSTEM_URL,
-                            "code": reason["code"],
-                            "display": str(reason["display"]),
-                        }
-                        for reason in OVERRIDE_REASONS
-                    ],
-                    "links": [link],
-                    "_rule": f"order-not-indicated:{code}",
-                }
-            )
+            card = {
+                "uuid": str(uuid.uuid4()),
+                "summary": (_("%(name)s is not indicated now") % {"name": name})[:140],
+                "detail": f"{check['reason']}.\n\n"
+                + _("Sources: %(sources)s") % {"sources": "; ".join(check["sources"])},
+                "indicator": "warning",
+                "source": {"label": check["sources"][0]},
+                "overrideReasons": [
+                    {
+                        "system": settings.FHIR_CODE_SYSTEM_URL,
+                        "code": reason["code"],
+                        "display": str(reason["display"]),
+                    }
+                    for reason in OVERRIDE_REASONS
+                ],
+                "links": [link],
+                "_rule": f"order-not-indicated:{code}",
+            }
+            # The workup recommends another spine study: offered in its place, once in the response.
+            fresh = [alt for alt in check["alternatives"] if alt not in offered and alt not in drafted]
+            if fresh:
+                offered.update(fresh)
+                result = result or evaluate(kb, case)
+                card["suggestions"] = [_instead(kb, result, context, reference, name, fresh, check["reason"])]
+                card["selectionBehavior"] = "at-most-one"
+            cards.append(card)
     return cards
+
+
+def _instead(kb, result: dict, context: dict, reference: str, name: str, codes: list[str], reason: str) -> dict:
+    """Replace the order at `reference` with the studies the workup recommends, at the urgency it gives them."""
+    urgency = {row["code"]: row["urgency"] for row in (*result["items"], *result["deferred"]) if "code" in row}
+    names = _(" and ").join(kb.vocabulary.items[code]["name"] for code in codes)
+    return {
+        "label": _("Order %(names)s instead") % {"names": names},
+        "uuid": str(uuid.uuid4()),
+        "isRecommended": True,
+        "actions": [
+            {"type": "delete", "description": _("Remove the %(name)s order") % {"name": name}, "resourceId": reference},
+            *(
+                {
+                    "type": "create",
+                    "description": _("Order %(name)s") % {"name": kb.vocabulary.items[code]["name"]},
+                    "resource": _draft_service_request(
+                        context["patientId"], code, urgency.get(code, "routine"), reason
+                    ),
+                }
+                for code in codes
+            ),
+        ],
+    }
 
 
 def _urgency_of(order: dict) -> str:

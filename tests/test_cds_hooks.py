@@ -732,6 +732,33 @@ def test_the_same_mri_under_six_weeks_of_radicular_symptoms_is_not_indicated(cal
     assert [card["indicator"] for card in cards] == ["warning"]
 
 
+def test_an_mri_where_the_workup_recommends_an_xray_is_warned_off_with_the_xray_offered_instead(call):
+    body = order_select({"loc_lumbar": True, "rf_night_pain": True}, {"sr-1": "mri_lumbar_spine"})
+
+    [card] = cards_of(call(IMAGING, body))
+
+    assert card["indicator"] == "warning"
+    # Not "nothing calls for spine imaging" (a red flag is present): the study the workup recommends.
+    assert card["detail"].startswith("The workup recommends X-ray of the lumbar spine instead")
+    assert "Choosing Wisely" not in card["detail"] and "ACP/APS" in card["source"]["label"]
+    [suggestion] = card["suggestions"]
+    assert suggestion["actions"][0] == {
+        "type": "delete",
+        "description": suggestion["actions"][0]["description"],
+        "resourceId": "ServiceRequest/sr-1",
+    }
+    [xray] = created(card)
+    assert (our_code(xray), xray["priority"], xray["status"]) == ("xray_lumbar_spine", "urgent", "draft")
+    # Already among the draft orders: not offered a second time.
+    drafted = order_select(
+        {"loc_lumbar": True, "rf_night_pain": True},
+        {"sr-1": "mri_lumbar_spine", "sr-2": "xray_lumbar_spine"},
+        selected=["sr-1"],
+    )
+    [card] = cards_of(call(IMAGING, drafted))
+    assert "suggestions" not in card
+
+
 def test_a_lumbar_xray_for_a_pregnant_patient_is_replaced_by_an_mri(call):
     patient = fhir_patient(gender="female", age=29)
     body = order_select(MINOR_TRAUMA, {"sr-9": "xray_lumbar_spine"}, patient=patient, pregnant=True)

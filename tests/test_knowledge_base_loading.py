@@ -117,6 +117,12 @@ def test_the_shipped_knowledge_base_loads_with_a_version(knowledge):
             lambda d: d.update(rule_files=[*d["rule_files"], "rules/missing.yaml"]),
             "missing.yaml: file not found",
         ),
+        ("base.yaml", lambda d: d["stewardship"].pop("instead"), "base.yaml stewardship: missing field(s) 'instead'"),
+        (
+            "base.yaml",
+            lambda d: d["stewardship"]["instead"].update(ru="Рекомендовано другое исследование"),
+            "base.yaml stewardship instead must name the studies: {studies}",
+        ),
     ],
 )
 def test_a_malformed_rule_file_is_refused_with_the_rule_named(knowledge, file, change, message):

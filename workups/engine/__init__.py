@@ -7,7 +7,7 @@ database, the clock or anything outside its arguments.
 
 from workups.engine.case import Case
 from workups.engine.errors import KnowledgeBaseError
-from workups.engine.evaluate import evaluate, order_check
+from workups.engine.evaluate import evaluate, order_check, why_not_indicated
 from workups.engine.loader import KnowledgeBase, get_knowledge_base, load_knowledge_base
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "get_knowledge_base",
     "load_knowledge_base",
     "order_check",
+    "why_not_indicated",
 ]

@@ -582,21 +582,33 @@ def order_check(kb: KnowledgeBase, case: Case, code: str) -> dict:
         row["code"] for row in result["deferred"] if row["kind"] == "item"
     }:
         return {"verdict": "indicated", "reason": "", "sources": [], "alternatives": [], "rule": None}
+    why = why_not_indicated(kb, result, code)
+    if why is not None:
+        return {"verdict": "not_indicated", **why, "rule": None}
+    return {"verdict": "not_assessed", "reason": "", "sources": [], "alternatives": [], "rule": None}
+
+
+def why_not_indicated(kb: KnowledgeBase, result: dict, code: str) -> dict | None:
+    """Why the guidance advises against `code`, not recommended in `result` (evaluate's answer for the case), or
+    None when it has no view on it: {"reason", "sources", "alternatives"}. A study `not_indicated` lists has its
+    reason. Another spine study is not "nothing calls for spine imaging" when the workup recommends one: it names
+    that one instead, with its sources. With a red flag present, or a spine study withheld, the general reason
+    would be false (GUIDANCE 0.6), and the guidance has no view."""
     for row in result["not_indicated"]:
         if row["code"] == code:
-            return {
-                "verdict": "not_indicated",
-                "reason": row["reason"],
-                "sources": row["sources"],
-                "alternatives": [],
-                "rule": None,
-            }
-    if kb.vocabulary.is_spine_imaging(code):
+            return {"reason": row["reason"], "sources": list(row["sources"]), "alternatives": []}
+    vocabulary = kb.vocabulary
+    if not vocabulary.is_spine_imaging(code):
+        return None
+    planned = [*result["items"], *(row for row in result["deferred"] if row["kind"] == "item")]
+    studies = [row for row in planned if vocabulary.is_spine_imaging(row["code"]) and row["code"] != code]
+    if studies:
+        names = ", ".join(vocabulary.item_name(row["code"]) for row in studies)
         return {
-            "verdict": "not_indicated",
-            "reason": kb.stewardship["reason"],
-            "sources": list(kb.stewardship["sources"]),
-            "alternatives": [],
-            "rule": None,
+            "reason": kb.stewardship["instead"].replace("{studies}", names),
+            "sources": _unique(source for row in studies for source in row["sources"]),
+            "alternatives": [row["code"] for row in studies],
         }
-    return {"verdict": "not_assessed", "reason": "", "sources": [], "alternatives": [], "rule": None}
+    if result["red_flags"] or any(vocabulary.is_spine_imaging(row["code"]) for row in result["withheld"]):
+        return None
+    return {"reason": kb.stewardship["reason"], "sources": list(kb.stewardship["sources"]), "alternatives": []}

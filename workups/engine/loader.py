@@ -764,7 +764,14 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
     )
     vital = _vital_signs_screen(base.get("vital_signs_screen"), vocabulary, language)
     stewardship = _require_mapping(base["stewardship"], "base.yaml stewardship")
-    _check_fields(stewardship, {"reason", "sources"}, {"reason", "sources"}, "base.yaml stewardship")
+    _check_fields(
+        stewardship, {"reason", "sources", "instead"}, {"reason", "sources", "instead"}, "base.yaml stewardship"
+    )
+    instead = _text(stewardship["instead"], "base.yaml stewardship instead", language)
+    # Every language's text, not only the one loaded: a base is one file for both.
+    texts = stewardship["instead"].values() if isinstance(stewardship["instead"], dict) else [instead]
+    if any("{studies}" not in str(text) for text in texts):
+        raise KnowledgeBaseError("base.yaml stewardship instead must name the studies: {studies}")
     threshold = base["fever_threshold_c"]
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
         raise KnowledgeBaseError("base.yaml fever_threshold_c must be a number")
@@ -789,6 +796,7 @@ def load_knowledge_base(directory: Path | str = KNOWLEDGE_DIR, language: str = D
         stewardship={
             "reason": _text(stewardship["reason"], "base.yaml stewardship reason", language),
             "sources": list(_sources(stewardship["sources"], "base.yaml stewardship", language)),
+            "instead": instead,
         },
         icd10=icd10,
         fallback_icd10=fallback_icd10,
