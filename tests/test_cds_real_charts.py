@@ -229,6 +229,7 @@ def unhurried_budget(monkeypatch):
     from ehr import cds_views
 
     monkeypatch.setattr(cds_views, "FETCH_BUDGET", 60)
+    monkeypatch.setattr(cds_views, "FETCH_TIMEOUT", 60)  # the EHR's key set, likewise
 
 
 @pytest.fixture
