@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 LEEWAY = 30  # seconds of clock skew, as for CDS Hooks tokens
+# Every type the FHIR server reads (ehr.fhir_server.INTERACTIONS), each with its own scope.
 READ_TYPES = (
     "Patient",
     "Encounter",
@@ -51,6 +52,7 @@ READ_TYPES = (
     "DocumentReference",
     "Binary",
     "Task",
+    "RequestGroup",
 )
 # SMART v1 scopes granted as asked; the v2 forms (system/<type>.rs, system/Observation.c) are granted with
 # the permissions this server has.
