@@ -741,8 +741,10 @@ def imaging_cards(case: Case, *, context: dict, link: dict) -> list[dict]:
 
 
 def _instead(kb, result: dict, context: dict, reference: str, name: str, codes: list[str], reason: str) -> dict:
-    """Replace the order at `reference` with the studies the workup recommends, at the urgency it gives them."""
-    urgency = {row["code"]: row["urgency"] for row in (*result["items"], *result["deferred"]) if "code" in row}
+    """Replace the order at `reference` with the studies the workup recommends, at the urgency it gives them and
+    with its reason for each (the order the workup's own card drafts): `reason`, why the order at `reference` is
+    not indicated, is no reason for the study put in its place."""
+    planned = {row["code"]: row for row in (*result["items"], *result["deferred"]) if "code" in row}
     names = _(" and ").join(kb.vocabulary.items[code]["name"] for code in codes)
     return {
         "label": _("Order %(names)s instead") % {"names": names},
@@ -755,7 +757,10 @@ def _instead(kb, result: dict, context: dict, reference: str, name: str, codes: 
                     "type": "create",
                     "description": _("Order %(name)s") % {"name": kb.vocabulary.items[code]["name"]},
                     "resource": _draft_service_request(
-                        context["patientId"], code, urgency.get(code, "routine"), reason
+                        context["patientId"],
+                        code,
+                        planned.get(code, {}).get("urgency", "routine"),
+                        planned.get(code, {}).get("rationale") or reason,
                     ),
                 }
                 for code in codes
