@@ -199,14 +199,26 @@ def _answering_codes(item_code: str, standard_coding: dict | None) -> set[str]:
 
 
 def _service_requests_item(
-    item, *, encounter, patient_ref, encounter_ref, observation_urls, answered=frozenset(), origin=None
+    item,
+    *,
+    encounter,
+    patient_ref,
+    encounter_ref,
+    observation_urls,
+    answered=frozenset(),
+    origin=None,
+    dropped=False,
 ) -> list[tuple[str, dict, set[str]]]:
     """One ServiceRequest per test an item orders: CRP and ESR, amylase and lipase are two orders each (a
     receiver that took them as alternative codings would order only one), grouped by a shared requisition.
     Each with the result codes that answer it; `completed` once one of them has a current result (`answered`),
     as the app stops awaiting the test (workups.services.awaiting_refresh), else `active`; `revoked` when the
-    GP has taken the order back (no longer accepted). Named `item-<origin>`: the first row of the test in the
-    encounter, so that the order keeps its id through the workups a review or an edit stores after it."""
+    GP has taken the order back (declined it); `on-hold` while an order is pending again (a result raised its
+    urgency and the follow-up asks the GP again, or the GP set it back to pending): nobody took it back, and a
+    revoked order is final for the EHR, so one accepted again would have to come back to life. Named
+    `item-<origin>`: the first row of the test in the encounter, so that the order keeps its id through the
+    workups a review or an edit stores after it. `dropped`: the row of an order the current workup no longer has,
+    revoked unless it was still accepted."""
     standard = standard_codes()["items"].get(item.code, [])
     origin = item.pk if origin is None else origin
     base = _service_request_item(
@@ -217,12 +229,16 @@ def _service_requests_item(
         observation_urls=observation_urls,
         resource_id=f"item-{origin}",
     )
-    revoked = item.decision != "accepted"
+    revoked = item.decision == "declined" or (dropped and item.decision != "accepted")
     if revoked and item.decision_reason:
         base["note"] = [{"text": item.decision_reason}]
 
     def status(codes):
-        return "revoked" if revoked else "completed" if codes & answered else "active"
+        if revoked:
+            return "revoked"
+        if codes & answered:
+            return "completed"
+        return "active" if item.decision == "accepted" else "on-hold"
 
     if len(standard) <= 1:
         codes = _answering_codes(item.code, None)
@@ -631,9 +647,9 @@ def encounter_bundle(
         if row.ordered_at is not None:
             ordered[row.code] = row
     # What is ordered now, and what was ordered once and has been taken back since (in this workup or before it).
-    exported = [item for item in current if item.decision == "accepted" or item.ordered_at is not None]
-    exported += [row for code, row in ordered.items() if code not in {item.code for item in current}]
-    for item in exported:
+    exported = [(item, False) for item in current if item.decision == "accepted" or item.ordered_at is not None]
+    exported += [(row, True) for code, row in ordered.items() if code not in {item.code for item in current}]
+    for item, dropped in exported:
         for _suffix, request, codes in _service_requests_item(
             item,
             encounter=encounter,
@@ -642,6 +658,7 @@ def encounter_bundle(
             observation_urls=observation_urls,
             answered=answered,
             origin=origin.get(item.code),
+            dropped=dropped,
         ):
             request_url = full_url("ServiceRequest", f"{request['id']}")
             orders.append((request_url, request))
