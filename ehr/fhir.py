@@ -1338,14 +1338,43 @@ def result_loinc_table() -> dict:
     return {code: entry for code, entry in terminology_in()["observations"].items() if entry["target"] in results}
 
 
-def _reference_id(reference, resource_type: str):
-    """The id in "Patient/12" (or a full URL ending in it); None when it is not one of ours."""
+def local_reference_id(text: str, resource_type: str, base: str | None):
+    """The id of the `resource_type` that `text` names on this server: "Patient/12", or a full URL under `base` (this
+    server's FHIR base; its scheme and host compared without case, a default port and a trailing slash ignored).
+    None for anything else: another server's Patient/12 is another patient."""
+    from urllib.parse import urlsplit
+
+    text = text.strip().rstrip("/")
+    if "://" in text:
+        if not base:
+            return None
+
+        def origin(url):
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            port = (
+                parts.port if parts.port not in (None, {"http": 80, "https": 443}.get(parts.scheme.lower())) else None
+            )
+            return parts.scheme.lower(), host, port, parts.path
+
+        try:
+            scheme, host, port, path = origin(text)
+            base_scheme, base_host, base_port, base_path = origin(base)
+        except ValueError:  # a port that is not a number
+            return None
+        prefix = base_path.rstrip("/") + "/"
+        if (scheme, host, port) != (base_scheme, base_host, base_port) or not path.startswith(prefix):
+            return None
+        text = path[len(prefix) :]
+    kind, _, resource_id = text.partition("/")
+    return whole_number(resource_id) if kind == resource_type else None
+
+
+def _reference_id(reference, resource_type: str, base: str | None):
+    """The id in {"reference": "Patient/12"} (or this server's full URL of it); None when it is not one of ours."""
     if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
         return None
-    parts = reference["reference"].rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == resource_type:
-        return whole_number(parts[-1])
-    return None
+    return local_reference_id(reference["reference"], resource_type, base)
 
 
 def _effective_date(effective, time_zone: str):
@@ -1370,10 +1399,11 @@ def _effective_date(effective, time_zone: str):
     return moment.astimezone(ZoneInfo(time_zone or settings.TIME_ZONE)).date()
 
 
-def observation_result_fields(data, *, time_zone: str = "") -> dict:
+def observation_result_fields(data, *, time_zone: str = "", base: str | None = None) -> dict:
     """Validate a posted lab-result Observation; returns {"patient_id", "encounter_id", "code", "value",
     "performed_on", "note"} in the app's terms, or raises FhirInvalid naming the element. An instant is
-    dated in `time_zone` (the clinic's)."""
+    dated in `time_zone` (the clinic's); `base`, this server's FHIR base, is where a full URL in subject or
+    encounter must point (another server's Patient/12 is not this clinic's patient 12)."""
     from fhir.resources.R4B.observation import Observation
 
     from ehr.terminology_in import LOINC, SNOMED
@@ -1397,14 +1427,14 @@ def observation_result_fields(data, *, time_zone: str = "") -> dict:
                 code="code-invalid",
             )
         )
-    patient_id = _reference_id(data.get("subject"), "Patient")
+    patient_id = _reference_id(data.get("subject"), "Patient", base)
     if patient_id is None:
-        issues.append(_issue("subject must reference a Patient (Patient/<id>).", "Observation.subject"))
-    encounter_id = _reference_id(data.get("encounter"), "Encounter")
+        issues.append(_issue("subject must reference a Patient of this server (Patient/<id>).", "Observation.subject"))
+    encounter_id = _reference_id(data.get("encounter"), "Encounter", base)
     if encounter_id is None:
         issues.append(
             _issue(
-                "encounter must reference the Encounter that ordered the test (Encounter/<id>).",
+                "encounter must reference the Encounter of this server that ordered the test (Encounter/<id>).",
                 "Observation.encounter",
             )
         )

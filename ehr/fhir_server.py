@@ -344,13 +344,13 @@ def _find(request, actor, resource_type: str, resource_id: str) -> dict:
 # -- search -----------------------------------------------------------------------------------------
 
 
-def _reference_value(value: str, resource_type: str):
-    text = value.rstrip("/")
-    if "/" in text:
-        kind, _, text = text.rpartition("/")
-        if kind.rsplit("/", 1)[-1] != resource_type:
-            return None
-    return whole_number(text)
+def _reference_value(request, value: str, resource_type: str):
+    """The id a reference search parameter gives: "12", "Patient/12" or this server's full URL of it (another
+    server's Patient/12 is another patient: None)."""
+    text = value.strip().rstrip("/")
+    if "/" not in text:
+        return whole_number(text)
+    return fhir.local_reference_id(text, resource_type, base_url(request))
 
 
 def _paging(params) -> tuple[int, int]:
@@ -525,10 +525,10 @@ def search(request, actor, resource_type):
     encounters = Encounter.objects.filter(clinic=actor.clinic).order_by("-visit_date", "-id")
     for name in ("patient", "subject"):
         if name in criteria:
-            pk = _reference_value(criteria[name], "Patient")
+            pk = _reference_value(request, criteria[name], "Patient")
             encounters = encounters.filter(patient_id=pk) if pk is not None else encounters.none()
     if "encounter" in criteria:
-        pk = _reference_value(criteria["encounter"], "Encounter")
+        pk = _reference_value(request, criteria["encounter"], "Encounter")
         encounters = encounters.filter(pk=pk) if pk is not None else encounters.none()
     if "_id" in criteria:
         encounter_id = _encounter_id_of(resource_type, criteria["_id"])
@@ -672,7 +672,7 @@ def patient_update(request, actor, resource_id):
 
 def observation_create(request, actor):
     data = _body(request)
-    fields = fhir.observation_result_fields(data, time_zone=actor.clinic.time_zone)
+    fields = fhir.observation_result_fields(data, time_zone=actor.clinic.time_zone, base=base_url(request))
     patient = Patient.objects.filter(clinic=actor.clinic, pk=fields["patient_id"]).first()
     if patient is None:
         raise FhirError(422, "No such Patient.", "not-found", "Observation.subject")
@@ -796,9 +796,9 @@ SEARCH_DOCUMENTATION = {
     ),
     "name": "Any part of the family or given name, in any script and case",
     "birthdate": "YYYY-MM-DD, equality only",
-    "patient": "Patient/<id> or <id>",
-    "subject": "Patient/<id> or <id>",
-    "encounter": "Encounter/<id> or <id>",
+    "patient": "Patient/<id>, <id> or this server's full URL of it",
+    "subject": "Patient/<id>, <id> or this server's full URL of it",
+    "encounter": "Encounter/<id>, <id> or this server's full URL of it",
 }
 
 
