@@ -580,7 +580,7 @@ def instance(request, actor, resource_type, resource_id):
             return patient_update(request, actor, resource_id)
         return task_update(request, actor, resource_id)
     if resource_type == "Patient":
-        patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id))
+        patient = selectors.patient_get(actor=actor, patient_id=_patient_id(resource_id))
         resource = fhir.patient_resource(patient)
         return respond(request, resource, **_versions(resource))
     if resource_type == "Binary":
@@ -589,9 +589,15 @@ def instance(request, actor, resource_type, resource_id):
     return respond(request, resource, **_versions(resource))
 
 
+def _patient_id(resource_id: str):
+    """A Patient id as the server writes it (`12`, never `012`: one resource, one id), or None (a 404)."""
+    pk = whole_number(resource_id)
+    return pk if pk is not None and str(pk) == resource_id else None
+
+
 def _current(request, actor, resource_type, resource_id) -> dict:
     if resource_type == "Patient":
-        patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id))
+        patient = selectors.patient_get(actor=actor, patient_id=_patient_id(resource_id))
         return fhir.patient_resource(patient)
     return _find(request, actor, resource_type, resource_id)
 
@@ -655,7 +661,7 @@ def patient_update(request, actor, resource_id):
     data = _body(request)
     expected = _if_match(request)
     with transaction.atomic():
-        patient = selectors.patient_get(actor=actor, patient_id=whole_number(resource_id), action="open_for_update")
+        patient = selectors.patient_get(actor=actor, patient_id=_patient_id(resource_id), action="open_for_update")
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         if expected is not None and patient.version != expected:
             raise FhirError(

@@ -114,6 +114,9 @@ def test_patient_read_has_version_and_etag_and_another_clinics_is_a_404(gp, gp_a
     outcome(api_client_for(other_gp).get(f"/fhir/Patient/{patient.pk}"), 404)
     outcome(gp_api.get("/fhir/Patient/999999"), 404)
     outcome(gp_api.get("/fhir/Patient/abc"), 404)
+    # One resource, one id: the same number written another way is no id of this server's.
+    outcome(gp_api.get(f"/fhir/Patient/0{patient.pk}"), 404)
+    outcome(gp_api.get(f"/fhir/Patient/0{patient.pk}/_history/1"), 404)
 
 
 def test_patient_search_by_identifier_name_and_birthdate_by_get_and_post(gp, gp_api, other_gp):
