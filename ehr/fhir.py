@@ -497,10 +497,10 @@ def _request_group(
 ) -> tuple[str, dict]:
     """The stored workup as a RequestGroup (`workup-<encounter>`, the encounter's current workup, whatever review
     stored it): its disposition, and each recommendation as an action in the workup's order, with its urgency
-    and why. An action names the order it became (the ServiceRequest of an accepted test, of an issued letter);
-    one not ordered is a contained ServiceRequest: a `proposal`, `draft` while pending and `revoked` when the GP
-    declined it (with the reason), or an `order` still `draft` when the referral is accepted and its letter is
-    not issued yet."""
+    and why. An action names the order it became (the ServiceRequest of a test accepted, even if taken back
+    since, or of an issued letter); one never ordered is a contained ServiceRequest: a `proposal`, `draft` while
+    pending and `revoked` when the GP declined it (with the reason), or an `order` still `draft` when the referral
+    is accepted and its letter is not issued yet."""
     vocabulary = get_knowledge_base().vocabulary
     contained, actions = [], []
 
@@ -734,7 +734,9 @@ def encounter_bundle(
                 items=current,
                 patient_ref=patient_url,
                 encounter_ref=encounter_url,
-                order_urls={code: [url for url, _codes in urls] for code, urls in orders_of_code.items()},
+                # A test ordered once names its order whatever became of it (active, on hold, revoked): the one
+                # resource the EHR holds for it, not a second, contained copy.
+                order_urls={code: [url for url, _codes in urls] for code, urls in every_order_of_code.items()},
                 referral_urls={
                     referral.specialty: full_url("ServiceRequest", f"referral-{referral.pk}")
                     for referral in referrals

@@ -76,6 +76,10 @@ def test_an_order_taken_back_is_read_as_revoked_with_the_reason(gp, ehr, encount
     order = read(ehr, path)
     assert (order["status"], order["intent"]) == ("revoked", "order")
     assert order["note"] == [{"text": "Done last week at another clinic"}]
+    # The workup's action names that order, the one resource the EHR holds for it, not a contained copy.
+    group = read(ehr, f"/fhir/RequestGroup/workup-{encounter.pk}")
+    [action] = [action for action in group["action"] if action["code"][0]["coding"][0]["code"] == "us_kidneys"]
+    assert action["resource"] == {"reference": f"ServiceRequest/item-{ultrasound.pk}"}
     # Still revoked after a later workup, and still the EHR's only: another clinic reads a 404.
     encounter = encounter_update(actor=actor_for(gp), encounter=encounter, data={"duration_days": 12})
     workup_current(actor=actor_for(gp), encounter=encounter)
