@@ -333,10 +333,14 @@ def _vital_signs(encounter, patient_ref, encounter_ref) -> list[tuple[str, dict]
     return entries
 
 
+def _referral_category() -> dict:
+    return {"coding": [{"system": system(), "code": "referral", "display": "Referral"}], "text": "Referral"}
+
+
 def _service_request_referral(referral, *, encounter, patient_ref, encounter_ref, observation_urls) -> dict:
     vocabulary = get_knowledge_base().vocabulary
     standard = standard_codes()
-    category = {"coding": [{"system": system(), "code": "referral", "display": "Referral"}], "text": "Referral"}
+    category = _referral_category()
     if "referral" in standard["categories"]:
         category["coding"].append(standard["categories"]["referral"])
     specialty_extra = (
@@ -545,7 +549,7 @@ def _request_group(
         name = vocabulary.specialties[row.specialty]
         code_concept = concept(row.specialty, text=name)
         issued = referral_urls.get(row.specialty) if row.decision == "accepted" else None
-        category = {"coding": [{"system": system(), "code": "referral", "display": "Referral"}], "text": "Referral"}
+        category = _referral_category()
         references = [issued] if issued else [local(row, "proposal-referral", code_concept, category, row.reason)]
         action(name, row.reason, row, code_concept, references)
     resource = {

@@ -4,19 +4,11 @@ messages passed on with them, whatever Accept-Language the EHR sends (it used to
 import json
 import re
 
-import pytest
-
-from tests.record_factories import api_client_for, encounter_of
+from tests.record_factories import encounter_of
 
 FHIR = "application/fhir+json"
 LOINC, UCUM = "http://loinc.org", "http://unitsofmeasure.org"
 CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
-
-
-@pytest.fixture
-def ehr(gp):
-    """An EHR acting for the GP, in a clinic whose people (and EHR) send Accept-Language: ru."""
-    return api_client_for(gp)
 
 
 def diagnostics(response) -> list[str]:
@@ -26,7 +18,7 @@ def diagnostics(response) -> list[str]:
     return [issue["diagnostics"] for issue in outcome["issue"]]
 
 
-def test_a_result_refused_for_its_value_and_its_date_is_explained_in_english_only(ehr, gp):
+def test_a_result_refused_for_its_value_and_its_date_is_explained_in_english_only(gp_api, gp):
     encounter = encounter_of(gp)
     resource = {
         "resourceType": "Observation",
@@ -38,7 +30,7 @@ def test_a_result_refused_for_its_value_and_its_date_is_explained_in_english_onl
         "effectiveDateTime": "2090-01-01",
     }
 
-    response = ehr.generic(
+    response = gp_api.generic(
         "POST", "/fhir/Observation", json.dumps(resource), content_type=FHIR, HTTP_ACCEPT_LANGUAGE="ru"
     )
 
@@ -52,7 +44,7 @@ def test_a_result_refused_for_its_value_and_its_date_is_explained_in_english_onl
     assert not encounter.results.exists()
 
 
-def test_a_patient_refused_by_the_record_is_explained_in_english_on_the_fhir_server(ehr):
+def test_a_patient_refused_by_the_record_is_explained_in_english_on_the_fhir_server(gp_api):
     patient = {
         "resourceType": "Patient",
         # "Ivanоv" with a Cyrillic о: the record refuses a name mixing alphabets.
@@ -62,7 +54,7 @@ def test_a_patient_refused_by_the_record_is_explained_in_english_on_the_fhir_ser
     }
 
     for path in ("/fhir/Patient", "/api/v1/fhir/Patient"):
-        response = ehr.generic("POST", path, json.dumps(patient), content_type=FHIR, HTTP_ACCEPT_LANGUAGE="ru")
+        response = gp_api.generic("POST", path, json.dumps(patient), content_type=FHIR, HTTP_ACCEPT_LANGUAGE="ru")
 
         assert response.status_code == 400, (path, response.content)
         texts = diagnostics(response)
@@ -72,11 +64,11 @@ def test_a_patient_refused_by_the_record_is_explained_in_english_on_the_fhir_ser
         assert response["Content-Language"] == "en"
 
 
-def test_a_resource_read_in_russian_keeps_its_clinic_texts(ehr, gp):
+def test_a_resource_read_in_russian_keeps_its_clinic_texts(gp_api, gp):
     """The refusals' language is not the resources': a read answers with what the record holds."""
     encounter = encounter_of(gp)
 
-    response = ehr.get(f"/fhir/Encounter/{encounter.pk}", HTTP_ACCEPT_LANGUAGE="ru")
+    response = gp_api.get(f"/fhir/Encounter/{encounter.pk}", HTTP_ACCEPT_LANGUAGE="ru")
 
     assert response.status_code == 200
     assert json.loads(response.content)["id"] == str(encounter.pk)
