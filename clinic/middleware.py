@@ -109,7 +109,8 @@ class UserLanguageMiddleware:
         activate_for(request, header_first=request.path.startswith(API_PREFIXES))
         response = self.get_response(request)
         patch_vary_headers(response, ("Accept-Language",))
-        response.headers.setdefault("Content-Language", translation.get_language())
+        if not getattr(response, "mixed_language", False):
+            response.headers.setdefault("Content-Language", translation.get_language())
         translation.deactivate()
         timezone.deactivate()
         return response

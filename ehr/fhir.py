@@ -46,7 +46,7 @@ from ehr.identifier_systems import (
 )
 from ehr.standard_codes import standard_codes
 from workups.engine import get_knowledge_base
-from workups.models import WorkupItem
+from workups.models import ItemOrder, WorkupItem
 
 PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -201,37 +201,42 @@ def _answering_codes(item_code: str, standard_coding: dict | None) -> set[str]:
 def _service_requests_item(
     item,
     *,
+    order,
     encounter,
     patient_ref,
     encounter_ref,
     observation_urls,
     answered=frozenset(),
     origin=None,
-    dropped=False,
 ) -> list[tuple[str, dict, set[str]]]:
-    """One ServiceRequest per test an item orders: CRP and ESR, amylase and lipase are two orders each (a
-    receiver that took them as alternative codings would order only one), grouped by a shared requisition.
-    Each with the result codes that answer it; `completed` once one of them has a current result (`answered`),
-    as the app stops awaiting the test (workups.services.awaiting_refresh), else `active`; `revoked` when the
-    GP has taken the order back (declined it); `on-hold` while an order is pending again (a result raised its
-    urgency and the follow-up asks the GP again, or the GP set it back to pending): nobody took it back, and a
-    revoked order is final for the EHR, so one accepted again would have to come back to life. Named
-    `item-<origin>`: the first row of the test in the encounter, so that the order keeps its id through the
-    workups a review or an edit stores after it. `dropped`: the row of an order the current workup no longer has,
-    revoked unless it was still accepted."""
+    """The ServiceRequests of one order of a test (`order`: a workups ItemOrder; `item`: the test's row, in the
+    current workup or the last one that had it). One per test the item orders: CRP and ESR, amylase and lipase
+    are two orders each (a receiver that took them as alternative codings would order only one), grouped by a
+    shared requisition. Each with the result codes that answer it; `completed` once one of them has a current
+    result (`answered`), as the app stops awaiting the test (workups.services.awaiting_refresh), else `active`;
+    `on-hold` while the workup asks the GP again (a result raised its urgency, or the GP set it back to pending):
+    nobody took it back. `revoked` when the GP took it back or a later workup no longer has it, with the GP's
+    reason; final, so the test accepted again is the next order (round), which `replaces` it. Named
+    `item-<origin>` (`item-<origin>-r<round>` from the second round): the first row of the test in the encounter,
+    so that the order keeps its id through the workups a review or an edit stores after it."""
     standard = standard_codes()["items"].get(item.code, [])
     origin = item.pk if origin is None else origin
+    name = f"item-{origin}" if order.round == 1 else f"item-{origin}-r{order.round}"
+    replaced = (
+        None if order.round == 1 else (f"item-{origin}" if order.round == 2 else f"item-{origin}-r{order.round - 1}")
+    )
     base = _service_request_item(
         item,
         encounter=encounter,
         patient_ref=patient_ref,
         encounter_ref=encounter_ref,
         observation_urls=observation_urls,
-        resource_id=f"item-{origin}",
+        resource_id=name,
     )
-    revoked = item.decision == "declined" or (dropped and item.decision != "accepted")
-    if revoked and item.decision_reason:
-        base["note"] = [{"text": item.decision_reason}]
+    base["authoredOn"] = order.ordered_at.isoformat()
+    revoked = order.revoked_at is not None
+    if revoked and order.revoked_reason:
+        base["note"] = [{"text": order.revoked_reason}]
 
     def status(codes):
         if revoked:
@@ -240,18 +245,22 @@ def _service_requests_item(
             return "completed"
         return "active" if item.decision == "accepted" else "on-hold"
 
+    def replaces(suffix):
+        return {"replaces": [{"reference": full_url("ServiceRequest", f"{replaced}{suffix}")}]} if replaced else {}
+
     if len(standard) <= 1:
         codes = _answering_codes(item.code, None)
-        return [("", {**base, "status": status(codes)}, codes)]
+        return [("", {**base, "status": status(codes), **replaces("")}, codes)]
     requests = []
     for index, standard_coding in enumerate(standard, start=1):
         codes = _answering_codes(item.code, standard_coding)
         request = {
             **base,
-            "id": f"item-{origin}-{index}",
+            "id": f"{name}-{index}",
             "status": status(codes),
+            **replaces(f"-{index}"),
             "code": concept(item.code, extra=[standard_coding], text=standard_coding["display"]),
-            "requisition": {"system": f"{system()}/requisition", "value": f"item-{origin}"},
+            "requisition": {"system": f"{system()}/requisition", "value": name},
         }
         requests.append((f"-{index}", request, codes))
     return requests
@@ -583,11 +592,13 @@ def encounter_bundle(
     leaflet=None,
     binary_url=None,
     item_rows=None,
+    item_orders=(),
     result_chains=None,
 ) -> dict:
     """The encounter as a FHIR R4 collection Bundle. `absolute(path)` makes a link absolute;
     `binary_url(resource_id)`, when given, is where a document's PDF is (the FHIR server's Binary).
     `item_rows`: every test row of the encounter's workups, oldest first (the current workup's by default);
+    `item_orders`: the tests ordered in the encounter (workups ItemOrder), revoked ones too;
     `result_chains`: {result code: (first result id, how many)} (each result its own by default)."""
     vocabulary = get_knowledge_base().vocabulary
     patient = encounter.patient
@@ -633,7 +644,7 @@ def encounter_bundle(
     entries += _vital_signs(encounter, patient_url, encounter_url)
 
     # The orders first, so a result can name the order it answers; listed after the results as before.
-    orders, orders_of_code, every_order_of_code = [], {}, {}
+    orders, orders_of_code, every_order_of_code, asked_again = [], {}, {}, set()
     answered = {result.code for result in results}
     if workup is None:
         current = []
@@ -644,37 +655,45 @@ def encounter_bundle(
             (row for row in item_rows if row.workup_id == workup.pk), key=lambda row: (row.position, row.pk)
         )
     rows = current if item_rows is None else item_rows
-    origin, code_of, ordered = {}, {}, {}
+    origin, code_of, last_row = {}, {}, {}
     for row in rows:
         origin.setdefault(row.code, row.pk)
         code_of[row.pk] = row.code
-        if row.ordered_at is not None:
-            ordered[row.code] = row
-    # What is ordered now, and what was ordered once and has been taken back since (in this workup or before it).
-    exported = [(item, False) for item in current if item.decision == "accepted" or item.ordered_at is not None]
-    exported += [(row, True) for code, row in ordered.items() if code not in {item.code for item in current}]
-    for item, dropped in exported:
-        for _suffix, request, codes in _service_requests_item(
-            item,
-            encounter=encounter,
-            patient_ref=patient_url,
-            encounter_ref=encounter_url,
-            observation_urls=observation_urls,
-            answered=answered,
-            origin=origin.get(item.code),
-            dropped=dropped,
-        ):
-            request_url = full_url("ServiceRequest", f"{request['id']}")
-            orders.append((request_url, request))
-            if request["status"] != "revoked":
-                orders_of_code.setdefault(item.code, []).append((request_url, codes))
-            every_order_of_code.setdefault(item.code, []).append((request_url, codes))
+        last_row[row.code] = row
+    current_of = {item.code: item for item in current}
+    rounds = {}
+    for order in sorted(item_orders, key=lambda order: order.round):
+        rounds.setdefault(order.code, []).append(order)
+    # Every order ever placed, revoked ones too (the EHR holds them): the current workup's tests in its order first.
+    codes = [item.code for item in current if item.code in rounds]
+    codes += sorted((code for code in rounds if code not in current_of and code in last_row), key=origin.get)
+    for code in codes:
+        for order in rounds[code]:
+            latest = []
+            for _suffix, request, answering in _service_requests_item(
+                current_of.get(code) or last_row[code],
+                order=order,
+                encounter=encounter,
+                patient_ref=patient_url,
+                encounter_ref=encounter_url,
+                observation_urls=observation_urls,
+                answered=answered,
+                origin=origin[code],
+            ):
+                request_url = full_url("ServiceRequest", f"{request['id']}")
+                orders.append((request_url, request))
+                if request["status"] != "revoked":
+                    orders_of_code.setdefault(code, []).append((request_url, answering))
+                latest.append((request_url, answering))
+            every_order_of_code[code] = latest  # the latest order of the test
+        if rounds[code][-1].revoked_at is not None and code in current_of and current_of[code].decision != "declined":
+            asked_again.add(code)  # taken back, and proposed again: a proposal, not the order revoked
 
     for result in results:
         code = code_of.get(result.item_id)
-        item_orders = orders_of_code.get(code) or every_order_of_code.get(code, [])
+        of_code = orders_of_code.get(code) or every_order_of_code.get(code, [])
         # The order of its own test when the item is split (ESR of CRP and ESR), else every order of the item.
-        based_on = [url for url, codes in item_orders if result.code in codes] or [url for url, _codes in item_orders]
+        based_on = [url for url, codes in of_code if result.code in codes] or [url for url, _codes in of_code]
         entries.append(
             _result_observation(
                 result,
@@ -738,9 +757,14 @@ def encounter_bundle(
                 items=current,
                 patient_ref=patient_url,
                 encounter_ref=encounter_url,
-                # A test ordered once names its order whatever became of it (active, on hold, revoked): the one
-                # resource the EHR holds for it, not a second, contained copy.
-                order_urls={code: [url for url, _codes in urls] for code, urls in every_order_of_code.items()},
+                # A test ordered names its latest order whatever became of it (active, on hold, revoked): the one
+                # resource the EHR holds for it, not a second, contained copy. Unless, taken back, it is proposed
+                # again: then it is a proposal, as a test never ordered.
+                order_urls={
+                    code: [url for url, _codes in urls]
+                    for code, urls in every_order_of_code.items()
+                    if code not in asked_again
+                },
                 referral_urls={
                     referral.specialty: full_url("ServiceRequest", f"referral-{referral.pk}")
                     for referral in referrals
@@ -1105,6 +1129,7 @@ def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> d
     # Every test row of every workup, oldest first: an order keeps the id of its first row (ids stable through
     # reviews), and one taken back is still exported, revoked.
     item_rows = list(WorkupItem.objects.filter(workup__encounter=encounter).order_by("id"))
+    item_orders = list(ItemOrder.objects.filter(encounter=encounter))
     referrals = list(
         Referral.objects.filter(encounter=encounter)
         .select_related("recommendation")
@@ -1129,6 +1154,7 @@ def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> d
         leaflet=leaflet,
         binary_url=binary_url,
         item_rows=item_rows,
+        item_orders=item_orders,
         result_chains=result_chains,
     )
 

@@ -96,6 +96,10 @@ def respond(request, resource: dict, status: int = 200, **headers) -> HttpRespon
         response[name.replace("_", "-")] = value
     if resource.get("resourceType") == "OperationOutcome":
         response["Content-Language"] = "en"  # the refusals' language (fhir_endpoint), not the request's
+    else:
+        # English codes and displays beside the clinic's own texts (a rationale, a reason), whatever the request's
+        # Accept-Language: no one language to name.
+        response.mixed_language = True
     response["Cache-Control"] = "private, no-store"
     return response
 

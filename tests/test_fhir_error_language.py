@@ -4,7 +4,7 @@ messages passed on with them, whatever Accept-Language the EHR sends (it used to
 import json
 import re
 
-from tests.record_factories import encounter_of
+from tests.record_factories import encounter_of, workup_for
 
 FHIR = "application/fhir+json"
 LOINC, UCUM = "http://loinc.org", "http://unitsofmeasure.org"
@@ -72,3 +72,20 @@ def test_a_resource_read_in_russian_keeps_its_clinic_texts(gp_api, gp):
 
     assert response.status_code == 200
     assert json.loads(response.content)["id"] == str(encounter.pk)
+
+
+def test_a_resource_read_names_no_language_the_request_asked_for(gp_api, gp):
+    """The same body in either language (English codes beside the clinic's own texts): a Content-Language that
+    followed Accept-Language would tell a cache or a reader it was Russian, or English, when it is neither."""
+    encounter = encounter_of(gp)
+    workup_for(gp, encounter)
+
+    bodies = set()
+    for language in ("ru", "en"):
+        for path in (f"/fhir/Encounter/{encounter.pk}", f"/fhir/RequestGroup/workup-{encounter.pk}", "/fhir/metadata"):
+            response = gp_api.get(path, HTTP_ACCEPT_LANGUAGE=language)
+            assert response.status_code == 200, response.content
+            assert not response.has_header("Content-Language"), (path, response["Content-Language"])
+            if "metadata" not in path:
+                bodies.add((path, response.content))
+    assert len(bodies) == 2

@@ -139,3 +139,26 @@ def test_fhirpy_follows_the_workup_from_its_request_group_to_the_orders_and_a_co
     assert corrected.id == first.id and corrected["status"] == "amended"
     assert client.reference("Observation", first.id).to_resource()["valueBoolean"] is False
     assert client.reference("ServiceRequest", order.id).to_resource()["status"] == "completed"
+
+
+def test_fhirpy_follows_an_order_placed_again_back_to_the_one_it_replaces(client, gp_live):
+    encounter = encounter_of(gp_live)
+    ultrasound = workup_for(gp_live, encounter).items.get(code="us_kidneys")
+    for decision, reason in ((Decision.ACCEPTED, ""), (Decision.DECLINED, "Not this week"), (Decision.ACCEPTED, "")):
+        recommendation_decide(actor=actor_for(gp_live), recommendation=ultrasound, decision=decision, reason=reason)
+
+    group = client.reference("RequestGroup", f"workup-{encounter.pk}").to_resource()
+    [action] = [action for action in group["action"] if action["code"][0]["coding"][0]["code"] == "us_kidneys"]
+    order = client.reference(reference=action["resource"]["reference"]).to_resource()
+    assert (order.id, order["status"]) == (f"item-{ultrasound.pk}-r2", "active")
+    replaced = order["replaces"][0].to_resource()
+    assert (replaced.id, replaced["status"], replaced["note"][0]["text"]) == (
+        f"item-{ultrasound.pk}",
+        "revoked",
+        "Not this week",
+    )
+    found = client.resources("ServiceRequest").search(encounter=f"Encounter/{encounter.pk}").fetch_all()
+    assert sorted((each.id, each["status"]) for each in found if each.id.startswith(f"item-{ultrasound.pk}")) == [
+        (f"item-{ultrasound.pk}", "revoked"),
+        (f"item-{ultrasound.pk}-r2", "active"),
+    ]

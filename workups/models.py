@@ -143,6 +143,46 @@ class WorkupReferral(Recommendation):
         return self.specialty
 
 
+class ItemOrder(models.Model):
+    """A test the GP ordered in an encounter, as an EHR holds it (a FHIR ServiceRequest). Placed when the GP
+    accepts the test; revoked when the GP takes it back (declines it) or a later workup no longer has it. A
+    revoked order is final for an EHR, so the test accepted again is a new order, the next `round`, which
+    replaces it. Between the two, while the workup asks the GP again (a result raised the test's urgency), the
+    order stays open: on hold, not revoked."""
+
+    encounter = models.ForeignKey(
+        Encounter, on_delete=models.PROTECT, related_name="item_orders", verbose_name=_("encounter")
+    )
+    code = models.CharField(_("code"), max_length=40)
+    round = models.PositiveSmallIntegerField(_("round"))
+    ordered_at = models.DateTimeField(_("ordered at"))
+    ordered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("ordered by"),
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_reason = models.TextField(_("reason revoked"), blank=True)
+
+    class Meta:
+        verbose_name = _("test order")
+        verbose_name_plural = _("test orders")
+        ordering = ["encounter", "code", "round"]
+        constraints = [
+            models.UniqueConstraint(fields=["encounter", "code", "round"], name="item_order_round_once"),
+            # At most one open order of a test in an encounter: the next is placed only once this one is revoked.
+            models.UniqueConstraint(
+                fields=["encounter", "code"], condition=models.Q(revoked_at__isnull=True), name="item_order_open_once"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} #{self.round}"
+
+
 ABNORMAL_FLAGS = ("low", "high", "positive", "present")
 # What a row the GP added by hand says when no reason was typed: stored so, shown in the reader's language
 # (workups.selectors.row_text, referrals.documents).

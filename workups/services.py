@@ -24,6 +24,7 @@ from workups.models import (
     HAND_ADDED,
     KEPT_ACCEPTED,
     Decision,
+    ItemOrder,
     Result,
     Urgency,
     Workup,
@@ -162,7 +163,32 @@ def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
         item.clinic_id = workup.encounter.clinic_id
     WorkupItem.objects.bulk_create(items)
     WorkupReferral.objects.bulk_create(referrals)
+    # An order the new workup no longer has (never one the GP accepted: those are kept above) is taken back.
+    _orders_revoke(encounter_id=workup.encounter_id, exclude={item.code for item in items}, at=workup.created_at)
     awaiting_refresh(encounter=workup.encounter)
+
+
+def _order_place(*, actor: Actor, row: WorkupItem, at) -> None:
+    """The test accepted is ordered: a new order, unless its order is still open (on hold while the workup asked
+    the GP again). One revoked before is final, so this one is the next round."""
+    latest = ItemOrder.objects.filter(encounter_id=row.workup.encounter_id, code=row.code).order_by("-round").first()
+    if latest is not None and latest.revoked_at is None:
+        return
+    ItemOrder.objects.create(
+        encounter_id=row.workup.encounter_id,
+        code=row.code,
+        round=1 if latest is None else latest.round + 1,
+        ordered_at=at,
+        ordered_by=actor.user,
+    )
+
+
+def _orders_revoke(*, encounter_id: int, at, codes=None, exclude=frozenset(), reason: str = "") -> None:
+    """Take back the open orders of `codes` (or of every test but `exclude`)."""
+    orders = ItemOrder.objects.filter(encounter_id=encounter_id, revoked_at__isnull=True).exclude(code__in=exclude)
+    if codes is not None:
+        orders = orders.filter(code__in=codes)
+    orders.update(revoked_at=at, revoked_reason=reason)
 
 
 def _workup_store(*, actor: Actor, encounter: Encounter, kind: str, case, result, translations, previous) -> Workup:
@@ -321,6 +347,12 @@ def _decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decisi
     if decision == Decision.ACCEPTED and recommendation.ordered_at is None:
         recommendation.ordered_at = recommendation.decided_at
     recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at", "ordered_at"])
+    if isinstance(recommendation, WorkupItem) and decision == Decision.ACCEPTED:
+        _order_place(actor=actor, row=recommendation, at=recommendation.decided_at)
+    elif isinstance(recommendation, WorkupItem) and decision == Decision.DECLINED:
+        _orders_revoke(
+            encounter_id=encounter.pk, codes=[recommendation.code], at=recommendation.decided_at, reason=reason
+        )
     kind = "workup_item" if isinstance(recommendation, WorkupItem) else "workup_referral"
     audit_record(
         actor=actor,
@@ -374,6 +406,7 @@ def _hand_add(
     )
     kind = "workup_item" if model is WorkupItem else "workup_referral"
     if kind == "workup_item":
+        _order_place(actor=actor, row=row, at=now)
         awaiting_refresh(encounter=workup.encounter)
     audit_record(actor=actor, action="add", object_type=kind, object_id=row.pk, patient_id=workup.encounter.patient_id)
     return row
