@@ -234,6 +234,8 @@ def _service_requests_item(
         resource_id=name,
     )
     base["authoredOn"] = order.ordered_at.isoformat()
+    if order.ordered_by is not None:
+        base["requester"] = {"display": order.ordered_by.get_full_name() or order.ordered_by.get_username()}
     revoked = order.revoked_at is not None
     if revoked and order.revoked_reason:
         base["note"] = [{"text": order.revoked_reason}]
@@ -667,11 +669,14 @@ def encounter_bundle(
     # Every order ever placed, revoked ones too (the EHR holds them): the current workup's tests in its order first.
     codes = [item.code for item in current if item.code in rounds]
     codes += sorted((code for code in rounds if code not in current_of and code in last_row), key=origin.get)
+    by_round = {}  # {(code, round): [(request url, answering codes)]}
     for code in codes:
+        row = current_of.get(code) or last_row[code]
         for order in rounds[code]:
-            latest = []
+            placed = []
             for _suffix, request, answering in _service_requests_item(
-                current_of.get(code) or last_row[code],
+                # A revoked order says what it said when it was placed; the order in force, what the workup says.
+                (order.item or row) if order.revoked_at is not None else row,
                 order=order,
                 encounter=encounter,
                 patient_ref=patient_url,
@@ -684,14 +689,22 @@ def encounter_bundle(
                 orders.append((request_url, request))
                 if request["status"] != "revoked":
                     orders_of_code.setdefault(code, []).append((request_url, answering))
-                latest.append((request_url, answering))
-            every_order_of_code[code] = latest  # the latest order of the test
-        if rounds[code][-1].revoked_at is not None and code in current_of and current_of[code].decision != "declined":
-            asked_again.add(code)  # taken back, and proposed again: a proposal, not the order revoked
+                placed.append((request_url, answering))
+            by_round[code, order.round] = placed
+            every_order_of_code[code] = placed  # the latest order of the test
+        last = rounds[code][-1]
+        declined_it = row.decision == "declined" and row.decided_at == last.revoked_at
+        if last.revoked_at is not None and code in current_of and not declined_it:
+            # Taken back, and proposed again (or declined again as a proposal): not the order revoked.
+            asked_again.add(code)
 
     for result in results:
         code = code_of.get(result.item_id)
-        of_code = orders_of_code.get(code) or every_order_of_code.get(code, [])
+        # The order in force when the result was entered (a result is not moved to an order placed after it).
+        in_force = [order for order in rounds.get(code, []) if order.ordered_at <= result.entered_at]
+        of_code = (by_round.get((code, in_force[-1].round)) if in_force else None) or (
+            orders_of_code.get(code) or every_order_of_code.get(code, [])
+        )
         # The order of its own test when the item is split (ESR of CRP and ESR), else every order of the item.
         based_on = [url for url, codes in of_code if result.code in codes] or [url for url, _codes in of_code]
         entries.append(
@@ -1129,7 +1142,7 @@ def encounter_resources(*, encounter: Encounter, absolute, binary_url=None) -> d
     # Every test row of every workup, oldest first: an order keeps the id of its first row (ids stable through
     # reviews), and one taken back is still exported, revoked.
     item_rows = list(WorkupItem.objects.filter(workup__encounter=encounter).order_by("id"))
-    item_orders = list(ItemOrder.objects.filter(encounter=encounter))
+    item_orders = list(ItemOrder.objects.filter(encounter=encounter).select_related("item", "ordered_by"))
     referrals = list(
         Referral.objects.filter(encounter=encounter)
         .select_related("recommendation")

@@ -12,7 +12,17 @@ from fhir.resources.R4B.requestgroup import RequestGroup
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from clinic.services import encounter_update
-from tests.record_factories import LOCATION_ONLY, URINARY, actor_for, api_client_for, encounter_of, screened, workup_for
+from tests.factories import MembershipFactory
+from tests.record_factories import (
+    LOCATION_ONLY,
+    URINARY,
+    actor_for,
+    api_client_for,
+    clinic_of,
+    encounter_of,
+    screened,
+    workup_for,
+)
 from workups.models import Decision, ItemOrder
 from workups.services import recommendation_decide, result_enter, workup_current, workup_review
 
@@ -30,6 +40,14 @@ def decide(gp, row, decision, reason=""):
 def action_of(group, code):
     [action] = [action for action in group["action"] if action["code"][0]["coding"][0]["code"] == code]
     return action
+
+
+@pytest.fixture
+def colleague(gp):
+    """Another GP of the same clinic."""
+    return MembershipFactory(
+        clinic=clinic_of(gp), user__username="gp_vera", user__first_name="Вера", user__last_name="Смирнова"
+    ).user
 
 
 @pytest.fixture
@@ -212,3 +230,95 @@ def test_the_upgrade_makes_an_order_of_every_test_ordered_before_it_revoked_wher
     }
     assert after == before
     assert ItemOrder.objects.get(encounter=kept, code="us_kidneys").ordered_by_id == gp.pk
+
+
+def asked_again_after_a_result(gp, encounter, ultrasound):
+    """A Nechiporenko count of 5000 makes the ultrasound urgent; the follow-up asks the GP again. Its row there."""
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_nech_leukocytes", value=5000)
+    follow_up, _created = workup_review(actor=actor_for(gp), encounter=encounter)
+    return follow_up.items.get(code="us_kidneys")
+
+
+def test_an_order_placed_again_after_a_review_stays_in_force_when_the_findings_are_edited(gp, gp_api, encounter):
+    actor = actor_for(gp)
+    ultrasound = workup_for(gp, encounter).items.get(code="us_kidneys")
+    decide(gp, ultrasound, Decision.ACCEPTED)
+    decide(gp, ultrasound, Decision.DECLINED, reason="Routine: it can wait")
+    decide(gp, asked_again_after_a_result(gp, encounter, ultrasound), Decision.ACCEPTED)
+
+    encounter = encounter_update(actor=actor, encounter=encounter, data={"duration_days": encounter.duration_days + 3})
+    row = workup_current(actor=actor, encounter=encounter).items.get(code="us_kidneys")
+
+    # What the app awaits, the EHR holds as an order in force, and the workup's action names it.
+    assert row.decision == "accepted" and row.awaiting_since is not None
+    assert read(gp_api, f"/fhir/ServiceRequest/item-{ultrasound.pk}-r2")["status"] == "active"
+    group = read(gp_api, f"/fhir/RequestGroup/workup-{encounter.pk}")
+    assert action_of(group, "us_kidneys")["resource"] == {"reference": f"ServiceRequest/item-{ultrasound.pk}-r2"}
+
+
+def test_an_order_declined_after_a_review_stays_revoked_when_the_findings_are_edited(gp, gp_api, encounter):
+    actor = actor_for(gp)
+    ultrasound = workup_for(gp, encounter).items.get(code="us_kidneys")
+    decide(gp, ultrasound, Decision.ACCEPTED)
+    decide(gp, asked_again_after_a_result(gp, encounter, ultrasound), Decision.DECLINED, reason="Not wanted")
+
+    encounter = encounter_update(actor=actor, encounter=encounter, data={"duration_days": encounter.duration_days + 3})
+    row = workup_current(actor=actor, encounter=encounter).items.get(code="us_kidneys")
+
+    assert row.decision == "declined" and row.awaiting_since is None
+    order = read(gp_api, f"/fhir/ServiceRequest/item-{ultrasound.pk}")
+    assert (order["status"], order["note"]) == ("revoked", [{"text": "Not wanted"}])
+    read(gp_api, f"/fhir/ServiceRequest/item-{ultrasound.pk}-r2", 404)
+
+
+def test_a_revoked_order_reads_as_it_was_placed_and_names_who_placed_each(gp, gp_api, encounter, colleague):
+    ultrasound = workup_for(gp, encounter).items.get(code="us_kidneys")
+    decide(gp, ultrasound, Decision.ACCEPTED)
+    decide(gp, ultrasound, Decision.DECLINED, reason="Routine: it can wait")
+    before = read(gp_api, f"/fhir/ServiceRequest/item-{ultrasound.pk}")
+    again = asked_again_after_a_result(gp, encounter, ultrasound)
+
+    decide(colleague, again, Decision.ACCEPTED)
+
+    after = read(gp_api, f"/fhir/ServiceRequest/item-{ultrasound.pk}")
+    assert after == before and after["priority"] == "routine"
+    placed_again = read(gp_api, f"/fhir/ServiceRequest/item-{ultrasound.pk}-r2")
+    assert placed_again["priority"] == "urgent"
+    name = colleague.get_full_name() or colleague.get_username()
+    assert (before["requester"]["display"], placed_again["requester"]["display"]) != (name, name)
+    assert placed_again["requester"] == {"display": name}
+
+
+def test_a_result_stays_based_on_the_order_it_answered_when_the_test_is_ordered_again(gp, gp_api):
+    encounter = encounter_of(gp, findings=screened({**URINARY, "rf_fever": True}))
+    inflammation = workup_for(gp, encounter).items.get(code="lab_crp_esr")
+    decide(gp, inflammation, Decision.ACCEPTED)
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_crp", value=2)
+    decide(gp, inflammation, Decision.DECLINED, reason="Entered by mistake")
+
+    decide(gp, inflammation, Decision.ACCEPTED)
+
+    found = read(gp_api, f"/fhir/Observation?encounter={encounter.pk}&_count=200")
+    [crp] = [entry["resource"] for entry in found["entry"] if entry["resource"]["id"].startswith("result-")]
+    assert crp["basedOn"] == [{"reference": f"ServiceRequest/item-{inflammation.pk}-1"}]
+
+
+def test_a_test_declined_again_as_a_proposal_shows_the_new_reason_beside_the_order_revoked_before(
+    gp, gp_api, encounter
+):
+    ultrasound = workup_for(gp, encounter).items.get(code="us_kidneys")
+    decide(gp, ultrasound, Decision.ACCEPTED)
+    decide(gp, ultrasound, Decision.DECLINED, reason="Reason A")
+
+    decide(gp, asked_again_after_a_result(gp, encounter, ultrasound), Decision.DECLINED, reason="Reason B")
+
+    assert read(gp_api, f"/fhir/ServiceRequest/item-{ultrasound.pk}")["note"] == [{"text": "Reason A"}]
+    group = read(gp_api, f"/fhir/RequestGroup/workup-{encounter.pk}")
+    RequestGroup.model_validate(group)
+    reference = action_of(group, "us_kidneys")["resource"]["reference"]
+    [proposal] = [resource for resource in group["contained"] if f"#{resource['id']}" == reference]
+    assert (proposal["status"], proposal["intent"], proposal["note"]) == (
+        "revoked",
+        "proposal",
+        [{"text": "Reason B"}],
+    )

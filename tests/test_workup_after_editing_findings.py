@@ -63,3 +63,23 @@ def test_a_declined_test_no_longer_recommended_is_simply_gone(gp):
     decide(gp, workup_for(gp, encounter), "us_kidneys", Decision.DECLINED, "Not now")
     again = edited(gp, encounter, screened({"loc_lumbar": True}))
     assert not again.items.filter(code="us_kidneys").exists()
+
+
+def test_a_decision_taken_after_a_review_of_the_results_stands_when_the_findings_are_edited(gp):
+    from workups.services import result_enter, workup_review
+
+    encounter = encounter_of(gp, findings=screened(URINARY))
+    decide(gp, workup_for(gp, encounter), "us_kidneys", Decision.ACCEPTED)
+    # A Nechiporenko count of 5000 makes the ultrasound urgent: the follow-up asks again, and the GP declines it.
+    result_enter(actor=actor_for(gp), encounter=encounter, code="res_nech_leukocytes", value=5000)
+    follow_up, _created = workup_review(actor=actor_for(gp), encounter=encounter)
+    decide(gp, follow_up, "us_kidneys", Decision.DECLINED, reason="Booked at the hospital")
+    decide(gp, follow_up, "lab_cbc", Decision.ACCEPTED)
+
+    again = edited(gp, encounter, screened({**URINARY, "sx_stiffness": True}))
+
+    # The decisions given on the follow-up, not the ones of the first workup before it.
+    declined = again.items.get(code="us_kidneys")
+    assert (declined.decision, declined.decision_reason) == (Decision.DECLINED, "Booked at the hospital")
+    assert declined.awaiting_since is None
+    assert again.items.get(code="lab_cbc").decision == Decision.ACCEPTED

@@ -155,6 +155,10 @@ class ItemOrder(models.Model):
     )
     code = models.CharField(_("code"), max_length=40)
     round = models.PositiveSmallIntegerField(_("round"))
+    # The row the GP accepted it from: what the order said (its urgency, its why) when it was placed.
+    item = models.ForeignKey(
+        "WorkupItem", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("item")
+    )
     ordered_at = models.DateTimeField(_("ordered at"))
     ordered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -163,12 +163,32 @@ def _store_rows(workup, items, referrals, old_items, old_referrals) -> None:
         item.clinic_id = workup.encounter.clinic_id
     WorkupItem.objects.bulk_create(items)
     WorkupReferral.objects.bulk_create(referrals)
-    # An order the new workup no longer has (never one the GP accepted: those are kept above) is taken back.
-    _orders_revoke(encounter_id=workup.encounter_id, exclude={item.code for item in items}, at=workup.created_at)
+    _orders_follow(workup, items)
     awaiting_refresh(encounter=workup.encounter)
 
 
-def _order_place(*, actor: Actor, row: WorkupItem, at) -> None:
+def _orders_follow(workup, items) -> None:
+    """The orders as the stored rows decide: a test accepted has an open order (an EHR holds what the app awaits);
+    one declined, or one the new workup no longer has (never one accepted: those are kept), has none."""
+    encounter_id = workup.encounter_id
+    for item in items:
+        if item.decision == Decision.DECLINED:
+            _orders_revoke(
+                encounter_id=encounter_id, codes=[item.code], at=workup.created_at, reason=item.decision_reason
+            )
+    _orders_revoke(encounter_id=encounter_id, exclude={item.code for item in items}, at=workup.created_at)
+    accepted = [item for item in items if item.decision == Decision.ACCEPTED]
+    open_codes = set(
+        ItemOrder.objects.filter(
+            encounter_id=encounter_id, code__in=[item.code for item in accepted], revoked_at__isnull=True
+        ).values_list("code", flat=True)
+    )
+    for item in accepted:
+        if item.code not in open_codes:
+            _order_place(row=item, by_id=item.decided_by_id, at=workup.created_at)
+
+
+def _order_place(*, row: WorkupItem, by_id, at) -> None:
     """The test accepted is ordered: a new order, unless its order is still open (on hold while the workup asked
     the GP again). One revoked before is final, so this one is the next round."""
     latest = ItemOrder.objects.filter(encounter_id=row.workup.encounter_id, code=row.code).order_by("-round").first()
@@ -178,8 +198,9 @@ def _order_place(*, actor: Actor, row: WorkupItem, at) -> None:
         encounter_id=row.workup.encounter_id,
         code=row.code,
         round=1 if latest is None else latest.round + 1,
+        item=row,
         ordered_at=at,
-        ordered_by=actor.user,
+        ordered_by_id=by_id,
     )
 
 
@@ -255,12 +276,9 @@ def workup_generate(*, actor: Actor, encounter: Encounter) -> Workup:
     translations = {
         language: evaluate(get_knowledge_base(language), case) for language in LANGUAGES if language != DEFAULT_LANGUAGE
     }
-    previous = (
-        encounter.workups.filter(kind=WorkupKind.INITIAL)
-        .prefetch_related("items", "referrals")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    # The decisions of the latest workup, a follow-up's too: a decline or acceptance the GP gave after a review
+    # must not be undone by an edit of the findings.
+    previous = encounter.workups.prefetch_related("items", "referrals").order_by("-created_at", "-id").first()
     workup = _workup_store(
         actor=actor,
         encounter=encounter,
@@ -348,7 +366,7 @@ def _decide(*, actor: Actor, recommendation: WorkupItem | WorkupReferral, decisi
         recommendation.ordered_at = recommendation.decided_at
     recommendation.save(update_fields=["decision", "decision_reason", "decided_by", "decided_at", "ordered_at"])
     if isinstance(recommendation, WorkupItem) and decision == Decision.ACCEPTED:
-        _order_place(actor=actor, row=recommendation, at=recommendation.decided_at)
+        _order_place(row=recommendation, by_id=actor.user.pk, at=recommendation.decided_at)
     elif isinstance(recommendation, WorkupItem) and decision == Decision.DECLINED:
         _orders_revoke(
             encounter_id=encounter.pk, codes=[recommendation.code], at=recommendation.decided_at, reason=reason
@@ -406,7 +424,7 @@ def _hand_add(
     )
     kind = "workup_item" if model is WorkupItem else "workup_referral"
     if kind == "workup_item":
-        _order_place(actor=actor, row=row, at=now)
+        _order_place(row=row, by_id=actor.user.pk, at=now)
         awaiting_refresh(encounter=workup.encounter)
     audit_record(actor=actor, action="add", object_type=kind, object_id=row.pk, patient_id=workup.encounter.patient_id)
     return row

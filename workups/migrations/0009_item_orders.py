@@ -26,7 +26,7 @@ def orders_from_rows(apps, schema_editor):
     orders = []
     for (encounter_id, code), row in first.items():
         now = current.get((encounter_id, code))
-        order = item_order(encounter_id=encounter_id, code=code, round=1, ordered_at=row.ordered_at)
+        order = item_order(encounter_id=encounter_id, code=code, round=1, item=row, ordered_at=row.ordered_at)
         order.ordered_by_id = row.decided_by_id
         if now is None:
             order.revoked_at = latest[encounter_id].created_at
@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('code', models.CharField(max_length=40, verbose_name='code')),
                 ('round', models.PositiveSmallIntegerField(verbose_name='round')),
+                ('item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='workups.workupitem', verbose_name='item')),
                 ('ordered_at', models.DateTimeField(verbose_name='ordered at')),
                 ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='revoked at')),
                 ('revoked_reason', models.TextField(blank=True, verbose_name='reason revoked')),
