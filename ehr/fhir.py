@@ -198,6 +198,11 @@ def _answering_codes(item_code: str, standard_coding: dict | None) -> set[str]:
     return narrowed or codes
 
 
+def _order_id(origin: int, round_: int) -> str:
+    """A test's order: `item-<origin>` first, then `item-<origin>-r<round>` for each placed again."""
+    return f"item-{origin}" if round_ == 1 else f"item-{origin}-r{round_}"
+
+
 def _service_requests_item(
     item,
     *,
@@ -221,10 +226,8 @@ def _service_requests_item(
     so that the order keeps its id through the workups a review or an edit stores after it."""
     standard = standard_codes()["items"].get(item.code, [])
     origin = item.pk if origin is None else origin
-    name = f"item-{origin}" if order.round == 1 else f"item-{origin}-r{order.round}"
-    replaced = (
-        None if order.round == 1 else (f"item-{origin}" if order.round == 2 else f"item-{origin}-r{order.round - 1}")
-    )
+    name = _order_id(origin, order.round)
+    replaced = _order_id(origin, order.round - 1) if order.round > 1 else None
     base = _service_request_item(
         item,
         encounter=encounter,

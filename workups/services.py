@@ -171,21 +171,19 @@ def _orders_follow(workup, items) -> None:
     """The orders as the stored rows decide: a test accepted has an open order (an EHR holds what the app awaits);
     one declined, or one the new workup no longer has (never one accepted: those are kept), has none."""
     encounter_id = workup.encounter_id
+    open_codes = set(
+        ItemOrder.objects.filter(encounter_id=encounter_id, revoked_at__isnull=True).values_list("code", flat=True)
+    )
     for item in items:
-        if item.decision == Decision.DECLINED:
+        if item.code in open_codes and item.decision == Decision.DECLINED:
             _orders_revoke(
                 encounter_id=encounter_id, codes=[item.code], at=workup.created_at, reason=item.decision_reason
             )
-    _orders_revoke(encounter_id=encounter_id, exclude={item.code for item in items}, at=workup.created_at)
-    accepted = [item for item in items if item.decision == Decision.ACCEPTED]
-    open_codes = set(
-        ItemOrder.objects.filter(
-            encounter_id=encounter_id, code__in=[item.code for item in accepted], revoked_at__isnull=True
-        ).values_list("code", flat=True)
-    )
-    for item in accepted:
-        if item.code not in open_codes:
+        elif item.code not in open_codes and item.decision == Decision.ACCEPTED:
             _order_place(row=item, by_id=item.decided_by_id, at=workup.created_at)
+    gone = open_codes - {item.code for item in items}
+    if gone:
+        _orders_revoke(encounter_id=encounter_id, codes=gone, at=workup.created_at)
 
 
 def _order_place(*, row: WorkupItem, by_id, at) -> None:
@@ -204,12 +202,11 @@ def _order_place(*, row: WorkupItem, by_id, at) -> None:
     )
 
 
-def _orders_revoke(*, encounter_id: int, at, codes=None, exclude=frozenset(), reason: str = "") -> None:
-    """Take back the open orders of `codes` (or of every test but `exclude`)."""
-    orders = ItemOrder.objects.filter(encounter_id=encounter_id, revoked_at__isnull=True).exclude(code__in=exclude)
-    if codes is not None:
-        orders = orders.filter(code__in=codes)
-    orders.update(revoked_at=at, revoked_reason=reason)
+def _orders_revoke(*, encounter_id: int, codes, at, reason: str = "") -> None:
+    """Take back the open orders of `codes`."""
+    ItemOrder.objects.filter(encounter_id=encounter_id, code__in=codes, revoked_at__isnull=True).update(
+        revoked_at=at, revoked_reason=reason
+    )
 
 
 def _workup_store(*, actor: Actor, encounter: Encounter, kind: str, case, result, translations, previous) -> Workup:
